@@ -1,0 +1,591 @@
+import { randomUUID } from 'node:crypto';
+import { BehaviorSubject, distinctUntilChanged, type Observable } from 'rxjs';
+import { sleep, systemClock, type Clock, type TimerHandle } from './clock.js';
+import {
+  jitteredRetryDelay,
+  resolveElectionOptions,
+  type ElectionOptions,
+  type ResolvedElectionOptions,
+} from './election-options.js';
+import { errorKindOf, TransientStoreError, type LeaseObservation, type LeaseStore, type LeaseStoreErrorKind } from './lease-store.js';
+import { consoleLogger, type ElectionLogger } from './logger.js';
+
+export type LeaderRole = 'idle' | 'follower' | 'leader' | 'stopped';
+
+/** A snapshot of one election as this replica sees it. */
+export interface LeadershipState {
+  leaseName: string;
+  /** This replica's identity. */
+  identity: string;
+  role: LeaderRole;
+  /** Identity of the current leader as last seen (this replica when leading), if any. */
+  leader?: string;
+  /** Term of the current leader (this replica's term when leading), or the last term seen. */
+  term?: number;
+  /** Wall-clock ms when `role` last changed. */
+  since: number;
+  /** Wall-clock ms of the last successful store response. */
+  lastStoreContactAt?: number;
+  /** The most recent store failure, cleared by the next success. */
+  lastError?: { kind: LeaseStoreErrorKind; message: string; code?: string; at: number };
+  /** Number of store failures in a row (0 while the store answers). */
+  consecutiveFailures: number;
+}
+
+/**
+ * One tenure as leader. `signal` aborts the moment the tenure ends (deadline, loss, stop, step-down)
+ * so long-running work can stop, and `term` lets that work fence writes to other systems.
+ */
+export interface Leadership {
+  readonly leaseName: string;
+  readonly identity: string;
+  /** Fencing term: strictly greater than the term of every earlier leader of this lease. */
+  readonly term: number;
+  readonly signal: AbortSignal;
+  /** Wall-clock ms when this tenure began. */
+  readonly since: number;
+  /** True while this tenure is current and inside its deadline (same check as isLeader()). */
+  isActive(): boolean;
+}
+
+/** Reason given to a leadership signal when the tenure ends. */
+export class LeadershipEndedError extends Error {
+  constructor(readonly reason: string) {
+    super(`Leadership ended: ${reason}`);
+    this.name = 'LeadershipEndedError';
+  }
+}
+
+export interface LeaderElectorDependencies {
+  clock?: Clock;
+  /** Uniform [0, 1) source for the poll jitter. */
+  random?: () => number;
+  logger?: ElectionLogger;
+}
+
+export interface StopOptions {
+  /** Release the lease after stepping down (default true), so a follower takes over within one poll. */
+  release?: boolean;
+  /** Runs after the leadership signal is aborted and before the lease is released (e.g. drain running jobs). */
+  beforeRelease?: () => Promise<void>;
+}
+
+interface Tenure {
+  term: number;
+  controller: AbortController;
+  since: number;
+}
+
+/**
+ * Leader election for one lease name over a {@link LeaseStore}.
+ *
+ * Follower: observe the lease every retryInterval (± jitter); try to acquire only when it is free
+ * (or recorded as ours). Leader: renew every renewInterval. The replica counts as leader only while
+ * `now < deadline`, with deadline = tSend + D − safetyMargin and tSend the monotonic time just before
+ * the last successful acquire/renew was sent: the server's lease started after tSend, so it surely
+ * lasts until tSend + D. Renewals that fail transiently are retried until the deadline, each bounded
+ * by the time left; a definite loss steps down at once. The loop survives every error; only stop()
+ * ends it.
+ */
+export class LeaderElector {
+  readonly options: ResolvedElectionOptions;
+  /** Proposed lease id, stable for this candidate's life so that retried acquires are idempotent. */
+  readonly leaseId: string = randomUUID();
+
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly logger: ElectionLogger;
+  private readonly stateSubject: BehaviorSubject<LeadershipState>;
+
+  private role: LeaderRole = 'idle';
+  private roleSince: number;
+  private tenure?: Tenure;
+  /** Monotonic time before the last successful acquire/renew was sent. */
+  private lastSendAt = -Infinity;
+  private deadline = -Infinity;
+  private deadlineTimer?: TimerHandle;
+  private observedLeader?: string;
+  private observedTerm?: number;
+  private lastStoreContactAt?: number;
+  private lastError?: LeadershipState['lastError'];
+  private consecutiveFailures = 0;
+  /** The last acquire failed in an unknown way: the lease may be ours, so try acquiring directly. */
+  private acquireOutcomeUnknown = false;
+  private cooldownUntil = -Infinity;
+  private readonly stopController = new AbortController();
+  private wakeController = new AbortController();
+  private loop?: Promise<void>;
+  private firstAttempt?: Promise<void>;
+  private stopping?: Promise<void>;
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly store: LeaseStore,
+    options: ElectionOptions,
+    dependencies: LeaderElectorDependencies = {},
+  ) {
+    this.options = resolveElectionOptions(options);
+    this.clock = dependencies.clock ?? systemClock;
+    this.random = dependencies.random ?? Math.random;
+    this.logger = dependencies.logger ?? consoleLogger(`LeaderElector:${this.options.leaseName}`);
+    this.roleSince = this.clock.wallNow();
+    this.stateSubject = new BehaviorSubject(this.snapshot());
+  }
+
+  get leaseName(): string {
+    return this.options.leaseName;
+  }
+
+  get identity(): string {
+    return this.options.identity;
+  }
+
+  /**
+   * True only while this replica holds the lease AND the monotonic clock is before the deadline.
+   * Checked at every call, so a tick that runs late (starved timers, a paused process) is refused
+   * even when no timer has yet noticed that the deadline passed.
+   */
+  isLeader(): boolean {
+    return this.role === 'leader' && this.clock.now() < this.deadline;
+  }
+
+  /** The current tenure, only while isLeader() is true. */
+  get leadership(): Leadership | undefined {
+    const tenure = this.tenure;
+    if (!tenure || !this.isLeader()) return undefined;
+    return this.describeTenure(tenure);
+  }
+
+  /** Monotonic ms left before this replica must consider itself deposed (0 when not leader). */
+  remainingLeaseMs(): number {
+    return this.isLeader() ? this.deadline - this.clock.now() : 0;
+  }
+
+  get state(): LeadershipState {
+    return this.snapshot();
+  }
+
+  /** Current state first, then every change of role, leader or term. */
+  get state$(): Observable<LeadershipState> {
+    return this.stateSubject.pipe(
+      distinctUntilChanged((a, b) => a.role === b.role && a.leader === b.leader && a.term === b.term),
+    );
+  }
+
+  /**
+   * Starts the election. Resolves once the first attempt (observe, and acquire when the lease is
+   * free) has completed or failed; it never rejects for storage errors, so an outage at boot leaves
+   * the replica a follower that keeps trying.
+   */
+  start(): Promise<void> {
+    if (this.role === 'stopped') return Promise.reject(new Error(`LeaderElector "${this.leaseName}" was stopped and cannot be restarted`));
+    if (this.firstAttempt) return this.firstAttempt;
+    let firstAttemptDone!: () => void;
+    this.firstAttempt = new Promise<void>((resolve) => (firstAttemptDone = resolve));
+    this.setRole('follower');
+    this.loop = this.run(firstAttemptDone);
+    return this.firstAttempt;
+  }
+
+  /** Resolves with the tenure as soon as this replica leads (at once if it already does). */
+  waitForLeadership(signal?: AbortSignal): Promise<Leadership> {
+    const current = this.leadership;
+    if (current) return Promise.resolve(current);
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        subscription.unsubscribe();
+        reject(signal?.reason ?? new Error('waitForLeadership aborted'));
+      };
+      const subscription = this.stateSubject.subscribe((state) => {
+        if (state.role === 'stopped') {
+          queueMicrotask(() => subscription.unsubscribe());
+          signal?.removeEventListener('abort', onAbort);
+          reject(new Error(`LeaderElector "${this.leaseName}" stopped before it became leader`));
+          return;
+        }
+        const leadership = this.leadership;
+        if (leadership) {
+          queueMicrotask(() => subscription.unsubscribe());
+          signal?.removeEventListener('abort', onAbort);
+          resolve(leadership);
+        }
+      });
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /**
+   * Voluntarily gives up leadership: aborts the tenure, releases the lease, and stays out of the
+   * election for `cooldownMs` (default: one lease duration) so another replica can take over.
+   */
+  async stepDown(options: { cooldownMs?: number } = {}): Promise<void> {
+    const cooldownMs = options.cooldownMs ?? this.options.leaseDurationMs;
+    if (!(cooldownMs >= 0) || !Number.isFinite(cooldownMs)) {
+      throw new RangeError(`stepDown cooldownMs must be a finite number ≥ 0, got ${String(cooldownMs)}`);
+    }
+    this.cooldownUntil = this.clock.now() + cooldownMs;
+    const wasLeader = this.role === 'leader';
+    this.demote('stepped down voluntarily');
+    if (wasLeader || this.acquireOutcomeUnknown) await this.releaseLease();
+    this.wake();
+  }
+
+  /**
+   * Stops the election: no more polls or renewals, in-flight requests are aborted and awaited
+   * (bounded by requestTimeoutMs), the tenure's signal is aborted, `beforeRelease` runs, and the lease
+   * is released if this replica held it. Idempotent.
+   */
+  stop(options: StopOptions = {}): Promise<void> {
+    this.stopping ??= this.doStop(options);
+    return this.stopping;
+  }
+
+  private async doStop({ release = true, beforeRelease }: StopOptions): Promise<void> {
+    this.stopController.abort(new LeadershipEndedError('election stopped'));
+    await this.loop;
+    await this.settleInFlight();
+    const mayHoldLease = this.role === 'leader' || this.acquireOutcomeUnknown;
+    this.demote('election stopped');
+    this.setRole('stopped');
+    if (beforeRelease) {
+      try {
+        await beforeRelease();
+      } catch (error) {
+        this.logger.warn(`beforeRelease hook failed: ${messageOf(error)}`);
+      }
+    }
+    if (release && mayHoldLease) await this.releaseLease();
+    this.stateSubject.complete();
+  }
+
+  // ---------------------------------------------------------------- the loop
+
+  private async run(firstAttemptDone: () => void): Promise<void> {
+    const stopSignal = this.stopController.signal;
+    while (!stopSignal.aborted) {
+      try {
+        if (this.role === 'leader') {
+          firstAttemptDone();
+          await this.renewWhenDue();
+          continue;
+        }
+        const delay = await this.followerAttempt();
+        firstAttemptDone();
+        if (!this.isLeader() && !stopSignal.aborted) {
+          await sleep(this.clock, delay, AbortSignal.any([stopSignal, this.wakeController.signal]));
+        }
+      } catch (error) {
+        // Defensive: every expected failure is handled below. Never let the loop die.
+        firstAttemptDone();
+        this.logger.error(`Unexpected error in the election loop (continuing): ${messageOf(error)}`);
+        await sleep(this.clock, this.options.retryIntervalMs, stopSignal);
+      }
+    }
+    firstAttemptDone();
+  }
+
+  /** One follower poll. Returns how long to wait before the next one. */
+  private async followerAttempt(): Promise<number> {
+    const now = this.clock.now();
+    if (now < this.cooldownUntil) return this.cooldownUntil - now;
+    try {
+      let shouldAcquire = this.acquireOutcomeUnknown;
+      if (!shouldAcquire) {
+        const observation = await this.request('observe', (signal) => this.store.observe(this.leaseName, signal), this.options.requestTimeoutMs);
+        this.storeAnswered();
+        this.noteObservation(observation);
+        // A lease recorded as ours may be one we hold from before a failed renewal or a lost
+        // acquire response: acquiring with our stable lease id is idempotent, so just try.
+        shouldAcquire = !observation.held || observation.holder === this.identity;
+      }
+      if (!shouldAcquire) return this.pollDelay();
+
+      const sentAt = this.clock.now();
+      this.acquireOutcomeUnknown = true;
+      const result = await this.request(
+        'acquire',
+        (signal) =>
+          this.store.acquire(
+            {
+              leaseName: this.leaseName,
+              leaseId: this.leaseId,
+              identity: this.identity,
+              durationSeconds: this.options.leaseDurationSeconds,
+            },
+            signal,
+          ),
+        this.options.requestTimeoutMs,
+      );
+      this.storeAnswered();
+      if (result.acquired) {
+        if (this.stopController.signal.aborted) return 0; // stop() releases: acquireOutcomeUnknown is still set
+        this.acquireOutcomeUnknown = false;
+        if (!this.promote(sentAt, result.term)) {
+          this.acquireOutcomeUnknown = true; // we hold the lease but the acquisition took too long
+          return 0;
+        }
+        return 0;
+      }
+      this.acquireOutcomeUnknown = false;
+      this.noteObservation(result.observation);
+      return this.pollDelay();
+    } catch (error) {
+      if (this.stopController.signal.aborted) return 0;
+      const kind = errorKindOf(error);
+      if (kind === 'lost') this.acquireOutcomeUnknown = false;
+      this.storeFailed(error, 'follower poll');
+      if (kind === 'permanent') {
+        const backoff = Math.min(this.options.maxErrorBackoffMs, this.options.retryIntervalMs * 2 ** Math.min(16, this.consecutiveFailures - 1));
+        return backoff;
+      }
+      return this.pollDelay();
+    }
+  }
+
+  /** Leader: sleep until the next renewal is due, then renew, retrying transient failures until the deadline. */
+  private async renewWhenDue(): Promise<void> {
+    const tenure = this.tenure;
+    if (!tenure) return;
+    const stopSignal = this.stopController.signal;
+    const tenureOrStop = AbortSignal.any([stopSignal, tenure.controller.signal]);
+    await sleep(this.clock, this.lastSendAt + this.options.renewIntervalMs - this.clock.now(), tenureOrStop);
+
+    while (this.tenure === tenure && !tenureOrStop.aborted) {
+      const remaining = this.deadline - this.clock.now();
+      if (remaining <= 0) {
+        this.demote('lease deadline reached without a successful renewal');
+        return;
+      }
+      const sentAt = this.clock.now();
+      try {
+        await this.request('renew', (signal) => this.store.renew(this.leaseName, this.leaseId, signal), Math.min(this.options.requestTimeoutMs, remaining), tenure.controller.signal);
+        if (this.tenure !== tenure) return; // deposed while the answer was on its way; the next poll re-acquires
+        this.lastSendAt = sentAt;
+        this.deadline = sentAt + this.options.leaseDurationMs - this.options.safetyMarginMs;
+        this.armDeadlineTimer(tenure);
+        this.storeAnswered();
+        return;
+      } catch (error) {
+        if (tenureOrStop.aborted) return;
+        if (errorKindOf(error) === 'lost') {
+          this.storeAnswered();
+          this.demote(`lease lost: ${messageOf(error)}`);
+          return;
+        }
+        this.storeFailed(error, 'renewal');
+        const left = this.deadline - this.clock.now();
+        await sleep(this.clock, Math.min(this.options.renewRetryIntervalMs, Math.max(0, left)), tenureOrStop);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- transitions
+
+  /** Becomes leader after a successful acquire sent at `sentAt`. False if the deadline already passed. */
+  private promote(sentAt: number, term: number): boolean {
+    const deadline = sentAt + this.options.leaseDurationMs - this.options.safetyMarginMs;
+    if (this.clock.now() >= deadline) {
+      this.logger.warn(`Acquired lease "${this.leaseName}" too late to use it (the request took longer than the lease); acquiring again`);
+      return false;
+    }
+    this.lastSendAt = sentAt;
+    this.deadline = deadline;
+    this.tenure = { term, controller: new AbortController(), since: this.clock.wallNow() };
+    this.observedLeader = this.identity;
+    this.observedTerm = term;
+    this.armDeadlineTimer(this.tenure);
+    this.setRole('leader');
+    this.logger.log(`Became leader of "${this.leaseName}" as "${this.identity}" (term ${term})`);
+    return true;
+  }
+
+  /** Ends the current tenure (if any): abort its signal, go back to following. */
+  private demote(reason: string): void {
+    const tenure = this.tenure;
+    if (!tenure) return;
+    this.tenure = undefined;
+    this.deadline = -Infinity;
+    if (this.deadlineTimer !== undefined) this.clock.clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
+    this.observedLeader = undefined;
+    if (this.role === 'leader') this.setRole('follower');
+    tenure.controller.abort(new LeadershipEndedError(reason));
+    this.logger.warn(`Stepped down from "${this.leaseName}" (term ${tenure.term}): ${reason}`);
+  }
+
+  /** Steps down exactly at the deadline even if a renewal is still hanging. */
+  private armDeadlineTimer(tenure: Tenure): void {
+    if (this.deadlineTimer !== undefined) this.clock.clearTimeout(this.deadlineTimer);
+    const fire = (): void => {
+      this.deadlineTimer = undefined;
+      if (this.tenure !== tenure) return;
+      const left = this.deadline - this.clock.now();
+      if (left > 0) {
+        this.deadlineTimer = this.clock.setTimeout(fire, left); // timers may fire a little early
+        return;
+      }
+      this.demote('lease deadline reached without a successful renewal');
+    };
+    this.deadlineTimer = this.clock.setTimeout(fire, this.deadline - this.clock.now());
+  }
+
+  private async releaseLease(): Promise<void> {
+    try {
+      await this.request('release', (signal) => this.store.release(this.leaseName, this.leaseId, signal), this.options.requestTimeoutMs, undefined, false);
+      this.acquireOutcomeUnknown = false;
+      this.storeAnswered();
+      this.logger.log(`Released lease "${this.leaseName}"`);
+    } catch (error) {
+      // The lease expires by itself within one lease duration; nothing else to do.
+      this.storeFailed(error, 'release');
+    }
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  /**
+   * Runs one store call with a timeout. The returned promise settles at the timeout (or abort) even
+   * if the store ignores its signal, so a hung request can never hold a leader past its deadline.
+   */
+  private request<T>(
+    operation: string,
+    call: (signal: AbortSignal) => Promise<T>,
+    timeoutMs: number,
+    extraSignal?: AbortSignal,
+    abortOnStop = true,
+  ): Promise<T> {
+    const timeoutController = new AbortController();
+    const signals = [timeoutController.signal];
+    if (abortOnStop) signals.push(this.stopController.signal);
+    if (extraSignal) signals.push(extraSignal);
+    const signal = AbortSignal.any(signals);
+    return new Promise<T>((resolve, reject) => {
+      const timer = this.clock.setTimeout(() => {
+        timeoutController.abort(new TransientStoreError(`${operation} timed out after ${Math.round(timeoutMs)} ms`, 'ElectorTimeout'));
+      }, timeoutMs);
+      const onAbort = (): void => {
+        this.clock.clearTimeout(timer);
+        reject(signal.reason instanceof Error ? signal.reason : new TransientStoreError(`${operation} aborted`, 'Aborted'));
+      };
+      if (signal.aborted) {
+        onAbort();
+        return;
+      }
+      signal.addEventListener('abort', onAbort, { once: true });
+      let pending: Promise<T>;
+      try {
+        pending = call(signal);
+      } catch (error) {
+        pending = Promise.reject(error);
+      }
+      const tracked = pending.then(
+        (value) => {
+          signal.removeEventListener('abort', onAbort);
+          this.clock.clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          this.clock.clearTimeout(timer);
+          reject(error);
+        },
+      );
+      this.inFlight.add(tracked);
+      void tracked.finally(() => this.inFlight.delete(tracked));
+    });
+  }
+
+  /** Waits for store calls still running after stop(), at most requestTimeoutMs. */
+  private async settleInFlight(): Promise<void> {
+    if (this.inFlight.size === 0) return;
+    const bound = new AbortController();
+    await Promise.race([
+      Promise.allSettled([...this.inFlight]),
+      sleep(this.clock, this.options.requestTimeoutMs, bound.signal),
+    ]);
+    bound.abort();
+  }
+
+  private pollDelay(): number {
+    return jitteredRetryDelay(this.options, this.random);
+  }
+
+  private wake(): void {
+    const previous = this.wakeController;
+    this.wakeController = new AbortController();
+    previous.abort();
+  }
+
+  private noteObservation(observation: LeaseObservation): void {
+    this.observedLeader = observation.held ? observation.holder : undefined;
+    this.observedTerm = observation.term > 0 ? observation.term : this.observedTerm;
+    this.emit();
+  }
+
+  private storeAnswered(): void {
+    if (this.consecutiveFailures > 0) {
+      this.logger.log(`Lease store reachable again for "${this.leaseName}" after ${this.consecutiveFailures} failed request(s)`);
+    }
+    this.consecutiveFailures = 0;
+    this.lastError = undefined;
+    this.lastStoreContactAt = this.clock.wallNow();
+  }
+
+  private storeFailed(error: unknown, during: string): void {
+    const kind = errorKindOf(error);
+    const message = messageOf(error);
+    this.consecutiveFailures += 1;
+    this.lastError = { kind, message, code: codeOf(error), at: this.clock.wallNow() };
+    const line = `Lease store ${kind} error during ${during} of "${this.leaseName}": ${message}`;
+    if (kind === 'permanent') this.logger.error(`${line} (check the storage configuration; retrying with backoff)`);
+    else if (this.consecutiveFailures === 1) this.logger.warn(line);
+    else this.logger.debug?.(`${line} (failure ${this.consecutiveFailures} in a row)`);
+  }
+
+  private setRole(role: LeaderRole): void {
+    if (this.role === role) return;
+    this.role = role;
+    this.roleSince = this.clock.wallNow();
+    this.emit();
+  }
+
+  private emit(): void {
+    if (this.stateSubject && !this.stateSubject.closed) this.stateSubject.next(this.snapshot());
+  }
+
+  private snapshot(): LeadershipState {
+    const leading = this.role === 'leader';
+    return {
+      leaseName: this.options.leaseName,
+      identity: this.options.identity,
+      role: this.role,
+      leader: leading ? this.identity : this.observedLeader,
+      term: leading ? this.tenure?.term : this.observedTerm,
+      since: this.roleSince,
+      lastStoreContactAt: this.lastStoreContactAt,
+      lastError: this.lastError,
+      consecutiveFailures: this.consecutiveFailures,
+    };
+  }
+
+  private describeTenure(tenure: Tenure): Leadership {
+    return {
+      leaseName: this.leaseName,
+      identity: this.identity,
+      term: tenure.term,
+      signal: tenure.controller.signal,
+      since: tenure.since,
+      isActive: () => this.tenure === tenure && this.isLeader(),
+    };
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function codeOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}

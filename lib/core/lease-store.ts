@@ -1,0 +1,105 @@
+/**
+ * The storage port of the election. A store knows how to take, keep and give back one exclusive,
+ * expiring lease per lease name, and how to read who holds it. It knows nothing of timing policy:
+ * the {@link LeaderElector} decides when to call what, and how long each call may take.
+ *
+ * Every method receives an AbortSignal that fires when the elector no longer wants the answer
+ * (request timeout, remaining lease time used up, stop). Stores should pass it to their I/O.
+ */
+export interface LeaseStore {
+  /** Human-readable description for logs and health output. Must never contain a secret. */
+  readonly description: string;
+
+  /** Cheap read of the lease state; needs no lease id. Followers poll with it. */
+  observe(leaseName: string, signal: AbortSignal): Promise<LeaseObservation>;
+
+  /**
+   * Try to take the lease with a proposed lease id that stays the same for the whole life of one
+   * candidate, so that a retried acquire after a lost response is idempotent.
+   *
+   * On success the store has recorded the new holder and a term strictly greater than any term
+   * recorded before, and only then returns `acquired: true`. When someone else holds the lease the
+   * result is `acquired: false` (not an error).
+   */
+  acquire(request: AcquireRequest, signal: AbortSignal): Promise<AcquireResult>;
+
+  /** Extend the lease held with `leaseId`. Throws {@link LeaseLostError} when it is definitely gone. */
+  renew(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void>;
+
+  /** Give the lease back. A lease that is already gone (or held by someone else) counts as released. */
+  release(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void>;
+
+  /** Optional: free resources (connections, embedded servers). */
+  close?(): Promise<void>;
+}
+
+export interface AcquireRequest {
+  leaseName: string;
+  /** Stable per candidate (a GUID): the lease id proposed to the store. */
+  leaseId: string;
+  /** Identity of the candidate, recorded as the holder. */
+  identity: string;
+  /** Lease duration in whole seconds. */
+  durationSeconds: number;
+}
+
+export interface LeaseObservation {
+  /** True while the lease is held (not expired, not released, not broken). */
+  held: boolean;
+  /** Identity recorded by the current (or, when not held, the last) holder. */
+  holder?: string;
+  /** Last term recorded; 0 when the lease has never been taken. */
+  term: number;
+  /** Wall-clock time the holder recorded when it acquired the lease, epoch ms. */
+  acquiredAt?: number;
+}
+
+export type AcquireResult =
+  | { acquired: true; term: number }
+  | { acquired: false; observation: LeaseObservation };
+
+/** How the elector must react to a failed store call. */
+export type LeaseStoreErrorKind =
+  /** The lease is definitely not ours any more (other lease id, broken, released, blob gone). */
+  | 'lost'
+  /** Timeout, network failure, throttling, 5xx: retry. */
+  | 'transient'
+  /** Misconfiguration (authentication, authorization, invalid names): retry slowly, log loudly. */
+  | 'permanent';
+
+export class LeaseStoreError extends Error {
+  constructor(
+    readonly kind: LeaseStoreErrorKind,
+    message: string,
+    /** Storage-specific error code (e.g. an Azure error code), when there is one. */
+    readonly code?: string,
+    /** HTTP status, when there is one. */
+    readonly statusCode?: number,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class LeaseLostError extends LeaseStoreError {
+  constructor(message: string, code?: string, statusCode?: number) {
+    super('lost', message, code, statusCode);
+  }
+}
+
+export class TransientStoreError extends LeaseStoreError {
+  constructor(message: string, code?: string, statusCode?: number) {
+    super('transient', message, code, statusCode);
+  }
+}
+
+export class PermanentStoreError extends LeaseStoreError {
+  constructor(message: string, code?: string, statusCode?: number) {
+    super('permanent', message, code, statusCode);
+  }
+}
+
+/** Anything that is not a {@link LeaseStoreError} is treated as transient: retry, never crash. */
+export function errorKindOf(error: unknown): LeaseStoreErrorKind {
+  return error instanceof LeaseStoreError ? error.kind : 'transient';
+}

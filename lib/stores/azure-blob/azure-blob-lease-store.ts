@@ -1,0 +1,313 @@
+import {
+  BlobServiceClient,
+  type BlobClient,
+  type ContainerClient,
+  type StoragePipelineOptions,
+} from '@azure/storage-blob';
+import type { TokenCredential } from '@azure/core-auth';
+import { validateLeaseName } from '../../core/election-options.js';
+import {
+  LeaseLostError,
+  LeaseStoreError,
+  PermanentStoreError,
+  TransientStoreError,
+  type AcquireRequest,
+  type AcquireResult,
+  type LeaseObservation,
+  type LeaseStore,
+  type LeaseStoreErrorKind,
+} from '../../core/lease-store.js';
+import { validateContainerName } from './azure-blob-names.js';
+import { displayUrl, redactSecrets } from './redact.js';
+
+export const DEFAULT_CONTAINER_NAME = 'leader-election';
+
+/** Metadata keys written by the holder on every acquisition. */
+export const METADATA = { leader: 'leader', term: 'term', acquiredAt: 'acquiredat' } as const;
+
+interface CommonOptions {
+  /** Container holding one blob per lease name. Default "leader-election". */
+  containerName?: string;
+  /** Create the container and lease blobs when missing (never overwriting). Default true. */
+  createIfMissing?: boolean;
+}
+
+/** Connect with a storage connection string (account key or SAS). */
+export interface ConnectionStringStoreOptions extends CommonOptions {
+  connectionString: string;
+}
+
+/** Connect with an account URL (e.g. https://acct.blob.core.windows.net) and a Microsoft Entra credential such as DefaultAzureCredential. */
+export interface AccountUrlStoreOptions extends CommonOptions {
+  accountUrl: string;
+  credential: TokenCredential;
+}
+
+/**
+ * Use an existing ContainerClient. Its pipeline is yours: turn its retries off or keep them short,
+ * or they can hold a renewal up to the request timeout (the elector still bounds every call).
+ */
+export interface ContainerClientStoreOptions {
+  containerClient: ContainerClient;
+  createIfMissing?: boolean;
+}
+
+export type AzureBlobLeaseStoreOptions = ConnectionStringStoreOptions | AccountUrlStoreOptions | ContainerClientStoreOptions;
+
+/**
+ * Pipeline options for clients we build: exactly one try per call (the elector does its own
+ * retrying against its deadlines) and a per-try timeout as a backstop to the AbortSignal.
+ */
+export const STORE_PIPELINE_OPTIONS: StoragePipelineOptions = {
+  retryOptions: { maxTries: 1, tryTimeoutInMs: 30_000 },
+  userAgentOptions: { userAgentPrefix: 'nestjs-leader-election' },
+};
+
+/**
+ * A {@link LeaseStore} on Azure Storage blob leases: one blob per lease name in one container.
+ *
+ * - observe: Get Properties (no lease id needed, no 409 noise).
+ * - acquire: Acquire Lease with the candidate's stable proposed id, then write `leader`, `term`
+ *   (previous + 1) and `acquiredat` into metadata under the lease; acquired only once written.
+ * - renew / release: Renew Lease / Release Lease; 409 on release counts as released.
+ * Missing container and blob are created on first acquire, never overwriting an existing blob.
+ */
+export class AzureBlobLeaseStore implements LeaseStore {
+  readonly description: string;
+  private readonly createIfMissing: boolean;
+  private readonly secrets: string[];
+  private readonly ensured = new Set<string>();
+  private containerEnsured = false;
+
+  constructor(options: AzureBlobLeaseStoreOptions) {
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError('AzureBlobLeaseStore options must be an object with connectionString, accountUrl + credential, or containerClient');
+    }
+    const { client, secrets } = AzureBlobLeaseStore.containerClientFrom(options);
+    this.container = client;
+    this.secrets = secrets;
+    this.createIfMissing = options.createIfMissing ?? true;
+    this.description = `azure-blob ${displayUrl(client.url)}`;
+  }
+
+  readonly container: ContainerClient;
+
+  private static containerClientFrom(options: AzureBlobLeaseStoreOptions): { client: ContainerClient; secrets: string[] } {
+    if ('containerClient' in options && options.containerClient) {
+      return { client: options.containerClient, secrets: [] };
+    }
+    const containerName = validateContainerName((options as CommonOptions).containerName ?? DEFAULT_CONTAINER_NAME);
+    if ('connectionString' in options) {
+      const connectionString = options.connectionString;
+      if (typeof connectionString !== 'string' || connectionString.trim() === '') {
+        throw new TypeError('Invalid leader election option "connectionString": got an empty value; allowed: an Azure Storage connection string');
+      }
+      const secrets = secretsInConnectionString(connectionString);
+      let service: BlobServiceClient;
+      try {
+        service = BlobServiceClient.fromConnectionString(connectionString, STORE_PIPELINE_OPTIONS);
+      } catch (error) {
+        // Never echo the connection string: it carries the account key or a SAS token.
+        throw new TypeError(
+          `Invalid leader election option "connectionString": it could not be parsed (${redactSecrets(messageOf(error), [connectionString, ...secrets])}); allowed: an Azure Storage connection string with AccountName/AccountKey, BlobEndpoint/SharedAccessSignature, or UseDevelopmentStorage=true. The value is not shown because it contains credentials.`,
+        );
+      }
+      return { client: service.getContainerClient(containerName), secrets: [connectionString, ...secrets] };
+    }
+    if ('accountUrl' in options) {
+      if (typeof options.accountUrl !== 'string' || !/^https?:\/\//.test(options.accountUrl)) {
+        throw new TypeError(`Invalid leader election option "accountUrl": got ${JSON.stringify(typeof options.accountUrl === 'string' ? displayUrl(options.accountUrl) : typeof options.accountUrl)}; allowed: an http(s) URL such as https://<account>.blob.core.windows.net`);
+      }
+      if (!options.credential || typeof (options.credential as TokenCredential).getToken !== 'function') {
+        throw new TypeError('Invalid leader election option "credential": allowed: a TokenCredential (e.g. new DefaultAzureCredential() from @azure/identity) when accountUrl is given');
+      }
+      const service = new BlobServiceClient(options.accountUrl, options.credential, STORE_PIPELINE_OPTIONS);
+      const query = new URL(options.accountUrl).search;
+      return { client: service.getContainerClient(containerName), secrets: query ? [query.slice(1)] : [] };
+    }
+    throw new TypeError('AzureBlobLeaseStore needs one of: connectionString, accountUrl + credential, or containerClient');
+  }
+
+  async observe(leaseName: string, signal: AbortSignal): Promise<LeaseObservation> {
+    const blob = this.blob(leaseName);
+    try {
+      const properties = await blob.getProperties({ abortSignal: signal });
+      return {
+        held: properties.leaseState === 'leased' || properties.leaseState === 'breaking',
+        ...readMetadata(properties.metadata),
+      };
+    } catch (error) {
+      if (statusOf(error) === 404) return { held: false, term: 0 };
+      throw this.translate(error, 'observe', leaseName);
+    }
+  }
+
+  async acquire(request: AcquireRequest, signal: AbortSignal): Promise<AcquireResult> {
+    const blob = this.blob(request.leaseName);
+    const leaseClient = blob.getBlobLeaseClient(request.leaseId);
+    try {
+      await this.ensureBlob(request.leaseName, signal);
+      try {
+        await leaseClient.acquireLease(request.durationSeconds, { abortSignal: signal });
+      } catch (error) {
+        if (statusOf(error) !== 404 || !this.createIfMissing) throw error;
+        // Deleted behind our back (or container removed): create again, then retry once.
+        this.ensured.delete(request.leaseName);
+        this.containerEnsured = false;
+        await this.ensureBlob(request.leaseName, signal);
+        await leaseClient.acquireLease(request.durationSeconds, { abortSignal: signal });
+      }
+    } catch (error) {
+      if (statusOf(error) === 409) {
+        // LeaseAlreadyPresent (or breaking): someone else leads. Not an error.
+        return { acquired: false, observation: { held: true, term: 0 } };
+      }
+      throw this.translate(error, 'acquire', request.leaseName);
+    }
+    try {
+      // We hold the lease now: nobody else can write metadata, so previous term + 1 is unique.
+      const properties = await blob.getProperties({ abortSignal: signal, conditions: { leaseId: request.leaseId } });
+      const previous = readMetadata(properties.metadata);
+      const term = previous.term + 1;
+      await blob.setMetadata(
+        {
+          [METADATA.leader]: encodeURIComponent(request.identity),
+          [METADATA.term]: String(term),
+          [METADATA.acquiredAt]: new Date().toISOString(),
+        },
+        { abortSignal: signal, conditions: { leaseId: request.leaseId } },
+      );
+      return { acquired: true, term };
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 412 || status === 409 || status === 404) {
+        throw new LeaseLostError(`lease "${request.leaseName}" was lost before its term could be written (${describeRestError(error)})`, codeOf(error), status);
+      }
+      throw this.translate(error, 'write term', request.leaseName);
+    }
+  }
+
+  async renew(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
+    try {
+      await this.blob(leaseName).getBlobLeaseClient(leaseId).renewLease({ abortSignal: signal });
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 409 || status === 404 || status === 412) {
+        throw new LeaseLostError(`lease "${leaseName}" can no longer be renewed (${describeRestError(error)})`, codeOf(error), status);
+      }
+      throw this.translate(error, 'renew', leaseName);
+    }
+  }
+
+  async release(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
+    try {
+      await this.blob(leaseName).getBlobLeaseClient(leaseId).releaseLease({ abortSignal: signal });
+    } catch (error) {
+      const status = statusOf(error);
+      // 409: not ours any more, or an earlier release succeeded but its response was lost.
+      if (status === 409 || status === 404 || status === 412) return;
+      throw this.translate(error, 'release', leaseName);
+    }
+  }
+
+  private blob(leaseName: string): BlobClient {
+    return this.container.getBlobClient(validateLeaseName(leaseName));
+  }
+
+  /** Creates the container and an empty blob when missing; an existing blob (leased or not) is left alone. */
+  private async ensureBlob(leaseName: string, signal: AbortSignal): Promise<void> {
+    if (!this.createIfMissing || this.ensured.has(leaseName)) return;
+    if (!this.containerEnsured) {
+      try {
+        await this.container.create({ abortSignal: signal });
+      } catch (error) {
+        if (statusOf(error) !== 409) throw error; // ContainerAlreadyExists (or being deleted: the retry will tell)
+      }
+      this.containerEnsured = true;
+    }
+    try {
+      await this.container.getBlockBlobClient(leaseName).upload('', 0, {
+        abortSignal: signal,
+        conditions: { ifNoneMatch: '*' },
+      });
+    } catch (error) {
+      const status = statusOf(error);
+      // 409 BlobAlreadyExists, 412 condition failed or blob leased: it exists, which is all we need.
+      if (status !== 409 && status !== 412) throw error;
+    }
+    this.ensured.add(leaseName);
+  }
+
+  private translate(error: unknown, operation: string, leaseName: string): LeaseStoreError {
+    if (error instanceof LeaseStoreError) return error;
+    const status = statusOf(error);
+    const code = codeOf(error);
+    const detail = redactSecrets(describeRestError(error), this.secrets);
+    const message = `${operation} of lease "${leaseName}" on ${this.description} failed: ${detail}`;
+    const kind = classify(status, code, error);
+    if (kind === 'permanent') return new PermanentStoreError(message, code, status);
+    return new TransientStoreError(message, code, status);
+  }
+}
+
+function classify(status: number | undefined, code: string | undefined, error: unknown): LeaseStoreErrorKind {
+  if (status === 401 || status === 403) return 'permanent'; // AuthenticationFailed, AuthorizationFailure, ...PermissionMismatch
+  if (status === 400 && code !== 'OperationTimedOut') return 'permanent'; // InvalidResourceName, InvalidHeaderValue, ...
+  if (status === 404 && code === 'ContainerNotFound') return 'permanent'; // only reachable with createIfMissing: false
+  if ((error as { name?: string } | undefined)?.name === 'CredentialUnavailableError') return 'permanent';
+  return 'transient'; // 408, 429, 5xx, network errors, aborts
+}
+
+function readMetadata(metadata: Record<string, string> | undefined): Omit<LeaseObservation, 'held'> {
+  const rawTerm = metadata?.[METADATA.term];
+  const term = rawTerm && /^\d+$/.test(rawTerm) ? Number(rawTerm) : 0;
+  const rawLeader = metadata?.[METADATA.leader];
+  let holder: string | undefined;
+  if (rawLeader) {
+    try {
+      holder = decodeURIComponent(rawLeader);
+    } catch {
+      holder = rawLeader;
+    }
+  }
+  const rawAcquired = metadata?.[METADATA.acquiredAt];
+  const acquiredAt = rawAcquired ? Date.parse(rawAcquired) : NaN;
+  return { term, holder, acquiredAt: Number.isFinite(acquiredAt) ? acquiredAt : undefined };
+}
+
+function statusOf(error: unknown): number | undefined {
+  const status = (error as { statusCode?: unknown } | undefined)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+function codeOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown; details?: { errorCode?: unknown } } | undefined);
+  if (typeof code?.details?.errorCode === 'string') return code.details.errorCode;
+  return typeof code?.code === 'string' ? code.code : undefined;
+}
+
+/** Status, code and the first line of the service message; never headers or the request. */
+function describeRestError(error: unknown): string {
+  const status = statusOf(error);
+  const code = codeOf(error);
+  const name = (error as { name?: string } | undefined)?.name;
+  const firstLine = messageOf(error).split('\n')[0]?.slice(0, 300) ?? '';
+  const parts = [status ? `HTTP ${status}` : undefined, code, firstLine || name].filter(Boolean);
+  return parts.join(' ');
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function secretsInConnectionString(connectionString: string): string[] {
+  const secrets: string[] = [];
+  for (const part of connectionString.split(';')) {
+    const index = part.indexOf('=');
+    if (index < 0) continue;
+    const key = part.slice(0, index).trim().toLowerCase();
+    const value = part.slice(index + 1).trim();
+    if ((key === 'accountkey' || key === 'sharedaccesssignature') && value) secrets.push(value);
+  }
+  return secrets;
+}

@@ -1,0 +1,96 @@
+import { systemClock, type Clock } from '../../core/clock.js';
+import {
+  LeaseLostError,
+  type AcquireRequest,
+  type AcquireResult,
+  type LeaseObservation,
+  type LeaseStore,
+} from '../../core/lease-store.js';
+
+interface MemoryLease {
+  leaseId?: string;
+  /** Store-clock ms when the current lease ends. */
+  expiresAt: number;
+  durationMs: number;
+  term: number;
+  holder?: string;
+  acquiredAt?: number;
+}
+
+/**
+ * A {@link LeaseStore} in process memory with the same semantics as the Azure blob store: leases
+ * expire by the store's clock, an acquire with the holder's own lease id succeeds again, terms
+ * strictly increase, release of a lease that is not ours counts as released.
+ *
+ * Only for tests and single-process development: replicas in different processes do not share it.
+ * Share one instance between several electors to run an election inside one process.
+ */
+export class MemoryLeaseStore implements LeaseStore {
+  readonly description = 'memory (single process)';
+  private readonly leases = new Map<string, MemoryLease>();
+
+  constructor(private readonly clock: Clock = systemClock) {}
+
+  async observe(leaseName: string, signal: AbortSignal): Promise<LeaseObservation> {
+    signal.throwIfAborted();
+    return this.observation(this.lease(leaseName));
+  }
+
+  async acquire(request: AcquireRequest, signal: AbortSignal): Promise<AcquireResult> {
+    signal.throwIfAborted();
+    const lease = this.lease(request.leaseName);
+    if (this.isHeld(lease) && lease.leaseId !== request.leaseId) {
+      return { acquired: false, observation: this.observation(lease) };
+    }
+    lease.leaseId = request.leaseId;
+    lease.durationMs = request.durationSeconds * 1000;
+    lease.expiresAt = this.clock.now() + lease.durationMs;
+    lease.term += 1;
+    lease.holder = request.identity;
+    lease.acquiredAt = this.clock.wallNow();
+    return { acquired: true, term: lease.term };
+  }
+
+  async renew(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    const lease = this.lease(leaseName);
+    // Like Azure: an expired lease can be renewed by its holder as long as nobody took it since.
+    if (lease.leaseId !== leaseId) {
+      throw new LeaseLostError(`lease "${leaseName}" is not held with this lease id`, 'LeaseIdMismatchWithLeaseOperation', 409);
+    }
+    lease.expiresAt = this.clock.now() + lease.durationMs;
+  }
+
+  async release(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    const lease = this.lease(leaseName);
+    if (lease.leaseId === leaseId) {
+      lease.leaseId = undefined;
+      lease.expiresAt = -Infinity;
+    }
+  }
+
+  /** Test helper: break the lease as an operator would (the holder's renewals then fail). */
+  breakLease(leaseName: string): void {
+    const lease = this.lease(leaseName);
+    lease.leaseId = undefined;
+    lease.expiresAt = -Infinity;
+  }
+
+  private lease(leaseName: string): MemoryLease {
+    let lease = this.leases.get(leaseName);
+    if (!lease) {
+      lease = { expiresAt: -Infinity, durationMs: 0, term: 0 };
+      this.leases.set(leaseName, lease);
+    }
+    return lease;
+  }
+
+  private isHeld(lease: MemoryLease): boolean {
+    return lease.leaseId !== undefined && this.clock.now() < lease.expiresAt;
+  }
+
+  private observation(lease: MemoryLease): LeaseObservation {
+    return { held: this.isHeld(lease), holder: lease.holder, term: lease.term, acquiredAt: lease.acquiredAt };
+  }
+}
