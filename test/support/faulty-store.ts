@@ -1,0 +1,145 @@
+import type { Clock } from '../../lib/core/clock.js';
+import {
+  LeaseLostError,
+  PermanentStoreError,
+  TransientStoreError,
+  type AcquireRequest,
+  type AcquireResult,
+  type LeaseObservation,
+  type LeaseStore,
+} from '../../lib/core/lease-store.js';
+
+export type StoreOperation = 'observe' | 'acquire' | 'renew' | 'release';
+
+/**
+ * What the next call of an operation does:
+ * pass, fail (transient | lost | permanent | a plain Error), hang until aborted,
+ * hang ignoring the abort signal (a misbehaving store), or answer after a delay.
+ */
+export type Fault =
+  | { type: 'pass' }
+  | { type: 'transient' }
+  | { type: 'lost' }
+  | { type: 'permanent' }
+  | { type: 'plain-error' }
+  | { type: 'hang' }
+  | { type: 'hang-ignoring-signal' }
+  | { type: 'delay'; ms: number }
+  | { type: 'succeed-then-fail' };
+
+export interface StoreCall {
+  operation: StoreOperation;
+  at: number;
+  outcome?: 'ok' | 'error';
+  endedAt?: number;
+  signal: AbortSignal;
+}
+
+/** Wraps a store and injects faults per operation; records every call with its virtual time. */
+export class FaultyStore implements LeaseStore {
+  readonly description = 'faulty wrapper';
+  readonly calls: StoreCall[] = [];
+  private readonly queued = new Map<StoreOperation, Fault[]>();
+  private readonly persistent = new Map<StoreOperation, Fault>();
+
+  constructor(
+    private readonly inner: LeaseStore,
+    private readonly clock: Clock,
+  ) {}
+
+  /** The next `times` calls of `operation` get `fault`. */
+  inject(operation: StoreOperation, fault: Fault, times = 1): this {
+    const list = this.queued.get(operation) ?? [];
+    for (let i = 0; i < times; i++) list.push(fault);
+    this.queued.set(operation, list);
+    return this;
+  }
+
+  /** Every call of `operation` gets `fault` until cleared. */
+  always(operation: StoreOperation, fault: Fault): this {
+    this.persistent.set(operation, fault);
+    return this;
+  }
+
+  clear(operation?: StoreOperation): this {
+    if (operation) {
+      this.queued.delete(operation);
+      this.persistent.delete(operation);
+    } else {
+      this.queued.clear();
+      this.persistent.clear();
+    }
+    return this;
+  }
+
+  callsOf(operation: StoreOperation): StoreCall[] {
+    return this.calls.filter((call) => call.operation === operation);
+  }
+
+  observe(leaseName: string, signal: AbortSignal): Promise<LeaseObservation> {
+    return this.run('observe', signal, () => this.inner.observe(leaseName, signal));
+  }
+
+  acquire(request: AcquireRequest, signal: AbortSignal): Promise<AcquireResult> {
+    return this.run('acquire', signal, () => this.inner.acquire(request, signal));
+  }
+
+  renew(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
+    return this.run('renew', signal, () => this.inner.renew(leaseName, leaseId, signal));
+  }
+
+  release(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
+    return this.run('release', signal, () => this.inner.release(leaseName, leaseId, signal));
+  }
+
+  private nextFault(operation: StoreOperation): Fault {
+    const list = this.queued.get(operation);
+    if (list && list.length > 0) return list.shift()!;
+    return this.persistent.get(operation) ?? { type: 'pass' };
+  }
+
+  private async run<T>(operation: StoreOperation, signal: AbortSignal, call: () => Promise<T>): Promise<T> {
+    const record: StoreCall = { operation, at: this.clock.now(), signal };
+    this.calls.push(record);
+    try {
+      const value = await this.apply(operation, signal, call);
+      record.outcome = 'ok';
+      return value;
+    } catch (error) {
+      record.outcome = 'error';
+      throw error;
+    } finally {
+      record.endedAt = this.clock.now();
+    }
+  }
+
+  private async apply<T>(operation: StoreOperation, signal: AbortSignal, call: () => Promise<T>): Promise<T> {
+    const fault = this.nextFault(operation);
+    switch (fault.type) {
+      case 'pass':
+        return call();
+      case 'transient':
+        throw new TransientStoreError(`injected transient failure of ${operation}`, 'Injected', 503);
+      case 'lost':
+        throw new LeaseLostError(`injected loss on ${operation}`, 'LeaseIdMismatchWithLeaseOperation', 409);
+      case 'permanent':
+        throw new PermanentStoreError(`injected permanent failure of ${operation}`, 'AuthorizationFailure', 403);
+      case 'plain-error':
+        throw new TypeError(`injected unexpected error in ${operation}`);
+      case 'hang':
+        return new Promise<T>((_, reject) => {
+          if (signal.aborted) reject(signal.reason);
+          signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+        });
+      case 'hang-ignoring-signal':
+        return new Promise<T>(() => undefined);
+      case 'delay':
+        await new Promise<void>((resolve) => this.clock.setTimeout(resolve, fault.ms));
+        return call();
+      case 'succeed-then-fail':
+        // The server did it, but the answer is lost on the way back.
+        await call();
+        throw new TransientStoreError(`injected lost response of ${operation}`, 'Injected', 500);
+    }
+  }
+}
