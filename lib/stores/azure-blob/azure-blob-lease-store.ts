@@ -107,7 +107,9 @@ export class AzureBlobLeaseStore implements LeaseStore {
       try {
         service = BlobServiceClient.fromConnectionString(connectionString, STORE_PIPELINE_OPTIONS);
       } catch (error) {
-        // Never echo the connection string: it carries the account key or a SAS token.
+        // Never echo the connection string: it carries the account key or a SAS token. No `cause`
+        // either: the SDK error may quote the value.
+        // eslint-disable-next-line preserve-caught-error
         throw new TypeError(
           `Invalid leader election option "connectionString": it could not be parsed (${redactSecrets(messageOf(error), [connectionString, ...secrets])}); allowed: an Azure Storage connection string with AccountName/AccountKey, BlobEndpoint/SharedAccessSignature, or UseDevelopmentStorage=true. The value is not shown because it contains credentials.`,
         );
