@@ -40,3 +40,27 @@ export {
   type ContainerClientStoreOptions,
 } from './stores/azure-blob/azure-blob-lease-store.js';
 export { MemoryLeaseStore } from './stores/memory/memory-lease-store.js';
+
+// Nest integration
+export { LeaderElectionModule } from './nest/leader-election.module.js';
+export {
+  LEADER_ELECTION_ASYNC_OPTIONS_TYPE,
+  LEADER_ELECTION_MODULE_OPTIONS,
+  LEADER_ELECTION_OPTIONS_TYPE,
+} from './nest/leader-election.module-definition.js';
+export { LeaderElectionService, type LeaderInfo } from './nest/leader-election.service.js';
+export { LeaderOnly, getLeaderOnlyMetadata } from './nest/decorators/leader-only.decorator.js';
+export { LeaderOnlyInterceptor } from './nest/leader-only.interceptor.js';
+export { NotLeaderException, type NotLeaderResponseBody } from './nest/not-leader.exception.js';
+export { currentLeadership, type LeadershipContext } from './nest/leadership-context.js';
+export {
+  LeaderElectionHealthIndicator,
+  type LeaderElectionHealthDetails,
+  type LeaderElectionHealthResult,
+} from './nest/health/leader-election.health-indicator.js';
+export { DEFAULT_LEASE_NAME } from './nest/leader-election.constants.js';
+export type {
+  LeaderElectionModuleExtras,
+  LeaderElectionModuleOptions,
+} from './nest/interfaces/leader-election-options.interface.js';
+export type { LeaderOnlyOptions } from './nest/interfaces/leader-only-options.interface.js';

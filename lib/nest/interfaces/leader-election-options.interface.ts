@@ -1,0 +1,51 @@
+import type { ContainerClient } from '@azure/storage-blob';
+import type { TokenCredential } from '@azure/core-auth';
+import type { ElectionTimingOptions } from '../../core/election-options.js';
+import type { LeaseStore } from '../../core/lease-store.js';
+import type { ElectionLogger } from '../../core/logger.js';
+
+/**
+ * Options of LeaderElectionModule.forRoot / forRootAsync.
+ *
+ * Storage: give exactly one of `connectionString`, `accountUrl` + `credential`, `containerClient`,
+ * or a custom `store` (e.g. `new MemoryLeaseStore()` for a single process).
+ * Timings (`leaseDurationSeconds`, `renewIntervalMs`, …) are documented on ElectionTimingOptions.
+ */
+export interface LeaderElectionModuleOptions extends ElectionTimingOptions {
+  /** Azure Storage connection string (account key or SAS). Never logged. */
+  connectionString?: string;
+  /** Blob service URL, e.g. https://<account>.blob.core.windows.net; use with `credential`. */
+  accountUrl?: string;
+  /** Microsoft Entra credential for `accountUrl`, e.g. new DefaultAzureCredential() from @azure/identity. */
+  credential?: TokenCredential;
+  /** An existing ContainerClient (its pipeline's retry policy is yours; keep retries short). */
+  containerClient?: ContainerClient;
+  /** Container for the lease blobs (ignored with containerClient). Default "leader-election". */
+  containerName?: string;
+  /** Create the container and lease blobs when missing, never overwriting. Default true. */
+  createIfMissing?: boolean;
+  /** A custom LeaseStore instead of Azure (tests, single-process development, other backends). */
+  store?: LeaseStore;
+
+  /** Lease used when @LeaderOnly() and the service are given no name. Default "leader". */
+  leaseName?: string;
+  /** How this replica appears to others (pod name, instance id). Default `<hostname>-<pid>`. */
+  identity?: string;
+
+  /** Release held leases on shutdown so a follower takes over within one poll. Default true. */
+  releaseOnShutdown?: boolean;
+  /** Longest wait for @LeaderOnly runs in flight at shutdown before releasing, ms. Default 10000. */
+  shutdownTimeoutMs?: number;
+  /** Longest wait at boot for the first election attempt, ms (a storage outage never blocks boot longer). Default 10000. */
+  startupTimeoutMs?: number;
+  /** The health indicator reports `down` after the store has been unreachable this long, ms. Default 3 × lease duration. */
+  healthStoreOutageMs?: number;
+  /** Logger for election events; default Nest's Logger ("LeaderElection" context). `false` silences it. */
+  logger?: ElectionLogger | false;
+}
+
+/** Extras of forRoot/forRootAsync. */
+export interface LeaderElectionModuleExtras {
+  /** Register the module globally (import once in the root module). Default false. */
+  isGlobal?: boolean;
+}

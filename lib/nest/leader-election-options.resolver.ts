@@ -1,0 +1,135 @@
+import { hostname } from 'node:os';
+import {
+  InvalidElectionOptionError,
+  resolveElectionOptions,
+  validateIdentity,
+  validateLeaseName,
+  type ElectionTimingOptions,
+  type ResolvedElectionOptions,
+} from '../core/election-options.js';
+import type { LeaseStore } from '../core/lease-store.js';
+import type { ElectionLogger } from '../core/logger.js';
+import { AzureBlobLeaseStore } from '../stores/azure-blob/azure-blob-lease-store.js';
+import type { LeaderElectionModuleOptions } from './interfaces/leader-election-options.interface.js';
+import { DEFAULT_LEASE_NAME, DEFAULT_SHUTDOWN_TIMEOUT_MS, DEFAULT_STARTUP_TIMEOUT_MS } from './leader-election.constants.js';
+import { conflictingStores, noStoreConfigured } from './leader-election.messages.js';
+
+export interface ResolvedLeaderElectionOptions {
+  store: LeaseStore;
+  /** True when the store was built here (and so is ours to close). */
+  ownsStore: boolean;
+  defaultLeaseName: string;
+  identity: string;
+  timings: ElectionTimingOptions;
+  /** Timings as resolved for the default lease (all leases share them). */
+  election: ResolvedElectionOptions;
+  releaseOnShutdown: boolean;
+  shutdownTimeoutMs: number;
+  startupTimeoutMs: number;
+  healthStoreOutageMs: number;
+  logger?: ElectionLogger | false;
+}
+
+const TIMING_KEYS = [
+  'leaseDurationSeconds',
+  'renewIntervalMs',
+  'retryIntervalMs',
+  'retryJitter',
+  'safetyMarginMs',
+  'requestTimeoutMs',
+  'renewRetryIntervalMs',
+  'maxErrorBackoffMs',
+] as const satisfies ReadonlyArray<keyof ElectionTimingOptions>;
+
+export function defaultIdentity(): string {
+  return `${hostname()}-${process.pid}`;
+}
+
+/**
+ * Validates module options and builds the store. Runs in a provider factory, so any error here
+ * stops the application from booting, with a message naming the option. Nothing here touches the
+ * network: a storage outage at boot is not a configuration error.
+ */
+export function resolveLeaderElectionOptions(options: LeaderElectionModuleOptions | undefined): ResolvedLeaderElectionOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidElectionOptionError('options', options, 'an object (LeaderElectionModuleOptions)');
+  }
+  const defaultLeaseName = validateLeaseName(options.leaseName ?? DEFAULT_LEASE_NAME);
+  const identity = validateIdentity(options.identity ?? defaultIdentity());
+
+  const timings: ElectionTimingOptions = {};
+  for (const key of TIMING_KEYS) {
+    if (options[key] !== undefined) timings[key] = options[key];
+  }
+  const election = resolveElectionOptions({ ...timings, leaseName: defaultLeaseName, identity });
+
+  const releaseOnShutdown = options.releaseOnShutdown ?? true;
+  if (typeof releaseOnShutdown !== 'boolean') {
+    throw new InvalidElectionOptionError('releaseOnShutdown', releaseOnShutdown, 'true or false');
+  }
+  const shutdownTimeoutMs = nonNegative('shutdownTimeoutMs', options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
+  const startupTimeoutMs = nonNegative('startupTimeoutMs', options.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS);
+  const healthStoreOutageMs = nonNegative('healthStoreOutageMs', options.healthStoreOutageMs ?? 3 * election.leaseDurationMs);
+
+  if (options.logger !== undefined && options.logger !== false && (typeof options.logger !== 'object' || typeof options.logger.warn !== 'function')) {
+    throw new InvalidElectionOptionError('logger', options.logger, 'false or an object with log, warn and error methods (e.g. a Nest Logger)');
+  }
+
+  const { store, ownsStore } = buildStore(options);
+  return {
+    store,
+    ownsStore,
+    defaultLeaseName,
+    identity,
+    timings,
+    election,
+    releaseOnShutdown,
+    shutdownTimeoutMs,
+    startupTimeoutMs,
+    healthStoreOutageMs,
+    logger: options.logger,
+  };
+}
+
+function nonNegative(option: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new InvalidElectionOptionError(option, value, 'a finite number of ms ≥ 0');
+  }
+  return value;
+}
+
+function buildStore(options: LeaderElectionModuleOptions): { store: LeaseStore; ownsStore: boolean } {
+  const given = (['connectionString', 'accountUrl', 'containerClient', 'store'] as const).filter(
+    (key) => options[key] !== undefined && options[key] !== null && options[key] !== '',
+  );
+  if (given.length > 1) throw new TypeError(conflictingStores(given));
+  if (given.length === 0) {
+    if (options.connectionString === '') {
+      throw new InvalidElectionOptionError('connectionString', '', 'a non-empty Azure Storage connection string (is the environment variable set?)');
+    }
+    throw new TypeError(noStoreConfigured());
+  }
+  if (options.credential !== undefined && given[0] !== 'accountUrl') {
+    throw new TypeError(`LeaderElectionModule: "credential" is only used with "accountUrl", but ${given[0]} was given.`);
+  }
+  if (options.store) {
+    const store = options.store;
+    for (const method of ['observe', 'acquire', 'renew', 'release'] as const) {
+      if (typeof (store as unknown as Record<string, unknown>)[method] !== 'function') {
+        throw new InvalidElectionOptionError('store', store, `a LeaseStore with observe, acquire, renew and release methods (missing ${method})`);
+      }
+    }
+    return { store, ownsStore: false };
+  }
+  const common = { containerName: options.containerName, createIfMissing: options.createIfMissing };
+  if (options.containerClient) {
+    return { store: new AzureBlobLeaseStore({ containerClient: options.containerClient, createIfMissing: options.createIfMissing }), ownsStore: true };
+  }
+  if (options.accountUrl) {
+    if (!options.credential) {
+      throw new InvalidElectionOptionError('credential', options.credential, 'a TokenCredential (e.g. new DefaultAzureCredential()) when "accountUrl" is given');
+    }
+    return { store: new AzureBlobLeaseStore({ accountUrl: options.accountUrl, credential: options.credential, ...common }), ownsStore: true };
+  }
+  return { store: new AzureBlobLeaseStore({ connectionString: options.connectionString!, ...common }), ownsStore: true };
+}
