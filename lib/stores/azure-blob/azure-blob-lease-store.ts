@@ -171,8 +171,13 @@ export class AzureBlobLeaseStore implements LeaseStore {
       const properties = await blob.getProperties({ abortSignal: signal, conditions: { leaseId: request.leaseId } });
       const previous = readMetadata(properties.metadata);
       const term = previous.term + 1;
+      // Set Metadata replaces the whole set: keep what others stored on the blob, replace only our keys
+      // (metadata names are case-insensitive, so drop any spelling of ours first).
+      const ours = new Set<string>(Object.values(METADATA));
+      const kept = Object.fromEntries(Object.entries(properties.metadata ?? {}).filter(([key]) => !ours.has(key.toLowerCase())));
       await blob.setMetadata(
         {
+          ...kept,
           [METADATA.leader]: encodeURIComponent(request.identity),
           [METADATA.term]: String(term),
           [METADATA.acquiredAt]: new Date().toISOString(),
