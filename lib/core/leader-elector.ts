@@ -226,7 +226,7 @@ export class LeaderElector {
     }
     this.cooldownUntil = this.clock.now() + cooldownMs;
     const wasLeader = this.role === 'leader';
-    this.demote('stepped down voluntarily');
+    this.demote('stepped down voluntarily', true);
     if (wasLeader || this.acquireOutcomeUnknown) await this.releaseLease();
     this.wake();
   }
@@ -246,7 +246,7 @@ export class LeaderElector {
     await this.loop;
     await this.settleInFlight();
     const mayHoldLease = this.role === 'leader' || this.acquireOutcomeUnknown;
-    this.demote('election stopped');
+    this.demote('election stopped', true);
     this.setRole('stopped');
     if (beforeRelease) {
       try {
@@ -401,7 +401,7 @@ export class LeaderElector {
   }
 
   /** Ends the current tenure (if any): abort its signal, go back to following. */
-  private demote(reason: string): void {
+  private demote(reason: string, expected = false): void {
     const tenure = this.tenure;
     if (!tenure) return;
     this.tenure = undefined;
@@ -411,7 +411,10 @@ export class LeaderElector {
     this.observedLeader = undefined;
     if (this.role === 'leader') this.setRole('follower');
     tenure.controller.abort(new LeadershipEndedError(reason));
-    this.logger.warn(`Stepped down from "${this.leaseName}" (term ${tenure.term}): ${reason}`);
+    const line = `Stepped down from "${this.leaseName}" (term ${tenure.term}): ${reason}`;
+    // Leaving on purpose (stop, step-down) is routine; losing the lease deserves a warning.
+    if (expected) this.logger.log(line);
+    else this.logger.warn(line);
   }
 
   /** Steps down exactly at the deadline even if a renewal is still hanging. */

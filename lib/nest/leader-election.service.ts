@@ -136,6 +136,9 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
     this.electorFor();
     for (const name of leaseNames) this.electorFor(name);
     this.started = true;
+    this.logger.log(
+      `Starting leader election as "${this.identity}" on ${this.options.store.description} for lease(s) ${this.leaseNames.map((name) => `"${name}"`).join(', ')}`,
+    );
     await Promise.all([...this.electors.values()].map((elector) => this.startOne(elector)));
   }
 

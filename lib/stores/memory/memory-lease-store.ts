@@ -26,7 +26,7 @@ interface MemoryLease {
  * Share one instance between several electors to run an election inside one process.
  */
 export class MemoryLeaseStore implements LeaseStore {
-  readonly description = 'memory (single process)';
+  readonly description = 'the in-memory store (this process only, not shared between replicas)';
   private readonly leases = new Map<string, MemoryLease>();
 
   constructor(private readonly clock: Clock = systemClock) {}

@@ -1,0 +1,33 @@
+import { Controller, Get, Post, UseInterceptors } from '@nestjs/common';
+import { HealthCheck, HealthCheckService } from '@nestjs/terminus';
+import { LeaderElectionHealthIndicator, LeaderElectionService, LeaderOnly, LeaderOnlyInterceptor } from 'nestjs-leader-election';
+
+@Controller()
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly leaderHealth: LeaderElectionHealthIndicator,
+    private readonly election: LeaderElectionService,
+  ) {}
+
+  /** Terminus health: up on leader and followers; down only when storage is unreachable too long. */
+  @Get('health')
+  @HealthCheck()
+  check() {
+    return this.health.check([() => this.leaderHealth.isHealthyAll()]);
+  }
+
+  /** Plain endpoint: who am I, who leads each lease. */
+  @Get('leader')
+  leader() {
+    return { identity: this.election.identity, leases: this.election.getStates() };
+  }
+
+  /** Only the leader accepts this; followers answer 503 with the leader's identity and Retry-After. */
+  @Post('admin/reindex')
+  @UseInterceptors(LeaderOnlyInterceptor)
+  @LeaderOnly()
+  triggerReindex() {
+    return { accepted: true, by: this.election.identity };
+  }
+}
