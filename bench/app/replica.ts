@@ -1,0 +1,207 @@
+/**
+ * Replica app of the fault harness (bench/chaos) and the benchmarks (bench/perf): a minimal Nest
+ * application context (no HTTP server) with ScheduleModule + LeaderElectionModule.forRoot and ONE
+ * leader-only @Interval job that writes what it does into a JSON-lines journal.
+ *
+ * Build: `npm run build:apps`   Run: `node dist/bench/app/replica.js` (configured by env only)
+ *
+ * Environment (stable interface: the harness and the benchmarks depend on it)
+ *   AZURE_STORAGE_CONNECTION_STRING  required. Azure Storage / Azurite connection string.
+ *   JOURNAL             required. Path of the JSON-lines journal (appended to, created if missing).
+ *   INSTANCE_ID         identity of this replica in the election. Default `<hostname>-<pid>`.
+ *   LEASE_SECONDS       lease duration D, 15–60. Default 15.
+ *   RETRY_INTERVAL_MS   follower poll interval R. Default: the library's (2000).
+ *   RETRY_JITTER        poll jitter fraction. Default: the library's (0.2).
+ *   RENEW_INTERVAL_MS   leader renew interval. Default: the library's (D/3).
+ *   SAFETY_MARGIN_MS    safety margin. Default: the library's (1000).
+ *   REQUEST_TIMEOUT_MS  store request timeout. Default: the library's (min(5000, renew)).
+ *   JOB_INTERVAL_MS     @Interval period of the job. Default 150.
+ *   JOB_DURATION_MS     how long one run takes. Default 50. 0 = returns at once.
+ *   JOB_BLOCKING        "1": the run busy-waits JOB_DURATION_MS (blocks the event loop, as a
+ *                       CPU-bound job would); otherwise it awaits a timer. Default "0".
+ *   CONTAINER_NAME      blob container. Default "leader-election".
+ *   LEASE_NAME          lease (blob) name. Default "leader".
+ *   SHUTDOWN_TIMEOUT_MS longest drain of running jobs at shutdown. Default: the library's (10000).
+ *   LOG_LEVELS          Nest log levels, comma-separated. Default "log,warn,error" (stdout/stderr).
+ *
+ * Journal lines (one JSON object per line, appended with appendFileSync; each line < 4 KB, so an
+ * O_APPEND write keeps lines from different processes whole). Times `at`/`start`/`end` are wall
+ * clock (Date.now(), ms since epoch: comparable across processes on one machine); `hr*` fields are
+ * process.hrtime in ms (monotonic, meaningful only within one pid).
+ *   {event:'boot',  replica, pid, at, config}                      app context initialised
+ *   {event:'role',  replica, pid, at, hr, role, term, leader}      every change of role/leader/term
+ *                                                                  (LeaderElectionService.state$())
+ *   {event:'run',   replica, pid, term, start, end, hrStart, hrEnd, leaseLeftAtStartMs, activeAtEnd}
+ *        one completed run of the job. leaseLeftAtStartMs: monotonic ms the replica believed its
+ *        lease still valid when the run began (start + leaseLeftAtStartMs = end of the validity it
+ *        knew of); activeAtEnd: leadership of that term still valid when the run ended.
+ *   {event:'write', replica, pid, term, at}                        the run's "fenced write" of its
+ *        term to the shared resource, made at the end of the run (after its work). A checker
+ *        replays these in `at` order through a fenced register that rejects older terms.
+ *   {event:'exit',  replica, pid, at, signal?}                     orderly shutdown finished
+ * A run is journaled when it ends; a run cut short by SIGKILL leaves no line.
+ */
+import 'reflect-metadata';
+import { appendFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Inject, Injectable, Module, type LogLevel, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleDestroy } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Interval, ScheduleModule } from '@nestjs/schedule';
+import type { Subscription } from 'rxjs';
+import { LeaderElectionModule, LeaderElectionService, LeaderOnly, currentLeadership, type LeaderElectionModuleOptions } from 'nestjs-leader-election';
+
+export interface ReplicaConfig {
+  connectionString: string;
+  journal: string;
+  instanceId: string;
+  leaseSeconds: number;
+  retryIntervalMs?: number;
+  retryJitter?: number;
+  renewIntervalMs?: number;
+  safetyMarginMs?: number;
+  requestTimeoutMs?: number;
+  jobIntervalMs: number;
+  jobDurationMs: number;
+  jobBlocking: boolean;
+  containerName?: string;
+  leaseName?: string;
+  shutdownTimeoutMs?: number;
+  logLevels: LogLevel[];
+}
+
+function numberEnv(name: string, fallback?: number): number | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value)) throw new Error(`replica: environment variable ${name} must be a number, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+function requiredEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`replica: environment variable ${name} is required`);
+  return value;
+}
+
+export function readConfig(): ReplicaConfig {
+  return {
+    connectionString: requiredEnv('AZURE_STORAGE_CONNECTION_STRING'),
+    journal: requiredEnv('JOURNAL'),
+    instanceId: process.env.INSTANCE_ID || `${hostname()}-${process.pid}`,
+    leaseSeconds: numberEnv('LEASE_SECONDS', 15)!,
+    retryIntervalMs: numberEnv('RETRY_INTERVAL_MS'),
+    retryJitter: numberEnv('RETRY_JITTER'),
+    renewIntervalMs: numberEnv('RENEW_INTERVAL_MS'),
+    safetyMarginMs: numberEnv('SAFETY_MARGIN_MS'),
+    requestTimeoutMs: numberEnv('REQUEST_TIMEOUT_MS'),
+    jobIntervalMs: numberEnv('JOB_INTERVAL_MS', 150)!,
+    jobDurationMs: numberEnv('JOB_DURATION_MS', 50)!,
+    jobBlocking: process.env.JOB_BLOCKING === '1',
+    containerName: process.env.CONTAINER_NAME || undefined,
+    leaseName: process.env.LEASE_NAME || undefined,
+    shutdownTimeoutMs: numberEnv('SHUTDOWN_TIMEOUT_MS'),
+    logLevels: (process.env.LOG_LEVELS ?? 'log,warn,error').split(',').map((level) => level.trim()).filter(Boolean) as LogLevel[],
+  };
+}
+
+// Read at load time: @Interval needs its period when the class is declared.
+const config = readConfig();
+const REPLICA_CONFIG = Symbol('REPLICA_CONFIG');
+
+const hrMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+function journal(entry: Record<string, unknown>): void {
+  appendFileSync(config.journal, `${JSON.stringify({ replica: config.instanceId, pid: process.pid, ...entry })}\n`);
+}
+
+@Injectable()
+class ChaosJob implements OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
+  private subscription?: Subscription;
+
+  constructor(
+    private readonly election: LeaderElectionService,
+    @Inject(REPLICA_CONFIG) private readonly cfg: ReplicaConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.subscription = this.election.state$().subscribe((state) => {
+      journal({ event: 'role', at: Date.now(), hr: hrMs(), role: state.role, term: state.term ?? null, leader: state.leader ?? null });
+    });
+    journal({ event: 'boot', at: Date.now(), config: { ...this.cfg, connectionString: undefined, journal: undefined } });
+    console.log(`replica ${this.cfg.instanceId} ready (pid ${process.pid})`);
+  }
+
+  @Interval(config.jobIntervalMs)
+  @LeaderOnly()
+  async run(): Promise<void> {
+    const leadership = currentLeadership()!;
+    const start = Date.now();
+    const hrStart = hrMs();
+    const leaseLeftAtStartMs = Math.round(this.election.electorFor(leadership.leaseName).remainingLeaseMs());
+    if (this.cfg.jobDurationMs > 0) {
+      if (this.cfg.jobBlocking) {
+        while (hrMs() - hrStart < this.cfg.jobDurationMs) {
+          // busy-wait: a CPU-bound job that blocks the event loop
+        }
+      } else {
+        await sleep(this.cfg.jobDurationMs);
+      }
+    }
+    // The fenced write: the result of the run goes to the shared resource, tagged with the term.
+    const end = Date.now();
+    journal({ event: 'write', term: leadership.term, at: end });
+    journal({
+      event: 'run',
+      term: leadership.term,
+      start,
+      end,
+      hrStart,
+      hrEnd: hrMs(),
+      leaseLeftAtStartMs,
+      activeAtEnd: leadership.isActive(),
+    });
+  }
+
+  onModuleDestroy(): void {
+    this.subscription?.unsubscribe();
+  }
+
+  onApplicationShutdown(signal?: string): void {
+    journal({ event: 'exit', at: Date.now(), signal: signal ?? null });
+  }
+}
+
+function electionOptions(cfg: ReplicaConfig): LeaderElectionModuleOptions {
+  const options: LeaderElectionModuleOptions = {
+    connectionString: cfg.connectionString,
+    identity: cfg.instanceId,
+    leaseDurationSeconds: cfg.leaseSeconds,
+  };
+  if (cfg.retryIntervalMs !== undefined) options.retryIntervalMs = cfg.retryIntervalMs;
+  if (cfg.retryJitter !== undefined) options.retryJitter = cfg.retryJitter;
+  if (cfg.renewIntervalMs !== undefined) options.renewIntervalMs = cfg.renewIntervalMs;
+  if (cfg.safetyMarginMs !== undefined) options.safetyMarginMs = cfg.safetyMarginMs;
+  if (cfg.requestTimeoutMs !== undefined) options.requestTimeoutMs = cfg.requestTimeoutMs;
+  if (cfg.containerName !== undefined) options.containerName = cfg.containerName;
+  if (cfg.leaseName !== undefined) options.leaseName = cfg.leaseName;
+  if (cfg.shutdownTimeoutMs !== undefined) options.shutdownTimeoutMs = cfg.shutdownTimeoutMs;
+  return options;
+}
+
+@Module({
+  imports: [ScheduleModule.forRoot(), LeaderElectionModule.forRoot(electionOptions(config))],
+  providers: [ChaosJob, { provide: REPLICA_CONFIG, useValue: config }],
+})
+class ReplicaModule {}
+
+async function main(): Promise<void> {
+  const app = await NestFactory.createApplicationContext(ReplicaModule, { logger: config.logLevels.length ? config.logLevels : false });
+  // SIGTERM / SIGINT: stop the election, drain the running job, release the lease, then exit.
+  app.enableShutdownHooks();
+}
+
+main().catch((error: unknown) => {
+  console.error('replica failed to start:', error);
+  process.exit(1);
+});
