@@ -106,6 +106,8 @@ export class LeaderElector {
   private deadlineTimer?: TimerHandle;
   private observedLeader?: string;
   private observedTerm?: number;
+  /** Highest term ever seen here: passed to acquire so terms never go backwards. */
+  private highestTermSeen = 0;
   private lastStoreContactAt?: number;
   private lastError?: LeadershipState['lastError'];
   private consecutiveFailures = 0;
@@ -191,6 +193,7 @@ export class LeaderElector {
   waitForLeadership(signal?: AbortSignal): Promise<Leadership> {
     const current = this.leadership;
     if (current) return Promise.resolve(current);
+    if (this.role === 'stopped') return Promise.reject(new Error(`LeaderElector "${this.leaseName}" is stopped`));
     return new Promise((resolve, reject) => {
       const onAbort = (): void => {
         subscription.unsubscribe();
@@ -312,6 +315,7 @@ export class LeaderElector {
               leaseId: this.leaseId,
               identity: this.identity,
               durationSeconds: this.options.leaseDurationSeconds,
+              minimumTerm: this.highestTermSeen,
             },
             signal,
           ),
@@ -394,6 +398,7 @@ export class LeaderElector {
     this.tenure = { term, controller: new AbortController(), since: this.clock.wallNow() };
     this.observedLeader = this.identity;
     this.observedTerm = term;
+    this.highestTermSeen = Math.max(this.highestTermSeen, term);
     this.armDeadlineTimer(this.tenure);
     this.setRole('leader');
     this.logger.log(`Became leader of "${this.leaseName}" as "${this.identity}" (term ${term})`);
@@ -523,6 +528,7 @@ export class LeaderElector {
   private noteObservation(observation: LeaseObservation): void {
     this.observedLeader = observation.held ? observation.holder : undefined;
     this.observedTerm = observation.term > 0 ? observation.term : this.observedTerm;
+    this.highestTermSeen = Math.max(this.highestTermSeen, observation.term);
     this.emit();
   }
 

@@ -41,6 +41,11 @@ export interface AcquireRequest {
   identity: string;
   /** Lease duration in whole seconds. */
   durationSeconds: number;
+  /**
+   * Highest term this candidate has seen. The new term must exceed it as well as the recorded
+   * term, so terms keep increasing even if the lease record was lost (blob deleted, emulator reset).
+   */
+  minimumTerm?: number;
 }
 
 export interface LeaseObservation {

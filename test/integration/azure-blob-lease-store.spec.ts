@@ -178,6 +178,19 @@ describe('AzureBlobLeaseStore on Azurite: acquire, terms and metadata', () => {
   });
 });
 
+describe('AzureBlobLeaseStore on Azurite: terms survive a lost record', () => {
+  it('writes a term above minimumTerm when the blob was deleted (the recorded term is gone)', async () => {
+    const lease = leaseName('recreated');
+    const first = randomUUID();
+    expect(await store.acquire({ leaseName: lease, leaseId: first, identity: 'a', durationSeconds: D_SECONDS }, live())).toEqual({ acquired: true, term: 1 });
+    await store.release(lease, first, live());
+    await store.container.getBlobClient(lease).delete();
+    const again = await store.acquire({ leaseName: lease, leaseId: randomUUID(), identity: 'b', durationSeconds: D_SECONDS, minimumTerm: 41 }, live());
+    expect(again).toEqual({ acquired: true, term: 42 });
+    expect((await store.observe(lease, live())).term).toBe(42);
+  });
+});
+
 describe('AzureBlobLeaseStore on Azurite: renew and release', () => {
   it('renews with the right lease id; a wrong lease id throws LeaseLostError (kind "lost")', async () => {
     const lease = leaseName('renew');

@@ -295,6 +295,26 @@ describe('LeaderElector: renewal failures', () => {
   });
 });
 
+describe('LeaderElector: terms', () => {
+  it('keeps terms increasing even when the store loses its records (the new term exceeds every term seen)', async () => {
+    const { candidate, clock, memory } = setup();
+    const a = candidate('a');
+    const b = candidate('b');
+    await a.elector.start();
+    await b.elector.start();
+    await a.elector.stepDown({ cooldownMs: 3_000 });
+    await clock.advance(RETRY);
+    expect(b.elector.state).toMatchObject({ role: 'leader', term: 2 });
+    await clock.advance(2 * RETRY);
+    expect(a.elector.state).toMatchObject({ role: 'follower', leader: 'b', term: 2 });
+    memory.reset(); // e.g. an emulator restarted in memory: the recorded term is gone
+    await b.elector.stop({ release: false });
+    await clock.advance(RETRY);
+    expect(a.elector.isLeader()).toBe(true);
+    expect(a.elector.state.term).toBe(3);
+  });
+});
+
 describe('LeaderElector: the loop never dies', () => {
   it('survives unexpected (non-store) errors and keeps polling', async () => {
     const { candidate, clock } = setup();

@@ -170,7 +170,7 @@ export class AzureBlobLeaseStore implements LeaseStore {
       // We hold the lease now: nobody else can write metadata, so previous term + 1 is unique.
       const properties = await blob.getProperties({ abortSignal: signal, conditions: { leaseId: request.leaseId } });
       const previous = readMetadata(properties.metadata);
-      const term = previous.term + 1;
+      const term = Math.max(previous.term, request.minimumTerm ?? 0) + 1;
       // Set Metadata replaces the whole set: keep what others stored on the blob, replace only our keys
       // (metadata names are case-insensitive, so drop any spelling of ours first).
       const ours = new Set<string>(Object.values(METADATA));

@@ -45,7 +45,7 @@ export class MemoryLeaseStore implements LeaseStore {
     lease.leaseId = request.leaseId;
     lease.durationMs = request.durationSeconds * 1000;
     lease.expiresAt = this.clock.now() + lease.durationMs;
-    lease.term += 1;
+    lease.term = Math.max(lease.term, request.minimumTerm ?? 0) + 1;
     lease.holder = request.identity;
     lease.acquiredAt = this.clock.wallNow();
     return { acquired: true, term: lease.term };
@@ -68,6 +68,11 @@ export class MemoryLeaseStore implements LeaseStore {
       lease.leaseId = undefined;
       lease.expiresAt = -Infinity;
     }
+  }
+
+  /** Test helper: forget every lease and term, like a storage account that lost its data. */
+  reset(): void {
+    this.leases.clear();
   }
 
   /** Test helper: break the lease as an operator would (the holder's renewals then fail). */
