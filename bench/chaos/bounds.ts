@@ -1,0 +1,48 @@
+import type { ChaosTimings, FaultRecord } from './types.js';
+
+/** Upper bound on the time from a fault until a new leader is elected, from the configured timings. */
+export function faultBounds(timings: ChaosTimings): (fault: FaultRecord) => number {
+  const { leaseMs: D, slackMs } = timings;
+  const R = timings.retryIntervalMs * (1 + timings.retryJitter); // the longest follower poll gap
+  return (fault) => {
+    switch (fault.kind) {
+      case 'sigterm':
+        // Graceful: drain the running job, release the lease; a follower sees it at its next poll.
+        return timings.jobDurationMs + R + slackMs;
+      case 'sigkill':
+      case 'sigstop':
+      case 'partition':
+        // The server lease lasts at most D after the leader's last renewal (sent before the fault);
+        // a follower acquires at its first poll after that.
+        return D + R + slackMs;
+      case 'latency': {
+        // Requests still land d ms late: renewals (and the old leader's own re-acquires, which the
+        // same lease id makes succeed) keep the server lease alive while the latency lasts, up to
+        // heal + d + D, then a follower polls. (The old leader itself may win once healed.)
+        const latencyMs = fault.params.latencyMs ?? 0;
+        const delayMs = fault.params.delayMs ?? 0;
+        return latencyMs + delayMs + D + R + slackMs;
+      }
+      case 'azurite-restart':
+        // The store forgets the lease; its old holder may rightly believe in it until its deadline,
+        // at most D after the fault. A safe successor waits that out once the store is back:
+        // downtime + D + R.
+        return (fault.params.downMs ?? 0) + D + R + slackMs;
+    }
+  };
+}
+
+export function describeFault(fault: FaultRecord): string {
+  switch (fault.kind) {
+    case 'sigstop':
+      return `SIGSTOP for ${(fault.params.stopMs! / 1000).toFixed(1)} s`;
+    case 'partition':
+      return `partition for ${(fault.params.partitionMs! / 1000).toFixed(1)} s`;
+    case 'latency':
+      return `latency +${fault.params.delayMs} ms each way for ${(fault.params.latencyMs! / 1000).toFixed(1)} s`;
+    case 'azurite-restart':
+      return `Azurite restart (down ${(fault.params.downMs! / 1000).toFixed(1)} s, all blobs lost)`;
+    default:
+      return fault.kind.toUpperCase();
+  }
+}

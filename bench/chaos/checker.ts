@@ -1,0 +1,467 @@
+/**
+ * Checks a fault-harness run from its journal (bench/app/replica.ts) and its run record (faults and
+ * process operations from harness.ts). Pure: no processes, no I/O except in the CLI at the bottom
+ * (`tsx bench/chaos/checker.ts <out-dir>` re-checks a saved run).
+ *
+ * Validity window of a run: [start, validEnd], where validEnd = start + leaseLeftAtStartMs (the end
+ * of the lease validity the replica knew of when the run began, converted to wall clock) or, when
+ * the same tenure was still valid at the run's end (activeAtEnd), at least the run's end. By the
+ * library's timing model the validity windows of different leaders never intersect: a successor
+ * acquires only after the server lease expired, which is after tSend + D, while the holder believed
+ * only until tSend + D − safetyMargin.
+ *
+ * Safety checks (exit code 1 when any fails):
+ *   - overlapping runs of different processes where the overlap lies inside BOTH runs' validity
+ *     windows ("valid overlaps"): must be 0. Overlaps where one run outlived its validity (a
+ *     process paused mid-run, then resumed and finished) are counted apart: fencing is what
+ *     handles them, and the fenced register below shows it does.
+ *   - leadership conflicts: validity windows of different processes that intersect, even when no
+ *     runs happened to overlap: must be 0.
+ *   - runs that started with no lease time left (a tick the gate should have refused): must be 0.
+ *   - terms of runs, in start order, never go backwards.
+ *   - the election recovered (a new leader ran the job) after every fault.
+ * Where the store itself lost the lease (Azurite restarted in memory), overlaps and conflicts whose
+ * older side's tenure began before the data loss are reported separately: the lock service forgot
+ * the lock, which no lease client can see until it next talks to the store.
+ * Liveness (exit code 3 when only these fail): the time from each fault to a new leader is within the
+ * bound implied by the configured timings (see faultBounds in harness.ts).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describeFault, faultBounds } from './bounds.js';
+import { renderTimeline } from './timeline.js';
+import {
+  FAULT_KINDS,
+  parseJournal,
+  type FaultKind,
+  type FaultRecord,
+  type JournalEntry,
+  type RoleEntry,
+  type RunEntry,
+  type RunRecord,
+  type WriteEntry,
+} from './types.js';
+
+export interface OverlapDetail {
+  kind: 'valid' | 'store-loss' | 'stale';
+  a: { replica: string; pid: number; term: number; start: number; end: number };
+  b: { replica: string; pid: number; term: number; start: number; end: number };
+  overlapMs: number;
+  /** For stale overlaps: the run that outlived its lease, and whether a SIGSTOP of it explains it. */
+  staleRun?: 'a' | 'b';
+  explainedByPause?: boolean;
+}
+
+export interface ConflictDetail {
+  storeLoss: boolean;
+  a: { replica: string; pid: number; term: number };
+  b: { replica: string; pid: number; term: number };
+  from: number;
+  to: number;
+}
+
+export interface FaultOutcome {
+  id: number;
+  kind: FaultKind;
+  description: string;
+  slot?: string;
+  pid?: number;
+  /** Seconds since the start of the run. */
+  atS: number;
+  termAtFault?: number;
+  boundMs: number;
+  /** Fault → first leader elected after it (any replica). */
+  takeoverMs?: number;
+  /** Old leader stopped leading (demoted, killed, stopped, exited) → new leader. 0 when it never stopped. */
+  noLeaderMs?: number;
+  newLeader?: { replica: string; pid: number; term: number | null };
+  /** The new leader ran the job. */
+  recovered: boolean;
+  withinBound: boolean;
+  /** Stale writes rejected by the fenced register in this fault's aftermath (until the next fault). */
+  staleWritesRejected: number;
+}
+
+export interface ChaosReport {
+  seed: number;
+  ok: boolean;
+  safetyOk: boolean;
+  livenessOk: boolean;
+  failures: string[];
+  warnings: string[];
+  timings: RunRecord['timings'];
+  durationS: number;
+  counts: { runs: number; writes: number; faults: number; faultsByKind: Partial<Record<FaultKind, number>>; processes: number };
+  overlaps: {
+    /** Must be 0: both runs inside their validity windows during the overlap. */
+    valid: number;
+    /** Inside both windows, but one side's lease was granted before the store lost its data. */
+    storeLoss: number;
+    /** One run outlived its validity (paused mid-run); fencing handles these. */
+    stale: number;
+    staleExplainedByPause: number;
+    details: OverlapDetail[];
+  };
+  leadershipConflicts: { count: number; storeLoss: number; worstMs: number; storeLossWorstMs: number; details: ConflictDetail[] };
+  runsStartedWithoutLease: number;
+  ticksAfterResume: number;
+  pausedMidRun: number;
+  terms: { regressions: number; details: { at: number; replica: string; term: number; previousMax: number }[]; highest: number };
+  fencing: {
+    writes: number;
+    accepted: number;
+    rejected: number;
+    rejectedAfterPause: number;
+    details: { at: number; replica: string; pid: number; term: number; highestSeen: number; afterPause: boolean }[];
+  };
+  faults: FaultOutcome[];
+  worstByKind: Partial<Record<FaultKind, { count: number; worstTakeoverMs: number; worstNoLeaderMs: number; boundMs: number; allWithinBound: boolean; allRecovered: boolean }>>;
+}
+
+const MAX_DETAILS = 25;
+
+interface Window {
+  from: number;
+  to: number;
+}
+
+function validityWindow(run: RunEntry): Window {
+  const believed = run.start + Math.max(0, run.leaseLeftAtStartMs);
+  return { from: run.start, to: run.activeAtEnd ? Math.max(believed, run.end) : believed };
+}
+
+function mergeWindows(windows: Window[]): Window[] {
+  const sorted = [...windows].sort((x, y) => x.from - y.from);
+  const merged: Window[] = [];
+  for (const window of sorted) {
+    const last = merged.at(-1);
+    if (last && window.from <= last.to) last.to = Math.max(last.to, window.to);
+    else merged.push({ ...window });
+  }
+  return merged;
+}
+
+export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosReport {
+  const { timings } = record;
+  const runs = entries.filter((entry): entry is RunEntry => entry.event === 'run').sort((x, y) => x.start - y.start);
+  const writes = entries.filter((entry): entry is WriteEntry => entry.event === 'write');
+  const roles = entries.filter((entry): entry is RoleEntry => entry.event === 'role').sort((x, y) => x.at - y.at);
+  const failures: string[] = [];
+  const warnings: string[] = [];
+
+  const storeLosses = record.faults.filter((fault) => fault.kind === 'azurite-restart').map((fault) => fault.at);
+  // When each (pid, term) tenure began, from the replica's own role changes.
+  const tenureStart = new Map<string, number>();
+  for (const role of roles) {
+    const key = `${role.pid}:${role.term}`;
+    if (role.role === 'leader' && !tenureStart.has(key)) tenureStart.set(key, role.at);
+  }
+  const tenureOf = (pid: number, term: number, fallback: number): number => tenureStart.get(`${pid}:${term}`) ?? fallback;
+  /** True when a store data loss happened after this tenure began and at or before `at`. */
+  const lostByStore = (pid: number, term: number, began: number, at: number): boolean => {
+    const since = tenureOf(pid, term, began);
+    return storeLosses.some((lossAt) => lossAt > since && lossAt <= at);
+  };
+
+  const stops = record.ops.filter((op) => op.op === 'sigstop');
+  const conts = record.ops.filter((op) => op.op === 'sigcont');
+  const pauseOf = (pid: number): Window[] =>
+    stops
+      .filter((stop) => stop.pid === pid)
+      .map((stop) => ({ from: stop.at, to: conts.find((cont) => cont.pid === pid && cont.at >= stop.at)?.at ?? record.endedAt }));
+  const pausedDuring = (pid: number, from: number, to: number): boolean => pauseOf(pid).some((pause) => pause.from < to && pause.to > from);
+
+  // ---------------------------------------------------------------- overlapping runs
+  const overlaps: ChaosReport['overlaps'] = { valid: 0, storeLoss: 0, stale: 0, staleExplainedByPause: 0, details: [] };
+  const describeRun = (run: RunEntry): OverlapDetail['a'] => ({ replica: run.replica, pid: run.pid, term: run.term, start: run.start, end: run.end });
+  const active: RunEntry[] = [];
+  for (const run of runs) {
+    for (let i = active.length - 1; i >= 0; i--) if (active[i]!.end <= run.start) active.splice(i, 1);
+    for (const other of active) {
+      if (other.pid === run.pid) continue;
+      const from = Math.max(other.start, run.start);
+      const to = Math.min(other.end, run.end);
+      if (to <= from) continue;
+      const wa = validityWindow(other);
+      const wb = validityWindow(run);
+      const bothValid = Math.max(from, wa.from, wb.from) < Math.min(to, wa.to, wb.to);
+      let detail: OverlapDetail;
+      if (bothValid) {
+        const storeLoss = lostByStore(other.pid, other.term, other.start, from) || lostByStore(run.pid, run.term, run.start, from);
+        if (storeLoss) overlaps.storeLoss++;
+        else overlaps.valid++;
+        detail = { kind: storeLoss ? 'store-loss' : 'valid', a: describeRun(other), b: describeRun(run), overlapMs: to - from };
+      } else {
+        overlaps.stale++;
+        const staleRun: 'a' | 'b' = wa.to <= from ? 'a' : 'b';
+        const stale = staleRun === 'a' ? other : run;
+        const explainedByPause = pausedDuring(stale.pid, stale.start, stale.end);
+        if (explainedByPause) overlaps.staleExplainedByPause++;
+        detail = { kind: 'stale', a: describeRun(other), b: describeRun(run), overlapMs: to - from, staleRun, explainedByPause };
+      }
+      if (overlaps.details.length < MAX_DETAILS || detail.kind === 'valid') overlaps.details.push(detail);
+    }
+    active.push(run);
+  }
+  if (overlaps.valid > 0) failures.push(`${overlaps.valid} overlap(s) of runs of different replicas that both held a valid lease`);
+  if (overlaps.stale > overlaps.staleExplainedByPause) {
+    warnings.push(`${overlaps.stale - overlaps.staleExplainedByPause} overlap(s) where a run outlived its lease without a SIGSTOP to explain it (event-loop stall?)`);
+  }
+
+  // ---------------------------------------------------------------- leadership conflicts
+  const tenures = new Map<string, { pid: number; replica: string; term: number; windows: Window[] }>();
+  for (const run of runs) {
+    if (run.leaseLeftAtStartMs <= 0) continue;
+    const key = `${run.pid}:${run.term}`;
+    let tenure = tenures.get(key);
+    if (!tenure) tenures.set(key, (tenure = { pid: run.pid, replica: run.replica, term: run.term, windows: [] }));
+    tenure.windows.push(validityWindow(run));
+  }
+  const tenureList = [...tenures.values()].map((tenure) => ({ ...tenure, windows: mergeWindows(tenure.windows) }));
+  const conflicts: ChaosReport['leadershipConflicts'] = { count: 0, storeLoss: 0, worstMs: 0, storeLossWorstMs: 0, details: [] };
+  for (let i = 0; i < tenureList.length; i++) {
+    for (let j = i + 1; j < tenureList.length; j++) {
+      const x = tenureList[i]!;
+      const y = tenureList[j]!;
+      if (x.pid === y.pid) continue;
+      for (const wx of x.windows) {
+        for (const wy of y.windows) {
+          const from = Math.max(wx.from, wy.from);
+          const to = Math.min(wx.to, wy.to);
+          if (to <= from) continue;
+          const storeLoss = lostByStore(x.pid, x.term, wx.from, from) || lostByStore(y.pid, y.term, wy.from, from);
+          if (storeLoss) {
+            conflicts.storeLoss++;
+            conflicts.storeLossWorstMs = Math.max(conflicts.storeLossWorstMs, to - from);
+          } else {
+            conflicts.count++;
+            conflicts.worstMs = Math.max(conflicts.worstMs, to - from);
+          }
+          if (conflicts.details.length < MAX_DETAILS) {
+            conflicts.details.push({
+              storeLoss,
+              a: { replica: x.replica, pid: x.pid, term: x.term },
+              b: { replica: y.replica, pid: y.pid, term: y.term },
+              from,
+              to,
+            });
+          }
+        }
+      }
+    }
+  }
+  if (conflicts.count > 0) failures.push(`${conflicts.count} leadership conflict(s): two replicas believed they held the lease at once (worst ${conflicts.worstMs} ms)`);
+  if (conflicts.storeLoss > 0) {
+    warnings.push(`${conflicts.storeLoss} leadership conflict(s) after the store lost its data (Azurite restart; worst ${conflicts.storeLossWorstMs} ms): the old holder kept its belief until its next renewal failed`);
+  }
+
+  // ---------------------------------------------------------------- gate
+  const runsStartedWithoutLease = runs.filter((run) => run.leaseLeftAtStartMs <= 0).length;
+  if (runsStartedWithoutLease > 0) failures.push(`${runsStartedWithoutLease} run(s) started with no lease time left`);
+  let ticksAfterResume = 0;
+  let pausedMidRun = 0;
+  for (const fault of record.faults) {
+    if (fault.kind !== 'sigstop' || fault.pid === undefined) continue;
+    const resumedAt = fault.healedAt ?? record.endedAt;
+    ticksAfterResume += runs.filter((run) => run.pid === fault.pid && run.start >= resumedAt && run.term === fault.termAtFault).length;
+    pausedMidRun += runs.filter((run) => run.pid === fault.pid && run.start < fault.at && run.end > resumedAt).length;
+  }
+  if (ticksAfterResume > 0) failures.push(`${ticksAfterResume} run(s) started after SIGCONT under the tenure that had expired during the pause`);
+
+  // ---------------------------------------------------------------- terms
+  const terms: ChaosReport['terms'] = { regressions: 0, details: [], highest: 0 };
+  for (const run of runs) {
+    if (run.leaseLeftAtStartMs <= 0) continue;
+    if (run.term < terms.highest) {
+      terms.regressions++;
+      if (terms.details.length < MAX_DETAILS) terms.details.push({ at: run.start, replica: run.replica, term: run.term, previousMax: terms.highest });
+    }
+    terms.highest = Math.max(terms.highest, run.term);
+  }
+  if (terms.regressions > 0) failures.push(`${terms.regressions} run(s) with a term lower than an earlier run's (terms went backwards)`);
+
+  // ---------------------------------------------------------------- fenced register
+  const fencing: ChaosReport['fencing'] = { writes: writes.length, accepted: 0, rejected: 0, rejectedAfterPause: 0, details: [] };
+  const rejectedAt: number[] = [];
+  let highestSeen = 0;
+  const orderedWrites = writes.map((write, index) => ({ write, index })).sort((x, y) => x.write.at - y.write.at || x.index - y.index);
+  for (const { write } of orderedWrites) {
+    if (write.term < highestSeen) {
+      fencing.rejected++;
+      rejectedAt.push(write.at);
+      const afterPause = pauseOf(write.pid).some((pause) => pause.to <= write.at);
+      if (afterPause) fencing.rejectedAfterPause++;
+      if (fencing.details.length < MAX_DETAILS) fencing.details.push({ at: write.at, replica: write.replica, pid: write.pid, term: write.term, highestSeen, afterPause });
+    } else {
+      fencing.accepted++;
+      highestSeen = write.term;
+    }
+  }
+
+  // ---------------------------------------------------------------- faults
+  const bound = faultBounds(timings);
+  const firstRoleAfter = (at: number, predicate: (role: RoleEntry) => boolean): RoleEntry | undefined => roles.find((role) => role.at >= at && predicate(role));
+  const faultsSorted = [...record.faults].sort((x, y) => x.at - y.at);
+  const outcomes: FaultOutcome[] = faultsSorted.map((fault: FaultRecord, index) => {
+    const boundMs = bound(fault);
+    const nextFaultAt = faultsSorted[index + 1]?.at ?? Infinity;
+    const newLeader = firstRoleAfter(fault.at, (role) => role.role === 'leader');
+    const firstRun = newLeader ? runs.find((run) => run.pid === newLeader.pid && run.start >= newLeader.at) : undefined;
+    const oldPid = fault.leaderPid;
+    const ends: number[] = [];
+    if (oldPid !== undefined) {
+      const demoted = firstRoleAfter(fault.at, (role) => role.pid === oldPid && role.role !== 'leader');
+      if (demoted) ends.push(demoted.at);
+      for (const op of record.ops) {
+        if (op.pid === oldPid && op.at >= fault.at - 1 && (op.op === 'sigkill' || op.op === 'sigstop' || op.op === 'exit')) ends.push(op.at);
+      }
+    }
+    const oldEnd = ends.length ? Math.min(...ends) : undefined;
+    const takeoverMs = newLeader ? newLeader.at - fault.at : undefined;
+    const noLeaderMs = newLeader ? (oldEnd === undefined ? 0 : Math.max(0, newLeader.at - oldEnd)) : undefined;
+    const recovered = firstRun !== undefined;
+    const outcome: FaultOutcome = {
+      id: fault.id,
+      kind: fault.kind,
+      description: describeFault(fault),
+      slot: fault.slot ?? fault.leaderSlot,
+      pid: fault.pid ?? fault.leaderPid,
+      atS: round((fault.at - record.startedAt) / 1000, 2),
+      termAtFault: fault.termAtFault,
+      boundMs: Math.round(boundMs),
+      takeoverMs,
+      noLeaderMs,
+      newLeader: newLeader ? { replica: newLeader.replica, pid: newLeader.pid, term: newLeader.term } : undefined,
+      recovered,
+      withinBound: takeoverMs !== undefined && takeoverMs <= boundMs,
+      staleWritesRejected: rejectedAt.filter((at) => at >= fault.at && at < nextFaultAt).length,
+    };
+    if (!recovered) failures.push(`fault #${fault.id} (${fault.kind}): the election did not recover (no new leader ran the job)`);
+    else if (!outcome.withinBound) warnings.push(`fault #${fault.id} (${fault.kind}): new leader after ${takeoverMs} ms, above the bound of ${Math.round(boundMs)} ms`);
+    return outcome;
+  });
+
+  const worstByKind: ChaosReport['worstByKind'] = {};
+  for (const kind of FAULT_KINDS) {
+    const ofKind = outcomes.filter((outcome) => outcome.kind === kind);
+    if (ofKind.length === 0) continue;
+    worstByKind[kind] = {
+      count: ofKind.length,
+      worstTakeoverMs: Math.max(...ofKind.map((outcome) => outcome.takeoverMs ?? Infinity)),
+      worstNoLeaderMs: Math.max(...ofKind.map((outcome) => outcome.noLeaderMs ?? Infinity)),
+      boundMs: Math.max(...ofKind.map((outcome) => outcome.boundMs)),
+      allWithinBound: ofKind.every((outcome) => outcome.withinBound),
+      allRecovered: ofKind.every((outcome) => outcome.recovered),
+    };
+  }
+  if (record.faults.length === 0) warnings.push('no faults were injected (run longer)');
+
+  const faultsByKind: Partial<Record<FaultKind, number>> = {};
+  for (const fault of record.faults) faultsByKind[fault.kind] = (faultsByKind[fault.kind] ?? 0) + 1;
+  const safetyOk = failures.length === 0;
+  const livenessOk = outcomes.every((outcome) => outcome.withinBound);
+  return {
+    seed: record.seed,
+    ok: safetyOk && livenessOk,
+    safetyOk,
+    livenessOk,
+    failures,
+    warnings,
+    timings,
+    durationS: round((record.endedAt - record.startedAt) / 1000, 1),
+    counts: {
+      runs: runs.length,
+      writes: writes.length,
+      faults: record.faults.length,
+      faultsByKind,
+      processes: new Set(entries.map((entry) => entry.pid)).size,
+    },
+    overlaps,
+    leadershipConflicts: conflicts,
+    runsStartedWithoutLease,
+    ticksAfterResume,
+    pausedMidRun,
+    terms,
+    fencing,
+    faults: outcomes,
+    worstByKind,
+  };
+}
+
+function round(value: number, digits: number): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
+const seconds = (ms: number | undefined): string => (ms === undefined || !Number.isFinite(ms) ? '—' : `${(ms / 1000).toFixed(2)} s`);
+
+/** The terminal summary. */
+export function formatReport(report: ChaosReport, files?: { result: string; timeline: string; journal: string }): string {
+  const t = report.timings;
+  const lines: string[] = [];
+  lines.push('');
+  lines.push(`Chaos run, seed ${report.seed}: ${report.durationS} s, ${report.counts.faults} fault(s), ${report.counts.runs} runs, ${report.counts.processes} replica processes`);
+  lines.push(`Timings: D=${t.leaseSeconds} s, renew ${t.renewIntervalMs} ms, retry R=${t.retryIntervalMs} ms ±${Math.round(t.retryJitter * 100)} %, safety margin ${t.safetyMarginMs} ms, slack ${t.slackMs} ms`);
+  lines.push('');
+  lines.push('Faults');
+  lines.push('  #   at (s)  fault                                            target       takeover  no leader    bound  result');
+  for (const outcome of report.faults) {
+    const result = !outcome.recovered ? 'NOT RECOVERED' : outcome.withinBound ? 'ok' : 'OVER BOUND';
+    lines.push(
+      `  ${String(outcome.id).padEnd(3)} ${outcome.atS.toFixed(1).padStart(6)}  ${outcome.description.padEnd(48)} ${`${outcome.slot ?? ''} t${outcome.termAtFault ?? '?'}`.padEnd(12)} ${seconds(outcome.takeoverMs).padStart(8)} ${seconds(outcome.noLeaderMs).padStart(10)} ${seconds(outcome.boundMs).padStart(8)}  ${result}${outcome.staleWritesRejected ? `, ${outcome.staleWritesRejected} stale write(s) rejected` : ''}`,
+    );
+  }
+  lines.push('');
+  lines.push('Worst time to a new leader, per fault kind (from the fault; "no leader" from the old leader stopping)');
+  for (const [kind, worst] of Object.entries(report.worstByKind)) {
+    lines.push(`  ${kind.padEnd(16)} ×${worst.count}  takeover ${seconds(worst.worstTakeoverMs).padStart(8)}  no leader ${seconds(worst.worstNoLeaderMs).padStart(8)}  bound ${seconds(worst.boundMs).padStart(8)}  ${worst.allWithinBound ? 'within bound' : 'OVER BOUND'}`);
+  }
+  lines.push('');
+  lines.push('Safety');
+  const mark = (ok: boolean): string => (ok ? 'ok  ' : 'FAIL');
+  lines.push(`  ${mark(report.overlaps.valid === 0)} overlapping runs, both inside a valid lease: ${report.overlaps.valid}`);
+  lines.push(`  ${mark(report.leadershipConflicts.count === 0)} leadership conflicts (validity windows of two replicas intersect): ${report.leadershipConflicts.count}`);
+  lines.push(`  ${mark(report.runsStartedWithoutLease === 0)} runs started with no lease time left: ${report.runsStartedWithoutLease}; new ticks after SIGCONT on an expired tenure: ${report.ticksAfterResume}`);
+  lines.push(`  ${mark(report.terms.regressions === 0)} term regressions: ${report.terms.regressions} (highest term ${report.terms.highest})`);
+  lines.push(`  ${mark(report.faults.every((outcome) => outcome.recovered))} recovered after every fault: ${report.faults.filter((outcome) => outcome.recovered).length}/${report.faults.length}`);
+  lines.push(`  info overlapping run pairs where one run outlived its lease (paused mid-run): ${report.overlaps.stale} (${report.overlaps.staleExplainedByPause} explained by SIGSTOP; ${report.pausedMidRun} run(s) paused mid-flight)`);
+  lines.push(`  info after store data loss (Azurite restart): ${report.overlaps.storeLoss} overlapping run pair(s), ${report.leadershipConflicts.storeLoss} conflict(s), worst ${report.leadershipConflicts.storeLossWorstMs} ms`);
+  lines.push(`  info fenced register: ${report.fencing.writes} writes, ${report.fencing.accepted} accepted, ${report.fencing.rejected} stale rejected (${report.fencing.rejectedAfterPause} from resumed processes)`);
+  if (report.warnings.length) {
+    lines.push('');
+    lines.push('Warnings');
+    for (const warning of report.warnings) lines.push(`  - ${warning}`);
+  }
+  if (report.failures.length) {
+    lines.push('');
+    lines.push('FAILURES');
+    for (const failure of report.failures) lines.push(`  - ${failure}`);
+  }
+  lines.push('');
+  lines.push(`Result: ${report.safetyOk ? 'SAFE' : 'UNSAFE'}; ${report.livenessOk ? 'every takeover within its bound' : 'some takeovers over their bound'}`);
+  if (files) lines.push(`Files: ${files.result}\n       ${files.timeline}\n       ${files.journal}`);
+  return lines.join('\n');
+}
+
+/** Exit code for a report: 0 all good, 1 a safety check failed, 3 only liveness bounds exceeded. */
+export function exitCodeOf(report: ChaosReport): number {
+  if (!report.safetyOk) return 1;
+  return report.livenessOk ? 0 : 3;
+}
+
+// `tsx bench/chaos/checker.ts <out-dir>`: re-check a saved run (run.json + journal.jsonl).
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const dir = process.argv[2];
+  if (!dir) {
+    console.error('usage: tsx bench/chaos/checker.ts <out-dir of a chaos run>');
+    process.exit(2);
+  }
+  const record = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as RunRecord;
+  const entries = parseJournal(readFileSync(join(dir, 'journal.jsonl'), 'utf8'));
+  const report = checkRun(record, entries);
+  writeFileSync(join(dir, 'result.json'), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(join(dir, 'timeline.svg'), renderTimeline(record, entries, report));
+  console.log(formatReport(report, { result: join(dir, 'result.json'), timeline: join(dir, 'timeline.svg'), journal: join(dir, 'journal.jsonl') }));
+  process.exit(exitCodeOf(report));
+}

@@ -1,0 +1,455 @@
+/**
+ * The fault harness: starts an in-memory Azurite, one fault proxy per replica, N replicas of
+ * bench/app/replica.ts (real processes, built by `npm run build:apps`), injects faults on a seeded
+ * plan, then hands the journal to the checker. Everything listens on and talks to 127.0.0.1 only.
+ *
+ * Faults (always aimed at the current leader, one at a time; the next one starts once the election
+ * recovered and the previous fault healed):
+ *   sigkill          SIGKILL the leader (crash)                       → restarted later
+ *   sigterm          SIGTERM the leader (graceful: drain, release)    → restarted later
+ *   sigstop          SIGSTOP the leader for D + 1..4 s, then SIGCONT (a stalled process)
+ *   partition        black-hole the leader's proxy for D + 1..4 s (cut off from storage)
+ *   latency          delay the leader's proxy by 0.6..1 × renewInterval each way (a round trip
+ *                    above the renew interval) for D + 1..4 s
+ *   azurite-restart  stop Azurite (in memory: every container, blob and lease is gone) and start
+ *                    it again on the same port after 0.5..3 s
+ * Killed and terminated replicas are restarted (same slot and identity, new pid) 0.5..2 s after
+ * the election recovered.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { azuriteConnectionString, startAzurite, type RunningAzurite } from '../../test/support/azurite.mjs';
+import { checkRun, type ChaosReport } from './checker.js';
+import { FaultProxy } from './fault-proxy.js';
+import { createPrng, type Prng } from './prng.js';
+import { renderTimeline } from './timeline.js';
+import { describeFault, faultBounds } from './bounds.js';
+import { FAULT_KINDS, parseJournal, type ChaosTimings, type FaultKind, type FaultRecord, type JournalEntry, type OpRecord, type RunRecord } from './types.js';
+
+export const PROJECT_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+export const REPLICA_SCRIPT = join(PROJECT_ROOT, 'dist/bench/app/replica.js');
+
+export interface ChaosOptions {
+  seed: number;
+  /** Faults are injected during this window; the last one is then seen through to recovery. */
+  durationMs: number;
+  replicas?: number;
+  /** Output directory (journal, logs, result.json, timeline.svg). Default bench/results/chaos-<seed>. */
+  outDir?: string;
+  /** Fault kinds to draw from (default: all). Each kind is drawn once per round, in seeded order. */
+  faults?: readonly FaultKind[];
+  leaseSeconds?: number;
+  retryIntervalMs?: number;
+  retryJitter?: number;
+  renewIntervalMs?: number;
+  jobIntervalMs?: number;
+  jobDurationMs?: number;
+  slackMs?: number;
+  /** Progress lines (default: none). */
+  log?: (line: string) => void;
+  /** Aborts the run early (the run still cleans up and checks what it has). */
+  signal?: AbortSignal;
+}
+
+export interface ChaosRunResult {
+  outDir: string;
+  record: RunRecord;
+  report: ChaosReport;
+  files: { journal: string; result: string; timeline: string };
+}
+
+export const DEFAULTS = {
+  replicas: 3,
+  leaseSeconds: 15,
+  retryIntervalMs: 300,
+  retryJitter: 0.2,
+  safetyMarginMs: 1000,
+  jobIntervalMs: 150,
+  jobDurationMs: 100,
+  slackMs: 2000,
+} as const;
+
+export function resolveTimings(options: ChaosOptions): ChaosTimings {
+  const leaseSeconds = options.leaseSeconds ?? DEFAULTS.leaseSeconds;
+  const leaseMs = leaseSeconds * 1000;
+  const renewIntervalMs = options.renewIntervalMs ?? Math.floor(leaseMs / 3);
+  return {
+    leaseSeconds,
+    leaseMs,
+    retryIntervalMs: options.retryIntervalMs ?? DEFAULTS.retryIntervalMs,
+    retryJitter: options.retryJitter ?? DEFAULTS.retryJitter,
+    renewIntervalMs,
+    safetyMarginMs: DEFAULTS.safetyMarginMs,
+    requestTimeoutMs: Math.min(5000, renewIntervalMs), // the library's default
+    jobIntervalMs: options.jobIntervalMs ?? DEFAULTS.jobIntervalMs,
+    jobDurationMs: options.jobDurationMs ?? DEFAULTS.jobDurationMs,
+    slackMs: options.slackMs ?? DEFAULTS.slackMs,
+  };
+}
+
+// ------------------------------------------------------------------------------------ journal tail
+
+class JournalTail {
+  readonly entries: JournalEntry[] = [];
+  private offset = 0;
+  private partial = '';
+  private readonly buffer = Buffer.alloc(1 << 16);
+
+  constructor(private readonly path: string) {}
+
+  poll(): void {
+    if (!existsSync(this.path)) return;
+    const fd = openSync(this.path, 'r');
+    try {
+      for (;;) {
+        const read = readSync(fd, this.buffer, 0, this.buffer.length, this.offset);
+        if (read <= 0) break;
+        this.offset += read;
+        const text = this.partial + this.buffer.subarray(0, read).toString('utf8');
+        const cut = text.lastIndexOf('\n');
+        if (cut < 0) {
+          this.partial = text;
+          continue;
+        }
+        this.partial = text.slice(cut + 1);
+        this.entries.push(...parseJournal(text.slice(0, cut)));
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------ processes
+
+interface Replica {
+  slot: string;
+  child: ChildProcess;
+  pid: number;
+  exited: Promise<void>;
+  alive: boolean;
+  stopped: boolean;
+}
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
+  const log = options.log ?? (() => undefined);
+  const timings = resolveTimings(options);
+  const replicaCount = options.replicas ?? DEFAULTS.replicas;
+  if (!Number.isInteger(replicaCount) || replicaCount < 2) throw new RangeError(`replicas must be an integer ≥ 2, got ${replicaCount}`);
+  if (!existsSync(REPLICA_SCRIPT)) throw new Error(`${REPLICA_SCRIPT} is missing: run "npm run build:apps" first`);
+  const kinds = [...(options.faults ?? FAULT_KINDS)];
+  for (const kind of kinds) if (!FAULT_KINDS.includes(kind)) throw new RangeError(`unknown fault kind "${kind}" (known: ${FAULT_KINDS.join(', ')})`);
+  if (kinds.length === 0) throw new RangeError('no fault kinds selected');
+
+  const outDir = resolve(options.outDir ?? join(PROJECT_ROOT, 'bench/results', `chaos-${options.seed}`));
+  mkdirSync(outDir, { recursive: true });
+  const journalPath = join(outDir, 'journal.jsonl');
+  rmSync(journalPath, { force: true });
+  for (const name of ['result.json', 'run.json', 'timeline.svg']) rmSync(join(outDir, name), { force: true });
+
+  const prng: Prng = createPrng(options.seed);
+  const tail = new JournalTail(journalPath);
+  const slots = Array.from({ length: replicaCount }, (_, i) => `r${i + 1}`);
+  const ops: OpRecord[] = [];
+  const faults: FaultRecord[] = [];
+  const replicas = new Map<string, Replica>();
+  const everyChild = new Set<ChildProcess>();
+  const logs = new Map<string, WriteStream>();
+  const proxies = new Map<string, FaultProxy>();
+  const containerName = `chaos-${options.seed}`.replace(/[^a-z0-9-]/g, '').slice(0, 63).padEnd(3, '0');
+  let azurite: RunningAzurite | undefined;
+  const startedAt = Date.now();
+  const op = (entry: Omit<OpRecord, 'at'>): void => {
+    ops.push({ at: Date.now(), ...entry });
+  };
+  const elapsed = (): string => `${((Date.now() - startedAt) / 1000).toFixed(1).padStart(6)} s`;
+  const say = (line: string): void => log(`[${elapsed()}] ${line}`);
+  const aborted = (): boolean => options.signal?.aborted ?? false;
+
+  // Children die with us even if we are killed: SIGKILL them synchronously on exit.
+  const killAll = (): void => {
+    for (const child of everyChild) {
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  };
+  process.once('exit', killAll);
+
+  const startReplica = (slot: string): Replica => {
+    const proxy = proxies.get(slot)!;
+    let out = logs.get(slot);
+    if (!out) logs.set(slot, (out = createWriteStream(join(outDir, `replica-${slot}.log`), { flags: 'w' })));
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      NODE_ENV: 'production',
+      NO_COLOR: '1',
+      AZURE_STORAGE_CONNECTION_STRING: azuriteConnectionString(proxy.port),
+      JOURNAL: journalPath,
+      INSTANCE_ID: slot,
+      LEASE_SECONDS: String(timings.leaseSeconds),
+      RETRY_INTERVAL_MS: String(timings.retryIntervalMs),
+      RETRY_JITTER: String(timings.retryJitter),
+      RENEW_INTERVAL_MS: String(timings.renewIntervalMs),
+      JOB_INTERVAL_MS: String(timings.jobIntervalMs),
+      JOB_DURATION_MS: String(timings.jobDurationMs),
+      CONTAINER_NAME: containerName,
+      LEASE_NAME: 'chaos',
+      LOG_LEVELS: 'log,warn,error',
+    };
+    const child = spawn(process.execPath, ['--enable-source-maps', REPLICA_SCRIPT], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    everyChild.add(child);
+    child.stdout!.pipe(out, { end: false });
+    child.stderr!.pipe(out, { end: false });
+    const replica: Replica = {
+      slot,
+      child,
+      pid: child.pid ?? -1,
+      alive: true,
+      stopped: false,
+      exited: once(child, 'exit').then(([code, signal]) => {
+        replica.alive = false;
+        everyChild.delete(child);
+        op({ op: 'exit', slot, pid: replica.pid, detail: signal ? String(signal) : `code ${String(code)}` });
+      }),
+    };
+    replicas.set(slot, replica);
+    op({ op: 'spawn', slot, pid: replica.pid });
+    return replica;
+  };
+
+  const waitFor = async (condition: () => boolean, timeoutMs: number): Promise<boolean> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      tail.poll();
+      if (condition()) return true;
+      if (Date.now() >= deadline || aborted()) return false;
+      await sleep(50);
+    }
+  };
+
+  const booted = (replica: Replica): boolean => tail.entries.some((entry) => entry.event === 'boot' && entry.pid === replica.pid);
+
+  /** The live, running process that last announced leadership and has not announced losing it. */
+  const currentLeader = (): { replica: Replica; term: number; since: number } | undefined => {
+    const last = new Map<number, { role: string; term: number; at: number }>();
+    for (const entry of tail.entries) {
+      if (entry.event === 'role') last.set(entry.pid, { role: entry.role, term: entry.term ?? 0, at: entry.at });
+    }
+    let best: { replica: Replica; term: number; since: number } | undefined;
+    for (const replica of replicas.values()) {
+      const state = last.get(replica.pid);
+      if (!replica.alive || replica.stopped || state?.role !== 'leader') continue;
+      if (!best || state.at > best.since) best = { replica, term: state.term, since: state.at };
+    }
+    return best;
+  };
+
+  const leaderSince = (after: number): { pid: number; at: number } | undefined => {
+    for (const entry of tail.entries) {
+      if (entry.event === 'role' && entry.role === 'leader' && entry.at >= after) return { pid: entry.pid, at: entry.at };
+    }
+    return undefined;
+  };
+  const runsSince = (pid: number, after: number): boolean =>
+    tail.entries.some((entry) => entry.event === 'run' && entry.pid === pid && entry.start >= after);
+
+  const restartAzurite = async (port: number, downMs: number): Promise<{ downAt: number; upAt: number }> => {
+    await azurite?.stop();
+    const downAt = Date.now();
+    op({ op: 'azurite-stop', detail: `port ${port}` });
+    await sleep(downMs);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        azurite = await startAzurite({ port });
+        break;
+      } catch (error) {
+        if (attempt >= 5) throw error;
+        await sleep(200);
+      }
+    }
+    const upAt = Date.now();
+    op({ op: 'azurite-start', detail: `port ${port}` });
+    return { downAt, upAt };
+  };
+
+  const bounds = faultBounds(timings);
+  let failure: unknown;
+  try {
+    azurite = await startAzurite();
+    const azuritePort = azurite.port;
+    op({ op: 'azurite-start', detail: `port ${azuritePort}` });
+    for (const slot of slots) proxies.set(slot, await FaultProxy.start({ targetPort: azuritePort }));
+    say(`Azurite on 127.0.0.1:${azuritePort}; proxies ${slots.map((slot) => `${slot}→:${proxies.get(slot)!.port}`).join(', ')}`);
+    say(`timings: D=${timings.leaseSeconds}s renew=${timings.renewIntervalMs}ms retry=${timings.retryIntervalMs}ms±${timings.retryJitter * 100}% job every ${timings.jobIntervalMs}ms for ${timings.jobDurationMs}ms`);
+
+    for (const slot of slots) startReplica(slot);
+    if (!(await waitFor(() => [...replicas.values()].every(booted), 60_000))) throw new Error('replicas did not boot within 60 s (see the replica logs in the output folder)');
+    if (!(await waitFor(() => currentLeader() !== undefined, 30_000))) throw new Error('no leader was elected within 30 s of boot');
+    say(`${replicaCount} replicas up; leader ${currentLeader()!.replica.slot} (term ${currentLeader()!.term})`);
+
+    let bag: FaultKind[] = [];
+    let id = 0;
+    while (Date.now() - startedAt < options.durationMs && !aborted()) {
+      await sleep(prng.between(1000, 2500), undefined, { signal: options.signal }).catch(() => undefined);
+      if (Date.now() - startedAt >= options.durationMs || aborted()) break;
+      if (bag.length === 0) bag = prng.shuffle(kinds);
+      const kind = bag.pop()!;
+      // Draw every parameter up front so the plan depends on the seed only.
+      const holdMs = Math.round(timings.leaseMs + prng.between(1000, 4000));
+      const delayMs = Math.round(timings.renewIntervalMs * prng.between(0.6, 1));
+      const downMs = Math.round(prng.between(500, 3000));
+      const restartDelayMs = Math.round(prng.between(500, 2000));
+
+      if (!(await waitFor(() => currentLeader() !== undefined, timings.leaseMs * 2 + 10_000))) {
+        say('no leader to aim at; skipping a fault');
+        continue;
+      }
+      const leader = currentLeader()!;
+      const target = leader.replica;
+      const proxy = proxies.get(target.slot)!;
+      const fault: FaultRecord = {
+        id: ++id,
+        kind,
+        at: Date.now(),
+        leaderSlot: target.slot,
+        leaderPid: target.pid,
+        termAtFault: leader.term,
+        params: {},
+      };
+      if (kind !== 'azurite-restart') {
+        fault.slot = target.slot;
+        fault.pid = target.pid;
+      }
+      faults.push(fault);
+      let heal: Promise<void> = Promise.resolve();
+      switch (kind) {
+        case 'sigkill':
+          op({ op: 'sigkill', slot: target.slot, pid: target.pid });
+          target.child.kill('SIGKILL');
+          break;
+        case 'sigterm':
+          op({ op: 'sigterm', slot: target.slot, pid: target.pid });
+          target.child.kill('SIGTERM');
+          break;
+        case 'sigstop':
+          fault.params.stopMs = holdMs;
+          op({ op: 'sigstop', slot: target.slot, pid: target.pid });
+          target.child.kill('SIGSTOP');
+          target.stopped = true;
+          heal = sleep(holdMs).then(() => {
+            // Record before signalling: the resumed process may write to the journal at once.
+            fault.healedAt = Date.now();
+            op({ op: 'sigcont', slot: target.slot, pid: target.pid });
+            if (target.alive) target.child.kill('SIGCONT');
+            target.stopped = false;
+          });
+          break;
+        case 'partition':
+        case 'latency':
+          if (kind === 'partition') {
+            fault.params.partitionMs = holdMs;
+            proxy.setMode({ kind: 'blackhole' });
+          } else {
+            fault.params.latencyMs = holdMs;
+            fault.params.delayMs = delayMs;
+            proxy.setMode({ kind: 'delay', ms: delayMs });
+          }
+          op({ op: 'proxy', slot: target.slot, pid: target.pid, detail: kind === 'partition' ? 'blackhole' : `delay ${delayMs} ms` });
+          heal = sleep(holdMs).then(() => {
+            fault.healedAt = Date.now();
+            op({ op: 'proxy', slot: target.slot, pid: target.pid, detail: 'pass' });
+            proxy.setMode({ kind: 'pass' });
+          });
+          break;
+        case 'azurite-restart': {
+          fault.params.downMs = downMs;
+          const restart = restartAzurite(azuritePort, downMs).then(({ downAt, upAt }) => {
+            fault.at = downAt; // the store is gone from the moment it stopped
+            fault.params.downMs = upAt - downAt;
+            fault.healedAt = upAt;
+          });
+          fault.at = Date.now();
+          heal = restart;
+          await restart;
+          break;
+        }
+      }
+      say(`fault #${fault.id} ${describeFault(fault)} on leader ${target.slot} (pid ${target.pid}, term ${leader.term})`);
+
+      // Recovery: a leader elected after the fault that runs the job.
+      const bound = bounds(fault);
+      const recovered = await waitFor(() => {
+        const next = leaderSince(fault.at);
+        return next !== undefined && runsSince(next.pid, next.at);
+      }, bound + 15_000);
+      await heal;
+      const next = leaderSince(fault.at);
+      if (recovered && next) {
+        const slot = [...replicas.values()].find((replica) => replica.pid === next.pid)?.slot ?? '?';
+        say(`  new leader ${slot} ${((next.at - fault.at) / 1000).toFixed(2)} s after the fault (bound ${(bound / 1000).toFixed(1)} s)`);
+      } else {
+        say(`  NO new leader running the job within ${((bound + 15_000) / 1000).toFixed(0)} s`);
+      }
+
+      if (kind === 'sigkill' || kind === 'sigterm') {
+        await Promise.race([target.exited, sleep(20_000)]);
+        if (target.alive) {
+          target.child.kill('SIGKILL');
+          await target.exited;
+        }
+        await sleep(restartDelayMs);
+        proxy.setMode({ kind: 'pass' });
+        const fresh = startReplica(target.slot);
+        await waitFor(() => booted(fresh), 60_000);
+        say(`  restarted ${target.slot} (pid ${fresh.pid})`);
+      }
+    }
+    say('fault window over; settling');
+    await sleep(1500);
+  } catch (error) {
+    failure = error;
+  } finally {
+    // Orderly shutdown: resume anything stopped, SIGTERM everyone, SIGKILL stragglers.
+    for (const proxy of proxies.values()) proxy.setMode({ kind: 'pass' });
+    const live = [...replicas.values()].filter((replica) => replica.alive);
+    for (const replica of live) {
+      if (replica.stopped) replica.child.kill('SIGCONT');
+      replica.child.kill('SIGTERM');
+      op({ op: 'sigterm', slot: replica.slot, pid: replica.pid, detail: 'end of run' });
+    }
+    await Promise.race([Promise.all(live.map((replica) => replica.exited)), sleep(20_000)]);
+    killAll();
+    await Promise.all(live.map((replica) => replica.exited));
+    await azurite?.stop().catch(() => undefined);
+    for (const proxy of proxies.values()) await proxy.close().catch(() => undefined);
+    for (const out of logs.values()) out.end();
+    process.removeListener('exit', killAll);
+  }
+  if (failure) throw failure;
+
+  tail.poll();
+  const record: RunRecord = {
+    seed: options.seed,
+    replicas: replicaCount,
+    durationMs: options.durationMs,
+    timings,
+    startedAt,
+    endedAt: Date.now(),
+    faults,
+    ops,
+    slots,
+  };
+  const report = checkRun(record, tail.entries);
+  const files = { journal: journalPath, result: join(outDir, 'result.json'), timeline: join(outDir, 'timeline.svg') };
+  writeFileSync(join(outDir, 'run.json'), `${JSON.stringify(record, null, 2)}\n`);
+  writeFileSync(files.result, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(files.timeline, renderTimeline(record, tail.entries, report));
+  return { outDir, record, report, files };
+}

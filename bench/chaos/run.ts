@@ -1,0 +1,120 @@
+/**
+ * `npm run chaos -- [options]`: the fault harness CLI (see harness.ts for what it does, checker.ts
+ * for what it checks). Exit code: 0 all checks passed, 1 a safety check failed, 2 bad usage or the
+ * harness itself failed, 3 only a takeover-time bound was exceeded, 130 interrupted.
+ */
+import { parseArgs } from 'node:util';
+import { exitCodeOf, formatReport } from './checker.js';
+import { DEFAULTS, runChaos } from './harness.js';
+import { FAULT_KINDS, type FaultKind } from './types.js';
+
+const usage = `Usage: npm run chaos -- [options]
+
+  --seed <n>          PRNG seed; the same seed gives the same fault plan (default: random, printed)
+  --duration <s>      seconds during which faults are injected (default 60); the last fault is
+                      then seen through to recovery
+  --replicas <n>      replica processes (default ${DEFAULTS.replicas})
+  --out <dir>         output folder (default bench/results/chaos-<seed>/)
+  --faults <list>     comma-separated fault kinds to draw from (default: all)
+                      ${FAULT_KINDS.join(', ')}
+  --lease <s>         lease duration D in seconds, 15–60 (default ${DEFAULTS.leaseSeconds})
+  --retry <ms>        follower poll interval R (default ${DEFAULTS.retryIntervalMs})
+  --renew <ms>        leader renew interval (default D/3)
+  --job-interval <ms> @Interval of the leader-only job (default ${DEFAULTS.jobIntervalMs})
+  --job-duration <ms> how long each run takes (default ${DEFAULTS.jobDurationMs})
+  --slack <ms>        added to every takeover bound (default ${DEFAULTS.slackMs})
+  --quiet             no progress lines, only the summary
+  -h, --help`;
+
+function positive(name: string, raw: string | undefined, fallback?: number): number | undefined {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number, got "${raw}"`);
+  return value;
+}
+
+async function main(): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        seed: { type: 'string' },
+        duration: { type: 'string' },
+        replicas: { type: 'string' },
+        out: { type: 'string' },
+        faults: { type: 'string' },
+        lease: { type: 'string' },
+        retry: { type: 'string' },
+        renew: { type: 'string' },
+        'job-interval': { type: 'string' },
+        'job-duration': { type: 'string' },
+        slack: { type: 'string' },
+        quiet: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    console.error(`${error instanceof Error ? error.message : String(error)}\n\n${usage}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(usage);
+    return 0;
+  }
+
+  let options;
+  try {
+    const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
+    if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seed must be a whole number ≥ 0, got "${values.seed}"`);
+    const faults = values.faults?.split(',').map((kind) => kind.trim()).filter(Boolean) as FaultKind[] | undefined;
+    for (const kind of faults ?? []) if (!FAULT_KINDS.includes(kind)) throw new Error(`unknown fault kind "${kind}" (known: ${FAULT_KINDS.join(', ')})`);
+    const replicas = positive('replicas', values.replicas);
+    if (replicas !== undefined && (!Number.isInteger(replicas) || replicas < 2)) throw new Error('--replicas must be a whole number ≥ 2');
+    options = {
+      seed,
+      durationMs: positive('duration', values.duration, 60)! * 1000,
+      replicas,
+      outDir: values.out,
+      faults,
+      leaseSeconds: positive('lease', values.lease),
+      retryIntervalMs: positive('retry', values.retry),
+      renewIntervalMs: positive('renew', values.renew),
+      jobIntervalMs: positive('job-interval', values['job-interval']),
+      jobDurationMs: values['job-duration'] === '0' ? 0 : positive('job-duration', values['job-duration']),
+      slackMs: positive('slack', values.slack),
+    };
+  } catch (error) {
+    console.error(`${error instanceof Error ? error.message : String(error)}\n\n${usage}`);
+    return 2;
+  }
+
+  // Ctrl-C: stop injecting, shut every child down, still check and report what was recorded.
+  const controller = new AbortController();
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (interrupted) {
+      console.error(`\n${signal} again: exiting now (children are killed on exit)`);
+      process.exit(130);
+    }
+    interrupted = true;
+    console.error(`\n${signal}: stopping the run and cleaning up…`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  console.log(`chaos: seed ${options.seed}, ${options.durationMs / 1000} s of faults, ${options.replicas ?? DEFAULTS.replicas} replicas`);
+  try {
+    const result = await runChaos({ ...options, signal: controller.signal, log: values.quiet ? undefined : (line) => console.log(line) });
+    console.log(formatReport(result.report, result.files));
+    if (interrupted) return 130;
+    return exitCodeOf(result.report);
+  } catch (error) {
+    console.error(`chaos run failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    return 2;
+  }
+}
+
+process.exitCode = await main();

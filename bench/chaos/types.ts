@@ -1,0 +1,109 @@
+/** Shapes shared by the fault harness (harness.ts), the checker and the timeline. */
+
+export const FAULT_KINDS = ['sigkill', 'sigterm', 'sigstop', 'partition', 'latency', 'azurite-restart'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** Election timings the replicas run with, and what the checker derives its bounds from. */
+export interface ChaosTimings {
+  leaseSeconds: number;
+  leaseMs: number;
+  retryIntervalMs: number;
+  retryJitter: number;
+  renewIntervalMs: number;
+  safetyMarginMs: number;
+  requestTimeoutMs: number;
+  jobIntervalMs: number;
+  jobDurationMs: number;
+  /** Added to every bound: process scheduling, request latency on a loaded 2-core box. */
+  slackMs: number;
+}
+
+/** One injected fault. Times are wall-clock ms (Date.now()), like the journal's. */
+export interface FaultRecord {
+  id: number;
+  kind: FaultKind;
+  /** When the fault began. */
+  at: number;
+  /** When it was healed (SIGCONT, proxy back to pass, Azurite listening again); absent for kills. */
+  healedAt?: number;
+  /** Replica slot and process hit (the leader at `at`); absent for azurite-restart. */
+  slot?: string;
+  pid?: number;
+  /** Leader and term at the moment of the fault. */
+  leaderSlot?: string;
+  leaderPid?: number;
+  termAtFault?: number;
+  params: Record<string, number>;
+}
+
+/** What the harness did to processes and the network, for the checker and the timeline. */
+export interface OpRecord {
+  at: number;
+  op: 'spawn' | 'exit' | 'sigkill' | 'sigterm' | 'sigstop' | 'sigcont' | 'proxy' | 'azurite-stop' | 'azurite-start';
+  slot?: string;
+  pid?: number;
+  detail?: string;
+}
+
+export interface RunRecord {
+  seed: number;
+  replicas: number;
+  durationMs: number;
+  timings: ChaosTimings;
+  startedAt: number;
+  endedAt: number;
+  faults: FaultRecord[];
+  ops: OpRecord[];
+  slots: string[];
+}
+
+/** Journal lines written by bench/app/replica.ts. */
+export interface JournalBase {
+  replica: string;
+  pid: number;
+}
+export interface RunEntry extends JournalBase {
+  event: 'run';
+  term: number;
+  start: number;
+  end: number;
+  hrStart: number;
+  hrEnd: number;
+  leaseLeftAtStartMs: number;
+  activeAtEnd: boolean;
+}
+export interface WriteEntry extends JournalBase {
+  event: 'write';
+  term: number;
+  at: number;
+}
+export interface RoleEntry extends JournalBase {
+  event: 'role';
+  at: number;
+  role: 'idle' | 'follower' | 'leader' | 'stopped';
+  term: number | null;
+  leader: string | null;
+}
+export interface BootEntry extends JournalBase {
+  event: 'boot';
+  at: number;
+}
+export interface ExitEntry extends JournalBase {
+  event: 'exit';
+  at: number;
+  signal: string | null;
+}
+export type JournalEntry = RunEntry | WriteEntry | RoleEntry | BootEntry | ExitEntry;
+
+export function parseJournal(text: string): JournalEntry[] {
+  const entries: JournalEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      entries.push(JSON.parse(line) as JournalEntry);
+    } catch {
+      // A line cut by SIGKILL mid-write: ignore it (appendFileSync makes this very unlikely).
+    }
+  }
+  return entries;
+}
