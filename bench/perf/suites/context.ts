@@ -1,0 +1,82 @@
+import { join } from 'node:path';
+import { startAzurite, type RunningAzurite } from '../../../test/support/azurite.mjs';
+import { onCleanup, spawnTracked, type Tracked } from '../support/processes.js';
+import type { ReportTable } from '../support/report.js';
+
+export interface BenchSettings {
+  full: boolean;
+  seed: number;
+  /** Takeover trials per kind (crash, graceful) at D = 15 s and D = 60 s. */
+  takeoverTrials15: number;
+  takeoverTrials60: number;
+  gateBenchTimeMs: number;
+  lockRuns: number;
+  tickWindowMs: number;
+  requestsWindowMs: number;
+  lockSimWindowMs: number;
+  candidates: number;
+  candidatesDurationMs: number;
+  leases: number;
+  leasesWarmupMs: number;
+  leasesDurationMs: number;
+  stallFactors: number[];
+  stallTrials: number;
+}
+
+export interface SuiteContext {
+  settings: BenchSettings;
+  /** Folder for this run's raw files (journals, logs, worker results). */
+  runDir: string;
+  /** Repository root. */
+  root: string;
+  random: () => number;
+  log(message: string): void;
+  /** Starts a fresh in-memory Azurite for the suite (stopped at cleanup or with the returned stop()). */
+  azurite(): Promise<RunningAzurite>;
+  /** Runs a compiled worker (dist/bench/perf/app/<name>.js) with env; resolves when it exits. */
+  spawnApp(name: string, script: string, env: NodeJS.ProcessEnv): Tracked;
+}
+
+export interface SuiteOutput {
+  data: unknown;
+  tables: ReportTable[];
+}
+
+export interface Suite {
+  name: string;
+  description: string;
+  run(ctx: SuiteContext): Promise<SuiteOutput>;
+}
+
+/** Small seeded PRNG (mulberry32) so trial phases are reproducible with --seed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function createContext(settings: BenchSettings, root: string, runDir: string, log: (message: string) => void): SuiteContext {
+  return {
+    settings,
+    root,
+    runDir,
+    random: seededRandom(settings.seed),
+    log,
+    async azurite() {
+      const azurite = await startAzurite();
+      onCleanup(() => azurite.stop());
+      return azurite;
+    },
+    spawnApp(name, script, env) {
+      return spawnTracked(name, process.execPath, ['--enable-source-maps', join(root, 'dist', script)], {
+        env: { NO_COLOR: '1', FORCE_COLOR: '0', ...env },
+        logFile: join(runDir, 'logs', `${name}.log`),
+      });
+    },
+  };
+}

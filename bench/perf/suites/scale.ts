@@ -1,0 +1,184 @@
+// Scale: 100 candidates on one lease in one process; 1 000 named leases across 3 replicas.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { processCpuMs, processRssMB } from '../support/proc-cpu.js';
+import { CountingProxy } from '../support/proxy.js';
+import { fmt } from '../support/report.js';
+import type { Summary } from '../support/stats.js';
+import type { Suite, SuiteContext } from './context.js';
+
+interface LoopDelay {
+  p50: number;
+  p99: number;
+  max: number;
+  mean?: number;
+}
+
+interface CandidatesResult {
+  candidates: number;
+  durationMs: number;
+  firstLeaderMs: number;
+  samples: number;
+  samplesWithLeaders: Record<string, number>;
+  samplesWithMoreThanOneLeader: number;
+  samplesWithNoLeader: number;
+  handoffs: number;
+  handoffGapMs: Summary;
+  distinctTerms: number;
+  cpu: { percentOfOneCore: number };
+  eventLoopDelayMs: LoopDelay;
+  memory: { rssMB: number; heapUsedMB: number };
+}
+
+interface LeasesResult {
+  instanceId: string;
+  leases: number;
+  startedInMs: number;
+  windowMs: number;
+  renewIntervalMs: number;
+  leadingAtStart: number;
+  leadingAtEnd: number;
+  leadershipsLost: number;
+  leadershipsGained: number;
+  renewals: number;
+  renewFailures: number;
+  renewLatenessMs: Summary;
+  renewsLaterThan1s: number;
+  renewLatencyMs: Summary;
+  calls: Record<string, { ok: number; failed: number; perSecond: number; meanMs: number }>;
+  eventLoopDelayMs: LoopDelay;
+  cpu: { percentOfOneCore: number };
+  memory: { rssMB: number; heapUsedMB: number; rssBaselineMB: number; heapUsedBaselineMB: number };
+}
+
+function readJson<T>(path: string): T {
+  return JSON.parse(readFileSync(path, 'utf8')) as T;
+}
+
+async function candidates(ctx: SuiteContext): Promise<{ result: CandidatesResult; requestsPerSecond: number; azuriteCpuPercent?: number }> {
+  const azurite = await ctx.azurite();
+  const proxy = await new CountingProxy(azurite.port).start();
+  try {
+    const resultFile = join(ctx.runDir, 'candidates-worker.json');
+    const cpu0 = processCpuMs(azurite.pid);
+    const t0 = Date.now();
+    const worker = ctx.spawnApp('candidates-worker', 'bench/perf/app/candidates-worker.js', {
+      STORAGE_PORT: String(proxy.port),
+      RESULT_FILE: resultFile,
+      CANDIDATES: String(ctx.settings.candidates),
+      DURATION_MS: String(ctx.settings.candidatesDurationMs),
+      HANDOFF_EVERY_MS: '15000',
+    });
+    const { code } = await worker.exited;
+    const elapsed = Date.now() - t0;
+    const cpu1 = processCpuMs(azurite.pid);
+    if (code !== 0) throw new Error(`candidates worker exited with ${code}; see logs/candidates-worker.log`);
+    return {
+      result: readJson<CandidatesResult>(resultFile),
+      requestsPerSecond: proxy.counts.total / (elapsed / 1000),
+      azuriteCpuPercent: cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) / elapsed) * 100 : undefined,
+    };
+  } finally {
+    await proxy.stop();
+    await azurite.stop();
+  }
+}
+
+async function leases(ctx: SuiteContext): Promise<{ replicas: LeasesResult[]; azuriteCpuPercent?: number; azuriteRssMB?: number }> {
+  const azurite = await ctx.azurite();
+  try {
+    const ids = ['r1', 'r2', 'r3'];
+    const files = ids.map((id) => join(ctx.runDir, `leases-worker-${id}.json`));
+    const workers = ids.map((id, i) =>
+      ctx.spawnApp(`leases-${id}`, 'bench/perf/app/leases-worker.js', {
+        AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
+        RESULT_FILE: files[i]!,
+        INSTANCE_ID: id,
+        LEASES: String(ctx.settings.leases),
+        WARMUP_MS: String(ctx.settings.leasesWarmupMs),
+        DURATION_MS: String(ctx.settings.leasesDurationMs),
+      }),
+    );
+    // Azurite CPU over the steady-state window (after start-up and warm-up).
+    await new Promise((resolve) => setTimeout(resolve, ctx.settings.leasesWarmupMs + 5_000));
+    const cpu0 = processCpuMs(azurite.pid);
+    const t0 = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, Math.max(1_000, ctx.settings.leasesDurationMs - 10_000)));
+    const cpu1 = processCpuMs(azurite.pid);
+    const elapsed = Date.now() - t0;
+    const azuriteRssMB = processRssMB(azurite.pid);
+    const exits = await Promise.all(workers.map((worker) => worker.exited));
+    exits.forEach(({ code }, i) => {
+      if (code !== 0) throw new Error(`leases worker ${ids[i]} exited with ${code}; see logs/leases-${ids[i]}.log`);
+    });
+    return {
+      replicas: files.map((file) => readJson<LeasesResult>(file)),
+      azuriteCpuPercent: cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) / elapsed) * 100 : undefined,
+      azuriteRssMB,
+    };
+  } finally {
+    await azurite.stop();
+  }
+}
+
+export const scaleSuite: Suite = {
+  name: 'scale',
+  description: '100 candidates on one lease in one process; 1 000 named leases across 3 replicas',
+  async run(ctx) {
+    ctx.log(`scale: ${ctx.settings.candidates} candidates on one lease for ${ctx.settings.candidatesDurationMs / 1000} s`);
+    const c = await candidates(ctx);
+    ctx.log(`scale: ${ctx.settings.leases} leases × 3 replicas (warm-up ${ctx.settings.leasesWarmupMs / 1000} s, window ${ctx.settings.leasesDurationMs / 1000} s)`);
+    const l = await leases(ctx);
+    const r = c.result;
+    const leaseRows = l.replicas.map((x) => [
+      x.instanceId,
+      `${x.leadingAtStart} → ${x.leadingAtEnd}`,
+      x.leadershipsLost,
+      x.renewals,
+      x.renewFailures,
+      `${fmt(x.renewLatenessMs.p50, 1)} / ${fmt(x.renewLatenessMs.p90, 1)} / ${fmt(x.renewLatenessMs.max, 1)}`,
+      `${fmt(x.renewLatencyMs.p50, 1)} / ${fmt(x.renewLatencyMs.p90, 1)} / ${fmt(x.renewLatencyMs.max, 1)}`,
+      `${fmt(x.eventLoopDelayMs.p50, 1)} / ${fmt(x.eventLoopDelayMs.p99, 1)} / ${fmt(x.eventLoopDelayMs.max, 1)}`,
+      fmt(x.cpu.percentOfOneCore, 0),
+      `${fmt(x.memory.rssMB, 0)} (${fmt(x.memory.rssBaselineMB, 0)})`,
+      `${fmt(x.memory.heapUsedMB, 0)} (${fmt(x.memory.heapUsedBaselineMB, 0)})`,
+      fmt(Object.values(x.calls).reduce((s, v) => s + v.perSecond, 0), 0),
+    ]);
+    const perLeaseKB = l.replicas.map((x) => ((x.memory.heapUsedMB - x.memory.heapUsedBaselineMB) * 1024) / x.leases);
+    return {
+      data: { candidates: c, leases: l },
+      tables: [
+        {
+          title: `${r.candidates} candidates on one lease in one process (default timings, each with its own store), ${fmt(r.durationMs / 1000, 0)} s, the leader steps down every 15 s`,
+          head: ['samples (every 100 ms)', 'exactly 1 leader', '0 leaders', '> 1 leader', 'handoffs', 'handoff gap p50 / max', 'first leader after start', 'CPU (% of one core)', 'loop delay p99 / max', 'RSS / heap', 'storage req/s', 'Azurite CPU'],
+          rows: [
+            [
+              r.samples,
+              r.samplesWithLeaders['1'] ?? 0,
+              r.samplesWithNoLeader,
+              r.samplesWithMoreThanOneLeader,
+              r.handoffs,
+              `${fmt(r.handoffGapMs.p50, 0)} / ${fmt(r.handoffGapMs.max, 0)} ms`,
+              `${fmt(r.firstLeaderMs, 0)} ms`,
+              `${fmt(r.cpu.percentOfOneCore, 1)} %`,
+              `${fmt(r.eventLoopDelayMs.p99, 1)} / ${fmt(r.eventLoopDelayMs.max, 1)} ms`,
+              `${fmt(r.memory.rssMB, 0)} / ${fmt(r.memory.heapUsedMB, 0)} MB`,
+              fmt(c.requestsPerSecond, 1),
+              c.azuriteCpuPercent === undefined ? '–' : `${fmt(c.azuriteCpuPercent, 0)} %`,
+            ],
+          ],
+          notes: ['Loop delay: perf_hooks.monitorEventLoopDelay, 10 ms resolution, minus the resolution (0 = timers on time).'],
+        },
+        {
+          title: `${l.replicas[0]?.leases ?? 0} named leases × 3 replicas (one process each, default timings), steady-state window ${fmt((l.replicas[0]?.windowMs ?? 0) / 1000, 0)} s after ${ctx.settings.leasesWarmupMs / 1000} s warm-up`,
+          head: ['replica', 'leases led (start → end)', 'leaderships lost', 'renewals', 'renew failures', 'renew lateness p50 / p90 / max ms', 'renew latency p50 / p90 / max ms', 'loop delay p50 / p99 / max ms', 'CPU %', 'RSS MB (app baseline)', 'heap MB (baseline)', 'storage req/s'],
+          rows: leaseRows,
+          notes: [
+            `Renew lateness = gap between two renewals of the same lease minus renewIntervalMs (5 000 ms). Leadership must last while renewals are later than ~9 s (D − safety margin − renew interval).`,
+            `Heap per lease ≈ ${perLeaseKB.map((kb) => fmt(kb, 1)).join(' / ')} KB. Azurite (shared by all three): ${l.azuriteCpuPercent === undefined ? '–' : fmt(l.azuriteCpuPercent, 0)} % of one core, RSS ${fmt(l.azuriteRssMB, 0)} MB. The machine has 2 cores for Azurite + 3 replicas.`,
+          ],
+        },
+      ],
+    };
+  },
+};
