@@ -45,7 +45,7 @@ import 'reflect-metadata';
 import { appendFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Inject, Injectable, Module, type LogLevel, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Module, type LogLevel, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Interval, ScheduleModule } from '@nestjs/schedule';
 import type { Subscription } from 'rxjs';
@@ -116,7 +116,7 @@ function journal(entry: Record<string, unknown>): void {
 }
 
 @Injectable()
-class ChaosJob implements OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
+class ChaosJob implements OnApplicationBootstrap, OnApplicationShutdown {
   private subscription?: Subscription;
 
   constructor(
@@ -163,11 +163,10 @@ class ChaosJob implements OnApplicationBootstrap, OnModuleDestroy, OnApplication
     });
   }
 
-  onModuleDestroy(): void {
-    this.subscription?.unsubscribe();
-  }
-
   onApplicationShutdown(signal?: string): void {
+    // Only now: the election stops in the module-destroy phase, and its final role changes
+    // (follower, stopped) belong in the journal.
+    this.subscription?.unsubscribe();
     journal({ event: 'exit', at: Date.now(), signal: signal ?? null });
   }
 }

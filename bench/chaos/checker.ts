@@ -103,11 +103,27 @@ export interface ChaosReport {
     staleExplainedByPause: number;
     details: OverlapDetail[];
   };
-  leadershipConflicts: { count: number; storeLoss: number; worstMs: number; storeLossWorstMs: number; details: ConflictDetail[] };
+  leadershipConflicts: {
+    /** Must be 0. */
+    count: number;
+    worstMs: number;
+    /** Conflicts where one side's lease was granted before the store lost its data (Azurite restart). */
+    storeLoss: number;
+    storeLossWorstMs: number;
+    storeLossBoundMs: number;
+    details: ConflictDetail[];
+  };
   runsStartedWithoutLease: number;
   ticksAfterResume: number;
   pausedMidRun: number;
-  terms: { regressions: number; details: { at: number; replica: string; term: number; previousMax: number }[]; highest: number };
+  terms: {
+    /** Must be 0. */
+    regressions: number;
+    /** Runs of the old holder of a lease the store forgot, after its successor's first run. */
+    storeLossRegressions: number;
+    details: { at: number; replica: string; term: number; previousMax: number; storeLoss: boolean }[];
+    highest: number;
+  };
   fencing: {
     writes: number;
     accepted: number;
@@ -126,9 +142,16 @@ interface Window {
   to: number;
 }
 
-function validityWindow(run: RunEntry): Window {
+/**
+ * The time a run's replica believed it held the lease, as seen from the run: from its start to the
+ * deadline it knew of (or its end, when the tenure was still valid then), but never past the
+ * replica's own step-down (`steppedDownAt`: a release on SIGTERM, a lost renewal), after which its
+ * gate refuses ticks and a successor may rightly take over.
+ */
+function validityWindow(run: RunEntry, steppedDownAt = Infinity): Window {
   const believed = run.start + Math.max(0, run.leaseLeftAtStartMs);
-  return { from: run.start, to: run.activeAtEnd ? Math.max(believed, run.end) : believed };
+  const to = run.activeAtEnd ? Math.max(believed, run.end) : believed;
+  return { from: run.start, to: Math.max(run.start, Math.min(to, steppedDownAt)) };
 }
 
 function mergeWindows(windows: Window[]): Window[] {
@@ -164,6 +187,25 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
     return storeLosses.some((lossAt) => lossAt > since && lossAt <= at);
   };
 
+  // When the replica running `run` stopped being leader of that term, by its own account.
+  const rolesByPid = new Map<number, RoleEntry[]>();
+  for (const role of roles) {
+    let list = rolesByPid.get(role.pid);
+    if (!list) rolesByPid.set(role.pid, (list = []));
+    list.push(role);
+  }
+  const deaths = new Map<number, number>();
+  for (const op of record.ops) {
+    if (op.pid !== undefined && (op.op === 'sigkill' || op.op === 'exit')) deaths.set(op.pid, Math.min(deaths.get(op.pid) ?? Infinity, op.at));
+  }
+  for (const entry of entries) if (entry.event === 'exit') deaths.set(entry.pid, Math.min(deaths.get(entry.pid) ?? Infinity, entry.at));
+  const steppedDown = (run: RunEntry): number =>
+    Math.min(
+      rolesByPid.get(run.pid)?.find((role) => role.at >= run.start && (role.role !== 'leader' || role.term !== run.term))?.at ?? Infinity,
+      deaths.get(run.pid) ?? Infinity,
+    );
+  const windowOf = (run: RunEntry): Window => validityWindow(run, steppedDown(run));
+
   const stops = record.ops.filter((op) => op.op === 'sigstop');
   const conts = record.ops.filter((op) => op.op === 'sigcont');
   const pauseOf = (pid: number): Window[] =>
@@ -183,8 +225,8 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
       const from = Math.max(other.start, run.start);
       const to = Math.min(other.end, run.end);
       if (to <= from) continue;
-      const wa = validityWindow(other);
-      const wb = validityWindow(run);
+      const wa = windowOf(other);
+      const wb = windowOf(run);
       const bothValid = Math.max(from, wa.from, wb.from) < Math.min(to, wa.to, wb.to);
       let detail: OverlapDetail;
       if (bothValid) {
@@ -216,10 +258,10 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
     const key = `${run.pid}:${run.term}`;
     let tenure = tenures.get(key);
     if (!tenure) tenures.set(key, (tenure = { pid: run.pid, replica: run.replica, term: run.term, windows: [] }));
-    tenure.windows.push(validityWindow(run));
+    tenure.windows.push(windowOf(run));
   }
   const tenureList = [...tenures.values()].map((tenure) => ({ ...tenure, windows: mergeWindows(tenure.windows) }));
-  const conflicts: ChaosReport['leadershipConflicts'] = { count: 0, storeLoss: 0, worstMs: 0, storeLossWorstMs: 0, details: [] };
+  const conflicts: ChaosReport['leadershipConflicts'] = { count: 0, worstMs: 0, storeLoss: 0, storeLossWorstMs: 0, storeLossBoundMs: 0, details: [] };
   for (let i = 0; i < tenureList.length; i++) {
     for (let j = i + 1; j < tenureList.length; j++) {
       const x = tenureList[i]!;
@@ -252,6 +294,12 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
     }
   }
   if (conflicts.count > 0) failures.push(`${conflicts.count} leadership conflict(s): two replicas believed they held the lease at once (worst ${conflicts.worstMs} ms)`);
+  // After a store data loss the old holder learns of it at its next renewal: at most one renew
+  // interval plus one request after the store is back. Longer means the loss went unnoticed.
+  conflicts.storeLossBoundMs = timings.renewIntervalMs + timings.requestTimeoutMs + timings.slackMs;
+  if (conflicts.storeLossWorstMs > conflicts.storeLossBoundMs) {
+    warnings.push(`after a store data loss two replicas believed they led for ${conflicts.storeLossWorstMs} ms, above renewInterval + requestTimeout + slack = ${conflicts.storeLossBoundMs} ms`);
+  }
   if (conflicts.storeLoss > 0) {
     warnings.push(`${conflicts.storeLoss} leadership conflict(s) after the store lost its data (Azurite restart; worst ${conflicts.storeLossWorstMs} ms): the old holder kept its belief until its next renewal failed`);
   }
@@ -270,12 +318,15 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
   if (ticksAfterResume > 0) failures.push(`${ticksAfterResume} run(s) started after SIGCONT under the tenure that had expired during the pause`);
 
   // ---------------------------------------------------------------- terms
-  const terms: ChaosReport['terms'] = { regressions: 0, details: [], highest: 0 };
+  const terms: ChaosReport['terms'] = { regressions: 0, storeLossRegressions: 0, details: [], highest: 0 };
   for (const run of runs) {
     if (run.leaseLeftAtStartMs <= 0) continue;
     if (run.term < terms.highest) {
-      terms.regressions++;
-      if (terms.details.length < MAX_DETAILS) terms.details.push({ at: run.start, replica: run.replica, term: run.term, previousMax: terms.highest });
+      // The old holder of a lease the store forgot, still running before its next renewal fails.
+      const storeLoss = lostByStore(run.pid, run.term, run.start, run.start);
+      if (storeLoss) terms.storeLossRegressions++;
+      else terms.regressions++;
+      if (terms.details.length < MAX_DETAILS) terms.details.push({ at: run.start, replica: run.replica, term: run.term, previousMax: terms.highest, storeLoss });
     }
     terms.highest = Math.max(terms.highest, run.term);
   }
@@ -360,7 +411,7 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
   const faultsByKind: Partial<Record<FaultKind, number>> = {};
   for (const fault of record.faults) faultsByKind[fault.kind] = (faultsByKind[fault.kind] ?? 0) + 1;
   const safetyOk = failures.length === 0;
-  const livenessOk = outcomes.every((outcome) => outcome.withinBound);
+  const livenessOk = outcomes.every((outcome) => outcome.withinBound) && conflicts.storeLossWorstMs <= conflicts.storeLossBoundMs;
   return {
     seed: record.seed,
     ok: safetyOk && livenessOk,
@@ -426,7 +477,9 @@ export function formatReport(report: ChaosReport, files?: { result: string; time
   lines.push(`  ${mark(report.terms.regressions === 0)} term regressions: ${report.terms.regressions} (highest term ${report.terms.highest})`);
   lines.push(`  ${mark(report.faults.every((outcome) => outcome.recovered))} recovered after every fault: ${report.faults.filter((outcome) => outcome.recovered).length}/${report.faults.length}`);
   lines.push(`  info overlapping run pairs where one run outlived its lease (paused mid-run): ${report.overlaps.stale} (${report.overlaps.staleExplainedByPause} explained by SIGSTOP; ${report.pausedMidRun} run(s) paused mid-flight)`);
-  lines.push(`  info after store data loss (Azurite restart): ${report.overlaps.storeLoss} overlapping run pair(s), ${report.leadershipConflicts.storeLoss} conflict(s), worst ${report.leadershipConflicts.storeLossWorstMs} ms`);
+  lines.push(
+    `  info after store data loss (Azurite restart): ${report.overlaps.storeLoss} overlapping run pair(s), ${report.leadershipConflicts.storeLoss} conflict(s) lasting at most ${report.leadershipConflicts.storeLossWorstMs} ms (bound ${report.leadershipConflicts.storeLossBoundMs} ms), ${report.terms.storeLossRegressions} run(s) of the old holder after its successor's`,
+  );
   lines.push(`  info fenced register: ${report.fencing.writes} writes, ${report.fencing.accepted} accepted, ${report.fencing.rejected} stale rejected (${report.fencing.rejectedAfterPause} from resumed processes)`);
   if (report.warnings.length) {
     lines.push('');
