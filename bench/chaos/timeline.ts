@@ -53,6 +53,15 @@ export function renderTimeline(record: RunRecord, entries: JournalEntry[], repor
   const t = record.timings;
   add(`<text x="${left}" y="34" fill="#555">${escapeXml(`D=${t.leaseSeconds} s, renew ${t.renewIntervalMs} ms, retry ${t.retryIntervalMs} ms ±${Math.round(t.retryJitter * 100)} %, job every ${t.jobIntervalMs} ms for ${t.jobDurationMs} ms`)}</text>`);
 
+  // Rows.
+  const pids = new Map<number, string>();
+  for (const entry of entries) pids.set(entry.pid, entry.replica);
+  for (const op of record.ops) if (op.pid !== undefined && op.slot) pids.set(op.pid, op.slot);
+  for (const slot of rows) {
+    const y = rowY(slot);
+    add(`<rect x="${left}" y="${y + 2}" width="${plotWidth}" height="${rowHeight - 4}" fill="${rows.indexOf(slot) % 2 ? '#fafafa' : '#f3f3f3'}"/>`);
+    add(`<text x="${left - 8}" y="${y + rowHeight / 2 + 4}" text-anchor="end" font-weight="bold">${escapeXml(slot)}</text>`);
+  }
   // Azurite downtime bands.
   const azOps = record.ops.filter((op) => op.op === 'azurite-stop' || op.op === 'azurite-start');
   for (const stop of azOps.filter((op) => op.op === 'azurite-stop')) {
@@ -67,15 +76,6 @@ export function renderTimeline(record: RunRecord, entries: JournalEntry[], repor
     );
   }
 
-  // Rows.
-  const pids = new Map<number, string>();
-  for (const entry of entries) pids.set(entry.pid, entry.replica);
-  for (const op of record.ops) if (op.pid !== undefined && op.slot) pids.set(op.pid, op.slot);
-  for (const slot of rows) {
-    const y = rowY(slot);
-    add(`<rect x="${left}" y="${y + 2}" width="${plotWidth}" height="${rowHeight - 4}" fill="${rows.indexOf(slot) % 2 ? '#fafafa' : '#f3f3f3'}"/>`);
-    add(`<text x="${left - 8}" y="${y + rowHeight / 2 + 4}" text-anchor="end" font-weight="bold">${escapeXml(slot)}</text>`);
-  }
   // Process lifetimes, pauses and proxy faults.
   for (const spawn of record.ops.filter((op) => op.op === 'spawn')) {
     const slot = spawn.slot!;

@@ -1,0 +1,228 @@
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { checkRun } from '../../bench/chaos/checker.js';
+import { FaultProxy } from '../../bench/chaos/fault-proxy.js';
+import { PROJECT_ROOT, runChaos, type ChaosRunResult } from '../../bench/chaos/harness.js';
+import type { JournalEntry, RunRecord } from '../../bench/chaos/types.js';
+
+// ---------------------------------------------------------------------------------------------
+// The short seeded chaos run: real Azurite, three real replica processes, real signals and a real
+// fault proxy. ~60 s of faults plus the last fault's recovery.
+
+const SEED = 15;
+const DURATION_MS = 60_000;
+
+describe('fault harness (short seeded run)', () => {
+  let result: ChaosRunResult;
+
+  beforeAll(async () => {
+    // The replicas run from dist/: build them from the current sources (lib included).
+    execFileSync(process.execPath, [join(PROJECT_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.apps.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
+    result = await runChaos({ seed: SEED, durationMs: DURATION_MS, outDir: join(PROJECT_ROOT, 'bench/results', `jest-chaos-${SEED}`) });
+  }, 300_000);
+
+  it('injected several faults and the replicas ran the job', () => {
+    expect(result.record.faults.length).toBeGreaterThanOrEqual(3);
+    expect(result.report.counts.runs).toBeGreaterThan(50);
+  });
+
+  it('never let two replicas that held a valid lease run at once', () => {
+    const { overlaps, leadershipConflicts } = result.report;
+    expect(overlaps.details.filter((detail) => detail.kind === 'valid')).toEqual([]);
+    expect(overlaps.valid).toBe(0);
+    expect(leadershipConflicts.count).toBe(0);
+  });
+
+  it('never started a tick without lease time left, also not after SIGCONT', () => {
+    expect(result.report.runsStartedWithoutLease).toBe(0);
+    expect(result.report.ticksAfterResume).toBe(0);
+  });
+
+  it('kept terms increasing', () => {
+    expect(result.report.terms.details.filter((detail) => !detail.storeLoss)).toEqual([]);
+    expect(result.report.terms.regressions).toBe(0);
+  });
+
+  it('recovered after every fault, within the bound implied by the timings', () => {
+    for (const outcome of result.report.faults) {
+      expect({ id: outcome.id, kind: outcome.kind, recovered: outcome.recovered }).toEqual({ id: outcome.id, kind: outcome.kind, recovered: true });
+      expect(outcome.takeoverMs).toBeLessThanOrEqual(outcome.boundMs);
+    }
+    // After the store lost its data, the old holder stops believing at its next renewal.
+    expect(result.report.leadershipConflicts.storeLossWorstMs).toBeLessThanOrEqual(result.report.leadershipConflicts.storeLossBoundMs);
+    expect(result.report.safetyOk).toBe(true);
+  });
+
+  it('wrote the JSON result and the SVG timeline', () => {
+    expect(JSON.parse(readFileSync(result.files.result, 'utf8')).seed).toBe(SEED);
+    const svg = readFileSync(result.files.timeline, 'utf8');
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(existsSync(result.files.journal)).toBe(true);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The checker must catch what it claims to catch: synthetic journals with known defects.
+
+const T0 = 1_000_000;
+const timings: RunRecord['timings'] = {
+  leaseSeconds: 15,
+  leaseMs: 15_000,
+  retryIntervalMs: 300,
+  retryJitter: 0.2,
+  renewIntervalMs: 5000,
+  safetyMarginMs: 1000,
+  requestTimeoutMs: 5000,
+  jobIntervalMs: 150,
+  jobDurationMs: 100,
+  slackMs: 2000,
+};
+const record = (faults: RunRecord['faults'] = [], ops: RunRecord['ops'] = []): RunRecord => ({
+  seed: 0,
+  replicas: 2,
+  durationMs: 60_000,
+  timings,
+  startedAt: T0,
+  endedAt: T0 + 60_000,
+  faults,
+  ops,
+  slots: ['r1', 'r2'],
+});
+const role = (replica: string, pid: number, at: number, role: 'leader' | 'follower', term: number): JournalEntry => ({ event: 'role', replica, pid, at: T0 + at, role, term, leader: role === 'leader' ? replica : null });
+const run = (replica: string, pid: number, term: number, start: number, end: number, leaseLeftAtStartMs: number, activeAtEnd: boolean): JournalEntry[] => [
+  { event: 'write', replica, pid, term, at: T0 + end },
+  { event: 'run', replica, pid, term, start: T0 + start, end: T0 + end, hrStart: start, hrEnd: end, leaseLeftAtStartMs, activeAtEnd },
+];
+
+describe('chaos checker', () => {
+  it('passes a clean handover', () => {
+    const report = checkRun(record(), [
+      role('r1', 1, 0, 'leader', 1),
+      ...run('r1', 1, 1, 100, 200, 13_000, true),
+      role('r1', 1, 1000, 'follower', 1),
+      role('r2', 2, 1300, 'leader', 2),
+      ...run('r2', 2, 2, 1400, 1500, 13_000, true),
+    ]);
+    expect(report.safetyOk).toBe(true);
+    expect(report.fencing.rejected).toBe(0);
+  });
+
+  it('flags two valid leaders running at once, and the term going backwards', () => {
+    const report = checkRun(record(), [
+      role('r1', 1, 0, 'leader', 2),
+      role('r2', 2, 50, 'leader', 1),
+      ...run('r1', 1, 2, 100, 300, 13_000, true),
+      ...run('r2', 2, 1, 200, 400, 13_000, true),
+    ]);
+    expect(report.safetyOk).toBe(false);
+    expect(report.overlaps.valid).toBe(1);
+    expect(report.leadershipConflicts.count).toBe(1);
+    expect(report.terms.regressions).toBe(1);
+    expect(report.fencing.rejected).toBe(1);
+  });
+
+  it('counts a run paused past its lease as a stale overlap that fencing rejects, not as a violation', () => {
+    const faults: RunRecord['faults'] = [{ id: 1, kind: 'sigstop', at: T0 + 150, healedAt: T0 + 18_000, slot: 'r1', pid: 1, leaderSlot: 'r1', leaderPid: 1, termAtFault: 1, params: { stopMs: 17_850 } }];
+    const ops: RunRecord['ops'] = [
+      { at: T0 + 150, op: 'sigstop', slot: 'r1', pid: 1 },
+      { at: T0 + 18_000, op: 'sigcont', slot: 'r1', pid: 1 },
+    ];
+    const report = checkRun(record(faults, ops), [
+      role('r1', 1, 0, 'leader', 1),
+      ...run('r1', 1, 1, 100, 18_001, 13_900, false), // paused mid-run, finished after SIGCONT
+      role('r2', 2, 15_200, 'leader', 2),
+      ...run('r2', 2, 2, 15_300, 15_400, 13_900, true),
+      ...run('r2', 2, 2, 17_950, 18_050, 13_900, true),
+      role('r1', 1, 18_001, 'follower', 1),
+    ]);
+    expect(report.overlaps.valid).toBe(0);
+    expect(report.overlaps.stale).toBe(2);
+    expect(report.overlaps.staleExplainedByPause).toBe(2);
+    expect(report.pausedMidRun).toBe(1);
+    expect(report.fencing.rejected).toBe(1);
+    expect(report.fencing.rejectedAfterPause).toBe(1);
+    expect(report.faults[0]).toMatchObject({ recovered: true, takeoverMs: 15_050, withinBound: true });
+    expect(report.safetyOk).toBe(true);
+  });
+
+  it('flags a tick that started after SIGCONT on an expired tenure, and a fault with no recovery', () => {
+    const faults: RunRecord['faults'] = [{ id: 1, kind: 'sigstop', at: T0 + 150, healedAt: T0 + 18_000, slot: 'r1', pid: 1, leaderSlot: 'r1', leaderPid: 1, termAtFault: 1, params: { stopMs: 17_850 } }];
+    const report = checkRun(record(faults, [{ at: T0 + 150, op: 'sigstop', slot: 'r1', pid: 1 }, { at: T0 + 18_000, op: 'sigcont', slot: 'r1', pid: 1 }]), [
+      role('r1', 1, 0, 'leader', 1),
+      ...run('r1', 1, 1, 100, 140, 13_900, true),
+      ...run('r1', 1, 1, 18_010, 18_100, 0, false),
+    ]);
+    expect(report.runsStartedWithoutLease).toBe(1);
+    expect(report.ticksAfterResume).toBe(1);
+    expect(report.faults[0]!.recovered).toBe(false);
+    expect(report.safetyOk).toBe(false);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The fault proxy against a local echo server.
+
+async function echoServer(): Promise<Server> {
+  const server = createServer((socket) => socket.pipe(socket));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return server;
+}
+
+function roundTrip(port: number, payload: string, timeoutMs: number): Promise<{ reply?: string; error?: string; ms: number }> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const socket: Socket = connect(port, '127.0.0.1');
+    let reply = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve({ error: 'timeout', ms: Date.now() - started });
+    }, timeoutMs);
+    socket.on('connect', () => socket.write(payload));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString();
+      if (reply.length >= payload.length) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve({ reply, ms: Date.now() - started });
+      }
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve({ error: error.code ?? error.message, ms: Date.now() - started });
+    });
+  });
+}
+
+describe('fault proxy', () => {
+  it('passes, delays each way, black-holes and resets', async () => {
+    const server = await echoServer();
+    const proxy = await FaultProxy.start({ targetPort: (server.address() as AddressInfo).port });
+    try {
+      expect(await roundTrip(proxy.port, 'hello', 2000)).toMatchObject({ reply: 'hello' });
+
+      proxy.setMode({ kind: 'delay', ms: 150 });
+      const delayed = await roundTrip(proxy.port, 'slow', 3000);
+      expect(delayed.reply).toBe('slow');
+      expect(delayed.ms).toBeGreaterThanOrEqual(290); // 150 ms each way
+
+      proxy.setMode({ kind: 'blackhole' });
+      expect(await roundTrip(proxy.port, 'lost', 400)).toMatchObject({ error: 'timeout' });
+
+      proxy.setMode({ kind: 'reset' });
+      const reset = await roundTrip(proxy.port, 'reset', 2000);
+      expect(reset.reply).toBeUndefined();
+      expect(reset.error).toMatch(/ECONNRESET|EPIPE|timeout/);
+
+      proxy.setMode({ kind: 'pass' });
+      expect(await roundTrip(proxy.port, 'healed', 2000)).toMatchObject({ reply: 'healed' });
+    } finally {
+      await proxy.close();
+      server.close();
+    }
+  });
+});
