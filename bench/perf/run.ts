@@ -12,7 +12,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -95,12 +95,13 @@ async function main(): Promise<number> {
     lockRuns: full ? 1000 : 300,
     tickWindowMs: full ? 60_000 : 20_000,
     requestsWindowMs: positive('requests-minutes', values['requests-minutes'], full ? 10 : 2) * 60_000,
-    lockSimWindowMs: full ? 300_000 : 60_000,
+    lockSimWindowMs: full ? 120_000 : 60_000,
     candidates: 100,
     candidatesDurationMs: scaleMs,
     leases: 1000,
     leasesWarmupMs: 20_000,
     leasesDurationMs: scaleMs,
+    leasesRetryIntervalsMs: [2_000, 10_000],
     stallFactors,
     stallTrials: Math.round(positive('stall-trials', values['stall-trials'], full ? 3 : 1)),
   };
@@ -125,10 +126,12 @@ async function main(): Promise<number> {
   let failed = 0;
   for (const suite of selected) {
     const t0 = Date.now();
-    log(`▶ ${suite.name}: ${suite.description}`);
+    const load0 = loadavg();
+    log(`▶ ${suite.name}: ${suite.description} (load average ${load0.map((l) => l.toFixed(2)).join(' ')})`);
     try {
       const output = await suite.run(ctx);
-      results[suite.name] = { durationMs: Date.now() - t0, ...(output.data as object) };
+      // Load average before/after: other work on the machine would skew timings.
+      results[suite.name] = { durationMs: Date.now() - t0, loadAverage: { before: load0, after: loadavg() }, ...(output.data as object) };
       for (const table of output.tables) process.stdout.write(`${renderTerminal(table)}\n`);
       markdown.push(`### ${suite.name}\n\n${output.tables.map(renderMarkdown).join('\n\n')}`);
       log(`✔ ${suite.name} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);

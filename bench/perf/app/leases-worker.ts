@@ -8,7 +8,9 @@
  * measured over the steady-state window.
  *
  * Env: AZURE_STORAGE_CONNECTION_STRING, RESULT_FILE, INSTANCE_ID, LEASES (default 1000),
- *      WARMUP_MS (default 20000), DURATION_MS (default 60000), CONTAINER_NAME.
+ *      WARMUP_MS (default 20000), DURATION_MS (default 60000), CONTAINER_NAME,
+ *      RETRY_INTERVAL_MS (follower poll; default: the library's 2000).
+ * Run with --expose-gc for comparable heap figures (a full GC before each memory reading).
  */
 import 'reflect-metadata';
 import { writeFileSync } from 'node:fs';
@@ -35,6 +37,11 @@ const leaseCount = envNumber('LEASES', 1000);
 const warmupMs = envNumber('WARMUP_MS', 20_000);
 const durationMs = envNumber('DURATION_MS', 60_000);
 const containerName = envString('CONTAINER_NAME', 'bench-leases');
+const retryIntervalMs = process.env.RETRY_INTERVAL_MS ? envNumber('RETRY_INTERVAL_MS') : undefined;
+const memoryAfterGc = (): NodeJS.MemoryUsage => {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage();
+};
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface RenewRecord {
@@ -93,13 +100,21 @@ const store = new RecordingStore(new AzureBlobLeaseStore({ connectionString, con
 const names = Array.from({ length: leaseCount }, (_, i) => `lease-${String(i).padStart(4, '0')}`);
 
 @Module({
-  imports: [LeaderElectionModule.forRoot({ store, identity: instanceId, leaseName: names[0]!, startupTimeoutMs: 60_000 })],
+  imports: [
+    LeaderElectionModule.forRoot({
+      store,
+      identity: instanceId,
+      leaseName: names[0]!,
+      startupTimeoutMs: 60_000,
+      ...(retryIntervalMs !== undefined ? { retryIntervalMs } : {}),
+    }),
+  ],
 })
 class LeasesModule {}
 
 async function main(): Promise<void> {
   const app = await NestFactory.createApplicationContext(LeasesModule, { logger: ['warn', 'error'] });
-  const memoryBaseline = process.memoryUsage(); // the app with one election, before the other leases
+  const memoryBaseline = memoryAfterGc(); // the app with one election, before the other leases
   const election = app.get(LeaderElectionService);
   const bootStart = performance.now();
   await election.start(names);
@@ -132,7 +147,7 @@ async function main(): Promise<void> {
   const cpu = process.cpuUsage(cpu0);
   loop.disable();
   store.recording = false;
-  const memory = process.memoryUsage();
+  const memory = memoryAfterGc();
   const leadingAtEnd = names.filter((name) => election.isLeader(name)).length;
 
   const lateness: number[] = [];
@@ -156,6 +171,7 @@ async function main(): Promise<void> {
       {
         instanceId,
         leases: leaseCount,
+        retryIntervalMs: election.electorFor(names[0]).options.retryIntervalMs,
         startedInMs: Math.round(startedInMs),
         windowMs: Math.round(wallMs),
         renewIntervalMs,

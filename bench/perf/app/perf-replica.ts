@@ -112,7 +112,8 @@ class PerfReplicaModule {}
 
 async function main(): Promise<void> {
   const app = await NestFactory.createApplicationContext(PerfReplicaModule, { logger: ['log', 'warn', 'error'] });
-  app.enableShutdownHooks();
+  // Only these two: Nest's default list includes SIGUSR2, which here triggers the stall.
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
 }
 
 main().catch((error: unknown) => {

@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startAzurite, type RunningAzurite } from '../../../test/support/azurite.mjs';
 import { onCleanup, spawnTracked, type Tracked } from '../support/processes.js';
@@ -19,6 +20,8 @@ export interface BenchSettings {
   leases: number;
   leasesWarmupMs: number;
   leasesDurationMs: number;
+  /** Follower poll intervals to run the 1 000-lease scenario with (the default 2 000 first). */
+  leasesRetryIntervalsMs: number[];
   stallFactors: number[];
   stallTrials: number;
 }
@@ -34,7 +37,16 @@ export interface SuiteContext {
   /** Starts a fresh in-memory Azurite for the suite (stopped at cleanup or with the returned stop()). */
   azurite(): Promise<RunningAzurite>;
   /** Runs a compiled worker (dist/bench/perf/app/<name>.js) with env; resolves when it exits. */
-  spawnApp(name: string, script: string, env: NodeJS.ProcessEnv): Tracked;
+  spawnApp(name: string, script: string, env: NodeJS.ProcessEnv, nodeArgs?: string[]): Tracked;
+}
+
+/** A failIf probe for JournalReader.waitFor: names the first of `processes` that has exited. */
+export function anyExited(processes: Iterable<Tracked> | (() => Iterable<Tracked>)): () => string | undefined {
+  const list = typeof processes === 'function' ? processes : () => processes;
+  return () => {
+    for (const tracked of list()) if (!tracked.isRunning()) return `${tracked.name} exited unexpectedly (see its log)`;
+    return undefined;
+  };
 }
 
 export interface SuiteOutput {
@@ -61,6 +73,8 @@ export function seededRandom(seed: number): () => number {
 }
 
 export function createContext(settings: BenchSettings, root: string, runDir: string, log: (message: string) => void): SuiteContext {
+  mkdirSync(join(runDir, 'journals'), { recursive: true });
+  mkdirSync(join(runDir, 'logs'), { recursive: true });
   return {
     settings,
     root,
@@ -72,8 +86,8 @@ export function createContext(settings: BenchSettings, root: string, runDir: str
       onCleanup(() => azurite.stop());
       return azurite;
     },
-    spawnApp(name, script, env) {
-      return spawnTracked(name, process.execPath, ['--enable-source-maps', join(root, 'dist', script)], {
+    spawnApp(name, script, env, nodeArgs = []) {
+      return spawnTracked(name, process.execPath, ['--enable-source-maps', ...nodeArgs, join(root, 'dist', script)], {
         env: { NO_COLOR: '1', FORCE_COLOR: '0', ...env },
         logFile: join(runDir, 'logs', `${name}.log`),
       });

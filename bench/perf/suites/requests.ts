@@ -8,7 +8,7 @@ import { JournalReader } from '../support/journal.js';
 import { sleep } from '../support/processes.js';
 import { CountingProxy, diffCounts, type RequestCounts } from '../support/proxy.js';
 import { fmt } from '../support/report.js';
-import type { Suite, SuiteContext } from './context.js';
+import { anyExited, type Suite, type SuiteContext } from './context.js';
 
 const HOUR = 3_600_000;
 
@@ -26,7 +26,7 @@ async function electionRequests(ctx: SuiteContext, port: number): Promise<{ wind
   const ids = ['r1', 'r2', 'r3'];
   const proxies = await Promise.all(ids.map(() => new CountingProxy(port).start()));
   try {
-    ids.forEach((id, i) =>
+    const processes = ids.map((id, i) =>
       ctx.spawnApp(`requests-${id}`, 'bench/perf/app/perf-replica.js', {
         AZURE_STORAGE_CONNECTION_STRING: connectionStringFor(proxies[i]!.port),
         JOURNAL: journalPath,
@@ -35,7 +35,7 @@ async function electionRequests(ctx: SuiteContext, port: number): Promise<{ wind
         JOB_INTERVAL_MS: '1000',
       }),
     );
-    await journal.waitFor((entries) => (entries.filter((e) => e.event === 'boot').length === 3 ? true : undefined), 60_000, 'three replicas');
+    await journal.waitFor((entries) => (entries.filter((e) => e.event === 'boot').length === 3 ? true : undefined), 60_000, 'three replicas', anyExited(processes));
     await sleep(15_000); // past start-up (container/blob creation, first acquire)
     journal.poll();
     const rolesBefore = journal.entries.filter((e) => e.event === 'role').length;
@@ -45,6 +45,8 @@ async function electionRequests(ctx: SuiteContext, port: number): Promise<{ wind
     await sleep(ctx.settings.requestsWindowMs);
     const windowMs = Date.now() - t0;
     const counts = proxies.map((proxy, i) => diffCounts(proxy.snapshot(), before[i]!));
+    const crashed = anyExited(processes)();
+    if (crashed) throw new Error(crashed);
     journal.poll();
     const roleChanges = journal.entries.filter((e) => e.event === 'role').length - rolesBefore;
     const replicas = counts.map((requests, i): ReplicaCount => {

@@ -33,6 +33,7 @@ interface CandidatesResult {
 interface LeasesResult {
   instanceId: string;
   leases: number;
+  retryIntervalMs: number;
   startedInMs: number;
   windowMs: number;
   renewIntervalMs: number;
@@ -84,20 +85,34 @@ async function candidates(ctx: SuiteContext): Promise<{ result: CandidatesResult
   }
 }
 
-async function leases(ctx: SuiteContext): Promise<{ replicas: LeasesResult[]; azuriteCpuPercent?: number; azuriteRssMB?: number }> {
+interface LeasesRun {
+  retryIntervalMs: number;
+  replicas: LeasesResult[];
+  azuriteCpuPercent?: number;
+  azuriteRssMB?: number;
+  storageRequestsPerSecond: number;
+}
+
+async function leases(ctx: SuiteContext, retryIntervalMs: number): Promise<LeasesRun> {
   const azurite = await ctx.azurite();
   try {
     const ids = ['r1', 'r2', 'r3'];
-    const files = ids.map((id) => join(ctx.runDir, `leases-worker-${id}.json`));
+    const files = ids.map((id) => join(ctx.runDir, `leases-worker-r${retryIntervalMs}-${id}.json`));
     const workers = ids.map((id, i) =>
-      ctx.spawnApp(`leases-${id}`, 'bench/perf/app/leases-worker.js', {
-        AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
-        RESULT_FILE: files[i]!,
-        INSTANCE_ID: id,
-        LEASES: String(ctx.settings.leases),
-        WARMUP_MS: String(ctx.settings.leasesWarmupMs),
-        DURATION_MS: String(ctx.settings.leasesDurationMs),
-      }),
+      ctx.spawnApp(
+        `leases-r${retryIntervalMs}-${id}`,
+        'bench/perf/app/leases-worker.js',
+        {
+          AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
+          RESULT_FILE: files[i]!,
+          INSTANCE_ID: id,
+          LEASES: String(ctx.settings.leases),
+          WARMUP_MS: String(ctx.settings.leasesWarmupMs),
+          DURATION_MS: String(ctx.settings.leasesDurationMs),
+          RETRY_INTERVAL_MS: String(retryIntervalMs),
+        },
+        ['--expose-gc'],
+      ),
     );
     // Azurite CPU over the steady-state window (after start-up and warm-up).
     await new Promise((resolve) => setTimeout(resolve, ctx.settings.leasesWarmupMs + 5_000));
@@ -109,10 +124,13 @@ async function leases(ctx: SuiteContext): Promise<{ replicas: LeasesResult[]; az
     const azuriteRssMB = processRssMB(azurite.pid);
     const exits = await Promise.all(workers.map((worker) => worker.exited));
     exits.forEach(({ code }, i) => {
-      if (code !== 0) throw new Error(`leases worker ${ids[i]} exited with ${code}; see logs/leases-${ids[i]}.log`);
+      if (code !== 0) throw new Error(`leases worker ${ids[i]} exited with ${code}; see logs/leases-r${retryIntervalMs}-${ids[i]}.log`);
     });
+    const replicas = files.map((file) => readJson<LeasesResult>(file));
     return {
-      replicas: files.map((file) => readJson<LeasesResult>(file)),
+      retryIntervalMs,
+      replicas,
+      storageRequestsPerSecond: replicas.reduce((sum, r) => sum + Object.values(r.calls).reduce((s2, c) => s2 + c.perSecond, 0), 0),
       azuriteCpuPercent: cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) / elapsed) * 100 : undefined,
       azuriteRssMB,
     };
@@ -127,10 +145,14 @@ export const scaleSuite: Suite = {
   async run(ctx) {
     ctx.log(`scale: ${ctx.settings.candidates} candidates on one lease for ${ctx.settings.candidatesDurationMs / 1000} s`);
     const c = await candidates(ctx);
-    ctx.log(`scale: ${ctx.settings.leases} leases × 3 replicas (warm-up ${ctx.settings.leasesWarmupMs / 1000} s, window ${ctx.settings.leasesDurationMs / 1000} s)`);
-    const l = await leases(ctx);
+    const runs: LeasesRun[] = [];
+    for (const retryMs of ctx.settings.leasesRetryIntervalsMs) {
+      ctx.log(`scale: ${ctx.settings.leases} leases × 3 replicas, follower poll ${retryMs} ms (warm-up ${ctx.settings.leasesWarmupMs / 1000} s, window ${ctx.settings.leasesDurationMs / 1000} s)`);
+      runs.push(await leases(ctx, retryMs));
+    }
     const r = c.result;
-    const leaseRows = l.replicas.map((x) => [
+    const leaseRows = runs.flatMap((l) => l.replicas.map((x) => [
+      `R = ${fmt(l.retryIntervalMs / 1000, 0)} s`,
       x.instanceId,
       `${x.leadingAtStart} → ${x.leadingAtEnd}`,
       x.leadershipsLost,
@@ -143,10 +165,11 @@ export const scaleSuite: Suite = {
       `${fmt(x.memory.rssMB, 0)} (${fmt(x.memory.rssBaselineMB, 0)})`,
       `${fmt(x.memory.heapUsedMB, 0)} (${fmt(x.memory.heapUsedBaselineMB, 0)})`,
       fmt(Object.values(x.calls).reduce((s, v) => s + v.perSecond, 0), 0),
-    ]);
-    const perLeaseKB = l.replicas.map((x) => ((x.memory.heapUsedMB - x.memory.heapUsedBaselineMB) * 1024) / x.leases);
+    ]));
+    const perLeaseKB = runs.flatMap((l) => l.replicas.map((x) => ((x.memory.heapUsedMB - x.memory.heapUsedBaselineMB) * 1024) / x.leases));
+    const first = runs[0]?.replicas[0];
     return {
-      data: { candidates: c, leases: l },
+      data: { candidates: c, leases: runs },
       tables: [
         {
           title: `${r.candidates} candidates on one lease in one process (default timings, each with its own store), ${fmt(r.durationMs / 1000, 0)} s, the leader steps down every 15 s`,
@@ -170,12 +193,16 @@ export const scaleSuite: Suite = {
           notes: ['Loop delay: perf_hooks.monitorEventLoopDelay, 10 ms resolution, minus the resolution (0 = timers on time).'],
         },
         {
-          title: `${l.replicas[0]?.leases ?? 0} named leases × 3 replicas (one process each, default timings), steady-state window ${fmt((l.replicas[0]?.windowMs ?? 0) / 1000, 0)} s after ${ctx.settings.leasesWarmupMs / 1000} s warm-up`,
-          head: ['replica', 'leases led (start → end)', 'leaderships lost', 'renewals', 'renew failures', 'renew lateness p50 / p90 / max ms', 'renew latency p50 / p90 / max ms', 'loop delay p50 / p99 / max ms', 'CPU %', 'RSS MB (app baseline)', 'heap MB (baseline)', 'storage req/s'],
+          title: `${first?.leases ?? 0} named leases × 3 replicas (one process each; D = 15 s, renew every 5 s; follower poll R as shown), steady-state window ${fmt((first?.windowMs ?? 0) / 1000, 0)} s after ${ctx.settings.leasesWarmupMs / 1000} s warm-up`,
+          head: ['poll', 'replica', 'leases led (start → end)', 'leaderships lost', 'renewals', 'renew failures', 'renew lateness p50 / p90 / max ms', 'renew latency p50 / p90 / max ms', 'loop delay p50 / p99 / max ms', 'CPU %', 'RSS MB (app baseline)', 'heap MB (baseline)', 'storage req/s'],
           rows: leaseRows,
           notes: [
             `Renew lateness = gap between two renewals of the same lease minus renewIntervalMs (5 000 ms). Leadership must last while renewals are later than ~9 s (D − safety margin − renew interval).`,
-            `Heap per lease ≈ ${perLeaseKB.map((kb) => fmt(kb, 1)).join(' / ')} KB. Azurite (shared by all three): ${l.azuriteCpuPercent === undefined ? '–' : fmt(l.azuriteCpuPercent, 0)} % of one core, RSS ${fmt(l.azuriteRssMB, 0)} MB. The machine has 2 cores for Azurite + 3 replicas.`,
+            `Heap per lease (after a full GC, above the app baseline) ≈ ${perLeaseKB.map((kb) => fmt(kb, 1)).join(' / ')} KB.`,
+            ...runs.map(
+              (l) =>
+                `R = ${fmt(l.retryIntervalMs / 1000, 0)} s: the three replicas made ${fmt(l.storageRequestsPerSecond, 0)} storage requests/s; Azurite (one process for all three): ${l.azuriteCpuPercent === undefined ? '–' : fmt(l.azuriteCpuPercent, 0)} % of one core, RSS ${fmt(l.azuriteRssMB, 0)} MB. The machine has 2 cores for Azurite + 3 replicas.`,
+            ),
           ],
         },
       ],

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { JournalReader, type JournalEntry } from '../support/journal.js';
 import { sleep, type Tracked } from '../support/processes.js';
 import { fmt, seconds } from '../support/report.js';
-import type { Suite, SuiteContext } from './context.js';
+import { anyExited, type Suite, type SuiteContext } from './context.js';
 
 const D_SECONDS = 15;
 
@@ -66,14 +66,15 @@ async function trial(ctx: SuiteContext, factor: number, index: number): Promise<
         }),
       );
     }
-    await journal.waitFor((e) => (e.filter((x) => x.event === 'boot').length === 3 ? true : undefined), 60_000, 'three replicas');
-    const firstRun = await journal.waitFor((e) => e.find((x) => x.event === 'run'), 30_000, 'a leader run');
+    const failIf = anyExited(() => replicas.values());
+    await journal.waitFor((e) => (e.filter((x) => x.event === 'boot').length === 3 ? true : undefined), 60_000, 'three replicas', failIf);
+    const firstRun = await journal.waitFor((e) => e.find((x) => x.event === 'run'), 30_000, 'a leader run', failIf);
     await sleep(2_000 + ctx.random() * 5_000); // random phase against the renewal cycle
     journal.poll();
     const leader = firstRun.replica;
     replicas.get(leader)!.signal('SIGUSR2');
-    const start = await journal.waitFor((e) => e.find((x) => x.event === 'stall-start'), 10_000, 'stall start');
-    const end = await journal.waitFor((e) => e.find((x) => x.event === 'stall-end'), stallMs + 30_000, 'stall end');
+    const start = await journal.waitFor((e) => e.find((x) => x.event === 'stall-start'), 10_000, 'stall start', failIf);
+    const end = await journal.waitFor((e) => e.find((x) => x.event === 'stall-end'), stallMs + 30_000, 'stall end', failIf);
     await sleep(D_SECONDS * 1000 + 5_000); // observe the aftermath: expiry, takeover, role changes
     journal.poll();
 

@@ -4,9 +4,11 @@
 import { join } from 'node:path';
 import { JournalReader, type JournalEntry } from '../support/journal.js';
 import { sleep, type Tracked } from '../support/processes.js';
+import { connectionStringFor } from '../support/azurite-connection.js';
+import { CountingProxy } from '../support/proxy.js';
 import { seconds } from '../support/report.js';
 import { summarize, type Summary } from '../support/stats.js';
-import type { Suite, SuiteContext } from './context.js';
+import { anyExited, type Suite, type SuiteContext } from './context.js';
 
 const RETRY_MS = 2_000; // library default R
 const JITTER = 0.2; // library default
@@ -29,6 +31,13 @@ export interface TakeoverTrial {
   victimExitMs: number;
   /** Time since the victim's last run ended when it was signalled (job cadence check). */
   lastRunAgoMs: number;
+  /**
+   * Crash: how long the victim's lease still had to run on the server at the kill (its last
+   * successful Acquire/Renew, seen at its proxy, + D − kill time).
+   */
+  leaseLeftAtKillMs?: number;
+  /** takeoverMs − leaseLeftAtKillMs (crash): follower poll phase + acquire + first job tick. */
+  afterExpiryMs?: number;
 }
 
 async function runConfig(ctx: SuiteContext, leaseSeconds: number, trialsPerKind: number): Promise<TakeoverTrial[]> {
@@ -37,10 +46,14 @@ async function runConfig(ctx: SuiteContext, leaseSeconds: number, trialsPerKind:
   const journal = new JournalReader(journalPath);
   const ids = ['r1', 'r2', 'r3'];
   const replicas = new Map<string, Tracked>();
+  // Each replica (identity) reaches Azurite through its own proxy, which notes when its last
+  // Acquire/Renew Lease succeeded: that dates the lease a crashed leader leaves behind.
+  const proxies = new Map<string, CountingProxy>();
+  for (const id of ids) proxies.set(id, await new CountingProxy(azurite.port).start());
   let incarnation = 0;
   const start = (id: string): Tracked => {
     const tracked = ctx.spawnApp(`takeover-d${leaseSeconds}-${id}-${++incarnation}`, 'bench/app/replica.js', {
-      AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
+      AZURE_STORAGE_CONNECTION_STRING: connectionStringFor(proxies.get(id)!.port),
       JOURNAL: journalPath,
       INSTANCE_ID: id,
       LEASE_SECONDS: String(leaseSeconds),
@@ -55,8 +68,9 @@ async function runConfig(ctx: SuiteContext, leaseSeconds: number, trialsPerKind:
   const trials: TakeoverTrial[] = [];
   try {
     for (const id of ids) start(id);
-    for (const id of ids) await journal.waitFor(bootsOf(replicas.get(id)!.pid), 60_000, `boot of ${id}`);
-    await journal.waitFor((e) => e.find((x) => x.event === 'run'), 30_000, 'a first run');
+    const failIf = anyExited(() => replicas.values());
+    for (const id of ids) await journal.waitFor(bootsOf(replicas.get(id)!.pid), 60_000, `boot of ${id}`, failIf);
+    await journal.waitFor((e) => e.find((x) => x.event === 'run'), 30_000, 'a first run', failIf);
     const kinds: Kind[] = [];
     for (let i = 0; i < trialsPerKind; i++) kinds.push('crash', 'graceful');
     const renewMs = (leaseSeconds * 1000) / 3;
@@ -70,9 +84,12 @@ async function runConfig(ctx: SuiteContext, leaseSeconds: number, trialsPerKind:
       const victimProcess = replicas.get(victim)!;
       const t0 = Date.now();
       victimProcess.signal(kind === 'crash' ? 'SIGKILL' : 'SIGTERM');
+      const granted = proxies.get(victim)!.lastSuccessAt;
+      const lastGrantAt = Math.max(granted['Renew Lease'] ?? 0, granted['Acquire Lease'] ?? 0);
       const exitedAt = victimProcess.exited.then(() => Date.now());
       const boundMs = leaseSeconds * 1000 + RETRY_MS * (1 + JITTER) + 30_000;
-      const newRun = await journal.waitFor((e) => e.find((x) => x.event === 'run' && x.replica !== victim && (x.start as number) >= t0), boundMs, `a run by another replica after ${kind} of ${victim}`);
+      const othersAlive = anyExited([...replicas.entries()].filter(([id]) => id !== victim).map(([, tracked]) => tracked));
+      const newRun = await journal.waitFor((e) => e.find((x) => x.event === 'run' && x.replica !== victim && (x.start as number) >= t0), boundMs, `a run by another replica after ${kind} of ${victim}`, othersAlive);
       const elected = journal.entries.find((e) => e.event === 'role' && e.role === 'leader' && e.replica !== victim && (e.at as number) >= t0);
       const trialResult: TakeoverTrial = {
         leaseSeconds,
@@ -86,15 +103,20 @@ async function runConfig(ctx: SuiteContext, leaseSeconds: number, trialsPerKind:
         victimExitMs: (await exitedAt) - t0,
         lastRunAgoMs: t0 - (lastRun.end as number),
       };
+      if (kind === 'crash' && lastGrantAt > 0) {
+        trialResult.leaseLeftAtKillMs = lastGrantAt + leaseSeconds * 1000 - t0;
+        trialResult.afterExpiryMs = trialResult.takeoverMs - trialResult.leaseLeftAtKillMs;
+      }
       trials.push(trialResult);
       ctx.log(`takeover D=${leaseSeconds}s ${index + 1}/${kinds.length}: ${kind} of ${victim} → ${newRun.replica} runs after ${seconds(trialResult.takeoverMs)} (term ${trialResult.oldTerm} → ${trialResult.newTerm})`);
       // Restore three replicas: restart the victim (same identity, new process) and let it settle.
       const restarted = start(victim);
-      await journal.waitFor(bootsOf(restarted.pid), 60_000, `restart of ${victim}`);
+      await journal.waitFor(bootsOf(restarted.pid), 60_000, `restart of ${victim}`, failIf);
     }
     return trials;
   } finally {
     await Promise.all([...replicas.values()].map((replica) => replica.stop(3_000)));
+    await Promise.all([...proxies.values()].map((proxy) => proxy.stop()));
     await azurite.stop();
   }
 }
@@ -135,7 +157,18 @@ export const takeoverSuite: Suite = {
         rows.push(row(`D = ${leaseSeconds} s, ${kind === 'crash' ? 'SIGKILL (crash)' : 'SIGTERM (graceful)'}`, s, bound, values));
         const e = summarize(trials.filter((t) => t.leaseSeconds === leaseSeconds && t.kind === kind && t.electedMs !== undefined).map((t) => t.electedMs!));
         const exit = summarize(trials.filter((t) => t.leaseSeconds === leaseSeconds && t.kind === kind).map((t) => t.victimExitMs));
-        elected.push([`D = ${leaseSeconds} s, ${kind}`, seconds(e.p50), seconds(e.max), seconds(exit.p50), seconds(exit.max)]);
+        const crashOf = trials.filter((t) => t.leaseSeconds === leaseSeconds && t.kind === kind && t.afterExpiryMs !== undefined);
+        const left = summarize(crashOf.map((t) => t.leaseLeftAtKillMs!));
+        const after = summarize(crashOf.map((t) => t.afterExpiryMs!));
+        elected.push([
+          `D = ${leaseSeconds} s, ${kind}`,
+          seconds(e.p50),
+          seconds(e.max),
+          seconds(exit.p50),
+          seconds(exit.max),
+          kind === 'crash' ? `${seconds(left.min)} … ${seconds(left.max)}` : '–',
+          kind === 'crash' ? `${seconds(after.p50)} / ${seconds(after.max)}` : '–',
+        ]);
       }
     }
     return {
@@ -151,8 +184,8 @@ export const takeoverSuite: Suite = {
           ],
         },
         {
-          title: 'Takeover detail: signal → new leader elected (role event), and signal → old process gone',
-          head: ['scenario', 'elected p50', 'elected max', 'victim exit p50', 'victim exit max'],
+          title: 'Takeover detail: signal → new leader elected (role event); signal → old process gone; crash split into lease left + time after expiry (poll phase + acquire + next tick, bounded by 1.2 R + 0.1 s)',
+          head: ['scenario', 'elected p50', 'elected max', 'victim exit p50', 'victim exit max', 'lease left on the server at the kill (min … max)', 'takeover after lease expiry p50 / max'],
           rows: elected,
         },
       ],

@@ -34,6 +34,8 @@ export function classifyRequest(req: Pick<IncomingMessage, 'method' | 'url' | 'h
 
 export class CountingProxy {
   readonly counts: RequestCounts = { total: 0, byKindStatus: {}, byKind: {} };
+  /** Per kind: Date.now() when the latest request that got a 2xx answer was received. */
+  readonly lastSuccessAt: Record<string, number> = {};
   private server?: Server;
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 256 });
   port = 0;
@@ -45,6 +47,7 @@ export class CountingProxy {
 
   async start(port = 0): Promise<this> {
     const server = createServer((req, res) => {
+      const receivedAt = Date.now();
       const kind = classifyRequest(req);
       this.counts.total++;
       this.counts.byKind[kind] = (this.counts.byKind[kind] ?? 0) + 1;
@@ -53,6 +56,8 @@ export class CountingProxy {
         (response) => {
           const key = `${kind} ${response.statusCode}`;
           this.counts.byKindStatus[key] = (this.counts.byKindStatus[key] ?? 0) + 1;
+          const status = response.statusCode ?? 0;
+          if (status >= 200 && status < 300) this.lastSuccessAt[kind] = Math.max(this.lastSuccessAt[kind] ?? 0, receivedAt);
           res.writeHead(response.statusCode ?? 502, response.headers);
           response.pipe(res);
         },
