@@ -91,6 +91,11 @@ export function resolveTimings(options: ChaosOptions): ChaosTimings {
   };
 }
 
+/** A delay that never keeps the process alive by itself (for races against exits). */
+function unrefDelay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
 // ------------------------------------------------------------------------------------ journal tail
 
 class JournalTail {
@@ -343,7 +348,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
           op({ op: 'sigstop', slot: target.slot, pid: target.pid });
           target.child.kill('SIGSTOP');
           target.stopped = true;
-          heal = sleep(holdMs).then(() => {
+          heal = sleep(holdMs, undefined, { signal: options.signal }).catch(() => undefined).then(() => {
             // Record before signalling: the resumed process may write to the journal at once.
             fault.healedAt = Date.now();
             op({ op: 'sigcont', slot: target.slot, pid: target.pid });
@@ -362,7 +367,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
             proxy.setMode({ kind: 'delay', ms: delayMs });
           }
           op({ op: 'proxy', slot: target.slot, pid: target.pid, detail: kind === 'partition' ? 'blackhole' : `delay ${delayMs} ms` });
-          heal = sleep(holdMs).then(() => {
+          heal = sleep(holdMs, undefined, { signal: options.signal }).catch(() => undefined).then(() => {
             fault.healedAt = Date.now();
             op({ op: 'proxy', slot: target.slot, pid: target.pid, detail: 'pass' });
             proxy.setMode({ kind: 'pass' });
@@ -399,7 +404,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
       }
 
       if (kind === 'sigkill' || kind === 'sigterm') {
-        await Promise.race([target.exited, sleep(20_000)]);
+        await Promise.race([target.exited, unrefDelay(20_000)]);
         if (target.alive) {
           target.child.kill('SIGKILL');
           await target.exited;
@@ -424,7 +429,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
       replica.child.kill('SIGTERM');
       op({ op: 'sigterm', slot: replica.slot, pid: replica.pid, detail: 'end of run' });
     }
-    await Promise.race([Promise.all(live.map((replica) => replica.exited)), sleep(20_000)]);
+    await Promise.race([Promise.all(live.map((replica) => replica.exited)), unrefDelay(20_000)]);
     killAll();
     await Promise.all(live.map((replica) => replica.exited));
     await azurite?.stop().catch(() => undefined);

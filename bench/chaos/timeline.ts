@@ -4,6 +4,7 @@
  * the fenced register rejected, pauses and network faults; faults are marked across all rows, and
  * Azurite downtime and leadership conflicts as bands.
  */
+import { describeFault } from './bounds.js';
 import type { ChaosReport } from './checker.js';
 import type { FaultKind, JournalEntry, RoleEntry, RunEntry, RunRecord } from './types.js';
 
@@ -25,10 +26,22 @@ function termColour(term: number): string {
 }
 
 export function renderTimeline(record: RunRecord, entries: JournalEntry[], report: ChaosReport): string {
-  const width = 1400;
+  // Wide enough to read: about 8 px per second of run (scroll long runs in a browser).
+  const width = Math.round(Math.min(6000, Math.max(1400, ((record.endedAt - record.startedAt) / 1000) * 8)));
   const left = 70;
   const right = 20;
-  const top = 92;
+  // Fault labels go on up to six lines above the plot, each on the first line where it fits.
+  const labelLines: number[] = [];
+  const labels = record.faults.map((fault) => {
+    const outcome = report.faults.find((o) => o.id === fault.id);
+    const text = `#${fault.id} ${fault.kind}${outcome?.takeoverMs !== undefined ? ` ${(outcome.takeoverMs / 1000).toFixed(1)}s` : ' no leader'}`;
+    const fx = 70 + ((fault.at - record.startedAt) / Math.max(1, record.endedAt - record.startedAt)) * (width - 70 - 20);
+    let line = labelLines.findIndex((end) => end < fx);
+    if (line < 0) line = labelLines.length < 6 ? labelLines.length : labelLines.indexOf(Math.min(...labelLines));
+    labelLines[line] = fx + 4 + text.length * 5.6;
+    return { id: fault.id, text, line };
+  });
+  const top = 60 + Math.max(1, labelLines.length) * 12;
   const rowHeight = 50;
   const plotWidth = width - left - right;
   const rows = record.slots;
@@ -163,15 +176,13 @@ export function renderTimeline(record: RunRecord, entries: JournalEntry[], repor
   }
 
   // Fault markers.
-  let labelRow = 0;
   for (const fault of record.faults) {
     const colour = FAULT_COLOURS[fault.kind];
     const fx = x(fault.at);
-    add(`<line x1="${fx}" y1="${top - 30}" x2="${fx}" y2="${top + plotHeight}" stroke="${colour}" stroke-width="1.5" stroke-dasharray="4,3"/>`);
-    const outcome = report.faults.find((o) => o.id === fault.id);
-    const label = `#${fault.id} ${fault.kind}${outcome?.takeoverMs !== undefined ? ` → ${(outcome.takeoverMs / 1000).toFixed(1)} s` : ' → none'}`;
-    add(`<text x="${fx + 3}" y="${top - 34 + (labelRow % 3) * 12}" fill="${colour}" font-size="10">${escapeXml(label)}</text>`);
-    labelRow++;
+    const label = labels.find((l) => l.id === fault.id)!;
+    const labelY = 56 + label.line * 12;
+    add(`<line x1="${fx}" y1="${labelY - 8}" x2="${fx}" y2="${top + plotHeight}" stroke="${colour}" stroke-width="1.5" stroke-dasharray="4,3"/>`);
+    add(`<text x="${fx + 3}" y="${labelY}" fill="${colour}" font-size="10"><title>${escapeXml(`${describeFault(fault)}; new leader after ${report.faults.find((o) => o.id === fault.id)?.takeoverMs ?? '—'} ms`)}</title>${escapeXml(label.text)}</text>`);
     if (fault.healedAt && fault.kind !== 'azurite-restart') {
       add(`<line x1="${x(fault.healedAt)}" y1="${top + (fault.slot ? rowY(fault.slot) - top : 0)}" x2="${x(fault.healedAt)}" y2="${top + (fault.slot ? rowY(fault.slot) - top + rowHeight : plotHeight)}" stroke="${colour}" stroke-width="1"/>`);
     }
