@@ -23,6 +23,8 @@
  *   LEASE_NAME          lease (blob) name. Default "leader".
  *   SHUTDOWN_TIMEOUT_MS longest drain of running jobs at shutdown. Default: the library's (10000).
  *   LOG_LEVELS          Nest log levels, comma-separated. Default "log,warn,error" (stdout/stderr).
+ *   EXIT_WITH_PARENT    "1": exit (SIGKILL-like, no release) once the parent process is gone, so
+ *                       an orchestrator that dies without cleaning up leaves no replica behind.
  *
  * Journal lines (one JSON object per line, appended with appendFileSync; each line < 4 KB, so an
  * O_APPEND write keeps lines from different processes whole). Times `at`/`start`/`end` are wall
@@ -198,6 +200,12 @@ async function main(): Promise<void> {
   const app = await NestFactory.createApplicationContext(ReplicaModule, { logger: config.logLevels.length ? config.logLevels : false });
   // SIGTERM / SIGINT: stop the election, drain the running job, release the lease, then exit.
   app.enableShutdownHooks();
+  if (process.env.EXIT_WITH_PARENT === '1') {
+    const parent = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== parent) process.exit(1);
+    }, 1000).unref();
+  }
 }
 
 main().catch((error: unknown) => {

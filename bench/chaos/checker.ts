@@ -78,6 +78,8 @@ export interface FaultOutcome {
   newLeader?: { replica: string; pid: number; term: number | null };
   /** The new leader ran the job. */
   recovered: boolean;
+  /** Ctrl-C ended the run before this fault's recovery was seen: not judged. */
+  interrupted: boolean;
   withinBound: boolean;
   /** Stale writes rejected by the fenced register in this fault's aftermath (until the next fault). */
   staleWritesRejected: number;
@@ -385,10 +387,14 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
       noLeaderMs,
       newLeader: newLeader ? { replica: newLeader.replica, pid: newLeader.pid, term: newLeader.term } : undefined,
       recovered,
+      interrupted: fault.interrupted === true && !recovered,
       withinBound: takeoverMs !== undefined && takeoverMs <= boundMs,
       staleWritesRejected: rejectedAt.filter((at) => at >= fault.at && at < nextFaultAt).length,
     };
-    if (!recovered) failures.push(`fault #${fault.id} (${fault.kind}): the election did not recover (no new leader ran the job)`);
+    if (!recovered && fault.interrupted) {
+      outcome.withinBound = true; // not judged: the run was interrupted before the bound ran out
+      warnings.push(`fault #${fault.id} (${fault.kind}): the run was interrupted before the election recovered`);
+    } else if (!recovered) failures.push(`fault #${fault.id} (${fault.kind}): the election did not recover (no new leader ran the job)`);
     else if (!outcome.withinBound) warnings.push(`fault #${fault.id} (${fault.kind}): new leader after ${takeoverMs} ms, above the bound of ${Math.round(boundMs)} ms`);
     return outcome;
   });
@@ -458,7 +464,7 @@ export function formatReport(report: ChaosReport, files?: { result: string; time
   lines.push('Faults');
   lines.push('  #   at (s)  fault                                            target       takeover  no leader    bound  result');
   for (const outcome of report.faults) {
-    const result = !outcome.recovered ? 'NOT RECOVERED' : outcome.withinBound ? 'ok' : 'OVER BOUND';
+    const result = outcome.interrupted ? 'interrupted' : !outcome.recovered ? 'NOT RECOVERED' : outcome.withinBound ? 'ok' : 'OVER BOUND';
     lines.push(
       `  ${String(outcome.id).padEnd(3)} ${outcome.atS.toFixed(1).padStart(6)}  ${outcome.description.padEnd(48)} ${`${outcome.slot ?? ''} t${outcome.termAtFault ?? '?'}`.padEnd(12)} ${seconds(outcome.takeoverMs).padStart(8)} ${seconds(outcome.noLeaderMs).padStart(10)} ${seconds(outcome.boundMs).padStart(8)}  ${result}${outcome.staleWritesRejected ? `, ${outcome.staleWritesRejected} stale write(s) rejected` : ''}`,
     );
@@ -475,7 +481,8 @@ export function formatReport(report: ChaosReport, files?: { result: string; time
   lines.push(`  ${mark(report.leadershipConflicts.count === 0)} leadership conflicts (validity windows of two replicas intersect): ${report.leadershipConflicts.count}`);
   lines.push(`  ${mark(report.runsStartedWithoutLease === 0)} runs started with no lease time left: ${report.runsStartedWithoutLease}; new ticks after SIGCONT on an expired tenure: ${report.ticksAfterResume}`);
   lines.push(`  ${mark(report.terms.regressions === 0)} term regressions: ${report.terms.regressions} (highest term ${report.terms.highest})`);
-  lines.push(`  ${mark(report.faults.every((outcome) => outcome.recovered))} recovered after every fault: ${report.faults.filter((outcome) => outcome.recovered).length}/${report.faults.length}`);
+  const judged = report.faults.filter((outcome) => !outcome.interrupted);
+  lines.push(`  ${mark(judged.every((outcome) => outcome.recovered))} recovered after every fault: ${judged.filter((outcome) => outcome.recovered).length}/${judged.length}${judged.length < report.faults.length ? ' (the interrupted one not counted)' : ''}`);
   lines.push(`  info overlapping run pairs where one run outlived its lease (paused mid-run): ${report.overlaps.stale} (${report.overlaps.staleExplainedByPause} explained by SIGSTOP; ${report.pausedMidRun} run(s) paused mid-flight)`);
   lines.push(
     `  info after store data loss (Azurite restart): ${report.overlaps.storeLoss} overlapping run pair(s), ${report.leadershipConflicts.storeLoss} conflict(s) lasting at most ${report.leadershipConflicts.storeLossWorstMs} ms (bound ${report.leadershipConflicts.storeLossBoundMs} ms), ${report.terms.storeLossRegressions} run(s) of the old holder after its successor's`,

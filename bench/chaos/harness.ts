@@ -207,6 +207,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
       CONTAINER_NAME: containerName,
       LEASE_NAME: 'chaos',
       LOG_LEVELS: 'log,warn,error',
+      EXIT_WITH_PARENT: '1',
     };
     const child = spawn(process.execPath, ['--enable-source-maps', REPLICA_SCRIPT], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     everyChild.add(child);
@@ -395,6 +396,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
         return next !== undefined && runsSince(next.pid, next.at);
       }, bound + 15_000);
       await heal;
+      if (!recovered && aborted()) fault.interrupted = true;
       const next = leaderSince(fault.at);
       if (recovered && next) {
         const slot = [...replicas.values()].find((replica) => replica.pid === next.pid)?.slot ?? '?';

@@ -34,6 +34,8 @@ export interface FaultRecord {
   leaderPid?: number;
   termAtFault?: number;
   params: Record<string, number>;
+  /** The run was interrupted (Ctrl-C) before this fault's recovery was seen through. */
+  interrupted?: boolean;
 }
 
 /** What the harness did to processes and the network, for the checker and the timeline. */
