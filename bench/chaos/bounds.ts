@@ -25,9 +25,10 @@ export function faultBounds(timings: ChaosTimings): (fault: FaultRecord) => numb
       }
       case 'azurite-restart':
         // The store forgets the lease; its old holder may rightly believe in it until its deadline,
-        // at most D after the fault. A safe successor waits that out once the store is back:
-        // downtime + D + R.
-        return (fault.params.downMs ?? 0) + D + R + slackMs;
+        // at most D after the fault. Every replica that saw a term notices the loss at its first
+        // poll once the store is back (R), waits one lease duration (D), then acquires at its next
+        // poll (R): downtime + 2R + D.
+        return (fault.params.downMs ?? 0) + 2 * R + D + slackMs;
     }
   };
 }

@@ -108,6 +108,8 @@ export class LeaderElector {
   private observedTerm?: number;
   /** Highest term ever seen here: passed to acquire so terms never go backwards. */
   private highestTermSeen = 0;
+  /** Monotonic time the loss of the lease record was first noticed (see detectRecordLoss). */
+  private recordLossNoticedAt?: number;
   private lastStoreContactAt?: number;
   private lastError?: LeadershipState['lastError'];
   private consecutiveFailures = 0;
@@ -298,6 +300,9 @@ export class LeaderElector {
         const observation = await this.request('observe', (signal) => this.store.observe(this.leaseName, signal), this.options.requestTimeoutMs);
         this.storeAnswered();
         this.noteObservation(observation);
+        if (this.detectRecordLoss(observation)) {
+          return Math.max(0, this.cooldownUntil - this.clock.now());
+        }
         // A lease recorded as ours may be one we hold from before a failed renewal or a lost
         // acquire response: acquiring with our stable lease id is idempotent, so just try.
         shouldAcquire = !observation.held || observation.holder === this.identity;
@@ -523,6 +528,27 @@ export class LeaderElector {
     const previous = this.wakeController;
     this.wakeController = new AbortController();
     previous.abort();
+  }
+
+  /**
+   * The recorded term went below one we saw: the lease record was lost (blob or container
+   * deleted, storage reset). A holder that renewed just before the loss may still believe in its
+   * lease for up to D, and the store cannot tell us, so stay out of the election for one lease
+   * duration from the moment we notice. Returns true while that wait is running.
+   */
+  private detectRecordLoss(observation: LeaseObservation): boolean {
+    if (observation.term >= this.highestTermSeen) {
+      this.recordLossNoticedAt = undefined;
+      return false;
+    }
+    if (this.recordLossNoticedAt !== undefined) return false; // already waited it out
+    const now = this.clock.now();
+    this.recordLossNoticedAt = now;
+    this.cooldownUntil = Math.max(this.cooldownUntil, now + this.options.leaseDurationMs);
+    this.logger.warn(
+      `The lease record of "${this.leaseName}" was lost (term ${this.highestTermSeen} recorded before, ${observation.term} now); waiting one lease duration (${this.options.leaseDurationSeconds} s) before competing so that a holder who still believes in its lease has stopped`,
+    );
+    return true;
   }
 
   private noteObservation(observation: LeaseObservation): void {

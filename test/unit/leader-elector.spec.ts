@@ -309,9 +309,37 @@ describe('LeaderElector: terms', () => {
     expect(a.elector.state).toMatchObject({ role: 'follower', leader: 'b', term: 2 });
     memory.reset(); // e.g. an emulator restarted in memory: the recorded term is gone
     await b.elector.stop({ release: false });
-    await clock.advance(RETRY);
+    await clock.advance(D + 2 * RETRY); // the loss is noticed, then waited out for one lease duration
     expect(a.elector.isLeader()).toBe(true);
     expect(a.elector.state.term).toBe(3);
+  });
+});
+
+describe('LeaderElector: lost lease record', () => {
+  it('waits one lease duration after noticing the record was lost, so a holder that still believes in its lease never overlaps', async () => {
+    const { candidate, clock, memory } = setup();
+    const a = candidate('a');
+    const b = candidate('b');
+    await a.elector.start();
+    await b.elector.start();
+    await clock.advanceTo(RENEW + 100); // a renewed at 5 s: it believes in its lease until 19 s
+    memory.reset(); // storage lost every record (e.g. an emulator restarted in memory)
+    const lostAt = clock.now();
+    let leaderlessSince: number | undefined;
+    for (let t = lostAt; t < lostAt + 2 * D; t += 100) {
+      await clock.advance(100);
+      const leaders = [a.elector, b.elector].filter((elector) => elector.isLeader());
+      expect(leaders.length).toBeLessThanOrEqual(1);
+      if (leaders.length === 0) leaderlessSince ??= clock.now();
+    }
+    const leader = [a, b].find((x) => x.elector.isLeader())!;
+    expect(leader).toBeDefined();
+    expect(leader.elector.state.term).toBe(2); // above the lost term 1
+    expect(b.logger.text()).toMatch(/lease record of "jobs" was lost/);
+    // b noticed at its next poll after the loss and then stayed out for one lease duration.
+    const firstAcquire = [a, b].flatMap((x) => x.store.callsOf('acquire').map((call) => call.at)).filter((at) => at > lostAt);
+    expect(Math.min(...firstAcquire)).toBeGreaterThanOrEqual(lostAt + D);
+    expect(leaderlessSince).toBeDefined();
   });
 });
 
