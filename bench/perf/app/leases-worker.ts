@@ -7,8 +7,14 @@
  * renewIntervalMs (D/3); lateness is the excess. Event-loop delay (perf_hooks), CPU and memory are
  * measured over the steady-state window.
  *
+ * Every leadership is also recorded as an interval [became leader, stepped down) in wall-clock ms,
+ * its end capped at the deadline the elector itself uses (last successful acquire/renew send time +
+ * D − safety margin), so the orchestrator can check across the three processes that no lease ever
+ * had two leaders at once.
+ *
  * Env: AZURE_STORAGE_CONNECTION_STRING, RESULT_FILE, INSTANCE_ID, LEASES (default 1000),
- *      WARMUP_MS (default 20000), DURATION_MS (default 60000), CONTAINER_NAME,
+ *      WINDOW_START_AT / WINDOW_END_AT (epoch ms: the same measurement window for all replicas;
+ *      default: WARMUP_MS (20000) after start-up, for DURATION_MS (60000)), CONTAINER_NAME,
  *      RETRY_INTERVAL_MS (follower poll; default: the library's 2000).
  * Run with --expose-gc for comparable heap figures (a full GC before each memory reading).
  */
@@ -38,6 +44,8 @@ const warmupMs = envNumber('WARMUP_MS', 20_000);
 const durationMs = envNumber('DURATION_MS', 60_000);
 const containerName = envString('CONTAINER_NAME', 'bench-leases');
 const retryIntervalMs = process.env.RETRY_INTERVAL_MS ? envNumber('RETRY_INTERVAL_MS') : undefined;
+const windowStartAt = envNumber('WINDOW_START_AT', 0);
+const windowEndAt = envNumber('WINDOW_END_AT', 0);
 const memoryAfterGc = (): NodeJS.MemoryUsage => {
   (globalThis as { gc?: () => void }).gc?.();
   return process.memoryUsage();
@@ -55,9 +63,14 @@ class RecordingStore implements LeaseStore {
   readonly description: string;
   readonly renewals = new Map<string, RenewRecord[]>();
   readonly calls: Record<string, { ok: number; failed: number; totalMs: number }> = {};
+  /** Per lease: wall-clock ms until which this replica may consider itself leader (as the elector computes it). */
+  readonly validUntil = new Map<string, number>();
   recording = true;
 
-  constructor(private readonly inner: LeaseStore) {
+  constructor(
+    private readonly inner: LeaseStore,
+    private readonly validityMs: number,
+  ) {
     this.description = inner.description;
   }
 
@@ -80,11 +93,16 @@ class RecordingStore implements LeaseStore {
   observe(leaseName: string, signal: AbortSignal): Promise<LeaseObservation> {
     return this.time('observe', () => this.inner.observe(leaseName, signal));
   }
-  acquire(request: AcquireRequest, signal: AbortSignal): Promise<AcquireResult> {
-    return this.time('acquire', () => this.inner.acquire(request, signal));
+  async acquire(request: AcquireRequest, signal: AbortSignal): Promise<AcquireResult> {
+    const sentAtWall = Date.now();
+    const result = await this.time('acquire', () => this.inner.acquire(request, signal));
+    if (result.acquired) this.validUntil.set(request.leaseName, sentAtWall + this.validityMs);
+    return result;
   }
   renew(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
+    const sentAtWall = Date.now();
     return this.time('renew', () => this.inner.renew(leaseName, leaseId, signal), (sentAt, ms, ok) => {
+      if (ok) this.validUntil.set(leaseName, sentAtWall + this.validityMs);
       if (!this.recording) return;
       let list = this.renewals.get(leaseName);
       if (!list) this.renewals.set(leaseName, (list = []));
@@ -96,7 +114,8 @@ class RecordingStore implements LeaseStore {
   }
 }
 
-const store = new RecordingStore(new AzureBlobLeaseStore({ connectionString, containerName }));
+// D − safety margin at default timings (15 s − 1 s): how long after a send the elector trusts the lease.
+const store = new RecordingStore(new AzureBlobLeaseStore({ connectionString, containerName }), 14_000);
 const names = Array.from({ length: leaseCount }, (_, i) => `lease-${String(i).padStart(4, '0')}`);
 
 @Module({
@@ -116,25 +135,38 @@ async function main(): Promise<void> {
   const app = await NestFactory.createApplicationContext(LeasesModule, { logger: ['warn', 'error'] });
   const memoryBaseline = memoryAfterGc(); // the app with one election, before the other leases
   const election = app.get(LeaderElectionService);
-  const bootStart = performance.now();
-  await election.start(names);
-  const startedInMs = performance.now() - bootStart;
-  const renewIntervalMs = election.electorFor(names[0]).options.renewIntervalMs;
 
-  // Count leadership losses (leader → follower while running) per lease.
+  // Leadership intervals and counts, subscribed as each election is created (before its first attempt).
+  const intervals: [lease: number, term: number, from: number, to: number | null][] = [];
+  const open = new Map<string, number>(); // lease -> index in intervals
   const lost = new Map<string, number>();
   let gained = 0;
   let counting = false;
-  for (const name of names) {
+  const bootStart = performance.now();
+  names.forEach((name, index) => {
     let previous: string | undefined;
     election.state$(name).subscribe((state) => {
-      if (counting && previous === 'leader' && state.role === 'follower') lost.set(name, (lost.get(name) ?? 0) + 1);
-      if (counting && previous !== 'leader' && state.role === 'leader') gained++;
+      const now = Date.now();
+      if (state.role === 'leader' && previous !== 'leader') {
+        open.set(name, intervals.push([index, state.term ?? -1, now, null]) - 1);
+        if (counting) gained++;
+      } else if (previous === 'leader' && state.role !== 'leader') {
+        const at = open.get(name);
+        if (at !== undefined) intervals[at]![3] = Math.min(now, store.validUntil.get(name) ?? now);
+        open.delete(name);
+        if (counting && state.role === 'follower') lost.set(name, (lost.get(name) ?? 0) + 1);
+      }
       previous = state.role;
     });
-  }
+  });
+  await election.start(names);
+  const startedInMs = performance.now() - bootStart;
+  const { renewIntervalMs, retryIntervalMs: pollMs } = election.electorFor(names[0]).options;
 
-  await sleep(warmupMs);
+  const startAt = windowStartAt || Date.now() + warmupMs;
+  const endAt = windowEndAt || startAt + durationMs;
+  const startedLate = Date.now() > startAt;
+  await sleep(startAt - Date.now());
   store.renewals.clear();
   for (const key of Object.keys(store.calls)) delete store.calls[key];
   counting = true;
@@ -142,13 +174,14 @@ async function main(): Promise<void> {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const leadingAtStart = names.filter((name) => election.isLeader(name)).length;
-  await sleep(durationMs);
+  await sleep(endAt - Date.now());
+  const leadingAtEnd = names.filter((name) => election.isLeader(name)).length;
   const wallMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
+  counting = false;
   loop.disable();
   store.recording = false;
   const memory = memoryAfterGc();
-  const leadingAtEnd = names.filter((name) => election.isLeader(name)).length;
 
   const lateness: number[] = [];
   const renewLatency: number[] = [];
@@ -165,13 +198,20 @@ async function main(): Promise<void> {
     Object.entries(store.calls).map(([op, c]) => [op, { ...c, perSecond: (c.ok + c.failed) / (wallMs / 1000), meanMs: c.totalMs / Math.max(1, c.ok + c.failed) }]),
   );
 
+  // Keep electing a little past the window so that no replica's shutdown (which releases its
+  // leases) falls inside another replica's window; then stop and record the last intervals.
+  await sleep(3_000);
+  await app.close();
   writeFileSync(
     resultFile,
     JSON.stringify(
       {
         instanceId,
         leases: leaseCount,
-        retryIntervalMs: election.electorFor(names[0]).options.retryIntervalMs,
+        windowStartAt: startAt,
+        windowEndAt: endAt,
+        startedLate,
+        retryIntervalMs: pollMs,
         startedInMs: Math.round(startedInMs),
         windowMs: Math.round(wallMs),
         renewIntervalMs,
@@ -193,12 +233,11 @@ async function main(): Promise<void> {
           rssBaselineMB: memoryBaseline.rss / 2 ** 20,
           heapUsedBaselineMB: memoryBaseline.heapUsed / 2 ** 20,
         },
+        /** [lease index, term, from, to] in wall-clock ms; `to` null: still leading at exit. */
+        intervals,
       },
-      null,
-      2,
     ),
   );
-  await app.close();
 }
 
 main().then(

@@ -34,6 +34,10 @@ interface LeasesResult {
   instanceId: string;
   leases: number;
   retryIntervalMs: number;
+  windowStartAt: number;
+  windowEndAt: number;
+  startedLate: boolean;
+  intervals: [lease: number, term: number, from: number, to: number | null][];
   startedInMs: number;
   windowMs: number;
   renewIntervalMs: number;
@@ -85,9 +89,55 @@ async function candidates(ctx: SuiteContext): Promise<{ result: CandidatesResult
   }
 }
 
+interface OverlapCheck {
+  leaderships: number;
+  leasesEverLed: number;
+  /** Pairs of leaderships of one lease by two replicas that overlapped in time. */
+  overlaps: number;
+  maxOverlapMs: number;
+  examples: string[];
+  /** Leaderships whose term was not greater than the previous leadership's term of the same lease. */
+  termRegressions: number;
+}
+
+/** Across the replicas: did any lease ever have two leaders at once (by the electors' own deadlines)? */
+function checkOverlaps(replicas: LeasesResult[]): OverlapCheck {
+  const byLease = new Map<number, { replica: string; term: number; from: number; to: number }[]>();
+  let leaderships = 0;
+  for (const r of replicas) {
+    for (const [lease, term, from, to] of r.intervals) {
+      leaderships++;
+      let list = byLease.get(lease);
+      if (!list) byLease.set(lease, (list = []));
+      list.push({ replica: r.instanceId, term, from, to: to ?? Number.POSITIVE_INFINITY });
+    }
+  }
+  let overlaps = 0;
+  let maxOverlapMs = 0;
+  let termRegressions = 0;
+  const examples: string[] = [];
+  for (const [lease, list] of byLease) {
+    list.sort((a, b) => a.from - b.from);
+    for (let i = 1; i < list.length; i++) {
+      if (list[i]!.term <= list[i - 1]!.term) termRegressions++;
+      for (let j = 0; j < i; j++) {
+        const a = list[j]!;
+        const b = list[i]!;
+        if (a.replica === b.replica || b.from >= a.to) continue;
+        const ms = Math.min(a.to, b.to) - b.from;
+        overlaps++;
+        maxOverlapMs = Math.max(maxOverlapMs, ms);
+        if (examples.length < 5) examples.push(`lease-${String(lease).padStart(4, '0')}: ${a.replica} (term ${a.term}) and ${b.replica} (term ${b.term}) for ${ms} ms`);
+      }
+    }
+  }
+  return { leaderships, leasesEverLed: byLease.size, overlaps, maxOverlapMs, examples, termRegressions };
+}
+
 interface LeasesRun {
   retryIntervalMs: number;
   replicas: LeasesResult[];
+  overlapCheck: OverlapCheck;
   azuriteCpuPercent?: number;
   azuriteRssMB?: number;
   storageRequestsPerSecond: number;
@@ -98,6 +148,9 @@ async function leases(ctx: SuiteContext, retryIntervalMs: number): Promise<Lease
   try {
     const ids = ['r1', 'r2', 'r3'];
     const files = ids.map((id) => join(ctx.runDir, `leases-worker-r${retryIntervalMs}-${id}.json`));
+    // One measurement window for all three (wall clock), after start-up (≤ 15 s here) and the warm-up.
+    const windowStartAt = Date.now() + 15_000 + ctx.settings.leasesWarmupMs;
+    const windowEndAt = windowStartAt + ctx.settings.leasesDurationMs;
     const workers = ids.map((id, i) =>
       ctx.spawnApp(
         `leases-r${retryIntervalMs}-${id}`,
@@ -107,18 +160,18 @@ async function leases(ctx: SuiteContext, retryIntervalMs: number): Promise<Lease
           RESULT_FILE: files[i]!,
           INSTANCE_ID: id,
           LEASES: String(ctx.settings.leases),
-          WARMUP_MS: String(ctx.settings.leasesWarmupMs),
-          DURATION_MS: String(ctx.settings.leasesDurationMs),
+          WINDOW_START_AT: String(windowStartAt),
+          WINDOW_END_AT: String(windowEndAt),
           RETRY_INTERVAL_MS: String(retryIntervalMs),
         },
         ['--expose-gc'],
       ),
     );
-    // Azurite CPU over the steady-state window (after start-up and warm-up).
-    await new Promise((resolve) => setTimeout(resolve, ctx.settings.leasesWarmupMs + 5_000));
+    // Azurite CPU over the same window.
+    await new Promise((resolve) => setTimeout(resolve, windowStartAt - Date.now()));
     const cpu0 = processCpuMs(azurite.pid);
     const t0 = Date.now();
-    await new Promise((resolve) => setTimeout(resolve, Math.max(1_000, ctx.settings.leasesDurationMs - 10_000)));
+    await new Promise((resolve) => setTimeout(resolve, windowEndAt - Date.now()));
     const cpu1 = processCpuMs(azurite.pid);
     const elapsed = Date.now() - t0;
     const azuriteRssMB = processRssMB(azurite.pid);
@@ -127,9 +180,12 @@ async function leases(ctx: SuiteContext, retryIntervalMs: number): Promise<Lease
       if (code !== 0) throw new Error(`leases worker ${ids[i]} exited with ${code}; see logs/leases-r${retryIntervalMs}-${ids[i]}.log`);
     });
     const replicas = files.map((file) => readJson<LeasesResult>(file));
+    const overlapCheck = checkOverlaps(replicas);
+    for (const r of replicas) r.intervals = []; // checked; too bulky for results.json
     return {
       retryIntervalMs,
       replicas,
+      overlapCheck,
       storageRequestsPerSecond: replicas.reduce((sum, r) => sum + Object.values(r.calls).reduce((s2, c) => s2 + c.perSecond, 0), 0),
       azuriteCpuPercent: cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) / elapsed) * 100 : undefined,
       azuriteRssMB,
@@ -201,7 +257,7 @@ export const scaleSuite: Suite = {
             `Heap per lease (after a full GC, above the app baseline) ≈ ${perLeaseKB.map((kb) => fmt(kb, 1)).join(' / ')} KB.`,
             ...runs.map(
               (l) =>
-                `R = ${fmt(l.retryIntervalMs / 1000, 0)} s: the three replicas made ${fmt(l.storageRequestsPerSecond, 0)} storage requests/s; Azurite (one process for all three): ${l.azuriteCpuPercent === undefined ? '–' : fmt(l.azuriteCpuPercent, 0)} % of one core, RSS ${fmt(l.azuriteRssMB, 0)} MB. The machine has 2 cores for Azurite + 3 replicas.`,
+                `R = ${fmt(l.retryIntervalMs / 1000, 0)} s: leases led by the three at the window end: ${l.replicas.reduce((sum, x) => sum + x.leadingAtEnd, 0)} of ${first?.leases ?? 0}${l.replicas.some((x) => x.startedLate) ? ' (a replica was still starting when the window began)' : ''}. Safety check over the whole run: ${l.overlapCheck.leaderships} leaderships of ${l.overlapCheck.leasesEverLed} leases, ${l.overlapCheck.overlaps} with two leaders at once${l.overlapCheck.overlaps ? ` (max ${l.overlapCheck.maxOverlapMs} ms: ${l.overlapCheck.examples.join('; ')})` : ''}, ${l.overlapCheck.termRegressions} term regressions. The three replicas made ${fmt(l.storageRequestsPerSecond, 0)} storage requests/s; Azurite (one process for all three): ${l.azuriteCpuPercent === undefined ? '–' : fmt(l.azuriteCpuPercent, 0)} % of one core, RSS ${fmt(l.azuriteRssMB, 0)} MB. The machine has 2 cores for Azurite + 3 replicas.`,
             ),
           ],
         },

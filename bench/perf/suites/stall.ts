@@ -35,6 +35,8 @@ export interface StallTrial {
   runsAfterBlockSameTerm: number;
   /** Role changes of the blocked replica after the block. */
   rolesAfter: string[];
+  /** Who led after the block (first leader role event of any replica after the block ended, or the blocked replica itself if it kept the lease). */
+  leaderAfter?: { replica: string; term: number; afterBlockMs: number };
   /** Election log lines of the blocked replica from the block on. */
   logs: string[];
 }
@@ -90,6 +92,7 @@ async function trial(ctx: SuiteContext, factor: number, index: number): Promise<
     const rolesAfter = journal.entries
       .filter((e) => e.event === 'role' && e.replica === leader && (e.at as number) >= endAt)
       .map((e) => `${e.role}${e.leader ? ` (leader ${e.leader as string}, term ${e.term as number})` : ''} at +${fmt(((e.at as number) - endAt) / 1000, 2)} s`);
+    const nextLeader = journal.entries.find((e) => e.event === 'role' && e.role === 'leader' && (e.at as number) >= startAt && (e.term as number) > term);
     const pick = (e: JournalEntry | undefined): StallTrial['afterImmediate'] =>
       e ? { isLeader: e.isLeader as boolean, isActive: e.isActive as boolean, signalAborted: e.signalAborted as boolean } : undefined;
     const logText = stripAnsi(readFileSync(join(ctx.runDir, 'logs', `${tag}-${leader}.log`), 'utf8'));
@@ -117,6 +120,9 @@ async function trial(ctx: SuiteContext, factor: number, index: number): Promise<
       staleRunsAfterBlock: staleRuns.length,
       runsAfterBlockSameTerm: ownRunsAfter.filter((e) => e.term === term).length,
       rolesAfter,
+      leaderAfter: nextLeader
+        ? { replica: nextLeader.replica, term: nextLeader.term as number, afterBlockMs: (nextLeader.at as number) - endAt }
+        : { replica: leader, term, afterBlockMs: 0 },
       logs,
     };
   } finally {
@@ -143,14 +149,19 @@ export const stallSuite: Suite = {
       tables: [
         {
           title: `Event-loop stall of the leader (3 replicas, D = ${D_SECONDS} s, renew every 5 s, safety margin 1 s): a @LeaderOnly job busy-loops for k × D`,
-          head: ['k × D', 'blocked', 'lease left at block start', 'kept the lease', 'isLeader() / isActive() right after the block', 'signal aborted: right after / next loop turn', 'other replica ran the job after', 'blocked run overlapped the new leader by', 'believed leader while another led', 'stale runs after the block'],
+          head: ['k × D', 'blocked', 'lease left at block start', 'kept the lease', 'leader afterwards', 'isLeader() / isActive() right after the block', 'signal.aborted: right after / setImmediate / +100 ms', 'other replica ran the job (after block start)', 'blocked run overlapped the new leader by', 'believed leader while another led', 'stale runs after the block'],
           rows: trials.map((t) => [
             `${t.factor} × D`,
             seconds(t.blockedMs, 1),
             seconds(t.remainingLeaseAtStartMs, 1),
             yesNo(t.keptLease),
+            t.leaderAfter
+              ? t.leaderAfter.term === t.term
+                ? `${t.leaderAfter.replica} (same term ${t.term})`
+                : `${t.leaderAfter.replica === t.replica ? `${t.replica} again` : t.leaderAfter.replica} (term ${t.leaderAfter.term}, ${t.leaderAfter.afterBlockMs >= 0 ? '+' : ''}${seconds(t.leaderAfter.afterBlockMs, 2)} after the block end)`
+              : '–',
             `${t.atEnd.isLeader} / ${t.atEnd.isActive}`,
-            `${t.atEnd.signalAborted} / ${t.afterImmediate?.signalAborted ?? '–'}`,
+            `${t.atEnd.signalAborted} / ${t.afterImmediate?.signalAborted ?? '–'} / ${t.after100ms?.signalAborted ?? '–'}`,
             t.otherReplicaRunAfterMs === undefined ? 'never' : `${seconds(t.otherReplicaRunAfterMs, 1)} (term ${t.otherReplicaTerm})`,
             t.runOverlapMs > 0 ? seconds(t.runOverlapMs, 1) : '–',
             yesNo(t.believedLeaderWhileOtherLed),
