@@ -12,7 +12,8 @@
  *
  * Built by `npm run build:apps`; run by bench/perf/run.ts as
  *   AZURITE_PORT=… RESULT_FILE=… node dist/bench/perf/app/gate-worker.js
- * Env: BENCH_TIME_MS (tinybench time per task, default 1500), LOCK_RUNS (default 300),
+ * Env: BENCH_TIME_MS (tinybench time per task and round, default 1000), ROUNDS (default 3),
+ *      LOCK_RUNS (default 300),
  *      TICK_WINDOW_MS (default 20000).
  */
 import 'reflect-metadata';
@@ -30,7 +31,8 @@ import { summarize, type Summary } from '../support/stats.js';
 
 const azuritePort = envNumber('AZURITE_PORT');
 const resultFile = envString('RESULT_FILE');
-const benchTimeMs = envNumber('BENCH_TIME_MS', 1500);
+const benchTimeMs = envNumber('BENCH_TIME_MS', 1000);
+const rounds = envNumber('ROUNDS', 3);
 const lockRuns = envNumber('LOCK_RUNS', 300);
 const tickWindowMs = envNumber('TICK_WINDOW_MS', 20_000);
 const containerName = `bench-gate-${process.pid}`;
@@ -228,9 +230,9 @@ async function withApps<T>(withTicks: boolean, body: (app: INestApplicationConte
 
 interface TaskResult {
   name: string;
-  nsPerCall: { mean: number; p50: number; p75: number; p99: number; min: number; max: number };
+  /** Per-call ns: p50/mean/p99 are the median over rounds of each round's figure; round p50s gives the spread. */
+  nsPerCall: { p50: number; mean: number; p99: number; roundP50s: Summary };
   samples: number;
-  callsPerSecond: number;
 }
 
 const INNER = 1000;
@@ -253,25 +255,41 @@ function batchedAsync(fn: () => Promise<unknown>): () => Promise<FnReturnedObjec
   };
 }
 
-async function gateBench(): Promise<{ tasks: TaskResult[]; windowMs: number; calls: number; requests: RequestCounts }> {
+async function gateBench(): Promise<{ rounds: number; tasks: TaskResult[]; windowMs: number; calls: number; requests: RequestCounts }> {
   return withApps(false, async (app, proxy) => {
     const jobs = app.get(GateJobs);
     const election = app.get(LeaderElectionService);
     const leaderSince = election.getState(LEADER_LEASE).since;
     const followerSince = election.getState(FOLLOWER_LEASE).since;
-    // Sync tasks never yield to the event loop while they run: give timers (renewals, polls) a turn
-    // before each task so the app stays leader (resp. follower) throughout, and check that it did.
-    const bench = new Bench({ time: benchTimeMs, warmupTime: 300, throws: true, setup: () => sleep(200) });
-    bench
-      .add('undecorated (sync)', batchedSync(() => jobs.plain()))
-      .add('@LeaderOnly on the leader (sync)', batchedSync(() => jobs.gated()))
-      .add('@LeaderOnly on a follower (sync, skipped)', batchedSync(() => jobs.gatedFollower()))
-      .add('undecorated (async)', batchedAsync(() => jobs.plainAsync()))
-      .add('@LeaderOnly on the leader (async)', batchedAsync(() => jobs.gatedAsync()))
-      .add('@LeaderOnly on a follower (async, skipped)', batchedAsync(() => jobs.gatedFollowerAsync()));
+    const perTask = new Map<string, { p50: number[]; mean: number[]; p99: number[]; samples: number }>();
+    let calls = 0;
     const before = proxy.snapshot();
     const t0 = Date.now();
-    await bench.run();
+    for (let round = 0; round < rounds; round++) {
+      // Sync tasks never yield to the event loop while they run: give timers (renewals, polls) a
+      // turn before each task so the app stays leader (resp. follower) throughout (checked below).
+      const bench = new Bench({ time: benchTimeMs, warmupTime: 300, throws: true, setup: () => sleep(200) });
+      bench
+        .add('undecorated (sync)', batchedSync(() => jobs.plain()))
+        .add('@LeaderOnly on the leader (sync)', batchedSync(() => jobs.gated()))
+        .add('@LeaderOnly on a follower (sync, skipped)', batchedSync(() => jobs.gatedFollower()))
+        .add('undecorated (async)', batchedAsync(() => jobs.plainAsync()))
+        .add('@LeaderOnly on the leader (async)', batchedAsync(() => jobs.gatedAsync()))
+        .add('@LeaderOnly on a follower (async, skipped)', batchedAsync(() => jobs.gatedFollowerAsync()));
+      await bench.run();
+      for (const task of bench.tasks) {
+        const result = task.result;
+        if (result.state !== 'completed') throw new Error(`task ${task.name}: ${result.state}`);
+        const l = result.latency;
+        let entry = perTask.get(task.name);
+        if (!entry) perTask.set(task.name, (entry = { p50: [], mean: [], p99: [], samples: 0 }));
+        entry.p50.push(l.p50 * 1e6);
+        entry.mean.push(l.mean * 1e6);
+        entry.p99.push(l.p99 * 1e6);
+        entry.samples += l.samplesCount;
+        calls += l.samplesCount * INNER;
+      }
+    }
     const windowMs = Date.now() - t0;
     const requests = diffCounts(proxy.snapshot(), before);
     const roleChanged =
@@ -280,21 +298,12 @@ async function gateBench(): Promise<{ tasks: TaskResult[]; windowMs: number; cal
       election.getState(LEADER_LEASE).since !== leaderSince ||
       election.getState(FOLLOWER_LEASE).since !== followerSince;
     if (roleChanged) throw new Error('the gate app changed role during the benchmark: the figures would mix leader and follower paths');
-    const tasks: TaskResult[] = bench.tasks.map((task) => {
-      const result = task.result;
-      if (result.state !== 'completed') throw new Error(`task ${task.name}: ${result.state}`);
-      const l = result.latency;
-      const ns = (ms: number): number => ms * 1e6;
-      return {
-        name: task.name,
-        nsPerCall: { mean: ns(l.mean), p50: ns(l.p50), p75: ns(l.p75), p99: ns(l.p99), min: ns(l.min), max: ns(l.max) },
-        samples: l.samplesCount,
-        callsPerSecond: 1e3 / l.mean,
-      };
-    });
-    // jobs.n counts executed calls; skipped follower calls don't increment it: count them by samples.
-    const calls = bench.tasks.reduce((sum, task) => sum + (task.result.state === 'completed' ? task.result.latency.samplesCount * INNER : 0), 0);
-    return { tasks, windowMs, calls, requests };
+    const tasks: TaskResult[] = [...perTask.entries()].map(([name, entry]) => ({
+      name,
+      nsPerCall: { p50: summarize(entry.p50).p50, mean: summarize(entry.mean).p50, p99: summarize(entry.p99).p50, roundP50s: summarize(entry.p50) },
+      samples: entry.samples,
+    }));
+    return { rounds, tasks, windowMs, calls, requests };
   });
 }
 
@@ -316,7 +325,7 @@ async function main(): Promise<void> {
   const lock = await lockPerRun();
   const gate = await gateBench();
   const tick = await ticks();
-  writeFileSync(resultFile, JSON.stringify({ lockPerRun: lock, gate, ticks: tick, innerBatch: INNER, benchTimeMs }, null, 2));
+  writeFileSync(resultFile, JSON.stringify({ lockPerRun: lock, gate, ticks: tick, innerBatch: INNER, benchTimeMs, rounds }, null, 2));
   void sink;
 }
 

@@ -11,6 +11,7 @@ export interface BenchSettings {
   takeoverTrials15: number;
   takeoverTrials60: number;
   gateBenchTimeMs: number;
+  gateRounds: number;
   lockRuns: number;
   tickWindowMs: number;
   requestsWindowMs: number;

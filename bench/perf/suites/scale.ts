@@ -1,10 +1,11 @@
 // Scale: 100 candidates on one lease in one process; 1 000 named leases across 3 replicas.
 import { readFileSync } from 'node:fs';
+import { BlobServiceClient } from '@azure/storage-blob';
 import { join } from 'node:path';
 import { processCpuMs, processRssMB } from '../support/proc-cpu.js';
 import { CountingProxy } from '../support/proxy.js';
 import { fmt } from '../support/report.js';
-import type { Summary } from '../support/stats.js';
+import { summarize, type Summary } from '../support/stats.js';
 import type { Suite, SuiteContext } from './context.js';
 
 interface LoopDelay {
@@ -134,6 +135,45 @@ function checkOverlaps(replicas: LeasesResult[]): OverlapCheck {
   return { leaderships, leasesEverLed: byLease.size, overlaps, maxOverlapMs, examples, termRegressions };
 }
 
+/**
+ * How many Get Properties per second this Azurite serves on this machine (64 in flight, 5 s), and
+ * how busy that keeps its single Node process: the capacity the 1 000-lease runs compete for.
+ */
+async function azuriteCapacity(ctx: SuiteContext): Promise<{ requestsPerSecond: number; latencyMs: Summary; azuriteCpuPercent?: number }> {
+  const azurite = await ctx.azurite();
+  try {
+    const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient('capacity');
+    await container.createIfNotExists();
+    const blobs = Array.from({ length: 64 }, (_, i) => container.getBlockBlobClient(`blob-${i}`));
+    await Promise.all(blobs.map((blob) => blob.upload('', 0)));
+    const latencies: number[] = [];
+    const run = async (until: number, record: boolean): Promise<void> => {
+      await Promise.all(
+        blobs.map(async (blob) => {
+          while (Date.now() < until) {
+            const t = performance.now();
+            await blob.getProperties();
+            if (record) latencies.push(performance.now() - t);
+          }
+        }),
+      );
+    };
+    await run(Date.now() + 1_000, false); // warm-up
+    const cpu0 = processCpuMs(azurite.pid);
+    const t0 = Date.now();
+    await run(t0 + 5_000, true);
+    const elapsed = Date.now() - t0;
+    const cpu1 = processCpuMs(azurite.pid);
+    return {
+      requestsPerSecond: latencies.length / (elapsed / 1000),
+      latencyMs: summarize(latencies),
+      azuriteCpuPercent: cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) / elapsed) * 100 : undefined,
+    };
+  } finally {
+    await azurite.stop();
+  }
+}
+
 interface LeasesRun {
   retryIntervalMs: number;
   replicas: LeasesResult[];
@@ -201,6 +241,8 @@ export const scaleSuite: Suite = {
   async run(ctx) {
     ctx.log(`scale: ${ctx.settings.candidates} candidates on one lease for ${ctx.settings.candidatesDurationMs / 1000} s`);
     const c = await candidates(ctx);
+    const capacity = await azuriteCapacity(ctx);
+    ctx.log(`scale: Azurite serves ~${fmt(capacity.requestsPerSecond, 0)} Get Properties/s here (64 in flight), at ${fmt(capacity.azuriteCpuPercent, 0)} % of one core`);
     const runs: LeasesRun[] = [];
     for (const retryMs of ctx.settings.leasesRetryIntervalsMs) {
       ctx.log(`scale: ${ctx.settings.leases} leases × 3 replicas, follower poll ${retryMs} ms (warm-up ${ctx.settings.leasesWarmupMs / 1000} s, window ${ctx.settings.leasesDurationMs / 1000} s)`);
@@ -225,7 +267,7 @@ export const scaleSuite: Suite = {
     const perLeaseKB = runs.flatMap((l) => l.replicas.map((x) => ((x.memory.heapUsedMB - x.memory.heapUsedBaselineMB) * 1024) / x.leases));
     const first = runs[0]?.replicas[0];
     return {
-      data: { candidates: c, leases: runs },
+      data: { candidates: c, azuriteCapacity: capacity, leases: runs },
       tables: [
         {
           title: `${r.candidates} candidates on one lease in one process (default timings, each with its own store), ${fmt(r.durationMs / 1000, 0)} s, the leader steps down every 15 s`,
@@ -254,6 +296,7 @@ export const scaleSuite: Suite = {
           rows: leaseRows,
           notes: [
             `Renew lateness = gap between two renewals of the same lease minus renewIntervalMs (5 000 ms). Leadership must last while renewals are later than ~9 s (D − safety margin − renew interval).`,
+            `Azurite capacity on this machine: ${fmt(capacity.requestsPerSecond, 0)} Get Properties/s with 64 in flight from one client (p50 ${fmt(capacity.latencyMs.p50, 1)} ms, Azurite at ${fmt(capacity.azuriteCpuPercent, 0)} % of one core).`,
             `Heap per lease (after a full GC, above the app baseline) ≈ ${perLeaseKB.map((kb) => fmt(kb, 1)).join(' / ')} KB.`,
             ...runs.map(
               (l) =>

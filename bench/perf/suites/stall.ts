@@ -158,7 +158,7 @@ export const stallSuite: Suite = {
             t.leaderAfter
               ? t.leaderAfter.term === t.term
                 ? `${t.leaderAfter.replica} (same term ${t.term})`
-                : `${t.leaderAfter.replica === t.replica ? `${t.replica} again` : t.leaderAfter.replica} (term ${t.leaderAfter.term}, ${t.leaderAfter.afterBlockMs >= 0 ? '+' : ''}${seconds(t.leaderAfter.afterBlockMs, 2)} after the block end)`
+                : `${t.leaderAfter.replica === t.replica ? `${t.replica} again` : t.leaderAfter.replica} (term ${t.leaderAfter.term}, ${seconds(Math.abs(t.leaderAfter.afterBlockMs), 2)} ${t.leaderAfter.afterBlockMs >= 0 ? 'after' : 'before'} the block ended)`
               : '–',
             `${t.atEnd.isLeader} / ${t.atEnd.isActive}`,
             `${t.atEnd.signalAborted} / ${t.afterImmediate?.signalAborted ?? '–'} / ${t.after100ms?.signalAborted ?? '–'}`,
