@@ -1,8 +1,8 @@
 /**
  * `npm run bench`: benchmarks of nestjs-leader-election on a real Azurite with real processes.
  *
- *   npm run bench                       quick run of every suite (≈ 15 min on 2 cores)
- *   npm run bench -- --full             more trials and longer windows (≈ 45 min)
+ *   npm run bench                       quick run of every suite (≈ 17 min on 2 cores)
+ *   npm run bench -- --full             more trials and longer windows (≈ 1 h)
  *   npm run bench -- --only gate,scale  some suites (takeover, gate, requests, scale, stall)
  *   npm run bench -- --help             every option
  *
