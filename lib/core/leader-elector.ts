@@ -108,6 +108,8 @@ export class LeaderElector {
   private observedTerm?: number;
   /** Highest term ever seen here: passed to acquire so terms never go backwards. */
   private highestTermSeen = 0;
+  /** Monotonic time the last renewal request of the current tenure was sent. */
+  private lastRenewAttemptAt = -Infinity;
   /** Monotonic time the loss of the lease record was first noticed (see detectRecordLoss). */
   private recordLossNoticedAt?: number;
   private lastStoreContactAt?: number;
@@ -147,10 +149,15 @@ export class LeaderElector {
   /**
    * True only while this replica holds the lease AND the monotonic clock is before the deadline.
    * Checked at every call, so a tick that runs late (starved timers, a paused process) is refused
-   * even when no timer has yet noticed that the deadline passed.
+   * even when no timer has yet noticed that the deadline passed. A call that finds the deadline
+   * passed steps down on the spot, so the leadership signal aborts before the caller goes on (after
+   * an event-loop stall the deadline timer only runs once the stalled task has finished).
    */
   isLeader(): boolean {
-    return this.role === 'leader' && this.clock.now() < this.deadline;
+    if (this.role !== 'leader') return false;
+    if (this.clock.now() < this.deadline) return true;
+    this.demote(this.deadlineMissedReason());
+    return false;
   }
 
   /** The current tenure, only while isLeader() is true. */
@@ -166,6 +173,7 @@ export class LeaderElector {
   }
 
   get state(): LeadershipState {
+    this.isLeader(); // steps down first if the deadline has passed unnoticed
     return this.snapshot();
   }
 
@@ -363,10 +371,11 @@ export class LeaderElector {
     while (this.tenure === tenure && !tenureOrStop.aborted) {
       const remaining = this.deadline - this.clock.now();
       if (remaining <= 0) {
-        this.demote('lease deadline reached without a successful renewal');
+        this.demote(this.deadlineMissedReason());
         return;
       }
       const sentAt = this.clock.now();
+      this.lastRenewAttemptAt = sentAt;
       try {
         await this.request('renew', (signal) => this.store.renew(this.leaseName, this.leaseId, signal), Math.min(this.options.requestTimeoutMs, remaining), tenure.controller.signal);
         if (this.tenure !== tenure) return; // deposed while the answer was on its way; the next poll re-acquires
@@ -410,6 +419,24 @@ export class LeaderElector {
     return true;
   }
 
+  /**
+   * Why the deadline passed, for the step-down line. A renewal that was due but never sent means
+   * this process could not run its timers (event loop blocked, process paused): name that, since the
+   * fix is in the user's job code, not in the storage configuration.
+   */
+  private deadlineMissedReason(): string {
+    const base = 'lease deadline reached without a successful renewal';
+    const now = this.clock.now();
+    const renewalDueAt = this.lastSendAt + this.options.renewIntervalMs;
+    const sentSinceDue = this.lastRenewAttemptAt >= renewalDueAt;
+    const overdueMs = now - renewalDueAt;
+    if (!sentSinceDue && overdueMs > this.options.renewRetryIntervalMs) {
+      return `${base}: no renewal could be sent for ${(overdueMs / 1000).toFixed(1)} s after it was due (event loop blocked or process paused?)`;
+    }
+    if (this.lastError) return `${base} (last error: ${this.lastError.message})`;
+    return base;
+  }
+
   /** Ends the current tenure (if any): abort its signal, go back to following. */
   private demote(reason: string, expected = false): void {
     const tenure = this.tenure;
@@ -438,7 +465,7 @@ export class LeaderElector {
         this.deadlineTimer = this.clock.setTimeout(fire, left); // timers may fire a little early
         return;
       }
-      this.demote('lease deadline reached without a successful renewal');
+      this.demote(this.deadlineMissedReason());
     };
     this.deadlineTimer = this.clock.setTimeout(fire, this.deadline - this.clock.now());
   }

@@ -191,6 +191,9 @@ describe('LeaderElector: the deadline (tSend + D − safetyMargin)', () => {
     expect(leadership.signal.aborted).toBe(true);
     expect(leadership.signal.reason).toBeInstanceOf(LeadershipEndedError);
     expect(String(leadership.signal.reason.message)).toMatch(/deadline/);
+    // Renewals were sent and failed: the step-down names the storage error, not the event loop.
+    expect(a.logger.text()).toMatch(/lease deadline reached without a successful renewal \(last error: renew timed out after \d+ ms\)/);
+    expect(a.logger.text()).not.toMatch(/event loop/);
     // The hung calls never returned.
     expect(a.store.callsOf('renew').every((call) => call.endedAt === undefined)).toBe(true);
   });
@@ -215,14 +218,33 @@ describe('LeaderElector: the deadline (tSend + D − safetyMargin)', () => {
     const { candidate, clock } = setup();
     const a = candidate('a');
     await a.elector.start();
+    const leadership = a.elector.leadership!;
     partition(a.store, 'hang-ignoring-signal');
     clock.jump(D - MARGIN - 1); // the process was paused; no timer has fired yet
     expect(a.elector.isLeader()).toBe(true);
     clock.jump(1);
-    expect(a.elector.state.role).toBe('leader'); // the state machine has not noticed yet…
-    expect(a.elector.isLeader()).toBe(false); // …but the gate refuses
+    expect(a.elector.isLeader()).toBe(false); // the gate refuses before any timer has run…
+    // …and steps down on the spot: the signal a long job watches aborts before the caller goes on.
+    expect(leadership.signal.aborted).toBe(true);
+    expect(leadership.signal.reason).toBeInstanceOf(LeadershipEndedError);
+    expect(a.elector.state.role).toBe('follower');
     expect(a.elector.leadership).toBeUndefined();
     expect(a.elector.remainingLeaseMs()).toBe(0);
+    expect(a.logger.text()).toMatch(/Stepped down from "jobs" \(term 1\): lease deadline reached/);
+  });
+
+  it('reading the state past the deadline also steps down at once (no leader role shown after the deadline)', async () => {
+    const { candidate, clock } = setup();
+    const a = candidate('a');
+    await a.elector.start();
+    const leadership = a.elector.leadership!;
+    partition(a.store, 'hang-ignoring-signal');
+    clock.jump(D - MARGIN);
+    expect(a.elector.state.role).toBe('follower');
+    expect(leadership.signal.aborted).toBe(true);
+    expect(leadership.isActive()).toBe(false);
+    // No renewal could be sent (no timer ran since 0; renewal was due at 5 s): the line says why.
+    expect(a.logger.text()).toMatch(/no renewal could be sent for 9\.0 s after it was due \(event loop blocked or process paused\?\)/);
   });
 });
 
