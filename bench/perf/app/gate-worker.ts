@@ -62,7 +62,7 @@ async function runWithLock(lease: BlobLeaseClient, job: () => unknown): Promise<
   return true;
 }
 
-interface LockPerRunResult {
+export interface LockPerRunResult {
   runs: number;
   winnerLatencyMs: Summary;
   loserLatencyMs: Summary;

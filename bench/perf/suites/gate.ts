@@ -1,21 +1,14 @@
 // Cost of the gate: @LeaderOnly vs undecorated (ns/call), and vs lock-per-run (latency, requests).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { LockPerRunResult } from '../app/gate-worker.js';
 import type { RequestCounts } from '../support/proxy.js';
 import { fmt } from '../support/report.js';
 import type { Summary } from '../support/stats.js';
 import type { Suite } from './context.js';
 
 interface GateResult {
-  lockPerRun: {
-    runs: number;
-    winnerLatencyMs: Summary;
-    loserLatencyMs: Summary;
-    requestsPerWinnerRun: number;
-    requestsPerLoserRun: number;
-    winnerRequests: RequestCounts;
-    loserRequests: RequestCounts;
-  };
+  lockPerRun: LockPerRunResult;
   gate: {
     rounds: number;
     tasks: { name: string; nsPerCall: { mean: number; p50: number; p99: number; roundP50s: Summary }; samples: number }[];
