@@ -17,6 +17,9 @@ export interface Clock {
   clearTimeout(handle: TimerHandle): void;
 }
 
+/** The longest delay Node's setTimeout honours (2^31 − 1 ms, about 24.8 days). */
+export const MAX_TIMER_DELAY_MS = 2_147_483_647;
+
 /**
  * The production clock. `performance.now()` is CLOCK_MONOTONIC on Linux: it keeps counting while the
  * process is stopped (SIGSTOP, GC pause, starved event loop), which is exactly what the deadline
@@ -26,28 +29,57 @@ export const systemClock: Clock = {
   now: () => performance.now(),
   wallNow: () => Date.now(),
   setTimeout: (callback, delayMs) => {
-    const timer = setTimeout(callback, Math.max(0, delayMs));
+    // Node fires delays above 2^31 − 1 ms after 1 ms instead: cap them. Every caller recomputes what
+    // is left when its timer fires, so a capped wait simply wakes once every 24.8 days.
+    const timer = setTimeout(callback, Math.min(MAX_TIMER_DELAY_MS, Math.max(0, delayMs)));
     timer.unref();
     return timer;
   },
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
 
-/** Resolves after `delayMs` on `clock`, or as soon as `signal` aborts (never rejects). */
-export function sleep(clock: Clock, delayMs: number, signal?: AbortSignal): Promise<void> {
+/**
+ * Resolves after `delayMs` on `clock`, or as soon as one of `signals` aborts (never rejects). Takes
+ * several signals instead of an `AbortSignal.any()` of them: on Node 20 every `AbortSignal.any()`
+ * result stays referenced from its source signals for as long as they live (nodejs/node#55351), and
+ * the election's stop signal lives as long as the process, so one composite per poll would leak.
+ */
+export function sleep(clock: Clock, delayMs: number, signals?: AbortSignal | readonly AbortSignal[]): Promise<void> {
+  const sources = signals === undefined ? [] : Array.isArray(signals) ? (signals as readonly AbortSignal[]) : [signals as AbortSignal];
   return new Promise((resolve) => {
-    if (signal?.aborted) {
+    if (sources.some((signal) => signal.aborted)) {
       resolve();
       return;
     }
-    const onAbort = (): void => {
-      clock.clearTimeout(handle);
+    const done = (): void => {
+      for (const signal of sources) signal.removeEventListener('abort', onAbort);
       resolve();
     };
-    const handle = clock.setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, delayMs);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const onAbort = (): void => {
+      clock.clearTimeout(handle);
+      done();
+    };
+    const handle = clock.setTimeout(done, delayMs);
+    for (const signal of sources) signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * A signal that aborts (with the first source's reason) when any source aborts, like
+ * `AbortSignal.any()`, but `dispose()` detaches it from the sources so nothing keeps it alive
+ * afterwards (see {@link sleep} for why that matters on Node 20).
+ */
+export function linkSignals(sources: readonly AbortSignal[]): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const dispose = (): void => {
+    for (const source of sources) source.removeEventListener('abort', onAbort);
+  };
+  const onAbort = (event: Event): void => {
+    dispose();
+    controller.abort((event.target as AbortSignal).reason);
+  };
+  const aborted = sources.find((source) => source.aborted);
+  if (aborted) controller.abort(aborted.reason);
+  else for (const source of sources) source.addEventListener('abort', onAbort, { once: true });
+  return { signal: controller.signal, dispose };
 }

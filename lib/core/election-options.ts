@@ -56,6 +56,8 @@ export const ELECTION_DEFAULTS = {
 
 export const MIN_LEASE_SECONDS = 15;
 export const MAX_LEASE_SECONDS = 60;
+/** Upper bound of maxErrorBackoffMs: a replica with a misconfiguration fixed should notice within the hour. */
+export const MAX_ERROR_BACKOFF_MS = 3_600_000;
 export const LEASE_NAME_PATTERN = /^[A-Za-z0-9_-](?:[A-Za-z0-9._/-]{0,198}[A-Za-z0-9_-])?$/;
 
 export class InvalidElectionOptionError extends Error {
@@ -86,8 +88,9 @@ function finiteNumber(option: string, value: unknown, allowed: string): number {
 
 /** Validates lease and identity strings. Exported so stores and the Nest layer use the same rule. */
 export function validateLeaseName(value: unknown, option = 'leaseName'): string {
-  const allowed = "1–200 characters: letters, digits, '.', '_', '-', '/'; not starting or ending with '.' or '/'";
-  if (typeof value !== 'string' || !LEASE_NAME_PATTERN.test(value) || value.includes('//')) {
+  const allowed = "1–200 characters: letters, digits, '.', '_', '-', '/'; not starting or ending with '.' or '/', no empty, '.' or '..' path segment";
+  // '.' and '..' segments would be normalised away in the blob URL ("x/../leader" is the blob "leader").
+  if (typeof value !== 'string' || !LEASE_NAME_PATTERN.test(value) || value.split('/').some((segment) => segment === '' || segment === '.' || segment === '..')) {
     throw new InvalidElectionOptionError(option, value, allowed);
   }
   return value;
@@ -104,6 +107,10 @@ export function validateIdentity(value: unknown, option = 'identity'): string {
 export function resolveElectionOptions(options: ElectionOptions): ResolvedElectionOptions {
   if (options === null || typeof options !== 'object') {
     throw new InvalidElectionOptionError('options', options, 'an object');
+  }
+  // `??` below would quietly turn null (e.g. an unset value from a config service) into the default.
+  for (const [option, value] of Object.entries(options)) {
+    if (value === null) throw new InvalidElectionOptionError(option, null, 'a value of the documented type; leave the option out (undefined) to get its default');
   }
   const leaseName = validateLeaseName(options.leaseName);
   const identity = validateIdentity(options.identity);
@@ -181,13 +188,13 @@ export function resolveElectionOptions(options: ElectionOptions): ResolvedElecti
     throw new InvalidElectionOptionError('renewRetryIntervalMs', renewRetryIntervalMs, renewRetryAllowed);
   }
 
-  const backoffAllowed = `a number of ms ≥ retryIntervalMs (${retryIntervalMs})`;
+  const backoffAllowed = `a number of ms from retryIntervalMs (${retryIntervalMs}) to ${MAX_ERROR_BACKOFF_MS} (1 hour)`;
   const maxErrorBackoffMs = finiteNumber(
     'maxErrorBackoffMs',
     options.maxErrorBackoffMs ?? Math.max(ELECTION_DEFAULTS.maxErrorBackoffMs, retryIntervalMs),
     backoffAllowed,
   );
-  if (maxErrorBackoffMs < retryIntervalMs) {
+  if (maxErrorBackoffMs < retryIntervalMs || maxErrorBackoffMs > MAX_ERROR_BACKOFF_MS) {
     throw new InvalidElectionOptionError('maxErrorBackoffMs', maxErrorBackoffMs, backoffAllowed);
   }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { BehaviorSubject, distinctUntilChanged, type Observable } from 'rxjs';
-import { sleep, systemClock, type Clock, type TimerHandle } from './clock.js';
+import { linkSignals, sleep, systemClock, type Clock, type TimerHandle } from './clock.js';
 import {
   jitteredRetryDelay,
   resolveElectionOptions,
@@ -8,7 +8,7 @@ import {
   type ResolvedElectionOptions,
 } from './election-options.js';
 import { errorKindOf, TransientStoreError, type LeaseObservation, type LeaseStore, type LeaseStoreErrorKind } from './lease-store.js';
-import { consoleLogger, type ElectionLogger } from './logger.js';
+import { consoleLogger, safeLogger, type ElectionLogger } from './logger.js';
 
 export type LeaderRole = 'idle' | 'follower' | 'leader' | 'stopped';
 
@@ -115,6 +115,8 @@ export class LeaderElector {
   private lastStoreContactAt?: number;
   private lastError?: LeadershipState['lastError'];
   private consecutiveFailures = 0;
+  /** Counts releases sent: an acquire that a release overtook must not be used (see followerAttempt). */
+  private releasesSent = 0;
   /** The last acquire failed in an unknown way: the lease may be ours, so try acquiring directly. */
   private acquireOutcomeUnknown = false;
   private cooldownUntil = -Infinity;
@@ -133,7 +135,7 @@ export class LeaderElector {
     this.options = resolveElectionOptions(options);
     this.clock = dependencies.clock ?? systemClock;
     this.random = dependencies.random ?? Math.random;
-    this.logger = dependencies.logger ?? consoleLogger(`LeaderElector:${this.options.leaseName}`);
+    this.logger = safeLogger(dependencies.logger ?? consoleLogger(`LeaderElector:${this.options.leaseName}`));
     this.roleSince = this.clock.wallNow();
     this.stateSubject = new BehaviorSubject(this.snapshot());
   }
@@ -286,7 +288,7 @@ export class LeaderElector {
         const delay = await this.followerAttempt();
         firstAttemptDone();
         if (!this.isLeader() && !stopSignal.aborted) {
-          await sleep(this.clock, delay, AbortSignal.any([stopSignal, this.wakeController.signal]));
+          await sleep(this.clock, delay, [stopSignal, this.wakeController.signal]);
         }
       } catch (error) {
         // Defensive: every expected failure is handled below. Never let the loop die.
@@ -318,6 +320,7 @@ export class LeaderElector {
       if (!shouldAcquire) return this.pollDelay();
 
       const sentAt = this.clock.now();
+      const releasesBefore = this.releasesSent;
       this.acquireOutcomeUnknown = true;
       const result = await this.request(
         'acquire',
@@ -337,6 +340,13 @@ export class LeaderElector {
       this.storeAnswered();
       if (result.acquired) {
         if (this.stopController.signal.aborted) return 0; // stop() releases: acquireOutcomeUnknown is still set
+        if (this.releasesSent !== releasesBefore) {
+          // stepDown() sent a release while this acquire was on its way. The server may have
+          // processed the release after the acquire, so the lease may already be free and another
+          // replica about to take it: never lead on this answer. Release again (409 is fine).
+          await this.releaseLease();
+          return Math.max(0, this.cooldownUntil - this.clock.now());
+        }
         this.acquireOutcomeUnknown = false;
         if (!this.promote(sentAt, result.term)) {
           this.acquireOutcomeUnknown = true; // we hold the lease but the acquisition took too long
@@ -365,10 +375,11 @@ export class LeaderElector {
     const tenure = this.tenure;
     if (!tenure) return;
     const stopSignal = this.stopController.signal;
-    const tenureOrStop = AbortSignal.any([stopSignal, tenure.controller.signal]);
+    const tenureOrStop = [stopSignal, tenure.controller.signal];
+    const ended = (): boolean => stopSignal.aborted || tenure.controller.signal.aborted;
     await sleep(this.clock, this.lastSendAt + this.options.renewIntervalMs - this.clock.now(), tenureOrStop);
 
-    while (this.tenure === tenure && !tenureOrStop.aborted) {
+    while (this.tenure === tenure && !ended()) {
       const remaining = this.deadline - this.clock.now();
       if (remaining <= 0) {
         this.demote(this.deadlineMissedReason());
@@ -385,7 +396,7 @@ export class LeaderElector {
         this.storeAnswered();
         return;
       } catch (error) {
-        if (tenureOrStop.aborted) return;
+        if (ended()) return;
         if (errorKindOf(error) === 'lost') {
           this.storeAnswered();
           this.demote(`lease lost: ${messageOf(error)}`);
@@ -471,6 +482,7 @@ export class LeaderElector {
   }
 
   private async releaseLease(): Promise<void> {
+    this.releasesSent += 1;
     try {
       await this.request('release', (signal) => this.store.release(this.leaseName, this.leaseId, signal), this.options.requestTimeoutMs, undefined, false);
       this.acquireOutcomeUnknown = false;
@@ -499,13 +511,16 @@ export class LeaderElector {
     const signals = [timeoutController.signal];
     if (abortOnStop) signals.push(this.stopController.signal);
     if (extraSignal) signals.push(extraSignal);
-    const signal = AbortSignal.any(signals);
+    // Not AbortSignal.any(): its result would stay referenced from the long-lived stop signal.
+    const linked = linkSignals(signals);
+    const signal = linked.signal;
     return new Promise<T>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
         timeoutController.abort(new TransientStoreError(`${operation} timed out after ${Math.round(timeoutMs)} ms`, 'ElectorTimeout'));
       }, timeoutMs);
       const onAbort = (): void => {
         this.clock.clearTimeout(timer);
+        linked.dispose();
         reject(signal.reason instanceof Error ? signal.reason : new TransientStoreError(`${operation} aborted`, 'Aborted'));
       };
       if (signal.aborted) {
@@ -523,11 +538,13 @@ export class LeaderElector {
         (value) => {
           signal.removeEventListener('abort', onAbort);
           this.clock.clearTimeout(timer);
+          linked.dispose();
           resolve(value);
         },
         (error: unknown) => {
           signal.removeEventListener('abort', onAbort);
           this.clock.clearTimeout(timer);
+          linked.dispose();
           reject(error);
         },
       );

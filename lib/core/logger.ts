@@ -21,3 +21,25 @@ export const silentLogger: ElectionLogger = {
   warn: () => undefined,
   error: () => undefined,
 };
+
+/**
+ * Wraps a user-supplied logger so that logging can never break the election: a missing method is
+ * skipped and a throwing one is ignored. The loop logs from inside its error handling, so a logger
+ * that throws there would otherwise end the loop (and reject a promise nobody awaits).
+ */
+export function safeLogger(logger: Partial<ElectionLogger>): ElectionLogger {
+  const call = (method: keyof ElectionLogger, message: string): void => {
+    try {
+      const fn = logger[method];
+      if (typeof fn === 'function') fn.call(logger, message);
+    } catch {
+      // Nothing sensible to do: the logger itself is broken.
+    }
+  };
+  return {
+    debug: (message) => call('debug', message),
+    log: (message) => call('log', message),
+    warn: (message) => call('warn', message),
+    error: (message) => call('error', message),
+  };
+}

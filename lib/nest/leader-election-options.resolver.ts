@@ -7,6 +7,7 @@ import {
   type ElectionTimingOptions,
   type ResolvedElectionOptions,
 } from '../core/election-options.js';
+import { MAX_TIMER_DELAY_MS } from '../core/clock.js';
 import type { LeaseStore } from '../core/lease-store.js';
 import type { ElectionLogger } from '../core/logger.js';
 import { AzureBlobLeaseStore } from '../stores/azure-blob/azure-blob-lease-store.js';
@@ -41,6 +42,19 @@ const TIMING_KEYS = [
   'maxErrorBackoffMs',
 ] as const satisfies ReadonlyArray<keyof ElectionTimingOptions>;
 
+/** Options whose `undefined` means "default"; null is refused rather than read as undefined. */
+const NULL_REFUSED = [
+  'leaseName',
+  'identity',
+  'containerName',
+  'createIfMissing',
+  'releaseOnShutdown',
+  'shutdownTimeoutMs',
+  'startupTimeoutMs',
+  'healthStoreOutageMs',
+  ...TIMING_KEYS,
+] as const satisfies ReadonlyArray<keyof LeaderElectionModuleOptions>;
+
 export function defaultIdentity(): string {
   return `${hostname()}-${process.pid}`;
 }
@@ -53,6 +67,12 @@ export function defaultIdentity(): string {
 export function resolveLeaderElectionOptions(options: LeaderElectionModuleOptions | undefined): ResolvedLeaderElectionOptions {
   if (options === null || typeof options !== 'object') {
     throw new InvalidElectionOptionError('options', options, 'an object (LeaderElectionModuleOptions)');
+  }
+  // `??` below would quietly turn null (an unset value from a config service) into the default.
+  for (const option of NULL_REFUSED) {
+    if (options[option] === null) {
+      throw new InvalidElectionOptionError(option, null, 'a value of the documented type; leave the option out (undefined) to get its default');
+    }
   }
   const defaultLeaseName = validateLeaseName(options.leaseName ?? DEFAULT_LEASE_NAME);
   const identity = validateIdentity(options.identity ?? defaultIdentity());
@@ -67,11 +87,19 @@ export function resolveLeaderElectionOptions(options: LeaderElectionModuleOption
   if (typeof releaseOnShutdown !== 'boolean') {
     throw new InvalidElectionOptionError('releaseOnShutdown', releaseOnShutdown, 'true or false');
   }
-  const shutdownTimeoutMs = nonNegative('shutdownTimeoutMs', options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
-  const startupTimeoutMs = nonNegative('startupTimeoutMs', options.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS);
-  const healthStoreOutageMs = nonNegative('healthStoreOutageMs', options.healthStoreOutageMs ?? 3 * election.leaseDurationMs);
+  const shutdownTimeoutMs = timerMs('shutdownTimeoutMs', options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
+  const startupTimeoutMs = timerMs('startupTimeoutMs', options.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS);
+  const healthStoreOutageMs = timerMs('healthStoreOutageMs', options.healthStoreOutageMs ?? 3 * election.leaseDurationMs);
+  if (options.createIfMissing !== undefined && typeof options.createIfMissing !== 'boolean') {
+    throw new InvalidElectionOptionError('createIfMissing', options.createIfMissing, 'true or false');
+  }
 
-  if (options.logger !== undefined && options.logger !== false && (typeof options.logger !== 'object' || typeof options.logger.warn !== 'function')) {
+  const logger = options.logger as Partial<Record<'log' | 'warn' | 'error', unknown>> | false | undefined | null;
+  if (
+    logger !== undefined &&
+    logger !== false &&
+    (typeof logger !== 'object' || logger === null || typeof logger.log !== 'function' || typeof logger.warn !== 'function' || typeof logger.error !== 'function')
+  ) {
     throw new InvalidElectionOptionError('logger', options.logger, 'false or an object with log, warn and error methods (e.g. a Nest Logger)');
   }
 
@@ -91,9 +119,10 @@ export function resolveLeaderElectionOptions(options: LeaderElectionModuleOption
   };
 }
 
-function nonNegative(option: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new InvalidElectionOptionError(option, value, 'a finite number of ms ≥ 0');
+/** A wait that ends up in setTimeout: Node fires anything above 2^31 − 1 ms after 1 ms instead. */
+function timerMs(option: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_TIMER_DELAY_MS) {
+    throw new InvalidElectionOptionError(option, value, `a number of ms from 0 to ${MAX_TIMER_DELAY_MS} (about 24.8 days, Node's timer limit)`);
   }
   return value;
 }

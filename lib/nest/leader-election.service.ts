@@ -3,7 +3,7 @@ import { merge, type Observable } from 'rxjs';
 import { LeaderElector, type Leadership, type LeadershipState } from '../core/leader-elector.js';
 import { validateLeaseName } from '../core/election-options.js';
 import type { ElectionLogger } from '../core/logger.js';
-import { silentLogger } from '../core/logger.js';
+import { safeLogger, silentLogger } from '../core/logger.js';
 import type { LeaderOnlyMetadata } from './interfaces/leader-only-options.interface.js';
 import { RESOLVED_LEADER_ELECTION_OPTIONS } from './leader-election.constants.js';
 import type { ResolvedLeaderElectionOptions } from './leader-election-options.resolver.js';
@@ -39,7 +39,8 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
   private shuttingDown = false;
 
   constructor(@Inject(RESOLVED_LEADER_ELECTION_OPTIONS) private readonly options: ResolvedLeaderElectionOptions) {
-    this.logger = options.logger === false ? silentLogger : (options.logger ?? new Logger('LeaderElection'));
+    // Wrapped: a logger that throws must never break a tick, the loop or shutdown.
+    this.logger = safeLogger(options.logger === false ? silentLogger : (options.logger ?? new Logger('LeaderElection')));
   }
 
   /** This replica's identity. */

@@ -3,12 +3,12 @@ import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParameters, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
 import { LeaderElector } from '../../lib/core/leader-elector.js';
 import { LeaseLostError, LeaseStoreError, PermanentStoreError } from '../../lib/core/lease-store.js';
 import { InvalidElectionOptionError } from '../../lib/core/election-options.js';
 import { AzureBlobLeaseStore, METADATA } from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
-import { AZURITE_KEY, azuriteConnectionString } from '../support/azurite.mjs';
+import { AZURITE_ACCOUNT, AZURITE_KEY, azuriteConnectionString } from '../support/azurite.mjs';
 import { RecordingLogger } from '../support/recording-logger.js';
 
 // Store-level tests against the real Azurite started by Jest's global setup. Every test uses its own
@@ -329,6 +329,66 @@ describe('AzureBlobLeaseStore on Azurite: configuration errors', () => {
       expect((error as Error).message).toContain(JSON.stringify(containerName));
       expectNoSecret((error as Error).message);
     }
+  });
+});
+
+describe('AzureBlobLeaseStore on Azurite: restricted credentials and createIfMissing: false', () => {
+  function containerSasConnectionString(containerName: string): { connectionString: string; sas: string } {
+    const sas = generateBlobSASQueryParameters(
+      { containerName, permissions: ContainerSASPermissions.parse('racwd'), expiresOn: new Date(Date.now() + 3_600_000) },
+      new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
+    ).toString();
+    return { connectionString: `BlobEndpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT};SharedAccessSignature=${sas}`, sas };
+  }
+
+  it('leads with a container SAS (which may not create containers) in an existing container', async () => {
+    const containerName = `it-sas-${suffix}`;
+    await service.getContainerClient(containerName).createIfNotExists();
+    const { connectionString: sasConnectionString } = containerSasConnectionString(containerName);
+    // The premise: with this SAS, Create Container is refused with 403.
+    const refused = await BlobServiceClient.fromConnectionString(sasConnectionString)
+      .getContainerClient(containerName)
+      .create()
+      .then(
+        () => undefined,
+        (e: { statusCode?: number }) => e.statusCode,
+      );
+    expect(refused).toBe(403);
+
+    const sasStore = new AzureBlobLeaseStore({ connectionString: sasConnectionString, containerName });
+    const name = leaseName('sas');
+    const leaseId = randomUUID();
+    const result = await sasStore.acquire({ leaseName: name, leaseId, identity: 'a', durationSeconds: D_SECONDS }, live());
+    expect(result).toEqual({ acquired: true, term: 1 });
+    await sasStore.renew(name, leaseId, live());
+    expect(await sasStore.observe(name, live())).toMatchObject({ held: true, holder: 'a', term: 1 });
+    await sasStore.release(name, leaseId, live());
+    expect(await sasStore.observe(name, live())).toMatchObject({ held: false });
+  });
+
+  it('with a container SAS for a container that does not exist: a permanent error without the SAS', async () => {
+    const { connectionString: sasConnectionString, sas } = containerSasConnectionString(`it-nosuch-${suffix}`);
+    const sasStore = new AzureBlobLeaseStore({ connectionString: sasConnectionString, containerName: `it-nosuch-${suffix}` });
+    const error = await sasStore.acquire({ leaseName: leaseName('sas-missing'), leaseId: randomUUID(), identity: 'a', durationSeconds: D_SECONDS }, live()).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(PermanentStoreError);
+    expect((error as Error).message).toMatch(/ContainerNotFound/);
+    expect((error as Error).message).not.toContain(sas);
+    expect((error as Error).message).not.toMatch(/sig=/);
+  });
+
+  it('createIfMissing: false and a missing blob is a permanent error that names createIfMissing (not retried quietly)', async () => {
+    await container.createIfNotExists();
+    const strict = new AzureBlobLeaseStore({ connectionString, containerName: CONTAINER, createIfMissing: false });
+    const error = await strict.acquire({ leaseName: leaseName('strict'), leaseId: randomUUID(), identity: 'a', durationSeconds: D_SECONDS }, live()).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(PermanentStoreError);
+    expect((error as PermanentStoreError).statusCode).toBe(404);
+    expect((error as Error).message).toMatch(/createIfMissing is false/);
   });
 });
 

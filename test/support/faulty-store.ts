@@ -14,7 +14,8 @@ export type StoreOperation = 'observe' | 'acquire' | 'renew' | 'release';
 /**
  * What the next call of an operation does:
  * pass, fail (transient | lost | permanent | a plain Error), hang until aborted,
- * hang ignoring the abort signal (a misbehaving store), or answer after a delay.
+ * hang ignoring the abort signal (a misbehaving store), answer after a delay (`delay`: the request
+ * reaches the store late), or reach the store at once and answer late (`slow-answer`).
  */
 export type Fault =
   | { type: 'pass' }
@@ -25,6 +26,7 @@ export type Fault =
   | { type: 'hang' }
   | { type: 'hang-ignoring-signal' }
   | { type: 'delay'; ms: number }
+  | { type: 'slow-answer'; ms: number }
   | { type: 'succeed-then-fail' };
 
 export interface StoreCall {
@@ -136,6 +138,11 @@ export class FaultyStore implements LeaseStore {
       case 'delay':
         await new Promise<void>((resolve) => this.clock.setTimeout(resolve, fault.ms));
         return call();
+      case 'slow-answer': {
+        const value = await call();
+        await new Promise<void>((resolve) => this.clock.setTimeout(resolve, fault.ms));
+        return value;
+      }
       case 'succeed-then-fail':
         // The server did it, but the answer is lost on the way back.
         await call();

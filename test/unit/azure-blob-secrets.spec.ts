@@ -32,6 +32,22 @@ describe('secrets never reach descriptions or messages', () => {
     expect(message).not.toContain(connectionString);
   });
 
+  it('rejects an unparseable accountUrl without the SAS it carries (Node\'s URL error would hold the whole input)', () => {
+    const accountUrl = `https://acct blob.core.windows.net/?${SAS}`;
+    const credential = { getToken: async () => null };
+    let error: unknown;
+    try {
+      new AzureBlobLeaseStore({ accountUrl, credential });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(TypeError);
+    const everything = `${String(error)} ${(error as Error).stack} ${JSON.stringify(error)} ${JSON.stringify((error as { input?: unknown }).input ?? '')}`;
+    expect(everything).toMatch(/"accountUrl"/);
+    expect(everything).not.toContain(SIG);
+    expect(everything).not.toContain('sig=');
+  });
+
   it('redacts account keys, SAS signatures, bearer tokens and SharedKey signatures from text', () => {
     const text = [
       `AccountKey=${KEY};`,

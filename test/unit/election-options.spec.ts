@@ -45,6 +45,8 @@ describe('resolveElectionOptions', () => {
     expect(() => resolveElectionOptions({ ...base, renewIntervalMs: 13_999, safetyMarginMs: 1000 })).not.toThrow();
     expect(() => resolveElectionOptions({ ...base, safetyMarginMs: 0 })).not.toThrow();
     expect(() => resolveElectionOptions({ ...base, retryJitter: 0 })).not.toThrow();
+    expect(() => resolveElectionOptions({ ...base, maxErrorBackoffMs: 3_600_000 })).not.toThrow();
+    expect(() => resolveElectionOptions({ ...base, leaseName: 'jobs/v1.2/..x' })).not.toThrow();
   });
 
   const invalid: Array<[string, Record<string, unknown>, string, RegExp]> = [
@@ -71,7 +73,11 @@ describe('resolveElectionOptions', () => {
     ['request timeout beyond D', { requestTimeoutMs: 16_000 }, 'requestTimeoutMs', /to 15000/],
     ['renew retry above renewInterval', { renewRetryIntervalMs: 6000 }, 'renewRetryIntervalMs', /renewIntervalMs \(5000\)/],
     ['zero renew retry', { renewRetryIntervalMs: 0 }, 'renewRetryIntervalMs', /from 1/],
-    ['error backoff below retryInterval', { maxErrorBackoffMs: 100 }, 'maxErrorBackoffMs', /≥ retryIntervalMs/],
+    ['error backoff below retryInterval', { maxErrorBackoffMs: 100 }, 'maxErrorBackoffMs', /from retryIntervalMs \(2000\)/],
+    ['error backoff above an hour (would overflow Node timers further up)', { maxErrorBackoffMs: 2 ** 31 }, 'maxErrorBackoffMs', /to 3600000 \(1 hour\)/],
+    ['null lease duration (an unset config value)', { leaseDurationSeconds: null }, 'leaseDurationSeconds', /leave the option out/],
+    ['null renewInterval', { renewIntervalMs: null }, 'renewIntervalMs', /leave the option out/],
+    ['null retryJitter', { retryJitter: null }, 'retryJitter', /leave the option out/],
     ['empty identity', { identity: '' }, 'identity', /non-empty/],
     ['blank identity', { identity: '   ' }, 'identity', /non-empty/],
     ['identity with a line break', { identity: 'a\nb' }, 'identity', /line breaks/],
@@ -80,6 +86,8 @@ describe('resolveElectionOptions', () => {
     ['lease name with a space', { leaseName: 'my job' }, 'leaseName', /letters, digits/],
     ['lease name ending with a dot', { leaseName: 'job.' }, 'leaseName', /not starting or ending/],
     ['lease name with //', { leaseName: 'a//b' }, 'leaseName', /letters, digits/],
+    ['lease name with a .. segment (the URL would point at another blob)', { leaseName: 'x/../leader' }, 'leaseName', /'\.\.' path segment/],
+    ['lease name with a . segment', { leaseName: 'x/./y' }, 'leaseName', /'\.\.' path segment/],
   ];
 
   it.each(invalid)('rejects %s, naming the option, the value and what is allowed', (_label, overrides, option, allowed) => {

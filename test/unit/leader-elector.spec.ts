@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { LeaderElector, LeadershipEndedError, type LeadershipState } from '../../lib/core/leader-elector.js';
 import type { ElectionOptions } from '../../lib/core/election-options.js';
 import { MemoryLeaseStore } from '../../lib/stores/memory/memory-lease-store.js';
@@ -366,6 +366,54 @@ describe('LeaderElector: lost lease record', () => {
 });
 
 describe('LeaderElector: the loop never dies', () => {
+  it('keeps electing with a logger that throws on every call, and with one that has no methods', async () => {
+    const { clock, memory, electors } = setup();
+    const fail = (): never => {
+      throw new Error('logger is broken');
+    };
+    const throwing = { debug: fail, log: fail, warn: fail, error: fail };
+    const store = new FaultyStore(memory, clock);
+    // Unexpected errors are logged from the loop's own catch block: a throwing logger there used to
+    // end the loop for good.
+    store.inject('observe', { type: 'plain-error' }, 2);
+    const a = new LeaderElector(store, { leaseName: 'jobs', identity: 'a', retryJitter: 0 }, { clock, logger: throwing });
+    electors.push(a);
+    await a.start();
+    await clock.advance(3 * RETRY);
+    expect(a.isLeader()).toBe(true);
+    store.inject('renew', { type: 'transient' }, 2); // logged as a warning: throws, ignored
+    await clock.advance(30_000);
+    expect(a.isLeader()).toBe(true);
+    await a.stepDown({ cooldownMs: 60_000 }); // logs the step-down
+    expect(a.isLeader()).toBe(false);
+
+    const bare = new LeaderElector(new FaultyStore(memory, clock), { leaseName: 'jobs', identity: 'b', retryJitter: 0 }, { clock, logger: {} as never });
+    electors.push(bare);
+    await bare.start();
+    expect(bare.isLeader()).toBe(true);
+  });
+
+  it('never creates AbortSignal.any() composites (Node 20 keeps each one alive from the long-lived stop signal)', async () => {
+    const spy = jest.spyOn(AbortSignal, 'any');
+    try {
+      const { candidate, clock } = setup();
+      const a = candidate('a');
+      const b = candidate('b');
+      await a.elector.start();
+      await b.elector.start();
+      a.store.inject('renew', { type: 'transient' }, 2);
+      b.store.inject('observe', { type: 'hang' }, 1);
+      await clock.advance(60_000); // polls, renewals, retries, a request timeout
+      await a.elector.stepDown({ cooldownMs: 30_000 });
+      await clock.advance(10_000);
+      expect(b.elector.isLeader()).toBe(true);
+      expect(a.store.callsOf('renew').length).toBeGreaterThan(5);
+      expect(spy).not.toHaveBeenCalled();
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('survives unexpected (non-store) errors and keeps polling', async () => {
     const { candidate, clock } = setup();
     const a = candidate('a');
@@ -492,6 +540,34 @@ describe('LeaderElector: stop, step-down, waiting', () => {
     expect(a.store.callsOf('observe').length).toBe(observesBefore);
     await clock.advanceTo(10_000 + 1);
     expect(a.elector.isLeader()).toBe(true);
+  });
+
+  it('never leads on an acquire that a stepDown() release overtook (the lease may already be free for others)', async () => {
+    const { candidate, clock, memory } = setup();
+    const a = candidate('a');
+    const b = candidate('b');
+    // a's acquire reaches the store at once (a holds the lease there) but its answer takes 1 s.
+    a.store.inject('acquire', { type: 'slow-answer', ms: 1_000 });
+    const aStarted = a.elector.start();
+    await clock.advance(100);
+    // The user steps a down while the answer is on its way: the release frees the lease…
+    await a.elector.stepDown({ cooldownMs: 0 });
+    // …and b takes it.
+    await b.elector.start();
+    expect(b.elector.isLeader()).toBe(true);
+    await clock.advance(1_000); // a's "acquired" answer arrives
+    await aStarted;
+    expect(a.elector.isLeader()).toBe(false);
+    expect(a.elector.state.role).toBe('follower');
+    expect(b.elector.isLeader()).toBe(true);
+    // a released again (answered 409-like no-op: the lease is b's) and leaves b's lease alone.
+    expect(a.store.callsOf('release')).toHaveLength(2);
+    const lease = await memory.observe('jobs', new AbortController().signal);
+    expect(lease).toMatchObject({ held: true, holder: 'b' });
+    // With no cooldown a competes again, but only as a follower of b.
+    await clock.advance(3 * RETRY);
+    expect(a.elector.isLeader()).toBe(false);
+    expect(b.elector.isLeader()).toBe(true);
   });
 
   it('waitForLeadership() resolves with the tenure when this replica takes over', async () => {

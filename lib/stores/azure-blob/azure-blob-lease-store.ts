@@ -123,8 +123,14 @@ export class AzureBlobLeaseStore implements LeaseStore {
       if (!options.credential || typeof (options.credential as TokenCredential).getToken !== 'function') {
         throw new TypeError('Invalid leader election option "credential": allowed: a TokenCredential (e.g. new DefaultAzureCredential() from @azure/identity) when accountUrl is given');
       }
+      let query: string;
+      try {
+        query = new URL(options.accountUrl).search;
+      } catch {
+        // Not rethrown: Node's URL error carries the whole input (SAS included) in its `input` field.
+        throw new TypeError(`Invalid leader election option "accountUrl": got ${JSON.stringify(displayUrl(options.accountUrl))}, which is not a valid URL; allowed: an http(s) URL such as https://<account>.blob.core.windows.net`);
+      }
       const service = new BlobServiceClient(options.accountUrl, options.credential, STORE_PIPELINE_OPTIONS);
-      const query = new URL(options.accountUrl).search;
       return { client: service.getContainerClient(containerName), secrets: query ? [query.slice(1)] : [] };
     }
     throw new TypeError('AzureBlobLeaseStore needs one of: connectionString, accountUrl + credential, or containerClient');
@@ -188,7 +194,7 @@ export class AzureBlobLeaseStore implements LeaseStore {
     } catch (error) {
       const status = statusOf(error);
       if (status === 412 || status === 409 || status === 404) {
-        throw new LeaseLostError(`lease "${request.leaseName}" was lost before its term could be written (${describeRestError(error)})`, codeOf(error), status);
+        throw new LeaseLostError(`lease "${request.leaseName}" was lost before its term could be written (${this.describe(error)})`, codeOf(error), status);
       }
       throw this.translate(error, 'write term', request.leaseName);
     }
@@ -200,7 +206,7 @@ export class AzureBlobLeaseStore implements LeaseStore {
     } catch (error) {
       const status = statusOf(error);
       if (status === 409 || status === 404 || status === 412) {
-        throw new LeaseLostError(`lease "${leaseName}" can no longer be renewed (${describeRestError(error)})`, codeOf(error), status);
+        throw new LeaseLostError(`lease "${leaseName}" can no longer be renewed (${this.describe(error)})`, codeOf(error), status);
       }
       throw this.translate(error, 'renew', leaseName);
     }
@@ -228,7 +234,11 @@ export class AzureBlobLeaseStore implements LeaseStore {
       try {
         await this.container.create({ abortSignal: signal });
       } catch (error) {
-        if (statusOf(error) !== 409) throw error; // ContainerAlreadyExists (or being deleted: the retry will tell)
+        const status = statusOf(error);
+        // 409: ContainerAlreadyExists (or being deleted: the retry will tell). 403: credentials scoped
+        // to the container (a container SAS) may not create containers; carry on, the blob calls that
+        // follow say whether the container exists and whether the credentials are valid at all.
+        if (status !== 409 && status !== 403) throw error;
       }
       this.containerEnsured = true;
     }
@@ -245,13 +255,21 @@ export class AzureBlobLeaseStore implements LeaseStore {
     this.ensured.add(leaseName);
   }
 
+  /** Status, code and first line of the service message, with every known secret removed. */
+  private describe(error: unknown): string {
+    return redactSecrets(describeRestError(error), this.secrets);
+  }
+
   private translate(error: unknown, operation: string, leaseName: string): LeaseStoreError {
     if (error instanceof LeaseStoreError) return error;
     const status = statusOf(error);
     const code = codeOf(error);
-    const detail = redactSecrets(describeRestError(error), this.secrets);
-    const message = `${operation} of lease "${leaseName}" on ${this.description} failed: ${detail}`;
-    const kind = classify(status, code, error);
+    const detail = this.describe(error);
+    // Without createIfMissing a missing blob or container never appears by itself: configuration.
+    const missing = status === 404 && !this.createIfMissing;
+    const hint = missing ? ' (createIfMissing is false: create the container and blob, or allow createIfMissing)' : '';
+    const message = `${operation} of lease "${leaseName}" on ${this.description} failed: ${detail}${hint}`;
+    const kind = missing ? 'permanent' : classify(status, code, error);
     if (kind === 'permanent') return new PermanentStoreError(message, code, status);
     return new TransientStoreError(message, code, status);
   }
@@ -260,7 +278,9 @@ export class AzureBlobLeaseStore implements LeaseStore {
 function classify(status: number | undefined, code: string | undefined, error: unknown): LeaseStoreErrorKind {
   if (status === 401 || status === 403) return 'permanent'; // AuthenticationFailed, AuthorizationFailure, ...PermissionMismatch
   if (status === 400 && code !== 'OperationTimedOut') return 'permanent'; // InvalidResourceName, InvalidHeaderValue, ...
-  if (status === 404 && code === 'ContainerNotFound') return 'permanent'; // only reachable with createIfMissing: false
+  // The container is not created behind our back: missing means misconfigured (createIfMissing false,
+  // or credentials that may not create it, e.g. a container SAS for a container that does not exist).
+  if (status === 404 && code === 'ContainerNotFound') return 'permanent';
   if ((error as { name?: string } | undefined)?.name === 'CredentialUnavailableError') return 'permanent';
   return 'transient'; // 408, 429, 5xx, network errors, aborts
 }
