@@ -38,6 +38,7 @@ export {
   type AzureBlobLeaseStoreOptions,
   type ConnectionStringStoreOptions,
   type ContainerClientStoreOptions,
+  type TokenCredential,
 } from './stores/azure-blob/azure-blob-lease-store.js';
 export { MemoryLeaseStore } from './stores/memory/memory-lease-store.js';
 

@@ -1,5 +1,5 @@
 import type { ContainerClient } from '@azure/storage-blob';
-import type { TokenCredential } from '@azure/core-auth';
+import type { TokenCredential } from '../../stores/azure-blob/azure-blob-lease-store.js';
 import type { ElectionTimingOptions } from '../../core/election-options.js';
 import type { LeaseStore } from '../../core/lease-store.js';
 import type { ElectionLogger } from '../../core/logger.js';

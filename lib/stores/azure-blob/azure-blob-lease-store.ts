@@ -4,7 +4,6 @@ import {
   type ContainerClient,
   type StoragePipelineOptions,
 } from '@azure/storage-blob';
-import type { TokenCredential } from '@azure/core-auth';
 import { validateLeaseName } from '../../core/election-options.js';
 import {
   LeaseLostError,
@@ -33,6 +32,15 @@ interface CommonOptions {
 }
 
 /** Connect with a storage connection string (account key or SAS). */
+/**
+ * A Microsoft Entra credential: the shape of `TokenCredential` from @azure/core-auth, which
+ * DefaultAzureCredential and every @azure/identity credential implement. Declared here so that this
+ * package's types need nothing beyond @azure/storage-blob (core-auth is only its transitive dependency).
+ */
+export interface TokenCredential {
+  getToken(scopes: string | string[], options?: object): Promise<{ token: string; expiresOnTimestamp: number } | null>;
+}
+
 export interface ConnectionStringStoreOptions extends CommonOptions {
   connectionString: string;
 }
