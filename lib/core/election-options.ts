@@ -86,6 +86,18 @@ function finiteNumber(option: string, value: unknown, allowed: string): number {
   return value;
 }
 
+/**
+ * Refuses `null` for the given options: the `??` defaults would otherwise quietly read null (e.g. an
+ * unset value from a config service) as "use the default". Shared with the Nest layer.
+ */
+export function refuseNullOptions(options: object, keys: readonly string[] = Object.keys(options)): void {
+  for (const option of keys) {
+    if ((options as Record<string, unknown>)[option] === null) {
+      throw new InvalidElectionOptionError(option, null, 'a value of the documented type; leave the option out (undefined) to get its default');
+    }
+  }
+}
+
 /** Validates lease and identity strings. Exported so stores and the Nest layer use the same rule. */
 export function validateLeaseName(value: unknown, option = 'leaseName'): string {
   const allowed = "1–200 characters: letters, digits, '.', '_', '-', '/'; not starting or ending with '.' or '/', no empty, '.' or '..' path segment";
@@ -108,10 +120,7 @@ export function resolveElectionOptions(options: ElectionOptions): ResolvedElecti
   if (options === null || typeof options !== 'object') {
     throw new InvalidElectionOptionError('options', options, 'an object');
   }
-  // `??` below would quietly turn null (e.g. an unset value from a config service) into the default.
-  for (const [option, value] of Object.entries(options)) {
-    if (value === null) throw new InvalidElectionOptionError(option, null, 'a value of the documented type; leave the option out (undefined) to get its default');
-  }
+  refuseNullOptions(options);
   const leaseName = validateLeaseName(options.leaseName);
   const identity = validateIdentity(options.identity);
 

@@ -22,12 +22,16 @@ export const silentLogger: ElectionLogger = {
   error: () => undefined,
 };
 
+/** Loggers made by safeLogger, so wrapping one again returns it as is. */
+const safeLoggers = new WeakSet<object>();
+
 /**
  * Wraps a user-supplied logger so that logging can never break the election: a missing method is
  * skipped and a throwing one is ignored. The loop logs from inside its error handling, so a logger
  * that throws there would otherwise end the loop (and reject a promise nobody awaits).
  */
 export function safeLogger(logger: Partial<ElectionLogger>): ElectionLogger {
+  if (safeLoggers.has(logger)) return logger as ElectionLogger; // the service hands its wrapped logger to each elector
   const call = (method: keyof ElectionLogger, message: string): void => {
     try {
       const fn = logger[method];
@@ -36,10 +40,12 @@ export function safeLogger(logger: Partial<ElectionLogger>): ElectionLogger {
       // Nothing sensible to do: the logger itself is broken.
     }
   };
-  return {
+  const safe: ElectionLogger = {
     debug: (message) => call('debug', message),
     log: (message) => call('log', message),
     warn: (message) => call('warn', message),
     error: (message) => call('error', message),
   };
+  safeLoggers.add(safe);
+  return safe;
 }

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import {
   InvalidElectionOptionError,
+  refuseNullOptions,
   resolveElectionOptions,
   validateIdentity,
   validateLeaseName,
@@ -42,7 +43,10 @@ const TIMING_KEYS = [
   'maxErrorBackoffMs',
 ] as const satisfies ReadonlyArray<keyof ElectionTimingOptions>;
 
-/** Options whose `undefined` means "default"; null is refused rather than read as undefined. */
+/**
+ * Module options whose `undefined` means "default" (the timings are checked by the core). Storage
+ * options are not listed: a null connection string means "not given" and gets its own message.
+ */
 const NULL_REFUSED = [
   'leaseName',
   'identity',
@@ -52,7 +56,6 @@ const NULL_REFUSED = [
   'shutdownTimeoutMs',
   'startupTimeoutMs',
   'healthStoreOutageMs',
-  ...TIMING_KEYS,
 ] as const satisfies ReadonlyArray<keyof LeaderElectionModuleOptions>;
 
 export function defaultIdentity(): string {
@@ -68,12 +71,7 @@ export function resolveLeaderElectionOptions(options: LeaderElectionModuleOption
   if (options === null || typeof options !== 'object') {
     throw new InvalidElectionOptionError('options', options, 'an object (LeaderElectionModuleOptions)');
   }
-  // `??` below would quietly turn null (an unset value from a config service) into the default.
-  for (const option of NULL_REFUSED) {
-    if (options[option] === null) {
-      throw new InvalidElectionOptionError(option, null, 'a value of the documented type; leave the option out (undefined) to get its default');
-    }
-  }
+  refuseNullOptions(options, NULL_REFUSED);
   const defaultLeaseName = validateLeaseName(options.leaseName ?? DEFAULT_LEASE_NAME);
   const identity = validateIdentity(options.identity ?? defaultIdentity());
 

@@ -446,6 +446,39 @@ describe('AzureBlobLeaseStore: abort signals', () => {
     }
   }, 30_000);
 
+  it('sends each call once: the SDK does not retry a 503 behind the elector (it does its own retrying within the deadline)', async () => {
+    // DESIGN.md: SDK-level retries are off. With the SDK default (4 tries, exponential backoff) one
+    // renewal could silently spend seconds of the remaining lease time on retries.
+    let requests = 0;
+    const unavailable = createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.on('data', (chunk) => {
+        requests += (chunk.toString('latin1').match(/^(GET|HEAD|PUT|DELETE) /gm) ?? []).length;
+        socket.write('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+        socket.end();
+      });
+    });
+    unavailable.listen(0, '127.0.0.1');
+    await once(unavailable, 'listening');
+    try {
+      const address = unavailable.address();
+      const busyStore = new AzureBlobLeaseStore({ connectionString: azuriteConnectionString(typeof address === 'object' && address ? address.port : 0), containerName: CONTAINER });
+      for (const call of [() => busyStore.observe('busy-observe', live()), () => busyStore.renew('busy-renew', randomUUID(), live())]) {
+        const before = requests;
+        const error = await call().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(error).toBeInstanceOf(LeaseStoreError);
+        expect((error as LeaseStoreError).kind).toBe('transient');
+        expect((error as LeaseStoreError).statusCode).toBe(503);
+        expect(requests - before).toBe(1);
+      }
+    } finally {
+      unavailable.close();
+    }
+  });
+
   it('a request against Azurite with an already-aborted signal rejects without touching the lease', async () => {
     const lease = leaseName('pre-aborted');
     const controller = new AbortController();

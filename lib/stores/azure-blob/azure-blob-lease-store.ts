@@ -31,7 +31,6 @@ interface CommonOptions {
   createIfMissing?: boolean;
 }
 
-/** Connect with a storage connection string (account key or SAS). */
 /**
  * A Microsoft Entra credential: the shape of `TokenCredential` from @azure/core-auth, which
  * DefaultAzureCredential and every @azure/identity credential implement. Declared here so that this
@@ -41,6 +40,7 @@ export interface TokenCredential {
   getToken(scopes: string | string[], options?: object): Promise<{ token: string; expiresOnTimestamp: number } | null>;
 }
 
+/** Connect with a storage connection string (account key or SAS). */
 export interface ConnectionStringStoreOptions extends CommonOptions {
   connectionString: string;
 }
