@@ -7,7 +7,14 @@ import {
   type ElectionOptions,
   type ResolvedElectionOptions,
 } from './election-options.js';
-import { errorKindOf, TransientStoreError, type LeaseObservation, type LeaseStore, type LeaseStoreErrorKind } from './lease-store.js';
+import {
+  errorKindOf,
+  LeaseRecordLostError,
+  TransientStoreError,
+  type LeaseObservation,
+  type LeaseStore,
+  type LeaseStoreErrorKind,
+} from './lease-store.js';
 import { consoleLogger, safeLogger, type ElectionLogger } from './logger.js';
 
 export type LeaderRole = 'idle' | 'follower' | 'leader' | 'stopped';
@@ -76,6 +83,19 @@ interface Tenure {
   since: number;
 }
 
+/** A noticed loss of the lease record, and the wait it imposes (see noteRecordLoss). */
+interface RecordLossWait {
+  /** Monotonic time before which this replica must not lead. */
+  until: number;
+  /** Highest term seen on the lost record: the pre-loss holder's term was at least this. */
+  termBefore: number;
+}
+
+/** A store call that was given up (timeout, abort) while the store had not answered yet. */
+interface InFlightRequest {
+  abandonedAt?: number;
+}
+
 /**
  * Leader election for one lease name over a {@link LeaseStore}.
  *
@@ -108,6 +128,25 @@ export class LeaderElector {
   private observedTerm?: number;
   /** Highest term ever seen here: passed to acquire so terms never go backwards. */
   private highestTermSeen = 0;
+  /**
+   * Highest term seen on the lease record as it is now. A term below it means the record was lost
+   * and recreated. Unlike highestTermSeen it follows the new record after a loss, so that a second
+   * loss is noticed against the new record's terms.
+   */
+  private recordTerm = 0;
+  /** Set while waiting out a lost lease record. */
+  private recordLossWait?: RecordLossWait;
+  /**
+   * Set when this replica's own renewal found the record gone while its lease was valid: it was the
+   * holder at the loss, so no one else can still believe in the lost lease, and it need not wait.
+   */
+  private recovering?: { term: number };
+  /** Acquires refused although the record named us: another replica uses our identity (see identityCollision). */
+  private refusedOwnRecord = 0;
+  /** Another replica uses this identity: a record naming us is not taken as ours. */
+  private identityCollision = false;
+  /** Permanent errors in a row: their backoff grows with these only, not with earlier transient ones. */
+  private consecutivePermanentFailures = 0;
   /** Monotonic time the last renewal request of the current tenure was sent. */
   private lastRenewAttemptAt = -Infinity;
   /** Monotonic time the loss of the lease record was first noticed (see detectRecordLoss). */
@@ -125,7 +164,11 @@ export class LeaderElector {
   private loop?: Promise<void>;
   private firstAttempt?: Promise<void>;
   private stopping?: Promise<void>;
-  private readonly inFlight = new Set<Promise<unknown>>();
+  /** Store calls whose promise has not settled; stop() waits (bounded) for them before releasing. */
+  private readonly inFlight = new Map<Promise<unknown>, InFlightRequest>();
+  /** stateSubject.next() is running: a transition made by a subscriber is emitted after it (see emit). */
+  private emitting = false;
+  private emitAgain = false;
 
   constructor(
     private readonly store: LeaseStore,
@@ -239,7 +282,9 @@ export class LeaderElector {
     if (!(cooldownMs >= 0) || !Number.isFinite(cooldownMs)) {
       throw new RangeError(`stepDown cooldownMs must be a finite number ≥ 0, got ${String(cooldownMs)}`);
     }
-    this.cooldownUntil = this.clock.now() + cooldownMs;
+    // The later of the two: a short step-down must not end a longer one already running. (The
+    // record-loss wait is separate state, so no cooldown can shorten it.)
+    this.cooldownUntil = Math.max(this.cooldownUntil, this.clock.now() + cooldownMs);
     const wasLeader = this.role === 'leader';
     this.demote('stepped down voluntarily', true);
     if (wasLeader || this.acquireOutcomeUnknown) await this.releaseLease();
@@ -305,69 +350,96 @@ export class LeaderElector {
     const now = this.clock.now();
     if (now < this.cooldownUntil) return this.cooldownUntil - now;
     try {
-      let shouldAcquire = this.acquireOutcomeUnknown;
-      if (!shouldAcquire) {
-        const observation = await this.request('observe', (signal) => this.store.observe(this.leaseName, signal), this.options.requestTimeoutMs);
-        this.storeAnswered();
-        this.noteObservation(observation);
-        if (this.detectRecordLoss(observation)) {
-          return Math.max(0, this.cooldownUntil - this.clock.now());
-        }
-        // A lease recorded as ours may be one we hold from before a failed renewal or a lost
-        // acquire response: acquiring with our stable lease id is idempotent, so just try.
-        shouldAcquire = !observation.held || observation.holder === this.identity;
-      }
-      if (!shouldAcquire) return this.pollDelay();
-
-      const sentAt = this.clock.now();
-      const releasesBefore = this.releasesSent;
-      this.acquireOutcomeUnknown = true;
-      const result = await this.request(
-        'acquire',
-        (signal) =>
-          this.store.acquire(
-            {
-              leaseName: this.leaseName,
-              leaseId: this.leaseId,
-              identity: this.identity,
-              durationSeconds: this.options.leaseDurationSeconds,
-              minimumTerm: this.highestTermSeen,
-            },
-            signal,
-          ),
-        this.options.requestTimeoutMs,
-      );
+      // Observe even when the last acquire's outcome is unknown: the observation is where a lost
+      // record is noticed, and skipping it once could let this replica lead beside a holder that
+      // still believes in the lost lease, with the same term.
+      const observation = await this.request('observe', (signal) => this.store.observe(this.leaseName, signal), this.options.requestTimeoutMs);
       this.storeAnswered();
-      if (result.acquired) {
-        if (this.stopController.signal.aborted) return 0; // stop() releases: acquireOutcomeUnknown is still set
-        if (this.releasesSent !== releasesBefore) {
-          // stepDown() sent a release while this acquire was on its way. The server may have
-          // processed the release after the acquire, so the lease may already be free and another
-          // replica about to take it: never lead on this answer. Release again (409 is fine).
-          await this.releaseLease();
-          return Math.max(0, this.cooldownUntil - this.clock.now());
-        }
-        this.acquireOutcomeUnknown = false;
-        if (!this.promote(sentAt, result.term)) {
-          this.acquireOutcomeUnknown = true; // we hold the lease but the acquisition took too long
-          return 0;
-        }
-        return 0;
-      }
-      this.acquireOutcomeUnknown = false;
-      this.noteObservation(result.observation);
-      return this.pollDelay();
+      this.noteObservation(observation);
+      if (this.waitingOutRecordLoss(observation)) return this.pollDelay();
+      // stepDown() may have been called while the observation was on its way.
+      if (this.clock.now() < this.cooldownUntil) return this.cooldownUntil - this.clock.now();
+      // A lease recorded as ours may be one we hold from before a failed renewal or a lost acquire
+      // response: acquiring with our stable lease id is idempotent, so just try (unless another
+      // replica is known to use our identity: then the record may be theirs).
+      const recordedAsOurs = observation.holder === this.identity && !this.identityCollision;
+      const shouldAcquire = this.acquireOutcomeUnknown || !observation.held || recordedAsOurs;
+      if (!shouldAcquire) return this.pollDelay();
+      return await this.tryAcquire(observation);
     } catch (error) {
       if (this.stopController.signal.aborted) return 0;
       const kind = errorKindOf(error);
       if (kind === 'lost') this.acquireOutcomeUnknown = false;
       this.storeFailed(error, 'follower poll');
       if (kind === 'permanent') {
-        const backoff = Math.min(this.options.maxErrorBackoffMs, this.options.retryIntervalMs * 2 ** Math.min(16, this.consecutiveFailures - 1));
-        return backoff;
+        return Math.min(this.options.maxErrorBackoffMs, this.options.retryIntervalMs * 2 ** Math.min(16, this.consecutivePermanentFailures - 1));
       }
       return this.pollDelay();
     }
+  }
+
+  /** The acquire half of a follower poll, after `observation` showed the lease free or ours. */
+  private async tryAcquire(observation: LeaseObservation): Promise<number> {
+    const sentAt = this.clock.now();
+    const releasesBefore = this.releasesSent;
+    const outcomeWasUnknown = this.acquireOutcomeUnknown;
+    const recordTermBefore = this.recordTerm;
+    const recovering = this.recovering;
+    this.acquireOutcomeUnknown = true;
+    const result = await this.request(
+      'acquire',
+      (signal) =>
+        this.store.acquire(
+          {
+            leaseName: this.leaseName,
+            leaseId: this.leaseId,
+            identity: this.identity,
+            durationSeconds: this.options.leaseDurationSeconds,
+            minimumTerm: this.highestTermSeen,
+            ...(recovering ? { recoveredTerm: recovering.term } : {}),
+          },
+          signal,
+        ),
+      this.options.requestTimeoutMs,
+      undefined,
+      // Not aborted by stop(): an acquire the server may already be processing is awaited, so that
+      // stop()'s release reaches the server after it (otherwise the release could land first and
+      // leave the lease held for a whole lease duration). It is still bounded by requestTimeoutMs.
+      false,
+    );
+    this.storeAnswered();
+    if (!result.acquired) {
+      this.acquireOutcomeUnknown = false;
+      if (observation.held && observation.holder === this.identity && !outcomeWasUnknown) this.noteRefusedOwnRecord();
+      // A refused acquire may not say who holds the lease (Azure's 409 does not): keep the holder
+      // the observation just showed instead of forgetting it.
+      this.noteObservation({ ...result.observation, holder: result.observation.holder ?? observation.holder });
+      return this.pollDelay();
+    }
+    if (this.stopController.signal.aborted) return 0; // stop() releases: acquireOutcomeUnknown is still set
+    if (this.releasesSent !== releasesBefore) {
+      // stepDown() sent a release while this acquire was on its way. The server may have
+      // processed the release after the acquire, so the lease may already be free and another
+      // replica about to take it: never lead on this answer. Release again (409 is fine).
+      await this.releaseLease();
+      return Math.max(0, this.cooldownUntil - this.clock.now());
+    }
+    this.acquireOutcomeUnknown = false;
+    this.highestTermSeen = Math.max(this.highestTermSeen, result.term);
+    if (!recovering && result.previousTerm !== undefined && result.previousTerm < recordTermBefore) {
+      // The record was lost between our last observation and this acquisition: the holder from
+      // before the loss may still believe in its lease. Do not lead on it, and do not release it
+      // either: holding it unused keeps everyone else out for one lease duration, which is exactly
+      // the wait the loss calls for. We take it up again (same lease id) once the wait is over.
+      this.noteRecordLoss(recordTermBefore, 'at acquisition');
+      this.recordTerm = result.term;
+      return this.pollDelay();
+    }
+    if (!this.promote(sentAt, result.term)) {
+      this.acquireOutcomeUnknown = true; // we hold the lease but the acquisition took too long
+      return 0;
+    }
+    return 0;
   }
 
   /** Leader: sleep until the next renewal is due, then renew, retrying transient failures until the deadline. */
@@ -399,6 +471,11 @@ export class LeaderElector {
         if (ended()) return;
         if (errorKindOf(error) === 'lost') {
           this.storeAnswered();
+          if (error instanceof LeaseRecordLostError && this.clock.now() < this.deadline) {
+            // Our lease was valid until the deadline, so the record was lost while we held it: we
+            // are the only replica that could believe in the lost lease, and we are stepping down.
+            this.recovering = { term: tenure.term };
+          }
           this.demote(`lease lost: ${messageOf(error)}`);
           return;
         }
@@ -424,6 +501,11 @@ export class LeaderElector {
     this.observedLeader = this.identity;
     this.observedTerm = term;
     this.highestTermSeen = Math.max(this.highestTermSeen, term);
+    // Our own acquisition wrote the newest record: any loss before it is settled, and a later drop
+    // below this term is a new loss (never "already waited out").
+    this.recordTerm = term;
+    this.recordLossWait = undefined;
+    this.recovering = undefined;
     this.armDeadlineTimer(this.tenure);
     this.setRole('leader');
     this.logger.log(`Became leader of "${this.leaseName}" as "${this.identity}" (term ${term})`);
@@ -521,8 +603,10 @@ export class LeaderElector {
       const onAbort = (): void => {
         this.clock.clearTimeout(timer);
         linked.dispose();
+        entry.abandonedAt = this.clock.now();
         reject(signal.reason instanceof Error ? signal.reason : new TransientStoreError(`${operation} aborted`, 'Aborted'));
       };
+      const entry: InFlightRequest = {};
       if (signal.aborted) {
         onAbort();
         return;
@@ -548,9 +632,27 @@ export class LeaderElector {
           reject(error);
         },
       );
-      this.inFlight.add(tracked);
+      this.forgetAbandonedRequests();
+      this.inFlight.set(tracked, entry);
       void tracked.finally(() => this.inFlight.delete(tracked));
     });
+  }
+
+  /**
+   * A store that ignores its AbortSignal may never settle a call we gave up on. Such a call is
+   * tracked for one more request timeout (stop() may still want to wait for it), then forgotten, so
+   * that a long outage against such a store cannot grow this map without bound.
+   */
+  private forgetAbandonedRequests(): void {
+    const cutoff = this.clock.now() - this.options.requestTimeoutMs;
+    for (const [pending, entry] of this.inFlight) {
+      if (entry.abandonedAt !== undefined && entry.abandonedAt <= cutoff) this.inFlight.delete(pending);
+    }
+  }
+
+  /** Number of store calls tracked as in flight (for tests and diagnostics). */
+  get inFlightRequests(): number {
+    return this.inFlight.size;
   }
 
   /** Waits for store calls still running after stop(), at most requestTimeoutMs. */
@@ -558,7 +660,7 @@ export class LeaderElector {
     if (this.inFlight.size === 0) return;
     const bound = new AbortController();
     await Promise.race([
-      Promise.allSettled([...this.inFlight]),
+      Promise.allSettled([...this.inFlight.keys()]),
       sleep(this.clock, this.options.requestTimeoutMs, bound.signal),
     ]);
     bound.abort();
@@ -575,31 +677,82 @@ export class LeaderElector {
   }
 
   /**
-   * The recorded term went below one we saw: the lease record was lost (blob or container
-   * deleted, storage reset). A holder that renewed just before the loss may still believe in its
-   * lease for up to D, and the store cannot tell us, so stay out of the election for one lease
-   * duration from the moment we notice. Returns true while that wait is running.
+   * Record-loss rules, applied to every follower observation. Returns true while this replica must
+   * not compete.
+   *
+   * The recorded term went below one we saw on this record: the record was lost (blob or container
+   * deleted, storage reset). The holder at the moment of the loss may still believe in its lease for
+   * up to D after its last renewal, which was before the loss, and the store can no longer tell us
+   * about it: so stay out for one lease duration from the moment we notice. The wait ends earlier
+   * only when it protects no one:
+   *   - this replica was itself that holder (its renewal found the record gone inside its
+   *     deadline) and has stepped down: nobody else can believe in the lost lease;
+   *   - the new record says its writer was that holder (`recoveredTerm` at least the highest term we
+   *     saw on the lost record; the holder's term was at least that): its old belief ended when it
+   *     stepped down to re-acquire.
+   * A newer record written by anyone else does not end the wait: our picture of who held the lost
+   * record can be one poll stale, so we cannot tell whether its writer was that holder.
    */
-  private detectRecordLoss(observation: LeaseObservation): boolean {
-    if (observation.term >= this.highestTermSeen) {
-      this.recordLossNoticedAt = undefined;
+  private waitingOutRecordLoss(observation: LeaseObservation): boolean {
+    const termBefore = this.recordTerm;
+    if (this.recovering && observation.held && observation.holder !== this.identity) {
+      // Someone else leads on the new record: from here on the ordinary rules apply to us.
+      this.recovering = undefined;
+    }
+    if (observation.term < termBefore) {
+      this.recordTerm = observation.term;
+      if (this.recovering) this.recordLossWait = undefined;
+      else this.noteRecordLoss(termBefore, 'by a follower poll');
+    } else {
+      this.recordTerm = observation.term;
+    }
+    const wait = this.recordLossWait;
+    if (!wait) return false;
+    if (observation.recoveredTerm !== undefined && observation.recoveredTerm >= wait.termBefore) {
+      this.recordLossWait = undefined;
+      this.logger.log(
+        `The holder of "${this.leaseName}" at the time its record was lost (term ${observation.recoveredTerm}) has re-acquired it: ending the wait early`,
+      );
       return false;
     }
-    if (this.recordLossNoticedAt !== undefined) return false; // already waited it out
-    const now = this.clock.now();
-    this.recordLossNoticedAt = now;
-    this.cooldownUntil = Math.max(this.cooldownUntil, now + this.options.leaseDurationMs);
+    if (this.clock.now() < wait.until) return true;
+    this.recordLossWait = undefined;
+    return false;
+  }
+
+  /** Starts (or keeps) the one-lease-duration wait after a lost record; see waitingOutRecordLoss. */
+  private noteRecordLoss(termBefore: number, how: string): void {
+    const until = this.clock.now() + this.options.leaseDurationMs;
+    if (this.recordLossWait) {
+      this.recordLossWait = { until: Math.max(this.recordLossWait.until, until), termBefore: Math.max(this.recordLossWait.termBefore, termBefore) };
+      return;
+    }
+    this.recordLossWait = { until, termBefore };
     this.logger.warn(
-      `The lease record of "${this.leaseName}" was lost (term ${this.highestTermSeen} recorded before, ${observation.term} now); waiting one lease duration (${this.options.leaseDurationSeconds} s) before competing so that a holder who still believes in its lease has stopped`,
+      `The lease record of "${this.leaseName}" was lost (noticed ${how}: term ${termBefore} recorded before); waiting one lease duration (${this.options.leaseDurationSeconds} s) before leading so that a holder who still believes in its lease has stopped`,
     );
-    return true;
   }
 
   private noteObservation(observation: LeaseObservation): void {
+    if (observation.held && observation.holder !== this.identity) this.refusedOwnRecord = 0;
     this.observedLeader = observation.held ? observation.holder : undefined;
     this.observedTerm = observation.term > 0 ? observation.term : this.observedTerm;
     this.highestTermSeen = Math.max(this.highestTermSeen, observation.term);
     this.emit();
+  }
+
+  /**
+   * An acquire was refused although the record named this replica and no acquire of ours was in
+   * doubt: another replica uses the same identity (e.g. two apps in one process, or containers on
+   * host networking where every pid is 1). Twice in a row rules out a takeover racing our poll.
+   */
+  private noteRefusedOwnRecord(): void {
+    this.refusedOwnRecord += 1;
+    if (this.refusedOwnRecord < 2 || this.identityCollision) return;
+    this.identityCollision = true;
+    this.logger.warn(
+      `Another replica holds "${this.leaseName}" under this replica's own identity "${this.identity}": give every replica a unique identity (logs, health and currentLeader() cannot tell them apart). Until then this replica no longer treats a record naming "${this.identity}" as its own`,
+    );
   }
 
   private storeAnswered(): void {
@@ -607,6 +760,7 @@ export class LeaderElector {
       this.logger.log(`Lease store reachable again for "${this.leaseName}" after ${this.consecutiveFailures} failed request(s)`);
     }
     this.consecutiveFailures = 0;
+    this.consecutivePermanentFailures = 0;
     this.lastError = undefined;
     this.lastStoreContactAt = this.clock.wallNow();
   }
@@ -615,6 +769,7 @@ export class LeaderElector {
     const kind = errorKindOf(error);
     const message = messageOf(error);
     this.consecutiveFailures += 1;
+    if (kind === 'permanent') this.consecutivePermanentFailures += 1;
     this.lastError = { kind, message, code: codeOf(error), at: this.clock.wallNow() };
     const line = `Lease store ${kind} error during ${during} of "${this.leaseName}": ${message}`;
     if (kind === 'permanent') this.logger.error(`${line} (check the storage configuration; retrying with backoff)`);
@@ -629,8 +784,26 @@ export class LeaderElector {
     this.emit();
   }
 
+  /**
+   * Publishes the current state. A subscriber may cause a transition while it is being told of one
+   * (e.g. it calls stepDown() on "leader"): that transition is published after every subscriber has
+   * seen the first one, so all subscribers see the same order and the last state they see is current.
+   */
   private emit(): void {
-    if (this.stateSubject && !this.stateSubject.closed) this.stateSubject.next(this.snapshot());
+    if (!this.stateSubject || this.stateSubject.closed) return;
+    if (this.emitting) {
+      this.emitAgain = true;
+      return;
+    }
+    this.emitting = true;
+    try {
+      do {
+        this.emitAgain = false;
+        this.stateSubject.next(this.snapshot());
+      } while (this.emitAgain && !this.stateSubject.closed);
+    } finally {
+      this.emitting = false;
+    }
   }
 
   private snapshot(): LeadershipState {

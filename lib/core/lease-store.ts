@@ -46,6 +46,14 @@ export interface AcquireRequest {
    * term, so terms keep increasing even if the lease record was lost (blob deleted, emulator reset).
    */
   minimumTerm?: number;
+  /**
+   * Set when this candidate held the lease, with this term, at the moment its record was lost (its
+   * own renewal found the record gone while its lease was still valid). The store writes it into the
+   * new record ({@link LeaseObservation.recoveredTerm}) so that followers waiting out the loss learn
+   * that the only replica that could still believe in the lost lease has stepped down. Cleared by
+   * every acquisition that does not set it.
+   */
+  recoveredTerm?: number;
 }
 
 export interface LeaseObservation {
@@ -57,10 +65,22 @@ export interface LeaseObservation {
   term: number;
   /** Wall-clock time the holder recorded when it acquired the lease, epoch ms. */
   acquiredAt?: number;
+  /** The {@link AcquireRequest.recoveredTerm} of the acquisition that wrote this record, if any. */
+  recoveredTerm?: number;
 }
 
 export type AcquireResult =
-  | { acquired: true; term: number }
+  | {
+      acquired: true;
+      term: number;
+      /**
+       * The term recorded before this acquisition, as read while holding the lease. Lets the elector
+       * notice a lost record at the moment it acquires (a term below one it saw means the record was
+       * recreated), closing the gap between its last observation and its acquisition. Optional for
+       * custom stores: without it, loss is noticed from observations only.
+       */
+      previousTerm?: number;
+    }
   | { acquired: false; observation: LeaseObservation };
 
 /** How the elector must react to a failed store call. */
@@ -91,6 +111,15 @@ export class LeaseLostError extends LeaseStoreError {
     super('lost', message, code, statusCode);
   }
 }
+
+/**
+ * The lease record itself is gone (blob or container deleted, storage reset): a renewal found
+ * nothing to renew. A {@link LeaseLostError}, so the elector steps down at once; the elector also
+ * learns that it held the lease when the record was lost (see AcquireRequest.recoveredTerm). Stores
+ * that cannot tell this case apart may throw a plain LeaseLostError: the elector is then merely
+ * more cautious (it waits one lease duration before competing again).
+ */
+export class LeaseRecordLostError extends LeaseLostError {}
 
 export class TransientStoreError extends LeaseStoreError {
   constructor(message: string, code?: string, statusCode?: number) {

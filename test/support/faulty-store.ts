@@ -15,7 +15,9 @@ export type StoreOperation = 'observe' | 'acquire' | 'renew' | 'release';
  * What the next call of an operation does:
  * pass, fail (transient | lost | permanent | a plain Error), hang until aborted,
  * hang ignoring the abort signal (a misbehaving store), answer after a delay (`delay`: the request
- * reaches the store late), or reach the store at once and answer late (`slow-answer`).
+ * reaches the store late), reach the store at once and answer late (`slow-answer`), or reach the
+ * store late even though the caller gave up on it at once (`lands-late`: an HTTP client aborts its
+ * side, but the server still processes a request it had received).
  */
 export type Fault =
   | { type: 'pass' }
@@ -27,6 +29,7 @@ export type Fault =
   | { type: 'hang-ignoring-signal' }
   | { type: 'delay'; ms: number }
   | { type: 'slow-answer'; ms: number }
+  | { type: 'lands-late'; ms: number }
   | { type: 'succeed-then-fail' };
 
 export interface StoreCall {
@@ -79,19 +82,19 @@ export class FaultyStore implements LeaseStore {
   }
 
   observe(leaseName: string, signal: AbortSignal): Promise<LeaseObservation> {
-    return this.run('observe', signal, () => this.inner.observe(leaseName, signal));
+    return this.run('observe', signal, (s) => this.inner.observe(leaseName, s));
   }
 
   acquire(request: AcquireRequest, signal: AbortSignal): Promise<AcquireResult> {
-    return this.run('acquire', signal, () => this.inner.acquire(request, signal));
+    return this.run('acquire', signal, (s) => this.inner.acquire(request, s));
   }
 
   renew(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
-    return this.run('renew', signal, () => this.inner.renew(leaseName, leaseId, signal));
+    return this.run('renew', signal, (s) => this.inner.renew(leaseName, leaseId, s));
   }
 
   release(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
-    return this.run('release', signal, () => this.inner.release(leaseName, leaseId, signal));
+    return this.run('release', signal, (s) => this.inner.release(leaseName, leaseId, s));
   }
 
   private nextFault(operation: StoreOperation): Fault {
@@ -100,7 +103,7 @@ export class FaultyStore implements LeaseStore {
     return this.persistent.get(operation) ?? { type: 'pass' };
   }
 
-  private async run<T>(operation: StoreOperation, signal: AbortSignal, call: () => Promise<T>): Promise<T> {
+  private async run<T>(operation: StoreOperation, signal: AbortSignal, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const record: StoreCall = { operation, at: this.clock.now(), signal };
     this.calls.push(record);
     try {
@@ -115,8 +118,9 @@ export class FaultyStore implements LeaseStore {
     }
   }
 
-  private async apply<T>(operation: StoreOperation, signal: AbortSignal, call: () => Promise<T>): Promise<T> {
+  private async apply<T>(operation: StoreOperation, signal: AbortSignal, forward: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const fault = this.nextFault(operation);
+    const call = (): Promise<T> => forward(signal);
     switch (fault.type) {
       case 'pass':
         return call();
@@ -143,6 +147,24 @@ export class FaultyStore implements LeaseStore {
         await new Promise<void>((resolve) => this.clock.setTimeout(resolve, fault.ms));
         return value;
       }
+      case 'lands-late':
+        return new Promise<T>((resolve, reject) => {
+          let abandoned = false;
+          const onAbort = (): void => {
+            abandoned = true;
+            reject(signal.reason);
+          };
+          if (signal.aborted) onAbort();
+          else signal.addEventListener('abort', onAbort, { once: true });
+          this.clock.setTimeout(() => {
+            signal.removeEventListener('abort', onAbort);
+            // The server never saw the client give up: it processes the request as sent.
+            forward(new AbortController().signal).then(
+              (value) => (abandoned ? undefined : resolve(value)),
+              (error: unknown) => (abandoned ? undefined : reject(error)),
+            );
+          }, fault.ms);
+        });
       case 'succeed-then-fail':
         // The server did it, but the answer is lost on the way back.
         await call();

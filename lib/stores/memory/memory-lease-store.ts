@@ -1,6 +1,7 @@
 import { systemClock, type Clock } from '../../core/clock.js';
 import {
   LeaseLostError,
+  LeaseRecordLostError,
   type AcquireRequest,
   type AcquireResult,
   type LeaseObservation,
@@ -15,6 +16,7 @@ interface MemoryLease {
   term: number;
   holder?: string;
   acquiredAt?: number;
+  recoveredTerm?: number;
 }
 
 /**
@@ -33,7 +35,9 @@ export class MemoryLeaseStore implements LeaseStore {
 
   async observe(leaseName: string, signal: AbortSignal): Promise<LeaseObservation> {
     signal.throwIfAborted();
-    return this.observation(this.lease(leaseName));
+    // Like a blob that does not exist yet: reading it creates nothing.
+    const lease = this.leases.get(leaseName);
+    return lease ? this.observation(lease) : { held: false, term: 0 };
   }
 
   async acquire(request: AcquireRequest, signal: AbortSignal): Promise<AcquireResult> {
@@ -42,18 +46,21 @@ export class MemoryLeaseStore implements LeaseStore {
     if (this.isHeld(lease) && lease.leaseId !== request.leaseId) {
       return { acquired: false, observation: this.observation(lease) };
     }
+    const previousTerm = lease.term;
     lease.leaseId = request.leaseId;
     lease.durationMs = request.durationSeconds * 1000;
     lease.expiresAt = this.clock.now() + lease.durationMs;
     lease.term = Math.max(lease.term, request.minimumTerm ?? 0) + 1;
     lease.holder = request.identity;
     lease.acquiredAt = this.clock.wallNow();
-    return { acquired: true, term: lease.term };
+    lease.recoveredTerm = request.recoveredTerm;
+    return { acquired: true, term: lease.term, previousTerm };
   }
 
   async renew(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
-    const lease = this.lease(leaseName);
+    const lease = this.leases.get(leaseName);
+    if (!lease) throw new LeaseRecordLostError(`lease "${leaseName}" has no record (the store lost it)`, 'BlobNotFound', 404);
     // Like Azure: an expired lease can be renewed by its holder as long as nobody took it since.
     if (lease.leaseId !== leaseId) {
       throw new LeaseLostError(`lease "${leaseName}" is not held with this lease id`, 'LeaseIdMismatchWithLeaseOperation', 409);
@@ -63,8 +70,8 @@ export class MemoryLeaseStore implements LeaseStore {
 
   async release(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
-    const lease = this.lease(leaseName);
-    if (lease.leaseId === leaseId) {
+    const lease = this.leases.get(leaseName);
+    if (lease && lease.leaseId === leaseId) {
       lease.leaseId = undefined;
       lease.expiresAt = -Infinity;
     }
@@ -75,9 +82,15 @@ export class MemoryLeaseStore implements LeaseStore {
     this.leases.clear();
   }
 
+  /** Test helper: lose one lease's record, like a deleted blob. */
+  deleteRecord(leaseName: string): void {
+    this.leases.delete(leaseName);
+  }
+
   /** Test helper: break the lease as an operator would (the holder's renewals then fail). */
   breakLease(leaseName: string): void {
-    const lease = this.lease(leaseName);
+    const lease = this.leases.get(leaseName);
+    if (!lease) return;
     lease.leaseId = undefined;
     lease.expiresAt = -Infinity;
   }
@@ -96,6 +109,6 @@ export class MemoryLeaseStore implements LeaseStore {
   }
 
   private observation(lease: MemoryLease): LeaseObservation {
-    return { held: this.isHeld(lease), holder: lease.holder, term: lease.term, acquiredAt: lease.acquiredAt };
+    return { held: this.isHeld(lease), holder: lease.holder, term: lease.term, acquiredAt: lease.acquiredAt, recoveredTerm: lease.recoveredTerm };
   }
 }
