@@ -1,11 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { createServer as createHttpServer, request as httpRequest, type Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParameters, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
 import { LeaderElector } from '../../lib/core/leader-elector.js';
-import { LeaseLostError, LeaseStoreError, PermanentStoreError } from '../../lib/core/lease-store.js';
+import { LeaseLostError, LeaseRecordLostError, LeaseStoreError, PermanentStoreError, type AcquireResult } from '../../lib/core/lease-store.js';
 import { InvalidElectionOptionError } from '../../lib/core/election-options.js';
 import { AzureBlobLeaseStore, METADATA } from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY, azuriteConnectionString } from '../support/azurite.mjs';
@@ -59,7 +60,7 @@ describe('AzureBlobLeaseStore on Azurite: creating what is missing', () => {
 
     const result = await freshStore.acquire({ leaseName: lease, leaseId, identity: 'a', durationSeconds: D_SECONDS }, live());
 
-    expect(result).toEqual({ acquired: true, term: 1 });
+    expect(result).toMatchObject({ acquired: true, term: 1 });
     expect(await fresh.exists()).toBe(true);
     const properties = await fresh.getBlobClient(lease).getProperties();
     expect(properties.leaseState).toBe('leased');
@@ -81,7 +82,7 @@ describe('AzureBlobLeaseStore on Azurite: creating what is missing', () => {
 
     const result = await freshStore.acquire({ leaseName: lease, leaseId, identity: 'a', durationSeconds: D_SECONDS }, live());
 
-    expect(result).toEqual({ acquired: true, term: 1 });
+    expect(result).toMatchObject({ acquired: true, term: 1 });
     expect(await downloadText(container, lease)).toBe(content);
     const properties = await container.getBlobClient(lease).getProperties();
     expect(properties.contentLength).toBe(Buffer.byteLength(content));
@@ -92,7 +93,7 @@ describe('AzureBlobLeaseStore on Azurite: creating what is missing', () => {
   it('does not overwrite a blob that another store instance holds a lease on', async () => {
     const lease = leaseName('held-elsewhere');
     const first = randomUUID();
-    expect(await store.acquire({ leaseName: lease, leaseId: first, identity: 'a', durationSeconds: D_SECONDS }, live())).toEqual({ acquired: true, term: 1 });
+    expect(await store.acquire({ leaseName: lease, leaseId: first, identity: 'a', durationSeconds: D_SECONDS }, live())).toMatchObject({ acquired: true, term: 1 });
     const other = new AzureBlobLeaseStore({ connectionString, containerName: CONTAINER });
     const result = await other.acquire({ leaseName: lease, leaseId: randomUUID(), identity: 'b', durationSeconds: D_SECONDS }, live());
     expect(result.acquired).toBe(false);
@@ -110,7 +111,7 @@ describe('AzureBlobLeaseStore on Azurite: acquire, terms and metadata', () => {
     const before = Date.now();
 
     const first = await store.acquire({ leaseName: lease, leaseId: idA, identity: 'replica-a', durationSeconds: D_SECONDS }, live());
-    expect(first).toEqual({ acquired: true, term: 1 });
+    expect(first).toMatchObject({ acquired: true, term: 1 });
     const metadataA = (await container.getBlobClient(lease).getProperties()).metadata ?? {};
     expect(metadataA[METADATA.leader]).toBe('replica-a');
     expect(metadataA[METADATA.term]).toBe('1');
@@ -122,7 +123,7 @@ describe('AzureBlobLeaseStore on Azurite: acquire, terms and metadata', () => {
     expect(await store.observe(lease, live())).toMatchObject({ held: false, term: 1, holder: 'replica-a' });
 
     const second = await store.acquire({ leaseName: lease, leaseId: idB, identity: 'replica-b', durationSeconds: D_SECONDS }, live());
-    expect(second).toEqual({ acquired: true, term: 2 });
+    expect(second).toMatchObject({ acquired: true, term: 2 });
     const metadataB = (await container.getBlobClient(lease).getProperties()).metadata ?? {};
     expect(metadataB[METADATA.leader]).toBe('replica-b');
     expect(metadataB[METADATA.term]).toBe('2');
@@ -150,7 +151,7 @@ describe('AzureBlobLeaseStore on Azurite: acquire, terms and metadata', () => {
   it('answers { acquired: false } to a second candidate while the lease is held; observe() shows holder and term', async () => {
     const lease = leaseName('contended');
     const idA = randomUUID();
-    expect(await store.acquire({ leaseName: lease, leaseId: idA, identity: 'a', durationSeconds: D_SECONDS }, live())).toEqual({ acquired: true, term: 1 });
+    expect(await store.acquire({ leaseName: lease, leaseId: idA, identity: 'a', durationSeconds: D_SECONDS }, live())).toMatchObject({ acquired: true, term: 1 });
 
     const result = await store.acquire({ leaseName: lease, leaseId: randomUUID(), identity: 'b', durationSeconds: D_SECONDS }, live());
     expect(result.acquired).toBe(false);
@@ -168,9 +169,9 @@ describe('AzureBlobLeaseStore on Azurite: acquire, terms and metadata', () => {
     const lease = leaseName('idempotent');
     const leaseId = randomUUID();
     const request = { leaseName: lease, leaseId, identity: 'a', durationSeconds: D_SECONDS };
-    expect(await store.acquire(request, live())).toEqual({ acquired: true, term: 1 });
-    expect(await store.acquire(request, live())).toEqual({ acquired: true, term: 2 });
-    expect(await store.acquire(request, live())).toEqual({ acquired: true, term: 3 });
+    expect(await store.acquire(request, live())).toMatchObject({ acquired: true, term: 1 });
+    expect(await store.acquire(request, live())).toMatchObject({ acquired: true, term: 2 });
+    expect(await store.acquire(request, live())).toMatchObject({ acquired: true, term: 3 });
     expect(await store.observe(lease, live())).toMatchObject({ held: true, holder: 'a', term: 3 });
     // Still ours: renew works with the same id.
     await expect(store.renew(lease, leaseId, live())).resolves.toBeUndefined();
@@ -182,12 +183,113 @@ describe('AzureBlobLeaseStore on Azurite: terms survive a lost record', () => {
   it('writes a term above minimumTerm when the blob was deleted (the recorded term is gone)', async () => {
     const lease = leaseName('recreated');
     const first = randomUUID();
-    expect(await store.acquire({ leaseName: lease, leaseId: first, identity: 'a', durationSeconds: D_SECONDS }, live())).toEqual({ acquired: true, term: 1 });
+    expect(await store.acquire({ leaseName: lease, leaseId: first, identity: 'a', durationSeconds: D_SECONDS }, live())).toMatchObject({ acquired: true, term: 1 });
     await store.release(lease, first, live());
     await store.container.getBlobClient(lease).delete();
     const again = await store.acquire({ leaseName: lease, leaseId: randomUUID(), identity: 'b', durationSeconds: D_SECONDS, minimumTerm: 41 }, live());
-    expect(again).toEqual({ acquired: true, term: 42 });
+    expect(again).toMatchObject({ acquired: true, term: 42 });
     expect((await store.observe(lease, live())).term).toBe(42);
+  });
+
+  it('reports the term recorded before each acquisition, so the elector can notice a lost record at acquisition', async () => {
+    const lease = leaseName('previous');
+    const id = randomUUID();
+    expect(await store.acquire({ leaseName: lease, leaseId: id, identity: 'a', durationSeconds: D_SECONDS }, live())).toEqual({ acquired: true, term: 1, previousTerm: 0 });
+    expect(await store.acquire({ leaseName: lease, leaseId: id, identity: 'a', durationSeconds: D_SECONDS }, live())).toEqual({ acquired: true, term: 2, previousTerm: 1 });
+    await store.container.getBlobClient(lease).delete({ conditions: { leaseId: id } });
+    expect(await store.acquire({ leaseName: lease, leaseId: id, identity: 'a', durationSeconds: D_SECONDS, minimumTerm: 2 }, live())).toEqual({ acquired: true, term: 3, previousTerm: 0 });
+  });
+
+  it('a renewal of a deleted blob throws LeaseRecordLostError (record gone), not a plain loss', async () => {
+    const lease = leaseName('record-gone');
+    const id = randomUUID();
+    await store.acquire({ leaseName: lease, leaseId: id, identity: 'a', durationSeconds: D_SECONDS }, live());
+    await store.container.getBlobClient(lease).delete({ conditions: { leaseId: id } });
+    const error = await store.renew(lease, id, live()).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(LeaseRecordLostError);
+    expect((error as LeaseRecordLostError).kind).toBe('lost');
+    expect((error as LeaseRecordLostError).statusCode).toBe(404);
+    // Taken by someone else is a plain loss, not a lost record.
+    const other = leaseName('taken');
+    await store.acquire({ leaseName: other, leaseId: randomUUID(), identity: 'b', durationSeconds: D_SECONDS }, live());
+    const taken = await store.renew(other, randomUUID(), live()).then(() => undefined, (e: unknown) => e);
+    expect(taken).toBeInstanceOf(LeaseLostError);
+    expect(taken).not.toBeInstanceOf(LeaseRecordLostError);
+  });
+
+  it('writes recoveredTerm when the pre-loss holder re-acquires, and the next ordinary acquisition clears it', async () => {
+    const lease = leaseName('recovered');
+    const id = randomUUID();
+    await store.acquire({ leaseName: lease, leaseId: id, identity: 'a', durationSeconds: D_SECONDS, minimumTerm: 6, recoveredTerm: 6 }, live());
+    expect(await store.observe(lease, live())).toMatchObject({ held: true, holder: 'a', term: 7, recoveredTerm: 6 });
+    await store.release(lease, id, live());
+    expect(await store.observe(lease, live())).toMatchObject({ held: false, term: 7, recoveredTerm: 6 });
+    await store.acquire({ leaseName: lease, leaseId: randomUUID(), identity: 'b', durationSeconds: D_SECONDS }, live());
+    const observed = await store.observe(lease, live());
+    expect(observed).toMatchObject({ held: true, holder: 'b', term: 8 });
+    expect(observed.recoveredTerm).toBeUndefined();
+  });
+});
+
+describe('AzureBlobLeaseStore: a container Azure is still deleting', () => {
+  // Azure keeps a deleted container "being deleted" for 30 s or more: Create Container answers 409
+  // ContainerBeingDeleted and blob calls 404. Azurite deletes at once, so a proxy in front of it
+  // answers Create Container that way while `deleting` is set.
+  let proxy: HttpServer;
+  let deleting = 0;
+  let proxyConnectionString = '';
+
+  beforeAll(async () => {
+    proxy = createHttpServer((request, response) => {
+      if (deleting > 0 && request.method === 'PUT' && /[?&]restype=container(&|$)/.test(request.url ?? '')) {
+        deleting -= 1;
+        request.resume();
+        response.writeHead(409, { 'x-ms-error-code': 'ContainerBeingDeleted', 'content-type': 'application/xml' });
+        response.end('<?xml version="1.0" encoding="utf-8"?><Error><Code>ContainerBeingDeleted</Code><Message>The specified container is being deleted.</Message></Error>');
+        return;
+      }
+      const upstream = httpRequest({ host: '127.0.0.1', port, method: request.method, path: request.url, headers: request.headers }, (answer) => {
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(response);
+      });
+      upstream.on('error', () => response.destroy());
+      request.pipe(upstream);
+    });
+    proxy.listen(0, '127.0.0.1');
+    await once(proxy, 'listening');
+    const address = proxy.address();
+    proxyConnectionString = azuriteConnectionString(typeof address === 'object' && address ? address.port : 0);
+  });
+
+  afterAll(async () => {
+    proxy.closeAllConnections();
+    await new Promise((resolve) => proxy.close(resolve));
+  });
+
+  it('keeps retrying (transient) while the container is being deleted, then creates it and leads again', async () => {
+    const name = `it-deleting-${suffix}`;
+    const viaProxy = new AzureBlobLeaseStore({ connectionString: proxyConnectionString, containerName: name });
+    const lease = leaseName('deleting');
+    const id = randomUUID();
+    expect(await viaProxy.acquire({ leaseName: lease, leaseId: id, identity: 'a', durationSeconds: D_SECONDS }, live())).toMatchObject({ acquired: true, term: 1 });
+    await service.getContainerClient(name).delete();
+    deleting = 3;
+    const kinds: string[] = [];
+    let result: AcquireResult | undefined;
+    for (let attempt = 0; attempt < 6 && !result; attempt++) {
+      try {
+        result = await viaProxy.acquire({ leaseName: lease, leaseId: id, identity: 'a', durationSeconds: D_SECONDS, minimumTerm: 1 }, live());
+      } catch (error) {
+        kinds.push((error as LeaseStoreError).kind);
+      }
+    }
+    // Before the fix: the 409 counted as "exists", the 404s that followed were permanent, and the
+    // container was never created again.
+    expect(kinds.length).toBeGreaterThan(0);
+    expect(new Set(kinds)).toEqual(new Set(['transient']));
+    expect(deleting).toBe(0);
+    expect(result).toMatchObject({ acquired: true, term: 2 });
+    expect(await service.getContainerClient(name).exists()).toBe(true);
   });
 });
 
@@ -359,7 +461,7 @@ describe('AzureBlobLeaseStore on Azurite: restricted credentials and createIfMis
     const name = leaseName('sas');
     const leaseId = randomUUID();
     const result = await sasStore.acquire({ leaseName: name, leaseId, identity: 'a', durationSeconds: D_SECONDS }, live());
-    expect(result).toEqual({ acquired: true, term: 1 });
+    expect(result).toMatchObject({ acquired: true, term: 1 });
     await sasStore.renew(name, leaseId, live());
     expect(await sasStore.observe(name, live())).toMatchObject({ held: true, holder: 'a', term: 1 });
     await sasStore.release(name, leaseId, live());

@@ -7,6 +7,7 @@ import {
 import { validateLeaseName } from '../../core/election-options.js';
 import {
   LeaseLostError,
+  LeaseRecordLostError,
   LeaseStoreError,
   PermanentStoreError,
   TransientStoreError,
@@ -22,7 +23,7 @@ import { displayUrl, redactSecrets } from './redact.js';
 export const DEFAULT_CONTAINER_NAME = 'leader-election';
 
 /** Metadata keys written by the holder on every acquisition. */
-export const METADATA = { leader: 'leader', term: 'term', acquiredAt: 'acquiredat' } as const;
+export const METADATA = { leader: 'leader', term: 'term', acquiredAt: 'acquiredat', recoveredTerm: 'recoveredterm' } as const;
 
 interface CommonOptions {
   /** Container holding one blob per lease name. Default "leader-election". */
@@ -86,6 +87,8 @@ export class AzureBlobLeaseStore implements LeaseStore {
   private readonly secrets: string[];
   private readonly ensured = new Set<string>();
   private containerEnsured = false;
+  /** Create Container answered 403: these credentials (e.g. a container SAS) cannot create it. */
+  private containerCreateForbidden = false;
 
   constructor(options: AzureBlobLeaseStoreOptions) {
     if (options === null || typeof options !== 'object') {
@@ -168,12 +171,12 @@ export class AzureBlobLeaseStore implements LeaseStore {
       } catch (error) {
         if (statusOf(error) !== 404 || !this.createIfMissing) throw error;
         // Deleted behind our back (or container removed): create again, then retry once.
-        this.ensured.delete(request.leaseName);
-        this.containerEnsured = false;
+        this.forgetEnsured(request.leaseName);
         await this.ensureBlob(request.leaseName, signal);
         await leaseClient.acquireLease(request.durationSeconds, { abortSignal: signal });
       }
     } catch (error) {
+      if (error instanceof LeaseStoreError) throw error; // already classified (e.g. ContainerBeingDeleted)
       if (statusOf(error) === 409) {
         // LeaseAlreadyPresent (or breaking): someone else leads. Not an error.
         return { acquired: false, observation: { held: true, term: 0 } };
@@ -195,10 +198,11 @@ export class AzureBlobLeaseStore implements LeaseStore {
           [METADATA.leader]: encodeURIComponent(request.identity),
           [METADATA.term]: String(term),
           [METADATA.acquiredAt]: new Date().toISOString(),
+          ...(request.recoveredTerm !== undefined ? { [METADATA.recoveredTerm]: String(request.recoveredTerm) } : {}),
         },
         { abortSignal: signal, conditions: { leaseId: request.leaseId } },
       );
-      return { acquired: true, term };
+      return { acquired: true, term, previousTerm: previous.term };
     } catch (error) {
       const status = statusOf(error);
       if (status === 412 || status === 409 || status === 404) {
@@ -213,7 +217,12 @@ export class AzureBlobLeaseStore implements LeaseStore {
       await this.blob(leaseName).getBlobLeaseClient(leaseId).renewLease({ abortSignal: signal });
     } catch (error) {
       const status = statusOf(error);
-      if (status === 409 || status === 404 || status === 412) {
+      if (status === 404) {
+        // BlobNotFound / ContainerNotFound: the record itself is gone, not taken by someone else.
+        this.forgetEnsured(leaseName);
+        throw new LeaseRecordLostError(`lease "${leaseName}" can no longer be renewed: its record is gone (${this.describe(error)})`, codeOf(error), status);
+      }
+      if (status === 409 || status === 412) {
         throw new LeaseLostError(`lease "${leaseName}" can no longer be renewed (${this.describe(error)})`, codeOf(error), status);
       }
       throw this.translate(error, 'renew', leaseName);
@@ -243,10 +252,20 @@ export class AzureBlobLeaseStore implements LeaseStore {
         await this.container.create({ abortSignal: signal });
       } catch (error) {
         const status = statusOf(error);
-        // 409: ContainerAlreadyExists (or being deleted: the retry will tell). 403: credentials scoped
-        // to the container (a container SAS) may not create containers; carry on, the blob calls that
-        // follow say whether the container exists and whether the credentials are valid at all.
+        if (status === 409 && codeOf(error) === 'ContainerBeingDeleted') {
+          // Azure keeps a deleted container in this state for 30 s or more; Create Container
+          // succeeds only afterwards. Not "exists": try again on the next attempt.
+          throw new TransientStoreError(
+            `container of lease "${leaseName}" on ${this.description} is being deleted; it is created again once Azure has finished deleting it (${this.describe(error)})`,
+            'ContainerBeingDeleted',
+            409,
+          );
+        }
+        // 409: ContainerAlreadyExists. 403: credentials scoped to the container (a container SAS)
+        // may not create containers; carry on, the blob calls that follow say whether the container
+        // exists and whether the credentials are valid at all.
         if (status !== 409 && status !== 403) throw error;
+        this.containerCreateForbidden = status === 403;
       }
       this.containerEnsured = true;
     }
@@ -257,10 +276,27 @@ export class AzureBlobLeaseStore implements LeaseStore {
       });
     } catch (error) {
       const status = statusOf(error);
+      if (status === 404 && !this.containerCreateForbidden) {
+        // The container vanished after we saw it (deleted, or still being deleted when our create
+        // answered 409): look again next time instead of trusting what we saw. (When we may not
+        // create it, a missing container is a configuration error: translated as permanent below.)
+        this.forgetEnsured(leaseName);
+        throw new TransientStoreError(
+          `container of lease "${leaseName}" on ${this.description} does not exist (yet); creating it again on the next attempt (${this.describe(error)})`,
+          codeOf(error),
+          404,
+        );
+      }
       // 409 BlobAlreadyExists, 412 condition failed or blob leased: it exists, which is all we need.
       if (status !== 409 && status !== 412) throw error;
     }
     this.ensured.add(leaseName);
+  }
+
+  /** Forget that the container and this lease's blob exist: the next acquire checks and creates them again. */
+  private forgetEnsured(leaseName: string): void {
+    this.ensured.delete(leaseName);
+    this.containerEnsured = false;
   }
 
   /** Status, code and first line of the service message, with every known secret removed. */
@@ -307,7 +343,9 @@ function readMetadata(metadata: Record<string, string> | undefined): Omit<LeaseO
   }
   const rawAcquired = metadata?.[METADATA.acquiredAt];
   const acquiredAt = rawAcquired ? Date.parse(rawAcquired) : NaN;
-  return { term, holder, acquiredAt: Number.isFinite(acquiredAt) ? acquiredAt : undefined };
+  const rawRecovered = metadata?.[METADATA.recoveredTerm];
+  const recoveredTerm = rawRecovered && /^\d+$/.test(rawRecovered) ? Number(rawRecovered) : undefined;
+  return { term, holder, acquiredAt: Number.isFinite(acquiredAt) ? acquiredAt : undefined, ...(recoveredTerm !== undefined ? { recoveredTerm } : {}) };
 }
 
 function statusOf(error: unknown): number | undefined {
