@@ -134,6 +134,12 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
    * first scheduled tick. Called by the module at init; a storage outage never fails boot.
    */
   async start(leaseNames: Iterable<string> = []): Promise<void> {
+    if (this.shuttingDown) {
+      // app.close() ran while another module's init was still pending: the destroy hooks have run
+      // already, so an election started now would never be stopped (a zombie holding the lease).
+      this.logger.log('Not starting leader election: the application is already shutting down');
+      return;
+    }
     this.electorFor();
     for (const name of leaseNames) this.electorFor(name);
     this.started = true;
