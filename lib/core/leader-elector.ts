@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { BehaviorSubject, distinctUntilChanged, type Observable } from 'rxjs';
+import { BehaviorSubject, distinctUntilChanged, Subject, type Observable } from 'rxjs';
 import { linkSignals, sleep, systemClock, type Clock, type TimerHandle } from './clock.js';
 import {
   jitteredRetryDelay,
@@ -15,6 +15,7 @@ import {
   type LeaseStore,
   type LeaseStoreErrorKind,
 } from './lease-store.js';
+import { publishDiagnostics, type LeadershipEndReason, type LeadershipEvent } from './leadership-events.js';
 import { consoleLogger, safeLogger, type ElectionLogger } from './logger.js';
 
 export type LeaderRole = 'idle' | 'follower' | 'leader' | 'stopped';
@@ -169,6 +170,12 @@ export class LeaderElector {
   /** stateSubject.next() is running: a transition made by a subscriber is emitted after it (see emit). */
   private emitting = false;
   private emitAgain = false;
+  private readonly eventSubject = new Subject<LeadershipEvent>();
+  /** Events not yet delivered: a transition caused by a subscriber waits for the current delivery. */
+  private readonly eventQueue: LeadershipEvent[] = [];
+  private deliveringEvents = false;
+  /** The leader and term last announced by a 'leader-changed' event. */
+  private announced?: { leader: string; term: number | undefined };
 
   constructor(
     private readonly store: LeaseStore,
@@ -201,7 +208,7 @@ export class LeaderElector {
   isLeader(): boolean {
     if (this.role !== 'leader') return false;
     if (this.clock.now() < this.deadline) return true;
-    this.demote(this.deadlineMissedReason());
+    this.demote('deadline', this.deadlineMissedReason());
     return false;
   }
 
@@ -220,6 +227,18 @@ export class LeaderElector {
   get state(): LeadershipState {
     this.isLeader(); // steps down first if the deadline has passed unnoticed
     return this.snapshot();
+  }
+
+  /**
+   * Every transition, in the order the elector makes them: 'acquired' (a tenure begins), 'lost' (it
+   * ends, with the reason), 'leader-changed' (a new leader or term became known, this replica
+   * included). Each fires exactly once per transition; nothing is replayed to late subscribers. A
+   * subscriber that throws never breaks the election, but RxJS reports its error as unhandled
+   * (process 'uncaughtException'): catch inside your subscriber. The same events are published on
+   * `node:diagnostics_channel` (see LEADERSHIP_CHANNELS).
+   */
+  get events$(): Observable<LeadershipEvent> {
+    return this.eventSubject.asObservable();
   }
 
   /** Current state first, then every change of role, leader or term. */
@@ -286,7 +305,7 @@ export class LeaderElector {
     // record-loss wait is separate state, so no cooldown can shorten it.)
     this.cooldownUntil = Math.max(this.cooldownUntil, this.clock.now() + cooldownMs);
     const wasLeader = this.role === 'leader';
-    this.demote('stepped down voluntarily', true);
+    this.demote('step-down', 'stepped down voluntarily');
     if (wasLeader || this.acquireOutcomeUnknown) await this.releaseLease();
     this.wake();
   }
@@ -306,7 +325,7 @@ export class LeaderElector {
     await this.loop;
     await this.settleInFlight();
     const mayHoldLease = this.role === 'leader' || this.acquireOutcomeUnknown;
-    this.demote('election stopped', true);
+    this.demote('stopped', 'election stopped');
     this.setRole('stopped');
     if (beforeRelease) {
       try {
@@ -317,6 +336,7 @@ export class LeaderElector {
     }
     if (release && mayHoldLease) await this.releaseLease();
     this.stateSubject.complete();
+    this.eventSubject.complete();
   }
 
   // ---------------------------------------------------------------- the loop
@@ -454,7 +474,7 @@ export class LeaderElector {
     while (this.tenure === tenure && !ended()) {
       const remaining = this.deadline - this.clock.now();
       if (remaining <= 0) {
-        this.demote(this.deadlineMissedReason());
+        this.demote('deadline', this.deadlineMissedReason());
         return;
       }
       const sentAt = this.clock.now();
@@ -476,7 +496,7 @@ export class LeaderElector {
             // are the only replica that could believe in the lost lease, and we are stepping down.
             this.recovering = { term: tenure.term };
           }
-          this.demote(`lease lost: ${messageOf(error)}`);
+          this.demote('lost', `lease lost: ${messageOf(error)}`);
           return;
         }
         this.storeFailed(error, 'renewal');
@@ -509,6 +529,17 @@ export class LeaderElector {
     this.armDeadlineTimer(this.tenure);
     this.setRole('leader');
     this.logger.log(`Became leader of "${this.leaseName}" as "${this.identity}" (term ${term})`);
+    const now = this.clock.wallNow();
+    this.publish({
+      type: 'acquired',
+      leaseName: this.leaseName,
+      identity: this.identity,
+      at: now,
+      term,
+      signal: this.tenure.controller.signal,
+      expiresAt: now + (deadline - this.clock.now()),
+    });
+    this.announceLeader();
     return true;
   }
 
@@ -531,7 +562,7 @@ export class LeaderElector {
   }
 
   /** Ends the current tenure (if any): abort its signal, go back to following. */
-  private demote(reason: string, expected = false): void {
+  private demote(reason: LeadershipEndReason, message: string): void {
     const tenure = this.tenure;
     if (!tenure) return;
     this.tenure = undefined;
@@ -540,11 +571,12 @@ export class LeaderElector {
     this.deadlineTimer = undefined;
     this.observedLeader = undefined;
     if (this.role === 'leader') this.setRole('follower');
-    tenure.controller.abort(new LeadershipEndedError(reason));
-    const line = `Stepped down from "${this.leaseName}" (term ${tenure.term}): ${reason}`;
+    tenure.controller.abort(new LeadershipEndedError(message));
+    const line = `Stepped down from "${this.leaseName}" (term ${tenure.term}): ${message}`;
     // Leaving on purpose (stop, step-down) is routine; losing the lease deserves a warning.
-    if (expected) this.logger.log(line);
+    if (reason === 'step-down' || reason === 'stopped') this.logger.log(line);
     else this.logger.warn(line);
+    this.publish({ type: 'lost', leaseName: this.leaseName, identity: this.identity, at: this.clock.wallNow(), term: tenure.term, reason, message });
   }
 
   /** Steps down exactly at the deadline even if a renewal is still hanging. */
@@ -558,7 +590,7 @@ export class LeaderElector {
         this.deadlineTimer = this.clock.setTimeout(fire, left); // timers may fire a little early
         return;
       }
-      this.demote(this.deadlineMissedReason());
+      this.demote('deadline', this.deadlineMissedReason());
     };
     this.deadlineTimer = this.clock.setTimeout(fire, this.deadline - this.clock.now());
   }
@@ -738,7 +770,38 @@ export class LeaderElector {
     this.observedLeader = observation.held ? observation.holder : undefined;
     this.observedTerm = observation.term > 0 ? observation.term : this.observedTerm;
     this.highestTermSeen = Math.max(this.highestTermSeen, observation.term);
+    this.announceLeader();
     this.emit();
+  }
+
+  /** Publishes 'leader-changed' when the known (leader, term) pair changed to a known leader. */
+  private announceLeader(): void {
+    const leader = this.observedLeader;
+    const term = this.observedTerm;
+    if (leader === undefined) return;
+    if (this.announced && this.announced.leader === leader && this.announced.term === term) return;
+    this.announced = { leader, term };
+    this.publish({ type: 'leader-changed', leaseName: this.leaseName, identity: this.identity, at: this.clock.wallNow(), leader, term, self: leader === this.identity && this.role === 'leader' });
+  }
+
+  /**
+   * Delivers an event to events$ subscribers and its diagnostics channel, in transition order: an
+   * event caused by a subscriber is queued until the current one has reached everyone.
+   */
+  private publish(event: LeadershipEvent): void {
+    this.eventQueue.push(event);
+    if (this.deliveringEvents) return;
+    this.deliveringEvents = true;
+    try {
+      for (let next = this.eventQueue.shift(); next; next = this.eventQueue.shift()) {
+        // RxJS catches a throwing subscriber and rethrows it asynchronously as an unhandled error:
+        // the loop goes on either way (the Nest hooks catch and log their callers' errors).
+        this.eventSubject.next(next);
+        publishDiagnostics(next);
+      }
+    } finally {
+      this.deliveringEvents = false;
+    }
   }
 
   /**

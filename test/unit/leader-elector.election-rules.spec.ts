@@ -313,3 +313,51 @@ describe('state$ ordering', () => {
     expect(later.at(-1)).toBe('follower');
   });
 });
+
+describe('leadership events', () => {
+  it('acquired, lost (with reason) and leader-changed fire once per transition, in order, on events$ and on diagnostics channels', async () => {
+    const { subscribe, unsubscribe } = await import('node:diagnostics_channel');
+    const { LEADERSHIP_CHANNELS } = await import('../../lib/core/leadership-events.js');
+    const { candidate, clock } = setup();
+    const a = candidate('a');
+    const b = candidate('b');
+    const seen: string[] = [];
+    const describeEvent = (who: string, event: { type: string; term?: number; reason?: string; leader?: string; self?: boolean }): string =>
+      `${who}:${event.type}${event.reason ? `(${event.reason})` : ''}${event.leader ? `(${event.leader}${event.self ? ',self' : ''})` : ''}@${event.term ?? '-'}`;
+    a.elector.events$.subscribe((event) => seen.push(describeEvent('a', event)));
+    b.elector.events$.subscribe((event) => seen.push(describeEvent('b', event)));
+    const viaChannel: string[] = [];
+    const listener = (message: unknown): void => {
+      const event = message as { identity: string; type: string; term?: number; reason?: string; leader?: string; self?: boolean };
+      viaChannel.push(describeEvent(event.identity, event));
+    };
+    for (const name of Object.values(LEADERSHIP_CHANNELS)) subscribe(name, listener);
+    try {
+      await a.elector.start();
+      await b.elector.start();
+      await clock.advance(10_000);
+      await a.elector.stepDown({ cooldownMs: 3_000 });
+      await clock.advance(RETRY + 3_000);
+      b.store.always('renew', { type: 'hang' });
+      await clock.advance(D); // b's deadline passes without a renewal
+      b.store.clear();
+      await clock.advance(3 * RETRY);
+    } finally {
+      for (const name of Object.values(LEADERSHIP_CHANNELS)) unsubscribe(name, listener);
+    }
+    expect(seen).toEqual([
+      'a:acquired@1',
+      'a:leader-changed(a,self)@1',
+      'b:leader-changed(a)@1',
+      'a:lost(step-down)@1',
+      'b:acquired@2',
+      'b:leader-changed(b,self)@2',
+      'a:leader-changed(b)@2',
+      'b:lost(deadline)@2',
+      'b:acquired@3',
+      'b:leader-changed(b,self)@3',
+      'a:leader-changed(b)@3',
+    ]);
+    expect(viaChannel).toEqual(seen);
+  });
+});
