@@ -59,10 +59,11 @@ async function mustRun(command: string, args: string[], cwd: string): Promise<Ru
   return result;
 }
 
+let ownWorkDir: string | undefined;
+
+/** The run's folder from the global setup; without one (another Jest config), a folder of this process's own. */
 function workDir(): string {
-  const dir = process.env.PACKED_PACKAGE_DIR ?? join(tmpdir(), `nle-packed-${process.pid}`);
-  mkdirSync(dir, { recursive: true });
-  return dir;
+  return process.env.PACKED_PACKAGE_DIR ?? (ownWorkDir ??= mkdtempSync(join(tmpdir(), 'nle-packed-')));
 }
 
 async function packAndInstall(work: string): Promise<InstalledPackage> {
