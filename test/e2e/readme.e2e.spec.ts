@@ -33,7 +33,8 @@ function typeScriptBlocks(markdown: string): CodeBlock[] {
   const lines = markdown.split(/\r?\n/);
   const blocks: CodeBlock[] = [];
   for (let i = 0; i < lines.length; i++) {
-    const fence = /^(`{3,})\s*(\w*)/.exec(lines[i]!);
+    // Indented fences count too (code blocks inside lists).
+    const fence = /^\s*(`{3,}|~{3,})\s*(\w*)/.exec(lines[i]!);
     if (!fence) continue;
     const end = lines.findIndex((line, j) => j > i && line.trim() === fence[1]);
     const close = end === -1 ? lines.length : end;
@@ -131,6 +132,20 @@ describe('README.md snippets', () => {
     }
   });
 
+  it('finds each ts block with its marker, including indented ones, and not fences inside other blocks (the parser itself)', () => {
+    const sample = [
+      '<!-- snippet: a.ts -->', '```ts', 'export const a = 1;', '```', '',
+      '<!-- snippet: skip (fragment) -->', '', '```typescript', 'x', '```',
+      '```bash', '```ts', '```',
+      '- item', '  ```ts', '  y', '  ```',
+    ].join('\n');
+    expect(typeScriptBlocks(sample).map((block) => [block.line, block.marker ?? null, block.code])).toEqual([
+      [2, 'a.ts', 'export const a = 1;\n'],
+      [8, 'skip (fragment)', 'x\n'],
+      [15, null, '  y\n'],
+    ]);
+  });
+
   it('marks every TypeScript block: booted as its own file, or skipped with a reason', () => {
     const unmarked = blocks.filter((block) => block.marker === undefined).map((block) => `line ${block.line}`);
     expect(unmarked).toEqual([]);
@@ -181,7 +196,7 @@ describe('README.md snippets', () => {
 
     app.child.kill('SIGTERM'); // main.ts enables shutdown hooks: Nest closes, releasing the lease
     const exit = await app.exited;
-    expect(exit.code === 0 || exit.signal === 'SIGTERM').toBe(true);
+    expect(exit.code === 0 || exit.signal === 'SIGTERM' ? 'closed' : `${JSON.stringify(exit)}\n${app.output}`).toBe('closed');
     expect(app.output).not.toMatch(/\bERROR\b/);
     // Closed gracefully: the lease is free for the next replica at once.
     const blob = BlobServiceClient.fromConnectionString(process.env.AZURITE_CONNECTION_STRING!).getContainerClient('leader-election').getBlobClient('leader');
