@@ -14,7 +14,8 @@ import { CONSUMER_COMPILER_OPTIONS, compile, createConsumer, repoRoot, type RunR
 // A block marked `<!-- snippet: skip (<reason>) -->` is not compiled; an unmarked block fails the
 // test. The conventions are described at the top of README.md's Development section.
 //
-// The booted snippets use the default container ("leader-election"): no other test may use it.
+// The booted snippets use the default container ("leader-election") and leases ("leader",
+// "billing"): other tests should use containers of their own.
 
 interface CodeBlock {
   /** 1-based line of the opening fence. */
@@ -158,6 +159,7 @@ describe('README.md snippets', () => {
   });
 
   it('compiles the booted snippets, each in its own file, with tsc (NodeNext, decorator metadata, strict)', () => {
+    expect(booted.length).toBeGreaterThan(0);
     expect(`${compiled.stdout}${compiled.stderr}`).toBe('');
     expect(compiled.code).toBe(0);
   });
@@ -176,8 +178,10 @@ describe('README.md snippets', () => {
     expect(booted.map((block) => block.marker!).filter((file) => (modules[file] ?? []).length === 0)).toEqual([]);
     const base = `http://127.0.0.1:${port}`;
 
+    // Leads at once on a free lease; should another app of this run hold the default lease, within
+    // one lease duration and poll of its release or expiry.
     let leader: unknown;
-    for (const started = Date.now(); Date.now() - started < 30_000; ) {
+    for (const started = Date.now(); Date.now() - started < 60_000; ) {
       const response = await fetch(`${base}/leader`);
       expect(response.status).toBe(200);
       const text = await response.text();
@@ -201,5 +205,5 @@ describe('README.md snippets', () => {
     // Closed gracefully: the lease is free for the next replica at once.
     const blob = BlobServiceClient.fromConnectionString(process.env.AZURITE_CONNECTION_STRING!).getContainerClient('leader-election').getBlobClient('leader');
     expect((await blob.getProperties()).leaseState).toBe('available');
-  }, 120_000);
+  }, 180_000);
 });
