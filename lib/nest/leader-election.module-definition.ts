@@ -1,4 +1,5 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
+import { InvalidElectionOptionError } from '../core/election-options.js';
 import type { LeaderElectionModuleExtras, LeaderElectionModuleOptions } from './interfaces/leader-election-options.interface.js';
 
 /**
@@ -7,7 +8,7 @@ import type { LeaderElectionModuleExtras, LeaderElectionModuleOptions } from './
  * module, and feature modules inject `LeaderElectionService`, `LeaderOnlyInterceptor` and
  * `LeaderElectionHealthIndicator` without importing it. `isGlobal: false` keeps it local to the
  * importing module. Only an explicit `false` turns it off (an `isGlobal: undefined` spread from a
- * config object keeps the default).
+ * config object keeps the default); anything but a boolean is refused.
  */
 export const {
   ConfigurableModuleClass: LeaderElectionConfigurableModule,
@@ -17,5 +18,9 @@ export const {
 } = new ConfigurableModuleBuilder<LeaderElectionModuleOptions>({ moduleName: 'LeaderElection' })
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createLeaderElectionOptions')
-  .setExtras<LeaderElectionModuleExtras>({ isGlobal: true }, (definition, extras) => ({ ...definition, global: extras.isGlobal !== false }))
+  .setExtras<LeaderElectionModuleExtras>({ isGlobal: true }, (definition, { isGlobal }) => {
+    // Structural, so checked here, when forRoot/forRootAsync is called (e.g. "false" from the environment).
+    if (isGlobal !== undefined && typeof isGlobal !== 'boolean') throw new InvalidElectionOptionError('isGlobal', isGlobal, 'true or false (default true)');
+    return { ...definition, global: isGlobal !== false };
+  })
   .build();

@@ -87,6 +87,14 @@ describe('LeaderElectionModule scope', () => {
     expect(LeaderElectionModule.forRootAsync({ useFactory: () => ({ store }), isGlobal: false }).global).toBe(false);
   });
 
+  it('refuses an isGlobal that is not a boolean, naming the option', () => {
+    const store = new MemoryLeaseStore();
+    for (const isGlobal of ['false', null, 0]) {
+      expect(() => LeaderElectionModule.forRoot({ store, isGlobal: isGlobal as unknown as boolean })).toThrow(/Invalid leader election option "isGlobal": got .*; allowed: true or false/);
+      expect(() => LeaderElectionModule.forRootAsync({ useFactory: () => ({ store }), isGlobal: isGlobal as unknown as boolean })).toThrow(/"isGlobal"/);
+    }
+  });
+
   it('isGlobal: false keeps the providers inside the importing module: a feature module cannot resolve them', async () => {
     const boot = bootWithFeature(LeaderElectionModule.forRoot({ store: new MemoryLeaseStore(), identity: 'scope', logger: false, isGlobal: false }));
     await expect(boot).rejects.toThrow(/can't resolve dependencies of the \w+ \([^)]*\)\. Please make sure that the argument LeaderElectionService at index \[\d\] is available in the FeatureModule module/);
