@@ -46,6 +46,11 @@ export interface LeaderElectionModuleOptions extends ElectionTimingOptions {
 
 /** Extras of forRoot/forRootAsync. */
 export interface LeaderElectionModuleExtras {
-  /** Register the module globally (import once in the root module). Default false. */
+  /**
+   * Register the module globally, so feature modules inject LeaderElectionService,
+   * LeaderOnlyInterceptor and LeaderElectionHealthIndicator without importing it (import it once,
+   * in the root module, like ScheduleModule.forRoot()). Default true; `false` makes its providers
+   * visible only in the module that imports it.
+   */
   isGlobal?: boolean;
 }
