@@ -337,7 +337,8 @@ export function permanentErrorHint(status: number | undefined, code: string | un
     case 'AuthorizationProtocolMismatch':
       return ' (likely cause: the SAS allows HTTPS only (spr=https) but the endpoint is http)';
     case 'AuthorizationFailure':
-      return ' (likely cause: the storage account firewall or network rules block this client, or the credential may not access this account)';
+      // Azurite answers a wrong account key with this code too (Azure says AuthenticationFailed).
+      return ' (likely cause: a wrong or rotated account key or an invalid SAS (an emulator reports these so), the storage account firewall or network rules blocking this client, or a credential without access to this account)';
     case 'InvalidAuthenticationInfo':
     case 'NoAuthenticationInformation':
       return ' (likely cause: missing or malformed credentials, or a token issued for another tenant or audience)';
