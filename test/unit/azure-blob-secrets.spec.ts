@@ -161,3 +161,21 @@ describe('credential errors and permanent-error hints', () => {
     expect((error as Error).message).not.toMatch(/likely cause/);
   });
 });
+
+describe('identities the store cannot record (issue 14, item 16)', () => {
+  it('refuses an identity with a lone surrogate before taking the lease, as a permanent error', async () => {
+    const calls: string[] = [];
+    const record = (name: string) => async (): Promise<object> => {
+      calls.push(name);
+      return {};
+    };
+    const blobClient = { getBlobLeaseClient: () => ({ acquireLease: record('acquireLease') }), getProperties: record('getProperties'), setMetadata: record('setMetadata') };
+    const containerClient = { url: 'https://acct.blob.core.windows.net/c', create: record('create'), getBlockBlobClient: () => ({ upload: record('upload') }), getBlobClient: () => blobClient } as unknown as ContainerClient;
+    const store = new AzureBlobLeaseStore({ containerClient });
+    const identity = `${'x'.repeat(255)}😀`.slice(0, 256);
+    const error = await store.acquire({ leaseName: 'leader', leaseId: '00000000-0000-4000-8000-000000000000', identity, durationSeconds: 15 }, new AbortController().signal).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PermanentStoreError);
+    expect((error as Error).message).toMatch(/lone UTF-16 surrogate/);
+    expect(calls).toEqual([]);
+  });
+});

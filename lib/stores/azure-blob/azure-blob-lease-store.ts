@@ -4,7 +4,7 @@ import {
   type ContainerClient,
   type StoragePipelineOptions,
 } from '@azure/storage-blob';
-import { validateLeaseName } from '../../core/election-options.js';
+import { InvalidElectionOptionError, validateIdentity, validateLeaseName } from '../../core/election-options.js';
 import {
   LeaseLostError,
   LeaseStoreError,
@@ -160,6 +160,14 @@ export class AzureBlobLeaseStore implements LeaseStore {
   }
 
   async acquire(request: AcquireRequest, signal: AbortSignal): Promise<AcquireResult> {
+    try {
+      // Checked before the lease is taken: an identity that cannot be recorded (a lone surrogate
+      // makes encodeURIComponent throw) would leave us holding a lease we can never lead with.
+      validateIdentity(request.identity);
+    } catch (error) {
+      if (!(error instanceof InvalidElectionOptionError)) throw error;
+      throw new PermanentStoreError(`acquire of lease "${request.leaseName}" refused: ${error.message}`, 'InvalidIdentity');
+    }
     const blob = this.blob(request.leaseName);
     const leaseClient = blob.getBlobLeaseClient(request.leaseId);
     try {
