@@ -186,9 +186,9 @@ export function nearestOption(key: string, known: readonly string[]): string | u
 export function refuseUnknownOptions(options: object, known: readonly string[], what = 'option'): void {
   for (const key of Object.keys(options)) {
     if (known.includes(key)) continue;
-    const nearest = nearestOption(key, known);
+    const nearest = nearestOption(key.slice(0, 100), known);
     const allowed = nearest
-      ? `a known ${what} — did you mean "${nearest}"?`
+      ? `a known ${what} (did you mean "${nearest}"?)`
       : `a known ${what}: ${known.join(', ')}`;
     throw new InvalidElectionOptionError(safeString(key), (options as Record<string, unknown>)[key], allowed);
   }
