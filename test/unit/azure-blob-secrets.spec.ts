@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { ContainerClient } from '@azure/storage-blob';
+import { InvalidElectionOptionError } from '../../lib/core/election-options.js';
 import { PermanentStoreError } from '../../lib/core/lease-store.js';
 import { AzureBlobLeaseStore } from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
 import { displayUrl, redactSecrets } from '../../lib/stores/azure-blob/redact.js';
@@ -177,5 +178,20 @@ describe('identities the store cannot record (issue 14, item 16)', () => {
     expect(error).toBeInstanceOf(PermanentStoreError);
     expect((error as Error).message).toMatch(/lone UTF-16 surrogate/);
     expect(calls).toEqual([]);
+  });
+});
+
+describe('a wrong containerClient given to the store directly (issue 14, item 10)', () => {
+  it('is refused at construction, described by type, without its SAS', () => {
+    let error: unknown;
+    try {
+      new AzureBlobLeaseStore({ containerClient: { url: `https://acct.blob.core.windows.net/c?${SAS}` } as unknown as ContainerClient });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(InvalidElectionOptionError);
+    expect((error as InvalidElectionOptionError).option).toBe('containerClient');
+    expect((error as InvalidElectionOptionError).value).toBeUndefined();
+    expect(`${String(error)} ${JSON.stringify(error)}`).not.toContain(SIG);
   });
 });

@@ -103,6 +103,11 @@ export class AzureBlobLeaseStore implements LeaseStore {
 
   private static containerClientFrom(options: AzureBlobLeaseStoreOptions): { client: ContainerClient; secrets: string[] } {
     if ('containerClient' in options && options.containerClient) {
+      const client = options.containerClient as unknown as Record<string, unknown>;
+      if (typeof client !== 'object' || typeof client.getBlobClient !== 'function' || typeof client.url !== 'string') {
+        // Described by type only (InvalidElectionOptionError never keeps objects): a client carries its credential.
+        throw new InvalidElectionOptionError('containerClient', options.containerClient, 'a ContainerClient from @azure/storage-blob');
+      }
       return { client: options.containerClient, secrets: [] };
     }
     const containerName = validateContainerName((options as CommonOptions).containerName ?? DEFAULT_CONTAINER_NAME);
