@@ -61,6 +61,7 @@ export {
 } from './nest/health/leader-election.health-indicator.js';
 export { DEFAULT_LEASE_NAME } from './nest/leader-election.constants.js';
 export type {
+  HealthDetailsLevel,
   LeaderElectionModuleExtras,
   LeaderElectionModuleOptions,
 } from './nest/interfaces/leader-election-options.interface.js';

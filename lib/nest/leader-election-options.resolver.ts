@@ -1,7 +1,11 @@
 import { hostname } from 'node:os';
 import {
+  booleanFromEnv,
   InvalidElectionOptionError,
+  NUMERIC_STRING_NOTE,
+  numberFromEnv,
   refuseNullOptions,
+  refuseUnknownOptions,
   resolveElectionOptions,
   validateIdentity,
   validateLeaseName,
@@ -12,7 +16,7 @@ import { MAX_TIMER_DELAY_MS } from '../core/clock.js';
 import type { LeaseStore } from '../core/lease-store.js';
 import type { ElectionLogger } from '../core/logger.js';
 import { AzureBlobLeaseStore } from '../stores/azure-blob/azure-blob-lease-store.js';
-import type { LeaderElectionModuleOptions } from './interfaces/leader-election-options.interface.js';
+import type { HealthDetailsLevel, LeaderElectionModuleOptions } from './interfaces/leader-election-options.interface.js';
 import { DEFAULT_LEASE_NAME, DEFAULT_SHUTDOWN_TIMEOUT_MS, DEFAULT_STARTUP_TIMEOUT_MS } from './leader-election.constants.js';
 import { conflictingStores, noStoreConfigured } from './leader-election.messages.js';
 
@@ -29,6 +33,8 @@ export interface ResolvedLeaderElectionOptions {
   shutdownTimeoutMs: number;
   startupTimeoutMs: number;
   healthStoreOutageMs: number;
+  /** What the health indicator shows: 'minimal' (public-safe, the default) or 'full'. */
+  healthDetails: HealthDetailsLevel;
   logger?: ElectionLogger | false;
 }
 
@@ -56,7 +62,35 @@ const NULL_REFUSED = [
   'shutdownTimeoutMs',
   'startupTimeoutMs',
   'healthStoreOutageMs',
+  'healthDetails',
 ] as const satisfies ReadonlyArray<keyof LeaderElectionModuleOptions>;
+
+/** Every module option: any other key is refused (a typo must not boot with a default). */
+const MODULE_OPTION_KEYS = [
+  'connectionString',
+  'accountUrl',
+  'credential',
+  'containerClient',
+  'containerName',
+  'createIfMissing',
+  'store',
+  'leaseName',
+  'identity',
+  ...TIMING_KEYS,
+  'releaseOnShutdown',
+  'shutdownTimeoutMs',
+  'startupTimeoutMs',
+  'healthStoreOutageMs',
+  'healthDetails',
+  'logger',
+] as const satisfies ReadonlyArray<keyof LeaderElectionModuleOptions>;
+
+// Compile-time check that MODULE_OPTION_KEYS lists every option of the interface.
+type UnlistedOption = Exclude<keyof LeaderElectionModuleOptions, (typeof MODULE_OPTION_KEYS)[number]>;
+const everyOptionListed: [UnlistedOption] extends [never] ? true : UnlistedOption = true;
+void everyOptionListed;
+
+const HEALTH_DETAILS_LEVELS: readonly HealthDetailsLevel[] = ['minimal', 'full'];
 
 export function defaultIdentity(): string {
   return `${hostname()}-${process.pid}`;
@@ -71,25 +105,32 @@ export function resolveLeaderElectionOptions(options: LeaderElectionModuleOption
   if (options === null || typeof options !== 'object') {
     throw new InvalidElectionOptionError('options', options, 'an object (LeaderElectionModuleOptions)');
   }
+  refuseUnknownOptions(options, MODULE_OPTION_KEYS, 'LeaderElectionModule option');
   refuseNullOptions(options, NULL_REFUSED);
   const defaultLeaseName = validateLeaseName(options.leaseName ?? DEFAULT_LEASE_NAME);
   const identity = validateIdentity(options.identity ?? defaultIdentity());
 
   const timings: ElectionTimingOptions = {};
   for (const key of TIMING_KEYS) {
-    if (options[key] !== undefined) timings[key] = options[key];
+    // Numbers may come from the environment as plain decimal strings ("15"); the core checks the rest.
+    if (options[key] !== undefined) timings[key] = numberFromEnv(options[key]) as number;
   }
   const election = resolveElectionOptions({ ...timings, leaseName: defaultLeaseName, identity });
 
-  const releaseOnShutdown = options.releaseOnShutdown ?? true;
+  const releaseOnShutdown = booleanFromEnv(options.releaseOnShutdown ?? true);
   if (typeof releaseOnShutdown !== 'boolean') {
-    throw new InvalidElectionOptionError('releaseOnShutdown', releaseOnShutdown, 'true or false');
+    throw new InvalidElectionOptionError('releaseOnShutdown', releaseOnShutdown, BOOLEAN_ALLOWED);
   }
   const shutdownTimeoutMs = timerMs('shutdownTimeoutMs', options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
   const startupTimeoutMs = timerMs('startupTimeoutMs', options.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS);
   const healthStoreOutageMs = timerMs('healthStoreOutageMs', options.healthStoreOutageMs ?? 3 * election.leaseDurationMs);
-  if (options.createIfMissing !== undefined && typeof options.createIfMissing !== 'boolean') {
-    throw new InvalidElectionOptionError('createIfMissing', options.createIfMissing, 'true or false');
+  const createIfMissing = booleanFromEnv(options.createIfMissing);
+  if (createIfMissing !== undefined && typeof createIfMissing !== 'boolean') {
+    throw new InvalidElectionOptionError('createIfMissing', createIfMissing, BOOLEAN_ALLOWED);
+  }
+  const healthDetails = options.healthDetails ?? 'minimal';
+  if (!HEALTH_DETAILS_LEVELS.includes(healthDetails)) {
+    throw new InvalidElectionOptionError('healthDetails', healthDetails, `one of ${HEALTH_DETAILS_LEVELS.map((level) => `"${level}"`).join(', ')}`);
   }
 
   const logger = options.logger as Partial<Record<'log' | 'warn' | 'error', unknown>> | false | undefined | null;
@@ -101,7 +142,7 @@ export function resolveLeaderElectionOptions(options: LeaderElectionModuleOption
     throw new InvalidElectionOptionError('logger', options.logger, 'false or an object with log, warn and error methods (e.g. a Nest Logger)');
   }
 
-  const { store, ownsStore } = buildStore(options);
+  const { store, ownsStore } = buildStore({ ...options, createIfMissing });
   return {
     store,
     ownsStore,
@@ -113,19 +154,24 @@ export function resolveLeaderElectionOptions(options: LeaderElectionModuleOption
     shutdownTimeoutMs,
     startupTimeoutMs,
     healthStoreOutageMs,
+    healthDetails,
     logger: options.logger,
   };
 }
 
+const BOOLEAN_ALLOWED = 'true or false (the strings "true" and "false" are accepted too, e.g. from the environment)';
+
 /** A wait that ends up in setTimeout: Node fires anything above 2^31 − 1 ms after 1 ms instead. */
-function timerMs(option: string, value: unknown): number {
+function timerMs(option: string, given: unknown): number {
+  const value = numberFromEnv(given);
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_TIMER_DELAY_MS) {
-    throw new InvalidElectionOptionError(option, value, `a number of ms from 0 to ${MAX_TIMER_DELAY_MS} (about 24.8 days, Node's timer limit)`);
+    const allowed = `a number of ms from 0 to ${MAX_TIMER_DELAY_MS} (about 24.8 days, Node's timer limit)`;
+    throw new InvalidElectionOptionError(option, value, typeof value === 'string' ? `${allowed}${NUMERIC_STRING_NOTE}` : allowed);
   }
   return value;
 }
 
-function buildStore(options: LeaderElectionModuleOptions): { store: LeaseStore; ownsStore: boolean } {
+function buildStore(options: Omit<LeaderElectionModuleOptions, 'createIfMissing'> & { createIfMissing?: boolean }): { store: LeaseStore; ownsStore: boolean } {
   const given = (['connectionString', 'accountUrl', 'containerClient', 'store'] as const).filter(
     (key) => options[key] !== undefined && options[key] !== null && options[key] !== '',
   );
@@ -150,11 +196,16 @@ function buildStore(options: LeaderElectionModuleOptions): { store: LeaseStore; 
   }
   const common = { containerName: options.containerName, createIfMissing: options.createIfMissing };
   if (options.containerClient) {
+    const client = options.containerClient as unknown as Record<string, unknown>;
+    if (typeof client !== 'object' || typeof client.getBlobClient !== 'function' || typeof client.url !== 'string') {
+      // Described by type only: a client object carries its credential (account key, SAS).
+      throw new InvalidElectionOptionError('containerClient', options.containerClient, 'a ContainerClient from @azure/storage-blob (e.g. blobServiceClient.getContainerClient(name))');
+    }
     return { store: new AzureBlobLeaseStore({ containerClient: options.containerClient, createIfMissing: options.createIfMissing }), ownsStore: true };
   }
   if (options.accountUrl) {
-    if (!options.credential) {
-      throw new InvalidElectionOptionError('credential', options.credential, 'a TokenCredential (e.g. new DefaultAzureCredential()) when "accountUrl" is given');
+    if (!options.credential || typeof (options.credential as { getToken?: unknown }).getToken !== 'function') {
+      throw new InvalidElectionOptionError('credential', options.credential, 'a TokenCredential with a getToken method (e.g. new DefaultAzureCredential() from @azure/identity) when "accountUrl" is given');
     }
     return { store: new AzureBlobLeaseStore({ accountUrl: options.accountUrl, credential: options.credential, ...common }), ownsStore: true };
   }

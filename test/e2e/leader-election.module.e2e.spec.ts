@@ -355,7 +355,7 @@ describe('storage outage at boot, health, and the interceptor', () => {
   it('boots as follower while storage is down, reports down after the outage bound, and leads once storage is back', async () => {
     const port = await freePort();
     const app = await createApp(
-      { connectionString: azuriteConnectionString(port), containerName: container(), identity: 'patient', healthStoreOutageMs: 500, requestTimeoutMs: 1_000 },
+      { connectionString: azuriteConnectionString(port), containerName: container(), identity: 'patient', healthStoreOutageMs: 500, requestTimeoutMs: 1_000, healthDetails: 'full' },
       { providers: [Jobs] },
     );
     const service = app.get(LeaderElectionService);
@@ -381,8 +381,8 @@ describe('storage outage at boot, health, and the interceptor', () => {
 
   it('reports up for leader and follower, with role, leader identity and term', async () => {
     const containerName = container();
-    const leader = await createApp({ connectionString, containerName, identity: 'L' });
-    const follower = await createApp({ connectionString, containerName, identity: 'F' });
+    const leader = await createApp({ connectionString, containerName, identity: 'L', healthDetails: 'full' });
+    const follower = await createApp({ connectionString, containerName, identity: 'F', healthDetails: 'full' });
     await sleep(500);
     const leaderHealth = leader.get(LeaderElectionHealthIndicator).isHealthy('election');
     const followerHealth = follower.get(LeaderElectionHealthIndicator).isHealthy('election');

@@ -55,7 +55,7 @@ describe('resolveElectionOptions', () => {
     ['infinite lease (-1, Azure style)', { leaseDurationSeconds: -1 }, 'leaseDurationSeconds', /infinite leases are refused/],
     ['infinite lease (Infinity)', { leaseDurationSeconds: Infinity }, 'leaseDurationSeconds', /whole number/],
     ['fractional lease', { leaseDurationSeconds: 15.5 }, 'leaseDurationSeconds', /whole number/],
-    ['lease as a string', { leaseDurationSeconds: '15' }, 'leaseDurationSeconds', /whole number/],
+    ['lease as a string with a unit', { leaseDurationSeconds: '15s' }, 'leaseDurationSeconds', /whole number/],
     ['renewInterval + safetyMargin = D', { renewIntervalMs: 14_000 }, 'renewIntervalMs', /renewIntervalMs \+ safetyMarginMs \(1000\) < leaseDurationSeconds × 1000 \(15000\)/],
     ['renewInterval beyond D', { renewIntervalMs: 20_000 }, 'renewIntervalMs', /below 14000/],
     ['zero renewInterval', { renewIntervalMs: 0 }, 'renewIntervalMs', /> 0/],
@@ -96,7 +96,9 @@ describe('resolveElectionOptions', () => {
     expect(error.message).toContain(`"${option}"`);
     expect(error.message).toMatch(/got /);
     expect(error.message).toMatch(allowed);
-    if (option in overrides) expect(error.value).toBe(overrides[option]);
+    const given = overrides[option];
+    if (typeof given === 'string' && given.length > 80) expect(error.value).toBe(`${given.slice(0, 80)}…`); // truncated, as in the message
+    else if (option in overrides) expect(error.value).toBe(given);
     else expect(error.value).toBe(5000); // the derived default D/3 that the override made invalid
   });
 

@@ -28,7 +28,7 @@ describe('resolveLeaderElectionOptions (module options)', () => {
     ['a shutdown timeout beyond Node’s timer limit', { shutdownTimeoutMs: 2 ** 31 }, 'shutdownTimeoutMs', /from 0 to 2147483647/],
     ['a negative startup timeout', { startupTimeoutMs: -1 }, 'startupTimeoutMs', /from 0 to 2147483647/],
     ['an infinite health outage bound', { healthStoreOutageMs: Infinity }, 'healthStoreOutageMs', /from 0 to 2147483647/],
-    ['createIfMissing as a string (e.g. straight from an env var)', { createIfMissing: 'false' }, 'createIfMissing', /true or false/],
+    ['createIfMissing as a string other than "true"/"false"', { createIfMissing: 'no' }, 'createIfMissing', /true or false/],
     ['releaseOnShutdown as a string', { releaseOnShutdown: 'yes' }, 'releaseOnShutdown', /true or false/],
     ['null shutdown timeout (an unset config value)', { shutdownTimeoutMs: null }, 'shutdownTimeoutMs', /leave the option out/],
     ['null lease duration', { leaseDurationSeconds: null }, 'leaseDurationSeconds', /leave the option out/],

@@ -1,23 +1,33 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { LeadershipState } from '../../core/leader-elector.js';
+import { sanitizeForeignText } from '../../core/sanitize.js';
 import { RESOLVED_LEADER_ELECTION_OPTIONS } from '../leader-election.constants.js';
 import type { ResolvedLeaderElectionOptions } from '../leader-election-options.resolver.js';
 import { LeaderElectionService } from '../leader-election.service.js';
 
+/**
+ * One lease's health. With `healthDetails: 'minimal'` (the default) only status, leaseName, role,
+ * term and — when down — reason and errorCode are present: nothing a public /health should not
+ * carry. With `healthDetails: 'full'` the optional fields below are filled in too.
+ */
 export interface LeaderElectionHealthDetails {
   status: 'up' | 'down';
   leaseName: string;
   role: LeadershipState['role'];
-  identity: string;
-  /** Identity of the current leader as last seen, or null. */
-  leader: string | null;
+  /** Current leader's term as last seen (this replica's while leading), or null. */
   term: number | null;
-  /** ISO time of the last successful storage request, or null if none yet. */
-  lastStoreContactAt: string | null;
-  /** Present when the last storage request failed. */
-  lastError?: { kind: string; message: string; code?: string; at: string };
-  /** Present when down: why. */
+  /** Present when down: why (never a storage URL, an identity or a service message). */
   reason?: string;
+  /** Present when down because of a permanent storage error: its code, e.g. "AuthenticationFailed". */
+  errorCode?: string;
+  /** 'full' only: this replica's identity. */
+  identity?: string;
+  /** 'full' only: identity of the current leader as last seen, or null. */
+  leader?: string | null;
+  /** 'full' only: ISO time of the last successful storage request, or null if none yet. */
+  lastStoreContactAt?: string | null;
+  /** 'full' only, when the last storage request failed (credentials are redacted by the store). */
+  lastError?: { kind: string; message: string; code?: string; at: string };
 }
 
 /** Same shape as @nestjs/terminus's HealthIndicatorResult: { [key]: { status, ...details } }. */
@@ -28,8 +38,13 @@ export type LeaderElectionHealthResult = Record<string, LeaderElectionHealthDeta
  * terminus reads only `status` from what an indicator function returns.
  *
  * `up` for the leader AND for followers (a follower is healthy: it is ready to take over).
- * `down` only when the store has been unreachable for longer than healthStoreOutageMs, or the
- * election is stopped.
+ * `down` when:
+ *   - the election is stopped;
+ *   - the last storage request failed with a permanent error (authentication, authorization,
+ *     invalid names, an emulator rejecting the API version…): such a replica can never lead until
+ *     its configuration is fixed, so it is not shown as a healthy follower. It is `up` again after
+ *     the next successful storage request;
+ *   - the store has been unreachable (transient errors) for longer than healthStoreOutageMs.
  *
  *   this.health.check([() => this.leaderHealth.isHealthy('leaderElection')])
  */
@@ -43,14 +58,14 @@ export class LeaderElectionHealthIndicator {
   ) {}
 
   isHealthy(key = 'leaderElection', leaseName?: string): LeaderElectionHealthResult {
+    // A computed key defines an own property even for "__proto__".
     return { [key]: this.details(leaseName) };
   }
 
   /** Health of every lease this replica takes part in, keyed by lease name. */
   isHealthyAll(): LeaderElectionHealthResult {
-    const result: LeaderElectionHealthResult = {};
-    for (const name of this.service.leaseNames) result[name] = this.details(name);
-    return result;
+    // fromEntries defines own properties: no lease name can land on the prototype and vanish.
+    return Object.fromEntries(this.service.leaseNames.map((name) => [name, this.details(name)]));
   }
 
   details(leaseName?: string, now = Date.now()): LeaderElectionHealthDetails {
@@ -58,22 +73,31 @@ export class LeaderElectionHealthIndicator {
     const lastContact = state.lastStoreContactAt ?? this.createdAt;
     const outageMs = now - lastContact;
     let reason: string | undefined;
+    let errorCode: string | undefined;
     if (state.role === 'stopped') reason = 'the election is stopped';
-    else if (state.consecutiveFailures > 0 && outageMs > this.options.healthStoreOutageMs) {
+    else if (state.lastError?.kind === 'permanent') {
+      errorCode = state.lastError.code ? sanitizeForeignText(state.lastError.code, 64) : undefined;
+      reason = `permanent storage error${errorCode ? ` (${errorCode})` : ''}: this replica cannot lead until the storage configuration is fixed (see the log)`;
+    } else if (state.consecutiveFailures > 0 && outageMs > this.options.healthStoreOutageMs) {
       reason = `lease store unreachable for ${Math.round(outageMs / 1000)} s (limit ${Math.round(this.options.healthStoreOutageMs / 1000)} s)`;
     }
-    return {
+    const minimal: LeaderElectionHealthDetails = {
       status: reason ? 'down' : 'up',
       leaseName: state.leaseName,
       role: state.role,
-      identity: state.identity,
-      leader: state.leader ?? null,
       term: state.term ?? null,
+      ...(reason ? { reason } : {}),
+      ...(errorCode ? { errorCode } : {}),
+    };
+    if (this.options.healthDetails !== 'full') return minimal;
+    return {
+      ...minimal,
+      identity: state.identity,
+      leader: sanitizeForeignText(state.leader) ?? null,
       lastStoreContactAt: state.lastStoreContactAt ? new Date(state.lastStoreContactAt).toISOString() : null,
       ...(state.lastError
         ? { lastError: { kind: state.lastError.kind, message: state.lastError.message, code: state.lastError.code, at: new Date(state.lastError.at).toISOString() } }
         : {}),
-      ...(reason ? { reason } : {}),
     };
   }
 }

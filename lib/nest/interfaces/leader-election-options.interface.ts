@@ -5,11 +5,25 @@ import type { LeaseStore } from '../../core/lease-store.js';
 import type { ElectionLogger } from '../../core/logger.js';
 
 /**
+ * What the health indicator reports for each lease.
+ * - 'minimal' (default): status, leaseName, role, term, and when down a reason and the error code.
+ *   Nothing about hosts, identities, storage accounts or error messages: safe on a public /health.
+ * - 'full': also this replica's identity, the leader's identity, the last storage contact and the
+ *   last error (kind, code, message; credentials redacted). For internal endpoints.
+ */
+export type HealthDetailsLevel = 'minimal' | 'full';
+
+/**
  * Options of LeaderElectionModule.forRoot / forRootAsync.
  *
  * Storage: give exactly one of `connectionString`, `accountUrl` + `credential`, `containerClient`,
  * or a custom `store` (e.g. `new MemoryLeaseStore()` for a single process).
  * Timings (`leaseDurationSeconds`, `renewIntervalMs`, …) are documented on ElectionTimingOptions.
+ *
+ * Unknown keys are refused at boot (naming the nearest valid option). Numeric options also accept
+ * plain decimal strings ("15", "0.2") and boolean options the strings "true"/"false", so values
+ * from `ConfigService.get()` / `process.env` work as they are; "15s", "", " 15", "0x10", "1e3" are
+ * refused with the option's name.
  */
 export interface LeaderElectionModuleOptions extends ElectionTimingOptions {
   /** Azure Storage connection string (account key or SAS). Never logged. */
@@ -40,6 +54,8 @@ export interface LeaderElectionModuleOptions extends ElectionTimingOptions {
   startupTimeoutMs?: number;
   /** The health indicator reports `down` after the store has been unreachable this long, ms. Default 3 × lease duration. */
   healthStoreOutageMs?: number;
+  /** What health shows: 'minimal' (default, safe for a public endpoint) or 'full'. See HealthDetailsLevel. */
+  healthDetails?: HealthDetailsLevel;
   /** Logger for election events; default Nest's Logger ("LeaderElection" context). `false` silences it. */
   logger?: ElectionLogger | false;
 }

@@ -4,7 +4,7 @@ import {
   type ContainerClient,
   type StoragePipelineOptions,
 } from '@azure/storage-blob';
-import { validateLeaseName } from '../../core/election-options.js';
+import { InvalidElectionOptionError, validateIdentity, validateLeaseName } from '../../core/election-options.js';
 import {
   LeaseLostError,
   LeaseRecordLostError,
@@ -17,6 +17,7 @@ import {
   type LeaseStore,
   type LeaseStoreErrorKind,
 } from '../../core/lease-store.js';
+import { sanitizeForeignText } from '../../core/sanitize.js';
 import { validateContainerName } from './azure-blob-names.js';
 import { displayUrl, redactSecrets } from './redact.js';
 
@@ -105,6 +106,11 @@ export class AzureBlobLeaseStore implements LeaseStore {
 
   private static containerClientFrom(options: AzureBlobLeaseStoreOptions): { client: ContainerClient; secrets: string[] } {
     if ('containerClient' in options && options.containerClient) {
+      const client = options.containerClient as unknown as Record<string, unknown>;
+      if (typeof client !== 'object' || typeof client.getBlobClient !== 'function' || typeof client.url !== 'string') {
+        // Described by type only (InvalidElectionOptionError never keeps objects): a client carries its credential.
+        throw new InvalidElectionOptionError('containerClient', options.containerClient, 'a ContainerClient from @azure/storage-blob');
+      }
       return { client: options.containerClient, secrets: [] };
     }
     const containerName = validateContainerName((options as CommonOptions).containerName ?? DEFAULT_CONTAINER_NAME);
@@ -162,6 +168,14 @@ export class AzureBlobLeaseStore implements LeaseStore {
   }
 
   async acquire(request: AcquireRequest, signal: AbortSignal): Promise<AcquireResult> {
+    try {
+      // Checked before the lease is taken: an identity that cannot be recorded (a lone surrogate
+      // makes encodeURIComponent throw) would leave us holding a lease we can never lead with.
+      validateIdentity(request.identity);
+    } catch (error) {
+      if (!(error instanceof InvalidElectionOptionError)) throw error;
+      throw new PermanentStoreError(`acquire of lease "${request.leaseName}" refused: ${error.message}`, 'InvalidIdentity');
+    }
     const blob = this.blob(request.leaseName);
     const leaseClient = blob.getBlobLeaseClient(request.leaseId);
     try {
@@ -187,7 +201,10 @@ export class AzureBlobLeaseStore implements LeaseStore {
       // We hold the lease now: nobody else can write metadata, so previous term + 1 is unique.
       const properties = await blob.getProperties({ abortSignal: signal, conditions: { leaseId: request.leaseId } });
       const previous = readMetadata(properties.metadata);
-      const term = Math.max(previous.term, request.minimumTerm ?? 0) + 1;
+      // previous.term is a safe integer below MAX_TERM (anything else reads as 0, a lost record);
+      // minimumTerm comes from the caller: use it only when it is a sane term as well.
+      const minimum = isTerm(request.minimumTerm) ? request.minimumTerm : 0;
+      const term = Math.max(previous.term, minimum) + 1;
       // Set Metadata replaces the whole set: keep what others stored on the blob, replace only our keys
       // (metadata names are case-insensitive, so drop any spelling of ours first).
       const ours = new Set<string>(Object.values(METADATA));
@@ -301,7 +318,9 @@ export class AzureBlobLeaseStore implements LeaseStore {
 
   /** Status, code and first line of the service message, with every known secret removed. */
   private describe(error: unknown): string {
-    return redactSecrets(describeRestError(error), this.secrets);
+    // Redacted before it is cut: a token cut in half would no longer look like one.
+    const text = redactSecrets(describeRestError(error), this.secrets);
+    return text.length > 400 ? `${text.slice(0, 400)}…` : text;
   }
 
   private translate(error: unknown, operation: string, leaseName: string): LeaseStoreError {
@@ -311,9 +330,13 @@ export class AzureBlobLeaseStore implements LeaseStore {
     const detail = this.describe(error);
     // Without createIfMissing a missing blob or container never appears by itself: configuration.
     const missing = status === 404 && !this.createIfMissing;
-    const hint = missing ? ' (createIfMissing is false: create the container and blob, or allow createIfMissing)' : '';
-    const message = `${operation} of lease "${leaseName}" on ${this.description} failed: ${detail}${hint}`;
     const kind = missing ? 'permanent' : classify(status, code, error);
+    const hint = missing
+      ? ' (createIfMissing is false: create the container and blob, or allow createIfMissing)'
+      : kind === 'permanent'
+        ? permanentErrorHint(status, code, error, this.container.url)
+        : '';
+    const message = `${operation} of lease "${leaseName}" on ${this.description} failed: ${detail}${hint}`;
     if (kind === 'permanent') return new PermanentStoreError(message, code, status);
     return new TransientStoreError(message, code, status);
   }
@@ -329,18 +352,92 @@ function classify(status: number | undefined, code: string | undefined, error: u
   return 'transient'; // 408, 429, 5xx, network errors, aborts
 }
 
-function readMetadata(metadata: Record<string, string> | undefined): Omit<LeaseObservation, 'held'> {
-  const rawTerm = metadata?.[METADATA.term];
-  const term = rawTerm && /^\d+$/.test(rawTerm) ? Number(rawTerm) : 0;
-  const rawLeader = metadata?.[METADATA.leader];
-  let holder: string | undefined;
-  if (rawLeader) {
-    try {
-      holder = decodeURIComponent(rawLeader);
-    } catch {
-      holder = rawLeader;
-    }
+/**
+ * Likely causes of a permanent error, by code: the service's own message is often empty (a HEAD
+ * request such as Get Properties has no response body), and "HTTP 400 InvalidHeaderValue" alone
+ * sends people looking in the wrong place.
+ */
+export function permanentErrorHint(status: number | undefined, code: string | undefined, error: unknown, url = ''): string {
+  const local = /^https?:\/\/(?:127\.0\.0\.1|localhost|\[::1\]|azurite|host\.docker\.internal)[:/]/i.test(url) || url.includes('devstoreaccount1');
+  const name = (error as { name?: string } | undefined)?.name;
+  if (name === 'CredentialUnavailableError') {
+    return ' (likely cause: the credential found no identity to use — for DefaultAzureCredential set up a managed/workload identity, environment variables or an Azure CLI login)';
   }
+  if (name === 'AuthenticationError' || name === 'AggregateAuthenticationError') {
+    return ' (likely cause: the credential could not get a token — check the tenant, client id and secret/certificate of the identity)';
+  }
+  switch (code) {
+    case 'InvalidHeaderValue':
+    case 'InvalidQueryParameterValue':
+    case 'UnsupportedHeader':
+      return local
+        ? ' (likely cause: the storage emulator is older than @azure/storage-blob and rejects its API version (x-ms-version): update Azurite, or start it with --skipApiVersionCheck)'
+        : ' (likely cause: the service rejects a request header, often the API version (x-ms-version) of a storage emulator or Azure Stack older than @azure/storage-blob)';
+    case 'AuthenticationFailed':
+      return ' (likely cause: a wrong or rotated account key, an expired or malformed SAS token, or a clock more than 15 minutes off)';
+    case 'AuthorizationPermissionMismatch':
+      return ' (likely cause: the SAS or the role lacks a permission: the lease blobs need read, write and create (SAS sp=rwc, plus a for add), or the Storage Blob Data Contributor role for Microsoft Entra identities)';
+    case 'AuthorizationResourceTypeMismatch':
+      return ' (likely cause: an account SAS without the container and object resource types: srt=co)';
+    case 'AuthorizationServiceMismatch':
+      return ' (likely cause: a SAS not valid for the blob service: ss must include b)';
+    case 'AuthorizationSourceIPMismatch':
+      return ' (likely cause: the SAS is restricted to other IP addresses (sip))';
+    case 'AuthorizationProtocolMismatch':
+      return ' (likely cause: the SAS allows HTTPS only (spr=https) but the endpoint is http)';
+    case 'AuthorizationFailure':
+      // Azurite answers a wrong account key with this code too (Azure says AuthenticationFailed).
+      return ' (likely cause: a wrong or rotated account key or an invalid SAS (an emulator reports these so), the storage account firewall or network rules blocking this client, or a credential without access to this account)';
+    case 'InvalidAuthenticationInfo':
+    case 'NoAuthenticationInformation':
+      return ' (likely cause: missing or malformed credentials, or a token issued for another tenant or audience)';
+    case 'ContainerNotFound':
+      return ' (likely cause: the container does not exist and these credentials may not create it — create it once, e.g. with az storage container create)';
+    case 'InvalidResourceName':
+      return ' (likely cause: an invalid container or lease name)';
+    case 'AccountIsDisabled':
+      return ' (likely cause: the storage account is disabled)';
+    default:
+      if (status === 401 || status === 403) return ' (likely cause: credentials that are wrong, expired or lack a permission on the container)';
+      return '';
+  }
+}
+
+/**
+ * Highest term we accept from metadata: a safe integer that still leaves room for + 1. A larger or
+ * malformed value (a tampered or corrupted record) cannot be trusted to order leaders — Number() on
+ * "9007199254740993" loses precision, a 400-digit value becomes Infinity — so it reads as 0, a lost
+ * record, and the elector's record-loss rule applies (wait one lease duration, then continue from
+ * the highest term it has seen).
+ */
+export const MAX_TERM = Number.MAX_SAFE_INTEGER - 1;
+
+function isTerm(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= MAX_TERM;
+}
+
+/** The recorded term: decimal digits within [0, MAX_TERM], else 0 (a lost record). */
+export function parseTerm(raw: string | undefined): number {
+  if (!raw || !/^\d{1,16}$/.test(raw)) return 0;
+  const term = Number(raw);
+  return isTerm(term) ? term : 0;
+}
+
+/** The recorded holder, decoded, stripped of control characters and escape sequences, at most 256 chars. */
+export function parseHolder(raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  let holder: string;
+  try {
+    holder = decodeURIComponent(raw);
+  } catch {
+    holder = raw;
+  }
+  return sanitizeForeignText(holder);
+}
+
+function readMetadata(metadata: Record<string, string> | undefined): Omit<LeaseObservation, 'held'> {
+  const term = parseTerm(metadata?.[METADATA.term]);
+  const holder = parseHolder(metadata?.[METADATA.leader]);
   const rawAcquired = metadata?.[METADATA.acquiredAt];
   const acquiredAt = rawAcquired ? Date.parse(rawAcquired) : NaN;
   const rawRecovered = metadata?.[METADATA.recoveredTerm];
@@ -364,7 +461,7 @@ function describeRestError(error: unknown): string {
   const status = statusOf(error);
   const code = codeOf(error);
   const name = (error as { name?: string } | undefined)?.name;
-  const firstLine = messageOf(error).split('\n')[0]?.slice(0, 300) ?? '';
+  const firstLine = messageOf(error).split('\n')[0]?.slice(0, 4000) ?? ''; // cut to length after redaction
   const parts = [status ? `HTTP ${status}` : undefined, code, firstLine || name].filter(Boolean);
   return parts.join(' ');
 }

@@ -1,0 +1,34 @@
+/**
+ * Text that comes from outside this process (another replica's recorded identity, a tampered blob's
+ * metadata, a custom store) before it is logged or returned: escape sequences and control
+ * characters could forge log lines or recolour a terminal, bidirectional overrides could disguise
+ * text, and an unbounded length could flood logs and health output.
+ */
+
+/** ANSI/VT escape sequences: CSI (ESC [ … final byte), OSC (ESC ] … BEL or ESC \), and two-byte ESC x. */
+// eslint-disable-next-line no-control-regex
+const ESCAPE_SEQUENCES = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u009b[0-?]*[ -/]*[@-~]|\u001b[@-_]?/g;
+/** C0 and C1 controls, DEL, and the bidirectional overrides and isolates. */
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/** Longest foreign text we show; our own identity is capped at the same length. */
+export const MAX_FOREIGN_TEXT_LENGTH = 256;
+
+/**
+ * Strips escape sequences and control characters, replaces lone surrogates, and caps the length at
+ * {@link MAX_FOREIGN_TEXT_LENGTH} UTF-16 code units (never cutting a character in half, with "…"
+ * marking the cut). Returns undefined when nothing printable is left.
+ */
+export function sanitizeForeignText(value: string | undefined, maxLength = MAX_FOREIGN_TEXT_LENGTH): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  let text = value.replace(ESCAPE_SEQUENCES, '').replace(CONTROL_CHARACTERS, '');
+  text = (text as string & { toWellFormed(): string }).toWellFormed();
+  if (text.length > maxLength) {
+    let cut = maxLength - 1;
+    const last = text.charCodeAt(cut - 1);
+    if (last >= 0xd800 && last <= 0xdbff) cut -= 1; // keep surrogate pairs whole
+    text = `${text.slice(0, cut)}…`;
+  }
+  return text.trim() === '' ? undefined : text;
+}
