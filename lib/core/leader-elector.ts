@@ -17,6 +17,7 @@ import {
 } from './lease-store.js';
 import { publishDiagnostics, type LeadershipEndReason, type LeadershipEvent } from './leadership-events.js';
 import { consoleLogger, safeLogger, type ElectionLogger } from './logger.js';
+import { sanitizeForeignText } from './sanitize.js';
 
 export type LeaderRole = 'idle' | 'follower' | 'leader' | 'stopped';
 
@@ -298,8 +299,9 @@ export class LeaderElector {
    */
   async stepDown(options: { cooldownMs?: number } = {}): Promise<void> {
     const cooldownMs = options.cooldownMs ?? this.options.leaseDurationMs;
-    if (!(cooldownMs >= 0) || !Number.isFinite(cooldownMs)) {
-      throw new RangeError(`stepDown cooldownMs must be a finite number ≥ 0, got ${String(cooldownMs)}`);
+    if (typeof cooldownMs !== 'number' || !(cooldownMs >= 0) || !Number.isFinite(cooldownMs)) {
+      const got = typeof cooldownMs === 'number' ? String(cooldownMs) : typeof cooldownMs;
+      throw new RangeError(`stepDown cooldownMs must be a finite number ≥ 0, got ${got}`);
     }
     // The later of the two: a short step-down must not end a longer one already running. (The
     // record-loss wait is separate state, so no cooldown can shorten it.)
@@ -373,7 +375,7 @@ export class LeaderElector {
       // Observe even when the last acquire's outcome is unknown: the observation is where a lost
       // record is noticed, and skipping it once could let this replica lead beside a holder that
       // still believes in the lost lease, with the same term.
-      const observation = await this.request('observe', (signal) => this.store.observe(this.leaseName, signal), this.options.requestTimeoutMs);
+      const observation = trustedObservation(await this.request('observe', (signal) => this.store.observe(this.leaseName, signal), this.options.requestTimeoutMs));
       this.storeAnswered();
       this.noteObservation(observation);
       if (this.waitingOutRecordLoss(observation)) return this.pollDelay();
@@ -433,7 +435,8 @@ export class LeaderElector {
       if (observation.held && observation.holder === this.identity && !outcomeWasUnknown) this.noteRefusedOwnRecord();
       // A refused acquire may not say who holds the lease (Azure's 409 does not): keep the holder
       // the observation just showed instead of forgetting it.
-      this.noteObservation({ ...result.observation, holder: result.observation.holder ?? observation.holder });
+      const refused = trustedObservation(result.observation);
+      this.noteObservation({ ...refused, holder: refused.holder ?? observation.holder });
       return this.pollDelay();
     }
     if (this.stopController.signal.aborted) return 0; // stop() releases: acquireOutcomeUnknown is still set
@@ -734,7 +737,7 @@ export class LeaderElector {
     if (observation.term < termBefore) {
       this.recordTerm = observation.term;
       if (this.recovering) this.recordLossWait = undefined;
-      else this.noteRecordLoss(termBefore, 'by a follower poll');
+      else this.noteRecordLoss(termBefore, `by a follower poll, term ${observation.term} now`);
     } else {
       this.recordTerm = observation.term;
     }
@@ -761,7 +764,7 @@ export class LeaderElector {
     }
     this.recordLossWait = { until, termBefore };
     this.logger.warn(
-      `The lease record of "${this.leaseName}" was lost (noticed ${how}: term ${termBefore} recorded before); waiting one lease duration (${this.options.leaseDurationSeconds} s) before leading so that a holder who still believes in its lease has stopped`,
+      `The lease record of "${this.leaseName}" was lost (noticed ${how}; term ${termBefore} recorded before); waiting one lease duration (${this.options.leaseDurationSeconds} s) before leading so that a holder who still believes in its lease has stopped`,
     );
   }
 
@@ -894,6 +897,23 @@ export class LeaderElector {
       isActive: () => this.tenure === tenure && this.isLeader(),
     };
   }
+}
+
+/**
+ * What a store reports is foreign input (another replica wrote it; a custom store may pass it through
+ * unchecked): terms must be safe integers (anything else reads as 0, a lost record, so the
+ * record-loss rules apply) and holder identities are stripped of control characters and capped.
+ */
+function trustedObservation(observation: LeaseObservation): LeaseObservation {
+  const safeTerm = (value: unknown): number | undefined => (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined);
+  const recoveredTerm = safeTerm(observation.recoveredTerm);
+  return {
+    held: observation.held === true,
+    holder: sanitizeForeignText(observation.holder),
+    term: safeTerm(observation.term) ?? 0,
+    acquiredAt: observation.acquiredAt,
+    ...(recoveredTerm !== undefined ? { recoveredTerm } : {}),
+  };
 }
 
 function messageOf(error: unknown): string {

@@ -361,3 +361,27 @@ describe('leadership events', () => {
     expect(viaChannel).toEqual(seen);
   });
 });
+
+describe('foreign input from a custom store', () => {
+  it('sanitises holder identities and reads unsafe terms as 0 (record-loss rules apply) before using or showing them', async () => {
+    const { candidate, clock, memory } = setup();
+    const a = candidate('a');
+    await a.elector.start();
+    const b = candidate('b');
+    const honest = b.store.observe.bind(b.store);
+    let polls = 0;
+    b.store.observe = async (leaseName, signal) => {
+      const real = await honest(leaseName, signal);
+      polls += 1;
+      // First poll: the real record (term 1). Then a holder text with escapes and an unsafe term.
+      return polls === 1 ? real : { ...real, holder: '\u001b[31mevil\nINFO forged line', term: 2 ** 60 };
+    };
+    await b.elector.start();
+    await clock.advance(RETRY);
+    expect(b.elector.state.leader).toBe('evilINFO forged line');
+    expect(Number.isSafeInteger(b.elector.state.term ?? 0)).toBe(true);
+    expect(b.elector.state.term).toBe(1); // the unsafe term was read as 0; the last trusted term stays
+    expect(b.logger.text()).toMatch(/was lost/); // 0 after 1: a lost record, so b waits
+    expect(await memory.observe('jobs', never)).toMatchObject({ holder: 'a' });
+  });
+});

@@ -440,8 +440,9 @@ function readMetadata(metadata: Record<string, string> | undefined): Omit<LeaseO
   const holder = parseHolder(metadata?.[METADATA.leader]);
   const rawAcquired = metadata?.[METADATA.acquiredAt];
   const acquiredAt = rawAcquired ? Date.parse(rawAcquired) : NaN;
+  // Same bounds as the term (a tampered value reads as absent): it can only end a record-loss wait.
   const rawRecovered = metadata?.[METADATA.recoveredTerm];
-  const recoveredTerm = rawRecovered && /^\d+$/.test(rawRecovered) ? Number(rawRecovered) : undefined;
+  const recoveredTerm = rawRecovered === undefined ? undefined : parseTerm(rawRecovered) || undefined;
   return { term, holder, acquiredAt: Number.isFinite(acquiredAt) ? acquiredAt : undefined, ...(recoveredTerm !== undefined ? { recoveredTerm } : {}) };
 }
 
