@@ -75,8 +75,13 @@ export interface LeaderElectorDependencies {
 export interface StopOptions {
   /** Release the lease after stepping down (default true), so a follower takes over within one poll. */
   release?: boolean;
-  /** Runs after the leadership signal is aborted and before the lease is released (e.g. drain running jobs). */
-  beforeRelease?: () => Promise<void>;
+  /**
+   * Runs after the leadership signal is aborted and before the lease is released (e.g. drain running
+   * jobs). Resolving `false` keeps the lease from being released: work of the ended tenure is still
+   * running, and handing the lease to a follower now could let a new leader start beside it. The
+   * lease then expires by itself within one lease duration.
+   */
+  beforeRelease?: () => Promise<boolean | void>;
 }
 
 interface Tenure {
@@ -329,14 +334,22 @@ export class LeaderElector {
     const mayHoldLease = this.role === 'leader' || this.acquireOutcomeUnknown;
     this.demote('stopped', 'election stopped');
     this.setRole('stopped');
+    let mayRelease = true;
     if (beforeRelease) {
       try {
-        await beforeRelease();
+        mayRelease = (await beforeRelease()) !== false;
       } catch (error) {
         this.logger.warn(`beforeRelease hook failed: ${messageOf(error)}`);
       }
     }
-    if (release && mayHoldLease) await this.releaseLease();
+    if (release && mayHoldLease) {
+      if (mayRelease) await this.releaseLease();
+      else {
+        this.logger.warn(
+          `Not releasing lease "${this.leaseName}": work of the ended tenure is still running after the shutdown timeout; the lease expires by itself within ${this.options.leaseDurationSeconds} s, so no new leader starts beside that work until then`,
+        );
+      }
+    }
     this.stateSubject.complete();
     this.eventSubject.complete();
   }
