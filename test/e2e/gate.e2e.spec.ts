@@ -456,6 +456,28 @@ describe('@LeaderOnly routes on a request-scoped controller (issue 13.9)', () =>
   });
 });
 
+@Injectable({ scope: Scope.TRANSIENT })
+class TransientWork {
+  @LeaderOnly()
+  work(): string {
+    return `ran in term ${currentLeadership()!.term}`;
+  }
+}
+
+@Injectable()
+class TransientConsumer {
+  constructor(readonly work: TransientWork) {}
+}
+
+describe('@LeaderOnly on a transient provider (issue 13.9)', () => {
+  it('is gated on the instances Nest creates for its consumers', async () => {
+    const { leader, follower } = await pair({ providers: [TransientWork, TransientConsumer] });
+    expect(leader.get(TransientConsumer).work.work()).toBe('ran in term 1');
+    expect(follower.get(TransientConsumer).work.work()).toBeUndefined();
+    expect(follower.get(LeaderElectionService).skippedCount()).toBe(1);
+  });
+});
+
 // ---------------------------------------------------------------------------- issue 7.2: quiet followers
 
 @Injectable()
