@@ -146,9 +146,10 @@ export class LeaderElectionExplorer implements OnModuleInit {
    */
   private closeGateEarly(): void {
     try {
-      const modules = [...(this.modules.values() as unknown as Iterable<NestModuleRef>)];
-      if (modules.length === 0) return;
-      const first = modules.reduce((a, b) => (b.distance < a.distance ? b : a));
+      // Nest's own order: sorted by distance, descending, then reversed (ties reversed too).
+      const destroyOrder = [...(this.modules.values() as unknown as Iterable<NestModuleRef>)].sort((a, b) => b.distance - a.distance).reverse();
+      const first = destroyOrder[0];
+      if (!first) return;
       const token = Symbol('nestjs-leader-election:close-gate');
       first.addProvider({ provide: token, useValue: { onModuleDestroy: () => this.service.shutdown() } });
       const hook = first.providers.get(token);
