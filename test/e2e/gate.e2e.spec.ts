@@ -271,6 +271,37 @@ describe('a route returning an Observable (issue 14.4)', () => {
   });
 });
 
+@Injectable()
+class Feed {
+  emitted = 0;
+  @LeaderOnly()
+  feed(): Observable<number> {
+    return new Observable<number>((subscriber) => {
+      const timer = setTimeout(() => {
+        this.emitted++;
+        subscriber.next(this.emitted);
+        subscriber.complete();
+      }, 200);
+      return () => clearTimeout(timer);
+    });
+  }
+}
+
+describe('a background method returning an Observable (issue 14.4)', () => {
+  it('skips an overlapping subscription, and shutdown waits for the running one', async () => {
+    const app = await createApp({ store: new MemoryLeaseStore(), identity: 'solo' }, { providers: [Feed] });
+    const feed = app.get(Feed);
+    const service = app.get(LeaderElectionService);
+    const first = lastValueFrom(feed.feed(), { defaultValue: 'empty' });
+    const second = lastValueFrom(feed.feed(), { defaultValue: 'empty' });
+    expect(service.runningCount()).toBe(1);
+    await expect(second).resolves.toBe('empty');
+    await app.close();
+    expect(feed.emitted).toBe(1); // close() returned only after the running subscription completed
+    await expect(first).resolves.toBe(1);
+  });
+});
+
 // ---------------------------------------------------------------------------- item 5: re-entry is not overlap
 
 @Injectable()
