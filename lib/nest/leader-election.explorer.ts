@@ -66,11 +66,10 @@ export class LeaderElectionExplorer implements OnModuleInit {
         const metadata = getLeaderOnlyMetadata(method);
         if (!metadata) continue;
         gated++;
-        const kind = handlerKindFromMetadata(method);
-        if (kind) {
-          recordHandlerKind(metadata, kind);
-          kinds.add(kind);
-        }
+        // Recorded for every gated method, 'background' included, so a call never re-reads metadata.
+        const kind = handlerKindFromMetadata(method) ?? 'background';
+        recordHandlerKind(metadata, kind);
+        kinds.add(kind);
         const leaseName = metadata.leaseName ?? this.service.defaultLeaseName;
         handlerCounts.set(leaseName, (handlerCounts.get(leaseName) ?? 0) + 1);
       }

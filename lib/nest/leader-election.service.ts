@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { isObservable, merge, Observable, type Subscription } from 'rxjs';
 import { LeaderElector, type Leadership, type LeadershipState } from '../core/leader-elector.js';
@@ -264,14 +263,14 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
       if (info.kind === 'timeout' && metadata.runMissedTimeout) this.rememberMissedTimeout(elector, metadata, instance, call, info);
       return this.skip(elector, info);
     }
-    const frame: RunFrame = { instance, handlerName: metadata.handlerName, parent: runFrames.getStore() };
+    const frame: RunFrame = { instance, handlerName: metadata.handlerName, parent: currentFrame() };
     const slot = request || metadata.allowOverlap || isReentry(frame) ? undefined : this.takeSlot(instance, metadata.handlerName);
     if (slot === null) return this.skipOverlap(elector, metadata, info);
-    const context = contextOf(leadership);
+    const context = contextOf(leadership, frame);
     const finish = this.startRun(elector.leaseName, slot);
     let result: unknown;
     try {
-      result = leadershipStorage.run(context, () => runFrames.run(frame, call));
+      result = leadershipStorage.run(context, call);
     } catch (error) {
       finish();
       throw error;
@@ -319,19 +318,17 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
       }
       const finish = this.startRun(elector.leaseName, slot);
       const subscription = leadershipStorage.run(context, () =>
-        runFrames.run(frame, () =>
-          source.subscribe({
-            next: (value) => subscriber.next(value),
-            error: (error: unknown) => {
-              finish();
-              subscriber.error(error);
-            },
-            complete: () => {
-              finish();
-              subscriber.complete();
-            },
-          }),
-        ),
+        source.subscribe({
+          next: (value) => subscriber.next(value),
+          error: (error: unknown) => {
+            finish();
+            subscriber.error(error);
+          },
+          complete: () => {
+            finish();
+            subscriber.complete();
+          },
+        }),
       );
       return () => {
         subscription.unsubscribe();
@@ -507,14 +504,21 @@ export interface GatedCall {
   shape: ReturnShape;
 }
 
-/** The chain of gated runs of the current async context, to tell re-entry (recursion) from overlap. */
+/**
+ * The chain of gated runs of the current async context, to tell re-entry (recursion) from overlap.
+ * Kept on the run's leadership context under a private symbol (one AsyncLocalStorage for both).
+ */
 interface RunFrame {
   instance: object;
   handlerName: string;
   parent: RunFrame | undefined;
 }
 
-const runFrames = new AsyncLocalStorage<RunFrame>();
+const RUN_FRAME = Symbol('nestjs-leader-election:run-frame');
+
+function currentFrame(): RunFrame | undefined {
+  return (leadershipStorage.getStore() as { [RUN_FRAME]?: RunFrame } | undefined)?.[RUN_FRAME];
+}
 
 function isReentry(frame: RunFrame): boolean {
   for (let outer = frame.parent; outer; outer = outer.parent) {
@@ -523,12 +527,14 @@ function isReentry(frame: RunFrame): boolean {
   return false;
 }
 
-function contextOf(leadership: Leadership): LeadershipContext {
-  return {
+function contextOf(leadership: Leadership, frame: RunFrame): LeadershipContext {
+  const context: LeadershipContext = {
     leaseName: leadership.leaseName,
     identity: leadership.identity,
     term: leadership.term,
     signal: leadership.signal,
     isActive: () => leadership.isActive(),
   };
+  Object.defineProperty(context, RUN_FRAME, { value: frame, enumerable: false });
+  return context;
 }

@@ -50,8 +50,9 @@ const kinds = new WeakMap<LeaderOnlyMetadata, HandlerKind>();
 
 export function recordHandlerKind(metadata: LeaderOnlyMetadata, kind: HandlerKind): void {
   const known = kinds.get(metadata);
-  // A request kind wins over anything else: refusing with an error is the safe answer.
-  if (known && isRequestKind(known) && !isRequestKind(kind)) return;
+  // A request kind wins over anything else (refusing with an error is the safe answer), and any
+  // kind wins over 'background' (the default when nothing was found).
+  if (known && ((isRequestKind(known) && !isRequestKind(kind)) || kind === 'background')) return;
   kinds.set(metadata, kind);
 }
 
