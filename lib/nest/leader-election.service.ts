@@ -187,6 +187,8 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
    * first scheduled tick. Called by the module at init; a storage outage never fails boot.
    */
   async start(leaseNames: Iterable<string> = []): Promise<void> {
+    // app.close() may run before a slow onModuleInit elsewhere lets the explorer get here.
+    if (this.shuttingDown) return;
     this.electorFor();
     for (const name of leaseNames) this.electorFor(name);
     this.started = true;

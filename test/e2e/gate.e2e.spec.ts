@@ -11,6 +11,7 @@ import {
   type INestApplication,
   type INestMicroservice,
   type OnModuleDestroy,
+  type OnModuleInit,
 } from '@nestjs/common';
 import { ClientProxyFactory, MessagePattern, Transport, type ClientProxy } from '@nestjs/microservices';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -437,6 +438,37 @@ describe('shutdown order (issue 14.9)', () => {
     await app.close();
     expect(database.resultDuringDestroy).toBeUndefined();
     expect(app.get(GatedWork).runs).toBe(1);
+  });
+});
+
+@Injectable()
+class SlowInit implements OnModuleInit {
+  async onModuleInit(): Promise<void> {
+    await sleep(300);
+  }
+}
+@Module({ providers: [SlowInit, GatedWork] })
+class SlowModule {}
+@Module({ imports: [SlowModule] })
+class MiddleModule {}
+
+describe('app.close() while another module is still initialising (shutdown before start)', () => {
+  it('never starts the elections afterwards, so no closed app holds a lease', async () => {
+    const store = new MemoryLeaseStore();
+    // Not global: deeper modules (SlowModule) initialise before LeaderElectionModule.
+    const moduleRef = await Test.createTestingModule({
+      imports: [MiddleModule, LeaderElectionModule.forRoot({ ...fast, store, identity: 'closed', isGlobal: false })],
+    }).compile();
+    const closed = moduleRef.createNestApplication({ logger: false });
+    apps.push(closed);
+    const init = closed.init().catch(() => undefined);
+    await sleep(100);
+    await closed.close();
+    await init;
+    await sleep(100);
+    expect(closed.get(LeaderElectionService).isLeader()).toBe(false);
+    const next = await createApp({ store, identity: 'next' });
+    expect(next.get(LeaderElectionService).isLeader()).toBe(true);
   });
 });
 
