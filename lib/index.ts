@@ -53,6 +53,7 @@ export { LeaderElectionService, type LeaderInfo } from './nest/leader-election.s
 export { LeaderOnly, getLeaderOnlyMetadata } from './nest/decorators/leader-only.decorator.js';
 export { LeaderOnlyInterceptor } from './nest/leader-only.interceptor.js';
 export { NotLeaderException, type NotLeaderResponseBody } from './nest/not-leader.exception.js';
+export { UnknownLeaseError } from './nest/unknown-lease.error.js';
 export { currentLeadership, type LeadershipContext } from './nest/leadership-context.js';
 export {
   LeaderElectionHealthIndicator,

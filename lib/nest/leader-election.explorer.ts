@@ -1,46 +1,170 @@
-import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
-import { DiscoveryService, MetadataScanner } from '@nestjs/core';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { DiscoveryService, MetadataScanner, ModulesContainer } from '@nestjs/core';
 import { getLeaderOnlyMetadata } from './decorators/leader-only.decorator.js';
 import { LEADER_GATE } from './leader-election.constants.js';
+import { registeredTwice, unreachableInstances } from './leader-election.messages.js';
 import { LeaderElectionService } from './leader-election.service.js';
+import { handlerKindFromMetadata, recordHandlerKind, type HandlerKind } from './utils/handler-kind.js';
+import { loadTransportErrors } from './utils/not-leader-error.js';
+
+/** The parts of Nest's InstanceWrapper and Module the explorer uses (structural: no deep imports). */
+interface DiscoveredWrapper {
+  readonly name: unknown;
+  readonly token: unknown;
+  readonly host?: NestModuleRef;
+  readonly isAlias: boolean;
+  readonly instance: unknown;
+  metatype: unknown;
+  readonly inject?: unknown;
+  readonly isTransient: boolean;
+  isDependencyTreeStatic(): boolean;
+  getStaticTransientInstances(): Array<{ instance: unknown } | undefined>;
+}
+
+interface NestModuleRef {
+  readonly name: string;
+  readonly distance: number;
+  readonly imports: Set<NestModuleRef>;
+  readonly providers: Map<unknown, { hierarchyLevel: number }>;
+  addProvider(provider: { provide: unknown; useValue: unknown }): unknown;
+}
 
 /**
- * At module init: finds every provider and controller with @LeaderOnly methods, links each instance
- * to this app's LeaderElectionService, and starts the elections those methods use (waiting, bounded,
- * for the first attempt) before any scheduled job starts (schedule starts jobs at bootstrap).
+ * At module init, for this application:
+ * - refuses a second registration of the module (two services would each run their own elections
+ *   and gate the same instances on either: one app = one election);
+ * - finds every provider and controller with @LeaderOnly methods and records what kind of handler
+ *   each method is (route, message pattern, resolver, gateway message, @Timeout), read from the
+ *   FINAL method on the prototype, so the answer does not depend on which decorator wraps whom;
+ * - links instances to this app's LeaderElectionService (request-scoped and transient classes too:
+ *   their per-request instances are built from a subclass that carries the link);
+ * - registers the gate's closing in the first onModuleDestroy Nest runs (see closeGateEarly);
+ * - starts the elections those methods use, waiting (bounded) for the first attempt, before any
+ *   scheduled job starts (schedule starts jobs at bootstrap).
  */
 @Injectable()
 export class LeaderElectionExplorer implements OnModuleInit {
-  private readonly logger = new Logger('LeaderElection');
-
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
+    private readonly modules: ModulesContainer,
     private readonly service: LeaderElectionService,
   ) {}
 
   async onModuleInit(): Promise<void> {
-    const leaseNames = new Set<string>();
-    const wrappers = [...this.discovery.getProviders(), ...this.discovery.getControllers()];
+    const providers = this.discovery.getProviders() as unknown as DiscoveredWrapper[];
+    this.refuseSecondRegistration(providers);
+    const handlerCounts = new Map<string, number>();
+    const kinds = new Set<HandlerKind>();
+    const wrappers = [...providers, ...(this.discovery.getControllers() as unknown as DiscoveredWrapper[])];
     for (const wrapper of wrappers) {
-      const instance: unknown = wrapper.instance;
-      if (!instance || typeof instance !== 'object') continue;
-      const prototype = Object.getPrototypeOf(instance) as object | null;
+      const prototype = prototypeOf(wrapper);
       if (!prototype) continue;
       let gated = 0;
       for (const name of this.scanner.getAllMethodNames(prototype)) {
-        const metadata = getLeaderOnlyMetadata((instance as Record<string, unknown>)[name]);
+        const method = (prototype as Record<string, unknown>)[name];
+        const metadata = getLeaderOnlyMetadata(method);
         if (!metadata) continue;
         gated++;
-        leaseNames.add(metadata.leaseName ?? this.service.defaultLeaseName);
+        // Recorded for every gated method, 'background' included, so a call never re-reads metadata.
+        const kind = handlerKindFromMetadata(method) ?? 'background';
+        recordHandlerKind(metadata, kind);
+        kinds.add(kind);
+        const leaseName = metadata.leaseName ?? this.service.defaultLeaseName;
+        handlerCounts.set(leaseName, (handlerCounts.get(leaseName) ?? 0) + 1);
       }
-      if (gated === 0) continue;
-      if (!wrapper.isDependencyTreeStatic()) {
-        this.logger.warn(`${wrapper.name as string} has @LeaderOnly methods but is request-scoped or transient; its calls will be skipped`);
-        continue;
-      }
-      Object.defineProperty(instance, LEADER_GATE, { value: this.service, enumerable: false, configurable: true, writable: true });
+      if (gated > 0) this.linkToGate(wrapper);
     }
-    await this.service.start(leaseNames);
+    await loadTransportErrors(kinds);
+    this.closeGateEarly();
+    this.service.registerHandlers(handlerCounts);
+    await this.service.start(handlerCounts.keys());
   }
+
+  private refuseSecondRegistration(providers: DiscoveredWrapper[]): void {
+    const hosts = new Set<NestModuleRef>();
+    const services = new Set<unknown>();
+    for (const wrapper of providers) {
+      if (wrapper.token !== LeaderElectionService || wrapper.isAlias) continue;
+      services.add(wrapper.instance);
+      if (wrapper.host) hosts.add(wrapper.host);
+    }
+    if (services.size <= 1) return;
+    const importers = new Set<string>();
+    for (const module of this.modules.values() as unknown as Iterable<NestModuleRef>) {
+      for (const host of hosts) if (module.imports.has(host) && !hosts.has(module)) importers.add(module.name);
+    }
+    throw new Error(registeredTwice(services.size, [...importers]));
+  }
+
+  /**
+   * A @LeaderOnly wrapper finds its app's gate through a hidden property of the instance it runs on
+   * (several apps in one process each gate their own instances). Static instances get it now;
+   * request-scoped and transient ones are created per request/consumer from wrapper.metatype, which
+   * is replaced here, for this app only, by a subclass whose constructor adds the property (methods
+   * and Nest metadata are inherited, and the class keeps its name).
+   */
+  private linkToGate(wrapper: DiscoveredWrapper): void {
+    const link = (instance: unknown): void => {
+      if (instance && typeof instance === 'object') {
+        Object.defineProperty(instance, LEADER_GATE, { value: this.service, enumerable: false, configurable: true, writable: true });
+      }
+    };
+    if (wrapper.isDependencyTreeStatic() && !wrapper.isTransient) {
+      link(wrapper.instance);
+      return;
+    }
+    for (const host of wrapper.isTransient ? wrapper.getStaticTransientInstances() : []) link(host?.instance);
+    if (wrapper.isDependencyTreeStatic()) return; // transient, all instances created at boot
+    const metatype = wrapper.metatype;
+    if (typeof metatype !== 'function' || wrapper.inject || !metatype.prototype) {
+      throw new Error(unreachableInstances(String(wrapper.name)));
+    }
+    if ((metatype as { [GATED_SUBCLASS]?: boolean })[GATED_SUBCLASS]) return;
+    const Base = metatype as new (...args: unknown[]) => object;
+    const gate = this.service;
+    const Gated = class extends Base {
+      constructor(...args: unknown[]) {
+        super(...args);
+        Object.defineProperty(this, LEADER_GATE, { value: gate, enumerable: false, configurable: true, writable: true });
+      }
+    };
+    Object.defineProperty(Gated, 'name', { value: Base.name });
+    Object.defineProperty(Gated, GATED_SUBCLASS, { value: true });
+    wrapper.metatype = Gated;
+  }
+
+  /**
+   * Nest runs onModuleDestroy module by module, the root module first and global modules (this one)
+   * last, so the service's own hook would close the gate only after the application's modules were
+   * destroyed: a tick could still run against a closed database. Register the closing (stop gated
+   * runs, drain, release) as a provider of the module Nest destroys first, at the highest hierarchy
+   * level so it runs before that module's other providers. Nest internals (Module.addProvider,
+   * InstanceWrapper.hierarchyLevel): if they change, the service's own onModuleDestroy still closes
+   * the gate, later (docs/OPERATIONS.md says where to release resources either way).
+   */
+  private closeGateEarly(): void {
+    try {
+      // Nest's own order: sorted by distance, descending, then reversed (ties reversed too).
+      const destroyOrder = [...(this.modules.values() as unknown as Iterable<NestModuleRef>)].sort((a, b) => b.distance - a.distance).reverse();
+      const first = destroyOrder[0];
+      if (!first) return;
+      const token = Symbol('nestjs-leader-election:close-gate');
+      first.addProvider({ provide: token, useValue: { onModuleDestroy: () => this.service.shutdown() } });
+      const hook = first.providers.get(token);
+      if (hook) hook.hierarchyLevel = Number.MAX_SAFE_INTEGER;
+    } catch {
+      // Fallback: LeaderElectionService.onModuleDestroy.
+    }
+  }
+}
+
+const GATED_SUBCLASS = Symbol('nestjs-leader-election:gated-subclass');
+
+function prototypeOf(wrapper: DiscoveredWrapper): object | undefined {
+  const instance = wrapper.instance;
+  if (instance && typeof instance === 'object') return (Object.getPrototypeOf(instance) as object | null) ?? undefined;
+  const metatype = wrapper.metatype;
+  if (typeof metatype === 'function' && !wrapper.inject) return metatype.prototype as object | undefined;
+  return undefined;
 }

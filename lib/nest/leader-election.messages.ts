@@ -20,3 +20,29 @@ export const noGate = (handler: string): string =>
 
 export const startupTimedOut = (leaseName: string, ms: number): string =>
   `First election attempt for "${leaseName}" did not finish within ${ms} ms; continuing boot as follower (the election keeps trying).`;
+
+/** Foreign values (leader identities, lease names from input) go into messages quoted and capped. */
+export const quoted = (value: string, max = 256): string => JSON.stringify(value.length > max ? `${value.slice(0, max)}…` : value);
+
+export const unknownLease = (leaseName: string, declared: string[]): string =>
+  `LeaderElectionService: lease ${quoted(leaseName, 100)} is not declared; declared leases: ${declared.map((name) => `"${name}"`).join(', ')}. Reads never start an election: declare a lease with @LeaderOnly(name) or join it with "await service.join(name)".`;
+
+export const following = (leaseName: string, leader: string, handlers: number): string =>
+  `Following "${leaseName}" (leader: ${quoted(leader)})${handlers > 0 ? `; ${handlers} leader-only handler(s) skip on this replica` : ''}`;
+
+export const skippedWhileFollowing = (leaseName: string, skipped: number): string =>
+  `Leading "${leaseName}" now; ${skipped} leader-only run(s) were skipped on this replica since the last change`;
+
+export const overlapSkipped = (handler: string): string =>
+  `${handler} is still running when its next run is due; overlapping runs are skipped and counted (set allowOverlap to run them concurrently). Logged once per leadership.`;
+
+export const missedTimeoutFailed = (handler: string, message: string): string => `Missed @Timeout ${handler}, run on becoming leader, failed: ${message}`;
+
+export const noGateRefused = (handler: string): string =>
+  `@LeaderOnly ${handler} was called on an instance that LeaderElectionModule does not manage (created outside Nest's container, or the module is not imported in this application); the request is refused.`;
+
+export const registeredTwice = (count: number, importers: string[]): string =>
+  `LeaderElectionModule is registered ${count} times in this application${importers.length ? ` (imported by ${importers.join(', ')})` : ''}. One application takes part in each election once: register it once (forRoot or forRootAsync, in the root module; make it global with isGlobal if other modules need it) and inject LeaderElectionService where needed.`;
+
+export const unreachableInstances = (className: string): string =>
+  `${className} has @LeaderOnly methods but is request-scoped or transient and built by a factory (useFactory), so LeaderElectionModule cannot reach its instances: provide it as a class (useClass or the class itself) or make it default-scoped.`;

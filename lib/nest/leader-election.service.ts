@@ -1,19 +1,23 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import { merge, type Observable } from 'rxjs';
+import { isObservable, merge, Observable, type Subscription } from 'rxjs';
 import { LeaderElector, type Leadership, type LeadershipState } from '../core/leader-elector.js';
 import { validateLeaseName } from '../core/election-options.js';
 import type { ElectionLogger } from '../core/logger.js';
 import { safeLogger, silentLogger } from '../core/logger.js';
+import { decoratedLeaseNames } from './decorators/leader-only.decorator.js';
 import type { LeaderOnlyMetadata } from './interfaces/leader-only-options.interface.js';
 import { RESOLVED_LEADER_ELECTION_OPTIONS } from './leader-election.constants.js';
 import type { ResolvedLeaderElectionOptions } from './leader-election-options.resolver.js';
-import { skippedNotLeader, skippedOverlap, skippedShuttingDown, startupTimedOut } from './leader-election.messages.js';
+import { following, missedTimeoutFailed, overlapSkipped, skippedWhileFollowing, startupTimedOut } from './leader-election.messages.js';
 import { leadershipStorage, type LeadershipContext } from './leadership-context.js';
-import { NotLeaderException } from './not-leader.exception.js';
+import { UnknownLeaseError } from './unknown-lease.error.js';
+import { isRequestKind, type HandlerKind } from './utils/handler-kind.js';
+import { notLeaderError } from './utils/not-leader-error.js';
+import { isPromiseLike, learnShape, skippedResult, type ReturnShape } from './utils/return-shape.js';
 
 /** How a @LeaderOnly wrapper reaches the election of its app (see LEADER_GATE). */
 export interface LeaderGate {
-  runGated(metadata: LeaderOnlyMetadata, instance: object, call: () => unknown, kind: { isRoute: boolean; isAsync: boolean }): unknown;
+  runGated(metadata: LeaderOnlyMetadata, instance: object, call: () => unknown, info: GatedCall): unknown;
 }
 
 /** The current leader of a lease as this replica last saw it. */
@@ -26,7 +30,8 @@ export interface LeaderInfo {
 }
 
 /**
- * Leadership as the application sees it: one election per lease name (created on first use),
+ * Leadership as the application sees it: one election per declared lease (the default lease, every
+ * @LeaderOnly lease, and leases joined explicitly with join()/electorFor(); reads never create one),
  * leadership checks, state and change streams, waiting for leadership, voluntary step-down.
  */
 @Injectable()
@@ -34,9 +39,16 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
   private readonly electors = new Map<string, LeaderElector>();
   private readonly runs = new Map<string, Set<Promise<unknown>>>();
   private readonly overlapping = new WeakMap<object, Set<string>>();
+  private readonly skips = new Map<string, number>();
+  private readonly skipsSinceChange = new Map<string, number>();
+  private readonly handlerCounts = new Map<string, number>();
+  private readonly overlapLoggedForTerm = new Map<string, number>();
+  private readonly missedTimeouts = new Map<string, MissedTimeout[]>();
+  private readonly transitionSubscriptions: Subscription[] = [];
   private readonly logger: ElectionLogger;
   private started = false;
   private shuttingDown = false;
+  private shutdownDone?: Promise<void>;
 
   constructor(@Inject(RESOLVED_LEADER_ELECTION_OPTIONS) private readonly options: ResolvedLeaderElectionOptions) {
     // Wrapped: a logger that throws must never break a tick, the loop or shutdown.
@@ -62,27 +74,31 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
     return this.options.store.description;
   }
 
-  /** True only while this replica holds the lease and is inside its deadline (checked now). */
+  /**
+   * True only while this replica holds the lease and is inside its deadline (checked now). False for
+   * a lease this replica does not take part in (reads never start an election).
+   */
   isLeader(leaseName?: string): boolean {
-    return this.electorFor(leaseName).isLeader();
+    return this.declaredElector(leaseName)?.isLeader() ?? false;
   }
 
-  /** The current tenure (term, AbortSignal), only while leader. */
+  /** The current tenure (term, AbortSignal), only while leader (undefined for an undeclared lease). */
   leadership(leaseName?: string): Leadership | undefined {
-    return this.electorFor(leaseName).leadership;
+    return this.declaredElector(leaseName)?.leadership;
   }
 
+  /** State of a declared lease; throws UnknownLeaseError for any other name. */
   getState(leaseName?: string): LeadershipState {
-    return this.electorFor(leaseName).state;
+    return this.requireElector(leaseName).state;
   }
 
   getStates(): LeadershipState[] {
     return [...this.electors.values()].map((elector) => elector.state);
   }
 
-  /** Current state, then every change of role, leader or term, of one lease. */
+  /** Current state, then every change of role, leader or term, of one declared lease. */
   state$(leaseName?: string): Observable<LeadershipState> {
-    return this.electorFor(leaseName).state$;
+    return this.requireElector(leaseName).state$;
   }
 
   /** Changes of every lease this replica takes part in at the time of the call. */
@@ -97,22 +113,53 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
     return { leaseName: state.leaseName, identity: state.leader, term: state.term, self: state.role === 'leader' };
   }
 
-  /** Resolves when this replica leads `leaseName` (at once if it does). */
+  /** Resolves when this replica leads `leaseName` (at once if it does); rejects for an undeclared lease. */
   waitForLeadership(leaseName?: string, signal?: AbortSignal): Promise<Leadership> {
-    return this.electorFor(leaseName).waitForLeadership(signal);
+    try {
+      return this.requireElector(leaseName).waitForLeadership(signal);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
   }
 
   /** Gives up leadership of `leaseName` and stays out for `cooldownMs` (default one lease duration). */
   stepDown(leaseName?: string, options?: { cooldownMs?: number }): Promise<void> {
-    return this.electorFor(leaseName).stepDown(options);
+    try {
+      return this.requireElector(leaseName).stepDown(options);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
   }
 
   /** Number of @LeaderOnly runs in progress for a lease. */
   runningCount(leaseName?: string): number {
-    return this.runs.get(this.leaseNameOf(leaseName))?.size ?? 0;
+    return this.runs.get(this.nameOf(leaseName))?.size ?? 0;
   }
 
-  /** The election for `leaseName`, created (and started, once the module started) on first use. */
+  /**
+   * Number of @LeaderOnly calls of a lease skipped on this replica since it started (not leader,
+   * overlapping, or shutting down). Followers log role changes, not each skipped tick: this count
+   * is where the skips show (e.g. in a metrics or health endpoint).
+   */
+  skippedCount(leaseName?: string): number {
+    return this.skips.get(this.nameOf(leaseName)) ?? 0;
+  }
+
+  /**
+   * Takes part in the election of `leaseName` (declares it, starts it once the module has started)
+   * and resolves after its first attempt, bounded by startupTimeoutMs. The explicit way to use a
+   * lease that no @LeaderOnly names; reads of other names never start an election.
+   */
+  async join(leaseName: string): Promise<LeaderElector> {
+    const elector = this.electorFor(leaseName);
+    if (this.started && !this.shuttingDown) await this.startOne(elector);
+    return elector;
+  }
+
+  /**
+   * The election for `leaseName`, created (and started, once the module started) on first use.
+   * An explicit declaration, like join(): never pass names that come from input.
+   */
   electorFor(leaseName?: string): LeaderElector {
     const name = this.leaseNameOf(leaseName);
     let elector = this.electors.get(name);
@@ -123,9 +170,15 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
         { logger: this.logger },
       );
       this.electors.set(name, elector);
+      this.watchTransitions(elector);
       if (this.started && !this.shuttingDown) void this.startOne(elector);
     }
     return elector;
+  }
+
+  /** Records how many @LeaderOnly handlers use each lease (for the follower's log line). Called by the explorer. */
+  registerHandlers(counts: ReadonlyMap<string, number>): void {
+    for (const [name, count] of counts) this.handlerCounts.set(name, (this.handlerCounts.get(name) ?? 0) + count);
   }
 
   /**
@@ -167,11 +220,19 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
   }
 
   /**
-   * Shutdown: no new gated runs, stop polling, abort leadership signals, wait (bounded) for runs in
-   * flight, then release held leases so a follower takes over within one poll.
+   * Shutdown: close the gate (no new gated runs), stop polling, abort leadership signals, wait
+   * (bounded) for runs in flight, then release held leases so a follower takes over within one poll.
+   * Idempotent. The explorer calls it from the first onModuleDestroy hook Nest runs (before the
+   * application's own modules are destroyed, see LeaderElectionExplorer); onModuleDestroy here is
+   * the fallback.
    */
-  async onModuleDestroy(): Promise<void> {
+  shutdown(): Promise<void> {
     this.shuttingDown = true;
+    this.shutdownDone ??= this.stopElections();
+    return this.shutdownDone;
+  }
+
+  private async stopElections(): Promise<void> {
     const drainDeadline = Date.now() + this.options.shutdownTimeoutMs;
     await Promise.allSettled(
       [...this.electors.values()].map((elector) =>
@@ -181,46 +242,38 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
         }),
       ),
     );
+    for (const subscription of this.transitionSubscriptions) subscription.unsubscribe();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.shutdown();
     if (this.options.ownsStore) await this.options.store.close?.();
   }
 
-  /** Called by @LeaderOnly wrappers. Runs `call` only while this replica leads the method's lease. */
-  runGated(metadata: LeaderOnlyMetadata, instance: object, call: () => unknown, kind: { isRoute: boolean; isAsync: boolean }): unknown {
-    const skip = (): unknown => (kind.isAsync ? Promise.resolve(undefined) : undefined);
-    const elector = this.electorFor(metadata.leaseName);
-    if (this.shuttingDown) {
-      if (kind.isRoute) throw this.notLeader(elector);
-      this.logger.debug?.(skippedShuttingDown(metadata.handlerName));
-      return skip();
-    }
+  /**
+   * Called by @LeaderOnly wrappers. Runs `call` only while this replica leads the method's lease.
+   *
+   * Request handlers (routes, message patterns, resolvers, gateway messages: `call.kind`) are never
+   * skipped silently: a follower throws the transport's not-leader error, and overlap protection
+   * does not apply to them (two concurrent requests are two different calls, not a late tick).
+   * Background calls are skipped (counted, not logged per call) when not leader, when the previous
+   * run of the same method on the same instance is still going (unless allowOverlap), and during
+   * shutdown; a nested call from inside the method's own run is re-entry, not overlap.
+   */
+  runGated(metadata: LeaderOnlyMetadata, instance: object, call: () => unknown, info: GatedCall): unknown {
+    const elector = this.electorFor(metadata.leaseName); // a @LeaderOnly lease is declared by code
+    const request = isRequestKind(info.kind);
+    if (this.shuttingDown) return this.skip(elector, info);
     const leadership = elector.leadership;
     if (!leadership) {
-      if (kind.isRoute) throw this.notLeader(elector);
-      this.logger.debug?.(skippedNotLeader(metadata.handlerName, elector.leaseName, elector.state.leader));
-      return skip();
+      if (info.kind === 'timeout' && metadata.runMissedTimeout) this.rememberMissedTimeout(elector, metadata, instance, call, info);
+      return this.skip(elector, info);
     }
-    let running: Set<string> | undefined;
-    if (!metadata.allowOverlap) {
-      running = this.overlapping.get(instance);
-      if (!running) this.overlapping.set(instance, (running = new Set()));
-      if (running.has(metadata.handlerName)) {
-        this.logger.debug?.(skippedOverlap(metadata.handlerName));
-        return skip();
-      }
-      running.add(metadata.handlerName);
-    }
-    const context: LeadershipContext = {
-      leaseName: leadership.leaseName,
-      identity: leadership.identity,
-      term: leadership.term,
-      signal: leadership.signal,
-      isActive: () => leadership.isActive(),
-    };
-    const done = this.trackRun(elector.leaseName);
-    const finish = (): void => {
-      running?.delete(metadata.handlerName);
-      done();
-    };
+    const frame: RunFrame = { instance, handlerName: metadata.handlerName, parent: currentFrame() };
+    const slot = request || metadata.allowOverlap || isReentry(frame) ? undefined : this.takeSlot(instance, metadata.handlerName);
+    if (slot === null) return this.skipOverlap(elector, metadata, info);
+    const context = contextOf(leadership, frame);
+    const finish = this.startRun(elector.leaseName, slot);
     let result: unknown;
     try {
       result = leadershipStorage.run(context, call);
@@ -228,15 +281,181 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
       finish();
       throw error;
     }
-    if (isPromiseLike(result)) {
-      return Promise.resolve(result).finally(finish);
+    learnShape(info.shape, result);
+    if (isObservable(result)) {
+      finish(); // the call itself is over; each subscription is a run of its own
+      return this.gateObservable(result, elector, metadata, info, context, frame);
     }
+    if (isPromiseLike(result)) return Promise.resolve(result).finally(finish);
     finish();
     return result;
   }
 
-  private notLeader(elector: LeaderElector): NotLeaderException {
-    return new NotLeaderException(elector.state, Math.max(1, Math.ceil(elector.options.retryIntervalMs / 1000)));
+  /**
+   * An Observable runs when subscribed (Nest subscribes to a route's Observable after the handler
+   * returned), so each subscription is checked, counted as a run until it completes, errors or is
+   * unsubscribed, and runs inside the leadership context.
+   */
+  private gateObservable(
+    source: Observable<unknown>,
+    elector: LeaderElector,
+    metadata: LeaderOnlyMetadata,
+    info: GatedCall,
+    context: LeadershipContext,
+    frame: RunFrame,
+  ): Observable<unknown> {
+    return new Observable<unknown>((subscriber) => {
+      if (this.shuttingDown || !context.isActive()) {
+        try {
+          this.skip(elector, info);
+          subscriber.complete();
+        } catch (error) {
+          subscriber.error(error);
+        }
+        return undefined;
+      }
+      const slot = isRequestKind(info.kind) || metadata.allowOverlap || isReentry(frame)
+        ? undefined
+        : this.takeSlot(frame.instance, metadata.handlerName);
+      if (slot === null) {
+        this.skipOverlap(elector, metadata, info);
+        subscriber.complete();
+        return undefined;
+      }
+      const finish = this.startRun(elector.leaseName, slot);
+      const subscription = leadershipStorage.run(context, () =>
+        source.subscribe({
+          next: (value) => subscriber.next(value),
+          error: (error: unknown) => {
+            finish();
+            subscriber.error(error);
+          },
+          complete: () => {
+            finish();
+            subscriber.complete();
+          },
+        }),
+      );
+      return () => {
+        subscription.unsubscribe();
+        finish();
+      };
+    });
+  }
+
+  /** A skipped call: an error for a request handler, else the promised shape (counted, not logged). */
+  private skip(elector: LeaderElector, info: GatedCall): unknown {
+    this.countSkip(elector.leaseName);
+    if (isRequestKind(info.kind)) throw notLeaderError(info.kind, elector.state, Math.max(1, Math.ceil(elector.options.retryIntervalMs / 1000)));
+    return skippedResult(info.shape);
+  }
+
+  private skipOverlap(elector: LeaderElector, metadata: LeaderOnlyMetadata, info: GatedCall): unknown {
+    // One line per handler and tenure: a job slower than its schedule is worth knowing, not every tick.
+    const term = elector.state.term ?? 0;
+    const key = `${elector.leaseName}\u0000${metadata.handlerName}`;
+    if (this.overlapLoggedForTerm.get(key) !== term) {
+      this.overlapLoggedForTerm.set(key, term);
+      this.logger.debug?.(overlapSkipped(metadata.handlerName));
+    }
+    return this.skip(elector, info);
+  }
+
+  private countSkip(leaseName: string): void {
+    this.skips.set(leaseName, (this.skips.get(leaseName) ?? 0) + 1);
+    this.skipsSinceChange.set(leaseName, (this.skipsSinceChange.get(leaseName) ?? 0) + 1);
+  }
+
+  /** null when the method is already running on this instance; else the slot to free when the run ends. */
+  private takeSlot(instance: object, handlerName: string): OverlapSlot | null {
+    let running = this.overlapping.get(instance);
+    if (!running) this.overlapping.set(instance, (running = new Set()));
+    if (running.has(handlerName)) return null;
+    running.add(handlerName);
+    return { running, handlerName };
+  }
+
+  private startRun(leaseName: string, slot: OverlapSlot | undefined): () => void {
+    const done = this.trackRun(leaseName);
+    let finished = false;
+    return () => {
+      if (finished) return;
+      finished = true;
+      slot?.running.delete(slot.handlerName);
+      done();
+    };
+  }
+
+  /**
+   * A @Timeout tick skipped because this replica was a follower (e.g. a pod started by a rolling
+   * deploy while the old pod still led) runs once when this replica first becomes leader of the
+   * lease: a one-shot job that ran on the old version should run on the new one too. Opt out with
+   * @LeaderOnly({ runMissedTimeout: false }).
+   */
+  private rememberMissedTimeout(elector: LeaderElector, metadata: LeaderOnlyMetadata, instance: object, call: () => unknown, info: GatedCall): void {
+    let pending = this.missedTimeouts.get(elector.leaseName);
+    if (!pending) this.missedTimeouts.set(elector.leaseName, (pending = []));
+    if (pending.some((entry) => entry.instance === instance && entry.metadata === metadata)) return;
+    pending.push({ instance, metadata, call, info });
+  }
+
+  private runMissedTimeouts(leaseName: string): void {
+    const pending = this.missedTimeouts.get(leaseName);
+    if (!pending?.length) return;
+    this.missedTimeouts.delete(leaseName);
+    // Outside the elector's state emission: user code must not run inside the election loop.
+    setTimeout(() => {
+      for (const entry of pending) {
+        const fail = (error: unknown): void => this.logger.error(missedTimeoutFailed(entry.metadata.handlerName, error instanceof Error ? error.message : String(error)));
+        try {
+          const result = this.runGated(entry.metadata, entry.instance, entry.call, entry.info);
+          if (isPromiseLike(result)) Promise.resolve(result).catch(fail);
+        } catch (error) {
+          fail(error);
+        }
+      }
+    }, 0).unref?.();
+  }
+
+  /**
+   * Followers log role changes, not ticks: one line when this replica starts following a leader
+   * (naming it and how many leader-only handlers skip here), one when it leads after skipping runs.
+   */
+  private watchTransitions(elector: LeaderElector): void {
+    let last: { role: string; leader?: string } = { role: 'idle' };
+    const subscription = elector.state$.subscribe((state) => {
+      const name = elector.leaseName;
+      if (state.role === 'follower' && state.leader && (last.role !== 'follower' || last.leader !== state.leader)) {
+        this.logger.log(following(name, state.leader, this.handlerCounts.get(name) ?? 0));
+        this.skipsSinceChange.set(name, 0);
+      } else if (state.role === 'leader' && last.role !== 'leader') {
+        const skipped = this.skipsSinceChange.get(name) ?? 0;
+        if (skipped > 0) this.logger.log(skippedWhileFollowing(name, skipped));
+        this.skipsSinceChange.set(name, 0);
+        this.runMissedTimeouts(name);
+      }
+      last = { role: state.role, leader: state.leader };
+    });
+    this.transitionSubscriptions.push(subscription);
+  }
+
+  /** The election of a declared lease (the default one, any @LeaderOnly one, or joined), never a new one for another name. */
+  private declaredElector(leaseName: string | undefined): LeaderElector | undefined {
+    const name = leaseName ?? this.options.defaultLeaseName;
+    const elector = this.electors.get(name);
+    if (elector) return elector;
+    if (name === this.options.defaultLeaseName || decoratedLeaseNames.has(name)) return this.electorFor(name);
+    return undefined;
+  }
+
+  private requireElector(leaseName: string | undefined): LeaderElector {
+    const elector = this.declaredElector(leaseName);
+    if (!elector) throw new UnknownLeaseError(String(leaseName), this.leaseNames);
+    return elector;
+  }
+
+  private nameOf(leaseName: string | undefined): string {
+    return leaseName ?? this.options.defaultLeaseName;
   }
 
   private trackRun(leaseName: string): () => void {
@@ -272,6 +491,56 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
   }
 }
 
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
+interface OverlapSlot {
+  running: Set<string>;
+  handlerName: string;
+}
+
+interface MissedTimeout {
+  instance: object;
+  metadata: LeaderOnlyMetadata;
+  call: () => unknown;
+  info: GatedCall;
+}
+
+/** A gated call as the wrapper describes it. */
+export interface GatedCall {
+  kind: HandlerKind;
+  /** Shared by every call of the method; the gate learns from leader runs (see return-shape.ts). */
+  shape: ReturnShape;
+}
+
+/**
+ * The chain of gated runs of the current async context, to tell re-entry (recursion) from overlap.
+ * Kept on the run's leadership context under a private symbol (one AsyncLocalStorage for both).
+ */
+interface RunFrame {
+  instance: object;
+  handlerName: string;
+  parent: RunFrame | undefined;
+}
+
+const RUN_FRAME = Symbol('nestjs-leader-election:run-frame');
+
+function currentFrame(): RunFrame | undefined {
+  return (leadershipStorage.getStore() as { [RUN_FRAME]?: RunFrame } | undefined)?.[RUN_FRAME];
+}
+
+function isReentry(frame: RunFrame): boolean {
+  for (let outer = frame.parent; outer; outer = outer.parent) {
+    if (outer.instance === frame.instance && outer.handlerName === frame.handlerName) return true;
+  }
+  return false;
+}
+
+function contextOf(leadership: Leadership, frame: RunFrame): LeadershipContext {
+  const context: LeadershipContext = {
+    leaseName: leadership.leaseName,
+    identity: leadership.identity,
+    term: leadership.term,
+    signal: leadership.signal,
+    isActive: () => leadership.isActive(),
+  };
+  Object.defineProperty(context, RUN_FRAME, { value: frame, enumerable: false });
+  return context;
 }

@@ -1,22 +1,33 @@
 import { Logger } from '@nestjs/common';
-import { PATH_METADATA } from '@nestjs/common/constants.js';
 import { validateLeaseName } from '../../core/election-options.js';
 import type { LeaderOnlyMetadata, LeaderOnlyOptions } from '../interfaces/leader-only-options.interface.js';
 import { LEADER_GATE, LEADER_ONLY_METADATA } from '../leader-election.constants.js';
 import type { LeaderGate } from '../leader-election.service.js';
-import { noGate } from '../leader-election.messages.js';
+import { noGate, noGateRefused } from '../leader-election.messages.js';
 import { copyMethodMetadata } from '../utils/copy-method-metadata.js';
+import { handlerKindOf, isRequestKind } from '../utils/handler-kind.js';
+import { declaredShape, skippedResult } from '../utils/return-shape.js';
 
 const warnedUnmanaged = new WeakSet<object>();
 
 /**
+ * Every lease named by a @LeaderOnly in this process. Such a lease is declared by code, so reading
+ * its state never counts as "an unknown name" even before the explorer has run (see the service).
+ */
+export const decoratedLeaseNames = new Set<string>();
+
+/**
  * Runs the method only on the replica that leads `leaseName` (default: the module's lease).
  *
- * On @Cron / @Interval / @Timeout handlers (either decorator order) a follower's tick is skipped
- * with a debug log. The check happens at the tick with a monotonic clock, so a late tick after the
- * lease deadline is refused. Inside the run, currentLeadership() gives the term and an AbortSignal.
+ * On @Cron / @Interval / @Timeout handlers and other background calls (either decorator order) a
+ * follower's call is skipped and counted (LeaderElectionService.skippedCount), returning the shape
+ * the method promised (see utils/return-shape.ts). The check happens at each call with a monotonic
+ * clock, so a late tick after the lease deadline is refused. Inside the run, currentLeadership()
+ * gives the term and an AbortSignal.
  *
- * On controller routes a follower answers 503; add LeaderOnlyInterceptor for a Retry-After header.
+ * On request handlers (controller routes, @MessagePattern/@EventPattern, GraphQL resolvers, gateway
+ * messages) a follower answers an error in the transport's terms (HTTP 503 naming the leader, an
+ * RPC error, …); add LeaderOnlyInterceptor for a Retry-After header.
  *
  * The method is replaced by a wrapper that keeps the original's reflect metadata (schedule reads
  * its metadata from the function and captures the method once at init, so interceptors never see
@@ -24,7 +35,10 @@ const warnedUnmanaged = new WeakSet<object>();
  */
 export function LeaderOnly(leaseNameOrOptions?: string | LeaderOnlyOptions): MethodDecorator {
   const options: LeaderOnlyOptions = typeof leaseNameOrOptions === 'string' ? { leaseName: leaseNameOrOptions } : { ...leaseNameOrOptions };
-  if (options.leaseName !== undefined) validateLeaseName(options.leaseName, '@LeaderOnly leaseName');
+  if (options.leaseName !== undefined) {
+    validateLeaseName(options.leaseName, '@LeaderOnly leaseName');
+    decoratedLeaseNames.add(options.leaseName);
+  }
 
   return (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor) => {
     const original: unknown = descriptor.value;
@@ -35,24 +49,27 @@ export function LeaderOnly(leaseNameOrOptions?: string | LeaderOnlyOptions): Met
     const metadata: LeaderOnlyMetadata = {
       leaseName: options.leaseName,
       allowOverlap: options.allowOverlap ?? false,
+      runMissedTimeout: options.runMissedTimeout ?? true,
       handlerName,
     };
-    const isAsync = (original as { [Symbol.toStringTag]?: string })[Symbol.toStringTag] === 'AsyncFunction';
+    // TypeScript applies its design:* metadata before any decorator, so the return type is known here.
+    const shape = declaredShape(original, target, propertyKey);
 
     const wrapper = {
       [original.name](this: object, ...args: unknown[]): unknown {
-        // Route metadata may be added after us (decorator order), so look it up at call time.
-        const isRoute = Reflect.hasOwnMetadata(PATH_METADATA, wrapper);
+        // Looked up per call: the explorer records the kind at init from the final method (route
+        // metadata may sit on a decorator that wraps us), after this decorator ran.
+        const kind = handlerKindOf(metadata, wrapper);
         const gate = (this as { [LEADER_GATE]?: LeaderGate } | undefined)?.[LEADER_GATE];
         if (!gate) {
           if (this && typeof this === 'object' && !warnedUnmanaged.has(this)) {
             warnedUnmanaged.add(this);
             new Logger('LeaderElection').warn(noGate(handlerName));
           }
-          if (isRoute) throw new Error(noGate(handlerName));
-          return isAsync ? Promise.resolve(undefined) : undefined;
+          if (isRequestKind(kind)) throw new Error(noGateRefused(handlerName));
+          return skippedResult(shape);
         }
-        return gate.runGated(metadata, this, () => (original as (...a: unknown[]) => unknown).apply(this, args), { isRoute, isAsync });
+        return gate.runGated(metadata, this, () => (original as (...a: unknown[]) => unknown).apply(this, args), { kind, shape });
       },
     }[original.name]!;
 
