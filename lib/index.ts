@@ -20,7 +20,23 @@ export {
   type StopOptions,
 } from './core/leader-elector.js';
 export {
+  runWhileLeader,
+  type LeaderTaskFunction,
+  type LeaderTaskFailurePolicy,
+  type LeaderTaskHandle,
+  type LeaderTaskOptions as CoreLeaderTaskOptions,
+} from './core/leader-task.js';
+export {
+  LEADERSHIP_CHANNELS,
+  type LeaderChangedEvent,
+  type LeadershipAcquiredEvent,
+  type LeadershipEndReason,
+  type LeadershipEvent,
+  type LeadershipLostEvent,
+} from './core/leadership-events.js';
+export {
   LeaseLostError,
+  LeaseRecordLostError,
   LeaseStoreError,
   PermanentStoreError,
   TransientStoreError,
@@ -51,6 +67,14 @@ export {
 } from './nest/leader-election.module-definition.js';
 export { LeaderElectionService, type LeaderInfo } from './nest/leader-election.service.js';
 export { LeaderOnly, getLeaderOnlyMetadata } from './nest/decorators/leader-only.decorator.js';
+export { LeaderTask } from './nest/decorators/leader-task.decorator.js';
+export { LeaderElection } from './nest/decorators/leader-election.decorator.js';
+export type {
+  LeaderTaskOptions,
+  OnLeaderChanged,
+  OnLeadershipAcquired,
+  OnLeadershipLost,
+} from './nest/interfaces/leader-work.interface.js';
 export { LeaderOnlyInterceptor } from './nest/leader-only.interceptor.js';
 export { NotLeaderException, type NotLeaderResponseBody } from './nest/not-leader.exception.js';
 export { UnknownLeaseError } from './nest/unknown-lease.error.js';

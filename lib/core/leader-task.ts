@@ -24,7 +24,7 @@ export interface LeaderTaskOptions {
 }
 
 /** The work of one tenure. Must stop soon after `leadership.signal` aborts. */
-export type LeaderTask = (leadership: Leadership) => unknown;
+export type LeaderTaskFunction = (leadership: Leadership) => unknown;
 
 /** A running leader task registration: see {@link runWhileLeader}. */
 export interface LeaderTaskHandle {
@@ -69,7 +69,7 @@ function positiveMs(option: string, value: number | undefined, fallback: number)
  *   restarted with backoff or the replica steps down (onError). A run that ends after its tenure ended
  *   is expected and logged quietly. A task that returns normally while leading is done for that tenure.
  */
-export function runWhileLeader(elector: LeaderElector, task: LeaderTask, options: LeaderTaskOptions = {}): LeaderTaskHandle {
+export function runWhileLeader(elector: LeaderElector, task: LeaderTaskFunction, options: LeaderTaskOptions = {}): LeaderTaskHandle {
   if (typeof task !== 'function') throw new TypeError('runWhileLeader: task must be a function');
   const name = options.name ?? 'leader task';
   const onError = options.onError ?? 'restart';

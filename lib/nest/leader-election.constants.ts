@@ -1,6 +1,12 @@
 /** Lease used by @LeaderOnly() and the service when no lease name is given. */
 export const DEFAULT_LEASE_NAME = 'leader';
 
+/** Reflect-metadata key for @LeaderTask settings, stored on the method. */
+export const LEADER_TASK_METADATA = 'nestjs-leader-election:leader-task';
+
+/** Reflect-metadata key of @LeaderElection(leaseName) on a class (the lease its hooks receive). */
+export const LEADER_ELECTION_CLASS_METADATA = 'nestjs-leader-election:hooks-lease';
+
 /** Reflect-metadata key for @LeaderOnly settings, stored on the wrapped method. */
 export const LEADER_ONLY_METADATA = 'nestjs-leader-election:leader-only';
 

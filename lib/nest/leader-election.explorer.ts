@@ -1,8 +1,10 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, ModulesContainer } from '@nestjs/core';
+import { getLeaderElectionHooks } from './decorators/leader-election.decorator.js';
 import { getLeaderOnlyMetadata } from './decorators/leader-only.decorator.js';
+import { getLeaderTaskMetadata } from './decorators/leader-task.decorator.js';
 import { LEADER_GATE } from './leader-election.constants.js';
-import { registeredTwice, unreachableInstances } from './leader-election.messages.js';
+import { leaderWorkNeedsSingleton, registeredTwice, unreachableInstances } from './leader-election.messages.js';
 import { LeaderElectionService } from './leader-election.service.js';
 import { handlerKindFromMetadata, recordHandlerKind, type HandlerKind } from './utils/handler-kind.js';
 import { loadTransportErrors } from './utils/not-leader-error.js';
@@ -74,11 +76,36 @@ export class LeaderElectionExplorer implements OnModuleInit {
         handlerCounts.set(leaseName, (handlerCounts.get(leaseName) ?? 0) + 1);
       }
       if (gated > 0) this.linkToGate(wrapper);
+      this.registerLeaderWork(wrapper, prototype);
     }
     await loadTransportErrors(kinds);
     this.closeGateEarly();
     this.service.registerHandlers(handlerCounts);
     await this.service.start(handlerCounts.keys());
+  }
+
+  /**
+   * @LeaderTask methods start with every tenure, and the hooks of @LeaderElection() classes
+   * (OnLeadershipAcquired / OnLeadershipLost / OnLeaderChanged) receive every transition, both
+   * registered before the elections start so
+   * that the first acquisition is seen. They need the one long-lived instance: a request-scoped or
+   * transient provider has none, so it is refused at boot rather than silently never run.
+   */
+  private registerLeaderWork(wrapper: DiscoveredWrapper, prototype: object): void {
+    const names = this.scanner.getAllMethodNames(prototype);
+    const tasks = names.filter((name) => getLeaderTaskMetadata((prototype as Record<string, unknown>)[name]));
+    const hooks = getLeaderElectionHooks(prototype.constructor);
+    if (tasks.length === 0 && !hooks) return;
+    const className = String(wrapper.name);
+    if (!wrapper.isDependencyTreeStatic() || wrapper.isTransient || !wrapper.instance || typeof wrapper.instance !== 'object') {
+      throw new Error(leaderWorkNeedsSingleton(className, tasks.length > 0 ? tasks : ['@LeaderElection hooks']));
+    }
+    const instance = wrapper.instance as Record<string, (...args: unknown[]) => unknown>;
+    for (const name of tasks) {
+      const metadata = getLeaderTaskMetadata(prototype[name as keyof typeof prototype])!;
+      this.service.runWhileLeader((leadership) => instance[name]!.call(instance, leadership), { ...metadata, name: metadata.handlerName });
+    }
+    if (hooks) this.service.addHooks(instance, hooks.leaseName, className);
   }
 
   private refuseSecondRegistration(providers: DiscoveredWrapper[]): void {
@@ -160,6 +187,7 @@ export class LeaderElectionExplorer implements OnModuleInit {
 }
 
 const GATED_SUBCLASS = Symbol('nestjs-leader-election:gated-subclass');
+
 
 function prototypeOf(wrapper: DiscoveredWrapper): object | undefined {
   const instance = wrapper.instance;

@@ -46,3 +46,6 @@ export const registeredTwice = (count: number, importers: string[]): string =>
 
 export const unreachableInstances = (className: string): string =>
   `${className} has @LeaderOnly methods but is request-scoped or transient and built by a factory (useFactory), so LeaderElectionModule cannot reach its instances: provide it as a class (useClass or the class itself) or make it default-scoped.`;
+
+export const leaderWorkNeedsSingleton = (className: string, methods: string[]): string =>
+  `${className} has leader work (${methods.join(', ')}) but is request-scoped or transient: leader tasks and leadership hooks need the one long-lived instance of a default-scoped provider. Move them to a singleton provider.`;

@@ -2,10 +2,13 @@ import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common
 import { isObservable, merge, Observable, type Subscription } from 'rxjs';
 import { LeaderElector, type Leadership, type LeadershipState } from '../core/leader-elector.js';
 import { validateLeaseName } from '../core/election-options.js';
+import { runWhileLeader as runTaskWhileLeader, type LeaderTaskHandle } from '../core/leader-task.js';
+import type { LeadershipEvent } from '../core/leadership-events.js';
 import type { ElectionLogger } from '../core/logger.js';
 import { safeLogger, silentLogger } from '../core/logger.js';
 import { decoratedLeaseNames } from './decorators/leader-only.decorator.js';
-import type { LeaderOnlyMetadata } from './interfaces/leader-only-options.interface.js';
+import type { LeaderOnlyMetadata, LeaderOnlyOptions } from './interfaces/leader-only-options.interface.js';
+import type { LeaderTaskOptions, OnLeaderChanged, OnLeadershipAcquired, OnLeadershipLost } from './interfaces/leader-work.interface.js';
 import { RESOLVED_LEADER_ELECTION_OPTIONS } from './leader-election.constants.js';
 import type { ResolvedLeaderElectionOptions } from './leader-election-options.resolver.js';
 import { following, missedTimeoutFailed, overlapSkipped, skippedWhileFollowing, startupTimedOut } from './leader-election.messages.js';
@@ -45,6 +48,8 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
   private readonly overlapLoggedForTerm = new Map<string, number>();
   private readonly missedTimeouts = new Map<string, MissedTimeout[]>();
   private readonly transitionSubscriptions: Subscription[] = [];
+  /** Leader tasks per lease (@LeaderTask methods and runWhileLeader calls): drained at shutdown. */
+  private readonly tasks = new Map<string, Set<LeaderTaskHandle>>();
   private readonly logger: ElectionLogger;
   private started = false;
   private shuttingDown = false;
@@ -146,6 +151,80 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
   }
 
   /**
+   * Runs `task` each time this replica becomes leader of the lease, for that tenure (the programmatic
+   * form of @LeaderTask; see core runWhileLeader for the rules). The task receives the tenure (term,
+   * AbortSignal, isActive()) and runs inside the leadership context (currentLeadership() works). At
+   * shutdown its signal aborts and the module waits for it (shutdownTimeoutMs) before releasing the
+   * lease; a run still going then keeps the lease from being released. Declares the lease.
+   */
+  runWhileLeader(task: (leadership: Leadership) => unknown, options: LeaderTaskOptions & { name?: string } = {}): LeaderTaskHandle {
+    if (this.shuttingDown) throw new Error('LeaderElectionService.runWhileLeader: the application is shutting down');
+    const elector = this.electorFor(options.leaseName);
+    const name = options.name ?? 'leader task';
+    const handle = runTaskWhileLeader(
+      elector,
+      (leadership) => leadershipStorage.run(contextOf(leadership, { instance: handleKey, handlerName: name, parent: undefined }), () => task(leadership)),
+      { name, onError: options.onError, restartDelayMs: options.restartDelayMs, maxRestartDelayMs: options.maxRestartDelayMs, logger: this.logger },
+    );
+    let set = this.tasks.get(elector.leaseName);
+    if (!set) this.tasks.set(elector.leaseName, (set = new Set()));
+    set.add(handle);
+    return handle;
+  }
+
+  /**
+   * The @LeaderOnly gate as a function wrapper, for jobs added at run time (SchedulerRegistry's
+   * addCronJob / addInterval / addTimeout, setInterval): the wrapped function runs only on the leader,
+   * skips an overlapping call (unless allowOverlap), runs inside the leadership context, and is
+   * drained at shutdown like a decorated method. A skipped call returns undefined (or a resolved
+   * Promise once the function has returned one). Declares the lease.
+   *
+   *   this.schedulerRegistry.addInterval('sync', setInterval(this.election.leaderOnly(() => this.sync(), { name: 'sync' }), 5_000));
+   */
+  leaderOnly<A extends unknown[], R>(fn: (...args: A) => R, options: LeaderOnlyOptions & { name?: string } = {}): (...args: A) => R | undefined {
+    if (typeof fn !== 'function') throw new TypeError('LeaderElectionService.leaderOnly: fn must be a function');
+    if (options.leaseName !== undefined) validateLeaseName(options.leaseName, 'leaderOnly leaseName');
+    this.electorFor(options.leaseName);
+    const metadata: LeaderOnlyMetadata = {
+      leaseName: options.leaseName,
+      allowOverlap: options.allowOverlap ?? false,
+      runMissedTimeout: false,
+      handlerName: options.name ?? (fn.name || 'dynamic job'),
+    };
+    const owner = {}; // overlap is per wrapped function
+    const info: GatedCall = { kind: 'background', shape: { promise: false, observable: false } };
+    return (...args: A) => this.runGated(metadata, owner, () => fn(...args), info) as R | undefined;
+  }
+
+  /**
+   * Calls a provider's OnLeadershipAcquired / OnLeadershipLost / OnLeaderChanged methods for every
+   * transition of the lease, in the elector's order. A hook that throws or rejects is logged; it
+   * never stops the election. Called by the explorer; declares the lease.
+   */
+  addHooks(instance: Partial<OnLeadershipAcquired & OnLeadershipLost & OnLeaderChanged>, leaseName?: string, owner = 'provider'): void {
+    const elector = this.electorFor(leaseName);
+    const methods: Record<LeadershipEvent['type'], keyof (OnLeadershipAcquired & OnLeadershipLost & OnLeaderChanged)> = {
+      acquired: 'onLeadershipAcquired',
+      lost: 'onLeadershipLost',
+      'leader-changed': 'onLeaderChanged',
+    };
+    const subscription = elector.events$.subscribe((event) => {
+      const method = methods[event.type];
+      const hook = instance[method] as ((event: LeadershipEvent) => unknown) | undefined;
+      if (typeof hook !== 'function') return;
+      const fail = (error: unknown): void =>
+        this.logger.error(`${owner}.${method} for "${event.leaseName}" failed (ignored; the election goes on): ${error instanceof Error ? error.message : String(error)}`);
+      try {
+        const result = hook.call(instance, event);
+        if (isPromiseLike(result)) Promise.resolve(result).catch(fail);
+      } catch (error) {
+        fail(error);
+      }
+    });
+    this.transitionSubscriptions.push(subscription);
+  }
+
+  /**
    * Takes part in the election of `leaseName` (declares it, starts it once the module has started)
    * and resolves after its first attempt, bounded by startupTimeoutMs. The explicit way to use a
    * lease that no @LeaderOnly names; reads of other names never start an election.
@@ -238,11 +317,12 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
       [...this.electors.values()].map((elector) =>
         elector.stop({
           release: this.options.releaseOnShutdown,
-          beforeRelease: () => this.drainRuns(elector.leaseName, drainDeadline),
+          beforeRelease: () => this.drainWork(elector.leaseName, drainDeadline),
         }),
       ),
     );
     for (const subscription of this.transitionSubscriptions) subscription.unsubscribe();
+    for (const set of this.tasks.values()) for (const handle of set) handle.dispose();
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -470,20 +550,29 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
     };
   }
 
-  private async drainRuns(leaseName: string, deadline: number): Promise<void> {
-    const set = this.runs.get(leaseName);
-    if (!set || set.size === 0) return;
-    const pending = set.size;
+  /**
+   * Waits (until `deadline`) for the ended tenure's work: @LeaderOnly runs and leader tasks. Resolves
+   * false when some is still running then: the lease must not be released (a follower could start
+   * beside that work); it expires by itself instead (LeaderElector.stop logs which happened).
+   */
+  private async drainWork(leaseName: string, deadline: number): Promise<boolean> {
+    const runs = [...(this.runs.get(leaseName) ?? [])];
+    const tasks = [...(this.tasks.get(leaseName) ?? [])].filter((handle) => handle.running);
+    if (runs.length === 0 && tasks.length === 0) return true;
     const left = Math.max(0, deadline - Date.now());
     let timer: NodeJS.Timeout | undefined;
-    const outcome = await Promise.race([
-      Promise.allSettled([...set]).then(() => 'drained' as const),
-      new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), left))),
+    const drained = await Promise.race([
+      Promise.all([Promise.allSettled(runs), ...tasks.map((handle) => handle.whenIdle())]).then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), left))),
     ]);
     clearTimeout(timer);
-    if (outcome === 'timeout') {
-      this.logger.warn(`${set.size} of ${pending} @LeaderOnly run(s) of "${leaseName}" still running after the shutdown timeout; releasing the lease anyway (they were told to stop via their AbortSignal)`);
+    if (!drained) {
+      const stillRunning = (this.runs.get(leaseName)?.size ?? 0) + tasks.filter((handle) => handle.running).length;
+      this.logger.warn(
+        `${stillRunning} @LeaderOnly run(s) or leader task(s) of "${leaseName}" still running ${this.options.shutdownTimeoutMs} ms after their AbortSignal was aborted; the lease is left to expire instead of being released`,
+      );
     }
+    return drained;
   }
 
   private leaseNameOf(leaseName: string | undefined): string {
@@ -521,6 +610,9 @@ interface RunFrame {
 }
 
 const RUN_FRAME = Symbol('nestjs-leader-election:run-frame');
+
+/** The frame owner of leader-task runs (they are never nested in gated runs' overlap checks). */
+const handleKey = {};
 
 function currentFrame(): RunFrame | undefined {
   return (leadershipStorage.getStore() as { [RUN_FRAME]?: RunFrame } | undefined)?.[RUN_FRAME];

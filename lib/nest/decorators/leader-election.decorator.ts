@@ -1,0 +1,25 @@
+import { validateLeaseName } from '../../core/election-options.js';
+import { LEADER_ELECTION_CLASS_METADATA } from '../leader-election.constants.js';
+import { decoratedLeaseNames } from './leader-only.decorator.js';
+
+/**
+ * Makes a provider receive the leadership transitions of a lease (default: the module's lease)
+ * through its OnLeadershipAcquired / OnLeadershipLost / OnLeaderChanged methods, as @LeaderElection(key)
+ * does in @nestjs/locks. Required: a method that merely has a hook's name (another library's, say)
+ * is never called.
+ */
+export function LeaderElection(leaseName?: string): ClassDecorator {
+  if (leaseName !== undefined) {
+    validateLeaseName(leaseName, '@LeaderElection leaseName');
+    decoratedLeaseNames.add(leaseName);
+  }
+  return (target) => {
+    Reflect.defineMetadata(LEADER_ELECTION_CLASS_METADATA, { leaseName }, target);
+  };
+}
+
+/** The @LeaderElection settings of a class, if it has the decorator. */
+export function getLeaderElectionHooks(type: unknown): { leaseName?: string } | undefined {
+  if (typeof type !== 'function') return undefined;
+  return Reflect.getMetadata(LEADER_ELECTION_CLASS_METADATA, type) as { leaseName?: string } | undefined;
+}

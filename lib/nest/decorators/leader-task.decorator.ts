@@ -1,0 +1,39 @@
+import { validateLeaseName } from '../../core/election-options.js';
+import type { LeaderTaskMetadata, LeaderTaskOptions } from '../interfaces/leader-work.interface.js';
+import { LEADER_TASK_METADATA } from '../leader-election.constants.js';
+import { decoratedLeaseNames } from './leader-only.decorator.js';
+
+/**
+ * Runs the method for as long as this replica leads the lease, starting it again on every new
+ * tenure: a single-reader queue consumer, a coordinator, a cache warmer.
+ *
+ *   @LeaderTask()
+ *   async consume(leadership: Leadership) {
+ *     for await (const message of queue.read({ signal: leadership.signal })) await handle(message, leadership.term);
+ *   }
+ *
+ * The method receives the tenure (lease, term, AbortSignal, isActive()) and must return (or reject)
+ * soon after `leadership.signal` aborts. Never two runs at once in one replica. At shutdown the module
+ * aborts the signal and waits up to shutdownTimeoutMs; a run still going then keeps the lease from
+ * being released (it expires instead), so no new leader starts beside it.
+ * On a singleton provider (default scope) only.
+ */
+export function LeaderTask(leaseNameOrOptions?: string | LeaderTaskOptions): MethodDecorator {
+  const options: LeaderTaskOptions = typeof leaseNameOrOptions === 'string' ? { leaseName: leaseNameOrOptions } : { ...leaseNameOrOptions };
+  if (options.leaseName !== undefined) {
+    validateLeaseName(options.leaseName, '@LeaderTask leaseName');
+    decoratedLeaseNames.add(options.leaseName);
+  }
+  return (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor) => {
+    const handlerName = `${(target as { constructor?: { name?: string } }).constructor?.name ?? 'anonymous'}.${String(propertyKey)}`;
+    if (typeof descriptor.value !== 'function') throw new TypeError(`@LeaderTask can only decorate methods; ${handlerName} is not a method`);
+    const metadata: LeaderTaskMetadata = { ...options, handlerName };
+    Reflect.defineMetadata(LEADER_TASK_METADATA, metadata, descriptor.value as object);
+    return descriptor;
+  };
+}
+
+export function getLeaderTaskMetadata(method: unknown): LeaderTaskMetadata | undefined {
+  if (typeof method !== 'function') return undefined;
+  return Reflect.getOwnMetadata(LEADER_TASK_METADATA, method) as LeaderTaskMetadata | undefined;
+}
