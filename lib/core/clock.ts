@@ -1,5 +1,3 @@
-import { performance } from 'node:perf_hooks';
-
 /** Opaque handle returned by {@link Clock.setTimeout}. */
 export type TimerHandle = unknown;
 
@@ -20,22 +18,35 @@ export interface Clock {
 /** The longest delay Node's setTimeout honours (2^31 − 1 ms, about 24.8 days). */
 export const MAX_TIMER_DELAY_MS = 2_147_483_647;
 
+/** The fake clock behind faked global timers (@sinonjs/fake-timers, which Jest and Vitest use), if any. */
+function fakeTimerClock(): { now: number } | undefined {
+  const clock = (globalThis.setTimeout as { clock?: { now?: unknown } } | undefined)?.clock;
+  return typeof clock?.now === 'number' ? (clock as { now: number }) : undefined;
+}
+
 /**
  * The production clock. `performance.now()` is CLOCK_MONOTONIC on Linux: it keeps counting while the
  * process is stopped (SIGSTOP, GC pause, starved event loop), which is exactly what the deadline
  * check needs. Timers are unref'd so a running election never keeps a process alive by itself.
+ *
+ * Time and timers must come from the same world. When a test runner fakes the global timers (Jest's
+ * or Vitest's fake timers, i.e. @sinonjs/fake-timers), time is read from that fake clock, so
+ * deadlines and timers agree: advancing fake time by an hour ends a leadership whose renewals
+ * cannot run, and a timer never finds itself "early" for ever (reading the real `performance`
+ * while timers were fake made the deadline timer re-arm itself until runAllTimers gave up). Both are
+ * looked up at every call, as the runner installs and removes its fakes between tests.
  */
 export const systemClock: Clock = {
-  now: () => performance.now(),
+  now: () => fakeTimerClock()?.now ?? globalThis.performance.now(),
   wallNow: () => Date.now(),
   setTimeout: (callback, delayMs) => {
     // Node fires delays above 2^31 − 1 ms after 1 ms instead: cap them. Every caller recomputes what
     // is left when its timer fires, so a capped wait simply wakes once every 24.8 days.
-    const timer = setTimeout(callback, Math.min(MAX_TIMER_DELAY_MS, Math.max(0, delayMs)));
-    timer.unref();
+    const timer = globalThis.setTimeout(callback, Math.min(MAX_TIMER_DELAY_MS, Math.max(0, delayMs)));
+    (timer as { unref?: () => void }).unref?.();
     return timer;
   },
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+  clearTimeout: (handle) => globalThis.clearTimeout(handle as NodeJS.Timeout),
 };
 
 /**
