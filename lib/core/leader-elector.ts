@@ -354,6 +354,34 @@ export class LeaderElector {
     this.eventSubject.complete();
   }
 
+  // ---------------------------------------------------------------- for test doubles
+
+  /**
+   * Transitions without a store, for the testing kit's manually driven elector
+   * (nestjs-leader-election/testing): the same state stream, events, signals and logs as real ones.
+   */
+  protected grantTenure(term: number): boolean {
+    if (this.role === 'stopped') return false;
+    if (this.role === 'leader') this.demote('lost', 'tenure replaced by the test');
+    return this.promote(this.clock.now(), term);
+  }
+
+  protected endTenure(reason: LeadershipEndReason, message: string): void {
+    this.demote(reason, message);
+  }
+
+  protected noteLeader(leader: string | undefined, term: number | undefined): void {
+    this.noteObservation({ held: leader !== undefined, holder: leader, term: term ?? this.observedTerm ?? 0 });
+  }
+
+  protected enterRole(role: LeaderRole): void {
+    this.setRole(role);
+    if (role === 'stopped') {
+      this.stateSubject.complete();
+      this.eventSubject.complete();
+    }
+  }
+
   // ---------------------------------------------------------------- the loop
 
   private async run(firstAttemptDone: () => void): Promise<void> {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
   booleanFromEnv,
@@ -9,9 +10,11 @@ import {
   resolveElectionOptions,
   validateIdentity,
   validateLeaseName,
+  type ElectionOptions,
   type ElectionTimingOptions,
   type ResolvedElectionOptions,
 } from '../core/election-options.js';
+import type { LeaderElector, LeaderElectorDependencies } from '../core/leader-elector.js';
 import { MAX_TIMER_DELAY_MS } from '../core/clock.js';
 import type { LeaseStore } from '../core/lease-store.js';
 import type { ElectionLogger } from '../core/logger.js';
@@ -36,6 +39,11 @@ export interface ResolvedLeaderElectionOptions {
   /** What the health indicator shows: 'minimal' (public-safe, the default) or 'full'. */
   healthDetails: HealthDetailsLevel;
   logger?: ElectionLogger | false;
+  /**
+   * Builds the election of one lease. Only the testing kit sets it (to a manually driven elector);
+   * not a module option.
+   */
+  createElector?: (options: ElectionOptions, dependencies: LeaderElectorDependencies) => LeaderElector;
 }
 
 const TIMING_KEYS = [
@@ -92,8 +100,13 @@ void everyOptionListed;
 
 const HEALTH_DETAILS_LEVELS: readonly HealthDetailsLevel[] = ['minimal', 'full'];
 
+/**
+ * `<hostname>-<pid>-<6 hex>`: the random part keeps two apps in one process, or containers on host
+ * networking (where every pid is 1), from sharing an identity. Set `identity` (e.g. the pod name) for
+ * a stable, readable one.
+ */
 export function defaultIdentity(): string {
-  return `${hostname()}-${process.pid}`;
+  return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
 /**

@@ -243,11 +243,10 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
     const name = this.leaseNameOf(leaseName);
     let elector = this.electors.get(name);
     if (!elector) {
-      elector = new LeaderElector(
-        this.options.store,
-        { ...this.options.timings, leaseName: name, identity: this.options.identity },
-        { logger: this.logger },
-      );
+      const electionOptions = { ...this.options.timings, leaseName: name, identity: this.options.identity };
+      elector = this.options.createElector
+        ? this.options.createElector(electionOptions, { logger: this.logger })
+        : new LeaderElector(this.options.store, electionOptions, { logger: this.logger });
       this.electors.set(name, elector);
       this.watchTransitions(elector);
       if (this.started && !this.shuttingDown) void this.startOne(elector);

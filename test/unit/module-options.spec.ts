@@ -46,3 +46,15 @@ describe('resolveLeaderElectionOptions (module options)', () => {
     expect(error.message).toMatch(allowed);
   });
 });
+
+describe('default identity', () => {
+  it('is unique per app start: two apps in one process (or two containers with pid 1 on one host) never share it', async () => {
+    const { resolveLeaderElectionOptions } = await import('../../lib/nest/leader-election-options.resolver.js');
+    const { MemoryLeaseStore } = await import('../../lib/stores/memory/memory-lease-store.js');
+    const { hostname } = await import('node:os');
+    const first = resolveLeaderElectionOptions({ store: new MemoryLeaseStore() }).identity;
+    const second = resolveLeaderElectionOptions({ store: new MemoryLeaseStore() }).identity;
+    expect(first).not.toBe(second);
+    expect(first).toMatch(new RegExp(`^${hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-${process.pid}-[0-9a-f]{6}$`));
+  });
+});

@@ -43,7 +43,7 @@ export interface LeaderElectionModuleOptions extends ElectionTimingOptions {
 
   /** Lease used when @LeaderOnly() and the service are given no name. Default "leader". */
   leaseName?: string;
-  /** How this replica appears to others (pod name, instance id). Default `<hostname>-<pid>`. */
+  /** How this replica appears to others (pod name, instance id). Default `<hostname>-<pid>-<6 hex>` (random per app start, so two apps never share one). */
   identity?: string;
 
   /** Release held leases on shutdown so a follower takes over within one poll. Default true. */
