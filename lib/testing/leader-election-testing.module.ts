@@ -1,0 +1,124 @@
+import { Injectable, Module, type DynamicModule } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import type { ElectionOptions } from '../core/election-options.js';
+import type { LeaderElectorDependencies, Leadership } from '../core/leader-elector.js';
+import type { LeadershipEndReason } from '../core/leadership-events.js';
+import { LeaderElectionHealthIndicator } from '../nest/health/leader-election.health-indicator.js';
+import type { HealthDetailsLevel } from '../nest/interfaces/leader-election-options.interface.js';
+import { DEFAULT_LEASE_NAME, RESOLVED_LEADER_ELECTION_OPTIONS } from '../nest/leader-election.constants.js';
+import { LeaderElectionExplorer } from '../nest/leader-election.explorer.js';
+import { resolveLeaderElectionOptions, type ResolvedLeaderElectionOptions } from '../nest/leader-election-options.resolver.js';
+import { LeaderElectionService } from '../nest/leader-election.service.js';
+import { LeaderOnlyInterceptor } from '../nest/leader-only.interceptor.js';
+import { MemoryLeaseStore } from '../stores/memory/memory-lease-store.js';
+import { ManualLeaderElector } from './manual-leader-elector.js';
+
+export interface LeaderElectionTestingOptions {
+  /** Role of every lease at boot. Default 'leader' (term 1), so leader-only code runs. */
+  role?: 'leader' | 'follower';
+  /** As a follower: the identity shown as leader (503 bodies, currentLeader()). Default "other-replica". */
+  leader?: string;
+  /** This replica's identity. Default "test-replica". */
+  identity?: string;
+  /** The module's default lease. Default "leader". */
+  leaseName?: string;
+  /** Default 'full', so tests can read identities from health. */
+  healthDetails?: HealthDetailsLevel;
+  /** Longest wait for runs and leader tasks at shutdown, ms. Default 10000. */
+  shutdownTimeoutMs?: number;
+  /** Default false (silent). */
+  logger?: ResolvedLeaderElectionOptions['logger'];
+}
+
+/**
+ * Drives the elections of a LeaderElectionTestingModule: make this app leader or follower of a lease,
+ * end a tenure with a chosen reason, choose terms. Inject it in a test (`app.get(LeaderElectionTesting)`).
+ * Everything it changes flows through the real gate, hooks, leader tasks, state stream and health.
+ */
+@Injectable()
+export class LeaderElectionTesting {
+  private readonly electors = new Map<string, ManualLeaderElector>();
+
+  constructor(private readonly options: LeaderElectionTestingOptions = {}) {}
+
+  /** @internal The service's elector factory. */
+  create(options: ElectionOptions, dependencies: LeaderElectorDependencies): ManualLeaderElector {
+    const leading = (this.options.role ?? 'leader') === 'leader';
+    const elector = new ManualLeaderElector(options, { logger: dependencies.logger }, leading ? { term: 1 } : undefined);
+    if (!leading) elector.follow(this.options.leader ?? 'other-replica', 1);
+    this.electors.set(options.leaseName, elector);
+    return elector;
+  }
+
+  /** The manually driven election of a lease (the default lease when no name is given). */
+  elector(leaseName?: string): ManualLeaderElector {
+    const name = leaseName ?? this.options.leaseName ?? DEFAULT_LEASE_NAME;
+    const elector = this.electors.get(name);
+    if (!elector) {
+      throw new Error(`LeaderElectionTesting: lease "${name}" is not declared in this app (declared: ${[...this.electors.keys()].map((n) => `"${n}"`).join(', ') || 'none yet'}); declare it with @LeaderOnly(name), @LeaderTask(name) or service.join(name)`);
+    }
+    return elector;
+  }
+
+  /** This app becomes leader of the lease with `term` (default: one above the last). Returns the tenure. */
+  becomeLeader(leaseName?: string, options: { term?: number } = {}): Leadership {
+    return this.elector(leaseName).grant(options.term);
+  }
+
+  /**
+   * This app stops leading the lease, with `reason` ('lost' by default; 'deadline', 'step-down'), and
+   * optionally sees `leader` leading with `term` afterwards.
+   */
+  loseLeadership(leaseName?: string, options: { reason?: Exclude<LeadershipEndReason, 'stopped'>; leader?: string; term?: number } = {}): void {
+    const elector = this.elector(leaseName);
+    elector.revoke(options.reason ?? 'lost');
+    if (options.leader !== undefined) elector.follow(options.leader, options.term);
+  }
+
+  /** Another replica leads the lease (this app follows), with `term` (default: one above the last). */
+  setLeader(leader: string, options: { leaseName?: string; term?: number } = {}): void {
+    this.elector(options.leaseName).follow(leader, options.term);
+  }
+}
+
+/**
+ * LeaderElectionModule for tests: the same providers (LeaderElectionService, @LeaderOnly gate,
+ * leader tasks, hooks, LeaderOnlyInterceptor, health), with elections driven by LeaderElectionTesting
+ * instead of a store. No storage, no network, and no timer of its own: it behaves the same under
+ * Jest's or Vitest's fake timers as without them. Global, like the real module.
+ *
+ *   Test.createTestingModule({ imports: [LeaderElectionTestingModule.forRoot({ role: 'follower' }), JobsModule] })
+ */
+@Module({})
+export class LeaderElectionTestingModule {
+  static forRoot(options: LeaderElectionTestingOptions = {}): DynamicModule {
+    const testing = new LeaderElectionTesting(options);
+    return {
+      module: LeaderElectionTestingModule,
+      global: true,
+      imports: [DiscoveryModule],
+      providers: [
+        {
+          provide: RESOLVED_LEADER_ELECTION_OPTIONS,
+          useFactory: (): ResolvedLeaderElectionOptions => ({
+            ...resolveLeaderElectionOptions({
+              store: new MemoryLeaseStore(),
+              identity: options.identity ?? 'test-replica',
+              leaseName: options.leaseName,
+              healthDetails: options.healthDetails ?? 'full',
+              shutdownTimeoutMs: options.shutdownTimeoutMs,
+              logger: options.logger ?? false,
+            }),
+            createElector: (electionOptions, dependencies) => testing.create(electionOptions, dependencies),
+          }),
+        },
+        { provide: LeaderElectionTesting, useValue: testing },
+        LeaderElectionService,
+        LeaderElectionExplorer,
+        LeaderElectionHealthIndicator,
+        LeaderOnlyInterceptor,
+      ],
+      exports: [LeaderElectionService, LeaderElectionHealthIndicator, LeaderOnlyInterceptor, LeaderElectionTesting],
+    };
+  }
+}

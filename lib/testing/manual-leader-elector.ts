@@ -1,0 +1,81 @@
+import type { Clock, TimerHandle } from '../core/clock.js';
+import type { ElectionOptions } from '../core/election-options.js';
+import { LeaderElector, type LeaderElectorDependencies, type Leadership, type StopOptions } from '../core/leader-elector.js';
+import type { LeaseStore } from '../core/lease-store.js';
+import type { LeadershipEndReason } from '../core/leadership-events.js';
+
+/**
+ * Time that never passes and timers that never fire: a tenure granted by a test lasts until the test
+ * ends it, and the elector creates no timer at all, so it never interferes with the test runner's
+ * fake timers (runAllTimers, getTimerCount()).
+ */
+const frozenClock: Clock = {
+  now: () => 0,
+  wallNow: () => Date.now(),
+  setTimeout: (): TimerHandle => undefined,
+  clearTimeout: () => undefined,
+};
+
+/** A store that is never called (the manual elector makes no requests). */
+const unusedStore: LeaseStore = {
+  description: 'the testing kit (no storage)',
+  observe: () => Promise.reject(new Error('the testing kit makes no storage requests')),
+  acquire: () => Promise.reject(new Error('the testing kit makes no storage requests')),
+  renew: () => Promise.reject(new Error('the testing kit makes no storage requests')),
+  release: () => Promise.resolve(),
+};
+
+/**
+ * A LeaderElector driven by the test instead of a store: grant() makes this replica leader with a
+ * term, revoke() ends the tenure with a reason, follow() shows another replica as leader. Everything
+ * downstream is the real thing: the leadership state and stream, events and hooks, AbortSignals,
+ * the @LeaderOnly gate, leader tasks and health.
+ */
+export class ManualLeaderElector extends LeaderElector {
+  private lastTerm = 0;
+  private initialTerm?: number;
+
+  constructor(options: ElectionOptions, dependencies: Omit<LeaderElectorDependencies, 'clock'> = {}, startAsLeader?: { term?: number }) {
+    super(unusedStore, options, { ...dependencies, clock: frozenClock });
+    if (startAsLeader) this.initialTerm = startAsLeader.term ?? 1;
+  }
+
+  /** Makes this replica leader with `term` (default: one above the last term seen). Returns the tenure. */
+  grant(term = this.lastTerm + 1): Leadership {
+    if (!Number.isSafeInteger(term) || term < 1) throw new RangeError(`grant(term): a whole number ≥ 1, got ${String(term)}`);
+    if (!this.grantTenure(term)) throw new Error(`The election of "${this.leaseName}" is stopped`);
+    this.lastTerm = Math.max(this.lastTerm, term);
+    return this.leadership!;
+  }
+
+  /** Ends the current tenure (if any) with `reason`, as the real elector would. */
+  revoke(reason: Exclude<LeadershipEndReason, 'stopped'> = 'lost', message = `ended by the test (${reason})`): void {
+    this.endTenure(reason, message);
+  }
+
+  /** Shows `leader` (another replica) as the current leader with `term`, ending this replica's tenure first ('lost'). */
+  follow(leader: string | undefined, term = this.lastTerm + 1): void {
+    this.endTenure('lost', `lease taken by ${leader ?? 'nobody'} (set by the test)`);
+    if (leader !== undefined) this.lastTerm = Math.max(this.lastTerm, term);
+    this.noteLeader(leader, leader === undefined ? undefined : term);
+  }
+
+  override start(): Promise<void> {
+    if (this.state.role === 'idle') {
+      this.enterRole('follower');
+      if (this.initialTerm !== undefined) this.grant(this.initialTerm);
+    }
+    return Promise.resolve();
+  }
+
+  override async stepDown(): Promise<void> {
+    this.endTenure('step-down', 'stepped down voluntarily');
+  }
+
+  override async stop(options: StopOptions = {}): Promise<void> {
+    if (this.state.role === 'stopped') return;
+    this.endTenure('stopped', 'election stopped');
+    this.enterRole('stopped');
+    await options.beforeRelease?.();
+  }
+}
