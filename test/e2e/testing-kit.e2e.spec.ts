@@ -95,7 +95,7 @@ describe('LeaderElectionTestingModule under Jest fake timers', () => {
     expect(app.get(Jobs).warmUps).toBe(1);
   });
 
-  it('leader mode: runOnlyPendingTimers behaves as without the decorator (only the app'"'"'s own timers exist); no timer left after close', async () => {
+  it('leader mode: runOnlyPendingTimers behaves as without the decorator (only the app timers exist); no timer left after close', async () => {
     jest.useFakeTimers();
     app = await boot('leader');
     const before = jest.getTimerCount();
