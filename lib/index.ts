@@ -18,6 +18,7 @@ export {
   type Leadership,
   type LeadershipState,
   type StopOptions,
+  type StoreRequestEvent,
 } from './core/leader-elector.js';
 export {
   runWhileLeader,

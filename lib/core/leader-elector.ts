@@ -65,6 +65,19 @@ export class LeadershipEndedError extends Error {
   }
 }
 
+/** A settled store call (see LeaderElector.requests$). */
+export interface StoreRequestEvent {
+  leaseName: string;
+  identity: string;
+  operation: 'observe' | 'acquire' | 'renew' | 'release';
+  /** Monotonic ms from sending to settling (a timed-out call counts its timeout). */
+  durationMs: number;
+  outcome: 'ok' | 'error';
+  errorKind?: LeaseStoreErrorKind;
+  /** For a successful acquire call: whether the lease was taken (false: someone else holds it). */
+  acquired?: boolean;
+}
+
 export interface LeaderElectorDependencies {
   clock?: Clock;
   /** Uniform [0, 1) source for the poll jitter. */
@@ -177,6 +190,7 @@ export class LeaderElector {
   private emitting = false;
   private emitAgain = false;
   private readonly eventSubject = new Subject<LeadershipEvent>();
+  private readonly requestSubject = new Subject<StoreRequestEvent>();
   /** Events not yet delivered: a transition caused by a subscriber waits for the current delivery. */
   private readonly eventQueue: LeadershipEvent[] = [];
   private deliveringEvents = false;
@@ -245,6 +259,15 @@ export class LeaderElector {
    */
   get events$(): Observable<LeadershipEvent> {
     return this.eventSubject.asObservable();
+  }
+
+  /**
+   * One event per store call as it settles (operation, duration, outcome, error kind): what metrics
+   * need for request latency, renewal failures and acquire attempts. Not replayed, not on a
+   * diagnostics channel (a poll every few seconds per lease is not a transition).
+   */
+  get requests$(): Observable<StoreRequestEvent> {
+    return this.requestSubject.asObservable();
   }
 
   /** Current state first, then every change of role, leader or term. */
@@ -352,6 +375,7 @@ export class LeaderElector {
     }
     this.stateSubject.complete();
     this.eventSubject.complete();
+    this.requestSubject.complete();
   }
 
   // ---------------------------------------------------------------- for test doubles
@@ -379,6 +403,7 @@ export class LeaderElector {
     if (role === 'stopped') {
       this.stateSubject.complete();
       this.eventSubject.complete();
+      this.requestSubject.complete();
     }
   }
 
@@ -664,6 +689,35 @@ export class LeaderElector {
     timeoutMs: number,
     extraSignal?: AbortSignal,
     abortOnStop = true,
+  ): Promise<T> {
+    const startedAt = this.clock.now();
+    const settled = this.sendRequest(operation, call, timeoutMs, extraSignal, abortOnStop);
+    settled.then(
+      (value) => this.noteRequest(operation, startedAt, undefined, value),
+      (error: unknown) => this.noteRequest(operation, startedAt, error, undefined),
+    );
+    return settled;
+  }
+
+  private noteRequest(operation: string, startedAt: number, error: unknown, value: unknown): void {
+    if (!this.requestSubject.observed) return;
+    this.requestSubject.next({
+      leaseName: this.leaseName,
+      identity: this.identity,
+      operation: operation as StoreRequestEvent['operation'],
+      durationMs: this.clock.now() - startedAt,
+      outcome: error === undefined ? 'ok' : 'error',
+      ...(error === undefined ? {} : { errorKind: errorKindOf(error) }),
+      ...(operation === 'acquire' && error === undefined ? { acquired: (value as { acquired?: boolean } | undefined)?.acquired === true } : {}),
+    });
+  }
+
+  private sendRequest<T>(
+    operation: string,
+    call: (signal: AbortSignal) => Promise<T>,
+    timeoutMs: number,
+    extraSignal: AbortSignal | undefined,
+    abortOnStop: boolean,
   ): Promise<T> {
     const timeoutController = new AbortController();
     const signals = [timeoutController.signal];

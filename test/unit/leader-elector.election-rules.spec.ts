@@ -385,3 +385,25 @@ describe('foreign input from a custom store', () => {
     expect(await memory.observe('jobs', never)).toMatchObject({ holder: 'a' });
   });
 });
+
+describe('store request events', () => {
+  it('requests$ reports each store call once with operation, duration, outcome, error kind and whether an acquire took the lease', async () => {
+    const { candidate, clock } = setup();
+    const a = candidate('a');
+    const b = candidate('b');
+    const seen: string[] = [];
+    b.elector.requests$.subscribe((event) =>
+      seen.push(`${event.operation}:${event.outcome}${event.errorKind ? `(${event.errorKind})` : ''}${event.acquired === undefined ? '' : `:${event.acquired}`}@${event.durationMs}`),
+    );
+    await a.elector.start();
+    b.store.inject('observe', { type: 'delay', ms: 30 });
+    b.store.inject('observe', { type: 'transient' });
+    const started = b.elector.start(); // observe (30 ms): held by a
+    await clock.advance(30);
+    await started;
+    await clock.advance(RETRY); // observe fails transiently
+    await a.elector.stop();
+    await clock.advance(RETRY); // observe: free; acquire: taken
+    expect(seen).toEqual(['observe:ok@30', 'observe:error(transient)@0', 'observe:ok@0', 'acquire:ok:true@0']);
+  });
+});
