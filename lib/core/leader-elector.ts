@@ -1,23 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { BehaviorSubject, distinctUntilChanged, Subject, type Observable } from 'rxjs';
-import { linkSignals, sleep, systemClock, type Clock, type TimerHandle } from './clock.js';
+import { sleep, systemClock, type Clock, type TimerHandle } from './clock.js';
 import {
   jitteredRetryDelay,
   resolveElectionOptions,
   type ElectionOptions,
   type ResolvedElectionOptions,
 } from './election-options.js';
-import {
-  errorKindOf,
-  LeaseRecordLostError,
-  TransientStoreError,
-  type LeaseObservation,
-  type LeaseStore,
-  type LeaseStoreErrorKind,
-} from './lease-store.js';
+import { errorKindOf, LeaseRecordLostError, type LeaseObservation, type LeaseStore, type LeaseStoreErrorKind } from './lease-store.js';
 import { publishDiagnostics, type LeadershipEndReason, type LeadershipEvent } from './leadership-events.js';
 import { consoleLogger, safeLogger, type ElectionLogger } from './logger.js';
+import { RecordLossRules } from './record-loss.js';
 import { sanitizeForeignText } from './sanitize.js';
+import { StoreRequests, type StoreRequestEvent } from './store-requests.js';
+
+export type { StoreRequestEvent } from './store-requests.js';
 
 export type LeaderRole = 'idle' | 'follower' | 'leader' | 'stopped';
 
@@ -65,19 +62,6 @@ export class LeadershipEndedError extends Error {
   }
 }
 
-/** A settled store call (see LeaderElector.requests$). */
-export interface StoreRequestEvent {
-  leaseName: string;
-  identity: string;
-  operation: 'observe' | 'acquire' | 'renew' | 'release';
-  /** Monotonic ms from sending to settling (a timed-out call counts its timeout). */
-  durationMs: number;
-  outcome: 'ok' | 'error';
-  errorKind?: LeaseStoreErrorKind;
-  /** For a successful acquire call: whether the lease was taken (false: someone else holds it). */
-  acquired?: boolean;
-}
-
 export interface LeaderElectorDependencies {
   clock?: Clock;
   /** Uniform [0, 1) source for the poll jitter. */
@@ -101,19 +85,6 @@ interface Tenure {
   term: number;
   controller: AbortController;
   since: number;
-}
-
-/** A noticed loss of the lease record, and the wait it imposes (see noteRecordLoss). */
-interface RecordLossWait {
-  /** Monotonic time before which this replica must not lead. */
-  until: number;
-  /** Highest term seen on the lost record: the pre-loss holder's term was at least this. */
-  termBefore: number;
-}
-
-/** A store call that was given up (timeout, abort) while the store had not answered yet. */
-interface InFlightRequest {
-  abandonedAt?: number;
 }
 
 /**
@@ -148,19 +119,6 @@ export class LeaderElector {
   private observedTerm?: number;
   /** Highest term ever seen here: passed to acquire so terms never go backwards. */
   private highestTermSeen = 0;
-  /**
-   * Highest term seen on the lease record as it is now. A term below it means the record was lost
-   * and recreated. Unlike highestTermSeen it follows the new record after a loss, so that a second
-   * loss is noticed against the new record's terms.
-   */
-  private recordTerm = 0;
-  /** Set while waiting out a lost lease record. */
-  private recordLossWait?: RecordLossWait;
-  /**
-   * Set when this replica's own renewal found the record gone while its lease was valid: it was the
-   * holder at the loss, so no one else can still believe in the lost lease, and it need not wait.
-   */
-  private recovering?: { term: number };
   /** Acquires refused although the record named us: another replica uses our identity (see identityCollision). */
   private refusedOwnRecord = 0;
   /** Another replica uses this identity: a record naming us is not taken as ours. */
@@ -169,8 +127,6 @@ export class LeaderElector {
   private consecutivePermanentFailures = 0;
   /** Monotonic time the last renewal request of the current tenure was sent. */
   private lastRenewAttemptAt = -Infinity;
-  /** Monotonic time the loss of the lease record was first noticed (see detectRecordLoss). */
-  private recordLossNoticedAt?: number;
   private lastStoreContactAt?: number;
   private lastError?: LeadershipState['lastError'];
   private consecutiveFailures = 0;
@@ -184,13 +140,13 @@ export class LeaderElector {
   private loop?: Promise<void>;
   private firstAttempt?: Promise<void>;
   private stopping?: Promise<void>;
-  /** Store calls whose promise has not settled; stop() waits (bounded) for them before releasing. */
-  private readonly inFlight = new Map<Promise<unknown>, InFlightRequest>();
+  /** Every store call: timeouts, in-flight tracking for stop(), requests$. */
+  private readonly requests: StoreRequests;
+  private readonly recordLoss: RecordLossRules;
   /** stateSubject.next() is running: a transition made by a subscriber is emitted after it (see emit). */
   private emitting = false;
   private emitAgain = false;
   private readonly eventSubject = new Subject<LeadershipEvent>();
-  private readonly requestSubject = new Subject<StoreRequestEvent>();
   /** Events not yet delivered: a transition caused by a subscriber waits for the current delivery. */
   private readonly eventQueue: LeadershipEvent[] = [];
   private deliveringEvents = false;
@@ -207,6 +163,8 @@ export class LeaderElector {
     this.random = dependencies.random ?? Math.random;
     this.logger = safeLogger(dependencies.logger ?? consoleLogger(`LeaderElector:${this.options.leaseName}`));
     this.roleSince = this.clock.wallNow();
+    this.requests = new StoreRequests(this.clock, this.stopController.signal, this.options);
+    this.recordLoss = new RecordLossRules(this.clock, this.logger, this.options);
     this.stateSubject = new BehaviorSubject(this.snapshot());
   }
 
@@ -267,7 +225,7 @@ export class LeaderElector {
    * diagnostics channel (a poll every few seconds per lease is not a transition).
    */
   get requests$(): Observable<StoreRequestEvent> {
-    return this.requestSubject.asObservable();
+    return this.requests.events$;
   }
 
   /** Current state first, then every change of role, leader or term. */
@@ -353,7 +311,7 @@ export class LeaderElector {
   private async doStop({ release = true, beforeRelease }: StopOptions): Promise<void> {
     this.stopController.abort(new LeadershipEndedError('election stopped'));
     await this.loop;
-    await this.settleInFlight();
+    await this.requests.settle();
     const mayHoldLease = this.role === 'leader' || this.acquireOutcomeUnknown;
     this.demote('stopped', 'election stopped');
     this.setRole('stopped');
@@ -375,7 +333,7 @@ export class LeaderElector {
     }
     this.stateSubject.complete();
     this.eventSubject.complete();
-    this.requestSubject.complete();
+    this.requests.complete();
   }
 
   // ---------------------------------------------------------------- for test doubles
@@ -403,7 +361,7 @@ export class LeaderElector {
     if (role === 'stopped') {
       this.stateSubject.complete();
       this.eventSubject.complete();
-      this.requestSubject.complete();
+      this.requests.complete();
     }
   }
 
@@ -444,7 +402,7 @@ export class LeaderElector {
       const observation = trustedObservation(await this.request('observe', (signal) => this.store.observe(this.leaseName, signal), this.options.requestTimeoutMs));
       this.storeAnswered();
       this.noteObservation(observation);
-      if (this.waitingOutRecordLoss(observation)) return this.pollDelay();
+      if (this.recordLoss.waitingAfter(observation)) return this.pollDelay();
       // stepDown() may have been called while the observation was on its way.
       if (this.clock.now() < this.cooldownUntil) return this.cooldownUntil - this.clock.now();
       // A lease recorded as ours may be one we hold from before a failed renewal or a lost acquire
@@ -471,8 +429,8 @@ export class LeaderElector {
     const sentAt = this.clock.now();
     const releasesBefore = this.releasesSent;
     const outcomeWasUnknown = this.acquireOutcomeUnknown;
-    const recordTermBefore = this.recordTerm;
-    const recovering = this.recovering;
+    const termOnRecord = this.recordLoss.termOnRecord;
+    const recoveredTerm = this.recordLoss.recoveredTerm;
     this.acquireOutcomeUnknown = true;
     const result = await this.request(
       'acquire',
@@ -484,7 +442,7 @@ export class LeaderElector {
             identity: this.identity,
             durationSeconds: this.options.leaseDurationSeconds,
             minimumTerm: this.highestTermSeen,
-            ...(recovering ? { recoveredTerm: recovering.term } : {}),
+            ...(recoveredTerm !== undefined ? { recoveredTerm } : {}),
           },
           signal,
         ),
@@ -515,13 +473,11 @@ export class LeaderElector {
     }
     this.acquireOutcomeUnknown = false;
     this.highestTermSeen = Math.max(this.highestTermSeen, result.term);
-    if (!recovering && result.previousTerm !== undefined && result.previousTerm < recordTermBefore) {
+    if (this.recordLoss.lostAtAcquisition(termOnRecord, result.previousTerm, result.term, recoveredTerm !== undefined)) {
       // The record was lost between our last observation and this acquisition: the holder from
       // before the loss may still believe in its lease. Do not lead on it, and do not release it
       // either: holding it unused keeps everyone else out for one lease duration, which is exactly
       // the wait the loss calls for. We take it up again (same lease id) once the wait is over.
-      this.noteRecordLoss(recordTermBefore, 'at acquisition');
-      this.recordTerm = result.term;
       return this.pollDelay();
     }
     if (!this.promote(sentAt, result.term)) {
@@ -563,7 +519,7 @@ export class LeaderElector {
           if (error instanceof LeaseRecordLostError && this.clock.now() < this.deadline) {
             // Our lease was valid until the deadline, so the record was lost while we held it: we
             // are the only replica that could believe in the lost lease, and we are stepping down.
-            this.recovering = { term: tenure.term };
+            this.recordLoss.ownRecordLost(tenure.term);
           }
           this.demote('lost', `lease lost: ${messageOf(error)}`);
           return;
@@ -592,9 +548,7 @@ export class LeaderElector {
     this.highestTermSeen = Math.max(this.highestTermSeen, term);
     // Our own acquisition wrote the newest record: any loss before it is settled, and a later drop
     // below this term is a new loss (never "already waited out").
-    this.recordTerm = term;
-    this.recordLossWait = undefined;
-    this.recovering = undefined;
+    this.recordLoss.promoted(term);
     this.armDeadlineTimer(this.tenure);
     this.setRole('leader');
     this.logger.log(`Became leader of "${this.leaseName}" as "${this.identity}" (term ${term})`);
@@ -679,121 +633,20 @@ export class LeaderElector {
 
   // ---------------------------------------------------------------- helpers
 
-  /**
-   * Runs one store call with a timeout. The returned promise settles at the timeout (or abort) even
-   * if the store ignores its signal, so a hung request can never hold a leader past its deadline.
-   */
+  /** Runs one store call through `requests` (timeout, stop, tracking, requests$). */
   private request<T>(
-    operation: string,
+    operation: StoreRequestEvent['operation'],
     call: (signal: AbortSignal) => Promise<T>,
     timeoutMs: number,
     extraSignal?: AbortSignal,
     abortOnStop = true,
   ): Promise<T> {
-    const startedAt = this.clock.now();
-    const settled = this.sendRequest(operation, call, timeoutMs, extraSignal, abortOnStop);
-    settled.then(
-      (value) => this.noteRequest(operation, startedAt, undefined, value),
-      (error: unknown) => this.noteRequest(operation, startedAt, error, undefined),
-    );
-    return settled;
-  }
-
-  private noteRequest(operation: string, startedAt: number, error: unknown, value: unknown): void {
-    if (!this.requestSubject.observed) return;
-    this.requestSubject.next({
-      leaseName: this.leaseName,
-      identity: this.identity,
-      operation: operation as StoreRequestEvent['operation'],
-      durationMs: this.clock.now() - startedAt,
-      outcome: error === undefined ? 'ok' : 'error',
-      ...(error === undefined ? {} : { errorKind: errorKindOf(error) }),
-      ...(operation === 'acquire' && error === undefined ? { acquired: (value as { acquired?: boolean } | undefined)?.acquired === true } : {}),
-    });
-  }
-
-  private sendRequest<T>(
-    operation: string,
-    call: (signal: AbortSignal) => Promise<T>,
-    timeoutMs: number,
-    extraSignal: AbortSignal | undefined,
-    abortOnStop: boolean,
-  ): Promise<T> {
-    const timeoutController = new AbortController();
-    const signals = [timeoutController.signal];
-    if (abortOnStop) signals.push(this.stopController.signal);
-    if (extraSignal) signals.push(extraSignal);
-    // Not AbortSignal.any(): its result would stay referenced from the long-lived stop signal.
-    const linked = linkSignals(signals);
-    const signal = linked.signal;
-    return new Promise<T>((resolve, reject) => {
-      const timer = this.clock.setTimeout(() => {
-        timeoutController.abort(new TransientStoreError(`${operation} timed out after ${Math.round(timeoutMs)} ms`, 'ElectorTimeout'));
-      }, timeoutMs);
-      const onAbort = (): void => {
-        this.clock.clearTimeout(timer);
-        linked.dispose();
-        entry.abandonedAt = this.clock.now();
-        reject(signal.reason instanceof Error ? signal.reason : new TransientStoreError(`${operation} aborted`, 'Aborted'));
-      };
-      const entry: InFlightRequest = {};
-      if (signal.aborted) {
-        onAbort();
-        return;
-      }
-      signal.addEventListener('abort', onAbort, { once: true });
-      let pending: Promise<T>;
-      try {
-        pending = call(signal);
-      } catch (error) {
-        pending = Promise.reject(error);
-      }
-      const tracked = pending.then(
-        (value) => {
-          signal.removeEventListener('abort', onAbort);
-          this.clock.clearTimeout(timer);
-          linked.dispose();
-          resolve(value);
-        },
-        (error: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          this.clock.clearTimeout(timer);
-          linked.dispose();
-          reject(error);
-        },
-      );
-      this.forgetAbandonedRequests();
-      this.inFlight.set(tracked, entry);
-      void tracked.finally(() => this.inFlight.delete(tracked));
-    });
-  }
-
-  /**
-   * A store that ignores its AbortSignal may never settle a call we gave up on. Such a call is
-   * tracked for one more request timeout (stop() may still want to wait for it), then forgotten, so
-   * that a long outage against such a store cannot grow this map without bound.
-   */
-  private forgetAbandonedRequests(): void {
-    const cutoff = this.clock.now() - this.options.requestTimeoutMs;
-    for (const [pending, entry] of this.inFlight) {
-      if (entry.abandonedAt !== undefined && entry.abandonedAt <= cutoff) this.inFlight.delete(pending);
-    }
+    return this.requests.send(operation, call, { timeoutMs, signal: extraSignal, abortOnStop });
   }
 
   /** Number of store calls tracked as in flight (for tests and diagnostics). */
   get inFlightRequests(): number {
-    return this.inFlight.size;
-  }
-
-  /** Waits for store calls still running after stop(), at most requestTimeoutMs. */
-  private async settleInFlight(): Promise<void> {
-    if (this.inFlight.size === 0) return;
-    const bound = new AbortController();
-    await Promise.race([
-      Promise.allSettled([...this.inFlight.keys()]),
-      sleep(this.clock, this.options.requestTimeoutMs, bound.signal),
-    ]);
-    bound.abort();
+    return this.requests.size;
   }
 
   private pollDelay(): number {
@@ -804,63 +657,6 @@ export class LeaderElector {
     const previous = this.wakeController;
     this.wakeController = new AbortController();
     previous.abort();
-  }
-
-  /**
-   * Record-loss rules, applied to every follower observation. Returns true while this replica must
-   * not compete.
-   *
-   * The recorded term went below one we saw on this record: the record was lost (blob or container
-   * deleted, storage reset). The holder at the moment of the loss may still believe in its lease for
-   * up to D after its last renewal, which was before the loss, and the store can no longer tell us
-   * about it: so stay out for one lease duration from the moment we notice. The wait ends earlier
-   * only when it protects no one:
-   *   - this replica was itself that holder (its renewal found the record gone inside its
-   *     deadline) and has stepped down: nobody else can believe in the lost lease;
-   *   - the new record says its writer was that holder (`recoveredTerm` at least the highest term we
-   *     saw on the lost record; the holder's term was at least that): its old belief ended when it
-   *     stepped down to re-acquire.
-   * A newer record written by anyone else does not end the wait: our picture of who held the lost
-   * record can be one poll stale, so we cannot tell whether its writer was that holder.
-   */
-  private waitingOutRecordLoss(observation: LeaseObservation): boolean {
-    const termBefore = this.recordTerm;
-    if (this.recovering && observation.held && observation.holder !== this.identity) {
-      // Someone else leads on the new record: from here on the ordinary rules apply to us.
-      this.recovering = undefined;
-    }
-    if (observation.term < termBefore) {
-      this.recordTerm = observation.term;
-      if (this.recovering) this.recordLossWait = undefined;
-      else this.noteRecordLoss(termBefore, `by a follower poll, term ${observation.term} now`);
-    } else {
-      this.recordTerm = observation.term;
-    }
-    const wait = this.recordLossWait;
-    if (!wait) return false;
-    if (observation.recoveredTerm !== undefined && observation.recoveredTerm >= wait.termBefore) {
-      this.recordLossWait = undefined;
-      this.logger.log(
-        `The holder of "${this.leaseName}" at the time its record was lost (term ${observation.recoveredTerm}) has re-acquired it: ending the wait early`,
-      );
-      return false;
-    }
-    if (this.clock.now() < wait.until) return true;
-    this.recordLossWait = undefined;
-    return false;
-  }
-
-  /** Starts (or keeps) the one-lease-duration wait after a lost record; see waitingOutRecordLoss. */
-  private noteRecordLoss(termBefore: number, how: string): void {
-    const until = this.clock.now() + this.options.leaseDurationMs;
-    if (this.recordLossWait) {
-      this.recordLossWait = { until: Math.max(this.recordLossWait.until, until), termBefore: Math.max(this.recordLossWait.termBefore, termBefore) };
-      return;
-    }
-    this.recordLossWait = { until, termBefore };
-    this.logger.warn(
-      `The lease record of "${this.leaseName}" was lost (noticed ${how}; term ${termBefore} recorded before); waiting one lease duration (${this.options.leaseDurationSeconds} s) before leading so that a holder who still believes in its lease has stopped`,
-    );
   }
 
   private noteObservation(observation: LeaseObservation): void {
