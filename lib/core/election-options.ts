@@ -30,7 +30,55 @@ export interface ElectionTimingOptions {
   maxErrorBackoffMs?: number;
 }
 
-export interface ElectionOptions extends ElectionTimingOptions {
+/**
+ * Presence and preferred leaders (see docs/GUARANTEES.md, "Presence and preferred leaders"). Every
+ * candidate announces itself in a presence record of its own; priorities decide who takes a FREE
+ * lease, never who keeps a held one (unless failback is on), and never cost liveness: a free lease
+ * is taken by the next candidates after preferenceWindowMs per better priority tier present.
+ */
+export interface ElectionPreferenceOptions {
+  /**
+   * This candidate's priority: HIGHER is preferred (as in MongoDB, VRRP/keepalived; EShopworld's
+   * WorkerProcess uses the opposite, 0 = highest). Default 0. Setting it on a candidate makes it
+   * wait electionDelayMs after start before taking a free lease, so better candidates can announce.
+   */
+  priority?: number;
+  /** False for observers that take part (presence, state) but never lead. Default true. */
+  canLead?: boolean;
+  /**
+   * Presence records: true (default) or { intervalMs, staleAfterMs }. Each candidate refreshes its
+   * record every intervalMs (default 10000: one metadata write); a record not refreshed for
+   * staleAfterMs (default 3 × intervalMs) counts as gone, and the leader deletes it. false turns
+   * presence off (no extra requests; priorities and members() then unavailable). Used only with a
+   * store that supports presence (the memory and Azure blob stores do).
+   */
+  presence?: boolean | { intervalMs?: number; staleAfterMs?: number };
+  /** With a priority set: how long a newly started candidate waits before taking a free lease, ms. Default presence interval + retryIntervalMs. */
+  electionDelayMs?: number;
+  /**
+   * How long a free lease is left to better candidates, per better priority tier present, ms: a
+   * candidate with k better tiers live takes a free lease after k × this. Default 2 × retryIntervalMs + requestTimeoutMs.
+   */
+  preferenceWindowMs?: number;
+  /**
+   * Failback: a leader that sees a better live candidate present for afterStableMs hands over to it
+   * (finishes its work, releases with the candidate named as successor). Off by default (false).
+   */
+  failback?: false | { afterStableMs: number };
+}
+
+export interface ResolvedPreferenceOptions {
+  priority: number;
+  /** True when `priority` was given: the candidate then waits electionDelayMs at start. */
+  prioritySet: boolean;
+  canLead: boolean;
+  presence: false | { intervalMs: number; staleAfterMs: number };
+  electionDelayMs: number;
+  preferenceWindowMs: number;
+  failbackAfterMs?: number;
+}
+
+export interface ElectionOptions extends ElectionTimingOptions, ElectionPreferenceOptions {
   /** Name of the lease (one election per name). Letters, digits, '.', '_', '-', '/'; 1–200 chars. */
   leaseName: string;
   /** Identity of this candidate as others see it (e.g. pod name). 1–256 chars. */
@@ -40,6 +88,7 @@ export interface ElectionOptions extends ElectionTimingOptions {
 export interface ResolvedElectionOptions extends Required<ElectionTimingOptions> {
   leaseName: string;
   identity: string;
+  preference: ResolvedPreferenceOptions;
   /** D in ms. */
   leaseDurationMs: number;
 }
@@ -276,7 +325,18 @@ export const ELECTION_OPTION_KEYS = [
   'requestTimeoutMs',
   'renewRetryIntervalMs',
   'maxErrorBackoffMs',
+  'priority',
+  'canLead',
+  'presence',
+  'electionDelayMs',
+  'preferenceWindowMs',
+  'failback',
 ] as const satisfies ReadonlyArray<keyof ElectionOptions>;
+
+/** The keys of ElectionPreferenceOptions (also module options). */
+export const PREFERENCE_OPTION_KEYS = ['priority', 'canLead', 'presence', 'electionDelayMs', 'preferenceWindowMs', 'failback'] as const satisfies ReadonlyArray<
+  keyof ElectionPreferenceOptions
+>;
 
 /** Applies defaults, derives dependent timings, and checks every invariant. */
 export function resolveElectionOptions(options: ElectionOptions): ResolvedElectionOptions {
@@ -287,9 +347,8 @@ export function resolveElectionOptions(options: ElectionOptions): ResolvedElecti
   refuseNullOptions(options);
   options = { ...options };
   for (const key of ELECTION_OPTION_KEYS) {
-    if (key !== 'leaseName' && key !== 'identity' && options[key] !== undefined) {
-      (options as unknown as Record<string, unknown>)[key] = numberFromEnv(options[key]);
-    }
+    if (key === 'leaseName' || key === 'identity' || key === 'presence' || key === 'failback' || options[key] === undefined) continue;
+    (options as unknown as Record<string, unknown>)[key] = key === 'canLead' ? booleanFromEnv(options[key]) : numberFromEnv(options[key]);
   }
   const leaseName = validateLeaseName(options.leaseName);
   const identity = validateIdentity(options.identity);
@@ -377,9 +436,12 @@ export function resolveElectionOptions(options: ElectionOptions): ResolvedElecti
     throw new InvalidElectionOptionError('maxErrorBackoffMs', maxErrorBackoffMs, backoffAllowed);
   }
 
+  const preference = resolvePreference(options, { retryIntervalMs, requestTimeoutMs, leaseDurationMs });
+
   return {
     leaseName,
     identity,
+    preference,
     leaseDurationSeconds: leaseSeconds,
     leaseDurationMs,
     renewIntervalMs,
@@ -396,4 +458,54 @@ export function resolveElectionOptions(options: ElectionOptions): ResolvedElecti
 export function jitteredRetryDelay(options: Pick<ResolvedElectionOptions, 'retryIntervalMs' | 'retryJitter'>, random: () => number): number {
   const spread = options.retryJitter * (2 * random() - 1);
   return options.retryIntervalMs * (1 + spread);
+}
+
+const MAX_PRESENCE_INTERVAL_MS = 300_000;
+const MAX_PREFERENCE_WAIT_MS = 600_000;
+
+function resolvePreference(options: ElectionPreferenceOptions, timings: { retryIntervalMs: number; requestTimeoutMs: number; leaseDurationMs: number }): ResolvedPreferenceOptions {
+  const priorityAllowed = 'a finite number, higher is preferred (default 0)' + NUMERIC_STRING_NOTE;
+  const priority = finiteNumber('priority', options.priority ?? 0, priorityAllowed);
+  if (Math.abs(priority) > 1e9) throw new InvalidElectionOptionError('priority', priority, priorityAllowed);
+  const canLead = options.canLead ?? true;
+  if (typeof canLead !== 'boolean') throw new InvalidElectionOptionError('canLead', canLead, 'true or false (default true; "true"/"false" strings are accepted)');
+
+  let presence: ResolvedPreferenceOptions['presence'] = false;
+  const given = options.presence ?? true;
+  if (given !== false) {
+    if (given !== true && (typeof given !== 'object' || given === null || Array.isArray(given))) {
+      throw new InvalidElectionOptionError('presence', given, 'true, false, or { intervalMs, staleAfterMs }');
+    }
+    const spec = given === true ? {} : given;
+    refuseUnknownOptions(spec, ['intervalMs', 'staleAfterMs'], 'presence option');
+    const intervalAllowed = `a number of ms from 1000 to ${MAX_PRESENCE_INTERVAL_MS}`;
+    const intervalMs = finiteNumber('presence.intervalMs', numberFromEnv(spec.intervalMs ?? 10_000), intervalAllowed);
+    if (intervalMs < 1000 || intervalMs > MAX_PRESENCE_INTERVAL_MS) throw new InvalidElectionOptionError('presence.intervalMs', intervalMs, intervalAllowed);
+    const staleAllowed = `a number of ms above 2 × presence.intervalMs (${2 * intervalMs}) and at most ${10 * MAX_PRESENCE_INTERVAL_MS}`;
+    const staleAfterMs = finiteNumber('presence.staleAfterMs', numberFromEnv(spec.staleAfterMs ?? 3 * intervalMs), staleAllowed);
+    if (staleAfterMs <= 2 * intervalMs || staleAfterMs > 10 * MAX_PRESENCE_INTERVAL_MS) throw new InvalidElectionOptionError('presence.staleAfterMs', staleAfterMs, staleAllowed);
+    presence = { intervalMs, staleAfterMs };
+  }
+
+  const delayAllowed = `a number of ms from 0 to ${MAX_PREFERENCE_WAIT_MS}`;
+  const electionDelayMs = finiteNumber('electionDelayMs', options.electionDelayMs ?? (presence ? presence.intervalMs : 0) + timings.retryIntervalMs, delayAllowed + NUMERIC_STRING_NOTE);
+  if (electionDelayMs < 0 || electionDelayMs > MAX_PREFERENCE_WAIT_MS) throw new InvalidElectionOptionError('electionDelayMs', electionDelayMs, delayAllowed);
+  const windowAllowed = `a number of ms from retryIntervalMs (${timings.retryIntervalMs}) to ${MAX_PREFERENCE_WAIT_MS}`;
+  const preferenceWindowMs = finiteNumber('preferenceWindowMs', options.preferenceWindowMs ?? 2 * timings.retryIntervalMs + timings.requestTimeoutMs, windowAllowed + NUMERIC_STRING_NOTE);
+  if (preferenceWindowMs < timings.retryIntervalMs || preferenceWindowMs > MAX_PREFERENCE_WAIT_MS) {
+    throw new InvalidElectionOptionError('preferenceWindowMs', preferenceWindowMs, windowAllowed);
+  }
+
+  let failbackAfterMs: number | undefined;
+  const failback = options.failback ?? false;
+  if (failback !== false) {
+    if (typeof failback !== 'object' || failback === null) throw new InvalidElectionOptionError('failback', failback, 'false (default) or { afterStableMs }');
+    refuseUnknownOptions(failback, ['afterStableMs'], 'failback option');
+    const afterAllowed = `a number of ms from 0 to ${MAX_PREFERENCE_WAIT_MS}`;
+    failbackAfterMs = finiteNumber('failback.afterStableMs', numberFromEnv(failback.afterStableMs), afterAllowed);
+    if (failbackAfterMs < 0 || failbackAfterMs > MAX_PREFERENCE_WAIT_MS) throw new InvalidElectionOptionError('failback.afterStableMs', failbackAfterMs, afterAllowed);
+    if (!presence) throw new InvalidElectionOptionError('failback', 'on', 'failback needs presence (leave presence on)');
+  }
+  if (options.priority !== undefined && !presence) throw new InvalidElectionOptionError('priority', priority, 'a priority needs presence records (leave presence on)');
+  return { priority, prioritySet: options.priority !== undefined, canLead, presence, electionDelayMs, preferenceWindowMs, ...(failbackAfterMs !== undefined ? { failbackAfterMs } : {}) };
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { BehaviorSubject, distinctUntilChanged, Subject, type Observable } from 'rxjs';
 import { sleep, systemClock, type Clock, type TimerHandle } from './clock.js';
 import {
+  InvalidElectionOptionError,
   jitteredRetryDelay,
   resolveElectionOptions,
   type ElectionOptions,
@@ -10,6 +11,8 @@ import {
 import { errorKindOf, LeaseRecordLostError, type LeaseObservation, type LeaseStore, type LeaseStoreErrorKind } from './lease-store.js';
 import { publishDiagnostics, type LeadershipEndReason, type LeadershipEvent } from './leadership-events.js';
 import { consoleLogger, safeLogger, type ElectionLogger } from './logger.js';
+import { PresenceAgent } from './presence-agent.js';
+import { comparePreference, isPresenceStore, type LeaseMember, type PresenceRecord } from './presence.js';
 import { RecordLossRules } from './record-loss.js';
 import { sanitizeForeignText } from './sanitize.js';
 import { StoreRequests, type StoreRequestEvent } from './store-requests.js';
@@ -67,6 +70,12 @@ export interface LeaderElectorDependencies {
   /** Uniform [0, 1) source for the poll jitter. */
   random?: () => number;
   logger?: ElectionLogger;
+  /**
+   * Runs when this replica hands its lease over (yieldTo, failback) after its tenure's signal was
+   * aborted and before the release: wait for the tenure's work. Resolving false keeps the lease from
+   * being released (it expires instead), as StopOptions.beforeRelease does.
+   */
+  beforeHandover?: () => Promise<boolean | void>;
 }
 
 export interface StopOptions {
@@ -143,6 +152,13 @@ export class LeaderElector {
   /** Every store call: timeouts, in-flight tracking for stop(), requests$. */
   private readonly requests: StoreRequests;
   private readonly recordLoss: RecordLossRules;
+  /** Presence records (when on and the store supports them). */
+  private readonly presence?: PresenceAgent;
+  private readonly beforeHandover?: () => Promise<boolean | void>;
+  /** Monotonic time start() was called (the election delay counts from it). */
+  private startedAt = 0;
+  /** Monotonic time this replica first saw the lease free, while it stays free (preference windows). */
+  private freeSince?: number;
   /** stateSubject.next() is running: a transition made by a subscriber is emitted after it (see emit). */
   private emitting = false;
   private emitAgain = false;
@@ -165,6 +181,17 @@ export class LeaderElector {
     this.roleSince = this.clock.wallNow();
     this.requests = new StoreRequests(this.clock, this.stopController.signal, this.options);
     this.recordLoss = new RecordLossRules(this.clock, this.logger, this.options);
+    this.beforeHandover = dependencies.beforeHandover;
+    const preference = this.options.preference;
+    if (preference.presence && isPresenceStore(store)) {
+      this.presence = new PresenceAgent(store, this, { ...preference, presence: preference.presence }, this.requests, this.clock, this.logger, this.stopController.signal);
+    } else if (preference.prioritySet || preference.failbackAfterMs !== undefined) {
+      throw new InvalidElectionOptionError(
+        preference.prioritySet ? 'priority' : 'failback',
+        preference.prioritySet ? preference.priority : 'on',
+        `a store with presence records (MemoryLeaseStore or AzureBlobLeaseStore; ${store.description} has none)`,
+      );
+    }
     this.stateSubject = new BehaviorSubject(this.snapshot());
   }
 
@@ -245,9 +272,81 @@ export class LeaderElector {
     if (this.firstAttempt) return this.firstAttempt;
     let firstAttemptDone!: () => void;
     this.firstAttempt = new Promise<void>((resolve) => (firstAttemptDone = resolve));
+    this.startedAt = this.clock.now();
     this.setRole('follower');
+    this.presence?.start();
     this.loop = this.run(firstAttemptDone);
     return this.firstAttempt;
+  }
+
+  get requestTimeoutMs(): number {
+    return this.options.requestTimeoutMs;
+  }
+
+  /**
+   * The live members of this lease (presence records refreshed within staleAfterMs), best first, from
+   * a listing at most one presence interval old. Rejects when presence is off or the store has none.
+   */
+  async members(): Promise<LeaseMember[]> {
+    if (!this.presence) throw new Error(`Presence is off for "${this.leaseName}" (presence: false, or the store keeps no presence records)`);
+    return this.describeMembers(await this.presence.liveRecords());
+  }
+
+  /** The members as of the last listing, without I/O (for health output); undefined when presence is off. */
+  lastKnownMembers(): LeaseMember[] | undefined {
+    return this.presence ? this.describeMembers(this.presence.lastKnownLive()) : undefined;
+  }
+
+  private describeMembers(records: PresenceRecord[]): LeaseMember[] {
+    const leader = this.isLeader() ? this.identity : this.observedLeader;
+    return [...records]
+      .sort(comparePreference)
+      .map((record) => ({
+        identity: record.identity,
+        priority: record.priority,
+        canLead: record.canLead,
+        startedAt: record.startedAt,
+        lastSeenAgoMs: record.ageMs,
+        role: record.identity === leader ? 'leader' : 'follower',
+        self: record.identity === this.identity,
+      }));
+  }
+
+  /**
+   * Manual switchover: hands the lease to `identity`, a live member that can lead. Ends this tenure
+   * (its signal aborts), waits for its work (beforeHandover), then releases the lease naming the
+   * successor, which the other candidates leave to it for one preference window. This replica stays
+   * out for that window too. Rejects when this replica does not lead or `identity` is not a live
+   * member that can lead.
+   */
+  async yieldTo(identity: string): Promise<void> {
+    if (!this.isLeader()) throw new Error(`Not the leader of "${this.leaseName}": only the leader can hand it over`);
+    if (identity === this.identity) throw new Error(`yieldTo: "${identity}" is this replica`);
+    const members = this.presence ? await this.presence.liveRecords(0) : [];
+    const target = members.find((member) => member.identity === identity);
+    if (!target || !target.canLead) {
+      throw new Error(`yieldTo: "${identity}" is not a live member of "${this.leaseName}" that can lead (live: ${members.map((m) => `"${m.identity}"`).join(', ') || 'none'})`);
+    }
+    await this.handOver(identity, 'manual switchover (yieldTo)');
+  }
+
+  /** @internal Used by yieldTo and the presence agent (failback). */
+  async handOver(identity: string, why: string): Promise<void> {
+    if (this.role !== 'leader') return;
+    this.cooldownUntil = Math.max(this.cooldownUntil, this.clock.now() + this.options.preference.preferenceWindowMs);
+    this.demote('step-down', `handing over to "${identity}" (${why})`);
+    let mayRelease = true;
+    try {
+      mayRelease = (await this.beforeHandover?.()) !== false;
+    } catch (error) {
+      this.logger.warn(`beforeHandover failed: ${messageOf(error)}`);
+    }
+    if (!mayRelease) {
+      this.logger.warn(`Not releasing lease "${this.leaseName}" to "${identity}": work of the ended tenure is still running; the lease expires by itself instead`);
+      return;
+    }
+    await this.releaseLease(identity);
+    this.wake();
   }
 
   /** Resolves with the tenure as soon as this replica leads (at once if it already does). */
@@ -331,6 +430,7 @@ export class LeaderElector {
         );
       }
     }
+    await this.presence?.stop();
     this.stateSubject.complete();
     this.eventSubject.complete();
     this.requests.complete();
@@ -408,9 +508,12 @@ export class LeaderElector {
       // A lease recorded as ours may be one we hold from before a failed renewal or a lost acquire
       // response: acquiring with our stable lease id is idempotent, so just try (unless another
       // replica is known to use our identity: then the record may be theirs).
+      if (observation.held) this.freeSince = undefined;
+      else this.freeSince ??= this.clock.now();
       const recordedAsOurs = observation.holder === this.identity && !this.identityCollision;
       const shouldAcquire = this.acquireOutcomeUnknown || !observation.held || recordedAsOurs;
-      if (!shouldAcquire) return this.pollDelay();
+      if (!shouldAcquire || !this.options.preference.canLead) return this.pollDelay();
+      if (!observation.held && !this.acquireOutcomeUnknown && (await this.leavesFreeLeaseToOthers(observation))) return this.pollDelay();
       return await this.tryAcquire(observation);
     } catch (error) {
       if (this.stopController.signal.aborted) return 0;
@@ -421,6 +524,35 @@ export class LeaderElector {
         return Math.min(this.options.maxErrorBackoffMs, this.options.retryIntervalMs * 2 ** Math.min(16, this.consecutivePermanentFailures - 1));
       }
       return this.pollDelay();
+    }
+  }
+
+  /**
+   * Preference for a FREE lease (a held one is never contested): true while this replica must leave
+   * it to others. Never for ever: a named successor gets one preference window; better priority
+   * tiers that are live get one window each, counted from when this replica first saw the lease free;
+   * a newly started candidate with a priority first waits electionDelayMs so better ones can announce.
+   * A failed presence listing never blocks (liveness first). canLead false never takes a lease.
+   */
+  private async leavesFreeLeaseToOthers(observation: LeaseObservation): Promise<boolean> {
+    const preference = this.options.preference;
+    if (!preference.canLead) return true;
+    const now = this.clock.now();
+    const freeFor = now - (this.freeSince ?? now);
+    if (observation.successor !== undefined) {
+      if (observation.successor === this.identity) return false;
+      if (freeFor < preference.preferenceWindowMs) return true;
+    }
+    if (!preference.prioritySet || !this.presence) return false;
+    const eligibleAt = this.startedAt + preference.electionDelayMs;
+    if (now < eligibleAt) return true;
+    try {
+      const tiers = await this.presence.betterTiers();
+      // Windows count from when this replica could first compete (a lease free during our own
+      // election delay was not yet left to anyone).
+      return now - Math.max(this.freeSince ?? now, eligibleAt) < tiers * preference.preferenceWindowMs;
+    } catch {
+      return false;
     }
   }
 
@@ -618,10 +750,16 @@ export class LeaderElector {
     this.deadlineTimer = this.clock.setTimeout(fire, this.deadline - this.clock.now());
   }
 
-  private async releaseLease(): Promise<void> {
+  private async releaseLease(successor?: string): Promise<void> {
     this.releasesSent += 1;
     try {
-      await this.request('release', (signal) => this.store.release(this.leaseName, this.leaseId, signal), this.options.requestTimeoutMs, undefined, false);
+      await this.request(
+        'release',
+        (signal) => (successor === undefined ? this.store.release(this.leaseName, this.leaseId, signal) : this.store.release(this.leaseName, this.leaseId, signal, { successor })),
+        this.options.requestTimeoutMs,
+        undefined,
+        false,
+      );
       this.acquireOutcomeUnknown = false;
       this.storeAnswered();
       this.logger.log(`Released lease "${this.leaseName}"`);
@@ -798,12 +936,14 @@ export class LeaderElector {
 function trustedObservation(observation: LeaseObservation): LeaseObservation {
   const safeTerm = (value: unknown): number | undefined => (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined);
   const recoveredTerm = safeTerm(observation.recoveredTerm);
+  const successor = sanitizeForeignText(observation.successor);
   return {
     held: observation.held === true,
     holder: sanitizeForeignText(observation.holder),
     term: safeTerm(observation.term) ?? 0,
     acquiredAt: observation.acquiredAt,
     ...(recoveredTerm !== undefined ? { recoveredTerm } : {}),
+    ...(successor !== undefined ? { successor } : {}),
   };
 }
 

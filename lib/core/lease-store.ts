@@ -26,11 +26,20 @@ export interface LeaseStore {
   /** Extend the lease held with `leaseId`. Throws {@link LeaseLostError} when it is definitely gone. */
   renew(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void>;
 
-  /** Give the lease back. A lease that is already gone (or held by someone else) counts as released. */
-  release(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void>;
+  /**
+   * Give the lease back. A lease that is already gone (or held by someone else) counts as released.
+   * With `options.successor`, first record that identity as the successor the holder hands over to
+   * (see LeaseObservation.successor); a store that cannot may ignore it (followers then race as usual).
+   */
+  release(leaseName: string, leaseId: string, signal: AbortSignal, options?: ReleaseOptions): Promise<void>;
 
   /** Optional: free resources (connections, embedded servers). */
   close?(): Promise<void>;
+}
+
+export interface ReleaseOptions {
+  /** Identity of the candidate the holder hands over to (yieldTo, failback). */
+  successor?: string;
 }
 
 export interface AcquireRequest {
@@ -67,6 +76,11 @@ export interface LeaseObservation {
   acquiredAt?: number;
   /** The {@link AcquireRequest.recoveredTerm} of the acquisition that wrote this record, if any. */
   recoveredTerm?: number;
+  /**
+   * Set by a holder that released the lease to hand it to this identity; cleared by the next
+   * acquisition. Other candidates leave the free lease to it for one preference window.
+   */
+  successor?: string;
 }
 
 export type AcquireResult =

@@ -10,7 +10,9 @@ import {
   resolveElectionOptions,
   validateIdentity,
   validateLeaseName,
+  PREFERENCE_OPTION_KEYS,
   type ElectionOptions,
+  type ElectionPreferenceOptions,
   type ElectionTimingOptions,
   type ResolvedElectionOptions,
 } from '../core/election-options.js';
@@ -29,7 +31,8 @@ export interface ResolvedLeaderElectionOptions {
   ownsStore: boolean;
   defaultLeaseName: string;
   identity: string;
-  timings: ElectionTimingOptions;
+  /** Timings and preference options, passed to every election (the core resolves and checks them). */
+  timings: ElectionTimingOptions & ElectionPreferenceOptions;
   /** Timings as resolved for the default lease (all leases share them). */
   election: ResolvedElectionOptions;
   releaseOnShutdown: boolean;
@@ -55,7 +58,9 @@ const TIMING_KEYS = [
   'requestTimeoutMs',
   'renewRetryIntervalMs',
   'maxErrorBackoffMs',
-] as const satisfies ReadonlyArray<keyof ElectionTimingOptions>;
+  // Presence and preferred leaders (ElectionPreferenceOptions): per replica, passed to every election.
+  ...PREFERENCE_OPTION_KEYS,
+] as const satisfies ReadonlyArray<keyof ElectionTimingOptions | keyof ElectionPreferenceOptions>;
 
 /**
  * Module options whose `undefined` means "default" (the timings are checked by the core). Storage
@@ -123,12 +128,14 @@ export function resolveLeaderElectionOptions(options: LeaderElectionModuleOption
   const defaultLeaseName = validateLeaseName(options.leaseName ?? DEFAULT_LEASE_NAME);
   const identity = validateIdentity(options.identity ?? defaultIdentity());
 
-  const timings: ElectionTimingOptions = {};
+  const timings: Record<string, unknown> = {};
   for (const key of TIMING_KEYS) {
-    // Numbers may come from the environment as plain decimal strings ("15"); the core checks the rest.
-    if (options[key] !== undefined) timings[key] = numberFromEnv(options[key]) as number;
+    // Plain decimal strings ("15") and "true"/"false" may come from the environment; the core checks the rest.
+    const value = options[key];
+    if (value === undefined) continue;
+    timings[key] = key === 'canLead' ? booleanFromEnv(value) : key === 'presence' || key === 'failback' ? value : numberFromEnv(value);
   }
-  const election = resolveElectionOptions({ ...timings, leaseName: defaultLeaseName, identity });
+  const election = resolveElectionOptions({ ...(timings as ElectionTimingOptions & ElectionPreferenceOptions), leaseName: defaultLeaseName, identity });
 
   const releaseOnShutdown = booleanFromEnv(options.releaseOnShutdown ?? true);
   if (typeof releaseOnShutdown !== 'boolean') {
@@ -161,7 +168,7 @@ export function resolveLeaderElectionOptions(options: LeaderElectionModuleOption
     ownsStore,
     defaultLeaseName,
     identity,
-    timings,
+    timings: timings as ElectionTimingOptions & ElectionPreferenceOptions,
     election,
     releaseOnShutdown,
     shutdownTimeoutMs,

@@ -4,6 +4,7 @@ import { LeaderElector, type Leadership, type LeadershipState } from '../core/le
 import { validateLeaseName } from '../core/election-options.js';
 import { runWhileLeader as runTaskWhileLeader, type LeaderTaskHandle } from '../core/leader-task.js';
 import type { LeadershipEvent } from '../core/leadership-events.js';
+import type { LeaseMember } from '../core/presence.js';
 import type { ElectionLogger } from '../core/logger.js';
 import { safeLogger, silentLogger } from '../core/logger.js';
 import { decoratedLeaseNames } from './decorators/leader-only.decorator.js';
@@ -173,6 +174,38 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
   }
 
   /**
+   * The live members of a lease (presence records refreshed within the staleness bound), best first:
+   * identity, priority, canLead, startedAt, lastSeenAgoMs, role, self. Lists at most once per presence
+   * interval. Rejects when presence is off.
+   */
+  members(leaseName?: string): Promise<LeaseMember[]> {
+    try {
+      return this.requireElector(leaseName).members();
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  /** The live members as of the last presence listing, without I/O; undefined when presence is off. */
+  lastKnownMembers(leaseName?: string): LeaseMember[] | undefined {
+    return this.declaredElector(leaseName)?.lastKnownMembers();
+  }
+
+  /**
+   * Manual switchover: hands leadership of the lease to `identity`, a live member that can lead. This
+   * tenure ends (signal aborted), its @LeaderOnly runs and leader tasks are awaited (shutdownTimeoutMs),
+   * then the lease is released naming `identity` as successor: the others leave it to that member for
+   * one preference window. Rejects when this replica does not lead or the member is not live.
+   */
+  yieldTo(identity: string, leaseName?: string): Promise<void> {
+    try {
+      return this.requireElector(leaseName).yieldTo(identity);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  /**
    * The @LeaderOnly gate as a function wrapper, for jobs added at run time (SchedulerRegistry's
    * addCronJob / addInterval / addTimeout, setInterval): the wrapped function runs only on the leader,
    * skips an overlapping call (unless allowOverlap), runs inside the leadership context, and is
@@ -246,7 +279,11 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
       const electionOptions = { ...this.options.timings, leaseName: name, identity: this.options.identity };
       elector = this.options.createElector
         ? this.options.createElector(electionOptions, { logger: this.logger })
-        : new LeaderElector(this.options.store, electionOptions, { logger: this.logger });
+        : new LeaderElector(this.options.store, electionOptions, {
+            logger: this.logger,
+            // A hand-over (yieldTo, failback) waits for the tenure's work like a shutdown does.
+            beforeHandover: () => this.drainWork(name, Date.now() + this.options.shutdownTimeoutMs),
+          });
       this.electors.set(name, elector);
       this.watchTransitions(elector);
       if (this.started && !this.shuttingDown) void this.startOne(elector);

@@ -35,7 +35,7 @@ export function roleChanges(states: LeadershipState[]): string[] {
 
 /** Every call of this replica's store hangs: a replica cut off from storage. */
 export function partition(store: FaultyStore, type: 'hang' | 'hang-ignoring-signal'): void {
-  for (const operation of ['observe', 'acquire', 'renew', 'release'] as const) store.always(operation, { type });
+  for (const operation of ['observe', 'acquire', 'renew', 'release', 'announce', 'list', 'withdraw'] as const) store.always(operation, { type });
 }
 
 /** The electors that believe they lead right now (each checked with isLeader()). */
@@ -44,7 +44,7 @@ export function leadersAmong(...candidates: Candidate[]): Candidate[] {
 }
 
 /** A manual clock, one in-memory store, and candidates that each reach it through a FaultyStore. */
-export function setup(): Harness {
+export function setup(defaults: Partial<ElectionOptions> = {}): Harness {
   const clock = new ManualClock();
   const memory = new MemoryLeaseStore(clock);
   const electors: LeaderElector[] = [];
@@ -53,9 +53,11 @@ export function setup(): Harness {
     memory,
     electors,
     candidate(identity, options = {}) {
+      options = { ...defaults, ...options };
       const store = new FaultyStore(memory, clock);
       const logger = new RecordingLogger();
-      const elector = new LeaderElector(store, { leaseName: 'jobs', identity, retryJitter: 0, ...options }, { clock, logger });
+      // Presence off unless a test asks: the election tests count store calls exactly.
+      const elector = new LeaderElector(store, { leaseName: 'jobs', identity, retryJitter: 0, presence: false, ...options }, { clock, logger });
       const states: LeadershipState[] = [];
       elector.state$.subscribe((state) => states.push(state));
       electors.push(elector);

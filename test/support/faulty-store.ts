@@ -7,9 +7,11 @@ import {
   type AcquireResult,
   type LeaseObservation,
   type LeaseStore,
+  type ReleaseOptions,
 } from '../../lib/core/lease-store.js';
+import type { PresenceAnnouncement, PresenceRecord, PresenceStore } from '../../lib/core/presence.js';
 
-export type StoreOperation = 'observe' | 'acquire' | 'renew' | 'release';
+export type StoreOperation = 'observe' | 'acquire' | 'renew' | 'release' | 'announce' | 'list' | 'withdraw';
 
 /**
  * What the next call of an operation does:
@@ -41,14 +43,14 @@ export interface StoreCall {
 }
 
 /** Wraps a store and injects faults per operation; records every call with its virtual time. */
-export class FaultyStore implements LeaseStore {
+export class FaultyStore implements LeaseStore, PresenceStore {
   readonly description = 'faulty wrapper';
   readonly calls: StoreCall[] = [];
   private readonly queued = new Map<StoreOperation, Fault[]>();
   private readonly persistent = new Map<StoreOperation, Fault>();
 
   constructor(
-    private readonly inner: LeaseStore,
+    private readonly inner: LeaseStore & Partial<PresenceStore>,
     private readonly clock: Clock,
   ) {}
 
@@ -93,8 +95,26 @@ export class FaultyStore implements LeaseStore {
     return this.run('renew', signal, (s) => this.inner.renew(leaseName, leaseId, s));
   }
 
-  release(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
-    return this.run('release', signal, (s) => this.inner.release(leaseName, leaseId, s));
+  release(leaseName: string, leaseId: string, signal: AbortSignal, options?: ReleaseOptions): Promise<void> {
+    return this.run('release', signal, (s) => this.inner.release(leaseName, leaseId, s, options));
+  }
+
+  announce(leaseName: string, announcement: PresenceAnnouncement, signal: AbortSignal): Promise<void> {
+    return this.run('announce', signal, (s) => this.presence().announce(leaseName, announcement, s));
+  }
+
+  withdraw(leaseName: string, identity: string, signal: AbortSignal): Promise<void> {
+    return this.run('withdraw', signal, (s) => this.presence().withdraw(leaseName, identity, s));
+  }
+
+  list(leaseName: string, signal: AbortSignal): Promise<PresenceRecord[]> {
+    return this.run('list', signal, (s) => this.presence().list(leaseName, s));
+  }
+
+  private presence(): PresenceStore {
+    const inner = this.inner;
+    if (!inner.announce || !inner.withdraw || !inner.list) throw new Error('the wrapped store keeps no presence records');
+    return inner as PresenceStore;
   }
 
   private nextFault(operation: StoreOperation): Fault {

@@ -27,6 +27,7 @@ function state(overrides: Partial<LeadershipState> = {}): LeadershipState {
 function indicator(states: Record<string, LeadershipState>, healthDetails?: 'minimal' | 'full'): LeaderElectionHealthIndicator {
   const service = {
     leaseNames: Object.keys(states),
+    lastKnownMembers: () => undefined,
     getState: (name?: string) => states[name ?? 'leader']!,
   } as unknown as LeaderElectionService;
   const options = { healthStoreOutageMs: 45_000, ...(healthDetails ? { healthDetails } : {}) } as ResolvedLeaderElectionOptions;

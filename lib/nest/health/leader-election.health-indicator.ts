@@ -28,6 +28,11 @@ export interface LeaderElectionHealthDetails {
   lastStoreContactAt?: string | null;
   /** 'full' only, when the last storage request failed (credentials are redacted by the store). */
   lastError?: { kind: string; message: string; code?: string; at: string };
+  /**
+   * 'full' only, with presence on: the live members as of the last presence listing (the leader lists
+   * once per presence interval; followers when members() is called), best first.
+   */
+  members?: { identity: string; priority: number; canLead: boolean; role: 'leader' | 'follower'; lastSeenAgoMs: number }[];
 }
 
 /** Same shape as @nestjs/terminus's HealthIndicatorResult: { [key]: { status, ...details } }. */
@@ -98,6 +103,13 @@ export class LeaderElectionHealthIndicator {
       ...(state.lastError
         ? { lastError: { kind: state.lastError.kind, message: state.lastError.message, code: state.lastError.code, at: new Date(state.lastError.at).toISOString() } }
         : {}),
+      ...this.membersOf(leaseName),
     };
+  }
+
+  private membersOf(leaseName: string | undefined): Pick<LeaderElectionHealthDetails, 'members'> {
+    const members = this.service.lastKnownMembers(leaseName);
+    if (!members || members.length === 0) return {};
+    return { members: members.map(({ identity, priority, canLead, role, lastSeenAgoMs }) => ({ identity, priority, canLead, role, lastSeenAgoMs })) };
   }
 }

@@ -1,6 +1,6 @@
 import type { ContainerClient } from '@azure/storage-blob';
 import type { TokenCredential } from '../../stores/azure-blob/azure-blob-lease-store.js';
-import type { ElectionTimingOptions } from '../../core/election-options.js';
+import type { ElectionPreferenceOptions, ElectionTimingOptions } from '../../core/election-options.js';
 import type { LeaseStore } from '../../core/lease-store.js';
 import type { ElectionLogger } from '../../core/logger.js';
 
@@ -25,7 +25,7 @@ export type HealthDetailsLevel = 'minimal' | 'full';
  * from `ConfigService.get()` / `process.env` work as they are; "15s", "", " 15", "0x10", "1e3" are
  * refused with the option's name.
  */
-export interface LeaderElectionModuleOptions extends ElectionTimingOptions {
+export interface LeaderElectionModuleOptions extends ElectionTimingOptions, ElectionPreferenceOptions {
   /** Azure Storage connection string (account key or SAS). Never logged. */
   connectionString?: string;
   /** Blob service URL, e.g. https://<account>.blob.core.windows.net; use with `credential`. */

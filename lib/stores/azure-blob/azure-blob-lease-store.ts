@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   BlobServiceClient,
   type BlobClient,
@@ -16,7 +17,9 @@ import {
   type LeaseObservation,
   type LeaseStore,
   type LeaseStoreErrorKind,
+  type ReleaseOptions,
 } from '../../core/lease-store.js';
+import type { PresenceAnnouncement, PresenceRecord, PresenceStore } from '../../core/presence.js';
 import { sanitizeForeignText } from '../../core/sanitize.js';
 import { validateContainerName } from './azure-blob-names.js';
 import { displayUrl, redactSecrets } from './redact.js';
@@ -24,7 +27,25 @@ import { displayUrl, redactSecrets } from './redact.js';
 export const DEFAULT_CONTAINER_NAME = 'leader-election';
 
 /** Metadata keys written by the holder on every acquisition. */
-export const METADATA = { leader: 'leader', term: 'term', acquiredAt: 'acquiredat', recoveredTerm: 'recoveredterm' } as const;
+export const METADATA = { leader: 'leader', term: 'term', acquiredAt: 'acquiredat', recoveredTerm: 'recoveredterm', successor: 'successor' } as const;
+
+/** Metadata keys of a presence record. */
+export const PRESENCE_METADATA = { identity: 'identity', priority: 'priority', canLead: 'canlead', startedAt: 'startedat' } as const;
+
+/**
+ * Presence records live under this prefix, one blob per (lease, candidate):
+ * `~presence/<lease name with '/' written as '~'>/<sha-256 of the identity, 32 hex>`. Lease names
+ * cannot contain '~', so no lease blob and no other lease's records share a name or a prefix.
+ */
+export const PRESENCE_PREFIX = '~presence/';
+
+export function presencePrefix(leaseName: string): string {
+  return `${PRESENCE_PREFIX}${validateLeaseName(leaseName).replaceAll('/', '~')}/`;
+}
+
+export function presenceBlobName(leaseName: string, identity: string): string {
+  return `${presencePrefix(leaseName)}${createHash('sha256').update(identity).digest('hex').slice(0, 32)}`;
+}
 
 interface CommonOptions {
   /** Container holding one blob per lease name. Default "leader-election". */
@@ -82,7 +103,7 @@ export const STORE_PIPELINE_OPTIONS: StoragePipelineOptions = {
  * - renew / release: Renew Lease / Release Lease; 409 on release counts as released.
  * Missing container and blob are created on first acquire, never overwriting an existing blob.
  */
-export class AzureBlobLeaseStore implements LeaseStore {
+export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
   readonly description: string;
   private readonly createIfMissing: boolean;
   private readonly secrets: string[];
@@ -246,7 +267,8 @@ export class AzureBlobLeaseStore implements LeaseStore {
     }
   }
 
-  async release(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
+  async release(leaseName: string, leaseId: string, signal: AbortSignal, options: ReleaseOptions = {}): Promise<void> {
+    if (options.successor !== undefined) await this.nameSuccessor(leaseName, leaseId, options.successor, signal);
     try {
       await this.blob(leaseName).getBlobLeaseClient(leaseId).releaseLease({ abortSignal: signal });
     } catch (error) {
@@ -257,35 +279,104 @@ export class AzureBlobLeaseStore implements LeaseStore {
     }
   }
 
+  /**
+   * Writes `successor` into the lease blob's metadata under our lease, keeping the rest. Best effort:
+   * if it fails the release still happens and followers simply race for the free lease.
+   */
+  private async nameSuccessor(leaseName: string, leaseId: string, successor: string, signal: AbortSignal): Promise<void> {
+    const blob = this.blob(leaseName);
+    try {
+      const properties = await blob.getProperties({ abortSignal: signal, conditions: { leaseId } });
+      const metadata = Object.fromEntries(Object.entries(properties.metadata ?? {}).filter(([key]) => key.toLowerCase() !== METADATA.successor));
+      await blob.setMetadata({ ...metadata, [METADATA.successor]: encodeURIComponent(successor) }, { abortSignal: signal, conditions: { leaseId } });
+    } catch {
+      // The release below decides; a missing successor mark only costs the preference.
+    }
+  }
+
+  async announce(leaseName: string, announcement: PresenceAnnouncement, signal: AbortSignal): Promise<void> {
+    const blob = this.container.getBlockBlobClient(presenceBlobName(leaseName, announcement.identity));
+    const metadata = {
+      [PRESENCE_METADATA.identity]: encodeURIComponent(announcement.identity),
+      [PRESENCE_METADATA.priority]: String(announcement.priority),
+      [PRESENCE_METADATA.canLead]: String(announcement.canLead),
+      [PRESENCE_METADATA.startedAt]: new Date(announcement.startedAt).toISOString(),
+    };
+    try {
+      // Set Blob Metadata: the cheapest write, and it moves Last-Modified (a lease renewal does not).
+      await blob.setMetadata(metadata, { abortSignal: signal });
+    } catch (error) {
+      if (statusOf(error) !== 404) throw this.translate(error, 'announce presence', leaseName);
+      try {
+        await this.ensureContainer(signal);
+        await blob.upload('', 0, { metadata, abortSignal: signal });
+      } catch (created) {
+        throw this.translate(created, 'announce presence', leaseName);
+      }
+    }
+  }
+
+  async withdraw(leaseName: string, identity: string, signal: AbortSignal): Promise<void> {
+    try {
+      await this.container.getBlobClient(presenceBlobName(leaseName, identity)).deleteIfExists({ abortSignal: signal });
+    } catch (error) {
+      if (statusOf(error) === 404) return;
+      throw this.translate(error, 'withdraw presence', leaseName);
+    }
+  }
+
+  async list(leaseName: string, signal: AbortSignal): Promise<PresenceRecord[]> {
+    const records: PresenceRecord[] = [];
+    try {
+      for await (const page of this.container.listBlobsFlat({ prefix: presencePrefix(leaseName), includeMetadata: true, abortSignal: signal }).byPage({ maxPageSize: 1000 })) {
+        // Ages on the service's clock: Last-Modified against the Date of the same response (both
+        // server time, 1 s resolution). A replica's wall clock never enters.
+        const serverNow = page.date?.getTime();
+        for (const item of page.segment.blobItems) {
+          const record = readPresence(item.metadata, item.properties.lastModified?.getTime(), serverNow);
+          if (record) records.push(record);
+        }
+      }
+    } catch (error) {
+      if (statusOf(error) === 404) return []; // no container yet: nobody announced
+      throw this.translate(error, 'list presence', leaseName);
+    }
+    return records;
+  }
+
   private blob(leaseName: string): BlobClient {
     return this.container.getBlobClient(validateLeaseName(leaseName));
+  }
+
+  /** Creates the container when missing (once per store, again after it was found missing). */
+  private async ensureContainer(signal: AbortSignal, leaseName = '(presence)'): Promise<void> {
+    if (!this.createIfMissing || this.containerEnsured) return;
+    try {
+      await this.container.create({ abortSignal: signal });
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 409 && codeOf(error) === 'ContainerBeingDeleted') {
+        // Azure keeps a deleted container in this state for 30 s or more; Create Container
+        // succeeds only afterwards. Not "exists": try again on the next attempt.
+        throw new TransientStoreError(
+          `container of lease "${leaseName}" on ${this.description} is being deleted; it is created again once Azure has finished deleting it (${this.describe(error)})`,
+          'ContainerBeingDeleted',
+          409,
+        );
+      }
+      // 409: ContainerAlreadyExists. 403: credentials scoped to the container (a container SAS)
+      // may not create containers; carry on, the blob calls that follow say whether the container
+      // exists and whether the credentials are valid at all.
+      if (status !== 409 && status !== 403) throw error;
+      this.containerCreateForbidden = status === 403;
+    }
+    this.containerEnsured = true;
   }
 
   /** Creates the container and an empty blob when missing; an existing blob (leased or not) is left alone. */
   private async ensureBlob(leaseName: string, signal: AbortSignal): Promise<void> {
     if (!this.createIfMissing || this.ensured.has(leaseName)) return;
-    if (!this.containerEnsured) {
-      try {
-        await this.container.create({ abortSignal: signal });
-      } catch (error) {
-        const status = statusOf(error);
-        if (status === 409 && codeOf(error) === 'ContainerBeingDeleted') {
-          // Azure keeps a deleted container in this state for 30 s or more; Create Container
-          // succeeds only afterwards. Not "exists": try again on the next attempt.
-          throw new TransientStoreError(
-            `container of lease "${leaseName}" on ${this.description} is being deleted; it is created again once Azure has finished deleting it (${this.describe(error)})`,
-            'ContainerBeingDeleted',
-            409,
-          );
-        }
-        // 409: ContainerAlreadyExists. 403: credentials scoped to the container (a container SAS)
-        // may not create containers; carry on, the blob calls that follow say whether the container
-        // exists and whether the credentials are valid at all.
-        if (status !== 409 && status !== 403) throw error;
-        this.containerCreateForbidden = status === 403;
-      }
-      this.containerEnsured = true;
-    }
+    await this.ensureContainer(signal, leaseName);
     try {
       await this.container.getBlockBlobClient(leaseName).upload('', 0, {
         abortSignal: signal,
@@ -443,7 +534,32 @@ function readMetadata(metadata: Record<string, string> | undefined): Omit<LeaseO
   // Same bounds as the term (a tampered value reads as absent): it can only end a record-loss wait.
   const rawRecovered = metadata?.[METADATA.recoveredTerm];
   const recoveredTerm = rawRecovered === undefined ? undefined : parseTerm(rawRecovered) || undefined;
-  return { term, holder, acquiredAt: Number.isFinite(acquiredAt) ? acquiredAt : undefined, ...(recoveredTerm !== undefined ? { recoveredTerm } : {}) };
+  const successor = parseHolder(metadata?.[METADATA.successor]);
+  return {
+    term,
+    holder,
+    acquiredAt: Number.isFinite(acquiredAt) ? acquiredAt : undefined,
+    ...(recoveredTerm !== undefined ? { recoveredTerm } : {}),
+    ...(successor !== undefined ? { successor } : {}),
+  };
+}
+
+/** A presence record from its metadata and server times; undefined when it is not one of ours. */
+function readPresence(metadata: Record<string, string> | undefined, lastModified: number | undefined, serverNow: number | undefined): PresenceRecord | undefined {
+  const identity = parseHolder(metadata?.[PRESENCE_METADATA.identity]);
+  if (!identity) return undefined;
+  const priority = Number(metadata?.[PRESENCE_METADATA.priority]);
+  const startedAt = Date.parse(metadata?.[PRESENCE_METADATA.startedAt] ?? '');
+  // Without both server times the age is unknown: report it as just refreshed (the leader's orphan
+  // cleanup then keeps it) rather than guess from a local clock.
+  const ageMs = lastModified !== undefined && serverNow !== undefined ? Math.max(0, serverNow - lastModified) : 0;
+  return {
+    identity,
+    priority: Number.isFinite(priority) ? priority : 0,
+    canLead: metadata?.[PRESENCE_METADATA.canLead] !== 'false',
+    startedAt: Number.isFinite(startedAt) ? startedAt : 0,
+    ageMs,
+  };
 }
 
 function statusOf(error: unknown): number | undefined {

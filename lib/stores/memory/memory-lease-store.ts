@@ -6,7 +6,9 @@ import {
   type AcquireResult,
   type LeaseObservation,
   type LeaseStore,
+  type ReleaseOptions,
 } from '../../core/lease-store.js';
+import type { PresenceAnnouncement, PresenceRecord, PresenceStore } from '../../core/presence.js';
 
 interface MemoryLease {
   leaseId?: string;
@@ -17,6 +19,7 @@ interface MemoryLease {
   holder?: string;
   acquiredAt?: number;
   recoveredTerm?: number;
+  successor?: string;
 }
 
 /**
@@ -27,9 +30,11 @@ interface MemoryLease {
  * Only for tests and single-process development: replicas in different processes do not share it.
  * Share one instance between several electors to run an election inside one process.
  */
-export class MemoryLeaseStore implements LeaseStore {
+export class MemoryLeaseStore implements LeaseStore, PresenceStore {
   readonly description = 'the in-memory store (this process only, not shared between replicas)';
   private readonly leases = new Map<string, MemoryLease>();
+  /** Presence records per lease, with the store-clock time of their last refresh. */
+  private readonly presence = new Map<string, Map<string, { announcement: PresenceAnnouncement; refreshedAt: number }>>();
 
   constructor(private readonly clock: Clock = systemClock) {}
 
@@ -54,6 +59,7 @@ export class MemoryLeaseStore implements LeaseStore {
     lease.holder = request.identity;
     lease.acquiredAt = this.clock.wallNow();
     lease.recoveredTerm = request.recoveredTerm;
+    lease.successor = undefined;
     return { acquired: true, term: lease.term, previousTerm };
   }
 
@@ -68,18 +74,38 @@ export class MemoryLeaseStore implements LeaseStore {
     lease.expiresAt = this.clock.now() + lease.durationMs;
   }
 
-  async release(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
+  async release(leaseName: string, leaseId: string, signal: AbortSignal, options: ReleaseOptions = {}): Promise<void> {
     signal.throwIfAborted();
     const lease = this.leases.get(leaseName);
     if (lease && lease.leaseId === leaseId) {
+      lease.successor = options.successor;
       lease.leaseId = undefined;
       lease.expiresAt = -Infinity;
     }
   }
 
-  /** Test helper: forget every lease and term, like a storage account that lost its data. */
+  async announce(leaseName: string, announcement: PresenceAnnouncement, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    let records = this.presence.get(leaseName);
+    if (!records) this.presence.set(leaseName, (records = new Map()));
+    records.set(announcement.identity, { announcement: { ...announcement }, refreshedAt: this.clock.now() });
+  }
+
+  async withdraw(leaseName: string, identity: string, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    this.presence.get(leaseName)?.delete(identity);
+  }
+
+  async list(leaseName: string, signal: AbortSignal): Promise<PresenceRecord[]> {
+    signal.throwIfAborted();
+    const now = this.clock.now();
+    return [...(this.presence.get(leaseName)?.values() ?? [])].map(({ announcement, refreshedAt }) => ({ ...announcement, ageMs: now - refreshedAt }));
+  }
+
+  /** Test helper: forget every lease, term and presence record, like a storage account that lost its data. */
   reset(): void {
     this.leases.clear();
+    this.presence.clear();
   }
 
   /** Test helper: lose one lease's record, like a deleted blob. */
@@ -109,6 +135,13 @@ export class MemoryLeaseStore implements LeaseStore {
   }
 
   private observation(lease: MemoryLease): LeaseObservation {
-    return { held: this.isHeld(lease), holder: lease.holder, term: lease.term, acquiredAt: lease.acquiredAt, recoveredTerm: lease.recoveredTerm };
+    return {
+      held: this.isHeld(lease),
+      holder: lease.holder,
+      term: lease.term,
+      acquiredAt: lease.acquiredAt,
+      recoveredTerm: lease.recoveredTerm,
+      ...(lease.successor !== undefined ? { successor: lease.successor } : {}),
+    };
   }
 }

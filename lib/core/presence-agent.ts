@@ -1,0 +1,133 @@
+import { sleep, type Clock } from './clock.js';
+import type { ResolvedPreferenceOptions } from './election-options.js';
+import type { ElectionLogger } from './logger.js';
+import { comparePreference, type PresenceAnnouncement, type PresenceRecord, type PresenceStore } from './presence.js';
+import type { StoreRequests } from './store-requests.js';
+
+/** What the agent needs from its elector. */
+export interface PresenceHost {
+  readonly leaseName: string;
+  readonly identity: string;
+  readonly requestTimeoutMs: number;
+  isLeader(): boolean;
+  /** Failback: hand the lease over to a better candidate (the elector decides how). */
+  handOver(identity: string, why: string): Promise<void>;
+}
+
+/**
+ * One candidate's presence for one lease: announces its record every interval (one metadata write),
+ * lists records only when needed (members(), a free lease with priorities in use, and once per
+ * interval on the leader, which deletes orphans and checks for failback), and withdraws the record
+ * on stop. Never affects leadership by failing: errors are logged once per outage and retried.
+ */
+export class PresenceAgent {
+  private readonly announcement: PresenceAnnouncement;
+  private cached?: { at: number; records: PresenceRecord[] };
+  /** Failback: monotonic time each better candidate was first seen live, while it stays live. */
+  private readonly betterSince = new Map<string, number>();
+  private failing = false;
+  private loop?: Promise<void>;
+
+  constructor(
+    private readonly store: PresenceStore,
+    private readonly host: PresenceHost,
+    private readonly preference: ResolvedPreferenceOptions & { presence: { intervalMs: number; staleAfterMs: number } },
+    private readonly requests: StoreRequests,
+    private readonly clock: Clock,
+    private readonly logger: ElectionLogger,
+    private readonly stopSignal: AbortSignal,
+  ) {
+    this.announcement = { identity: host.identity, priority: preference.priority, canLead: preference.canLead, startedAt: clock.wallNow() };
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Waits for the loop to end (after the stop signal) and removes this candidate's record. */
+  async stop(): Promise<void> {
+    await this.loop;
+    try {
+      await this.requests.send('withdraw', (signal) => this.store.withdraw(this.host.leaseName, this.host.identity, signal), {
+        timeoutMs: this.host.requestTimeoutMs,
+        abortOnStop: false,
+      });
+    } catch (error) {
+      this.logger.debug?.(`Could not withdraw the presence record of "${this.host.identity}" for "${this.host.leaseName}" (it goes stale instead): ${messageOf(error)}`);
+    }
+  }
+
+  /** Live records (refreshed within staleAfterMs), from a listing at most `maxAgeMs` old. */
+  async liveRecords(maxAgeMs = this.preference.presence.intervalMs): Promise<PresenceRecord[]> {
+    const now = this.clock.now();
+    if (!this.cached || now - this.cached.at > maxAgeMs) {
+      const records = await this.requests.send('list', (signal) => this.store.list(this.host.leaseName, signal), { timeoutMs: this.host.requestTimeoutMs });
+      this.cached = { at: this.clock.now(), records };
+    }
+    return this.agedCache();
+  }
+
+  /** The cached listing with each age moved forward by the time since the listing (local monotonic). */
+  private agedCache(): PresenceRecord[] {
+    if (!this.cached) return [];
+    const sinceListing = Math.max(0, this.clock.now() - this.cached.at);
+    return this.cached.records
+      .map((record) => ({ ...record, ageMs: record.ageMs + sinceListing }))
+      .filter((record) => record.ageMs <= this.preference.presence.staleAfterMs);
+  }
+
+  /** The live records of the last listing, without I/O (empty before any listing). */
+  lastKnownLive(): PresenceRecord[] {
+    return this.agedCache();
+  }
+
+  /** Number of distinct priority levels above ours among live candidates that can lead. */
+  async betterTiers(): Promise<number> {
+    const records = await this.liveRecords(0);
+    const better = new Set(records.filter((r) => r.canLead && r.identity !== this.host.identity && r.priority > this.preference.priority).map((r) => r.priority));
+    return better.size;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopSignal.aborted) {
+      try {
+        await this.requests.send('announce', (signal) => this.store.announce(this.host.leaseName, this.announcement, signal), { timeoutMs: this.host.requestTimeoutMs });
+        if (this.host.isLeader()) await this.leaderDuties();
+        if (this.failing) this.logger.log(`Presence records of "${this.host.leaseName}" reachable again`);
+        this.failing = false;
+      } catch (error) {
+        if (this.stopSignal.aborted) break;
+        if (!this.failing) this.logger.warn(`Presence of "${this.host.identity}" for "${this.host.leaseName}" could not be refreshed (retrying; leadership is not affected): ${messageOf(error)}`);
+        this.failing = true;
+      }
+      await sleep(this.clock, this.preference.presence.intervalMs, this.stopSignal);
+    }
+  }
+
+  /** The leader deletes orphans (records stale for twice the bound) and checks for failback. */
+  private async leaderDuties(): Promise<void> {
+    const records = await this.requests.send('list', (signal) => this.store.list(this.host.leaseName, signal), { timeoutMs: this.host.requestTimeoutMs });
+    this.cached = { at: this.clock.now(), records };
+    for (const orphan of records.filter((r) => r.ageMs > 2 * this.preference.presence.staleAfterMs && r.identity !== this.host.identity)) {
+      await this.requests.send('withdraw', (signal) => this.store.withdraw(this.host.leaseName, orphan.identity, signal), { timeoutMs: this.host.requestTimeoutMs });
+      this.logger.log(`Removed the presence record of "${orphan.identity}" from "${this.host.leaseName}" (not refreshed for ${Math.round(orphan.ageMs / 1000)} s)`);
+    }
+    if (this.preference.failbackAfterMs === undefined) return;
+    const now = this.clock.now();
+    const better = records
+      .filter((r) => r.ageMs <= this.preference.presence.staleAfterMs && r.canLead && r.identity !== this.host.identity && r.priority > this.preference.priority)
+      .sort(comparePreference);
+    const live = new Set(better.map((r) => r.identity));
+    for (const identity of this.betterSince.keys()) if (!live.has(identity)) this.betterSince.delete(identity);
+    for (const record of better) if (!this.betterSince.has(record.identity)) this.betterSince.set(record.identity, now);
+    const best = better[0];
+    if (best && now - this.betterSince.get(best.identity)! >= this.preference.failbackAfterMs) {
+      this.betterSince.clear();
+      await this.host.handOver(best.identity, `failback: "${best.identity}" (priority ${best.priority}) has been present for ${Math.round(this.preference.failbackAfterMs / 1000)} s`);
+    }
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
