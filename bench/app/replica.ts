@@ -22,6 +22,9 @@
  *   CONTAINER_NAME      blob container. Default "leader-election".
  *   LEASE_NAME          lease (blob) name. Default "leader".
  *   SHUTDOWN_TIMEOUT_MS longest drain of running jobs at shutdown. Default: the library's (10000).
+ *   TASK_HEARTBEAT_MS   > 0: also run a @LeaderTask that journals a heartbeat every TASK_HEARTBEAT_MS
+ *                       for as long as the tenure lasts, stopping on its signal (the harness's
+ *                       leader-task mode uses 100). Default 0: no leader task.
  *   LOG_LEVELS          Nest log levels, comma-separated. Default "log,warn,error" (stdout/stderr).
  *   EXIT_WITH_PARENT    "1": exit (SIGKILL-like, no release) once the parent process is gone, so
  *                       an orchestrator that dies without cleaning up leaves no replica behind.
@@ -41,6 +44,13 @@
  *        term to the shared resource, made at the end of the run (after its work). A checker
  *        replays these in `at` order through a fenced register that rejects older terms.
  *   {event:'exit',  replica, pid, at, signal?}                     orderly shutdown finished
+ * With TASK_HEARTBEAT_MS > 0 (one @LeaderTask run per tenure):
+ *   {event:'task-start', replica, pid, term, at}                  the run began (its tenure's term)
+ *   {event:'task', replica, pid, term, at, seq, active, leaseLeftMs}
+ *        one heartbeat. active: leadership.isActive() when it was written (false = written after the
+ *        tenure ended: a process resumed after a pause, before the loop saw its signal);
+ *        leaseLeftMs: monotonic ms the replica still believed its lease valid (0 when not active).
+ *   {event:'task-stop', replica, pid, term, at, reason}           the run returned (signal reason)
  * A run is journaled when it ends; a run cut short by SIGKILL leaves no line.
  */
 import 'reflect-metadata';
@@ -51,7 +61,15 @@ import { Inject, Injectable, Module, type LogLevel, type OnApplicationBootstrap,
 import { NestFactory } from '@nestjs/core';
 import { Interval, ScheduleModule } from '@nestjs/schedule';
 import type { Subscription } from 'rxjs';
-import { LeaderElectionModule, LeaderElectionService, LeaderOnly, currentLeadership, type LeaderElectionModuleOptions } from 'nestjs-leader-election';
+import {
+  LeaderElectionModule,
+  LeaderElectionService,
+  LeaderOnly,
+  LeaderTask,
+  currentLeadership,
+  type LeaderElectionModuleOptions,
+  type Leadership,
+} from 'nestjs-leader-election';
 
 export interface ReplicaConfig {
   connectionString: string;
@@ -69,6 +87,7 @@ export interface ReplicaConfig {
   containerName?: string;
   leaseName?: string;
   shutdownTimeoutMs?: number;
+  taskHeartbeatMs: number;
   logLevels: LogLevel[];
 }
 
@@ -103,6 +122,7 @@ export function readConfig(): ReplicaConfig {
     containerName: process.env.CONTAINER_NAME || undefined,
     leaseName: process.env.LEASE_NAME || undefined,
     shutdownTimeoutMs: numberEnv('SHUTDOWN_TIMEOUT_MS'),
+    taskHeartbeatMs: numberEnv('TASK_HEARTBEAT_MS', 0)!,
     logLevels: (process.env.LOG_LEVELS ?? 'log,warn,error').split(',').map((level) => level.trim()).filter(Boolean) as LogLevel[],
   };
 }
@@ -173,6 +193,35 @@ class ChaosJob implements OnApplicationBootstrap, OnApplicationShutdown {
   }
 }
 
+/** The leader-task mode's long-running task: one run per tenure, a heartbeat every TASK_HEARTBEAT_MS. */
+@Injectable()
+class ChaosTask {
+  constructor(
+    private readonly election: LeaderElectionService,
+    @Inject(REPLICA_CONFIG) private readonly cfg: ReplicaConfig,
+  ) {}
+
+  @LeaderTask()
+  async heartbeat(leadership: Leadership): Promise<void> {
+    const { term, signal } = leadership;
+    const elector = this.election.electorFor(leadership.leaseName);
+    journal({ event: 'task-start', term, at: Date.now() });
+    let seq = 0;
+    try {
+      while (!signal.aborted) {
+        const at = Date.now();
+        const active = leadership.isActive();
+        const leaseLeftMs = active ? Math.round(elector.remainingLeaseMs()) : 0;
+        journal({ event: 'task', term, at, seq: seq++, active, leaseLeftMs });
+        await sleep(this.cfg.taskHeartbeatMs, undefined, { signal }).catch(() => undefined);
+      }
+    } finally {
+      const reason: unknown = signal.reason;
+      journal({ event: 'task-stop', term, at: Date.now(), reason: reason instanceof Error ? reason.message : String(reason) });
+    }
+  }
+}
+
 function electionOptions(cfg: ReplicaConfig): LeaderElectionModuleOptions {
   const options: LeaderElectionModuleOptions = {
     connectionString: cfg.connectionString,
@@ -192,7 +241,7 @@ function electionOptions(cfg: ReplicaConfig): LeaderElectionModuleOptions {
 
 @Module({
   imports: [ScheduleModule.forRoot(), LeaderElectionModule.forRoot(electionOptions(config))],
-  providers: [ChaosJob, { provide: REPLICA_CONFIG, useValue: config }],
+  providers: [ChaosJob, ...(config.taskHeartbeatMs > 0 ? [ChaosTask] : []), { provide: REPLICA_CONFIG, useValue: config }],
 })
 class ReplicaModule {}
 

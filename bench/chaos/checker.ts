@@ -25,6 +25,16 @@
  * the lock, which no lease client can see until it next talks to the store.
  * Liveness (exit code 3 when only these fail): the time from each fault to a new leader is within the
  * bound implied by the configured timings (see faultBounds in harness.ts).
+ *
+ * Leader-task mode (journal has 'task' heartbeats of a @LeaderTask, one run per tenure):
+ *   - a heartbeat written while its tenure was active has the validity window [at, at + leaseLeftMs]
+ *     (clamped by the replica's own step-down, as for runs). No replica may write a valid heartbeat
+ *     inside another replica's window ("interleaved heartbeats"): must be 0 (store losses apart).
+ *   - heartbeats written after their tenure ended (isActive() false: a process resumed after a
+ *     pause, before its loop saw the aborted signal) are info, like runs that outlived their lease:
+ *     they are what fencing is for. Counted apart: those written after a successor's task had begun.
+ *   - per fault: the gap from the old tenure's last valid heartbeat to the new leader's first, and
+ *     from the new leader's promotion to its first heartbeat; a new leader whose task never ran fails.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -40,6 +50,8 @@ import {
   type RoleEntry,
   type RunEntry,
   type RunRecord,
+  type TaskEntry,
+  type TaskStopEntry,
   type WriteEntry,
 } from './types.js';
 
@@ -83,6 +95,39 @@ export interface FaultOutcome {
   withinBound: boolean;
   /** Stale writes rejected by the fenced register in this fault's aftermath (until the next fault). */
   staleWritesRejected: number;
+  /** Leader-task mode: the hand-over of the @LeaderTask at this fault. */
+  task?: TaskHandOver;
+}
+
+export interface TaskHandOver {
+  /** Last heartbeat of the tenure hit by the fault written while it was active (absent: none seen). */
+  oldLastValidAt?: number;
+  /** The old run's own stop line (absent after SIGKILL / SIGSTOP, or when its process died). */
+  oldStoppedAt?: number;
+  /** First heartbeat of the new leader's tenure. */
+  newFirstAt?: number;
+  /** Old task's last valid heartbeat → new task's first (ms). */
+  gapMs?: number;
+  /** Old task's stop line → new task's first heartbeat (ms), when the old run wrote one before the new one started. */
+  stopToStartMs?: number;
+  /** New leader's promotion (its role line) → its task's first heartbeat (ms). */
+  startAfterPromotionMs?: number;
+}
+
+export interface TaskReport {
+  heartbeats: number;
+  /** Tenures (pid, term) whose task wrote at least one heartbeat. */
+  runs: number;
+  /** Must be 0: a valid heartbeat inside another replica's validity window. */
+  interleaved: number;
+  /** Interleaved, but the older side's tenure began before the store lost its data. */
+  interleavedStoreLoss: number;
+  /** Heartbeats written after their tenure ended (isActive() false): fencing's job. */
+  afterTenure: number;
+  /** …of which written after another replica's task had begun a newer tenure. */
+  afterSuccessor: number;
+  details: { kind: 'valid' | 'store-loss'; writer: { replica: string; pid: number; term: number; at: number }; holder: { replica: string; pid: number; term: number; from: number; to: number } }[];
+  gaps: { kind: FaultKind; faultId: number; gapMs?: number; stopToStartMs?: number; startAfterPromotionMs?: number }[];
 }
 
 export interface ChaosReport {
@@ -134,7 +179,11 @@ export interface ChaosReport {
     details: { at: number; replica: string; pid: number; term: number; highestSeen: number; afterPause: boolean }[];
   };
   faults: FaultOutcome[];
-  worstByKind: Partial<Record<FaultKind, { count: number; worstTakeoverMs: number; worstNoLeaderMs: number; boundMs: number; allWithinBound: boolean; allRecovered: boolean }>>;
+  worstByKind: Partial<
+    Record<FaultKind, { count: number; worstTakeoverMs: number; worstNoLeaderMs: number; boundMs: number; allWithinBound: boolean; allRecovered: boolean; worstTaskGapMs?: number; bestTaskGapMs?: number }>
+  >;
+  /** Leader-task mode only. */
+  tasks?: TaskReport;
 }
 
 const MAX_DETAILS = 25;
@@ -352,6 +401,58 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
     }
   }
 
+  // ---------------------------------------------------------------- leader tasks (leader-task mode)
+  const heartbeats = entries.filter((entry): entry is TaskEntry => entry.event === 'task').sort((x, y) => x.at - y.at);
+  const taskStops = entries.filter((entry): entry is TaskStopEntry => entry.event === 'task-stop');
+  const taskMode = heartbeats.length > 0 || (timings.taskHeartbeatMs ?? 0) > 0;
+  let tasks: TaskReport | undefined;
+  if (taskMode) {
+    tasks = { heartbeats: heartbeats.length, runs: 0, interleaved: 0, interleavedStoreLoss: 0, afterTenure: 0, afterSuccessor: 0, details: [], gaps: [] };
+    tasks.runs = new Set(heartbeats.map((beat) => `${beat.pid}:${beat.term}`)).size;
+    // A valid heartbeat is a zero-length run: the same validity window (and step-down clamp) as runs.
+    const asRun = (beat: TaskEntry): RunEntry => ({
+      event: 'run', replica: beat.replica, pid: beat.pid, term: beat.term, start: beat.at, end: beat.at, hrStart: 0, hrEnd: 0,
+      leaseLeftAtStartMs: beat.active ? beat.leaseLeftMs : 0, activeAtEnd: false,
+    });
+    // Per pid, the latest validity window seen so far (windows only move forward within a process).
+    const holding = new Map<number, { beat: TaskEntry; window: Window }>();
+    const firstValidOfTenure = new Map<string, number>();
+    let newestTenureStart: { pid: number; term: number; at: number } | undefined;
+    for (const beat of heartbeats) {
+      if (!beat.active) {
+        tasks.afterTenure++;
+        // A successor's task already ran a tenure that began after this one.
+        if (newestTenureStart && newestTenureStart.pid !== beat.pid && newestTenureStart.at > (firstValidOfTenure.get(`${beat.pid}:${beat.term}`) ?? -Infinity)) tasks.afterSuccessor++;
+        continue;
+      }
+      const key = `${beat.pid}:${beat.term}`;
+      if (!firstValidOfTenure.has(key)) {
+        firstValidOfTenure.set(key, beat.at);
+        if (!newestTenureStart || beat.at >= newestTenureStart.at) newestTenureStart = { pid: beat.pid, term: beat.term, at: beat.at };
+      }
+      for (const [pid, held] of holding) {
+        if (pid === beat.pid || !(held.window.from <= beat.at && beat.at < held.window.to)) continue;
+        const storeLoss = lostByStore(held.beat.pid, held.beat.term, held.beat.at, beat.at) || lostByStore(beat.pid, beat.term, beat.at, beat.at);
+        if (storeLoss) tasks.interleavedStoreLoss++;
+        else tasks.interleaved++;
+        if (tasks.details.length < MAX_DETAILS) {
+          tasks.details.push({
+            kind: storeLoss ? 'store-loss' : 'valid',
+            writer: { replica: beat.replica, pid: beat.pid, term: beat.term, at: beat.at },
+            holder: { replica: held.beat.replica, pid: held.beat.pid, term: held.beat.term, from: held.window.from, to: held.window.to },
+          });
+        }
+      }
+      const window = windowOf(asRun(beat));
+      const previous = holding.get(beat.pid);
+      if (!previous || window.to >= previous.window.to) holding.set(beat.pid, { beat, window });
+    }
+    if (tasks.interleaved > 0) failures.push(`${tasks.interleaved} leader-task heartbeat(s) written inside another replica's valid lease (two tasks ran at once)`);
+    if (tasks.afterTenure > 0) {
+      warnings.push(`${tasks.afterTenure} leader-task heartbeat(s) written after their tenure ended (${tasks.afterSuccessor} after a successor's task began): a paused process resumed before its loop saw the aborted signal; fencing with the term rejects such writes`);
+    }
+  }
+
   // ---------------------------------------------------------------- faults
   const bound = faultBounds(timings);
   const firstRoleAfter = (at: number, predicate: (role: RoleEntry) => boolean): RoleEntry | undefined => roles.find((role) => role.at >= at && predicate(role));
@@ -391,6 +492,24 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
       withinBound: takeoverMs !== undefined && takeoverMs <= boundMs,
       staleWritesRejected: rejectedAt.filter((at) => at >= fault.at && at < nextFaultAt).length,
     };
+    if (tasks) {
+      const hand: TaskHandOver = {};
+      const old = heartbeats.filter((beat) => beat.pid === fault.leaderPid && beat.term === fault.termAtFault && beat.active);
+      hand.oldLastValidAt = old.at(-1)?.at;
+      hand.oldStoppedAt = taskStops.find((stop) => stop.pid === fault.leaderPid && stop.term === fault.termAtFault)?.at;
+      if (newLeader) {
+        hand.newFirstAt = heartbeats.find((beat) => beat.pid === newLeader.pid && beat.term === newLeader.term && beat.active)?.at;
+        if (hand.newFirstAt !== undefined) {
+          hand.startAfterPromotionMs = hand.newFirstAt - newLeader.at;
+          if (hand.oldLastValidAt !== undefined) hand.gapMs = hand.newFirstAt - hand.oldLastValidAt;
+          // A stop line written after the successor started (a paused process that resumed) is no hand-over.
+          if (hand.oldStoppedAt !== undefined && hand.oldStoppedAt <= hand.newFirstAt) hand.stopToStartMs = hand.newFirstAt - hand.oldStoppedAt;
+        }
+      }
+      outcome.task = hand;
+      tasks.gaps.push({ kind: fault.kind, faultId: fault.id, gapMs: hand.gapMs, stopToStartMs: hand.stopToStartMs, startAfterPromotionMs: hand.startAfterPromotionMs });
+      if (recovered && hand.newFirstAt === undefined) failures.push(`fault #${fault.id} (${fault.kind}): the new leader's @LeaderTask never ran`);
+    }
     if (!recovered && fault.interrupted) {
       outcome.withinBound = true; // not judged: the run was interrupted before the bound ran out
       warnings.push(`fault #${fault.id} (${fault.kind}): the run was interrupted before the election recovered`);
@@ -411,6 +530,11 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
       allWithinBound: ofKind.every((outcome) => outcome.withinBound),
       allRecovered: ofKind.every((outcome) => outcome.recovered),
     };
+    const gaps = ofKind.map((outcome) => outcome.task?.gapMs).filter((gap): gap is number => gap !== undefined);
+    if (gaps.length > 0) {
+      worstByKind[kind]!.worstTaskGapMs = Math.max(...gaps);
+      worstByKind[kind]!.bestTaskGapMs = Math.min(...gaps);
+    }
   }
   if (record.faults.length === 0) warnings.push('no faults were injected (run longer)');
 
@@ -443,6 +567,7 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
     fencing,
     faults: outcomes,
     worstByKind,
+    ...(tasks ? { tasks } : {}),
   };
 }
 
@@ -466,13 +591,28 @@ export function formatReport(report: ChaosReport, files?: { result: string; time
   for (const outcome of report.faults) {
     const result = outcome.interrupted ? 'interrupted' : !outcome.recovered ? 'NOT RECOVERED' : outcome.withinBound ? 'ok' : 'OVER BOUND';
     lines.push(
-      `  ${String(outcome.id).padEnd(3)} ${outcome.atS.toFixed(1).padStart(6)}  ${outcome.description.padEnd(48)} ${`${outcome.slot ?? ''} t${outcome.termAtFault ?? '?'}`.padEnd(12)} ${seconds(outcome.takeoverMs).padStart(8)} ${seconds(outcome.noLeaderMs).padStart(10)} ${seconds(outcome.boundMs).padStart(8)}  ${result}${outcome.staleWritesRejected ? `, ${outcome.staleWritesRejected} stale write(s) rejected` : ''}`,
+      `  ${String(outcome.id).padEnd(3)} ${outcome.atS.toFixed(1).padStart(6)}  ${outcome.description.padEnd(48)} ${`${outcome.slot ?? ''} t${outcome.termAtFault ?? '?'}`.padEnd(12)} ${seconds(outcome.takeoverMs).padStart(8)} ${seconds(outcome.noLeaderMs).padStart(10)} ${seconds(outcome.boundMs).padStart(8)}  ${result}${outcome.staleWritesRejected ? `, ${outcome.staleWritesRejected} stale write(s) rejected` : ''}${outcome.task ? `, task gap ${seconds(outcome.task.gapMs)}` : ''}`,
     );
   }
   lines.push('');
   lines.push('Worst time to a new leader, per fault kind (from the fault; "no leader" from the old leader stopping)');
   for (const [kind, worst] of Object.entries(report.worstByKind)) {
     lines.push(`  ${kind.padEnd(16)} ×${worst.count}  takeover ${seconds(worst.worstTakeoverMs).padStart(8)}  no leader ${seconds(worst.worstNoLeaderMs).padStart(8)}  bound ${seconds(worst.boundMs).padStart(8)}  ${worst.allWithinBound ? 'within bound' : 'OVER BOUND'}`);
+  }
+  if (report.tasks) {
+    const tasks = report.tasks;
+    lines.push('');
+    lines.push(`Leader task hand-over (old task's last valid heartbeat → new task's first; heartbeat every ${t.taskHeartbeatMs ?? '?'} ms), per fault kind`);
+    for (const [kind, worst] of Object.entries(report.worstByKind)) {
+      const ofKind = tasks.gaps.filter((gap) => gap.kind === kind);
+      const stopToStart = ofKind.map((gap) => gap.stopToStartMs).filter((ms): ms is number => ms !== undefined);
+      const startLatency = ofKind.map((gap) => gap.startAfterPromotionMs).filter((ms): ms is number => ms !== undefined);
+      lines.push(
+        `  ${kind.padEnd(16)} ×${worst.count}  gap ${seconds(worst.bestTaskGapMs).padStart(8)} – ${seconds(worst.worstTaskGapMs).padStart(8)}` +
+          `  old task's stop line → new start ${stopToStart.length ? `${seconds(Math.min(...stopToStart))} – ${seconds(Math.max(...stopToStart))}` : '— (no stop line before the new start: killed or paused)'}` +
+          `  promotion → first heartbeat ≤ ${startLatency.length ? `${Math.max(...startLatency)} ms` : '—'}`,
+      );
+    }
   }
   lines.push('');
   lines.push('Safety');
@@ -483,10 +623,16 @@ export function formatReport(report: ChaosReport, files?: { result: string; time
   lines.push(`  ${mark(report.terms.regressions === 0)} term regressions: ${report.terms.regressions} (highest term ${report.terms.highest})`);
   const judged = report.faults.filter((outcome) => !outcome.interrupted);
   lines.push(`  ${mark(judged.every((outcome) => outcome.recovered))} recovered after every fault: ${judged.filter((outcome) => outcome.recovered).length}/${judged.length}${judged.length < report.faults.length ? ' (the interrupted one not counted)' : ''}`);
+  if (report.tasks) {
+    lines.push(`  ${mark(report.tasks.interleaved === 0)} leader-task heartbeats written inside another replica's valid lease (two tasks at once): ${report.tasks.interleaved} (${report.tasks.heartbeats} heartbeats, ${report.tasks.runs} task runs)`);
+  }
   lines.push(`  info overlapping run pairs where one run outlived its lease (paused mid-run): ${report.overlaps.stale} (${report.overlaps.staleExplainedByPause} explained by SIGSTOP; ${report.pausedMidRun} run(s) paused mid-flight)`);
   lines.push(
     `  info after store data loss (Azurite restart): ${report.overlaps.storeLoss} overlapping run pair(s), ${report.leadershipConflicts.storeLoss} conflict(s) lasting at most ${report.leadershipConflicts.storeLossWorstMs} ms (bound ${report.leadershipConflicts.storeLossBoundMs} ms), ${report.terms.storeLossRegressions} run(s) of the old holder after its successor's`,
   );
+  if (report.tasks) {
+    lines.push(`  info leader-task heartbeats written after their tenure ended (resumed after a pause; fencing's job): ${report.tasks.afterTenure} (${report.tasks.afterSuccessor} after a successor's task began); after store data loss: ${report.tasks.interleavedStoreLoss}`);
+  }
   lines.push(`  info fenced register: ${report.fencing.writes} writes, ${report.fencing.accepted} accepted, ${report.fencing.rejected} stale rejected (${report.fencing.rejectedAfterPause} from resumed processes)`);
   if (report.warnings.length) {
     lines.push('');

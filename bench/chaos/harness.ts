@@ -15,6 +15,10 @@
  *                    it again on the same port after 0.5..3 s
  * Killed and terminated replicas are restarted (same slot and identity, new pid) 0.5..2 s after
  * the election recovered.
+ *
+ * Leader-task mode (`leaderTask: true`, `--mode leader-task`): each replica also runs a @LeaderTask
+ * that journals a heartbeat every `taskHeartbeatMs` (100) for its whole tenure; the checker then
+ * also checks that no two replicas' tasks ran at once and measures each fault's task hand-over gap.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -49,6 +53,10 @@ export interface ChaosOptions {
   jobIntervalMs?: number;
   jobDurationMs?: number;
   slackMs?: number;
+  /** Leader-task mode: the replicas also run a @LeaderTask heartbeat (default false). */
+  leaderTask?: boolean;
+  /** Heartbeat period of the leader task, ms (default 100). */
+  taskHeartbeatMs?: number;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
   /** Aborts the run early (the run still cleans up and checks what it has). */
@@ -71,6 +79,7 @@ export const DEFAULTS = {
   jobIntervalMs: 150,
   jobDurationMs: 100,
   slackMs: 2000,
+  taskHeartbeatMs: 100,
 } as const;
 
 export function resolveTimings(options: ChaosOptions): ChaosTimings {
@@ -88,6 +97,7 @@ export function resolveTimings(options: ChaosOptions): ChaosTimings {
     jobIntervalMs: options.jobIntervalMs ?? DEFAULTS.jobIntervalMs,
     jobDurationMs: options.jobDurationMs ?? DEFAULTS.jobDurationMs,
     slackMs: options.slackMs ?? DEFAULTS.slackMs,
+    ...(options.leaderTask ? { taskHeartbeatMs: options.taskHeartbeatMs ?? DEFAULTS.taskHeartbeatMs } : {}),
   };
 }
 
@@ -208,6 +218,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
       LEASE_NAME: 'chaos',
       LOG_LEVELS: 'log,warn,error',
       EXIT_WITH_PARENT: '1',
+      TASK_HEARTBEAT_MS: String(timings.taskHeartbeatMs ?? 0),
     };
     const child = spawn(process.execPath, ['--enable-source-maps', REPLICA_SCRIPT], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     everyChild.add(child);
@@ -293,7 +304,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
     op({ op: 'azurite-start', detail: `port ${azuritePort}` });
     for (const slot of slots) proxies.set(slot, await FaultProxy.start({ targetPort: azuritePort }));
     say(`Azurite on 127.0.0.1:${azuritePort}; proxies ${slots.map((slot) => `${slot}→:${proxies.get(slot)!.port}`).join(', ')}`);
-    say(`timings: D=${timings.leaseSeconds}s renew=${timings.renewIntervalMs}ms retry=${timings.retryIntervalMs}ms±${timings.retryJitter * 100}% job every ${timings.jobIntervalMs}ms for ${timings.jobDurationMs}ms`);
+    say(`timings: D=${timings.leaseSeconds}s renew=${timings.renewIntervalMs}ms retry=${timings.retryIntervalMs}ms±${timings.retryJitter * 100}% job every ${timings.jobIntervalMs}ms for ${timings.jobDurationMs}ms${timings.taskHeartbeatMs ? `; leader task heartbeat every ${timings.taskHeartbeatMs}ms` : ''}`);
 
     for (const slot of slots) startReplica(slot);
     if (!(await waitFor(() => [...replicas.values()].every(booted), 60_000))) throw new Error('replicas did not boot within 60 s (see the replica logs in the output folder)');

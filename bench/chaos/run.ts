@@ -23,6 +23,11 @@ const usage = `Usage: npm run chaos -- [options]
   --job-interval <ms> @Interval of the leader-only job (default ${DEFAULTS.jobIntervalMs})
   --job-duration <ms> how long each run takes (default ${DEFAULTS.jobDurationMs})
   --slack <ms>        added to every takeover bound (default ${DEFAULTS.slackMs})
+  --mode <mode>       ticks (default): the leader-only @Interval job only;
+                      leader-task: the replicas also run a @LeaderTask that journals a heartbeat
+                      every ${DEFAULTS.taskHeartbeatMs} ms (--task-heartbeat); the checker also checks that no
+                      two tasks ran at once and reports each fault's task hand-over gap
+  --task-heartbeat <ms>  heartbeat period in leader-task mode (default ${DEFAULTS.taskHeartbeatMs})
   --quiet             no progress lines, only the summary
   -h, --help`;
 
@@ -49,6 +54,8 @@ async function main(): Promise<number> {
         'job-interval': { type: 'string' },
         'job-duration': { type: 'string' },
         slack: { type: 'string' },
+        mode: { type: 'string' },
+        'task-heartbeat': { type: 'string' },
         quiet: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -70,6 +77,9 @@ async function main(): Promise<number> {
     if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seed must be a whole number ≥ 0, got "${values.seed}"`);
     const faults = values.faults?.split(',').map((kind) => kind.trim()).filter(Boolean) as FaultKind[] | undefined;
     for (const kind of faults ?? []) if (!FAULT_KINDS.includes(kind)) throw new Error(`unknown fault kind "${kind}" (known: ${FAULT_KINDS.join(', ')})`);
+    const mode = values.mode ?? 'ticks';
+    if (mode !== 'ticks' && mode !== 'leader-task') throw new Error(`--mode must be "ticks" or "leader-task", got "${mode}"`);
+    if (values['task-heartbeat'] !== undefined && mode !== 'leader-task') throw new Error('--task-heartbeat needs --mode leader-task');
     const replicas = positive('replicas', values.replicas);
     if (replicas !== undefined && (!Number.isInteger(replicas) || replicas < 2)) throw new Error('--replicas must be a whole number ≥ 2');
     options = {
@@ -84,6 +94,8 @@ async function main(): Promise<number> {
       jobIntervalMs: positive('job-interval', values['job-interval']),
       jobDurationMs: values['job-duration'] === '0' ? 0 : positive('job-duration', values['job-duration']),
       slackMs: positive('slack', values.slack),
+      leaderTask: mode === 'leader-task',
+      taskHeartbeatMs: positive('task-heartbeat', values['task-heartbeat']),
     };
   } catch (error) {
     console.error(`${error instanceof Error ? error.message : String(error)}\n\n${usage}`);
@@ -105,7 +117,7 @@ async function main(): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  console.log(`chaos: seed ${options.seed}, ${options.durationMs / 1000} s of faults, ${options.replicas ?? DEFAULTS.replicas} replicas`);
+  console.log(`chaos: seed ${options.seed}, ${options.durationMs / 1000} s of faults, ${options.replicas ?? DEFAULTS.replicas} replicas${options.leaderTask ? ', leader-task mode' : ''}`);
   try {
     const result = await runChaos({ ...options, signal: controller.signal, log: values.quiet ? undefined : (line) => console.log(line) });
     console.log(formatReport(result.report, result.files));

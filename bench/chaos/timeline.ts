@@ -6,7 +6,7 @@
  */
 import { describeFault } from './bounds.js';
 import type { ChaosReport } from './checker.js';
-import type { FaultKind, JournalEntry, RoleEntry, RunEntry, RunRecord } from './types.js';
+import type { FaultKind, JournalEntry, RoleEntry, RunEntry, RunRecord, TaskEntry } from './types.js';
 
 const FAULT_COLOURS: Record<FaultKind, string> = {
   sigkill: '#d62728',
@@ -166,6 +166,31 @@ export function renderTimeline(record: RunRecord, entries: JournalEntry[], repor
       add(`<rect x="${x(span.from)}" y="${y + 32}" width="${Math.max(1, x(span.to) - x(span.from))}" height="5" fill="${span.stale ? '#d62728' : '#333'}"${span.stale ? '><title>run that outlived its lease (paused mid-run)</title></rect>' : '/>'}`);
     }
   }
+  // Leader-task mode: the task's heartbeats, merged into spans per tenure (teal), and heartbeats
+  // written after their tenure ended (red ticks).
+  const beats = entries.filter((entry): entry is TaskEntry => entry.event === 'task').sort((a, b) => a.at - b.at);
+  const beatGap = (record.timings.taskHeartbeatMs ?? 100) * 3;
+  const taskSpans = new Map<string, { pid: number; term: number; from: number; to: number }[]>();
+  for (const beat of beats) {
+    const slot = pids.get(beat.pid);
+    if (!slot || !rows.includes(slot)) continue;
+    if (!beat.active) {
+      add(`<rect x="${x(beat.at) - 1}" y="${rowY(slot) + 4}" width="2" height="8" fill="#d62728"><title>${escapeXml(`task heartbeat of term ${beat.term} written after its tenure ended`)}</title></rect>`);
+      continue;
+    }
+    const key = `${beat.pid}:${beat.term}`;
+    let list = taskSpans.get(key);
+    if (!list) taskSpans.set(key, (list = []));
+    const last = list.at(-1);
+    if (last && beat.at - last.to <= beatGap) last.to = beat.at;
+    else list.push({ pid: beat.pid, term: beat.term, from: beat.at, to: beat.at });
+  }
+  for (const list of taskSpans.values()) {
+    for (const span of list) {
+      const slot = pids.get(span.pid)!;
+      add(`<rect x="${x(span.from)}" y="${rowY(slot) + 8}" width="${Math.max(1, x(span.to) - x(span.from))}" height="3" fill="#1b9e77"><title>${escapeXml(`leader task of term ${span.term}: heartbeats ${((span.from - t0) / 1000).toFixed(2)}–${((span.to - t0) / 1000).toFixed(2)} s`)}</title></rect>`);
+    }
+  }
   // Stale writes rejected by the fenced register.
   for (const rejected of report.fencing.details) {
     const slot = pids.get(rejected.pid) ?? rejected.replica;
@@ -203,6 +228,7 @@ export function renderTimeline(record: RunRecord, entries: JournalEntry[], repor
   const legend: [string, string][] = [
     ['leader (colour = term)', termColour(3)],
     ['job runs', '#333'],
+    ...(beats.length ? ([['leader task heartbeats', '#1b9e77']] as [string, string][]) : []),
     ['run that outlived its lease', '#d62728'],
     ['SIGSTOPped', '#9467bd'],
     ['partition', FAULT_COLOURS.partition],

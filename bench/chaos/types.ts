@@ -16,6 +16,8 @@ export interface ChaosTimings {
   jobDurationMs: number;
   /** Added to every bound: process scheduling, request latency on a loaded 2-core box. */
   slackMs: number;
+  /** Leader-task mode: each replica's @LeaderTask journals a heartbeat this often. Absent or 0: off. */
+  taskHeartbeatMs?: number;
 }
 
 /** One injected fault. Times are wall-clock ms (Date.now()), like the journal's. */
@@ -95,7 +97,29 @@ export interface ExitEntry extends JournalBase {
   at: number;
   signal: string | null;
 }
-export type JournalEntry = RunEntry | WriteEntry | RoleEntry | BootEntry | ExitEntry;
+/** Leader-task mode: one heartbeat of a @LeaderTask run (see bench/app/replica.ts). */
+export interface TaskEntry extends JournalBase {
+  event: 'task';
+  term: number;
+  at: number;
+  seq: number;
+  /** leadership.isActive() when written: false = written after the tenure ended. */
+  active: boolean;
+  /** Lease validity the replica still believed in when writing (0 when not active). */
+  leaseLeftMs: number;
+}
+export interface TaskStartEntry extends JournalBase {
+  event: 'task-start';
+  term: number;
+  at: number;
+}
+export interface TaskStopEntry extends JournalBase {
+  event: 'task-stop';
+  term: number;
+  at: number;
+  reason: string;
+}
+export type JournalEntry = RunEntry | WriteEntry | RoleEntry | BootEntry | ExitEntry | TaskEntry | TaskStartEntry | TaskStopEntry;
 
 export function parseJournal(text: string): JournalEntry[] {
   const entries: JournalEntry[] = [];

@@ -6,6 +6,10 @@
  * (SIGTERM: lease released, takeover within about one poll), later kills the new leader hard
  * (SIGKILL: the lease must expire, takeover after about one lease duration), prints the measured
  * takeover times and exits, cleaning up every process it started. Replica logs go to a temp folder.
+ *
+ * Each replica also runs the sample app's single-reader consumer (a @LeaderTask): the demo watches
+ * the replicas' "consumer started/stopped" lines as they arrive, shows where the consumer runs, and
+ * measures its hand-over gap (old consumer stopped → new consumer started) at both failovers.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +29,58 @@ let azurite: RunningAzurite | undefined;
 let replicas: ReplicaProcess[] = [];
 let renderTimer: NodeJS.Timeout | undefined;
 
+/** A consumer start or stop, timed when the replica's line reached the demo (one clock for all). */
+interface ConsumerEvent {
+  replica: string;
+  kind: 'started' | 'stopped' | 'killed';
+  term: number;
+  at: number;
+  detail?: string;
+}
+const consumerEvents: ConsumerEvent[] = [];
+/** Replicas whose consumer is running, by their own lines; a second one at once would be a violation. */
+const consumersRunning = new Map<string, number>();
+const consumerOverlaps: string[] = [];
+const CONSUMER_LINE = /consumer (started|stopped) \(term (\d+)(?:, (.*))?\)\s*$/;
+
+function watchConsumer(replica: ReplicaProcess): void {
+  replica.onLine = (line) => {
+    const match = CONSUMER_LINE.exec(line);
+    if (!match) return;
+    const kind = match[1] as 'started' | 'stopped';
+    const term = Number(match[2]);
+    consumerEvents.push({ replica: replica.id, kind, term, at: Date.now(), detail: match[3] });
+    if (kind === 'started') {
+      for (const [other, otherTerm] of consumersRunning) {
+        if (other !== replica.id) consumerOverlaps.push(`${replica.id} (term ${term}) started while ${other} (term ${otherTerm}) still ran`);
+      }
+      consumersRunning.set(replica.id, term);
+      event(`  ${replica.id}: consumer started (term ${term})`);
+    } else {
+      consumersRunning.delete(replica.id);
+      event(`  ${replica.id}: consumer stopped (term ${term}, ${match[3] ?? '?'})`);
+    }
+  };
+}
+
+/** A SIGKILL ends the victim's consumer with the process: no line is written, so record it here. */
+function consumerKilled(replica: ReplicaProcess, at: number): void {
+  const term = consumersRunning.get(replica.id);
+  if (term === undefined) return;
+  consumersRunning.delete(replica.id);
+  consumerEvents.push({ replica: replica.id, kind: 'killed', term, at });
+  event(`  ${replica.id}: consumer killed with its process (term ${term})`);
+}
+
+async function consumerStart(replica: ReplicaProcess, after: number, timeoutMs: number): Promise<ConsumerEvent | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = consumerEvents.find((entry) => entry.replica === replica.id && entry.kind === 'started' && entry.at >= after);
+    if (found || Date.now() > deadline) return found;
+    await sleep(10);
+  }
+}
+
 const elapsed = (): string => `${((Date.now() - startedAt) / 1000).toFixed(1).padStart(5)} s`;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -36,7 +92,7 @@ function event(message: string): void {
 
 function render(): void {
   if (!interactive) return;
-  const table = new Table({ head: ['replica', 'pid', 'process', 'lease "leader"', 'lease "billing"', 'sees leader', 'term'] });
+  const table = new Table({ head: ['replica', 'pid', 'process', 'lease "leader"', 'lease "billing"', 'sees leader', 'term', 'consumer'] });
   for (const replica of replicas) {
     const view = views.get(replica.id);
     const lease = (name: string) => view?.leases.find((entry) => entry.leaseName === name);
@@ -49,6 +105,7 @@ function render(): void {
       lease('billing')?.role === 'leader' ? '★ LEADER' : (lease('billing')?.role ?? '-'),
       main?.leader ?? '-',
       main?.term ?? '-',
+      view?.consumer?.running ? `▶ term ${view.consumer.term}` : '-',
     ]);
   }
   logUpdate(`nestjs-leader-election demo  (${elapsed()})\n${table.toString()}\n\n${events.slice(-10).join('\n')}`);
@@ -83,6 +140,7 @@ async function main(): Promise<void> {
   replicas = await Promise.all(
     ['replica-1', 'replica-2', 'replica-3'].map(async (id) => new ReplicaProcess(id, await freePort(), env, join(logDir, `${id}.log`))),
   );
+  for (const replica of replicas) watchConsumer(replica);
   event(`starting 3 replicas (lease ${LEASE_SECONDS} s, follower poll ${RETRY_INTERVAL_MS} ms); logs in ${logDir}`);
   renderTimer = setInterval(() => void pollViews().then(render), 200);
   await Promise.all(replicas.map((replica) => replica.start()));
@@ -97,8 +155,10 @@ async function main(): Promise<void> {
   const stopping = first.leader.stop();
   const graceful = await waitForLeader(replicas, { timeoutMs: 30_000, exclude: first.leader, pollMs: 20 });
   const gracefulMs = Date.now() - stopAt;
-  await stopping;
   event(`${graceful.leader.id} took over after ${(gracefulMs / 1000).toFixed(2)} s (term ${graceful.term})`);
+  await stopping;
+  const gracefulStop = consumerEvents.find((entry) => entry.replica === first.leader.id && entry.kind === 'stopped' && entry.at >= stopAt);
+  const gracefulStart = await consumerStart(graceful.leader, stopAt, 3_000);
   await sleep(3_000);
   event(`restarting ${first.leader.id}: it rejoins as a follower`);
   await first.leader.start();
@@ -108,9 +168,11 @@ async function main(): Promise<void> {
   event(`SIGKILL → ${graceful.leader.id} (crash: the lease is NOT released and must expire)`);
   const killAt = Date.now();
   await graceful.leader.kill();
+  consumerKilled(graceful.leader, killAt);
   const crash = await waitForLeader(replicas, { timeoutMs: 60_000, exclude: graceful.leader, pollMs: 20 });
   const crashMs = Date.now() - killAt;
   event(`${crash.leader.id} took over after ${(crashMs / 1000).toFixed(2)} s (term ${crash.term})`);
+  const crashStart = await consumerStart(crash.leader, killAt, 3_000);
   await sleep(3_000);
   event(`restarting ${graceful.leader.id}`);
   await graceful.leader.start();
@@ -124,10 +186,25 @@ async function main(): Promise<void> {
     `  graceful stop (SIGTERM): ${(gracefulMs / 1000).toFixed(2)} s   bound ≈ retryInterval (${RETRY_INTERVAL_MS / 1000} s) + request time`,
     `  crash (SIGKILL):         ${(crashMs / 1000).toFixed(2)} s   bound ≤ lease duration + retryInterval (${LEASE_SECONDS + RETRY_INTERVAL_MS / 1000} s)`,
     `  terms: ${first.term} → ${graceful.term} → ${crash.term} (strictly increasing)`,
+    '',
+    'Consumer (@LeaderTask) hand-over (old consumer stopped → new consumer started, as the lines arrived):',
+    `  graceful stop (SIGTERM): ${handOver(gracefulStop, gracefulStart)}`,
+    `  crash (SIGKILL):         ${handOver(crashKill(graceful.leader.id, killAt), crashStart)}`,
+    `  consumers running at once: ${consumerOverlaps.length === 0 ? 'never more than one' : `TWO — ${consumerOverlaps.join('; ')}`} (${consumerEvents.filter((entry) => entry.kind === 'started').length} starts seen)`,
     `  replica logs: ${logDir}`,
   ].join('\n');
   if (interactive) logUpdate.done();
   console.log(summary);
+}
+
+function crashKill(replica: string, killAt: number): ConsumerEvent | undefined {
+  return consumerEvents.find((entry) => entry.replica === replica && entry.kind === 'killed' && entry.at >= killAt);
+}
+
+function handOver(stop: ConsumerEvent | undefined, start: ConsumerEvent | undefined): string {
+  if (!stop || !start) return `not measured (${!stop ? 'no stop seen' : 'no start seen'})`;
+  const how = stop.kind === 'killed' ? 'killed' : `stopped (${stop.detail ?? '?'})`;
+  return `${((start.at - stop.at) / 1000).toFixed(2)} s   ${stop.replica} term ${stop.term} ${how} → ${start.replica} term ${start.term} started`;
 }
 
 let exiting = false;

@@ -1,12 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 /** What GET /leader of the sample app answers. */
 export interface ReplicaLeaderView {
   identity: string;
   leases: Array<{ leaseName: string; role: string; leader?: string; term?: number; consecutiveFailures: number }>;
+  /** The sample app's @LeaderTask consumer on this replica. */
+  consumer?: { running: boolean; term?: number; processed: number };
 }
 
 export const SAMPLE_APP_MAIN = fileURLToPath(new URL('../../dist/sample-app/src/main.js', import.meta.url));
@@ -19,6 +22,8 @@ export class ReplicaProcess {
   private child?: ChildProcess;
   private exit?: Promise<unknown>;
   status: 'running' | 'stopped' | 'killed' | 'exited' | 'not started' = 'not started';
+  /** Called with each line the replica writes to stdout, as it arrives (the demo watches the consumer's lines). */
+  onLine?: (line: string) => void;
 
   constructor(
     readonly id: string,
@@ -50,6 +55,7 @@ export class ReplicaProcess {
       child.stdout.resume();
       child.stderr.resume();
     }
+    createInterface({ input: child.stdout }).on('line', (line) => this.onLine?.(line));
     this.exit = once(child, 'exit').then(() => {
       if (this.status === 'running') this.status = 'exited';
     });

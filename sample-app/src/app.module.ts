@@ -4,8 +4,10 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { TerminusModule } from '@nestjs/terminus';
 import { LeaderElectionModule } from 'nestjs-leader-election';
 import { leaderElectionOptionsFromEnv } from './app.config.js';
+import { ConsumerService } from './consumer.service.js';
 import { HealthController } from './health.controller.js';
 import { JobsService } from './jobs.service.js';
+import { LeadershipLogService } from './leadership-log.service.js';
 
 @Module({
   imports: [
@@ -19,6 +21,6 @@ import { JobsService } from './jobs.service.js';
     }),
   ],
   controllers: [HealthController],
-  providers: [JobsService],
+  providers: [JobsService, ConsumerService, LeadershipLogService],
 })
 export class AppModule {}

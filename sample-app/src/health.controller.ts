@@ -1,6 +1,7 @@
 import { Controller, Get, Post, UseInterceptors } from '@nestjs/common';
 import { HealthCheck, HealthCheckService } from '@nestjs/terminus';
 import { LeaderElectionHealthIndicator, LeaderElectionService, LeaderOnly, LeaderOnlyInterceptor } from 'nestjs-leader-election';
+import { ConsumerService } from './consumer.service.js';
 
 @Controller()
 export class HealthController {
@@ -8,6 +9,7 @@ export class HealthController {
     private readonly health: HealthCheckService,
     private readonly leaderHealth: LeaderElectionHealthIndicator,
     private readonly election: LeaderElectionService,
+    private readonly consumer: ConsumerService,
   ) {}
 
   /** Terminus health: up on leader and followers; down only when storage is unreachable too long. */
@@ -17,10 +19,10 @@ export class HealthController {
     return this.health.check([() => this.leaderHealth.isHealthyAll()]);
   }
 
-  /** Plain endpoint: who am I, who leads each lease. */
+  /** Plain endpoint: who am I, who leads each lease, is the consumer (a @LeaderTask) running here. */
   @Get('leader')
   leader() {
-    return { identity: this.election.identity, leases: this.election.getStates() };
+    return { identity: this.election.identity, leases: this.election.getStates(), consumer: this.consumer.status() };
   }
 
   /** Only the leader accepts this; followers answer 503 with the leader's identity and Retry-After. */

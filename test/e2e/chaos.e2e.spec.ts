@@ -11,7 +11,9 @@ import type { JournalEntry, RunRecord } from '../../bench/chaos/types.js';
 
 // ---------------------------------------------------------------------------------------------
 // The short seeded chaos run: real Azurite, three real replica processes, real signals and a real
-// fault proxy. ~60 s of faults plus the last fault's recovery.
+// fault proxy. ~60 s of faults plus the last fault's recovery. In leader-task mode: besides the
+// leader-only job, each replica's @LeaderTask journals a heartbeat every 100 ms, so one run checks
+// both the gate and leader tasks.
 
 const SEED = 15;
 const DURATION_MS = 60_000;
@@ -22,7 +24,7 @@ describe('fault harness (short seeded run)', () => {
   beforeAll(async () => {
     // The replicas run from dist/: build them from the current sources (lib included).
     execFileSync(process.execPath, [join(PROJECT_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.apps.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
-    result = await runChaos({ seed: SEED, durationMs: DURATION_MS, outDir: join(PROJECT_ROOT, 'bench/results', `jest-chaos-${SEED}`) });
+    result = await runChaos({ seed: SEED, durationMs: DURATION_MS, leaderTask: true, outDir: join(PROJECT_ROOT, 'bench/results', `jest-chaos-${SEED}`) });
   }, 300_000);
 
   it('injected several faults and the replicas ran the job', () => {
@@ -59,6 +61,19 @@ describe('fault harness (short seeded run)', () => {
     expect(result.report.leadershipConflicts.storeLoss).toBe(0);
     expect(result.report.overlaps.storeLoss).toBe(0);
     expect(result.report.safetyOk).toBe(true);
+  });
+
+  it('leader-task mode: never ran two replicas\' tasks at once; the new leader\'s task started after every fault, after the old one\'s last valid heartbeat', () => {
+    const tasks = result.report.tasks!;
+    expect(tasks).toBeDefined();
+    expect(tasks.heartbeats).toBeGreaterThan(100);
+    expect(tasks.details.filter((detail) => detail.kind === 'valid')).toEqual([]);
+    expect(tasks.interleaved).toBe(0);
+    expect(tasks.interleavedStoreLoss).toBe(0);
+    for (const outcome of result.report.faults) {
+      const hand = { id: outcome.id, kind: outcome.kind, started: outcome.task?.newFirstAt !== undefined, gapNotNegative: (outcome.task?.gapMs ?? 0) >= 0 };
+      expect(hand).toEqual({ id: outcome.id, kind: outcome.kind, started: true, gapNotNegative: true });
+    }
   });
 
   it('wrote the JSON result and the SVG timeline', () => {
@@ -164,6 +179,66 @@ describe('chaos checker', () => {
     expect(report.ticksAfterResume).toBe(1);
     expect(report.faults[0]!.recovered).toBe(false);
     expect(report.safetyOk).toBe(false);
+  });
+});
+
+describe('chaos checker, leader-task mode', () => {
+  const beats = (replica: string, pid: number, term: number, from: number, to: number, leaseLeftMs: number, active = true): JournalEntry[] => {
+    const out: JournalEntry[] = [];
+    for (let at = from, seq = 0; at <= to; at += 100, seq++) out.push({ event: 'task', replica, pid, term, at: T0 + at, seq, active, leaseLeftMs: active ? leaseLeftMs : 0 });
+    return out;
+  };
+  const taskTimings = { ...timings, taskHeartbeatMs: 100 };
+  const taskRecord = (faults: RunRecord['faults'] = [], ops: RunRecord['ops'] = []): RunRecord => ({ ...record(faults, ops), timings: taskTimings });
+
+  it('passes a graceful hand-over and measures the gap from the old task\'s last heartbeat to the new one\'s first', () => {
+    const faults: RunRecord['faults'] = [{ id: 1, kind: 'sigterm', at: T0 + 950, slot: 'r1', pid: 1, leaderSlot: 'r1', leaderPid: 1, termAtFault: 1, params: {} }];
+    const report = checkRun(taskRecord(faults, [{ at: T0 + 950, op: 'sigterm', slot: 'r1', pid: 1 }]), [
+      role('r1', 1, 0, 'leader', 1),
+      ...beats('r1', 1, 1, 0, 900, 13_000),
+      role('r1', 1, 1000, 'follower', 1),
+      { event: 'task-stop', replica: 'r1', pid: 1, term: 1, at: T0 + 1000, reason: 'election stopped' },
+      role('r2', 2, 1300, 'leader', 2),
+      ...beats('r2', 2, 2, 1310, 2010, 13_000),
+      ...run('r2', 2, 2, 1400, 1500, 13_000, true),
+    ]);
+    expect(report.tasks).toMatchObject({ interleaved: 0, afterTenure: 0, runs: 2 });
+    expect(report.faults[0]!.task).toMatchObject({ gapMs: 410, stopToStartMs: 310, startAfterPromotionMs: 10 });
+    expect(report.safetyOk).toBe(true);
+  });
+
+  it('flags a task heartbeat written inside another replica\'s valid lease', () => {
+    const report = checkRun(taskRecord(), [
+      role('r1', 1, 0, 'leader', 1),
+      ...beats('r1', 1, 1, 0, 2000, 13_000),
+      role('r2', 2, 1000, 'leader', 2),
+      ...beats('r2', 2, 2, 1000, 1500, 13_000),
+    ]);
+    expect(report.tasks!.interleaved).toBeGreaterThan(0);
+    expect(report.tasks!.details[0]).toMatchObject({ kind: 'valid', holder: { replica: 'r1' } });
+    expect(report.safetyOk).toBe(false);
+  });
+
+  it('counts heartbeats written after the tenure ended (a resumed process) as info, and fails when a new leader\'s task never runs', () => {
+    const faults: RunRecord['faults'] = [{ id: 1, kind: 'sigstop', at: T0 + 150, healedAt: T0 + 18_000, slot: 'r1', pid: 1, leaderSlot: 'r1', leaderPid: 1, termAtFault: 1, params: { stopMs: 17_850 } }];
+    const ops: RunRecord['ops'] = [
+      { at: T0 + 150, op: 'sigstop', slot: 'r1', pid: 1 },
+      { at: T0 + 18_000, op: 'sigcont', slot: 'r1', pid: 1 },
+    ];
+    const journal: JournalEntry[] = [
+      role('r1', 1, 0, 'leader', 1),
+      ...beats('r1', 1, 1, 0, 100, 13_900),
+      role('r2', 2, 15_200, 'leader', 2),
+      ...run('r2', 2, 2, 15_300, 15_400, 13_900, true),
+      ...beats('r1', 1, 1, 18_001, 18_001, 0, false),
+      role('r1', 1, 18_002, 'follower', 1),
+    ];
+    const withoutTask = checkRun(taskRecord(faults, ops), journal);
+    expect(withoutTask.failures.join('\n')).toMatch(/never ran/);
+    const report = checkRun(taskRecord(faults, ops), [...journal, ...beats('r2', 2, 2, 15_210, 16_000, 13_900)]);
+    expect(report.tasks).toMatchObject({ interleaved: 0, afterTenure: 1, afterSuccessor: 1 });
+    expect(report.faults[0]!.task).toMatchObject({ gapMs: 15_110, startAfterPromotionMs: 10 });
+    expect(report.safetyOk).toBe(true);
   });
 });
 

@@ -11,6 +11,14 @@ const LEASE_MS = 15_000;
 const RETRY_MS = 300;
 const RENEW_MS = LEASE_MS / 3;
 
+async function until(condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const started = Date.now();
+  while (!(await condition())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 describe('sample-app replicas as separate processes', () => {
   let replicas: ReplicaProcess[] = [];
 
@@ -40,6 +48,10 @@ describe('sample-app replicas as separate processes', () => {
     for (const view of again) {
       expect(view!.leases.find((lease) => lease.leaseName === 'leader')).toMatchObject({ leader: leader.id, term });
     }
+    // The sample app's single-reader consumer (a @LeaderTask) runs on the leader only, with its term.
+    expect(again.map((view) => [view!.identity, view!.consumer?.running ? view!.consumer.term : 'idle'])).toEqual(
+      replicas.map((replica) => [replica.id, replica === leader ? term : 'idle']),
+    );
   }, 30_000);
 
   it('SIGTERM on the leader: another replica leads within about one retry interval, with a higher term', async () => {
@@ -53,6 +65,8 @@ describe('sample-app replicas as separate processes', () => {
     // Shutdown + release + one poll (R ± 20 %), with generous slack for a loaded machine.
     expect(takeoverMs).toBeLessThan(RETRY_MS * 1.2 + 5_000);
     expect(after.term).toBeGreaterThan(before.term!);
+    // The consumer moved with the lease: it runs on the new leader, with the new term.
+    await until(async () => (await after.leader.view())?.consumer?.term === after.term, 5_000);
     await before.leader.start(); // back as a follower for the next test
     expect(await before.leader.role()).toBe('follower');
   }, 60_000);
