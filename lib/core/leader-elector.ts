@@ -55,11 +55,21 @@ export interface Leadership {
   readonly since: number;
   /** True while this tenure is current and inside its deadline (same check as isLeader()). */
   isActive(): boolean;
+  /**
+   * Monotonic ms left before this replica must consider the tenure over unless it renews (0 once it
+   * ended). Renewals move it forward; a long step should check it (or isActive()) before starting.
+   */
+  remainingMs(): number;
 }
 
 /** Reason given to a leadership signal when the tenure ends. */
 export class LeadershipEndedError extends Error {
-  constructor(readonly reason: string) {
+  constructor(
+    /** Human-readable detail, as logged. */
+    readonly reason: string,
+    /** Why the tenure ended, typed: 'lost', 'deadline', 'step-down' or 'stopped'. */
+    readonly kind: LeadershipEndReason = 'stopped',
+  ) {
     super(`Leadership ended: ${reason}`);
     this.name = 'LeadershipEndedError';
   }
@@ -726,7 +736,7 @@ export class LeaderElector {
     this.deadlineTimer = undefined;
     this.observedLeader = undefined;
     if (this.role === 'leader') this.setRole('follower');
-    tenure.controller.abort(new LeadershipEndedError(message));
+    tenure.controller.abort(new LeadershipEndedError(message, reason));
     const line = `Stepped down from "${this.leaseName}" (term ${tenure.term}): ${message}`;
     // Leaving on purpose (stop, step-down) is routine; losing the lease deserves a warning.
     if (reason === 'step-down' || reason === 'stopped') this.logger.log(line);
@@ -924,6 +934,7 @@ export class LeaderElector {
       signal: tenure.controller.signal,
       since: tenure.since,
       isActive: () => this.tenure === tenure && this.isLeader(),
+      remainingMs: () => (this.tenure === tenure && this.isLeader() ? this.deadline - this.clock.now() : 0),
     };
   }
 }

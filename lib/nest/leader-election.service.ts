@@ -107,6 +107,14 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
     return this.requireElector(leaseName).state$;
   }
 
+  /**
+   * Transitions of one declared lease, in order: 'acquired', 'lost' (with its reason), 'leader-changed'
+   * (see LeaderElector.events$). Not replayed. Throws UnknownLeaseError for an undeclared lease.
+   */
+  events$(leaseName?: string): Observable<LeadershipEvent> {
+    return this.requireElector(leaseName).events$;
+  }
+
   /** Changes of every lease this replica takes part in at the time of the call. */
   changes$(): Observable<LeadershipState> {
     return merge(...[...this.electors.values()].map((elector) => elector.state$));

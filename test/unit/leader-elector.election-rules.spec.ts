@@ -407,3 +407,20 @@ describe('store request events', () => {
     expect(seen).toEqual(['observe:ok@30', 'observe:error(transient)@0', 'observe:ok@0', 'acquire:ok:true@0']);
   });
 });
+
+describe('the tenure handed to work', () => {
+  it("its signal's reason carries the typed end reason, and remainingMs() counts down to the deadline, then 0", async () => {
+    const { candidate, clock } = setup();
+    const a = candidate('a');
+    await a.elector.start();
+    const tenure = a.elector.leadership!;
+    expect(tenure.remainingMs()).toBe(D - 1_000);
+    await clock.advance(1_000);
+    expect(tenure.remainingMs()).toBe(D - 2_000);
+    await clock.advance(RENEW); // renewed at 5 s: the deadline moved
+    expect(tenure.remainingMs()).toBe(RENEW + D - 1_000 - clock.now());
+    await a.elector.stepDown({ cooldownMs: 60_000 });
+    expect(tenure.remainingMs()).toBe(0);
+    expect((tenure.signal.reason as { kind?: string }).kind).toBe('step-down');
+  });
+});
