@@ -93,11 +93,13 @@ export class PresenceAgent {
       try {
         await this.requests.send('announce', (signal) => this.store.announce(this.host.leaseName, this.announcement, signal), { timeoutMs: this.host.requestTimeoutMs });
         if (this.host.isLeader()) await this.leaderDuties();
-        if (this.failing) this.logger.log(`Presence records of "${this.host.leaseName}" reachable again`);
+        if (this.failing) this.logger.debug?.(`Presence records of "${this.host.leaseName}" reachable again`);
         this.failing = false;
       } catch (error) {
         if (this.stopSignal.aborted) break;
-        if (!this.failing) this.logger.warn(`Presence of "${this.host.identity}" for "${this.host.leaseName}" could not be refreshed (retrying; leadership is not affected): ${messageOf(error)}`);
+        // Debug only: a storage outage is already reported once by the election itself, and a
+        // presence refresh never affects leadership (the record just goes stale).
+        if (!this.failing) this.logger.debug?.(`Presence of "${this.host.identity}" for "${this.host.leaseName}" could not be refreshed (retrying; leadership is not affected): ${messageOf(error)}`);
         this.failing = true;
       }
       await sleep(this.clock, this.preference.presence.intervalMs, this.stopSignal);
