@@ -26,7 +26,7 @@ export interface InstalledPackage {
   nodeModules: string;
 }
 
-const STAGED = ['package.json', 'README.md', 'LICENSE', 'tsconfig.json', 'tsconfig.build.json', 'lib'];
+const STAGED = ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'tsconfig.json', 'tsconfig.build.json', 'lib'];
 const PEERS = ['@nestjs', '@azure', '@types', 'rxjs', 'reflect-metadata'];
 const WAIT_MS = 240_000;
 
