@@ -4,13 +4,17 @@
 // - its file list: only the built library (dist/lib: .js, .d.ts, .js.map with inlined sources),
 //   package.json, README.md, CHANGELOG.md and LICENSE; every file that "exports" names is in it;
 // - publint --strict (package.json fields, exports, file formats);
+// - that what package.json claims is what the tests run: every Node major in "engines" is the one
+//   `npm test` runs on or one of test/compat/node's pinned runtimes (scripts/test-matrix.mjs), and
+//   back; every @nestjs/common, core and schedule major in "peerDependencies" is the repository's own
+//   devDependency (Nest 12) or test/compat/nest11's (scripts/test-nest11.mjs), and back;
 // - @arethetypeswrong/cli (types for every entry point of "exports", under the node10, node16-cjs,
 //   node16-esm and bundler resolutions), and this script checks that its report covers every
 //   subpath of "exports" (so a new entry point such as "./testing" is checked with no change here).
 //
 // One attw rule is ignored: cjs-resolves-to-esm. attw (its bundled TypeScript 5.6) reports that a
 // CommonJS `require` of this ESM-only package needs a dynamic import. That was true before
-// require(esm): Node >= 20.19 (this package's engines) loads ESM with require(), and TypeScript
+// require(esm): Node 20.19+ and 22.12+ (this package's engines) loads ESM with require(), and TypeScript
 // >= 5.8 (module nodenext) compiles it. test/e2e/package-entry.e2e.spec.ts proves it on the packed
 // tarball: a CommonJS Nest app compiled with tsc requires every entry point and boots.
 import { spawnSync } from 'node:child_process';
@@ -43,6 +47,32 @@ function exportTargets(value) {
   if (Array.isArray(value)) return value.flatMap(exportTargets);
   if (value && typeof value === 'object') return Object.values(value).flatMap(exportTargets);
   return [];
+}
+
+/** The majors of a range made of `^X.Y.Z` alternatives; undefined for any other form. */
+function caretMajors(range) {
+  const parts = String(range).split('||').map((part) => /^\^(\d+)\.\d+\.\d+$/.exec(part.trim()));
+  return parts.every(Boolean) ? parts.map((match) => Number(match[1])).sort((a, b) => a - b) : undefined;
+}
+
+const sameMajors = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+const majorOf = (version) => Number(String(version).replace(/^[^\d]*/, '').split('.')[0]);
+
+// 0. Claims = tests.
+{
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  const runtimes = JSON.parse(readFileSync(join(root, 'test', 'compat', 'node', 'package-lock.json'), 'utf8')).packages;
+  const tested = [majorOf(process.version), ...Object.entries(runtimes).filter(([path]) => path !== '').map(([, entry]) => majorOf(entry.version))];
+  const testedNode = [...new Set(tested)].sort((a, b) => a - b);
+  const claimedNode = caretMajors(pkg.engines?.node);
+  check(claimedNode !== undefined, `engines.node ${JSON.stringify(pkg.engines?.node)} is not a list of ^X.Y.Z ranges`);
+  check(sameMajors(claimedNode, testedNode), `engines.node claims Node ${claimedNode} but the tests run on Node ${testedNode} (this process and test/compat/node)`);
+  const nest11 = JSON.parse(readFileSync(join(root, 'test', 'compat', 'nest11', 'package.json'), 'utf8')).dependencies;
+  for (const name of ['@nestjs/common', '@nestjs/core', '@nestjs/schedule']) {
+    const testedNest = [majorOf(nest11[name]), majorOf(pkg.devDependencies[name])].sort((a, b) => a - b);
+    const claimedNest = caretMajors(pkg.peerDependencies[name]);
+    check(sameMajors(claimedNest, testedNest), `peerDependencies ${name} claims ${claimedNest} but the tests run ${testedNest}`);
+  }
 }
 
 const work = mkdtempSync(join(tmpdir(), 'nle-check-package-'));
