@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Checks the package as npm would publish it: `npm pack` (prepack builds dist/), then, on the
-// tarball, offline:
+// Checks the package as npm would publish it: `npm pack` (prepack builds dist/) in a staged copy of
+// the sources, then, on the tarball, offline:
 // - its file list: only the built library (dist/lib: .js, .d.ts, .js.map with inlined sources),
 //   package.json, README.md, CHANGELOG.md and LICENSE; every file that "exports" names is in it;
 // - publint --strict (package.json fields, exports, file formats);
@@ -18,7 +18,7 @@
 // >= 5.8 (module nodenext) compiles it. test/e2e/package-entry.e2e.spec.ts proves it on the packed
 // tarball: a CommonJS Nest app compiled with tsc requires every entry point and boots.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,8 @@ const IGNORED_ATTW_RULES = ['cjs-resolves-to-esm'];
 const IGNORED_ATTW_PROBLEMS = new Set(['CJSResolvesToESM']);
 const ALLOWED_FILE = /^(dist\/lib\/.+\.(js|d\.ts|js\.map)|package\.json|README\.md|CHANGELOG\.md|LICENSE)$/;
 const REQUIRED_FILES = ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE'];
+/** What `npm pack` needs to build and pack the package (as in test/support/packed-package.ts). */
+const STAGED = ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'tsconfig.json', 'tsconfig.build.json', 'lib'];
 
 const failures = [];
 function check(ok, message) {
@@ -77,8 +79,14 @@ const majorOf = (version) => Number(String(version).replace(/^[^\d]*/, '').split
 
 const work = mkdtempSync(join(tmpdir(), 'nle-check-package-'));
 try {
-  // 1. Pack (runs prepack: the build).
-  const packed = run('npm', ['pack', '--json', '--pack-destination', work, '--loglevel', 'error'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // 1. Pack (runs prepack: the build) in a staged copy of the package sources, as
+  // test/support/packed-package.ts does: a fresh dist/ (no stale files of an earlier build), and
+  // the repository's dist/, which the runnable apps use, is left alone.
+  const stage = join(work, 'stage');
+  mkdirSync(stage);
+  for (const entry of STAGED) cpSync(join(root, entry), join(stage, entry), { recursive: true });
+  symlinkSync(join(root, 'node_modules'), join(stage, 'node_modules'), 'dir');
+  const packed = run('npm', ['pack', '--json', '--pack-destination', work, '--loglevel', 'error'], { cwd: stage, stdio: ['ignore', 'pipe', 'inherit'] });
   if (packed.status !== 0) throw new Error(`npm pack exited with ${packed.status}`);
   // prepack's own output goes to stdout before the JSON.
   const report = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('\n[') + 1 || packed.stdout.indexOf('[')))[0];
