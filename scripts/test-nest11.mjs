@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs the e2e tests of the Nest layer against NestJS 11 (@nestjs/common/core/testing/
 // platform-express 11, @nestjs/schedule 6, @nestjs/terminus 11, @nestjs/config 4), the older major
-// that the peer range admits, next to the Nest 12 run of `npm run test:jest`.
+// that the peer range admits, next to the Nest 12 run of `npm run test:jest`, on this machine's Node.
+// (scripts/test-matrix.mjs runs a part of it on the other Node majors.)
 //
 // The Nest 11 set is pinned in test/compat/nest11/package.json + package-lock.json and installed
 // there with `npm ci --prefix`. Jest then runs with test/compat/nest11/jest.config.mjs, which maps
@@ -15,45 +16,15 @@
 //
 // Usage: node scripts/test-nest11.mjs
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { compatDir, ensureInstalled, jestBin, root, seconds } from './compat.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const compat = join(root, 'test', 'compat', 'nest11');
-const FILES = ['test/compat/nest11-peers\\.spec\\.mjs$', 'test/e2e/(leader-election\\.module|lifecycle|module-scope|package-entry|readme)\\.e2e\\.spec\\.ts$'];
+const NEST11_CONFIG = join(compatDir('nest11'), 'jest.config.mjs');
+const FILES = 'test/compat/nest11-peers\\.spec\\.mjs$|test/e2e/(leader-election\\.module|lifecycle|module-scope|package-entry|readme)\\.e2e\\.spec\\.ts$';
 
-function seconds(since) {
-  return `${((performance.now() - since) / 1000).toFixed(1)} s`;
-}
-
-/** True when node_modules holds exactly the versions the lock file pins (then `npm ci` is skipped). */
-function installed() {
-  const lock = JSON.parse(readFileSync(join(compat, 'package-lock.json'), 'utf8'));
-  return Object.entries(lock.packages)
-    .filter(([path]) => path.startsWith('node_modules/'))
-    .every(([path, entry]) => {
-      const manifest = join(compat, path, 'package.json');
-      return existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).version === entry.version;
-    });
-}
-
-if (!installed()) {
-  const started = performance.now();
-  const install = spawnSync('npm', ['ci', '--prefix', compat, '--no-audit', '--no-fund', '--loglevel', 'error'], { stdio: 'inherit', cwd: root });
-  if (install.status !== 0) {
-    console.error(`test-nest11: npm ci --prefix ${compat} exited with ${install.status}`);
-    process.exit(1);
-  }
-  console.log(`test-nest11: installed the NestJS 11 peers in ${seconds(started)}`);
-}
-
+ensureInstalled(compatDir('nest11'), 'test-nest11');
 const started = performance.now();
-const jest = spawnSync(
-  process.execPath,
-  ['--experimental-vm-modules', join(root, 'node_modules', 'jest', 'bin', 'jest.js'), '-c', join(compat, 'jest.config.mjs'), '--testPathPatterns', FILES.join('|')],
-  { stdio: 'inherit', cwd: root },
-);
-console.log(`test-nest11: ${jest.status === 0 ? 'passed' : `FAILED (exit ${jest.status ?? jest.signal})`} on NestJS 11 in ${seconds(started)}`);
+const jest = spawnSync(process.execPath, ['--experimental-vm-modules', jestBin, '-c', NEST11_CONFIG, '--testPathPatterns', FILES], { stdio: 'inherit', cwd: root });
+console.log(`test-nest11: ${jest.status === 0 ? 'passed' : `FAILED (exit ${jest.status ?? jest.signal})`} on NestJS 11, Node ${process.versions.node}, in ${seconds(started)}`);
 process.exit(jest.status === 0 ? 0 : 1);
