@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { CONSUMER_COMPILER_OPTIONS, compile, createConsumer, installPackedPackage, repoRoot, run } from '../support/packed-package.js';
 
+const packageJson = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+
 // The package as users get it: `npm pack` of this repository (prepack builds dist/), installed with
 // npm into fresh consumer projects that import it by name through package.json "exports".
 // (test/support/packed-package.ts: offline, peers linked from this repository's node_modules.)
@@ -57,15 +59,42 @@ describe('the packed tarball, installed into fresh consumer apps', () => {
     await installPackedPackage();
   }, 240_000);
 
-  it('holds only dist/lib, package.json, README and LICENSE', async () => {
+  it('holds only dist/lib, package.json, README, CHANGELOG and LICENSE', async () => {
     const { tarball } = await installPackedPackage();
     const listing = await run('tar', ['-tzf', tarball], { cwd: repoRoot });
     expect(listing.code).toBe(0);
     const files = listing.stdout.trim().split('\n');
     expect(files).toContain('package/dist/lib/index.js');
     expect(files).toContain('package/dist/lib/index.d.ts');
-    expect(files.filter((file) => !/^package\/(dist\/lib\/.+\.(js|d\.ts|js\.map)|package\.json|README\.md|LICENSE)$/.test(file))).toEqual([]);
+    expect(files).toContain('package/CHANGELOG.md');
+    expect(files.filter((file) => !/^package\/(dist\/lib\/.+\.(js|d\.ts|js\.map)|package\.json|README\.md|CHANGELOG\.md|LICENSE)$/.test(file))).toEqual([]);
   });
+
+  it('every entry point of "exports" loads by import() in an ES module and by require() in CommonJS, with the same exports', async () => {
+    const specifiers = Object.keys(packageJson.exports)
+      .filter((subpath) => subpath !== './package.json')
+      .map((subpath) => `nestjs-leader-election${subpath.slice(1)}`);
+    expect(specifiers).toContain('nestjs-leader-election');
+    const print = 'console.log(JSON.stringify(Object.fromEntries(loaded.map(([name, ns]) => [name, Object.keys(ns).sort()]))));';
+    const dir = await createConsumer('entry-points', {
+      'package.json': JSON.stringify({ name: 'consumer-entry-points', private: true, type: 'module' }),
+      'esm.mjs': `import 'reflect-metadata';\nconst loaded = [];\nfor (const name of ${JSON.stringify(specifiers)}) loaded.push([name, await import(name)]);\n${print}\n`,
+      'cjs.cjs': `require('reflect-metadata');\nconst loaded = ${JSON.stringify(specifiers)}.map((name) => [name, require(name)]);\n${print}\n`,
+    });
+    const esm = await run(process.execPath, ['esm.mjs'], { cwd: dir, timeoutMs: 60_000 });
+    const cjs = await run(process.execPath, ['cjs.cjs'], { cwd: dir, timeoutMs: 60_000 });
+    expect(esm.stderr).toBe('');
+    expect(cjs.stderr).toBe('');
+    expect(esm.code).toBe(0);
+    expect(cjs.code).toBe(0);
+    const esmExports = JSON.parse(esm.stdout.trim()) as Record<string, string[]>;
+    expect(Object.keys(esmExports)).toEqual(specifiers);
+    for (const name of specifiers) expect(esmExports[name]!.length).toBeGreaterThan(0);
+    expect(esmExports['nestjs-leader-election']).toEqual(expect.arrayContaining(['LeaderElectionModule', 'LeaderOnly', 'LeaderElectionService']));
+    // require(esm) gives the module namespace (plus __esModule): the same names.
+    const cjsExports = JSON.parse(cjs.stdout.trim()) as Record<string, string[]>;
+    expect(Object.fromEntries(Object.entries(cjsExports).map(([name, keys]) => [name, keys.filter((key) => key !== '__esModule')]))).toEqual(esmExports);
+  }, 120_000);
 
   it.each(consumers)('$kind app (tsc, module nodenext) imports it by name, boots, and a @LeaderOnly() @Interval() tick runs', async ({ name, type, format, emitted }) => {
     const dir = await createConsumer(name, {

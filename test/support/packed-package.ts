@@ -2,11 +2,12 @@
 // `npm install` of the tarball, then fresh consumer projects that import it by name.
 //
 // - Packing runs in a staged copy of the package sources (package.json, tsconfig*.json, lib/,
-//   README.md, LICENSE; node_modules symlinked), never in the repository: prepack rewrites dist/,
+//   README.md, CHANGELOG.md, LICENSE; node_modules symlinked), never in the repository: prepack rewrites dist/,
 //   which the sample-app and chaos tests run from while other test files run in parallel.
 // - The tarball is installed with `npm install --offline --no-save --legacy-peer-deps` (nothing
 //   leaves this machine); the peers (@nestjs/*, @azure/*, rxjs, reflect-metadata, @types) are then
-//   symlinked from this repository's node_modules, so consumer and library share one copy of Nest.
+//   symlinked from this repository's node_modules (the Nest ones from NEST_PEERS_NODE_MODULES if
+//   set), so consumer and library share one copy of Nest.
 // - Jest's global setup gives the run one work folder (PACKED_PACKAGE_DIR): the first test file
 //   that asks packs and installs once under a lock folder, the others wait for its result. The
 //   global teardown removes the folder.
@@ -26,8 +27,19 @@ export interface InstalledPackage {
   nodeModules: string;
 }
 
-const STAGED = ['package.json', 'README.md', 'LICENSE', 'tsconfig.json', 'tsconfig.build.json', 'lib'];
+const STAGED = ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'tsconfig.json', 'tsconfig.build.json', 'lib'];
 const PEERS = ['@nestjs', '@azure', '@types', 'rxjs', 'reflect-metadata'];
+const NEST_PEERS = new Set(['@nestjs', 'rxjs', 'reflect-metadata']);
+
+/**
+ * The node_modules a peer is linked from: this repository's, or for the Nest peers (@nestjs/*,
+ * rxjs, reflect-metadata) the one NEST_PEERS_NODE_MODULES names, if set (the NestJS 11 run,
+ * test/compat/nest11, sets it to its own install).
+ */
+function peerSource(peer: string): string {
+  const nestPeers = process.env.NEST_PEERS_NODE_MODULES;
+  return nestPeers && NEST_PEERS.has(peer) ? nestPeers : join(repoRoot, 'node_modules');
+}
 const WAIT_MS = 240_000;
 
 export interface RunResult {
@@ -88,7 +100,7 @@ async function packAndInstall(work: string): Promise<InstalledPackage> {
   );
   const nodeModules = join(install, 'node_modules');
   if (!existsSync(join(nodeModules, 'nestjs-leader-election', 'package.json'))) throw new Error(`npm install did not install ${tarball}`);
-  for (const peer of PEERS) symlinkSync(join(repoRoot, 'node_modules', peer), join(nodeModules, peer), 'dir');
+  for (const peer of PEERS) symlinkSync(join(peerSource(peer), peer), join(nodeModules, peer), 'dir');
   return { tarball, nodeModules };
 }
 
