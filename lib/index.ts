@@ -58,6 +58,9 @@ export {
   type TokenCredential,
 } from './stores/azure-blob/azure-blob-lease-store.js';
 export { MemoryLeaseStore } from './stores/memory/memory-lease-store.js';
+export type { DelegatedLease, DelegatedRenewal, RenewalDelegate } from './core/renewal-delegate.js';
+export { RenewalThread, type RenewalThreadOptions } from './renewal/renewal-thread.js';
+export { comparePreference, type LeaseMember, type PresenceAnnouncement, type PresenceRecord, type PresenceStore } from './core/presence.js';
 
 // Nest integration
 export { LeaderElectionModule } from './nest/leader-election.module.js';

@@ -14,6 +14,7 @@ import { consoleLogger, safeLogger, type ElectionLogger } from './logger.js';
 import { PresenceAgent } from './presence-agent.js';
 import { comparePreference, isPresenceStore, type LeaseMember, type PresenceRecord } from './presence.js';
 import { RecordLossRules } from './record-loss.js';
+import type { DelegatedRenewal, RenewalDelegate } from './renewal-delegate.js';
 import { sanitizeForeignText } from './sanitize.js';
 import { StoreRequests, type StoreRequestEvent } from './store-requests.js';
 
@@ -86,6 +87,11 @@ export interface LeaderElectorDependencies {
    * being released (it expires instead), as StopOptions.beforeRelease does.
    */
   beforeHandover?: () => Promise<boolean | void>;
+  /**
+   * Renews leases off the main thread (lib/renewal: RenewalThread). The main thread still acquires,
+   * steps down and checks every deadline, reading the renewal send times from shared memory.
+   */
+  renewalDelegate?: RenewalDelegate;
 }
 
 export interface StopOptions {
@@ -165,6 +171,9 @@ export class LeaderElector {
   /** Presence records (when on and the store supports them). */
   private readonly presence?: PresenceAgent;
   private readonly beforeHandover?: () => Promise<boolean | void>;
+  private readonly renewalDelegate?: RenewalDelegate;
+  /** The current tenure's renewals, when they run on the renewal thread. */
+  private delegated?: DelegatedRenewal;
   /** Monotonic time start() was called (the election delay counts from it). */
   private startedAt = 0;
   /** Monotonic time this replica first saw the lease free, while it stays free (preference windows). */
@@ -192,6 +201,7 @@ export class LeaderElector {
     this.requests = new StoreRequests(this.clock, this.stopController.signal, this.options);
     this.recordLoss = new RecordLossRules(this.clock, this.logger, this.options);
     this.beforeHandover = dependencies.beforeHandover;
+    this.renewalDelegate = dependencies.renewalDelegate;
     const preference = this.options.preference;
     if (preference.presence && isPresenceStore(store)) {
       this.presence = new PresenceAgent(store, this, { ...preference, presence: preference.presence }, this.requests, this.clock, this.logger, this.stopController.signal);
@@ -221,6 +231,8 @@ export class LeaderElector {
    * an event-loop stall the deadline timer only runs once the stalled task has finished).
    */
   isLeader(): boolean {
+    if (this.role !== 'leader') return false;
+    if (this.delegated) this.syncDelegated();
     if (this.role !== 'leader') return false;
     if (this.clock.now() < this.deadline) return true;
     this.demote('deadline', this.deadlineMissedReason());
@@ -636,6 +648,16 @@ export class LeaderElector {
     const stopSignal = this.stopController.signal;
     const tenureOrStop = [stopSignal, tenure.controller.signal];
     const ended = (): boolean => stopSignal.aborted || tenure.controller.signal.aborted;
+    if (this.delegated) {
+      // The renewal thread renews; this loop only follows its progress (and the deadline timer and
+      // every isLeader() read it too).
+      while (this.tenure === tenure && !ended()) {
+        this.syncDelegated();
+        if (this.tenure !== tenure) return;
+        await sleep(this.clock, Math.min(this.options.renewRetryIntervalMs, Math.max(0, this.deadline - this.clock.now())), tenureOrStop);
+      }
+      return;
+    }
     await sleep(this.clock, this.lastSendAt + this.options.renewIntervalMs - this.clock.now(), tenureOrStop);
 
     while (this.tenure === tenure && !ended()) {
@@ -691,6 +713,18 @@ export class LeaderElector {
     // Our own acquisition wrote the newest record: any loss before it is settled, and a later drop
     // below this term is a new loss (never "already waited out").
     this.recordLoss.promoted(term);
+    if (this.renewalDelegate) {
+      this.delegated = this.renewalDelegate.begin({
+        leaseName: this.leaseName,
+        leaseId: this.leaseId,
+        sentAt,
+        leaseDurationMs: this.options.leaseDurationMs,
+        safetyMarginMs: this.options.safetyMarginMs,
+        renewIntervalMs: this.options.renewIntervalMs,
+        renewRetryIntervalMs: this.options.renewRetryIntervalMs,
+        requestTimeoutMs: this.options.requestTimeoutMs,
+      });
+    }
     this.armDeadlineTimer(this.tenure);
     this.setRole('leader');
     this.logger.log(`Became leader of "${this.leaseName}" as "${this.identity}" (term ${term})`);
@@ -715,6 +749,8 @@ export class LeaderElector {
    */
   private deadlineMissedReason(): string {
     const base = 'lease deadline reached without a successful renewal';
+    const threadStopped = this.delegated?.stoppedBecause();
+    if (threadStopped) return `${base}: ${threadStopped}`;
     const now = this.clock.now();
     const renewalDueAt = this.lastSendAt + this.options.renewIntervalMs;
     const sentSinceDue = this.lastRenewAttemptAt >= renewalDueAt;
@@ -726,12 +762,37 @@ export class LeaderElector {
     return base;
   }
 
+  /**
+   * Reads the renewal thread's progress (a synchronous shared-memory read): a later renewal send time
+   * moves the deadline exactly as a main-thread renewal would; a definite loss steps down at once.
+   */
+  private syncDelegated(): void {
+    const delegated = this.delegated;
+    const tenure = this.tenure;
+    if (!delegated || !tenure) return;
+    const lost = delegated.lost();
+    if (lost) {
+      if (lost.recordLost && this.clock.now() < this.deadline) this.recordLoss.ownRecordLost(tenure.term);
+      this.demote('lost', `lease lost: ${lost.message}`);
+      return;
+    }
+    const sentAt = delegated.lastSentAt();
+    if (sentAt > this.lastSendAt) {
+      this.lastSendAt = sentAt;
+      this.lastRenewAttemptAt = sentAt;
+      this.deadline = sentAt + this.options.leaseDurationMs - this.options.safetyMarginMs;
+      this.storeAnswered();
+    }
+  }
+
   /** Ends the current tenure (if any): abort its signal, go back to following. */
   private demote(reason: LeadershipEndReason, message: string): void {
     const tenure = this.tenure;
     if (!tenure) return;
     this.tenure = undefined;
     this.deadline = -Infinity;
+    this.delegated?.end();
+    this.delegated = undefined;
     if (this.deadlineTimer !== undefined) this.clock.clearTimeout(this.deadlineTimer);
     this.deadlineTimer = undefined;
     this.observedLeader = undefined;
@@ -749,6 +810,8 @@ export class LeaderElector {
     if (this.deadlineTimer !== undefined) this.clock.clearTimeout(this.deadlineTimer);
     const fire = (): void => {
       this.deadlineTimer = undefined;
+      if (this.tenure !== tenure) return;
+      if (this.delegated) this.syncDelegated();
       if (this.tenure !== tenure) return;
       const left = this.deadline - this.clock.now();
       if (left > 0) {

@@ -20,7 +20,7 @@ import type { LeaderElector, LeaderElectorDependencies } from '../core/leader-el
 import { MAX_TIMER_DELAY_MS } from '../core/clock.js';
 import type { LeaseStore } from '../core/lease-store.js';
 import type { ElectionLogger } from '../core/logger.js';
-import { AzureBlobLeaseStore } from '../stores/azure-blob/azure-blob-lease-store.js';
+import { AzureBlobLeaseStore, DEFAULT_CONTAINER_NAME } from '../stores/azure-blob/azure-blob-lease-store.js';
 import type { HealthDetailsLevel, LeaderElectionModuleOptions } from './interfaces/leader-election-options.interface.js';
 import { DEFAULT_LEASE_NAME, DEFAULT_SHUTDOWN_TIMEOUT_MS, DEFAULT_STARTUP_TIMEOUT_MS } from './leader-election.constants.js';
 import { conflictingStores, noStoreConfigured } from './leader-election.messages.js';
@@ -41,6 +41,8 @@ export interface ResolvedLeaderElectionOptions {
   healthStoreOutageMs: number;
   /** What the health indicator shows: 'minimal' (public-safe, the default) or 'full'. */
   healthDetails: HealthDetailsLevel;
+  /** Renewal off the main thread: its settings, or why it stays on the main thread (logged once). */
+  renewalThread?: { connectionString: string; containerName: string; maxBlockedMs: number; exitOnBlockedDeadline: boolean } | { fallback: string };
   logger?: ElectionLogger | false;
   /**
    * Builds the election of one lease. Only the testing kit sets it (to a manually driven elector);
@@ -95,6 +97,7 @@ const MODULE_OPTION_KEYS = [
   'startupTimeoutMs',
   'healthStoreOutageMs',
   'healthDetails',
+  'renewalThread',
   'logger',
 ] as const satisfies ReadonlyArray<keyof LeaderElectionModuleOptions>;
 
@@ -163,7 +166,9 @@ export function resolveLeaderElectionOptions(options: LeaderElectionModuleOption
   }
 
   const { store, ownsStore } = buildStore({ ...options, createIfMissing });
+  const renewalThread = resolveRenewalThread(options);
   return {
+    ...(renewalThread ? { renewalThread } : {}),
     store,
     ownsStore,
     defaultLeaseName,
@@ -177,6 +182,32 @@ export function resolveLeaderElectionOptions(options: LeaderElectionModuleOption
     healthDetails,
     logger: options.logger,
   };
+}
+
+/**
+ * `renewalThread: true | { maxBlockedMs, exitOnBlockedDeadline }`. Only strings can cross into a
+ * worker thread: with a connection string the thread builds its own client; with a TokenCredential,
+ * an existing ContainerClient or a custom store, renewals stay on the main thread (said once in the log).
+ */
+function resolveRenewalThread(options: LeaderElectionModuleOptions): ResolvedLeaderElectionOptions['renewalThread'] {
+  const given = booleanFromEnv(options.renewalThread ?? false);
+  if (given === false) return undefined;
+  if (given !== true && (typeof given !== 'object' || given === null || Array.isArray(given))) {
+    throw new InvalidElectionOptionError('renewalThread', given, 'false (default), true, or { maxBlockedMs, exitOnBlockedDeadline }');
+  }
+  const spec = given === true ? {} : (given as { maxBlockedMs?: unknown; exitOnBlockedDeadline?: unknown });
+  refuseUnknownOptions(spec, ['maxBlockedMs', 'exitOnBlockedDeadline'], 'renewalThread option');
+  const maxBlockedMs = numberFromEnv(spec.maxBlockedMs ?? 60_000);
+  if (typeof maxBlockedMs !== 'number' || !Number.isFinite(maxBlockedMs) || maxBlockedMs < 1_000 || maxBlockedMs > 3_600_000) {
+    throw new InvalidElectionOptionError('renewalThread.maxBlockedMs', maxBlockedMs, 'a number of ms from 1000 to 3600000 (default 60000)' + NUMERIC_STRING_NOTE);
+  }
+  const exitOnBlockedDeadline = booleanFromEnv(spec.exitOnBlockedDeadline ?? false);
+  if (typeof exitOnBlockedDeadline !== 'boolean') throw new InvalidElectionOptionError('renewalThread.exitOnBlockedDeadline', exitOnBlockedDeadline, BOOLEAN_ALLOWED);
+  if (typeof options.connectionString === 'string' && options.connectionString !== '') {
+    return { connectionString: options.connectionString, containerName: options.containerName ?? DEFAULT_CONTAINER_NAME, maxBlockedMs, exitOnBlockedDeadline };
+  }
+  const source = options.accountUrl ? 'a TokenCredential' : options.containerClient ? 'an existing ContainerClient' : 'a custom store';
+  return { fallback: `renewals stay on the main thread: ${source} cannot be handed to a worker thread (only a connection string can)` };
 }
 
 const BOOLEAN_ALLOWED = 'true or false (the strings "true" and "false" are accepted too, e.g. from the environment)';

@@ -14,6 +14,7 @@ import { RESOLVED_LEADER_ELECTION_OPTIONS } from './leader-election.constants.js
 import type { ResolvedLeaderElectionOptions } from './leader-election-options.resolver.js';
 import { following, missedTimeoutFailed, overlapSkipped, skippedWhileFollowing, startupTimedOut } from './leader-election.messages.js';
 import { leadershipStorage, type LeadershipContext } from './leadership-context.js';
+import { RenewalThread } from '../renewal/renewal-thread.js';
 import { UnknownLeaseError } from './unknown-lease.error.js';
 import { isRequestKind, type HandlerKind } from './utils/handler-kind.js';
 import { notLeaderError } from './utils/not-leader-error.js';
@@ -53,6 +54,9 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
   private readonly tasks = new Map<string, Set<LeaderTaskHandle>>();
   private readonly logger: ElectionLogger;
   private started = false;
+  /** The process's renewal thread for this app (renewalThread option), created with the first election. */
+  private renewal?: RenewalThread;
+  private renewalDecided = false;
   private shuttingDown = false;
   private shutdownDone?: Promise<void>;
 
@@ -289,6 +293,7 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
         ? this.options.createElector(electionOptions, { logger: this.logger })
         : new LeaderElector(this.options.store, electionOptions, {
             logger: this.logger,
+            renewalDelegate: this.renewalThread(),
             // A hand-over (yieldTo, failback) waits for the tenure's work like a shutdown does.
             beforeHandover: () => this.drainWork(name, Date.now() + this.options.shutdownTimeoutMs),
           });
@@ -367,6 +372,7 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
     );
     for (const subscription of this.transitionSubscriptions) subscription.unsubscribe();
     for (const set of this.tasks.values()) for (const handle of set) handle.dispose();
+    await this.renewal?.close();
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -561,6 +567,22 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
       last = { role: state.role, leader: state.leader };
     });
     this.transitionSubscriptions.push(subscription);
+  }
+
+  /** The renewal thread, when the renewalThread option asks for one and a connection string allows it. */
+  private renewalThread(): RenewalThread | undefined {
+    if (this.renewalDecided) return this.renewal;
+    this.renewalDecided = true;
+    const setting = this.options.renewalThread;
+    if (!setting) return undefined;
+    if ('fallback' in setting) {
+      this.logger.warn(`renewalThread: ${setting.fallback}`);
+      return undefined;
+    }
+    this.renewal = new RenewalThread({ ...setting, logger: this.logger });
+    this.renewal.ready.catch((error: unknown) => this.logger.error(`renewalThread: the renewal thread did not start: ${error instanceof Error ? error.message : String(error)}`));
+    this.logger.log(`Renewing leases on a worker thread (a main thread blocked for more than ${setting.maxBlockedMs} ms stops being renewed for)`);
+    return this.renewal;
   }
 
   /** The election of a declared lease (the default one, any @LeaderOnly one, or joined), never a new one for another name. */

@@ -56,6 +56,15 @@ export interface LeaderElectionModuleOptions extends ElectionTimingOptions, Elec
   healthStoreOutageMs?: number;
   /** What health shows: 'minimal' (default, safe for a public endpoint) or 'full'. See HealthDetailsLevel. */
   healthDetails?: HealthDetailsLevel;
+  /**
+   * Renew held leases on a worker thread, so a leader-only job that blocks the event loop (CPU-bound
+   * work) does not lose the lease: true, or { maxBlockedMs (default 60000: a main thread blocked
+   * longer stops being renewed for), exitOnBlockedDeadline (default false: end the process if the
+   * main thread is still blocked when the lease deadline passes) }. Needs `connectionString` (a
+   * TokenCredential, ContainerClient or custom store cannot cross into a thread: renewals then stay
+   * on the main thread, said once in the log). Default false.
+   */
+  renewalThread?: boolean | { maxBlockedMs?: number; exitOnBlockedDeadline?: boolean };
   /** Logger for election events; default Nest's Logger ("LeaderElection" context). `false` silences it. */
   logger?: ElectionLogger | false;
 }

@@ -1,0 +1,124 @@
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import type { DelegatedLease, DelegatedRenewal, RenewalDelegate } from '../core/renewal-delegate.js';
+import { systemClock } from '../core/clock.js';
+import { safeLogger, type ElectionLogger } from '../core/logger.js';
+import { renewalWorkerMain } from './renewal-worker-source.js';
+import { createSharedState, HEARTBEAT, MAX_SLOTS, PROBE, slotIndex, SlotState, toMs, toUs } from './shared-renewal-state.js';
+
+export interface RenewalThreadOptions {
+  /** A connection string (account key or SAS): strings can cross into the thread, credential objects cannot. */
+  connectionString: string;
+  containerName: string;
+  /**
+   * Longest time the main thread may be blocked (no heartbeat) and still have its leases renewed,
+   * ms. Default 60000 (4 × the default lease): a CPU-bound job of up to a minute keeps the lease,
+   * a wedged process loses it within maxBlockedMs + D instead of holding it for ever.
+   */
+  maxBlockedMs?: number;
+  /** End the process (SIGKILL) if the main thread is still blocked when a lease's deadline passes. Default false. */
+  exitOnBlockedDeadline?: boolean;
+  /** How often the main thread proves it runs, ms. Default 100. */
+  heartbeatMs?: number;
+  logger?: ElectionLogger;
+}
+
+/**
+ * One renewal thread per process, however many leases (a RenewalDelegate for LeaderElector). The
+ * main thread keeps deciding: it acquires, steps down, and reads every deadline synchronously from
+ * shared memory; the thread only renews leases the main thread holds, and only while the main thread
+ * has beaten within maxBlockedMs.
+ */
+export class RenewalThread implements RenewalDelegate {
+  private readonly state = createSharedState();
+  private readonly worker: Worker;
+  private readonly heartbeat: NodeJS.Timeout;
+  private readonly logger: ElectionLogger;
+  private readonly losses = new Map<string, { recordLost: boolean; message: string }>();
+  private readonly stops = new Map<string, string>();
+  private nextSlot = 0;
+  private generation = 0;
+  private closed = false;
+  readonly ready: Promise<void>;
+
+  constructor(options: RenewalThreadOptions) {
+    const maxBlockedMs = options.maxBlockedMs ?? 60_000;
+    if (typeof maxBlockedMs !== 'number' || !Number.isFinite(maxBlockedMs) || maxBlockedMs < 1_000) {
+      throw new RangeError(`Invalid renewal thread option "maxBlockedMs": got ${typeof maxBlockedMs === 'number' ? maxBlockedMs : typeof maxBlockedMs}; allowed: a number of ms ≥ 1000`);
+    }
+    this.logger = safeLogger(options.logger ?? { log: () => undefined, warn: () => undefined, error: () => undefined });
+    // The elector's clock (systemClock): the thread converts its own readings to it.
+    const beat = (): void => {
+      Atomics.store(this.state, HEARTBEAT, toUs(systemClock.now()));
+    };
+    beat();
+    Atomics.store(this.state, PROBE, toUs(systemClock.now()));
+    this.heartbeat = setInterval(beat, options.heartbeatMs ?? 100);
+    this.heartbeat.unref();
+    const storageModulePath = createRequire(import.meta.url).resolve('@azure/storage-blob');
+    this.worker = new Worker(`(${renewalWorkerMain.toString()})()`, {
+      eval: true,
+      workerData: {
+        state: this.state,
+        storageModulePath,
+        connectionString: options.connectionString,
+        containerName: options.containerName,
+        maxBlockedMs,
+        exitOnBlockedDeadline: options.exitOnBlockedDeadline ?? false,
+      },
+    });
+    this.worker.unref();
+    this.ready = new Promise((resolve, reject) => {
+      this.worker.once('error', reject);
+      this.worker.on('message', (message: { type: string; slot?: number; generation?: number; status?: number; message?: string; silenceMs?: number }) => {
+        if (message.type === 'ready') resolve();
+        const key = `${message.slot}:${message.generation}`;
+        if (message.type === 'lost') this.losses.set(key, { recordLost: message.status === 404, message: message.message ?? 'lease lost' });
+        if (message.type === 'stopped') {
+          const why = `the main thread was blocked for ${Math.round((message.silenceMs ?? 0) / 1000)} s (more than maxBlockedMs ${maxBlockedMs} ms), so the renewal thread stopped renewing`;
+          this.stops.set(key, why);
+          this.logger.warn(`Renewal thread: ${why}`);
+        }
+      });
+    });
+    this.worker.on('error', (error) => this.logger.error(`Renewal thread failed (leases are then renewed by nobody and expire; restart the process): ${error.message}`));
+  }
+
+  begin(lease: DelegatedLease): DelegatedRenewal {
+    if (this.closed) throw new Error('The renewal thread is closed');
+    const slot = this.nextSlot;
+    this.nextSlot = (this.nextSlot + 1) % MAX_SLOTS;
+    const generation = ++this.generation;
+    const key = `${slot}:${generation}`;
+    Atomics.store(this.state, slotIndex(slot, 0), toUs(lease.sentAt));
+    Atomics.store(this.state, slotIndex(slot, 1), SlotState.ACTIVE);
+    Atomics.store(this.state, slotIndex(slot, 2), BigInt(generation));
+    this.worker.postMessage({ type: 'hold', hold: { ...lease, slot, generation, sentAtUs: toUs(lease.sentAt).toString() } });
+    let ended = false;
+    const mine = (): boolean => Atomics.load(this.state, slotIndex(slot, 2)) === BigInt(generation);
+    return {
+      lastSentAt: () => (mine() ? toMs(Atomics.load(this.state, slotIndex(slot, 0))) : -Infinity),
+      lost: () => {
+        if (!mine()) return undefined;
+        const state = Atomics.load(this.state, slotIndex(slot, 1));
+        if (state !== SlotState.LOST && state !== SlotState.RECORD_LOST) return undefined;
+        return this.losses.get(key) ?? { recordLost: state === SlotState.RECORD_LOST, message: 'lease lost (renewal thread)' };
+      },
+      stoppedBecause: () => this.stops.get(key),
+      end: () => {
+        if (ended) return;
+        ended = true;
+        this.losses.delete(key);
+        this.stops.delete(key);
+        this.worker.postMessage({ type: 'end', slot, generation });
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    await this.worker.terminate();
+  }
+}

@@ -1,0 +1,116 @@
+/* eslint-disable @typescript-eslint/no-require-imports */
+/**
+ * The renewal thread's code. It runs as an `eval` worker (a string), so the same code works from the
+ * published ESM build, from CommonJS apps and under test runners that transform TypeScript: the
+ * function below is serialised with toString() and must stay self-contained (no imports, no outer
+ * variables). Layout and time rules: see shared-renewal-state.ts, whose constants are repeated here.
+ *
+ * Per held lease: renew every renewIntervalMs after the last send, each request bounded by
+ * min(requestTimeoutMs, deadline − now) with the deadline = last send + D − safetyMargin (worker
+ * clock); publish each successful send time (converted to the main clock, rounded early) to shared
+ * memory; 409/412 → LOST, 404 → RECORD_LOST; transient errors retried every renewRetryIntervalMs
+ * until the deadline. Before each renewal, the main thread's heartbeat must be younger than
+ * maxBlockedMs: a main thread blocked longer stops being renewed for (STOPPED_BLOCKED), so a wedged
+ * process cannot hold a lease for ever. With exitOnBlockedDeadline, a main thread still blocked when
+ * the deadline passes ends the process (SIGKILL: nothing else can interrupt it).
+ */
+export function renewalWorkerMain(): void {
+  const { parentPort, workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
+  const { performance } = require('node:perf_hooks') as typeof import('node:perf_hooks');
+  const data = workerData as {
+    state: BigInt64Array;
+    storageModulePath: string;
+    connectionString: string;
+    containerName: string;
+    maxBlockedMs: number;
+    exitOnBlockedDeadline: boolean;
+  };
+  const { BlobServiceClient } = require(data.storageModulePath) as typeof import('@azure/storage-blob');
+  const HEARTBEAT = 0;
+  const PROBE = 1;
+  const SLOT_BASE = 4;
+  const SLOT_SIZE = 4;
+  const LOST = 1n;
+  const RECORD_LOST = 2n;
+  const STOPPED_BLOCKED = 3n;
+  const ENDED = 4n;
+  const state = data.state;
+  const nowUs = (): bigint => BigInt(Math.floor(performance.now() * 1000));
+  // Offset handshake: the main thread wrote its clock into PROBE before starting us.
+  const offsetUs = nowUs() - Atomics.load(state, PROBE);
+  const container = BlobServiceClient.fromConnectionString(data.connectionString, { retryOptions: { maxTries: 1, tryTimeoutInMs: 30_000 } }).getContainerClient(data.containerName);
+  const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(ms, 2_147_483_647))));
+  const at = (slot: number, field: number): number => SLOT_BASE + slot * SLOT_SIZE + field;
+  const ended = new Set<string>();
+
+  interface Hold {
+    slot: number;
+    generation: number;
+    leaseName: string;
+    leaseId: string;
+    sentAtUs: string;
+    leaseDurationMs: number;
+    safetyMarginMs: number;
+    renewIntervalMs: number;
+    renewRetryIntervalMs: number;
+    requestTimeoutMs: number;
+  }
+
+  async function renewWhileHeld(hold: Hold): Promise<void> {
+    const key = `${hold.slot}:${hold.generation}`;
+    const lease = container.getBlobClient(hold.leaseName).getBlobLeaseClient(hold.leaseId);
+    // Send times on the worker clock (the main clock value + offset: at least the truth).
+    let sentUs = BigInt(hold.sentAtUs) + offsetUs;
+    const deadlineUs = (): bigint => sentUs + BigInt((hold.leaseDurationMs - hold.safetyMarginMs) * 1000);
+    for (;;) {
+      await sleep(Number(sentUs + BigInt(hold.renewIntervalMs * 1000) - nowUs()) / 1000);
+      for (;;) {
+        if (ended.has(key)) return;
+        const now = nowUs();
+        if (now >= deadlineUs()) return; // the main thread steps down at the same deadline
+        const silenceMs = Number(now - offsetUs - Atomics.load(state, HEARTBEAT)) / 1000;
+        if (silenceMs > data.maxBlockedMs) {
+          Atomics.store(state, at(hold.slot, 1), STOPPED_BLOCKED);
+          parentPort!.postMessage({ type: 'stopped', slot: hold.slot, generation: hold.generation, silenceMs });
+          if (data.exitOnBlockedDeadline) {
+            await sleep(Number(deadlineUs() - nowUs()) / 1000);
+            const stillSilentMs = Number(nowUs() - offsetUs - Atomics.load(state, HEARTBEAT)) / 1000;
+            if (!ended.has(key) && stillSilentMs > data.maxBlockedMs) process.kill(process.pid, 'SIGKILL');
+          }
+          return;
+        }
+        const controller = new AbortController();
+        const timeoutMs = Math.min(hold.requestTimeoutMs, Number(deadlineUs() - now) / 1000);
+        const timer = setTimeout(() => controller.abort(), timeoutMs);
+        try {
+          await lease.renewLease({ abortSignal: controller.signal });
+          clearTimeout(timer);
+          sentUs = now;
+          if (ended.has(key)) return;
+          Atomics.store(state, at(hold.slot, 0), now - offsetUs);
+          break;
+        } catch (error) {
+          clearTimeout(timer);
+          const status = (error as { statusCode?: number }).statusCode;
+          if (status === 404 || status === 409 || status === 412) {
+            if (ended.has(key)) return;
+            Atomics.store(state, at(hold.slot, 1), status === 404 ? RECORD_LOST : LOST);
+            parentPort!.postMessage({ type: 'lost', slot: hold.slot, generation: hold.generation, status, message: `renewal thread: HTTP ${status} ${(error as { code?: string }).code ?? ''}`.trim() });
+            return;
+          }
+          await sleep(Math.min(hold.renewRetryIntervalMs, Number(deadlineUs() - nowUs()) / 1000));
+        }
+      }
+    }
+  }
+
+  parentPort!.on('message', (message: { type: 'hold'; hold: Hold } | { type: 'end'; slot: number; generation: number }) => {
+    if (message.type === 'hold') {
+      void renewWhileHeld(message.hold);
+    } else if (message.type === 'end') {
+      ended.add(`${message.slot}:${message.generation}`);
+      Atomics.store(state, at(message.slot, 1), ENDED);
+    }
+  });
+  parentPort!.postMessage({ type: 'ready' });
+}

@@ -1,0 +1,47 @@
+/**
+ * The memory the main thread and the renewal thread share, as one BigInt64Array (Atomics work on it,
+ * so no value is ever read half-written). Times are microseconds on the MAIN thread's monotonic
+ * clock (`performance.now()` there): the renewal thread converts its own readings with an offset it
+ * measured at start (see measureOffsetUs), rounded so that the main thread's deadline can only come
+ * out earlier than the truth, never later.
+ *
+ *   [0] main thread heartbeat (µs, main clock): proves the main thread still runs
+ *   [1] clock probe (µs, main clock): written once by the main thread for the offset handshake
+ *   per slot s (from SLOT_BASE + s × SLOT_SIZE):
+ *     [+0] send time of the last successful acquire/renew (µs, main clock)
+ *     [+1] state: ACTIVE, LOST, RECORD_LOST, STOPPED_BLOCKED, ENDED
+ *     [+2] generation (which tenure the slot belongs to)
+ */
+export const HEARTBEAT = 0;
+export const PROBE = 1;
+export const SLOT_BASE = 4;
+export const SLOT_SIZE = 4;
+export const MAX_SLOTS = 256;
+
+export const SlotState = { ACTIVE: 0n, LOST: 1n, RECORD_LOST: 2n, STOPPED_BLOCKED: 3n, ENDED: 4n } as const;
+
+export function createSharedState(): BigInt64Array {
+  return new BigInt64Array(new SharedArrayBuffer((SLOT_BASE + MAX_SLOTS * SLOT_SIZE) * BigInt64Array.BYTES_PER_ELEMENT));
+}
+
+export const toUs = (ms: number): bigint => BigInt(Math.floor(ms * 1000));
+export const toMs = (us: bigint): number => Number(us) / 1000;
+
+export function slotIndex(slot: number, field: 0 | 1 | 2): number {
+  return SLOT_BASE + slot * SLOT_SIZE + field;
+}
+
+/**
+ * The renewal thread's offset to the main clock, from the main thread's probe: the probe was written
+ * before the renewal thread read it, so `workerNow − probe` is at least the true offset, and a time
+ * converted with it (`workerTime − offset`) is at most the true main-clock time. A send time that
+ * comes out early only makes the main thread's deadline earlier: safe.
+ */
+export function measureOffsetUs(probeUs: bigint, workerNowUs: bigint): bigint {
+  return workerNowUs - probeUs;
+}
+
+/** How long the main thread has not beaten, as the renewal thread sees it (never overestimated by the offset rounding's direction). */
+export function mainSilenceMs(state: BigInt64Array, workerNowUs: bigint, offsetUs: bigint): number {
+  return toMs(workerNowUs - offsetUs - Atomics.load(state, HEARTBEAT));
+}
