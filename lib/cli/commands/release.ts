@@ -17,8 +17,9 @@ export const RELEASE: EndLeaseKind = {
   actOnBreaking: false,
   consequence: (row: LeaseRow, where: string) =>
     [
-      `Releasing lease "${row.lease}" (${describeHolder(row)}) in ${where}: only the holder knows the lease id, so this`,
-      `breaks it gently (Break Lease, break period ${GENTLE_BREAK_PERIOD_SECONDS} s): the lease ends when its current period runs out (at most D, 60 s).`,
+      `Releasing lease "${row.lease}" (${describeHolder(row)}) in ${where}.`,
+      `Only the holder knows the lease id, so this breaks the lease gently (Break Lease, break period ${GENTLE_BREAK_PERIOD_SECONDS} s):`,
+      'it ends when its current period runs out (at most D, 60 s).',
       'Safety: no overlap. The holder cannot renew any more and steps down at its next renewal (within renewInterval,',
       '5 s by default); no other replica can acquire the lease before its period ends. After that any replica (the same',
       `one included) may take it, with term ${row.term === null ? 'n+1' : row.term + 1} or higher. Leader-only jobs pause until then.`,
