@@ -1,7 +1,7 @@
 import { redactSecrets } from '../stores/azure-blob/redact.js';
 
 export interface OutputStreams {
-  stdout: { write(text: string): unknown; isTTY?: boolean; columns?: number };
+  stdout: { write(text: string): unknown; isTTY?: boolean; columns?: number; rows?: number };
   stderr: { write(text: string): unknown };
 }
 
@@ -17,6 +17,12 @@ export class Output {
 
   get isTTY(): boolean {
     return this.streams.stdout.isTTY === true;
+  }
+
+  /** The terminal's size, when stdout is one. */
+  get terminalSize(): { columns: number; rows: number } | undefined {
+    const { isTTY, columns, rows } = this.streams.stdout;
+    return isTTY && columns && rows ? { columns, rows } : undefined;
   }
 
   /** Adds secrets to remove from all further output. */

@@ -13,6 +13,7 @@ import {
 } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { LeaseLostError } from '../../lib/core/lease-store.js';
+import { runCli } from '../../lib/cli/program.js';
 import { AzureBlobLeaseStore } from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
 import { installPackedPackage, repoRoot, run, type RunResult } from '../support/packed-package.js';
 
@@ -191,6 +192,30 @@ describe('watch', () => {
     const [code, signalName] = await exited;
     expect(signalName).toBeNull();
     expect(code).toBe(0);
+  }, TIMEOUT);
+
+  it('on a terminal, redraws each refresh in place over the previous one (counting wrapped lines)', async () => {
+    const watchOnTerminal = async (columns: number) => {
+      const written: string[] = [];
+      const code = await runCli(['watch', '--count', '3', '--interval', '0.1', '--container', container], {
+        stdout: { isTTY: true, columns, rows: 50, write: (text: string) => written.push(text) },
+        stderr: { write: (text: string) => written.push(`stderr: ${text}`) },
+        env: { AZURE_STORAGE_CONNECTION_STRING: connectionString },
+        stop: new AbortController().signal,
+      });
+      expect(code).toBe(0);
+      expect(written).toHaveLength(3);
+      expect(written[0]!.startsWith('Every 0.1s')).toBe(true);
+      return written;
+    };
+    // Header, summary, and the table: top border, head, 4 leases, bottom border.
+    const wide = await watchOnTerminal(1000);
+    expect(wide[0]!.split('\n')).toHaveLength(9 + 1);
+    const startsWith = (frame: string, prefix: string) => expect(frame.slice(0, prefix.length)).toBe(prefix);
+    for (const frame of wide.slice(1)) startsWith(frame, '\u001b[9F\u001b[0JEvery 0.1s');
+    // The 256-character holder makes every table line 300–600 characters wide: two rows each on 300 columns.
+    const narrow = await watchOnTerminal(300);
+    for (const frame of narrow.slice(1)) startsWith(frame, '\u001b[16F\u001b[0JEvery 0.1s');
   }, TIMEOUT);
 
   it('rejects a bad --interval or --count with exit code 2', async () => {

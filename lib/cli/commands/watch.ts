@@ -13,7 +13,9 @@ export interface WatchFlags extends StatusFlags {
   count?: number;
 }
 
-const CLEAR_SCREEN = '\u001b[H\u001b[2J\u001b[3J';
+const CLEAR_SCREEN = '\u001b[H\u001b[2J';
+const CLEAR_TO_END = '\u001b[0J';
+const linesUp = (n: number) => `\u001b[${n}F`;
 
 /**
  * `watch`: `status` refreshed every --interval seconds. On a terminal each refresh redraws the
@@ -24,6 +26,7 @@ const CLEAR_SCREEN = '\u001b[H\u001b[2J\u001b[3J';
 export async function watch(flags: WatchFlags, env: NodeJS.ProcessEnv, output: Output, stop: AbortSignal): Promise<ExitCodeValue> {
   const connection = await connect(flags, env, output);
   let code: ExitCodeValue;
+  let previousRows = 0;
   for (let refresh = 1; ; refresh++) {
     let frame: string;
     try {
@@ -45,7 +48,17 @@ export async function watch(flags: WatchFlags, env: NodeJS.ProcessEnv, output: O
       output.out(frame);
     } else {
       const header = `Every ${flags.interval}s, ${new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')}${flags.count ? ` (${refresh}/${flags.count})` : ''}, Ctrl-C to stop\n`;
-      output.out(output.isTTY ? `${CLEAR_SCREEN}${header}${frame}` : `${header}${frame}\n`);
+      const size = output.terminalSize;
+      if (size) {
+        // Redraw in place: back to the first line of the previous frame, clear to the end, draw.
+        // A frame taller than the terminal cannot be reached by moving up: clear the screen instead.
+        const text = `${header}${frame}`;
+        const rows = rowsOf(text, size.columns);
+        output.out(`${previousRows === 0 ? '' : previousRows < size.rows ? `${linesUp(previousRows)}${CLEAR_TO_END}` : CLEAR_SCREEN}${text}`);
+        previousRows = rows;
+      } else {
+        output.out(`${header}${frame}\n`);
+      }
     }
     if (flags.count !== undefined && refresh >= flags.count) return code;
     try {
@@ -75,4 +88,10 @@ function untilStopped<T>(request: Promise<T>, stop: AbortSignal): Promise<T | ty
       },
     );
   });
+}
+
+/** Terminal rows a text ending with a line break takes, wrapping lines wider than the terminal. */
+function rowsOf(text: string, columns: number): number {
+  const lines = text.replace(/\n$/, '').split('\n');
+  return lines.reduce((rows, line) => rows + Math.max(1, Math.ceil(Array.from(line).length / columns)), 0);
 }
