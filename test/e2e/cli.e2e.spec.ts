@@ -11,8 +11,11 @@ import {
   generateAccountSASQueryParameters,
   type ContainerClient,
 } from '@azure/storage-blob';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { LeaderElector } from '../../lib/core/leader-elector.js';
+import type { LeadershipLostEvent } from '../../lib/core/leadership-events.js';
 import { LeaseLostError } from '../../lib/core/lease-store.js';
+import { silentLogger } from '../../lib/core/logger.js';
 import { runCli } from '../../lib/cli/program.js';
 import { AzureBlobLeaseStore } from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
 import { installPackedPackage, repoRoot, run, type RunResult } from '../support/packed-package.js';
@@ -294,6 +297,82 @@ describe('break and release', () => {
       expect(invalid.code).toBe(2);
       expect(invalid.stderr).toContain('Invalid <lease>');
     }
+  }, TIMEOUT);
+});
+
+describe('break and release under running electors', () => {
+  const electors: LeaderElector[] = [];
+  afterEach(async () => {
+    await Promise.all(electors.splice(0).map((elector) => elector.stop()));
+  });
+
+  /** A replica: its own store, D = 15 s, renewing every second, polling every 200 ms. */
+  function replica(leaseName: string, identity: string): LeaderElector {
+    const own = new AzureBlobLeaseStore({ connectionString, containerName: actContainer });
+    const elector = new LeaderElector(own, { leaseName, identity, renewIntervalMs: 1000, retryIntervalMs: 200 }, { logger: silentLogger });
+    electors.push(elector);
+    return elector;
+  }
+
+  function nextLoss(elector: LeaderElector): Promise<LeadershipLostEvent> {
+    return new Promise((resolve) => {
+      const subscription = elector.events$.subscribe((event) => {
+        if (event.type !== 'lost') return;
+        subscription.unsubscribe();
+        resolve(event);
+      });
+    });
+  }
+
+  it('break: the leader loses the lease at its next renewal, a replica leads with the next term', async () => {
+    const lease = `running-break-${randomUUID().slice(0, 8)}`;
+    const a = replica(lease, 'pod-a');
+    await a.start();
+    const first = await a.waitForLeadership();
+    const b = replica(lease, 'pod-b');
+    await b.start();
+    expect(b.isLeader()).toBe(false);
+    const loss = nextLoss(a);
+
+    const result = await cli(['break', lease, '--yes', '--container', actContainer]);
+    expect(result.code).toBe(0);
+
+    // The lease is free at once: whichever replica polls first (the old holder included, once its
+    // renewal has been refused) leads with the next term.
+    expect((await loss).reason).toBe('lost'); // its renewal was refused: a definite loss
+    const second = await Promise.race([a.waitForLeadership(), b.waitForLeadership()]);
+    expect(second.term).toBe(first.term + 1);
+  }, TIMEOUT);
+
+  it('release: the leader steps down at its next renewal; a replica leads only once the lease has run out, with the next term (never two at once)', async () => {
+    const lease = `running-release-${randomUUID().slice(0, 8)}`;
+    const a = replica(lease, 'pod-a');
+    await a.start();
+    const first = await a.waitForLeadership();
+    const b = replica(lease, 'pod-b');
+    await b.start();
+    const loss = nextLoss(a);
+    // Sample both replicas' own belief until the follower leads.
+    let bothLed = 0;
+    let samples = 0;
+    const sampler = setInterval(() => {
+      samples++;
+      if (a.isLeader() && b.isLeader()) bothLed++;
+    }, 5);
+    try {
+      const result = await cli(['release', lease, '--yes', '--container', actContainer]);
+      expect(result.code).toBe(0);
+      expect(await leaseState(lease, actClient)).toBe('breaking');
+      expect((await loss).reason).toBe('lost');
+      expect(b.isLeader()).toBe(false); // the lease is still breaking: nobody can take it yet
+      // Once it has run out, either replica (the old holder included) may take it, with the next term.
+      const second = await Promise.race([a.waitForLeadership(), b.waitForLeadership()]);
+      expect(second.term).toBe(first.term + 1);
+    } finally {
+      clearInterval(sampler);
+    }
+    expect(samples).toBeGreaterThan(0);
+    expect(bothLed).toBe(0);
   }, TIMEOUT);
 });
 
