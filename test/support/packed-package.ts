@@ -93,6 +93,10 @@ async function packAndInstall(work: string): Promise<InstalledPackage> {
   const install = join(work, 'install');
   mkdirSync(install);
   writeFileSync(join(install, 'package.json'), JSON.stringify({ name: 'packed-package-install', private: true }));
+  // An offline install cannot resolve the package's own dependencies (e.g. the CLI's commander):
+  // `npm ci` caches tarballs but not the registry documents a resolution needs. Put them in place
+  // first, copied from this repository's node_modules; npm then finds them satisfied.
+  seedDependencies(join(install, 'node_modules'));
   await mustRun(
     'npm',
     ['install', '--offline', '--no-save', '--no-package-lock', '--ignore-scripts', '--legacy-peer-deps', '--no-audit', '--no-fund', '--loglevel', 'error', tarball],
@@ -102,6 +106,27 @@ async function packAndInstall(work: string): Promise<InstalledPackage> {
   if (!existsSync(join(nodeModules, 'nestjs-leader-election', 'package.json'))) throw new Error(`npm install did not install ${tarball}`);
   for (const peer of PEERS) symlinkSync(join(peerSource(peer), peer), join(nodeModules, peer), 'dir');
   return { tarball, nodeModules };
+}
+
+/** Copies the package's runtime dependencies, and theirs, from this repository's node_modules into `nodeModules`. */
+function seedDependencies(nodeModules: string): void {
+  const manifest = (dir: string) =>
+    JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
+  const pending = Object.keys(manifest(repoRoot).dependencies ?? {});
+  const seen = new Set<string>();
+  while (pending.length > 0) {
+    const name = pending.pop()!;
+    if (seen.has(name)) continue;
+    seen.add(name);
+    const source = join(repoRoot, 'node_modules', name);
+    if (!existsSync(join(source, 'package.json'))) continue; // an optional dependency not installed here
+    cpSync(source, join(nodeModules, name), { recursive: true, dereference: true });
+    const { dependencies = {}, optionalDependencies = {} } = manifest(source);
+    // Dependencies nested in the package's own node_modules came along with it.
+    for (const dep of [...Object.keys(dependencies), ...Object.keys(optionalDependencies)]) {
+      if (!existsSync(join(source, 'node_modules', dep))) pending.push(dep);
+    }
+  }
 }
 
 let installed: Promise<InstalledPackage> | undefined;
