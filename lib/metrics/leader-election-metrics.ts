@@ -2,7 +2,7 @@ import type { Subscription } from 'rxjs';
 import type { LeaderElector, StoreRequestEvent } from '../core/leader-elector.js';
 import type { LeadershipEndReason, LeadershipEvent } from '../core/leadership-events.js';
 import type { LeaseStoreErrorKind } from '../core/lease-store.js';
-import type { MetricAttributes, MetricsCounter, MetricsHistogram, MetricsMeter, MetricsObservableGauge, MetricsObservableResult } from './meter-types.js';
+import type { MetricAttributes, MetricsCounter, MetricsGauge, MetricsHistogram, MetricsMeter } from './meter-types.js';
 import { METRIC_ATTRIBUTES as A, METRIC_NAMES, STORE_REQUEST_BUCKETS_SECONDS } from './metric-names.js';
 
 export interface ElectionMetricsOptions {
@@ -34,11 +34,15 @@ interface Instrumented {
 /**
  * Records the metrics of any number of elections on one OpenTelemetry Meter (see METRIC_NAMES).
  *
- * Each instrumented elector gets its series pre-registered at 0 (transitions by type and reason,
- * renewal failures by error type, acquire attempts by outcome, gated runs by outcome and reason), so
- * dashboards and `rate()` see zeros instead of missing series. `leader_election.is_leader` is read at
- * collection time with isLeader() (the exact, deadline-checked answer). Recording never throws into
- * the election: an exception from the meter is swallowed.
+ * Each instrumented elector gets its series pre-registered at 0 (is_leader, transitions by type and
+ * reason, renewal failures by error type, acquire attempts by outcome, gated runs by outcome and
+ * reason), so dashboards and `rate()` see zeros instead of missing series.
+ *
+ * `leader_election.is_leader` is a synchronous gauge set at every role change (1 on becoming leader,
+ * 0 on stepping down for any reason, stopping included): the elector's deadline timer steps it down on
+ * time, so the gauge follows. (Not an observable gauge: the SDK keeps exporting the last observed
+ * value of a series its callback no longer reports, so a stopped election would show 1 for ever.)
+ * Recording never throws into the election: an exception from the meter is swallowed.
  *
  * Without an OpenTelemetry SDK the API's meter is a no-op and so is all of this.
  */
@@ -48,7 +52,7 @@ export class LeaderElectionMetrics {
   private readonly renewalFailures: MetricsCounter;
   private readonly acquireAttempts: MetricsCounter;
   private readonly gatedRuns: MetricsCounter;
-  private readonly isLeader: MetricsObservableGauge;
+  private readonly isLeader: MetricsGauge;
   private readonly instrumented = new Map<LeaderElector, Instrumented>();
   private readonly gatedLeases = new Set<string>();
   private readonly includeIdentity: boolean;
@@ -59,7 +63,7 @@ export class LeaderElectionMetrics {
     options: ElectionMetricsOptions = {},
   ) {
     this.includeIdentity = options.includeIdentity === true;
-    this.isLeader = meter.createObservableGauge(METRIC_NAMES.isLeader, {
+    this.isLeader = meter.createGauge(METRIC_NAMES.isLeader, {
       description: 'Whether this replica leads the lease: 1 while it holds the lease inside its deadline, else 0 (like Kubernetes leader_election_master_status)',
       unit: '1',
     });
@@ -84,12 +88,11 @@ export class LeaderElectionMetrics {
       description: '@LeaderOnly calls: outcome run, or skipped (reason not_leader | overlap | shutdown)',
       unit: '{run}',
     });
-    this.isLeader.addCallback(this.observeLeaders);
   }
 
   /**
    * Starts recording the metrics of `elector` (idempotent). Returns a function that stops recording
-   * them; the elector is also dropped by itself once it has stopped.
+   * them; recording also ends by itself when the elector stops (is_leader is left at 0).
    */
   instrument(elector: LeaderElector): () => void {
     if (this.disposed) throw new Error('LeaderElectionMetrics was disposed');
@@ -103,8 +106,11 @@ export class LeaderElectionMetrics {
     entry.subscriptions.push(
       elector.events$.subscribe((event) => this.safely(() => this.onEvent(entry, event))),
       elector.requests$.subscribe((event) => this.safely(() => this.onRequest(entry, event))),
-      // state$ completes when the elector stops: it no longer takes part, so its gauge series ends.
-      elector.state$.subscribe({ complete: () => this.forget(elector) }),
+      // Current state first (0 before the election starts), then every change; completes at stop.
+      elector.state$.subscribe({
+        next: (state) => this.safely(() => this.isLeader.record(state.role === 'leader' ? 1 : 0, base)),
+        complete: () => this.forget(elector),
+      }),
     );
     return () => this.forget(elector);
   }
@@ -124,19 +130,15 @@ export class LeaderElectionMetrics {
     return [...this.instrumented.values()].map((entry) => entry.elector.leaseName);
   }
 
-  /** Stops recording: unsubscribes from every elector and removes the is_leader callback. Idempotent. */
+  /**
+   * Stops recording: unsubscribes from every elector. Idempotent. The SDK keeps exporting the last
+   * values (is_leader 0 for elections that have stopped; dispose after stopping them).
+   */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     for (const elector of [...this.instrumented.keys()]) this.forget(elector);
-    this.safely(() => this.isLeader.removeCallback(this.observeLeaders));
   }
-
-  private readonly observeLeaders = (result: MetricsObservableResult): void => {
-    for (const { elector, base } of this.instrumented.values()) {
-      this.safely(() => result.observe(elector.isLeader() ? 1 : 0, base));
-    }
-  };
 
   private onEvent(entry: Instrumented, event: LeadershipEvent): void {
     if (event.type === 'acquired') this.transitions.add(1, { ...entry.base, [A.type]: 'acquired' });

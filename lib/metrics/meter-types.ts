@@ -23,20 +23,16 @@ export interface MetricsHistogram {
   record(value: number, attributes?: MetricAttributes): void;
 }
 
-export interface MetricsObservableResult {
-  observe(value: number, attributes?: MetricAttributes): void;
-}
-
-export interface MetricsObservableGauge {
-  addCallback(callback: (result: MetricsObservableResult) => void): void;
-  removeCallback(callback: (result: MetricsObservableResult) => void): void;
+/** A synchronous gauge (@opentelemetry/api ≥ 1.9): the last recorded value per attribute set. */
+export interface MetricsGauge {
+  record(value: number, attributes?: MetricAttributes): void;
 }
 
 /** An OpenTelemetry Meter (the methods this library calls). */
 export interface MetricsMeter {
   createCounter(name: string, options?: MetricInstrumentOptions): MetricsCounter;
   createHistogram(name: string, options?: MetricInstrumentOptions): MetricsHistogram;
-  createObservableGauge(name: string, options?: MetricInstrumentOptions): MetricsObservableGauge;
+  createGauge(name: string, options?: MetricInstrumentOptions): MetricsGauge;
 }
 
 /** An OpenTelemetry MeterProvider, e.g. `metrics` of @opentelemetry/api (the global one) or an SDK MeterProvider. */

@@ -7,7 +7,7 @@
  * the histogram: see the README ("Metrics") for the names as Prometheus shows them.
  */
 export const METRIC_NAMES = {
-  /** Observable gauge, 1 while this replica leads the lease (checked with isLeader() at collection), else 0. */
+  /** Gauge, 1 while this replica leads the lease, else 0 (set at every role change). */
   isLeader: 'leader_election.is_leader',
   /** Counter of leadership transitions of this replica: type acquired | lost (with reason). */
   transitions: 'leader_election.transitions',

@@ -19,7 +19,9 @@ import { MAX_TIMER_DELAY_MS } from '../core/clock.js';
 import type { LeaseStore } from '../core/lease-store.js';
 import type { ElectionLogger } from '../core/logger.js';
 import { AzureBlobLeaseStore } from '../stores/azure-blob/azure-blob-lease-store.js';
-import type { HealthDetailsLevel, LeaderElectionModuleOptions } from './interfaces/leader-election-options.interface.js';
+import { DEFAULT_METER_NAME } from '../metrics/metric-names.js';
+import type { MetricsMeterProvider } from '../metrics/meter-types.js';
+import type { HealthDetailsLevel, LeaderElectionMetricsOptions, LeaderElectionModuleOptions } from './interfaces/leader-election-options.interface.js';
 import { DEFAULT_LEASE_NAME, DEFAULT_SHUTDOWN_TIMEOUT_MS, DEFAULT_STARTUP_TIMEOUT_MS } from './leader-election.constants.js';
 import { conflictingStores, noStoreConfigured } from './leader-election.messages.js';
 
@@ -39,12 +41,25 @@ export interface ResolvedLeaderElectionOptions {
   /** What the health indicator shows: 'minimal' (public-safe, the default) or 'full'. */
   healthDetails: HealthDetailsLevel;
   logger?: ElectionLogger | false;
+  /** The `metrics` option: 'auto' (default) records when @opentelemetry/api loads; see ResolvedMetricsOptions. */
+  metrics: ResolvedMetricsOptions;
   /**
    * Builds the election of one lease. Only the testing kit sets it (to a manually driven elector);
    * not a module option.
    */
   createElector?: (options: ElectionOptions, dependencies: LeaderElectorDependencies) => LeaderElector;
 }
+
+/** The `metrics` module option, validated. */
+export interface ResolvedMetricsOptions {
+  /** 'auto': on when @opentelemetry/api can be loaded (the default); true: on, or boot fails; false: off. */
+  enabled: boolean | 'auto';
+  meterProvider?: MetricsMeterProvider;
+  meterName: string;
+  includeIdentity: boolean;
+}
+
+const METRICS_OPTION_KEYS = ['meterProvider', 'meterName', 'includeIdentity'] as const satisfies ReadonlyArray<keyof LeaderElectionMetricsOptions>;
 
 const TIMING_KEYS = [
   'leaseDurationSeconds',
@@ -71,6 +86,7 @@ const NULL_REFUSED = [
   'startupTimeoutMs',
   'healthStoreOutageMs',
   'healthDetails',
+  'metrics',
 ] as const satisfies ReadonlyArray<keyof LeaderElectionModuleOptions>;
 
 /** Every module option: any other key is refused (a typo must not boot with a default). */
@@ -91,6 +107,7 @@ const MODULE_OPTION_KEYS = [
   'healthStoreOutageMs',
   'healthDetails',
   'logger',
+  'metrics',
 ] as const satisfies ReadonlyArray<keyof LeaderElectionModuleOptions>;
 
 // Compile-time check that MODULE_OPTION_KEYS lists every option of the interface.
@@ -155,6 +172,8 @@ export function resolveLeaderElectionOptions(options: LeaderElectionModuleOption
     throw new InvalidElectionOptionError('logger', options.logger, 'false or an object with log, warn and error methods (e.g. a Nest Logger)');
   }
 
+  const metrics = resolveMetricsOption(options.metrics);
+
   const { store, ownsStore } = buildStore({ ...options, createIfMissing });
   return {
     store,
@@ -169,7 +188,28 @@ export function resolveLeaderElectionOptions(options: LeaderElectionModuleOption
     healthStoreOutageMs,
     healthDetails,
     logger: options.logger,
+    metrics,
   };
+}
+
+function resolveMetricsOption(given: unknown): ResolvedMetricsOptions {
+  const defaults = { meterName: DEFAULT_METER_NAME, includeIdentity: false };
+  const value = booleanFromEnv(given);
+  if (value === undefined) return { enabled: 'auto', ...defaults };
+  if (typeof value === 'boolean') return { enabled: value, ...defaults };
+  const allowed = 'true, false, or { meterProvider?, meterName?, includeIdentity? } (the strings "true" and "false" are accepted too)';
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidElectionOptionError('metrics', value, allowed);
+  refuseUnknownOptions(value, METRICS_OPTION_KEYS, 'metrics option');
+  const { meterProvider, meterName, includeIdentity } = value as LeaderElectionMetricsOptions;
+  if (meterProvider !== undefined && (typeof meterProvider !== 'object' || meterProvider === null || typeof meterProvider.getMeter !== 'function')) {
+    throw new InvalidElectionOptionError('metrics.meterProvider', meterProvider, 'an OpenTelemetry MeterProvider (an object with getMeter), e.g. the SDK\'s MeterProvider');
+  }
+  if (meterName !== undefined && (typeof meterName !== 'string' || meterName.trim() === '' || meterName.length > 255)) {
+    throw new InvalidElectionOptionError('metrics.meterName', meterName, 'a non-empty string of at most 255 characters');
+  }
+  const identity = booleanFromEnv(includeIdentity ?? false);
+  if (typeof identity !== 'boolean') throw new InvalidElectionOptionError('metrics.includeIdentity', identity, BOOLEAN_ALLOWED);
+  return { enabled: true, ...(meterProvider ? { meterProvider } : {}), meterName: meterName ?? DEFAULT_METER_NAME, includeIdentity: identity };
 }
 
 const BOOLEAN_ALLOWED = 'true or false (the strings "true" and "false" are accepted too, e.g. from the environment)';

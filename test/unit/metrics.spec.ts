@@ -210,7 +210,7 @@ describe('LeaderElectionMetrics: series of one elector (memory store, manual clo
     expect(recorder.leaseNames).toEqual(['jobs', 'jobs']);
   });
 
-  it('records a stop as transition lost/stopped and then drops the lease from is_leader; dispose() ends all recording', async () => {
+  it('records a stop as transition lost/stopped and is_leader 0, then stops recording that elector; dispose() ends all recording', async () => {
     const { candidate, clock } = setup();
     const a = candidate('a');
     const b = candidate('b', { leaseName: 'other' });
@@ -224,7 +224,7 @@ describe('LeaderElectionMetrics: series of one elector (memory store, manual clo
     await a.elector.stop();
     expect(recorder.leaseNames).toEqual(['other']);
     expect((await snapshot(metrics, METRIC_NAMES.transitions))['lease=jobs,reason=stopped,type=lost']).toBe(1);
-    expect((await snapshot(metrics, METRIC_NAMES.isLeader))['lease=other']).toBe(1);
+    expect(await snapshot(metrics, METRIC_NAMES.isLeader)).toEqual({ 'lease=jobs': 0, 'lease=other': 1 });
 
     recorder.dispose();
     const renewalsBefore = (await snapshot(metrics, METRIC_NAMES.storeRequestDuration))['lease=other,operation=renew,outcome=ok'];
@@ -244,7 +244,7 @@ describe('LeaderElectionMetrics: series of one elector (memory store, manual clo
     const broken: MetricsMeter = {
       createCounter: () => ({ add: explode }),
       createHistogram: () => ({ record: explode }),
-      createObservableGauge: () => ({ addCallback: () => undefined, removeCallback: explode }),
+      createGauge: () => ({ record: explode }),
     };
     const recorder = instrumentElector(a.elector, broken);
     await a.elector.start();
