@@ -6,6 +6,7 @@ import { LeaderElectionModule } from 'nestjs-leader-election';
 import { leaderElectionOptionsFromEnv } from './app.config.js';
 import { HealthController } from './health.controller.js';
 import { JobsService } from './jobs.service.js';
+import { MetricsController } from './metrics.controller.js';
 
 @Module({
   imports: [
@@ -18,7 +19,7 @@ import { JobsService } from './jobs.service.js';
       useFactory: leaderElectionOptionsFromEnv,
     }),
   ],
-  controllers: [HealthController],
+  controllers: [HealthController, MetricsController],
   providers: [JobsService],
 })
 export class AppModule {}
