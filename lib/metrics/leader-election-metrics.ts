@@ -63,6 +63,9 @@ export class LeaderElectionMetrics {
     options: ElectionMetricsOptions = {},
   ) {
     this.includeIdentity = options.includeIdentity === true;
+    if (typeof meter?.createGauge !== 'function') {
+      throw new TypeError('LeaderElectionMetrics needs an OpenTelemetry Meter with createGauge (@opentelemetry/api 1.9 or later)');
+    }
     this.isLeader = meter.createGauge(METRIC_NAMES.isLeader, {
       description: 'Whether this replica leads the lease: 1 while it holds the lease inside its deadline, else 0 (like Kubernetes leader_election_master_status)',
       unit: '1',

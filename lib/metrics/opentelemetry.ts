@@ -20,7 +20,7 @@ export async function loadGlobalMeterProvider(): Promise<GlobalMeterProviderResu
     const api = await import('@opentelemetry/api');
     // ESM namespace, or a CommonJS module seen through a default export (bundlers).
     const metrics = (api.metrics ?? (api as unknown as { default?: typeof api }).default?.metrics) as MetricsMeterProvider | undefined;
-    if (!metrics || typeof metrics.getMeter !== 'function') return { available: false, reason: '@opentelemetry/api has no metrics API (version 1.3 or later is needed)' };
+    if (!metrics || typeof metrics.getMeter !== 'function') return { available: false, reason: '@opentelemetry/api has no metrics API (version 1.9 or later is needed)' };
     return { available: true, provider: metrics };
   } catch (error) {
     const code = (error as { code?: unknown } | undefined)?.code;

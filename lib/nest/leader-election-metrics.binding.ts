@@ -48,7 +48,15 @@ export class LeaderElectionMetricsBinding implements OnApplicationShutdown {
       }
       provider = loaded.provider;
     }
-    const metrics = new LeaderElectionMetrics(provider.getMeter(meterName), { includeIdentity });
+    let metrics: LeaderElectionMetrics;
+    try {
+      metrics = new LeaderElectionMetrics(provider.getMeter(meterName), { includeIdentity });
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      if (enabled === true) throw new Error(`LeaderElectionModule: "metrics" is on but cannot be recorded: ${reason}`);
+      logger.warn(`Leader election metrics off: ${reason}`);
+      return new LeaderElectionMetricsBinding(service, undefined);
+    }
     logger.debug?.(`Leader election metrics recorded on meter "${meterName}"`);
     return new LeaderElectionMetricsBinding(service, metrics);
   }

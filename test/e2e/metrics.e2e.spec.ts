@@ -142,6 +142,18 @@ describe('LeaderElectionModule metrics option (e2e, OpenTelemetry SDK reader)', 
     expect((await global.collect()).size).toBe(0);
   });
 
+  it('with a meter that has no createGauge (@opentelemetry/api < 1.9): boot fails when metrics are asked for, and the app boots without them by default', async () => {
+    const global = testMetrics();
+    const sdkMeter = global.meter();
+    const oldMeter = { createCounter: sdkMeter.createCounter.bind(sdkMeter), createHistogram: sdkMeter.createHistogram.bind(sdkMeter) };
+    const oldProvider = { getMeter: () => oldMeter };
+    await expect(boot({ ...quiet, store: new MemoryLeaseStore(), metrics: { meterProvider: oldProvider as never } })).rejects.toThrow(/createGauge/);
+    otelMetrics.setGlobalMeterProvider(oldProvider as never);
+    const { service } = await boot({ ...quiet, store: new MemoryLeaseStore() });
+    expect(service.isLeader()).toBe(true);
+    expect((await global.collect()).size).toBe(0);
+  });
+
   it('refuses bad metrics options at boot, naming them', () => {
     const store = new MemoryLeaseStore();
     const bad: Array<[unknown, RegExp]> = [
