@@ -53,7 +53,7 @@ export class LeaderElectionMetricsBinding implements OnApplicationShutdown {
       metrics = new LeaderElectionMetrics(provider.getMeter(meterName), { includeIdentity });
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      if (enabled === true) throw new Error(`LeaderElectionModule: "metrics" is on but cannot be recorded: ${reason}`);
+      if (enabled === true) throw new Error(`LeaderElectionModule: "metrics" is on but cannot be recorded: ${reason}`, { cause: error });
       logger.warn(`Leader election metrics off: ${reason}`);
       return new LeaderElectionMetricsBinding(service, undefined);
     }
