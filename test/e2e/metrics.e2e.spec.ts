@@ -21,6 +21,15 @@ class Jobs {
   charge(): string {
     return 'charged';
   }
+
+  release?: () => void;
+
+  /** Runs until the test calls release(): a second call meanwhile overlaps. */
+  @LeaderOnly()
+  async slow(): Promise<string> {
+    await new Promise<void>((resolve) => (this.release = resolve));
+    return 'slow done';
+  }
 }
 
 const quiet: Partial<LeaderElectionModuleOptions> = { retryIntervalMs: 200, retryJitter: 0.1, startupTimeoutMs: 5_000, logger: false };
@@ -117,6 +126,25 @@ describe('LeaderElectionModule metrics option (e2e, OpenTelemetry SDK reader)', 
     const gatedBefore = await series(leaderMetrics, METRIC_NAMES.gatedRuns);
     leader.jobs.report(); // after close: skipped by the gate, no longer recorded
     expect(await series(leaderMetrics, METRIC_NAMES.gatedRuns)).toEqual(gatedBefore);
+  });
+
+  it('counts the skip reasons the gate gives: overlap (previous run still going) and shutdown', async () => {
+    const metrics = testMetrics();
+    const app = await boot({ ...quiet, store: new MemoryLeaseStore(), metrics: { meterProvider: metrics.provider } });
+    const first = app.jobs.slow();
+    await expect(app.jobs.slow()).resolves.toBeUndefined(); // skipped: the first run is still going
+    app.jobs.release!();
+    await expect(first).resolves.toBe('slow done');
+    const shuttingDown = app.service.shutdown(); // closes the gate at once
+    expect(app.jobs.report()).toBeUndefined();
+    await shuttingDown;
+    expect(await series(metrics, METRIC_NAMES.gatedRuns)).toEqual({
+      ...zeroGated('leader'),
+      ...zeroGated('billing'),
+      'lease=leader,outcome=run': 1,
+      'lease=leader,outcome=skipped,reason=overlap': 1,
+      'lease=leader,outcome=skipped,reason=shutdown': 1,
+    });
   });
 
   it('by default records on the global MeterProvider of @opentelemetry/api (loaded dynamically), with identity only when asked', async () => {

@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { instrumentElector, LeaderElectionMetrics } from '../../lib/metrics/leader-election-metrics.js';
 import type { MetricsMeter } from '../../lib/metrics/meter-types.js';
@@ -253,5 +255,21 @@ describe('LeaderElectionMetrics: series of one elector (memory store, manual clo
     expect(a.store.callsOf('renew')).toHaveLength(3);
     recorder.recordGatedRun('jobs', 'run');
     expect(() => recorder.dispose()).not.toThrow();
+  });
+});
+
+describe('lib/metrics', () => {
+  it('imports no Nest, no Azure, and nothing from @opentelemetry statically (an app without it must load the library)', () => {
+    const dir = join(process.cwd(), 'lib', 'metrics');
+    const offending = readdirSync(dir)
+      .filter((file) => file.endsWith('.ts'))
+      .flatMap((file) =>
+        [...readFileSync(join(dir, file), 'utf8').matchAll(/^\s*import\s+(?!type\b)[^;]*?from\s+'([^']+)'/gm)]
+          .map((match) => match[1]!)
+          .filter((specifier) => /^@nestjs\/|^@azure\/|^@opentelemetry\//.test(specifier))
+          .map((specifier) => `${file}: ${specifier}`),
+      );
+    expect(offending).toEqual([]);
+    expect(readFileSync(join(dir, 'leader-election-metrics.ts'), 'utf8')).not.toMatch(/from '@nestjs|from '@azure/);
   });
 });
