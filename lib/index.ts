@@ -62,6 +62,25 @@ export type { DelegatedLease, DelegatedRenewal, RenewalDelegate } from './core/r
 export { RenewalThread, type RenewalThreadOptions } from './renewal/renewal-thread.js';
 export { comparePreference, type LeaseMember, type PresenceAnnouncement, type PresenceRecord, type PresenceStore } from './core/presence.js';
 
+// OpenTelemetry metrics (optional peer @opentelemetry/api; see README "Metrics")
+export {
+  instrumentElector,
+  LeaderElectionMetrics,
+  type AcquireOutcome,
+  type ElectionMetricsOptions,
+  type GatedSkipReason,
+} from './metrics/leader-election-metrics.js';
+export { DEFAULT_METER_NAME, METRIC_ATTRIBUTES, METRIC_NAMES } from './metrics/metric-names.js';
+export type {
+  MetricAttributes,
+  MetricInstrumentOptions,
+  MetricsCounter,
+  MetricsGauge,
+  MetricsHistogram,
+  MetricsMeter,
+  MetricsMeterProvider,
+} from './metrics/meter-types.js';
+
 // Nest integration
 export { LeaderElectionModule } from './nest/leader-election.module.js';
 export {
@@ -69,7 +88,7 @@ export {
   LEADER_ELECTION_MODULE_OPTIONS,
   LEADER_ELECTION_OPTIONS_TYPE,
 } from './nest/leader-election.module-definition.js';
-export { LeaderElectionService, type LeaderInfo } from './nest/leader-election.service.js';
+export { LeaderElectionService, type GatedRunEvent, type LeaderInfo } from './nest/leader-election.service.js';
 export { LeaderOnly, getLeaderOnlyMetadata } from './nest/decorators/leader-only.decorator.js';
 export { LeaderTask } from './nest/decorators/leader-task.decorator.js';
 export { LeaderElection } from './nest/decorators/leader-election.decorator.js';
@@ -91,6 +110,7 @@ export {
 export { DEFAULT_LEASE_NAME } from './nest/leader-election.constants.js';
 export type {
   HealthDetailsLevel,
+  LeaderElectionMetricsOptions,
   LeaderElectionModuleExtras,
   LeaderElectionModuleOptions,
 } from './nest/interfaces/leader-election-options.interface.js';

@@ -21,7 +21,9 @@ import { MAX_TIMER_DELAY_MS } from '../core/clock.js';
 import type { LeaseStore } from '../core/lease-store.js';
 import type { ElectionLogger } from '../core/logger.js';
 import { AzureBlobLeaseStore, DEFAULT_CONTAINER_NAME } from '../stores/azure-blob/azure-blob-lease-store.js';
-import type { HealthDetailsLevel, LeaderElectionModuleOptions } from './interfaces/leader-election-options.interface.js';
+import { DEFAULT_METER_NAME } from '../metrics/metric-names.js';
+import type { MetricsMeterProvider } from '../metrics/meter-types.js';
+import type { HealthDetailsLevel, LeaderElectionMetricsOptions, LeaderElectionModuleOptions } from './interfaces/leader-election-options.interface.js';
 import { DEFAULT_LEASE_NAME, DEFAULT_SHUTDOWN_TIMEOUT_MS, DEFAULT_STARTUP_TIMEOUT_MS } from './leader-election.constants.js';
 import { conflictingStores, noStoreConfigured } from './leader-election.messages.js';
 
@@ -44,12 +46,25 @@ export interface ResolvedLeaderElectionOptions {
   /** Renewal off the main thread: its settings, or why it stays on the main thread (logged once). */
   renewalThread?: { connectionString: string; containerName: string; maxBlockedMs: number; exitOnBlockedDeadline: boolean } | { fallback: string };
   logger?: ElectionLogger | false;
+  /** The `metrics` option: 'auto' (default) records when @opentelemetry/api loads; see ResolvedMetricsOptions. */
+  metrics: ResolvedMetricsOptions;
   /**
    * Builds the election of one lease. Only the testing kit sets it (to a manually driven elector);
    * not a module option.
    */
   createElector?: (options: ElectionOptions, dependencies: LeaderElectorDependencies) => LeaderElector;
 }
+
+/** The `metrics` module option, validated. */
+export interface ResolvedMetricsOptions {
+  /** 'auto': on when @opentelemetry/api can be loaded (the default); true: on, or boot fails; false: off. */
+  enabled: boolean | 'auto';
+  meterProvider?: MetricsMeterProvider;
+  meterName: string;
+  includeIdentity: boolean;
+}
+
+const METRICS_OPTION_KEYS = ['meterProvider', 'meterName', 'includeIdentity'] as const satisfies ReadonlyArray<keyof LeaderElectionMetricsOptions>;
 
 const TIMING_KEYS = [
   'leaseDurationSeconds',
@@ -78,6 +93,7 @@ const NULL_REFUSED = [
   'startupTimeoutMs',
   'healthStoreOutageMs',
   'healthDetails',
+  'metrics',
 ] as const satisfies ReadonlyArray<keyof LeaderElectionModuleOptions>;
 
 /** Every module option: any other key is refused (a typo must not boot with a default). */
@@ -99,6 +115,7 @@ const MODULE_OPTION_KEYS = [
   'healthDetails',
   'renewalThread',
   'logger',
+  'metrics',
 ] as const satisfies ReadonlyArray<keyof LeaderElectionModuleOptions>;
 
 // Compile-time check that MODULE_OPTION_KEYS lists every option of the interface.
@@ -165,6 +182,8 @@ export function resolveLeaderElectionOptions(options: LeaderElectionModuleOption
     throw new InvalidElectionOptionError('logger', options.logger, 'false or an object with log, warn and error methods (e.g. a Nest Logger)');
   }
 
+  const metrics = resolveMetricsOption(options.metrics);
+
   const { store, ownsStore } = buildStore({ ...options, createIfMissing });
   const renewalThread = resolveRenewalThread(options);
   return {
@@ -181,6 +200,7 @@ export function resolveLeaderElectionOptions(options: LeaderElectionModuleOption
     healthStoreOutageMs,
     healthDetails,
     logger: options.logger,
+    metrics,
   };
 }
 
@@ -208,6 +228,26 @@ function resolveRenewalThread(options: LeaderElectionModuleOptions): ResolvedLea
   }
   const source = options.accountUrl ? 'a TokenCredential' : options.containerClient ? 'an existing ContainerClient' : 'a custom store';
   return { fallback: `renewals stay on the main thread: ${source} cannot be handed to a worker thread (only a connection string can)` };
+}
+
+function resolveMetricsOption(given: unknown): ResolvedMetricsOptions {
+  const defaults = { meterName: DEFAULT_METER_NAME, includeIdentity: false };
+  const value = booleanFromEnv(given);
+  if (value === undefined) return { enabled: 'auto', ...defaults };
+  if (typeof value === 'boolean') return { enabled: value, ...defaults };
+  const allowed = 'true, false, or { meterProvider?, meterName?, includeIdentity? } (the strings "true" and "false" are accepted too)';
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidElectionOptionError('metrics', value, allowed);
+  refuseUnknownOptions(value, METRICS_OPTION_KEYS, 'metrics option');
+  const { meterProvider, meterName, includeIdentity } = value as LeaderElectionMetricsOptions;
+  if (meterProvider !== undefined && (typeof meterProvider !== 'object' || meterProvider === null || typeof meterProvider.getMeter !== 'function')) {
+    throw new InvalidElectionOptionError('metrics.meterProvider', meterProvider, 'an OpenTelemetry MeterProvider (an object with getMeter), e.g. the SDK\'s MeterProvider');
+  }
+  if (meterName !== undefined && (typeof meterName !== 'string' || meterName.trim() === '' || meterName.length > 255)) {
+    throw new InvalidElectionOptionError('metrics.meterName', meterName, 'a non-empty string of at most 255 characters');
+  }
+  const identity = booleanFromEnv(includeIdentity ?? false);
+  if (typeof identity !== 'boolean') throw new InvalidElectionOptionError('metrics.includeIdentity', identity, BOOLEAN_ALLOWED);
+  return { enabled: true, ...(meterProvider ? { meterProvider } : {}), meterName: meterName ?? DEFAULT_METER_NAME, includeIdentity: identity };
 }
 
 const BOOLEAN_ALLOWED = 'true or false (the strings "true" and "false" are accepted too, e.g. from the environment)';

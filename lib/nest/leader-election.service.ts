@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import { isObservable, merge, Observable, type Subscription } from 'rxjs';
+import { isObservable, merge, Observable, Subject, type Subscription } from 'rxjs';
 import { LeaderElector, type Leadership, type LeadershipState } from '../core/leader-elector.js';
 import { validateLeaseName } from '../core/election-options.js';
 import { runWhileLeader as runTaskWhileLeader, type LeaderTaskHandle } from '../core/leader-task.js';
@@ -23,6 +23,17 @@ import { isPromiseLike, learnShape, skippedResult, type ReturnShape } from './ut
 /** How a @LeaderOnly wrapper reaches the election of its app (see LEADER_GATE). */
 export interface LeaderGate {
   runGated(metadata: LeaderOnlyMetadata, instance: object, call: () => unknown, info: GatedCall): unknown;
+}
+
+/**
+ * One @LeaderOnly call as the gate decided it (see LeaderElectionService.gatedRuns$): it ran, or it
+ * was skipped because this replica does not lead, the previous run is still going, or the app is
+ * shutting down.
+ */
+export interface GatedRunEvent {
+  leaseName: string;
+  outcome: 'run' | 'skipped';
+  reason?: 'not_leader' | 'overlap' | 'shutdown';
 }
 
 /** The current leader of a lease as this replica last saw it. */
@@ -53,6 +64,9 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
   /** Leader tasks per lease (@LeaderTask methods and runWhileLeader calls): drained at shutdown. */
   private readonly tasks = new Map<string, Set<LeaderTaskHandle>>();
   private readonly logger: ElectionLogger;
+  /** Extension points for metrics (see electorCreated$ and gatedRuns$). */
+  private readonly electorCreatedSubject = new Subject<LeaderElector>();
+  private readonly gatedRunsSubject = new Subject<GatedRunEvent>();
   private started = false;
   /** The process's renewal thread for this app (renewalThread option), created with the first election. */
   private renewal?: RenewalThread;
@@ -147,6 +161,19 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
     } catch (error) {
       return Promise.reject(error as Error);
     }
+  }
+
+  /**
+   * Each election this service creates, as it is created (before it starts; not replayed: read
+   * `leaseNames` / `electorFor()` for the ones that exist). An extension point (the metrics use it).
+   */
+  get electorCreated$(): Observable<LeaderElector> {
+    return this.electorCreatedSubject.asObservable();
+  }
+
+  /** Every @LeaderOnly call as the gate decides it: run, or skipped with the reason. An extension point (the metrics use it). */
+  get gatedRuns$(): Observable<GatedRunEvent> {
+    return this.gatedRunsSubject.asObservable();
   }
 
   /** Number of @LeaderOnly runs in progress for a lease. */
@@ -299,6 +326,7 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
           });
       this.electors.set(name, elector);
       this.watchTransitions(elector);
+      this.electorCreatedSubject.next(elector);
       if (this.started && !this.shuttingDown) void this.startOne(elector);
     }
     return elector;
@@ -393,7 +421,7 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
   runGated(metadata: LeaderOnlyMetadata, instance: object, call: () => unknown, info: GatedCall): unknown {
     const elector = this.electorFor(metadata.leaseName); // a @LeaderOnly lease is declared by code
     const request = isRequestKind(info.kind);
-    if (this.shuttingDown) return this.skip(elector, info);
+    if (this.shuttingDown) return this.skip(elector, info, 'shutdown');
     const leadership = elector.leadership;
     if (!leadership) {
       if (info.kind === 'timeout' && metadata.runMissedTimeout) this.rememberMissedTimeout(elector, metadata, instance, call, info);
@@ -437,7 +465,7 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
     return new Observable<unknown>((subscriber) => {
       if (this.shuttingDown || !context.isActive()) {
         try {
-          this.skip(elector, info);
+          this.skip(elector, info, this.shuttingDown ? 'shutdown' : 'not_leader');
           subscriber.complete();
         } catch (error) {
           subscriber.error(error);
@@ -474,8 +502,9 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
   }
 
   /** A skipped call: an error for a request handler, else the promised shape (counted, not logged). */
-  private skip(elector: LeaderElector, info: GatedCall): unknown {
+  private skip(elector: LeaderElector, info: GatedCall, reason: GatedRunEvent['reason'] = 'not_leader'): unknown {
     this.countSkip(elector.leaseName);
+    if (this.gatedRunsSubject.observed) this.gatedRunsSubject.next({ leaseName: elector.leaseName, outcome: 'skipped', reason });
     if (isRequestKind(info.kind)) throw notLeaderError(info.kind, elector.state, Math.max(1, Math.ceil(elector.options.retryIntervalMs / 1000)));
     return skippedResult(info.shape);
   }
@@ -488,7 +517,7 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
       this.overlapLoggedForTerm.set(key, term);
       this.logger.debug?.(overlapSkipped(metadata.handlerName));
     }
-    return this.skip(elector, info);
+    return this.skip(elector, info, 'overlap');
   }
 
   private countSkip(leaseName: string): void {
@@ -507,6 +536,7 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
 
   private startRun(leaseName: string, slot: OverlapSlot | undefined): () => void {
     const done = this.trackRun(leaseName);
+    if (this.gatedRunsSubject.observed) this.gatedRunsSubject.next({ leaseName, outcome: 'run' });
     let finished = false;
     return () => {
       if (finished) return;

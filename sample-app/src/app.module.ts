@@ -8,6 +8,7 @@ import { ConsumerService } from './consumer.service.js';
 import { HealthController } from './health.controller.js';
 import { JobsService } from './jobs.service.js';
 import { LeadershipLogService } from './leadership-log.service.js';
+import { MetricsController } from './metrics.controller.js';
 
 @Module({
   imports: [
@@ -20,7 +21,7 @@ import { LeadershipLogService } from './leadership-log.service.js';
       useFactory: leaderElectionOptionsFromEnv,
     }),
   ],
-  controllers: [HealthController],
+  controllers: [HealthController, MetricsController],
   providers: [JobsService, ConsumerService, LeadershipLogService],
 })
 export class AppModule {}

@@ -2,8 +2,11 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module.js';
+import { startMetrics } from './metrics.js';
 
 async function bootstrap(): Promise<void> {
+  // Before the app is created, so the module's metrics (on by default) get a real meter: GET /metrics.
+  startMetrics();
   const app = await NestFactory.create(AppModule, { logger: ['log', 'warn', 'error'] });
   // SIGTERM/SIGINT → Nest shutdown hooks → the lease is released, a follower takes over in ~1 poll.
   app.enableShutdownHooks();

@@ -25,7 +25,8 @@ function sources(dir: string): string[] {
 
 const imported = new Set(
   sources(join(root, 'lib')).flatMap((file) =>
-    [...readFileSync(file, 'utf8').matchAll(/(?:from|import)\s+'((?:@[^/']+\/)?[^/'.][^/']*)[^']*'/g)].map((match) => match[1]!),
+    // Static imports and dynamic import('…') (optional peers are loaded that way).
+    [...readFileSync(file, 'utf8').matchAll(/(?:from|import)\s*\(?\s*'((?:@[^/']+\/)?[^/'.][^/']*)[^']*'/g)].map((match) => match[1]!),
   ),
 );
 
@@ -40,5 +41,12 @@ describe('peer dependencies', () => {
     expect(pkg.peerDependencies).not.toHaveProperty(['@azure/identity']);
     expect(pkg.peerDependenciesMeta ?? {}).not.toHaveProperty(['@azure/identity']);
     expect(imported.has('@azure/identity')).toBe(false);
+  });
+
+  it('keeps @opentelemetry/api optional: an optional peer, loaded only with a dynamic import (an app without it still loads the library)', () => {
+    expect(pkg.peerDependenciesMeta?.['@opentelemetry/api']).toEqual({ optional: true });
+    const staticImports = sources(join(root, 'lib')).filter((file) => /^\s*import\s+(?!type\b)[^;]*from\s+'@opentelemetry\//m.test(readFileSync(file, 'utf8')));
+    expect(staticImports).toEqual([]);
+    expect(imported.has('@opentelemetry/api')).toBe(true);
   });
 });

@@ -3,6 +3,7 @@ import type { TokenCredential } from '../../stores/azure-blob/azure-blob-lease-s
 import type { ElectionPreferenceOptions, ElectionTimingOptions } from '../../core/election-options.js';
 import type { LeaseStore } from '../../core/lease-store.js';
 import type { ElectionLogger } from '../../core/logger.js';
+import type { MetricsMeterProvider } from '../../metrics/meter-types.js';
 
 /**
  * What the health indicator reports for each lease.
@@ -67,6 +68,33 @@ export interface LeaderElectionModuleOptions extends ElectionTimingOptions, Elec
   renewalThread?: boolean | { maxBlockedMs?: number; exitOnBlockedDeadline?: boolean };
   /** Logger for election events; default Nest's Logger ("LeaderElection" context). `false` silences it. */
   logger?: ElectionLogger | false;
+  /**
+   * OpenTelemetry metrics of every election and @LeaderOnly gate (README, "Metrics").
+   * - not set (default): on when the optional peer `@opentelemetry/api` can be loaded, through its
+   *   global MeterProvider (a no-op until an OpenTelemetry SDK registers one); off, silently, when it
+   *   is not installed;
+   * - `true` or an object: on; boot fails if `@opentelemetry/api` cannot be loaded and no
+   *   `meterProvider` is given;
+   * - `false`: off.
+   */
+  metrics?: boolean | LeaderElectionMetricsOptions;
+}
+
+/** The `metrics` module option in its object form. */
+export interface LeaderElectionMetricsOptions {
+  /**
+   * Where instruments come from. Default: the global MeterProvider of `@opentelemetry/api`. Give the
+   * SDK's MeterProvider to keep these metrics apart from the global one (or when the global one is set
+   * only after the Nest app is created: the API hands out no-op meters until it is set).
+   */
+  meterProvider?: MetricsMeterProvider;
+  /** Meter (instrumentation scope) name. Default "nestjs-leader-election". */
+  meterName?: string;
+  /**
+   * Add this replica's identity as the `identity` attribute of every series. Default false: each
+   * replica is scraped on its own, and the default identity changes at every restart (new series).
+   */
+  includeIdentity?: boolean;
 }
 
 /** Extras of forRoot/forRootAsync. */
