@@ -313,10 +313,13 @@ function finiteNumber(option: string, value: unknown, allowed: string): number {
   return value;
 }
 
-/** Every key of ElectionOptions: anything else is refused as a typo. */
-export const ELECTION_OPTION_KEYS = [
-  'leaseName',
-  'identity',
+/** The keys of ElectionPreferenceOptions (also module options). */
+export const PREFERENCE_OPTION_KEYS = ['priority', 'canLead', 'presence', 'electionDelayMs', 'preferenceWindowMs', 'failback'] as const satisfies ReadonlyArray<
+  keyof ElectionPreferenceOptions
+>;
+
+/** The keys of ElectionTimingOptions (also module options). */
+export const TIMING_OPTION_KEYS = [
   'leaseDurationSeconds',
   'renewIntervalMs',
   'retryIntervalMs',
@@ -325,18 +328,12 @@ export const ELECTION_OPTION_KEYS = [
   'requestTimeoutMs',
   'renewRetryIntervalMs',
   'maxErrorBackoffMs',
-  'priority',
-  'canLead',
-  'presence',
-  'electionDelayMs',
-  'preferenceWindowMs',
-  'failback',
-] as const satisfies ReadonlyArray<keyof ElectionOptions>;
+] as const satisfies ReadonlyArray<keyof ElectionTimingOptions>;
 
-/** The keys of ElectionPreferenceOptions (also module options). */
-export const PREFERENCE_OPTION_KEYS = ['priority', 'canLead', 'presence', 'electionDelayMs', 'preferenceWindowMs', 'failback'] as const satisfies ReadonlyArray<
-  keyof ElectionPreferenceOptions
->;
+/** Every key of ElectionOptions: anything else is refused as a typo. */
+export const ELECTION_OPTION_KEYS = ['leaseName', 'identity', ...TIMING_OPTION_KEYS, ...PREFERENCE_OPTION_KEYS] as const satisfies ReadonlyArray<keyof ElectionOptions>;
+
+
 
 /** Applies defaults, derives dependent timings, and checks every invariant. */
 export function resolveElectionOptions(options: ElectionOptions): ResolvedElectionOptions {

@@ -11,6 +11,7 @@ import {
   validateIdentity,
   validateLeaseName,
   PREFERENCE_OPTION_KEYS,
+  TIMING_OPTION_KEYS,
   type ElectionOptions,
   type ElectionPreferenceOptions,
   type ElectionTimingOptions,
@@ -66,18 +67,8 @@ export interface ResolvedMetricsOptions {
 
 const METRICS_OPTION_KEYS = ['meterProvider', 'meterName', 'includeIdentity'] as const satisfies ReadonlyArray<keyof LeaderElectionMetricsOptions>;
 
-const TIMING_KEYS = [
-  'leaseDurationSeconds',
-  'renewIntervalMs',
-  'retryIntervalMs',
-  'retryJitter',
-  'safetyMarginMs',
-  'requestTimeoutMs',
-  'renewRetryIntervalMs',
-  'maxErrorBackoffMs',
-  // Presence and preferred leaders (ElectionPreferenceOptions): per replica, passed to every election.
-  ...PREFERENCE_OPTION_KEYS,
-] as const satisfies ReadonlyArray<keyof ElectionTimingOptions | keyof ElectionPreferenceOptions>;
+/** Timing and preference options: per replica, passed to every election (the core checks them). */
+const TIMING_KEYS = [...TIMING_OPTION_KEYS, ...PREFERENCE_OPTION_KEYS] as const;
 
 /**
  * Module options whose `undefined` means "default" (the timings are checked by the core). Storage
