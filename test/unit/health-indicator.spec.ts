@@ -115,3 +115,12 @@ describe('isHealthyAll shows every lease (issue 14, item 17)', () => {
     expect(JSON.parse(JSON.stringify(all))).toHaveProperty(['__proto__', 'status'], 'down');
   });
 });
+
+describe('store outage measured by failed requests, not by silence (issue 13, suspicion)', () => {
+  it('stays up during a long step-down cooldown after one failed request (no requests, so no growing outage); down once failures keep coming past the bound', () => {
+    const quiet = state({ lastStoreContactAt: NOW - 10 * 60_000, lastError: { ...transientError, at: NOW - 10 * 60_000 + 2_000 }, consecutiveFailures: 1 });
+    expect(indicator({ leader: quiet }).details(undefined, NOW).status).toBe('up');
+    const failing = state({ lastStoreContactAt: NOW - 60_000, lastError: { ...transientError, at: NOW - 500 }, consecutiveFailures: 20 });
+    expect(indicator({ leader: failing }).details(undefined, NOW)).toMatchObject({ status: 'down', reason: expect.stringMatching(/unreachable for 60 s/) });
+  });
+});

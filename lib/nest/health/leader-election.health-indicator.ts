@@ -76,7 +76,9 @@ export class LeaderElectionHealthIndicator {
   details(leaseName?: string, now = Date.now()): LeaderElectionHealthDetails {
     const state = this.service.getState(leaseName);
     const lastContact = state.lastStoreContactAt ?? this.createdAt;
-    const outageMs = now - lastContact;
+    // Up to the last FAILED request, not up to now: during a long step-down cooldown no request is
+    // made, and an outage nobody observes must not grow into "down" by itself.
+    const outageMs = Math.min(now, state.lastError?.at ?? now) - lastContact;
     let reason: string | undefined;
     let errorCode: string | undefined;
     if (state.role === 'stopped') reason = 'the election is stopped';
