@@ -85,20 +85,22 @@ describe('presence on Azurite', () => {
 });
 
 describe('preferred leaders on Azurite', () => {
-  it('three priorities started worst-first: the best leads after the delay; stopping it hands over to the next; never two leaders', async () => {
-    const { store, name } = lease();
-    const low = candidate(store, name, 'low', { priority: 1 });
-    const mid = candidate(store, name, 'mid', { priority: 2 });
-    const high = candidate(store, name, 'high', { priority: 3 });
-    await low.start();
-    await sleep(300);
-    await mid.start();
-    await sleep(300);
-    await high.start();
-    expect(await watch([low, mid, high], 5_000)).toBe('high');
-    await high.stop();
-    expect(await watch([low, mid, high], 2_500)).toBe('mid');
-  });
+  for (const order of [['low', 'mid', 'high'], ['high', 'low', 'mid'], ['mid', 'high', 'low']]) {
+    it(`three priorities started in the order ${order.join(', ')}: the best leads after the delay; stopping it hands over to the next; never two leaders`, async () => {
+      const { store, name } = lease();
+      const priorities: Record<string, number> = { low: 1, mid: 2, high: 3 };
+      const started: Record<string, LeaderElector> = {};
+      for (const who of order) {
+        started[who] = candidate(store, name, who, { priority: priorities[who] });
+        await started[who].start();
+        await sleep(300);
+      }
+      const all = Object.values(started);
+      expect(await watch(all, 5_000)).toBe('high');
+      await started.high!.stop();
+      expect(await watch(all, 2_500)).toBe('mid');
+    });
+  }
 
   it('canLead: false never leads, even alone on the lease', async () => {
     const { store, name } = lease();
