@@ -178,6 +178,11 @@ export class LeaderElector {
   private startedAt = 0;
   /** Monotonic time this replica first saw the lease free, while it stays free (preference windows). */
   private freeSince?: number;
+  /**
+   * Most better priority tiers seen live since the lease went free: a better candidate whose record
+   * goes stale during the wait must not shorten it (it would let a worse tier tie with the next one).
+   */
+  private freeTiers = 0;
   /** stateSubject.next() is running: a transition made by a subscriber is emitted after it (see emit). */
   private emitting = false;
   private emitAgain = false;
@@ -355,7 +360,11 @@ export class LeaderElector {
   /** @internal Used by yieldTo and the presence agent (failback). */
   async handOver(identity: string, why: string): Promise<void> {
     if (this.role !== 'leader') return;
-    this.cooldownUntil = Math.max(this.cooldownUntil, this.clock.now() + this.options.preference.preferenceWindowMs);
+    // Only one poll: the successor mark itself keeps this replica (like every other) off the free
+    // lease for one preference window, and it ends as soon as the successor has taken the lease, so
+    // a successor that stops right away hands back within a poll (a window-long cooldown here made a
+    // graceful stop just after a failback take 4–5 s).
+    this.cooldownUntil = Math.max(this.cooldownUntil, this.clock.now() + this.options.retryIntervalMs);
     this.demote('step-down', `handing over to "${identity}" (${why})`);
     let mayRelease = true;
     try {
@@ -530,8 +539,10 @@ export class LeaderElector {
       // A lease recorded as ours may be one we hold from before a failed renewal or a lost acquire
       // response: acquiring with our stable lease id is idempotent, so just try (unless another
       // replica is known to use our identity: then the record may be theirs).
-      if (observation.held) this.freeSince = undefined;
-      else this.freeSince ??= this.clock.now();
+      if (observation.held) {
+        this.freeSince = undefined;
+        this.freeTiers = 0;
+      } else this.freeSince ??= this.clock.now();
       const recordedAsOurs = observation.holder === this.identity && !this.identityCollision;
       const shouldAcquire = this.acquireOutcomeUnknown || !observation.held || recordedAsOurs;
       if (!shouldAcquire || !this.options.preference.canLead) return this.pollDelay();
@@ -569,7 +580,8 @@ export class LeaderElector {
     const eligibleAt = this.startedAt + preference.electionDelayMs;
     if (now < eligibleAt) return true;
     try {
-      const tiers = await this.presence.betterTiers();
+      this.freeTiers = Math.max(this.freeTiers, await this.presence.betterTiers());
+      const tiers = this.freeTiers;
       // Windows count from when this replica could first compete (a lease free during our own
       // election delay was not yet left to anyone).
       return now - Math.max(this.freeSince ?? now, eligibleAt) < tiers * preference.preferenceWindowMs;

@@ -23,8 +23,13 @@ export interface PresenceHost {
 export class PresenceAgent {
   private readonly announcement: PresenceAnnouncement;
   private cached?: { at: number; records: PresenceRecord[] };
-  /** Failback: monotonic time each better candidate was first seen live, while it stays live. */
-  private readonly betterSince = new Map<string, number>();
+  /**
+   * Failback: each better candidate seen live, with when it was first seen (monotonic) and when its
+   * record was last refreshed as of that first sighting (monotonic estimate: listing time − age). A
+   * candidate counts only once it has refreshed again since: a record left by a replica that just
+   * crashed is still "live" for up to staleAfterMs, and must not be handed the lease.
+   */
+  private readonly betterSince = new Map<string, { firstSeenAt: number; firstRefreshAt: number; refreshedSince: boolean }>();
   private failing = false;
   private loop?: Promise<void>;
 
@@ -121,9 +126,19 @@ export class PresenceAgent {
       .sort(comparePreference);
     const live = new Set(better.map((r) => r.identity));
     for (const identity of this.betterSince.keys()) if (!live.has(identity)) this.betterSince.delete(identity);
-    for (const record of better) if (!this.betterSince.has(record.identity)) this.betterSince.set(record.identity, now);
-    const best = better[0];
-    if (best && now - this.betterSince.get(best.identity)! >= this.preference.failbackAfterMs) {
+    const listedAt = this.cached.at;
+    for (const record of better) {
+      const refreshedAt = listedAt - record.ageMs;
+      const seen = this.betterSince.get(record.identity);
+      if (!seen) this.betterSince.set(record.identity, { firstSeenAt: now, firstRefreshAt: refreshedAt, refreshedSince: false });
+      // Ages have a 1 s resolution on Azure: a refresh counts when it is clearly later.
+      else if (refreshedAt > seen.firstRefreshAt + 1_000) seen.refreshedSince = true;
+    }
+    const best = better.find((record) => this.betterSince.get(record.identity)!.refreshedSince);
+    if (!best) return;
+    const seen = this.betterSince.get(best.identity)!;
+    // Refreshed within about one interval: alive now, not merely not yet stale.
+    if (now - seen.firstSeenAt >= this.preference.failbackAfterMs && best.ageMs <= 1.5 * this.preference.presence.intervalMs) {
       this.betterSince.clear();
       await this.host.handOver(best.identity, `failback: "${best.identity}" (priority ${best.priority}) has been present for ${Math.round(this.preference.failbackAfterMs / 1000)} s`);
     }

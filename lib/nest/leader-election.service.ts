@@ -611,7 +611,7 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
     }
     this.renewal = new RenewalThread({ ...setting, logger: this.logger });
     this.renewal.ready.catch((error: unknown) => this.logger.error(`renewalThread: the renewal thread did not start: ${error instanceof Error ? error.message : String(error)}`));
-    this.logger.log(`Renewing leases on a worker thread (a main thread blocked for more than ${setting.maxBlockedMs} ms stops being renewed for)`);
+    this.logger.log(`Renewing leases on a worker thread; it stops renewing once the main thread has not run for more than ${setting.maxBlockedMs} ms`);
     return this.renewal;
   }
 

@@ -12,8 +12,11 @@ export interface RenewalThreadOptions {
   containerName: string;
   /**
    * Longest time the main thread may be blocked (no heartbeat) and still have its leases renewed,
-   * ms. Default 60000 (4 × the default lease): a CPU-bound job of up to a minute keeps the lease,
-   * a wedged process loses it within maxBlockedMs + D instead of holding it for ever.
+   * ms. Default 60000 (4 × the default lease): a CPU-bound job of up to a minute keeps the lease. The
+   * last renewal goes out between maxBlockedMs − renewInterval and maxBlockedMs into a block, so a
+   * block keeps the lease below maxBlockedMs + D − safetyMargin − renewInterval and loses it from
+   * maxBlockedMs + D − safetyMargin (69 s and 74 s at defaults); a wedged process is taken over within
+   * about maxBlockedMs + D + R instead of holding the lease for ever.
    */
   maxBlockedMs?: number;
   /** End the process (SIGKILL) if the main thread is still blocked when a lease's deadline passes. Default false. */
@@ -75,7 +78,7 @@ export class RenewalThread implements RenewalDelegate {
         const key = `${message.slot}:${message.generation}`;
         if (message.type === 'lost') this.losses.set(key, { recordLost: message.status === 404, message: message.message ?? 'lease lost' });
         if (message.type === 'stopped') {
-          const why = `the main thread was blocked for ${Math.round((message.silenceMs ?? 0) / 1000)} s (more than maxBlockedMs ${maxBlockedMs} ms), so the renewal thread stopped renewing`;
+          const why = `a renewal was due while the main thread had not run for ${Math.round((message.silenceMs ?? 0) / 1000)} s (more than maxBlockedMs, ${maxBlockedMs} ms), so the renewal thread stopped renewing`;
           this.stops.set(key, why);
           this.logger.warn(`Renewal thread: ${why}`);
         }

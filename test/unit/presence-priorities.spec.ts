@@ -180,3 +180,58 @@ describe('preferred leaders', () => {
     expect(() => new LeaderElector(noPresence, { leaseName: 'x', identity: 'a', priority: 2 })).toThrow(/"priority".*presence records/);
   });
 });
+
+describe('preferred leaders: findings of the benchmark runs', () => {
+  it('failback never hands the lease to a replica that crashed after announcing (its record is not yet stale, but it stopped refreshing)', async () => {
+    const { candidate, clock } = setup({ presence: true });
+    const mid = candidate('mid', { priority: 2, failback: { afterStableMs: 5_000 } });
+    await mid.elector.start();
+    expect(await run(clock, DELAY + WINDOW, [mid])).toBe('mid');
+    const high = candidate('high', { priority: 3, failback: { afterStableMs: 5_000 } });
+    await high.elector.start(); // announces once…
+    await clock.advance(500);
+    partition(high.store, 'hang'); // …and crashes: its record stays "live" for staleAfterMs (30 s)
+    await run(clock, 25_000, [mid, high]);
+    expect(mid.elector.isLeader()).toBe(true); // before the fix: handed over to the dead replica at ~5 s
+    expect(mid.logger.text()).not.toMatch(/handing over/);
+  });
+
+  it('a crash goes to the next priority, not to a worse one whose wait shrank when the dead best record went stale mid-window', async () => {
+    const { candidate, clock } = setup({ presence: { intervalMs: 10_000, staleAfterMs: 21_000 } });
+    const high = candidate('high', { priority: 3 });
+    const mid = candidate('mid', { priority: 2 });
+    const low = candidate('low', { priority: 1 });
+    for (const x of [high, mid, low]) await x.elector.start();
+    expect(await run(clock, DELAY + 3 * WINDOW, [high, mid, low])).toBe('high');
+    await clock.advanceTo(Math.ceil(clock.now() / 10_000) * 10_000 + 100); // just after high's refresh
+    partition(high.store, 'hang');
+    mid.store.inject('acquire', { type: 'delay', ms: 6_000 }); // mid is slow to take the lease
+    expect(await run(clock, D + 4 * WINDOW, [high, mid, low])).toBe('mid');
+    expect(low.store.callsOf('acquire')).toHaveLength(0);
+  });
+
+  it('a graceful stop right after a hand-over returns the lease within about a poll (no window-long cooldown on the old leader)', async () => {
+    const { candidate, clock } = setup({ presence: true });
+    const mid = candidate('mid', { priority: 2, failback: { afterStableMs: 20_000 } });
+    await mid.elector.start();
+    expect(await run(clock, DELAY + WINDOW, [mid])).toBe('mid');
+    const high = candidate('high', { priority: 3, failback: { afterStableMs: 20_000 } });
+    await high.elector.start();
+    let handedOverAt: number | undefined;
+    for (let t = 0; t < 60_000 && handedOverAt === undefined; t += 100) {
+      await clock.advance(100);
+      if (high.elector.isLeader()) handedOverAt = clock.now();
+    }
+    expect(handedOverAt).toBeDefined();
+    await clock.advance(1_000);
+    await high.elector.stop(); // graceful: releases, no successor
+    const stoppedAt = clock.now();
+    let midBackAt: number | undefined;
+    for (let t = 0; t < 20_000 && midBackAt === undefined; t += 100) {
+      await clock.advance(100);
+      if (mid.elector.isLeader()) midBackAt = clock.now();
+    }
+    expect(midBackAt).toBeDefined();
+    expect(midBackAt! - stoppedAt).toBeLessThanOrEqual(RETRY + 200); // before the fix: up to the rest of a 9 s window
+  });
+});

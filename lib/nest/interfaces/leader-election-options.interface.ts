@@ -59,8 +59,9 @@ export interface LeaderElectionModuleOptions extends ElectionTimingOptions, Elec
   healthDetails?: HealthDetailsLevel;
   /**
    * Renew held leases on a worker thread, so a leader-only job that blocks the event loop (CPU-bound
-   * work) does not lose the lease: true, or { maxBlockedMs (default 60000: a main thread blocked
-   * longer stops being renewed for), exitOnBlockedDeadline (default false: end the process if the
+   * work) does not lose the lease: true, or { maxBlockedMs (default 60000: renewals stop once the main
+   * thread has not run for that long, so a block keeps the lease below maxBlockedMs + D − margin −
+   * renewInterval and loses it from maxBlockedMs + D − margin), exitOnBlockedDeadline (default false: end the process if the
    * main thread is still blocked when the lease deadline passes) }. Needs `connectionString` (a
    * TokenCredential, ContainerClient or custom store cannot cross into a thread: renewals then stay
    * on the main thread, said once in the log). Default false.
