@@ -57,6 +57,10 @@ export interface ChaosOptions {
   leaderTask?: boolean;
   /** Heartbeat period of the leader task, ms (default 100). */
   taskHeartbeatMs?: number;
+  /** Priorities mode: slot rN gets priority (replicas − N + 1), so r1 is preferred; presence stays on (default false). */
+  priorities?: boolean;
+  /** With priorities: failback after the better replica has been present this long, ms (default: off). */
+  failbackAfterMs?: number;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
   /** Aborts the run early (the run still cleans up and checks what it has). */
@@ -98,6 +102,20 @@ export function resolveTimings(options: ChaosOptions): ChaosTimings {
     jobDurationMs: options.jobDurationMs ?? DEFAULTS.jobDurationMs,
     slackMs: options.slackMs ?? DEFAULTS.slackMs,
     ...(options.leaderTask ? { taskHeartbeatMs: options.taskHeartbeatMs ?? DEFAULTS.taskHeartbeatMs } : {}),
+    ...(options.priorities ? priorityTimings(options, renewIntervalMs) : {}),
+  };
+}
+
+/** Priorities mode: r1 = replicas, r2 = replicas − 1, …; the library's default preference window and presence interval. */
+function priorityTimings(options: ChaosOptions, renewIntervalMs: number): Pick<ChaosTimings, 'priorities' | 'preferenceWindowMs' | 'presenceIntervalMs' | 'failbackAfterMs'> {
+  const count = options.replicas ?? DEFAULTS.replicas;
+  const retryIntervalMs = options.retryIntervalMs ?? DEFAULTS.retryIntervalMs;
+  const requestTimeoutMs = Math.min(5000, renewIntervalMs);
+  return {
+    priorities: Object.fromEntries(Array.from({ length: count }, (_, i) => [`r${i + 1}`, count - i])),
+    preferenceWindowMs: 2 * retryIntervalMs + requestTimeoutMs, // the library's default
+    presenceIntervalMs: 10_000, // the library's default
+    ...(options.failbackAfterMs !== undefined ? { failbackAfterMs: options.failbackAfterMs } : {}),
   };
 }
 
@@ -219,6 +237,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
       LOG_LEVELS: 'log,warn,error',
       EXIT_WITH_PARENT: '1',
       TASK_HEARTBEAT_MS: String(timings.taskHeartbeatMs ?? 0),
+      ...(timings.priorities ? { PRIORITY: String(timings.priorities[slot]) } : {}),
+      ...(timings.failbackAfterMs !== undefined ? { FAILBACK_AFTER_MS: String(timings.failbackAfterMs) } : {}),
     };
     const child = spawn(process.execPath, ['--enable-source-maps', REPLICA_SCRIPT], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     everyChild.add(child);
@@ -305,10 +325,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
     for (const slot of slots) proxies.set(slot, await FaultProxy.start({ targetPort: azuritePort }));
     say(`Azurite on 127.0.0.1:${azuritePort}; proxies ${slots.map((slot) => `${slot}→:${proxies.get(slot)!.port}`).join(', ')}`);
     say(`timings: D=${timings.leaseSeconds}s renew=${timings.renewIntervalMs}ms retry=${timings.retryIntervalMs}ms±${timings.retryJitter * 100}% job every ${timings.jobIntervalMs}ms for ${timings.jobDurationMs}ms${timings.taskHeartbeatMs ? `; leader task heartbeat every ${timings.taskHeartbeatMs}ms` : ''}`);
+    if (timings.priorities) {
+      say(`priorities: ${Object.entries(timings.priorities).map(([slot, priority]) => `${slot}=${priority}`).join(' ')}; preference window ${timings.preferenceWindowMs}ms; failback ${timings.failbackAfterMs !== undefined ? `after ${timings.failbackAfterMs}ms` : 'off'}`);
+    }
 
     for (const slot of slots) startReplica(slot);
     if (!(await waitFor(() => [...replicas.values()].every(booted), 60_000))) throw new Error('replicas did not boot within 60 s (see the replica logs in the output folder)');
-    if (!(await waitFor(() => currentLeader() !== undefined, 30_000))) throw new Error('no leader was elected within 30 s of boot');
+    if (!(await waitFor(() => currentLeader() !== undefined, 30_000 + (timings.priorities ? timings.presenceIntervalMs! + timings.retryIntervalMs : 0)))) {
+      throw new Error('no leader was elected within 30 s of boot (plus the election delay with priorities)');
+    }
     say(`${replicaCount} replicas up; leader ${currentLeader()!.replica.slot} (term ${currentLeader()!.term})`);
 
     let bag: FaultKind[] = [];
