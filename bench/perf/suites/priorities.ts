@@ -32,6 +32,8 @@ export interface PriorityTrial {
   kind: Kind;
   /** Signal to r1 (the best, leading) → first run of the job by another replica. */
   takeoverMs: number;
+  /** How long r1 had led (its first run of this tenure) when it was signalled. */
+  ledForMs: number;
   newLeader: string;
   /** Crash: server lease time left at the kill (last successful Acquire/Renew at r1's proxy + D − kill). */
   leaseLeftAtKillMs?: number;
@@ -95,8 +97,12 @@ async function runPriorities(ctx: SuiteContext, trialsPerKind: number): Promise<
     const renewMs = (LEASE_SECONDS * 1000) / 3;
     for (const [index, kind] of kinds.entries()) {
       // r1 leads (after the initial election, or after the previous trial's failback).
-      await journal.waitFor(firstRun('r1', Date.now() - 1_000), FAILBACK_AFTER_MS + 2 * PRESENCE_INTERVAL_MS + 30_000, 'r1 leading', failIf);
-      await sleep(1_000 + ctx.random() * renewMs); // a random phase against the renewal cycle
+      const leading = await journal.waitFor(firstRun('r1', Date.now() - 1_000), FAILBACK_AFTER_MS + 2 * PRESENCE_INTERVAL_MS + 30_000, 'r1 leading', failIf);
+      const ledSince = (journal.entries.filter((e) => e.event === 'run' && e.replica === 'r1' && e.pid === leading.pid && e.term === leading.term)[0]?.start as number | undefined) ?? (leading.start as number);
+      // Let the hand-over settle: the replica that handed the lease back to r1 (failback) leaves
+      // free leases alone for one preference window after its hand-over (its cooldown); measured
+      // apart, see the notes. Then a random phase against the renewal cycle.
+      await sleep(Math.max(0, ledSince + PREFERENCE_WINDOW_MS + 1_000 - Date.now()) + ctx.random() * renewMs);
       const victim = replicas.get('r1')!;
       const t0 = Date.now();
       victim.signal(kind === 'crash' ? 'SIGKILL' : 'SIGTERM');
@@ -105,7 +111,7 @@ async function runPriorities(ctx: SuiteContext, trialsPerKind: number): Promise<
       const bound = LEASE_SECONDS * 1000 + RETRY_MS * (1 + JITTER) + 2 * PREFERENCE_WINDOW_MS + 30_000;
       const othersAlive = anyExited([replicas.get('r2')!, replicas.get('r3')!]);
       const next = await journal.waitFor(firstRun((r) => r !== 'r1', t0), bound, `a run by another replica after ${kind} of r1`, othersAlive);
-      const trial: PriorityTrial = { kind, takeoverMs: (next.start as number) - t0, newLeader: next.replica };
+      const trial: PriorityTrial = { kind, takeoverMs: (next.start as number) - t0, ledForMs: t0 - ledSince, newLeader: next.replica };
       if (kind === 'crash' && lastGrantAt > 0) trial.leaseLeftAtKillMs = lastGrantAt + LEASE_SECONDS * 1000 - t0;
       await victim.exited;
       // Restart the best one: failback should give it the lease back after FAILBACK_AFTER_MS present.
@@ -117,7 +123,7 @@ async function runPriorities(ctx: SuiteContext, trialsPerKind: number): Promise<
       if (interim) trial.failbackGapMs = (back.start as number) - (interim.end as number);
       trials.push(trial);
       ctx.log(
-        `priorities ${index + 1}/${kinds.length}: ${kind} of r1 → ${trial.newLeader} runs after ${seconds(trial.takeoverMs)}; r1 restarted, leads again ${seconds(trial.failbackMs)} after its boot (gap ${seconds(trial.failbackGapMs)})`,
+        `priorities ${index + 1}/${kinds.length}: ${kind} of r1 (leading for ${seconds(trial.ledForMs)}) → ${trial.newLeader} runs after ${seconds(trial.takeoverMs)}; r1 restarted, leads again ${seconds(trial.failbackMs)} after its boot (gap ${seconds(trial.failbackGapMs)})`,
       );
     }
     journal.poll();
