@@ -134,10 +134,12 @@ function knownMembers(): Map<string, NonNullable<ReplicaLeaderView['members']>[n
   return merged;
 }
 
-/** One line: the members of lease "leader", best first, as a replica lists them. */
+/** One line: the members of lease "leader", best first, as the leader (else any replica) lists them. */
 async function membersLine(): Promise<string> {
   await pollViews();
-  const list = [...views.values()].find((view) => view?.members)?.members;
+  // The leader's own listing first: its roles are authoritative (a follower may not have seen a new leader yet).
+  const withMembers = [...views.values()].filter((view) => view?.members);
+  const list = (withMembers.find((view) => view?.leases.some((lease) => lease.leaseName === 'leader' && lease.role === 'leader')) ?? withMembers[0])?.members;
   if (!list) return 'members: none listed (presence off?)';
   return `members of "leader", best first: ${list.map((m) => `${m.identity} (priority ${m.priority}, ${m.role}, seen ${(m.lastSeenAgoMs / 1000).toFixed(1)} s ago)`).join(', ')}`;
 }
