@@ -16,6 +16,12 @@
  * Killed and terminated replicas are restarted (same slot and identity, new pid) 0.5..2 s after
  * the election recovered.
  *
+ * Priorities mode (`priorities: true`, `--priorities`): slot rN gets priority (replicas − N + 1).
+ * Before each fault the harness then waits (bounded by failback-or-5 s + 3 presence intervals +
+ * 2R + slack, with failback on or off) until the preferred replica leads again whenever it is
+ * running, so failback (`failbackAfterMs`, `--failback`) has room to act and runs with and without
+ * it follow the same plan.
+ *
  * Leader-task mode (`leaderTask: true`, `--mode leader-task`): each replica also runs a @LeaderTask
  * that journals a heartbeat every `taskHeartbeatMs` (100) for its whole tenure; the checker then
  * also checks that no two replicas' tasks ran at once and measures each fault's task hand-over gap.
@@ -338,7 +344,24 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
 
     let bag: FaultKind[] = [];
     let id = 0;
+    const preferredSlot = timings.priorities ? Object.entries(timings.priorities).sort((a, b) => b[1] - a[1])[0]![0] : undefined;
+    // Failback needs the better replica seen in one leader listing and still there afterStableMs
+    // later (listings every presence interval), and that replica's own refresh after it returns.
+    const preferenceSettleMs = timings.priorities
+      ? (timings.failbackAfterMs ?? 5000) + 3 * timings.presenceIntervalMs! + 2 * timings.retryIntervalMs + timings.slackMs
+      : 0;
     while (Date.now() - startedAt < options.durationMs && !aborted()) {
+      // Priorities mode: before the next fault, wait (bounded, the same bound with failback on or
+      // off, so runs of one seed stay comparable) until the preferred replica leads again when it
+      // is running: with failback on that is the failback, with it off the wait runs out.
+      if (preferredSlot) {
+        const preferred = replicas.get(preferredSlot);
+        if (preferred?.alive && !preferred.stopped && currentLeader()?.replica.slot !== preferredSlot) {
+          const waitFrom = Date.now();
+          const back = await waitFor(() => currentLeader()?.replica.slot === preferredSlot, preferenceSettleMs);
+          say(back ? `  ${preferredSlot} leads again after ${((Date.now() - waitFrom) / 1000).toFixed(2)} s more` : `  ${preferredSlot} did not lead again within ${(preferenceSettleMs / 1000).toFixed(1)} s (failback ${timings.failbackAfterMs !== undefined ? 'on' : 'off'})`);
+        }
+      }
       await sleep(prng.between(1000, 2500), undefined, { signal: options.signal }).catch(() => undefined);
       if (Date.now() - startedAt >= options.durationMs || aborted()) break;
       if (bag.length === 0) bag = prng.shuffle(kinds);

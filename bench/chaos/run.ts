@@ -30,6 +30,8 @@ const usage = `Usage: npm run chaos -- [options]
   --task-heartbeat <ms>  heartbeat period in leader-task mode (default ${DEFAULTS.taskHeartbeatMs})
   --priorities        replicas get priorities (r1 = n, r2 = n − 1, …; restarts keep theirs), presence on;
                       the checker also reports how long a non-preferred replica led while r1 was healthy
+                      before each fault the harness waits (bounded, same bound with or without
+                      --failback) for r1 to lead again whenever it runs
   --failback <ms>     with --priorities: failback after the better replica has been present this long
   --quiet             no progress lines, only the summary
   -h, --help`;
