@@ -225,7 +225,7 @@ async function main(): Promise<void> {
     '',
     'Measured takeover times (signal sent → another replica reports itself leader):',
     `  graceful stop (SIGTERM): ${(gracefulMs / 1000).toFixed(2)} s   bound ≈ retryInterval (${RETRY_INTERVAL_MS / 1000} s) + request time`,
-    `  crash (SIGKILL):         ${(crashMs / 1000).toFixed(2)} s   bound ≤ lease duration + retryInterval (${LEASE_SECONDS + RETRY_INTERVAL_MS / 1000} s)`,
+    `  crash (SIGKILL):         ${(crashMs / 1000).toFixed(2)} s   bound ≤ lease duration + retryInterval (${LEASE_SECONDS + RETRY_INTERVAL_MS / 1000} s)${crash.leader === best ? ' for the best live replica (no better priority to wait for)' : ' + one preference window per better priority still present'}`,
     `  terms: ${first.term} → ${graceful.term} → ${crash.term} (strictly increasing)`,
     '',
     `Priorities (${replicas.map((r) => `${r.id} = ${PRIORITIES[r.id]}`).join(', ')}; higher is preferred):`,
