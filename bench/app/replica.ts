@@ -26,6 +26,13 @@
  *                       for as long as the tenure lasts, stopping on its signal (the harness's
  *                       leader-task mode uses 100). Default 0: no leader task.
  *   LOG_LEVELS          Nest log levels, comma-separated. Default "log,warn,error" (stdout/stderr).
+ *   PRIORITY            this replica's priority (higher is preferred). Default: none (no preference).
+ *   CAN_LEAD            "0": an observer that never leads. Default: can lead.
+ *   PRESENCE            "0": presence records off. Default: the library's (on).
+ *   PRESENCE_INTERVAL_MS presence refresh interval. Default: the library's (10000).
+ *   ELECTION_DELAY_MS   with PRIORITY: wait after start before taking a free lease. Default: the library's.
+ *   PREFERENCE_WINDOW_MS free lease left to better priorities, per tier. Default: the library's.
+ *   FAILBACK_AFTER_MS   failback on: hand over to a better replica present this long. Default: off.
  *   EXIT_WITH_PARENT    "1": exit (SIGKILL-like, no release) once the parent process is gone, so
  *                       an orchestrator that dies without cleaning up leaves no replica behind.
  *
@@ -89,6 +96,13 @@ export interface ReplicaConfig {
   shutdownTimeoutMs?: number;
   taskHeartbeatMs: number;
   logLevels: LogLevel[];
+  priority?: number;
+  canLead: boolean;
+  presence: boolean;
+  presenceIntervalMs?: number;
+  electionDelayMs?: number;
+  preferenceWindowMs?: number;
+  failbackAfterMs?: number;
 }
 
 function numberEnv(name: string, fallback?: number): number | undefined {
@@ -123,6 +137,13 @@ export function readConfig(): ReplicaConfig {
     leaseName: process.env.LEASE_NAME || undefined,
     shutdownTimeoutMs: numberEnv('SHUTDOWN_TIMEOUT_MS'),
     taskHeartbeatMs: numberEnv('TASK_HEARTBEAT_MS', 0)!,
+    priority: numberEnv('PRIORITY'),
+    canLead: process.env.CAN_LEAD !== '0',
+    presence: process.env.PRESENCE !== '0',
+    presenceIntervalMs: numberEnv('PRESENCE_INTERVAL_MS'),
+    electionDelayMs: numberEnv('ELECTION_DELAY_MS'),
+    preferenceWindowMs: numberEnv('PREFERENCE_WINDOW_MS'),
+    failbackAfterMs: numberEnv('FAILBACK_AFTER_MS'),
     logLevels: (process.env.LOG_LEVELS ?? 'log,warn,error').split(',').map((level) => level.trim()).filter(Boolean) as LogLevel[],
   };
 }
@@ -236,6 +257,13 @@ function electionOptions(cfg: ReplicaConfig): LeaderElectionModuleOptions {
   if (cfg.containerName !== undefined) options.containerName = cfg.containerName;
   if (cfg.leaseName !== undefined) options.leaseName = cfg.leaseName;
   if (cfg.shutdownTimeoutMs !== undefined) options.shutdownTimeoutMs = cfg.shutdownTimeoutMs;
+  if (cfg.priority !== undefined) options.priority = cfg.priority;
+  if (!cfg.canLead) options.canLead = false;
+  if (!cfg.presence) options.presence = false;
+  else if (cfg.presenceIntervalMs !== undefined) options.presence = { intervalMs: cfg.presenceIntervalMs };
+  if (cfg.electionDelayMs !== undefined) options.electionDelayMs = cfg.electionDelayMs;
+  if (cfg.preferenceWindowMs !== undefined) options.preferenceWindowMs = cfg.preferenceWindowMs;
+  if (cfg.failbackAfterMs !== undefined) options.failback = { afterStableMs: cfg.failbackAfterMs };
   return options;
 }
 

@@ -4,7 +4,12 @@ import type { ChaosTimings, FaultRecord } from './types.js';
 export function faultBounds(timings: ChaosTimings): (fault: FaultRecord) => number {
   const { leaseMs: D, slackMs } = timings;
   const R = timings.retryIntervalMs * (1 + timings.retryJitter); // the longest follower poll gap
-  return (fault) => {
+  // Priorities: the fault hits the leader; the best replica still running has at most one live
+  // better tier (the faulted leader, whose record stays live up to staleAfterMs), so it leaves the
+  // free lease to it for one preference window at most (README: D + R + tiers × window).
+  const window = timings.priorities ? (timings.preferenceWindowMs ?? 0) : 0;
+  return (fault) => base(fault) + (fault.kind === 'sigterm' ? 0 : window);
+  function base(fault: FaultRecord): number {
     switch (fault.kind) {
       case 'sigterm':
         // Graceful: drain the running job, release the lease; a follower sees it at its next poll.
@@ -30,7 +35,7 @@ export function faultBounds(timings: ChaosTimings): (fault: FaultRecord) => numb
         // poll (R): downtime + 2R + D.
         return (fault.params.downMs ?? 0) + 2 * R + D + slackMs;
     }
-  };
+  }
 }
 
 export function describeFault(fault: FaultRecord): string {

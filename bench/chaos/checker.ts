@@ -26,6 +26,14 @@
  * Liveness (exit code 3 when only these fail): the time from each fault to a new leader is within the
  * bound implied by the configured timings (see faultBounds in harness.ts).
  *
+ * Priorities mode (timings.priorities set): info only, never a failure — how long a replica other
+ * than the preferred one (the slot with the highest priority) led while the preferred one was
+ * healthy: its process booted (journal) and not yet killed or exited, not SIGSTOPped, its proxy
+ * passing traffic (no partition or latency fault), and Azurite up. "Led" = the latest replica that
+ * announced leadership and has not announced losing it (nor died). With failback off this is
+ * expected after every failover away from the preferred replica; with failback on it should be
+ * about afterStableMs plus a presence interval per return of the preferred replica.
+ *
  * Leader-task mode (journal has 'task' heartbeats of a @LeaderTask, one run per tenure):
  *   - a heartbeat written while its tenure was active has the validity window [at, at + leaseLeftMs]
  *     (clamped by the replica's own step-down, as for runs). No replica may write a valid heartbeat
@@ -130,6 +138,22 @@ export interface TaskReport {
   gaps: { kind: FaultKind; faultId: number; gapMs?: number; stopToStartMs?: number; startAfterPromotionMs?: number }[];
 }
 
+export interface PreferenceReport {
+  preferredSlot: string;
+  priorities: Record<string, number>;
+  failbackAfterMs?: number;
+  /** Time the preferred replica was healthy (see the header), ms. */
+  preferredHealthyMs: number;
+  /** Time some replica led, ms, and how much of it was a non-preferred one. */
+  ledMs: number;
+  nonPreferredLedMs: number;
+  /** Time a non-preferred replica led while the preferred one was healthy, ms, and its stretches. */
+  nonPreferredWhileHealthyMs: number;
+  longestStretchMs: number;
+  /** Each stretch: who led, from/to (wall clock ms), fromS (s since the run started), length. */
+  stretches: { holder: string; from: number; to: number; fromS: number; ms: number }[];
+}
+
 export interface ChaosReport {
   seed: number;
   ok: boolean;
@@ -179,6 +203,7 @@ export interface ChaosReport {
     details: { at: number; replica: string; pid: number; term: number; highestSeen: number; afterPause: boolean }[];
   };
   faults: FaultOutcome[];
+  preference?: PreferenceReport;
   worstByKind: Partial<
     Record<FaultKind, { count: number; worstTakeoverMs: number; worstNoLeaderMs: number; boundMs: number; allWithinBound: boolean; allRecovered: boolean; worstTaskGapMs?: number; bestTaskGapMs?: number }>
   >;
@@ -566,8 +591,116 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
     terms,
     fencing,
     faults: outcomes,
+    ...(timings.priorities ? { preference: preferenceReport(record, entries, deaths) } : {}),
     worstByKind,
     ...(tasks ? { tasks } : {}),
+  };
+}
+
+/** Intervals [from, to) of `windows` minus `holes` (both lists of disjoint or overlapping windows). */
+function subtractWindows(windows: Window[], holes: Window[]): Window[] {
+  let result = mergeWindows(windows);
+  for (const hole of holes) {
+    const next: Window[] = [];
+    for (const w of result) {
+      if (hole.to <= w.from || hole.from >= w.to) next.push(w);
+      else {
+        if (hole.from > w.from) next.push({ from: w.from, to: hole.from });
+        if (hole.to < w.to) next.push({ from: hole.to, to: w.to });
+      }
+    }
+    result = next;
+  }
+  return result;
+}
+
+const totalMs = (windows: Window[]): number => windows.reduce((sum, w) => sum + Math.max(0, w.to - w.from), 0);
+
+/** Priorities mode: who led when, against when the preferred replica was healthy (see the header). */
+export function preferenceReport(record: RunRecord, entries: JournalEntry[], deaths: Map<number, number>): PreferenceReport {
+  const priorities = record.timings.priorities ?? {};
+  const preferredSlot = Object.entries(priorities).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0] ?? record.slots[0]!;
+  const end = record.endedAt;
+  const slotOfPid = new Map<number, string>();
+  for (const op of record.ops) if (op.pid !== undefined && op.slot !== undefined) slotOfPid.set(op.pid, op.slot);
+  for (const entry of entries) if (!slotOfPid.has(entry.pid)) slotOfPid.set(entry.pid, entry.replica);
+
+  // Healthy: booted … died, minus pauses, proxy faults and Azurite downtime.
+  const alive: Window[] = [];
+  for (const entry of entries) {
+    if (entry.event === 'boot' && slotOfPid.get(entry.pid) === preferredSlot) alive.push({ from: entry.at, to: Math.min(end, deaths.get(entry.pid) ?? end) });
+  }
+  const holes: Window[] = [];
+  const openHole = new Map<string, number>();
+  for (const op of [...record.ops].sort((a, b) => a.at - b.at)) {
+    const key = op.op === 'azurite-stop' || op.op === 'azurite-start' ? 'azurite' : `${op.op === 'sigstop' || op.op === 'sigcont' ? 'stop' : 'proxy'}:${op.slot ?? ''}`;
+    const mine = op.slot === preferredSlot;
+    const begins = op.op === 'azurite-stop' || (mine && (op.op === 'sigstop' || (op.op === 'proxy' && op.detail !== 'pass')));
+    const ends = op.op === 'azurite-start' || (mine && (op.op === 'sigcont' || (op.op === 'proxy' && op.detail === 'pass')));
+    if (begins && !openHole.has(key)) openHole.set(key, op.at);
+    else if (ends && openHole.has(key)) {
+      holes.push({ from: openHole.get(key)!, to: op.at });
+      openHole.delete(key);
+    }
+  }
+  for (const from of openHole.values()) holes.push({ from, to: end });
+  const healthy = subtractWindows(alive, holes);
+
+  // Who led: a sweep over role changes and deaths; the latest open leadership wins.
+  const points = new Set<number>([record.startedAt, end]);
+  const roles = entries.filter((entry): entry is RoleEntry => entry.event === 'role').sort((a, b) => a.at - b.at);
+  for (const role of roles) points.add(role.at);
+  for (const at of deaths.values()) if (at <= end) points.add(at);
+  const times = [...points].filter((t) => t >= record.startedAt && t <= end).sort((a, b) => a - b);
+  const open = new Map<number, number>(); // pid → since
+  let r = 0;
+  const segments: { holder: string; from: number; to: number }[] = [];
+  for (let i = 0; i < times.length - 1; i++) {
+    const t = times[i]!;
+    for (; r < roles.length && roles[r]!.at <= t; r++) {
+      const role = roles[r]!;
+      if (role.role === 'leader') {
+        if (!open.has(role.pid)) open.set(role.pid, role.at);
+      } else open.delete(role.pid);
+    }
+    for (const pid of [...open.keys()]) if ((deaths.get(pid) ?? Infinity) <= t) open.delete(pid);
+    let holder: number | undefined;
+    for (const [pid, since] of open) if (holder === undefined || since > open.get(holder)!) holder = pid;
+    if (holder === undefined) continue;
+    const slot = slotOfPid.get(holder) ?? '?';
+    const last = segments.at(-1);
+    if (last && last.holder === slot && last.to === t) last.to = times[i + 1]!;
+    else segments.push({ holder: slot, from: t, to: times[i + 1]! });
+  }
+  const nonPreferred = segments.filter((segment) => segment.holder !== preferredSlot);
+  const stretches: PreferenceReport['stretches'] = [];
+  for (const segment of nonPreferred) {
+    for (const w of healthy) {
+      const from = Math.max(segment.from, w.from);
+      const to = Math.min(segment.to, w.to);
+      if (to > from) stretches.push({ holder: segment.holder, from, to, fromS: round((from - record.startedAt) / 1000, 1), ms: to - from });
+    }
+  }
+  // Adjacent stretches (a leader change among non-preferred replicas) count as one.
+  const merged: PreferenceReport['stretches'] = [];
+  for (const stretch of stretches.sort((a, b) => a.from - b.from)) {
+    const last = merged.at(-1);
+    if (last && last.to === stretch.from) {
+      last.to = stretch.to;
+      last.ms = last.to - last.from;
+      if (!last.holder.split('+').includes(stretch.holder)) last.holder += `+${stretch.holder}`;
+    } else merged.push({ ...stretch });
+  }
+  return {
+    preferredSlot,
+    priorities,
+    ...(record.timings.failbackAfterMs !== undefined ? { failbackAfterMs: record.timings.failbackAfterMs } : {}),
+    preferredHealthyMs: totalMs(healthy),
+    ledMs: totalMs(segments),
+    nonPreferredLedMs: totalMs(nonPreferred),
+    nonPreferredWhileHealthyMs: merged.reduce((sum, s) => sum + s.ms, 0),
+    longestStretchMs: Math.max(0, ...merged.map((s) => s.ms)),
+    stretches: merged,
   };
 }
 
@@ -632,6 +765,15 @@ export function formatReport(report: ChaosReport, files?: { result: string; time
   );
   if (report.tasks) {
     lines.push(`  info leader-task heartbeats written after their tenure ended (resumed after a pause; fencing's job): ${report.tasks.afterTenure} (${report.tasks.afterSuccessor} after a successor's task began); after store data loss: ${report.tasks.interleavedStoreLoss}`);
+  }
+  if (report.preference) {
+    const p = report.preference;
+    lines.push(
+      `  info priorities ${Object.entries(p.priorities).map(([slot, priority]) => `${slot}=${priority}`).join(' ')}, failback ${p.failbackAfterMs !== undefined ? `after ${seconds(p.failbackAfterMs)}` : 'off'}: ` +
+        `a non-preferred replica led ${seconds(p.nonPreferredWhileHealthyMs)} while ${p.preferredSlot} was healthy (${p.stretches.length} stretch(es), longest ${seconds(p.longestStretchMs)}); ` +
+        `${p.preferredSlot} healthy ${seconds(p.preferredHealthyMs)}, someone led ${seconds(p.ledMs)}, of which non-preferred ${seconds(p.nonPreferredLedMs)}`,
+    );
+    if (p.stretches.length) lines.push(`       stretches: ${p.stretches.map((s) => `${s.holder} from ${s.fromS.toFixed(1)} s for ${seconds(s.ms)}`).join('; ')}`);
   }
   lines.push(`  info fenced register: ${report.fencing.writes} writes, ${report.fencing.accepted} accepted, ${report.fencing.rejected} stale rejected (${report.fencing.rejectedAfterPause} from resumed processes)`);
   if (report.warnings.length) {

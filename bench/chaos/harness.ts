@@ -16,6 +16,12 @@
  * Killed and terminated replicas are restarted (same slot and identity, new pid) 0.5..2 s after
  * the election recovered.
  *
+ * Priorities mode (`priorities: true`, `--priorities`): slot rN gets priority (replicas − N + 1).
+ * Before each fault the harness then waits (bounded by failback-or-5 s + 3 presence intervals +
+ * 2R + slack, with failback on or off) until the preferred replica leads again whenever it is
+ * running, so failback (`failbackAfterMs`, `--failback`) has room to act and runs with and without
+ * it follow the same plan.
+ *
  * Leader-task mode (`leaderTask: true`, `--mode leader-task`): each replica also runs a @LeaderTask
  * that journals a heartbeat every `taskHeartbeatMs` (100) for its whole tenure; the checker then
  * also checks that no two replicas' tasks ran at once and measures each fault's task hand-over gap.
@@ -57,6 +63,10 @@ export interface ChaosOptions {
   leaderTask?: boolean;
   /** Heartbeat period of the leader task, ms (default 100). */
   taskHeartbeatMs?: number;
+  /** Priorities mode: slot rN gets priority (replicas − N + 1), so r1 is preferred; presence stays on (default false). */
+  priorities?: boolean;
+  /** With priorities: failback after the better replica has been present this long, ms (default: off). */
+  failbackAfterMs?: number;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
   /** Aborts the run early (the run still cleans up and checks what it has). */
@@ -98,6 +108,20 @@ export function resolveTimings(options: ChaosOptions): ChaosTimings {
     jobDurationMs: options.jobDurationMs ?? DEFAULTS.jobDurationMs,
     slackMs: options.slackMs ?? DEFAULTS.slackMs,
     ...(options.leaderTask ? { taskHeartbeatMs: options.taskHeartbeatMs ?? DEFAULTS.taskHeartbeatMs } : {}),
+    ...(options.priorities ? priorityTimings(options, renewIntervalMs) : {}),
+  };
+}
+
+/** Priorities mode: r1 = replicas, r2 = replicas − 1, …; the library's default preference window and presence interval. */
+function priorityTimings(options: ChaosOptions, renewIntervalMs: number): Pick<ChaosTimings, 'priorities' | 'preferenceWindowMs' | 'presenceIntervalMs' | 'failbackAfterMs'> {
+  const count = options.replicas ?? DEFAULTS.replicas;
+  const retryIntervalMs = options.retryIntervalMs ?? DEFAULTS.retryIntervalMs;
+  const requestTimeoutMs = Math.min(5000, renewIntervalMs);
+  return {
+    priorities: Object.fromEntries(Array.from({ length: count }, (_, i) => [`r${i + 1}`, count - i])),
+    preferenceWindowMs: 2 * retryIntervalMs + requestTimeoutMs, // the library's default
+    presenceIntervalMs: 10_000, // the library's default
+    ...(options.failbackAfterMs !== undefined ? { failbackAfterMs: options.failbackAfterMs } : {}),
   };
 }
 
@@ -219,6 +243,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
       LOG_LEVELS: 'log,warn,error',
       EXIT_WITH_PARENT: '1',
       TASK_HEARTBEAT_MS: String(timings.taskHeartbeatMs ?? 0),
+      ...(timings.priorities ? { PRIORITY: String(timings.priorities[slot]) } : {}),
+      ...(timings.failbackAfterMs !== undefined ? { FAILBACK_AFTER_MS: String(timings.failbackAfterMs) } : {}),
     };
     const child = spawn(process.execPath, ['--enable-source-maps', REPLICA_SCRIPT], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     everyChild.add(child);
@@ -305,15 +331,37 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
     for (const slot of slots) proxies.set(slot, await FaultProxy.start({ targetPort: azuritePort }));
     say(`Azurite on 127.0.0.1:${azuritePort}; proxies ${slots.map((slot) => `${slot}→:${proxies.get(slot)!.port}`).join(', ')}`);
     say(`timings: D=${timings.leaseSeconds}s renew=${timings.renewIntervalMs}ms retry=${timings.retryIntervalMs}ms±${timings.retryJitter * 100}% job every ${timings.jobIntervalMs}ms for ${timings.jobDurationMs}ms${timings.taskHeartbeatMs ? `; leader task heartbeat every ${timings.taskHeartbeatMs}ms` : ''}`);
+    if (timings.priorities) {
+      say(`priorities: ${Object.entries(timings.priorities).map(([slot, priority]) => `${slot}=${priority}`).join(' ')}; preference window ${timings.preferenceWindowMs}ms; failback ${timings.failbackAfterMs !== undefined ? `after ${timings.failbackAfterMs}ms` : 'off'}`);
+    }
 
     for (const slot of slots) startReplica(slot);
     if (!(await waitFor(() => [...replicas.values()].every(booted), 60_000))) throw new Error('replicas did not boot within 60 s (see the replica logs in the output folder)');
-    if (!(await waitFor(() => currentLeader() !== undefined, 30_000))) throw new Error('no leader was elected within 30 s of boot');
+    if (!(await waitFor(() => currentLeader() !== undefined, 30_000 + (timings.priorities ? timings.presenceIntervalMs! + timings.retryIntervalMs : 0)))) {
+      throw new Error('no leader was elected within 30 s of boot (plus the election delay with priorities)');
+    }
     say(`${replicaCount} replicas up; leader ${currentLeader()!.replica.slot} (term ${currentLeader()!.term})`);
 
     let bag: FaultKind[] = [];
     let id = 0;
+    const preferredSlot = timings.priorities ? Object.entries(timings.priorities).sort((a, b) => b[1] - a[1])[0]![0] : undefined;
+    // Failback needs the better replica seen in one leader listing and still there afterStableMs
+    // later (listings every presence interval), and that replica's own refresh after it returns.
+    const preferenceSettleMs = timings.priorities
+      ? (timings.failbackAfterMs ?? 5000) + 3 * timings.presenceIntervalMs! + 2 * timings.retryIntervalMs + timings.slackMs
+      : 0;
     while (Date.now() - startedAt < options.durationMs && !aborted()) {
+      // Priorities mode: before the next fault, wait (bounded, the same bound with failback on or
+      // off, so runs of one seed stay comparable) until the preferred replica leads again when it
+      // is running: with failback on that is the failback, with it off the wait runs out.
+      if (preferredSlot) {
+        const preferred = replicas.get(preferredSlot);
+        if (preferred?.alive && !preferred.stopped && currentLeader()?.replica.slot !== preferredSlot) {
+          const waitFrom = Date.now();
+          const back = await waitFor(() => currentLeader()?.replica.slot === preferredSlot, preferenceSettleMs);
+          say(back ? `  ${preferredSlot} leads again after ${((Date.now() - waitFrom) / 1000).toFixed(2)} s more` : `  ${preferredSlot} did not lead again within ${(preferenceSettleMs / 1000).toFixed(1)} s (failback ${timings.failbackAfterMs !== undefined ? 'on' : 'off'})`);
+        }
+      }
       await sleep(prng.between(1000, 2500), undefined, { signal: options.signal }).catch(() => undefined);
       if (Date.now() - startedAt >= options.durationMs || aborted()) break;
       if (bag.length === 0) bag = prng.shuffle(kinds);

@@ -28,6 +28,11 @@ const usage = `Usage: npm run chaos -- [options]
                       every ${DEFAULTS.taskHeartbeatMs} ms (--task-heartbeat); the checker also checks that no
                       two tasks ran at once and reports each fault's task hand-over gap
   --task-heartbeat <ms>  heartbeat period in leader-task mode (default ${DEFAULTS.taskHeartbeatMs})
+  --priorities        replicas get priorities (r1 = n, r2 = n − 1, …; restarts keep theirs), presence on;
+                      the checker also reports how long a non-preferred replica led while r1 was healthy
+                      before each fault the harness waits (bounded, same bound with or without
+                      --failback) for r1 to lead again whenever it runs
+  --failback <ms>     with --priorities: failback after the better replica has been present this long
   --quiet             no progress lines, only the summary
   -h, --help`;
 
@@ -56,6 +61,8 @@ async function main(): Promise<number> {
         slack: { type: 'string' },
         mode: { type: 'string' },
         'task-heartbeat': { type: 'string' },
+        priorities: { type: 'boolean', default: false },
+        failback: { type: 'string' },
         quiet: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -80,6 +87,7 @@ async function main(): Promise<number> {
     const mode = values.mode ?? 'ticks';
     if (mode !== 'ticks' && mode !== 'leader-task') throw new Error(`--mode must be "ticks" or "leader-task", got "${mode}"`);
     if (values['task-heartbeat'] !== undefined && mode !== 'leader-task') throw new Error('--task-heartbeat needs --mode leader-task');
+    if (values.failback !== undefined && !values.priorities) throw new Error('--failback needs --priorities');
     const replicas = positive('replicas', values.replicas);
     if (replicas !== undefined && (!Number.isInteger(replicas) || replicas < 2)) throw new Error('--replicas must be a whole number ≥ 2');
     options = {
@@ -96,6 +104,8 @@ async function main(): Promise<number> {
       slackMs: positive('slack', values.slack),
       leaderTask: mode === 'leader-task',
       taskHeartbeatMs: positive('task-heartbeat', values['task-heartbeat']),
+      priorities: values.priorities ?? false,
+      failbackAfterMs: values.failback === '0' ? 0 : positive('failback', values.failback),
     };
   } catch (error) {
     console.error(`${error instanceof Error ? error.message : String(error)}\n\n${usage}`);
@@ -117,7 +127,7 @@ async function main(): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  console.log(`chaos: seed ${options.seed}, ${options.durationMs / 1000} s of faults, ${options.replicas ?? DEFAULTS.replicas} replicas${options.leaderTask ? ', leader-task mode' : ''}`);
+  console.log(`chaos: seed ${options.seed}, ${options.durationMs / 1000} s of faults, ${options.replicas ?? DEFAULTS.replicas} replicas${options.leaderTask ? ', leader-task mode' : ''}${options.priorities ? `, priorities${options.failbackAfterMs !== undefined ? `, failback after ${options.failbackAfterMs} ms` : ''}` : ''}`);
   try {
     const result = await runChaos({ ...options, signal: controller.signal, log: values.quiet ? undefined : (line) => console.log(line) });
     console.log(formatReport(result.report, result.files));

@@ -18,6 +18,14 @@ export interface ChaosTimings {
   slackMs: number;
   /** Leader-task mode: each replica's @LeaderTask journals a heartbeat this often. Absent or 0: off. */
   taskHeartbeatMs?: number;
+  /**
+   * Priorities mode (`--priorities`): each slot's priority (r1 highest; restarts keep it), the
+   * library's preference window and presence interval they imply, and failback (absent: off).
+   */
+  priorities?: Record<string, number>;
+  preferenceWindowMs?: number;
+  presenceIntervalMs?: number;
+  failbackAfterMs?: number;
 }
 
 /** One injected fault. Times are wall-clock ms (Date.now()), like the journal's. */

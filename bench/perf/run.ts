@@ -3,7 +3,7 @@
  *
  *   npm run bench                       quick run of every suite (≈ 17 min on 2 cores)
  *   npm run bench -- --full             more trials and longer windows (≈ 1 h)
- *   npm run bench -- --only gate,scale  some suites (takeover, gate, requests, scale, stall)
+ *   npm run bench -- --only gate,scale  some suites (takeover, priorities, gate, requests, scale, stall)
  *   npm run bench -- --help             every option
  *
  * Results: a table per measurement on the terminal, and under bench/results/<run>/ the raw JSON
@@ -20,13 +20,14 @@ import { cleanupAll } from './support/processes.js';
 import { renderMarkdown, renderTerminal } from './support/report.js';
 import { createContext, type BenchSettings, type Suite } from './suites/context.js';
 import { gateSuite } from './suites/gate.js';
+import { prioritiesSuite } from './suites/priorities.js';
 import { requestsSuite } from './suites/requests.js';
 import { scaleSuite } from './suites/scale.js';
 import { stallSuite } from './suites/stall.js';
 import { takeoverSuite } from './suites/takeover.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SUITES: Suite[] = [takeoverSuite, gateSuite, requestsSuite, scaleSuite, stallSuite];
+const SUITES: Suite[] = [takeoverSuite, prioritiesSuite, gateSuite, requestsSuite, scaleSuite, stallSuite];
 
 const HELP = `Usage: npm run bench -- [options]
 
@@ -35,6 +36,7 @@ const HELP = `Usage: npm run bench -- [options]
   --full                   the long profile: more trials, longer windows
   --takeover-trials <n>    trials per kind (SIGKILL, SIGTERM) at D = 15 s   (quick 5, full 15)
   --takeover-trials-60 <n> trials per kind (SIGKILL, SIGTERM) at D = 60 s   (quick 3, full 8)
+  --priorities-trials <n>  trials per kind (SIGKILL, SIGTERM) with priorities 3/2/1 and failback (quick 3, full 8)
   --requests-minutes <m>   window of the requests-per-hour measurement      (quick 2, full 10)
   --scale-seconds <s>      window of each scale measurement                 (quick 60, full 300)
   --stall-factors <list>   event-loop stall lengths as multiples of D       (default 0.5,1,2)
@@ -63,6 +65,7 @@ async function main(): Promise<number> {
       full: { type: 'boolean', default: false },
       'takeover-trials': { type: 'string' },
       'takeover-trials-60': { type: 'string' },
+      'priorities-trials': { type: 'string' },
       'requests-minutes': { type: 'string' },
       'scale-seconds': { type: 'string' },
       'stall-factors': { type: 'string' },
@@ -91,6 +94,7 @@ async function main(): Promise<number> {
     seed: positive('seed', values.seed, 42),
     takeoverTrials15: Math.round(positive('takeover-trials', values['takeover-trials'], full ? 15 : 5)),
     takeoverTrials60: Math.round(positive('takeover-trials-60', values['takeover-trials-60'], full ? 8 : 3)),
+    prioritiesTrials: Math.round(positive('priorities-trials', values['priorities-trials'], full ? 8 : 3)),
     gateBenchTimeMs: 1000,
     gateRounds: full ? 7 : 3,
     lockRuns: full ? 1000 : 300,

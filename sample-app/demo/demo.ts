@@ -10,6 +10,11 @@
  * Each replica also runs the sample app's single-reader consumer (a @LeaderTask): the demo watches
  * the replicas' "consumer started/stopped" lines as they arrive, shows where the consumer runs, and
  * measures its hand-over gap (old consumer stopped → new consumer started) at both failovers.
+ *
+ * The replicas have priorities (replica-3 = 3 is preferred, replica-1 = 1 least): the best one wins
+ * the first election after its election delay, the next best takes over a graceful stop, a restarted
+ * best one stays a follower (no failback by default), and the table shows the members of the lease
+ * (presence records: priority, role, last seen) as the replicas' GET /leader reports them.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +26,9 @@ import { ReplicaProcess, waitForLeader, type ReplicaLeaderView } from './replica
 
 const LEASE_SECONDS = 15;
 const RETRY_INTERVAL_MS = 1_000;
+const PRIORITIES: Record<string, number> = { 'replica-1': 1, 'replica-2': 2, 'replica-3': 3 };
+/** The library's default election delay with a priority: presence interval (10 s) + retryIntervalMs. */
+const ELECTION_DELAY_MS = 10_000 + RETRY_INTERVAL_MS;
 const interactive = process.stdout.isTTY === true && !process.env.CI;
 const startedAt = Date.now();
 const events: string[] = [];
@@ -92,7 +100,8 @@ function event(message: string): void {
 
 function render(): void {
   if (!interactive) return;
-  const table = new Table({ head: ['replica', 'pid', 'process', 'lease "leader"', 'lease "billing"', 'sees leader', 'term', 'consumer'] });
+  const table = new Table({ head: ['replica', 'pid', 'process', 'priority', 'lease "leader"', 'lease "billing"', 'sees leader', 'term', 'consumer', 'member: last seen'] });
+  const members = knownMembers();
   for (const replica of replicas) {
     const view = views.get(replica.id);
     const lease = (name: string) => view?.leases.find((entry) => entry.leaseName === name);
@@ -101,14 +110,38 @@ function render(): void {
       replica.id,
       replica.pid ?? '-',
       replica.status,
+      PRIORITIES[replica.id] ?? '-',
       main ? (main.role === 'leader' ? '★ LEADER' : main.role) : '-',
       lease('billing')?.role === 'leader' ? '★ LEADER' : (lease('billing')?.role ?? '-'),
       main?.leader ?? '-',
       main?.term ?? '-',
       view?.consumer?.running ? `▶ term ${view.consumer.term}` : '-',
+      members.has(replica.id) ? `${(members.get(replica.id)!.lastSeenAgoMs / 1000).toFixed(1)} s ago` : 'not a member',
     ]);
   }
   logUpdate(`nestjs-leader-election demo  (${elapsed()})\n${table.toString()}\n\n${events.slice(-10).join('\n')}`);
+}
+
+/** Members of lease "leader" by identity, merged over every replica's latest listing (the freshest wins). */
+function knownMembers(): Map<string, NonNullable<ReplicaLeaderView['members']>[number]> {
+  const merged = new Map<string, NonNullable<ReplicaLeaderView['members']>[number]>();
+  for (const view of views.values()) {
+    for (const member of view?.members ?? []) {
+      const known = merged.get(member.identity);
+      if (!known || member.lastSeenAgoMs < known.lastSeenAgoMs) merged.set(member.identity, member);
+    }
+  }
+  return merged;
+}
+
+/** One line: the members of lease "leader", best first, as the leader (else any replica) lists them. */
+async function membersLine(): Promise<string> {
+  await pollViews();
+  // The leader's own listing first: its roles are authoritative (a follower may not have seen a new leader yet).
+  const withMembers = [...views.values()].filter((view) => view?.members);
+  const list = (withMembers.find((view) => view?.leases.some((lease) => lease.leaseName === 'leader' && lease.role === 'leader')) ?? withMembers[0])?.members;
+  if (!list) return 'members: none listed (presence off?)';
+  return `members of "leader", best first: ${list.map((m) => `${m.identity} (priority ${m.priority}, ${m.role}, seen ${(m.lastSeenAgoMs / 1000).toFixed(1)} s ago)`).join(', ')}`;
 }
 
 async function pollViews(): Promise<void> {
@@ -138,16 +171,21 @@ async function main(): Promise<void> {
     RETRY_INTERVAL_MS: String(RETRY_INTERVAL_MS),
   };
   replicas = await Promise.all(
-    ['replica-1', 'replica-2', 'replica-3'].map(async (id) => new ReplicaProcess(id, await freePort(), env, join(logDir, `${id}.log`))),
+    ['replica-1', 'replica-2', 'replica-3'].map(async (id) => new ReplicaProcess(id, await freePort(), { ...env, PRIORITY: String(PRIORITIES[id]) }, join(logDir, `${id}.log`))),
   );
+  const best = replicas[2]!;
   for (const replica of replicas) watchConsumer(replica);
-  event(`starting 3 replicas (lease ${LEASE_SECONDS} s, follower poll ${RETRY_INTERVAL_MS} ms); logs in ${logDir}`);
+  event(`starting 3 replicas (lease ${LEASE_SECONDS} s, follower poll ${RETRY_INTERVAL_MS} ms, priorities ${replicas.map((r) => `${r.id} = ${PRIORITIES[r.id]}`).join(', ')}); logs in ${logDir}`);
   renderTimer = setInterval(() => void pollViews().then(render), 200);
+  const bootAt = Date.now();
   await Promise.all(replicas.map((replica) => replica.start()));
+  event(`all up; with priorities nobody takes the free lease during the election delay (${ELECTION_DELAY_MS / 1000} s), so every replica has announced itself`);
 
-  const first = await waitForLeader(replicas, { timeoutMs: 30_000 });
-  event(`${first.leader.id} leads (term ${first.term}); the others follow`);
-  await sleep(8_000);
+  const first = await waitForLeader(replicas, { timeoutMs: 45_000 });
+  const firstAfterMs = Date.now() - bootAt;
+  event(`${first.leader.id} (priority ${PRIORITIES[first.leader.id]}) leads (term ${first.term}) ${(firstAfterMs / 1000).toFixed(1)} s after the start; the others follow`);
+  event(await membersLine());
+  await sleep(3_000);
 
   // 1. Graceful stop: the leader releases its lease on SIGTERM.
   event(`SIGTERM → ${first.leader.id} (graceful stop: it releases the lease)`);
@@ -160,9 +198,11 @@ async function main(): Promise<void> {
   const gracefulStop = consumerEvents.find((entry) => entry.replica === first.leader.id && entry.kind === 'stopped' && entry.at >= stopAt);
   const gracefulStart = await consumerStart(graceful.leader, stopAt, 3_000);
   await sleep(3_000);
-  event(`restarting ${first.leader.id}: it rejoins as a follower`);
+  event(`restarting ${first.leader.id}: it rejoins as a follower (no failback by default: the leader keeps the lease)`);
   await first.leader.start();
   await sleep(8_000);
+  const rejoinedRole = await first.leader.role();
+  event(`${first.leader.id} is ${rejoinedRole ?? '?'}; ${await membersLine()}`);
 
   // 2. Crash: SIGKILL, no release; the lease must expire on the server first.
   event(`SIGKILL → ${graceful.leader.id} (crash: the lease is NOT released and must expire)`);
@@ -176,16 +216,24 @@ async function main(): Promise<void> {
   await sleep(3_000);
   event(`restarting ${graceful.leader.id}`);
   await graceful.leader.start();
-  await sleep(6_000);
-  await pollViews();
+  await sleep(4_000);
+  const lastMembers = await membersLine();
+  event(lastMembers);
   render();
 
   const summary = [
     '',
     'Measured takeover times (signal sent → another replica reports itself leader):',
     `  graceful stop (SIGTERM): ${(gracefulMs / 1000).toFixed(2)} s   bound ≈ retryInterval (${RETRY_INTERVAL_MS / 1000} s) + request time`,
-    `  crash (SIGKILL):         ${(crashMs / 1000).toFixed(2)} s   bound ≤ lease duration + retryInterval (${LEASE_SECONDS + RETRY_INTERVAL_MS / 1000} s)`,
+    `  crash (SIGKILL):         ${(crashMs / 1000).toFixed(2)} s   bound ≤ lease duration + retryInterval (${LEASE_SECONDS + RETRY_INTERVAL_MS / 1000} s)${crash.leader === best ? ' for the best live replica (no better priority to wait for)' : ' + one preference window per better priority still present'}`,
     `  terms: ${first.term} → ${graceful.term} → ${crash.term} (strictly increasing)`,
+    '',
+    `Priorities (${replicas.map((r) => `${r.id} = ${PRIORITIES[r.id]}`).join(', ')}; higher is preferred):`,
+    `  first election:  ${first.leader.id} (priority ${PRIORITIES[first.leader.id]}) after ${(firstAfterMs / 1000).toFixed(1)} s${first.leader === best ? ' — the best one, after the election delay' : ` — NOT the best (${best.id})`}`,
+    `  graceful stop:   ${graceful.leader.id} (priority ${PRIORITIES[graceful.leader.id]}) took over${first.leader === best && graceful.leader === replicas[1] ? ' — the next best' : ''}`,
+    `  restarted ${first.leader.id}: ${rejoinedRole === 'follower' ? 'stayed a follower (no failback by default)' : `was ${rejoinedRole ?? '?'} 8 s after its restart`}`,
+    `  crash:           ${crash.leader.id} (priority ${PRIORITIES[crash.leader.id]}) took over${crash.leader === best ? ' — the best live one' : ''}`,
+    `  ${lastMembers}`,
     '',
     'Consumer (@LeaderTask) hand-over (old consumer stopped → new consumer started, as the lines arrived):',
     `  graceful stop (SIGTERM): ${handOver(gracefulStop, gracefulStart)}`,

@@ -10,6 +10,8 @@ export interface ReplicaLeaderView {
   leases: Array<{ leaseName: string; role: string; leader?: string; term?: number; consecutiveFailures: number }>;
   /** The sample app's @LeaderTask consumer on this replica. */
   consumer?: { running: boolean; term?: number; processed: number };
+  /** Live members of the default lease, best first, as this replica last listed them (presence on). */
+  members?: Array<{ identity: string; priority: number; canLead: boolean; startedAt: number; lastSeenAgoMs: number; role: 'leader' | 'follower'; self: boolean }>;
 }
 
 export const SAMPLE_APP_MAIN = fileURLToPath(new URL('../../dist/sample-app/src/main.js', import.meta.url));

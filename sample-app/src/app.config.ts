@@ -9,6 +9,7 @@ import { MemoryLeaseStore, type LeaderElectionModuleOptions } from 'nestjs-leade
  *   LEASE_CONTAINER                  container for lease blobs (default leader-election)
  *   LEASE_DURATION_SECONDS           15–60 (default 15)
  *   RETRY_INTERVAL_MS                follower poll interval (default 2000)
+ *   PRIORITY                         this replica's priority, higher preferred (default: none)
  */
 export function leaderElectionOptionsFromEnv(config: ConfigService): LeaderElectionModuleOptions {
   const connectionString = config.get<string>('AZURE_STORAGE_CONNECTION_STRING');
@@ -22,5 +23,6 @@ export function leaderElectionOptionsFromEnv(config: ConfigService): LeaderElect
     containerName: config.get<string>('LEASE_CONTAINER') || undefined,
     leaseDurationSeconds: number('LEASE_DURATION_SECONDS'),
     retryIntervalMs: number('RETRY_INTERVAL_MS'),
+    ...(number('PRIORITY') !== undefined ? { priority: number('PRIORITY') } : {}),
   };
 }

@@ -19,10 +19,15 @@ export class HealthController {
     return this.health.check([() => this.leaderHealth.isHealthyAll()]);
   }
 
-  /** Plain endpoint: who am I, who leads each lease, is the consumer (a @LeaderTask) running here. */
+  /**
+   * Plain endpoint: who am I, who leads each lease, is the consumer (a @LeaderTask) running here, and
+   * the live members of the default lease (presence records: a listing at most one presence interval
+   * old; absent when presence is off).
+   */
   @Get('leader')
-  leader() {
-    return { identity: this.election.identity, leases: this.election.getStates(), consumer: this.consumer.status() };
+  async leader() {
+    const members = await this.election.members().catch(() => undefined);
+    return { identity: this.election.identity, leases: this.election.getStates(), consumer: this.consumer.status(), ...(members ? { members } : {}) };
   }
 
   /** Only the leader accepts this; followers answer 503 with the leader's identity and Retry-After. */

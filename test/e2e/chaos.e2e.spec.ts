@@ -182,6 +182,51 @@ describe('chaos checker', () => {
   });
 });
 
+describe('chaos checker, priorities mode', () => {
+  const prioRecord = (ops: RunRecord['ops']): RunRecord => ({ ...record([], ops), timings: { ...timings, priorities: { r1: 2, r2: 1 }, preferenceWindowMs: 5600, presenceIntervalMs: 10_000 } });
+  const boot = (replica: string, pid: number, at: number): JournalEntry => ({ event: 'boot', replica, pid, at: T0 + at });
+  // r1 (preferred) leads, is killed at 10 s, restarted (boot at 13 s); r2 leads from 26 s; r1 is
+  // partitioned from 40 s to 45 s.
+  const ops: RunRecord['ops'] = [
+    { at: T0, op: 'spawn', slot: 'r1', pid: 1 },
+    { at: T0, op: 'spawn', slot: 'r2', pid: 2 },
+    { at: T0 + 10_000, op: 'sigkill', slot: 'r1', pid: 1 },
+    { at: T0 + 10_050, op: 'exit', slot: 'r1', pid: 1, detail: 'SIGKILL' },
+    { at: T0 + 12_000, op: 'spawn', slot: 'r1', pid: 3 },
+    { at: T0 + 40_000, op: 'proxy', slot: 'r1', pid: 3, detail: 'blackhole' },
+    { at: T0 + 45_000, op: 'proxy', slot: 'r1', pid: 3, detail: 'pass' },
+  ];
+  const journal: JournalEntry[] = [boot('r1', 1, 500), boot('r2', 2, 500), role('r1', 1, 1000, 'leader', 1), boot('r1', 3, 13_000), role('r2', 2, 26_000, 'leader', 2)];
+
+  it('reports how long a non-preferred replica led while the preferred one was alive and reachable', () => {
+    const report = checkRun(prioRecord(ops), journal);
+    const p = report.preference!;
+    expect(p.preferredSlot).toBe('r1');
+    // r1 healthy: 0.5–10 s and 13–60 s minus the 5 s partition.
+    expect(p.preferredHealthyMs).toBe(9_500 + 47_000 - 5_000);
+    expect(p.ledMs).toBe(9_000 + 34_000);
+    expect(p.nonPreferredLedMs).toBe(34_000);
+    // r2 led 26–60 s; r1 was partitioned 40–45 s: 14 s + 15 s.
+    expect(p.nonPreferredWhileHealthyMs).toBe(29_000);
+    expect(p.stretches.map((stretch) => [stretch.holder, stretch.ms])).toEqual([
+      ['r2', 14_000],
+      ['r2', 15_000],
+    ]);
+    expect(p.longestStretchMs).toBe(15_000);
+    expect(report.safetyOk).toBe(true); // info only
+  });
+
+  it('stops counting when the preferred replica leads again (failback)', () => {
+    const report = checkRun(prioRecord(ops), [...journal, role('r2', 2, 29_500, 'follower', 2), role('r1', 3, 30_000, 'leader', 3)]);
+    expect(report.preference!.nonPreferredWhileHealthyMs).toBe(3_500);
+    expect(report.preference!.stretches).toHaveLength(1);
+  });
+
+  it('is absent without priorities', () => {
+    expect(checkRun(record([], ops), journal).preference).toBeUndefined();
+  });
+});
+
 describe('chaos checker, leader-task mode', () => {
   const beats = (replica: string, pid: number, term: number, from: number, to: number, leaseLeftMs: number, active = true): JournalEntry[] => {
     const out: JournalEntry[] = [];

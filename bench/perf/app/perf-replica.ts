@@ -9,7 +9,9 @@
  *
  * Env: AZURE_STORAGE_CONNECTION_STRING (required), JOURNAL (required, JSON-lines path),
  *      INSTANCE_ID, LEASE_SECONDS (default 15), RETRY_INTERVAL_MS, CONTAINER_NAME,
- *      JOB_INTERVAL_MS (default 100), STALL_MS (block length on SIGUSR2, default 0 = never).
+ *      JOB_INTERVAL_MS (default 100), STALL_MS (block length on SIGUSR2, default 0 = never),
+ *      PRESENCE ("0": presence records off; default on, the library's default),
+ *      PRIORITY (this replica's priority; default none).
  *
  * Journal lines ({replica, pid, event, …}; `at`/`start`/`end` are Date.now(), comparable across
  * processes on one machine):
@@ -34,6 +36,8 @@ const retryIntervalMs = process.env.RETRY_INTERVAL_MS ? envNumber('RETRY_INTERVA
 const containerName = process.env.CONTAINER_NAME || undefined;
 const jobIntervalMs = envNumber('JOB_INTERVAL_MS', 100);
 const stallMs = envNumber('STALL_MS', 0);
+const presence = process.env.PRESENCE !== '0';
+const priority = process.env.PRIORITY ? envNumber('PRIORITY') : undefined;
 
 function journal(entry: Record<string, unknown>): void {
   appendFileSync(journalPath, `${JSON.stringify({ replica: instanceId, pid: process.pid, ...entry })}\n`);
@@ -104,6 +108,8 @@ class PerfJobs implements OnApplicationBootstrap, OnApplicationShutdown {
       leaseDurationSeconds: leaseSeconds,
       ...(retryIntervalMs !== undefined ? { retryIntervalMs } : {}),
       ...(containerName ? { containerName } : {}),
+      ...(presence ? {} : { presence: false }),
+      ...(priority !== undefined ? { priority } : {}),
     }),
   ],
   providers: [PerfJobs],

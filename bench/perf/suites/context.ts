@@ -10,6 +10,8 @@ export interface BenchSettings {
   /** Takeover trials per kind (crash, graceful) at D = 15 s and D = 60 s. */
   takeoverTrials15: number;
   takeoverTrials60: number;
+  /** Priorities suite: trials per kind (crash, graceful) with priorities 3/2/1 and failback. */
+  prioritiesTrials: number;
   gateBenchTimeMs: number;
   gateRounds: number;
   lockRuns: number;

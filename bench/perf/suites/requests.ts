@@ -20,19 +20,31 @@ interface ReplicaCount {
   perHourByKind: Record<string, number>;
 }
 
-async function electionRequests(ctx: SuiteContext, port: number): Promise<{ windowMs: number; replicas: ReplicaCount[]; roleChanges: number }> {
-  const journalPath = join(ctx.runDir, 'journals', 'requests.jsonl');
+interface ElectionRequests {
+  presence: boolean;
+  windowMs: number;
+  replicas: ReplicaCount[];
+  roleChanges: number;
+}
+
+/** The operations the presence table shows in their own columns (the rest go to "other"). */
+const OPERATIONS = ['Get Properties', 'Renew Lease', 'Set Metadata', 'List Blobs', 'Put Blob', 'Delete Blob'] as const;
+
+async function electionRequests(ctx: SuiteContext, port: number, presence: boolean): Promise<ElectionRequests> {
+  const tag = presence ? 'presence-on' : 'presence-off';
+  const journalPath = join(ctx.runDir, 'journals', `requests-${tag}.jsonl`);
   const journal = new JournalReader(journalPath);
-  const ids = ['r1', 'r2', 'r3'];
+  const ids = presence ? ['r1', 'r2', 'r3'] : ['p1', 'p2', 'p3'];
   const proxies = await Promise.all(ids.map(() => new CountingProxy(port).start()));
   try {
     const processes = ids.map((id, i) =>
-      ctx.spawnApp(`requests-${id}`, 'bench/perf/app/perf-replica.js', {
+      ctx.spawnApp(`requests-${tag}-${id}`, 'bench/perf/app/perf-replica.js', {
         AZURE_STORAGE_CONNECTION_STRING: connectionStringFor(proxies[i]!.port),
         JOURNAL: journalPath,
         INSTANCE_ID: id,
-        CONTAINER_NAME: 'bench-requests',
+        CONTAINER_NAME: `bench-requests-${tag}`,
         JOB_INTERVAL_MS: '1000',
+        PRESENCE: presence ? '1' : '0',
       }),
     );
     await journal.waitFor((entries) => (entries.filter((e) => e.event === 'boot').length === 3 ? true : undefined), 60_000, 'three replicas', anyExited(processes));
@@ -41,7 +53,7 @@ async function electionRequests(ctx: SuiteContext, port: number): Promise<{ wind
     const rolesBefore = journal.entries.filter((e) => e.event === 'role').length;
     const before = proxies.map((proxy) => proxy.snapshot());
     const t0 = Date.now();
-    ctx.log(`requests: counting for ${fmt(ctx.settings.requestsWindowMs / 60_000, 1)} min`);
+    ctx.log(`requests: presence ${presence ? 'on' : 'off'}, counting for ${fmt(ctx.settings.requestsWindowMs / 60_000, 1)} min`);
     await sleep(ctx.settings.requestsWindowMs);
     const windowMs = Date.now() - t0;
     const counts = proxies.map((proxy, i) => diffCounts(proxy.snapshot(), before[i]!));
@@ -59,7 +71,9 @@ async function electionRequests(ctx: SuiteContext, port: number): Promise<{ wind
         perHourByKind: Object.fromEntries(Object.entries(requests.byKind).map(([kind, n]) => [kind, n * scale])),
       };
     });
-    return { windowMs, replicas, roleChanges };
+    // Stop the replicas before the next configuration counts (their records would otherwise linger).
+    await Promise.all(processes.map((tracked) => tracked.stop(5_000)));
+    return { presence, windowMs, replicas, roleChanges };
   } finally {
     await Promise.all(proxies.map((proxy) => proxy.stop()));
   }
@@ -124,7 +138,8 @@ export const requestsSuite: Suite = {
   async run(ctx) {
     const azurite = await ctx.azurite();
     try {
-      const election = await electionRequests(ctx, azurite.port);
+      const election = await electionRequests(ctx, azurite.port, true);
+      const withoutPresence = await electionRequests(ctx, azurite.port, false);
       ctx.log('requests: lock-per-run simulation at 1 run/s');
       const lock = await lockPerRunRequests(ctx, azurite.port);
       const kinds = (byKind: Record<string, number>): string =>
@@ -135,11 +150,27 @@ export const requestsSuite: Suite = {
       const followers = election.replicas.filter((r) => r.role === 'follower');
       const clusterElection = election.replicas.reduce((sum, r) => sum + r.perHour, 0);
       const clusterLock = lock.replicas.reduce((sum, r) => sum + r.perHour, 0);
+      const byOperation = (run: ElectionRequests): (string | number)[][] => {
+        const ordered = [...run.replicas].sort((a, b) => (a.role === b.role ? a.replica.localeCompare(b.replica) : a.role === 'leader' ? -1 : 1));
+        return ordered.map((r) => {
+          const other = Object.entries(r.perHourByKind)
+            .filter(([kind]) => !(OPERATIONS as readonly string[]).includes(kind))
+            .map(([kind, n]) => `${fmt(n, 0)} ${kind}`)
+            .join(', ');
+          return [
+            `presence ${run.presence ? 'on' : 'off'}`,
+            `${r.replica} (${r.role})`,
+            ...OPERATIONS.map((kind) => fmt(r.perHourByKind[kind] ?? 0, 0)),
+            other || '0',
+            fmt(r.perHour, 0),
+          ];
+        });
+      };
       return {
-        data: { election, lockPerRun: lock },
+        data: { election, withoutPresence, lockPerRun: lock },
         tables: [
           {
-            title: `Storage requests per hour per replica, default timings (D = 15 s, renew every 5 s, poll every 2 s ± 20 %), 3 replicas, counted over ${fmt(election.windowMs / 60_000, 1)} min and extrapolated`,
+            title: `Storage requests per hour per replica, default timings (D = 15 s, renew every 5 s, poll every 2 s ± 20 %, presence on: refresh every 10 s), 3 replicas, counted over ${fmt(election.windowMs / 60_000, 1)} min and extrapolated`,
             head: ['replica', 'role', 'requests in window', 'requests / hour', 'by kind (per hour)'],
             rows: [
               ...leaders.map((r) => [r.replica, 'leader', r.requests.total, fmt(r.perHour, 0), kinds(r.perHourByKind)]),
@@ -147,7 +178,16 @@ export const requestsSuite: Suite = {
               ['cluster (3 replicas)', '', election.replicas.reduce((s, r) => s + r.requests.total, 0), fmt(clusterElection, 0), 'independent of how often jobs run'],
             ],
             notes: [
-              `Expected from the timings: leader 3 600/5 = 720 Renew Lease per hour; follower 3 600/2 = 1 800 Get Properties per hour. Role changes during the window: ${election.roleChanges}.`,
+              `Expected from the timings: leader 3 600/5 = 720 Renew Lease per hour; follower 3 600/2 = 1 800 Get Properties per hour; presence: 360 Set Metadata per replica, 360 List Blobs on the leader. Role changes during the window: ${election.roleChanges}.`,
+            ],
+          },
+          {
+            title: `Presence on vs off: storage requests per hour per replica by operation (HTTP level, counted over ${fmt(election.windowMs / 60_000, 1)} and ${fmt(withoutPresence.windowMs / 60_000, 1)} min, extrapolated; 3 replicas, no priorities, default timings)`,
+            head: ['presence', 'replica (role)', ...OPERATIONS, 'other', 'total / hour'],
+            rows: [...byOperation(election), ...byOperation(withoutPresence)],
+            notes: [
+              'Presence on: every replica writes its record (Set Metadata; a Put Blob only when the record is missing), the leader lists the records once per interval (List Blobs) and deletes orphans (Delete Blob); followers list only for members() or, with priorities, while the lease is free.',
+              `Role changes during the windows: presence on ${election.roleChanges}, off ${withoutPresence.roleChanges}.`,
             ],
           },
           {

@@ -26,9 +26,12 @@ export function classifyRequest(req: Pick<IncomingMessage, 'method' | 'url' | 'h
     return `${name} Lease`;
   }
   if (comp === 'metadata') return method === 'PUT' ? 'Set Metadata' : 'Get Metadata';
+  if (restype === 'container' && comp === 'list') return 'List Blobs';
   if (restype === 'container') return method === 'PUT' ? 'Create Container' : `${method} Container`;
   if (method === 'HEAD') return 'Get Properties';
   if (method === 'PUT') return 'Put Blob';
+  if (method === 'DELETE') return 'Delete Blob';
+  if (method === 'GET' && !comp) return 'Get Blob';
   return `${method} ${comp ?? ''}`.trim();
 }
 
