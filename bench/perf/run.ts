@@ -39,6 +39,9 @@ const HELP = `Usage: npm run bench -- [options]
   --scale-seconds <s>      window of each scale measurement                 (quick 60, full 300)
   --stall-factors <list>   event-loop stall lengths as multiples of D       (default 0.5,1,2)
   --stall-trials <n>       trials per stall factor                          (quick 1, full 3)
+  --renewal <list>         stall suite: who renews, main and/or thread (the renewalThread option)
+                                                                            (default main)
+  --max-blocked-ms <ms>    stall suite, thread runs: renewalThread.maxBlockedMs (default the library's, 60000)
   --seed <n>               seed for the random trial phases                 (default 42)
   --out <dir>              results folder                                   (default bench/results)
   -h, --help               this text
@@ -67,6 +70,8 @@ async function main(): Promise<number> {
       'scale-seconds': { type: 'string' },
       'stall-factors': { type: 'string' },
       'stall-trials': { type: 'string' },
+      renewal: { type: 'string' },
+      'max-blocked-ms': { type: 'string' },
       seed: { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -86,6 +91,8 @@ async function main(): Promise<number> {
   const selected = SUITES.filter((suite) => (only ? only.includes(suite.name) : true) && !skip.includes(suite.name));
   const scaleMs = positive('scale-seconds', values['scale-seconds'], full ? 300 : 60) * 1000;
   const stallFactors = (parseList(values['stall-factors']) ?? ['0.5', '1', '2']).map((f) => positive('stall-factors', f, 1));
+  const stallRenewal = parseList(values.renewal) ?? ['main'];
+  for (const mode of stallRenewal) if (mode !== 'main' && mode !== 'thread') throw new Error(`--renewal takes main and/or thread, got "${mode}"`);
   const settings: BenchSettings = {
     full,
     seed: positive('seed', values.seed, 42),
@@ -105,6 +112,8 @@ async function main(): Promise<number> {
     leasesRetryIntervalsMs: [2_000, 10_000],
     stallFactors,
     stallTrials: Math.round(positive('stall-trials', values['stall-trials'], full ? 3 : 1)),
+    stallRenewal: stallRenewal as ('main' | 'thread')[],
+    ...(values['max-blocked-ms'] !== undefined ? { stallMaxBlockedMs: positive('max-blocked-ms', values['max-blocked-ms'], 60_000) } : {}),
   };
 
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);

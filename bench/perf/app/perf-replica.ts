@@ -9,7 +9,10 @@
  *
  * Env: AZURE_STORAGE_CONNECTION_STRING (required), JOURNAL (required, JSON-lines path),
  *      INSTANCE_ID, LEASE_SECONDS (default 15), RETRY_INTERVAL_MS, CONTAINER_NAME,
- *      JOB_INTERVAL_MS (default 100), STALL_MS (block length on SIGUSR2, default 0 = never).
+ *      JOB_INTERVAL_MS (default 100), STALL_MS (block length on SIGUSR2, default 0 = never),
+ *      RENEWAL_THREAD ('1' = renewalThread option, default main-thread renewals),
+ *      MAX_BLOCKED_MS (renewalThread.maxBlockedMs, default the library's),
+ *      EXIT_ON_BLOCKED_DEADLINE ('1' = renewalThread.exitOnBlockedDeadline).
  *
  * Journal lines ({replica, pid, event, …}; `at`/`start`/`end` are Date.now(), comparable across
  * processes on one machine):
@@ -34,6 +37,9 @@ const retryIntervalMs = process.env.RETRY_INTERVAL_MS ? envNumber('RETRY_INTERVA
 const containerName = process.env.CONTAINER_NAME || undefined;
 const jobIntervalMs = envNumber('JOB_INTERVAL_MS', 100);
 const stallMs = envNumber('STALL_MS', 0);
+const renewalThread = process.env.RENEWAL_THREAD === '1';
+const maxBlockedMs = process.env.MAX_BLOCKED_MS ? envNumber('MAX_BLOCKED_MS') : undefined;
+const exitOnBlockedDeadline = process.env.EXIT_ON_BLOCKED_DEADLINE === '1';
 
 function journal(entry: Record<string, unknown>): void {
   appendFileSync(journalPath, `${JSON.stringify({ replica: instanceId, pid: process.pid, ...entry })}\n`);
@@ -104,6 +110,9 @@ class PerfJobs implements OnApplicationBootstrap, OnApplicationShutdown {
       leaseDurationSeconds: leaseSeconds,
       ...(retryIntervalMs !== undefined ? { retryIntervalMs } : {}),
       ...(containerName ? { containerName } : {}),
+      ...(renewalThread
+        ? { renewalThread: maxBlockedMs !== undefined || exitOnBlockedDeadline ? { ...(maxBlockedMs !== undefined ? { maxBlockedMs } : {}), exitOnBlockedDeadline } : true }
+        : {}),
     }),
   ],
   providers: [PerfJobs],

@@ -25,6 +25,10 @@ export interface BenchSettings {
   leasesRetryIntervalsMs: number[];
   stallFactors: number[];
   stallTrials: number;
+  /** Who renews in the stall suite: the main event loop (default), the renewalThread option's worker, or both in turn. */
+  stallRenewal: ('main' | 'thread')[];
+  /** renewalThread.maxBlockedMs for the stall suite's thread runs (undefined = library default). */
+  stallMaxBlockedMs?: number;
 }
 
 export interface SuiteContext {
