@@ -22,11 +22,12 @@ import { createContext, type BenchSettings, type Suite } from './suites/context.
 import { gateSuite } from './suites/gate.js';
 import { requestsSuite } from './suites/requests.js';
 import { scaleSuite } from './suites/scale.js';
+import { renewalCostSuite } from './suites/renewal-cost.js';
 import { stallSuite } from './suites/stall.js';
 import { takeoverSuite } from './suites/takeover.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SUITES: Suite[] = [takeoverSuite, gateSuite, requestsSuite, scaleSuite, stallSuite];
+const SUITES: Suite[] = [takeoverSuite, gateSuite, requestsSuite, scaleSuite, stallSuite, renewalCostSuite];
 
 const HELP = `Usage: npm run bench -- [options]
 
@@ -42,6 +43,7 @@ const HELP = `Usage: npm run bench -- [options]
   --renewal <list>         stall suite: who renews, main and/or thread (the renewalThread option)
                                                                             (default main)
   --max-blocked-ms <ms>    stall suite, thread runs: renewalThread.maxBlockedMs (default the library's, 60000)
+  --cost-seconds <s>       renewal-cost suite: idle-leadership window per case (quick 60, full 300)
   --seed <n>               seed for the random trial phases                 (default 42)
   --out <dir>              results folder                                   (default bench/results)
   -h, --help               this text
@@ -72,6 +74,7 @@ async function main(): Promise<number> {
       'stall-trials': { type: 'string' },
       renewal: { type: 'string' },
       'max-blocked-ms': { type: 'string' },
+      'cost-seconds': { type: 'string' },
       seed: { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -112,6 +115,8 @@ async function main(): Promise<number> {
     leasesRetryIntervalsMs: [2_000, 10_000],
     stallFactors,
     stallTrials: Math.round(positive('stall-trials', values['stall-trials'], full ? 3 : 1)),
+    renewalCostWarmupMs: 10_000,
+    renewalCostWindowMs: positive('cost-seconds', values['cost-seconds'], full ? 300 : 60) * 1000,
     stallRenewal: stallRenewal as ('main' | 'thread')[],
     ...(values['max-blocked-ms'] !== undefined ? { stallMaxBlockedMs: positive('max-blocked-ms', values['max-blocked-ms'], 60_000) } : {}),
   };
