@@ -43,6 +43,7 @@ const HELP = `Usage: npm run bench -- [options]
   --renewal <list>         stall suite: who renews, main and/or thread (the renewalThread option)
                                                                             (default main)
   --max-blocked-ms <ms>    stall suite, thread runs: renewalThread.maxBlockedMs (default the library's, 60000)
+  --exit-on-blocked-deadline  stall suite, thread runs: renewalThread.exitOnBlockedDeadline
   --cost-seconds <s>       renewal-cost suite: idle-leadership window per case (quick 60, full 300)
   --seed <n>               seed for the random trial phases                 (default 42)
   --out <dir>              results folder                                   (default bench/results)
@@ -74,6 +75,7 @@ async function main(): Promise<number> {
       'stall-trials': { type: 'string' },
       renewal: { type: 'string' },
       'max-blocked-ms': { type: 'string' },
+      'exit-on-blocked-deadline': { type: 'boolean', default: false },
       'cost-seconds': { type: 'string' },
       seed: { type: 'string' },
       out: { type: 'string' },
@@ -117,6 +119,7 @@ async function main(): Promise<number> {
     stallTrials: Math.round(positive('stall-trials', values['stall-trials'], full ? 3 : 1)),
     renewalCostWarmupMs: 10_000,
     renewalCostWindowMs: positive('cost-seconds', values['cost-seconds'], full ? 300 : 60) * 1000,
+    stallExitOnBlockedDeadline: values['exit-on-blocked-deadline'] ?? false,
     stallRenewal: stallRenewal as ('main' | 'thread')[],
     ...(values['max-blocked-ms'] !== undefined ? { stallMaxBlockedMs: positive('max-blocked-ms', values['max-blocked-ms'], 60_000) } : {}),
   };

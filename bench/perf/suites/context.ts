@@ -29,6 +29,8 @@ export interface BenchSettings {
   stallRenewal: ('main' | 'thread')[];
   /** renewalThread.maxBlockedMs for the stall suite's thread runs (undefined = library default). */
   stallMaxBlockedMs?: number;
+  /** renewalThread.exitOnBlockedDeadline for the stall suite's thread runs. */
+  stallExitOnBlockedDeadline: boolean;
   /** renewal-cost suite: leadership settles this long before the window, then the window. */
   renewalCostWarmupMs: number;
   renewalCostWindowMs: number;

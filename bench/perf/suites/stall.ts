@@ -17,14 +17,19 @@ export interface StallTrial {
   renewal: RenewalMode;
   /** renewalThread.maxBlockedMs of the run (thread only; undefined = library default 60 s). */
   maxBlockedMs?: number;
+  /** renewalThread.exitOnBlockedDeadline was on. */
+  exitOnBlockedDeadline?: boolean;
+  /** The blocked process ended (exit policy) this long after the block began, before the block finished. */
+  exitedAfterMs?: number;
+  exitSignal?: string | null;
   factor: number;
   stallMs: number;
   replica: string;
   term: number;
   remainingLeaseAtStartMs: number;
   blockedMs: number;
-  /** What the job saw right after its computation (before the event loop ran). */
-  atEnd: { isLeader: boolean; isActive: boolean; signalAborted: boolean; remainingLeaseMs: number };
+  /** What the job saw right after its computation (before the event loop ran); absent when the process ended mid-block. */
+  atEnd?: { isLeader: boolean; isActive: boolean; signalAborted: boolean; remainingLeaseMs: number };
   afterImmediate?: { isLeader: boolean; isActive: boolean; signalAborted: boolean };
   after100ms?: { isLeader: boolean; isActive: boolean; signalAborted: boolean };
   keptLease: boolean;
@@ -57,7 +62,8 @@ async function trial(ctx: SuiteContext, renewal: RenewalMode, factor: number, in
   const azurite = await ctx.azurite();
   const stallMs = Math.round(factor * D_SECONDS * 1000);
   const maxBlockedMs = renewal === 'thread' ? ctx.settings.stallMaxBlockedMs : undefined;
-  const tag = `stall-${renewal}${maxBlockedMs !== undefined ? `-mb${maxBlockedMs}` : ''}-${factor}x-${index}`;
+  const exitOnBlockedDeadline = renewal === 'thread' && ctx.settings.stallExitOnBlockedDeadline;
+  const tag = `stall-${renewal}${maxBlockedMs !== undefined ? `-mb${maxBlockedMs}` : ''}${exitOnBlockedDeadline ? '-exit' : ''}-${factor}x-${index}`;
   const journalPath = join(ctx.runDir, 'journals', `${tag}.jsonl`);
   const journal = new JournalReader(journalPath);
   const ids = ['r1', 'r2', 'r3'];
@@ -76,6 +82,7 @@ async function trial(ctx: SuiteContext, renewal: RenewalMode, factor: number, in
           CONTAINER_NAME: 'bench-stall',
           ...(renewal === 'thread' ? { RENEWAL_THREAD: '1' } : {}),
           ...(maxBlockedMs !== undefined ? { MAX_BLOCKED_MS: String(maxBlockedMs) } : {}),
+          ...(exitOnBlockedDeadline ? { EXIT_ON_BLOCKED_DEADLINE: '1' } : {}),
         }),
       );
     }
@@ -87,7 +94,22 @@ async function trial(ctx: SuiteContext, renewal: RenewalMode, factor: number, in
     const leader = firstRun.replica;
     replicas.get(leader)!.signal('SIGUSR2');
     const start = await journal.waitFor((e) => e.find((x) => x.event === 'stall-start'), 10_000, 'stall start', failIf);
-    const end = await journal.waitFor((e) => e.find((x) => x.event === 'stall-end'), stallMs + 30_000, 'stall end', failIf);
+    // With the exit policy the blocked process may end before its block does: then that is the end.
+    const blocked = replicas.get(leader)!;
+    const othersExited = anyExited(() => [...replicas.entries()].filter(([id]) => id !== leader).map(([, tracked]) => tracked));
+    let exitedAt: number | undefined;
+    const end = await journal.waitFor(
+      (e) => {
+        const found = e.find((x) => x.event === 'stall-end');
+        if (found || !exitOnBlockedDeadline || blocked.isRunning()) return found;
+        exitedAt = Date.now();
+        return { event: 'process-ended', replica: leader, pid: 0, at: exitedAt } satisfies JournalEntry;
+      },
+      stallMs + 30_000,
+      'stall end',
+      exitOnBlockedDeadline ? othersExited : failIf,
+    );
+    const exitSignal = exitedAt !== undefined ? (await blocked.exited).signal : undefined;
     await sleep(D_SECONDS * 1000 + 5_000); // observe the aftermath: expiry, takeover, role changes
     journal.poll();
 
@@ -116,13 +138,17 @@ async function trial(ctx: SuiteContext, renewal: RenewalMode, factor: number, in
     return {
       renewal,
       ...(maxBlockedMs !== undefined ? { maxBlockedMs } : {}),
+      ...(exitOnBlockedDeadline ? { exitOnBlockedDeadline } : {}),
+      ...(exitedAt !== undefined ? { exitedAfterMs: exitedAt - startAt, exitSignal } : {}),
       factor,
       stallMs,
       replica: leader,
       term,
       remainingLeaseAtStartMs: start.remainingLeaseMs as number,
-      blockedMs: end.blockedMs as number,
-      atEnd: { isLeader: end.isLeader as boolean, isActive: end.isActive as boolean, signalAborted: end.signalAborted as boolean, remainingLeaseMs: end.remainingLeaseMs as number },
+      blockedMs: exitedAt !== undefined ? exitedAt - startAt : (end.blockedMs as number),
+      ...(exitedAt === undefined
+        ? { atEnd: { isLeader: end.isLeader as boolean, isActive: end.isActive as boolean, signalAborted: end.signalAborted as boolean, remainingLeaseMs: end.remainingLeaseMs as number } }
+        : {}),
       afterImmediate: pick(afterImmediate),
       after100ms: pick(after100),
       keptLease: !otherRun && ownRunsAfter.some((e) => e.term === term),
@@ -130,7 +156,7 @@ async function trial(ctx: SuiteContext, renewal: RenewalMode, factor: number, in
       otherReplicaTerm: otherRun ? (otherRun.term as number) : undefined,
       otherRanDuringBlock: Boolean(otherRun && (otherRun.start as number) < endAt),
       runOverlapMs: otherRun ? Math.max(0, endAt - (otherRun.start as number)) : 0,
-      believedLeaderWhileOtherLed: Boolean(otherRun && (otherRun.start as number) < endAt && end.isLeader),
+      believedLeaderWhileOtherLed: Boolean(otherRun && (otherRun.start as number) < endAt && end.isLeader === true),
       staleRunsAfterBlock: staleRuns.length,
       runsAfterBlockSameTerm: ownRunsAfter.filter((e) => e.term === term).length,
       rolesAfter,
@@ -145,9 +171,9 @@ async function trial(ctx: SuiteContext, renewal: RenewalMode, factor: number, in
   }
 }
 
-function renewalLabel(renewal: RenewalMode, maxBlockedMs: number | undefined): string {
+function renewalLabel(renewal: RenewalMode, maxBlockedMs: number | undefined, exitOnBlockedDeadline = false): string {
   if (renewal === 'main') return 'main thread';
-  return `renewal thread (maxBlockedMs ${maxBlockedMs === undefined ? '60 s, default' : seconds(maxBlockedMs, 0)})`;
+  return `renewal thread (maxBlockedMs ${maxBlockedMs === undefined ? '60 s, default' : seconds(maxBlockedMs, 0)}${exitOnBlockedDeadline ? ', exitOnBlockedDeadline' : ''})`;
 }
 
 const yesNo = (value: boolean | undefined): string => (value === undefined ? '–' : value ? 'yes' : 'no');
@@ -160,7 +186,7 @@ export const stallSuite: Suite = {
     for (const renewal of ctx.settings.stallRenewal) {
       for (const factor of ctx.settings.stallFactors) {
         for (let i = 0; i < ctx.settings.stallTrials; i++) {
-          ctx.log(`stall (${renewalLabel(renewal, ctx.settings.stallMaxBlockedMs)}): ${factor} × D (${fmt(factor * D_SECONDS, 1)} s), trial ${i + 1}/${ctx.settings.stallTrials}`);
+          ctx.log(`stall (${renewalLabel(renewal, ctx.settings.stallMaxBlockedMs, renewal === 'thread' && ctx.settings.stallExitOnBlockedDeadline)}): ${factor} × D (${fmt(factor * D_SECONDS, 1)} s), trial ${i + 1}/${ctx.settings.stallTrials}`);
           trials.push(await trial(ctx, renewal, factor, i));
         }
       }
@@ -172,9 +198,9 @@ export const stallSuite: Suite = {
           title: `Event-loop stall of the leader (3 replicas, D = ${D_SECONDS} s, renew every 5 s, safety margin 1 s): a @LeaderOnly job busy-loops for k × D`,
           head: ['renewals', 'k × D', 'blocked', 'lease left at block start', 'kept the lease', 'leader afterwards', 'isLeader() / isActive() right after the block', 'signal.aborted: right after / setImmediate / +100 ms', 'other replica ran the job (after block start)', 'blocked run overlapped the new leader by', 'believed leader while another led', 'stale runs after the block'],
           rows: trials.map((t) => [
-            renewalLabel(t.renewal, t.maxBlockedMs),
+            renewalLabel(t.renewal, t.maxBlockedMs, t.exitOnBlockedDeadline),
             `${t.factor} × D`,
-            seconds(t.blockedMs, 1),
+            t.exitedAfterMs !== undefined ? `${seconds(t.exitedAfterMs, 1)}: process ended (${t.exitSignal ?? 'exit'})` : seconds(t.blockedMs, 1),
             seconds(t.remainingLeaseAtStartMs, 1),
             yesNo(t.keptLease),
             t.leaderAfter
@@ -182,8 +208,8 @@ export const stallSuite: Suite = {
                 ? `${t.leaderAfter.replica} (same term ${t.term})`
                 : `${t.leaderAfter.replica === t.replica ? `${t.replica} again` : t.leaderAfter.replica} (term ${t.leaderAfter.term}, ${seconds(Math.abs(t.leaderAfter.afterBlockMs), 2)} ${t.leaderAfter.afterBlockMs >= 0 ? 'after' : 'before'} the block ended)`
               : '–',
-            `${t.atEnd.isLeader} / ${t.atEnd.isActive}`,
-            `${t.atEnd.signalAborted} / ${t.afterImmediate?.signalAborted ?? '–'} / ${t.after100ms?.signalAborted ?? '–'}`,
+            t.atEnd ? `${t.atEnd.isLeader} / ${t.atEnd.isActive}` : '–',
+            t.atEnd ? `${t.atEnd.signalAborted} / ${t.afterImmediate?.signalAborted ?? '–'} / ${t.after100ms?.signalAborted ?? '–'}` : '–',
             t.otherReplicaRunAfterMs === undefined
               ? 'never'
               : `${seconds(t.otherReplicaRunAfterMs, 1)} (term ${t.otherReplicaTerm}${t.otherRanDuringBlock ? ', during the block' : ', after the block'})`,
@@ -191,7 +217,7 @@ export const stallSuite: Suite = {
             yesNo(t.believedLeaderWhileOtherLed),
             t.staleRunsAfterBlock,
           ]),
-          notes: trials.map((t) => `${renewalLabel(t.renewal, t.maxBlockedMs)}, ${t.factor} × D, ${t.replica}: roles after the block: ${t.rolesAfter.join('; ') || 'no change'}. Log: ${t.logs.filter((l) => /Stepped down|Became leader|renew|Lease store|took|late/i.test(l)).join(' ⏎ ') || '(nothing)'}`),
+          notes: trials.map((t) => `${renewalLabel(t.renewal, t.maxBlockedMs, t.exitOnBlockedDeadline)}, ${t.factor} × D, ${t.replica}: roles after the block: ${t.rolesAfter.join('; ') || 'no change'}. Log: ${t.logs.filter((l) => /Stepped down|Became leader|renew|Lease store|took|late/i.test(l)).join(' ⏎ ') || '(nothing)'}`),
         },
       ],
     };
