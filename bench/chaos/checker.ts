@@ -299,6 +299,9 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
 
   // ---------------------------------------------------------------- overlapping runs
   const overlaps: ChaosReport['overlaps'] = { valid: 0, storeLoss: 0, stale: 0, staleExplainedByPause: 0, details: [] };
+  const blockStarts = entries.filter((entry): entry is BlockStartEntry => entry.event === 'block-start').sort((x, y) => x.at - y.at);
+  const blockedRunOf = (run: RunEntry): boolean => blockStarts.some((start) => run.pid === start.pid && run.start <= start.at && run.end >= start.at);
+  let staleOverlapsOfBlockedRuns = 0;
   const describeRun = (run: RunEntry): OverlapDetail['a'] => ({ replica: run.replica, pid: run.pid, term: run.term, start: run.start, end: run.end });
   const active: RunEntry[] = [];
   for (const run of runs) {
@@ -323,6 +326,7 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
         const stale = staleRun === 'a' ? other : run;
         const explainedByPause = pausedDuring(stale.pid, stale.start, stale.end);
         if (explainedByPause) overlaps.staleExplainedByPause++;
+        if (blockedRunOf(stale)) staleOverlapsOfBlockedRuns++;
         detail = { kind: 'stale', a: describeRun(other), b: describeRun(run), overlapMs: to - from, staleRun, explainedByPause };
       }
       if (overlaps.details.length < MAX_DETAILS || detail.kind === 'valid') overlaps.details.push(detail);
@@ -488,7 +492,6 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
   }
 
   // ---------------------------------------------------------------- blocked event loops (block faults)
-  const blockStarts = entries.filter((entry): entry is BlockStartEntry => entry.event === 'block-start').sort((x, y) => x.at - y.at);
   const blockEnds = entries.filter((entry): entry is BlockEndEntry => entry.event === 'block-end').sort((x, y) => x.at - y.at);
   const blockOutcome = (fault: FaultRecord, newLeader: RoleEntry | undefined): BlockOutcome => {
     const blockMs = fault.params.blockMs ?? timings.blockMs ?? 0;
@@ -613,7 +616,6 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
   if (record.faults.length === 0) warnings.push('no faults were injected (run longer)');
 
   const blockOutcomes = outcomes.map((outcome) => outcome.block).filter((block): block is BlockOutcome => block !== undefined);
-  const blockedRunOf = (run: OverlapDetail['a']): boolean => blockStarts.some((start) => run.pid === start.pid && run.start <= start.at && run.end >= start.at);
   const blocks: ChaosReport['blocks'] = blockOutcomes.length
     ? {
         count: blockOutcomes.length,
@@ -621,7 +623,7 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
         keptLease: blockOutcomes.filter((block) => block.keptLease).length,
         otherRanDuringBlock: blockOutcomes.filter((block) => block.otherRunsDuringBlock > 0).length,
         staleWritesFromBlockedRuns: blockOutcomes.filter((block) => block.staleWrite).length,
-        staleOverlapsOfBlockedRuns: overlaps.details.filter((detail) => detail.kind === 'stale' && blockedRunOf(detail.staleRun === 'a' ? detail.a : detail.b)).length,
+        staleOverlapsOfBlockedRuns,
       }
     : undefined;
 
