@@ -33,6 +33,11 @@
  *   ELECTION_DELAY_MS   with PRIORITY: wait after start before taking a free lease. Default: the library's.
  *   PREFERENCE_WINDOW_MS free lease left to better priorities, per tier. Default: the library's.
  *   FAILBACK_AFTER_MS   failback on: hand over to a better replica present this long. Default: off.
+ *   BLOCK_MS            > 0: on SIGUSR2, the next run of the job busy-loops BLOCK_MS before its
+ *                       fenced write (the harness's `block` fault: a CPU-bound leader job). SIGUSR2
+ *                       is then left out of the shutdown signals. Default 0: SIGUSR2 untouched.
+ *   RENEWAL_THREAD      "1": the renewalThread option (renewals from a worker thread). Default off.
+ *   MAX_BLOCKED_MS      renewalThread.maxBlockedMs. Default: the library's (60000).
  *   EXIT_WITH_PARENT    "1": exit (SIGKILL-like, no release) once the parent process is gone, so
  *                       an orchestrator that dies without cleaning up leaves no replica behind.
  *
@@ -58,6 +63,9 @@
  *        tenure ended: a process resumed after a pause, before the loop saw its signal);
  *        leaseLeftMs: monotonic ms the replica still believed its lease valid (0 when not active).
  *   {event:'task-stop', replica, pid, term, at, reason}           the run returned (signal reason)
+ * With BLOCK_MS > 0, around the busy loop of a blocked run (which then writes and journals as usual):
+ *   {event:'block-start', replica, pid, term, at, leaseLeftMs}
+ *   {event:'block-end',   replica, pid, term, at, blockedMs, activeAtEnd}
  * A run is journaled when it ends; a run cut short by SIGKILL leaves no line.
  */
 import 'reflect-metadata';
@@ -103,6 +111,9 @@ export interface ReplicaConfig {
   electionDelayMs?: number;
   preferenceWindowMs?: number;
   failbackAfterMs?: number;
+  blockMs: number;
+  renewalThread: boolean;
+  maxBlockedMs?: number;
 }
 
 function numberEnv(name: string, fallback?: number): number | undefined {
@@ -144,6 +155,9 @@ export function readConfig(): ReplicaConfig {
     electionDelayMs: numberEnv('ELECTION_DELAY_MS'),
     preferenceWindowMs: numberEnv('PREFERENCE_WINDOW_MS'),
     failbackAfterMs: numberEnv('FAILBACK_AFTER_MS'),
+    blockMs: numberEnv('BLOCK_MS', 0)!,
+    renewalThread: process.env.RENEWAL_THREAD === '1',
+    maxBlockedMs: numberEnv('MAX_BLOCKED_MS'),
     logLevels: (process.env.LOG_LEVELS ?? 'log,warn,error').split(',').map((level) => level.trim()).filter(Boolean) as LogLevel[],
   };
 }
@@ -153,6 +167,14 @@ const config = readConfig();
 const REPLICA_CONFIG = Symbol('REPLICA_CONFIG');
 
 const hrMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+// `block` fault: SIGUSR2 asks the next run of the leader-only job to busy-loop for BLOCK_MS.
+let blockRequested = false;
+if (config.blockMs > 0) {
+  process.on('SIGUSR2', () => {
+    blockRequested = true;
+  });
+}
 
 function journal(entry: Record<string, unknown>): void {
   appendFileSync(config.journal, `${JSON.stringify({ replica: config.instanceId, pid: process.pid, ...entry })}\n`);
@@ -182,6 +204,15 @@ class ChaosJob implements OnApplicationBootstrap, OnApplicationShutdown {
     const start = Date.now();
     const hrStart = hrMs();
     const leaseLeftAtStartMs = Math.round(this.election.electorFor(leadership.leaseName).remainingLeaseMs());
+    if (blockRequested) {
+      blockRequested = false;
+      journal({ event: 'block-start', term: leadership.term, at: Date.now(), leaseLeftMs: leaseLeftAtStartMs });
+      const t0 = hrMs();
+      while (hrMs() - t0 < this.cfg.blockMs) {
+        // busy: a CPU-bound computation that never yields
+      }
+      journal({ event: 'block-end', term: leadership.term, at: Date.now(), blockedMs: Math.round(hrMs() - t0), activeAtEnd: leadership.isActive() });
+    }
     if (this.cfg.jobDurationMs > 0) {
       if (this.cfg.jobBlocking) {
         while (hrMs() - hrStart < this.cfg.jobDurationMs) {
@@ -264,6 +295,7 @@ function electionOptions(cfg: ReplicaConfig): LeaderElectionModuleOptions {
   if (cfg.electionDelayMs !== undefined) options.electionDelayMs = cfg.electionDelayMs;
   if (cfg.preferenceWindowMs !== undefined) options.preferenceWindowMs = cfg.preferenceWindowMs;
   if (cfg.failbackAfterMs !== undefined) options.failback = { afterStableMs: cfg.failbackAfterMs };
+  if (cfg.renewalThread) options.renewalThread = cfg.maxBlockedMs !== undefined ? { maxBlockedMs: cfg.maxBlockedMs } : true;
   return options;
 }
 
@@ -276,7 +308,9 @@ class ReplicaModule {}
 async function main(): Promise<void> {
   const app = await NestFactory.createApplicationContext(ReplicaModule, { logger: config.logLevels.length ? config.logLevels : false });
   // SIGTERM / SIGINT: stop the election, drain the running job, release the lease, then exit.
-  app.enableShutdownHooks();
+  // With BLOCK_MS, SIGUSR2 is the block request: not one of the shutdown signals (Nest's default list has it).
+  if (config.blockMs > 0) app.enableShutdownHooks(['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT']);
+  else app.enableShutdownHooks();
   if (process.env.EXIT_WITH_PARENT === '1') {
     const parent = process.ppid;
     setInterval(() => {

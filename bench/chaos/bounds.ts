@@ -34,6 +34,16 @@ export function faultBounds(timings: ChaosTimings): (fault: FaultRecord) => numb
         // poll once the store is back (R), waits one lease duration (D), then acquires at its next
         // poll (R): downtime + 2R + D.
         return (fault.params.downMs ?? 0) + 2 * R + D + slackMs;
+      case 'block': {
+        // The leader's job busy-loops for blockMs. Recovery is the first run of the job after the
+        // fault by any replica: the blocked one right after its block if it kept the lease, or a
+        // successor once the lease expired. With main-thread renewals the last renewal went out
+        // before the block: expiry ≤ D after it. With the renewal thread, renewals go on until the
+        // main thread has been silent for maxBlockedMs: expiry ≤ maxBlockedMs + D.
+        const blockMs = fault.params.blockMs ?? timings.blockMs ?? 0;
+        const lossMs = (timings.renewalThread?.maxBlockedMs ?? 0) + D + R + slackMs;
+        return Math.min(blockMs + timings.jobIntervalMs + slackMs, lossMs);
+      }
     }
   }
 }
@@ -46,6 +56,8 @@ export function describeFault(fault: FaultRecord): string {
       return `partition for ${(fault.params.partitionMs! / 1000).toFixed(1)} s`;
     case 'latency':
       return `latency +${fault.params.delayMs} ms each way for ${(fault.params.latencyMs! / 1000).toFixed(1)} s`;
+    case 'block':
+      return `event loop blocked for ${((fault.params.blockMs ?? 0) / 1000).toFixed(1)} s`;
     case 'azurite-restart':
       return `Azurite restart (down ${(fault.params.downMs! / 1000).toFixed(1)} s, all blobs lost)`;
     default:

@@ -43,6 +43,14 @@
  *     they are what fencing is for. Counted apart: those written after a successor's task had begun.
  *   - per fault: the gap from the old tenure's last valid heartbeat to the new leader's first, and
  *     from the new leader's promotion to its first heartbeat; a new leader whose task never ran fails.
+ *
+ * `block` faults (the leader's job busy-loops for k × D; journal 'block-start' / 'block-end'):
+ *   - per block: did the blocked replica keep the lease (no other leader, and it ran the job again
+ *     after the block with the same term), did another replica run the job during the block, and
+ *     was the blocked run's own fenced write rejected as stale.
+ *   - with the renewal thread (timings.renewalThread) and a block shorter than its maxBlockedMs,
+ *     another replica running the job during the block, or a stale fenced write from a blocked run,
+ *     is a safety failure: the renewal thread exists to prevent exactly these.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -50,8 +58,10 @@ import { fileURLToPath } from 'node:url';
 import { describeFault, faultBounds } from './bounds.js';
 import { renderTimeline } from './timeline.js';
 import {
-  FAULT_KINDS,
+  ALL_FAULT_KINDS,
   parseJournal,
+  type BlockEndEntry,
+  type BlockStartEntry,
   type FaultKind,
   type FaultRecord,
   type JournalEntry,
@@ -105,6 +115,26 @@ export interface FaultOutcome {
   staleWritesRejected: number;
   /** Leader-task mode: the hand-over of the @LeaderTask at this fault. */
   task?: TaskHandOver;
+  /** `block` faults: what happened to the blocked replica and its run. */
+  block?: BlockOutcome;
+}
+
+export interface BlockOutcome {
+  blockMs: number;
+  /** Measured length of the busy loop (absent: no block-end line, e.g. the process died). */
+  blockedMs?: number;
+  /** Block shorter than the renewal thread's maxBlockedMs (always false with main-thread renewals). */
+  belowBound: boolean;
+  /** No other replica led, and the blocked replica ran the job again after its block in the same term. */
+  keptLease: boolean;
+  /** leadership.isActive() right after the loop. */
+  activeAtEnd?: boolean;
+  /** First run of the job by another replica that started during the block, ms after the block began. */
+  otherRanDuringBlockAfterMs?: number;
+  /** Runs by other replicas that started during the block. */
+  otherRunsDuringBlock: number;
+  /** The blocked run's fenced write (made after the loop) was rejected: a successor had written a newer term. */
+  staleWrite: boolean;
 }
 
 export interface TaskHandOver {
@@ -209,6 +239,8 @@ export interface ChaosReport {
   >;
   /** Leader-task mode only. */
   tasks?: TaskReport;
+  /** `block` faults only. */
+  blocks?: { count: number; belowBound: number; keptLease: number; otherRanDuringBlock: number; staleWritesFromBlockedRuns: number; staleOverlapsOfBlockedRuns: number };
 }
 
 const MAX_DETAILS = 25;
@@ -292,6 +324,9 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
 
   // ---------------------------------------------------------------- overlapping runs
   const overlaps: ChaosReport['overlaps'] = { valid: 0, storeLoss: 0, stale: 0, staleExplainedByPause: 0, details: [] };
+  const blockStarts = entries.filter((entry): entry is BlockStartEntry => entry.event === 'block-start').sort((x, y) => x.at - y.at);
+  const blockedRunOf = (run: RunEntry): boolean => blockStarts.some((start) => run.pid === start.pid && run.start <= start.at && run.end >= start.at);
+  let staleOverlapsOfBlockedRuns = 0;
   const describeRun = (run: RunEntry): OverlapDetail['a'] => ({ replica: run.replica, pid: run.pid, term: run.term, start: run.start, end: run.end });
   const active: RunEntry[] = [];
   for (const run of runs) {
@@ -316,6 +351,7 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
         const stale = staleRun === 'a' ? other : run;
         const explainedByPause = pausedDuring(stale.pid, stale.start, stale.end);
         if (explainedByPause) overlaps.staleExplainedByPause++;
+        if (blockedRunOf(stale)) staleOverlapsOfBlockedRuns++;
         detail = { kind: 'stale', a: describeRun(other), b: describeRun(run), overlapMs: to - from, staleRun, explainedByPause };
       }
       if (overlaps.details.length < MAX_DETAILS || detail.kind === 'valid') overlaps.details.push(detail);
@@ -411,12 +447,14 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
   // ---------------------------------------------------------------- fenced register
   const fencing: ChaosReport['fencing'] = { writes: writes.length, accepted: 0, rejected: 0, rejectedAfterPause: 0, details: [] };
   const rejectedAt: number[] = [];
+  const rejectedWrites = new Set<string>(); // `${pid}:${term}:${at}`
   let highestSeen = 0;
   const orderedWrites = writes.map((write, index) => ({ write, index })).sort((x, y) => x.write.at - y.write.at || x.index - y.index);
   for (const { write } of orderedWrites) {
     if (write.term < highestSeen) {
       fencing.rejected++;
       rejectedAt.push(write.at);
+      rejectedWrites.add(`${write.pid}:${write.term}:${write.at}`);
       const afterPause = pauseOf(write.pid).some((pause) => pause.to <= write.at);
       if (afterPause) fencing.rejectedAfterPause++;
       if (fencing.details.length < MAX_DETAILS) fencing.details.push({ at: write.at, replica: write.replica, pid: write.pid, term: write.term, highestSeen, afterPause });
@@ -478,6 +516,29 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
     }
   }
 
+  // ---------------------------------------------------------------- blocked event loops (block faults)
+  const blockEnds = entries.filter((entry): entry is BlockEndEntry => entry.event === 'block-end').sort((x, y) => x.at - y.at);
+  const blockOutcome = (fault: FaultRecord, newLeader: RoleEntry | undefined): BlockOutcome => {
+    const blockMs = fault.params.blockMs ?? timings.blockMs ?? 0;
+    const start = blockStarts.find((entry) => entry.pid === fault.leaderPid && entry.at >= fault.at);
+    const end = start ? blockEnds.find((entry) => entry.pid === start.pid && entry.at >= start.at) : undefined;
+    const from = start?.at ?? fault.at;
+    const to = end?.at ?? Infinity;
+    const others = runs.filter((run) => run.pid !== fault.leaderPid && run.start >= from && run.start < to);
+    // The blocked run: the leader's run that contains the block; its fenced write is at its end.
+    const blockedRun = start && end ? runs.find((run) => run.pid === start.pid && run.term === start.term && run.start <= start.at && run.end >= end.at) : undefined;
+    const resumed = end ? runs.some((run) => run.pid === end.pid && run.term === end.term && run.start > end.at) : false;
+    return {
+      blockMs,
+      ...(end ? { blockedMs: end.blockedMs, activeAtEnd: end.activeAtEnd } : {}),
+      belowBound: timings.renewalThread !== undefined && blockMs < timings.renewalThread.maxBlockedMs,
+      keptLease: resumed && (newLeader === undefined || newLeader.pid === fault.leaderPid) && others.length === 0,
+      ...(others.length ? { otherRanDuringBlockAfterMs: others[0]!.start - from } : {}),
+      otherRunsDuringBlock: others.length,
+      staleWrite: blockedRun ? rejectedWrites.has(`${blockedRun.pid}:${blockedRun.term}:${blockedRun.end}`) : false,
+    };
+  };
+
   // ---------------------------------------------------------------- faults
   const bound = faultBounds(timings);
   const firstRoleAfter = (at: number, predicate: (role: RoleEntry) => boolean): RoleEntry | undefined => roles.find((role) => role.at >= at && predicate(role));
@@ -485,7 +546,9 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
   const outcomes: FaultOutcome[] = faultsSorted.map((fault: FaultRecord, index) => {
     const boundMs = bound(fault);
     const nextFaultAt = faultsSorted[index + 1]?.at ?? Infinity;
-    const newLeader = firstRoleAfter(fault.at, (role) => role.role === 'leader');
+    let newLeader = firstRoleAfter(fault.at, (role) => role.role === 'leader');
+    // A blocked leader that kept its lease never changes role: a leader line after the next fault is not this fault's.
+    if (fault.kind === 'block' && newLeader && newLeader.at >= nextFaultAt) newLeader = undefined;
     const firstRun = newLeader ? runs.find((run) => run.pid === newLeader.pid && run.start >= newLeader.at) : undefined;
     const oldPid = fault.leaderPid;
     const ends: number[] = [];
@@ -499,7 +562,8 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
     const oldEnd = ends.length ? Math.min(...ends) : undefined;
     const takeoverMs = newLeader ? newLeader.at - fault.at : undefined;
     const noLeaderMs = newLeader ? (oldEnd === undefined ? 0 : Math.max(0, newLeader.at - oldEnd)) : undefined;
-    const recovered = firstRun !== undefined;
+    const block = fault.kind === 'block' ? blockOutcome(fault, newLeader) : undefined;
+    const recovered = firstRun !== undefined || block?.keptLease === true;
     const outcome: FaultOutcome = {
       id: fault.id,
       kind: fault.kind,
@@ -516,7 +580,19 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
       interrupted: fault.interrupted === true && !recovered,
       withinBound: takeoverMs !== undefined && takeoverMs <= boundMs,
       staleWritesRejected: rejectedAt.filter((at) => at >= fault.at && at < nextFaultAt).length,
+      ...(block ? { block } : {}),
     };
+    if (block?.keptLease) {
+      // No takeover to time: the blocked leader ran the job again once its block ended.
+      const endAt = blockEnds.find((end) => end.pid === fault.leaderPid && end.at >= fault.at)?.at ?? Infinity;
+      const resumedRun = runs.find((run) => run.pid === fault.leaderPid && run.term === fault.termAtFault && run.start > endAt);
+      outcome.noLeaderMs = 0;
+      outcome.withinBound = resumedRun !== undefined && resumedRun.start - fault.at <= boundMs;
+    }
+    if (block?.belowBound && block.otherRunsDuringBlock > 0) {
+      failures.push(`fault #${fault.id} (block ${block.blockMs} ms < maxBlockedMs ${timings.renewalThread?.maxBlockedMs} ms): another replica ran the job ${block.otherRanDuringBlockAfterMs} ms into the block`);
+    }
+    if (block?.belowBound && block.staleWrite) failures.push(`fault #${fault.id} (block below maxBlockedMs): the blocked run's fenced write was stale`);
     if (tasks) {
       const hand: TaskHandOver = {};
       const old = heartbeats.filter((beat) => beat.pid === fault.leaderPid && beat.term === fault.termAtFault && beat.active);
@@ -544,12 +620,13 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
   });
 
   const worstByKind: ChaosReport['worstByKind'] = {};
-  for (const kind of FAULT_KINDS) {
+  for (const kind of ALL_FAULT_KINDS) {
     const ofKind = outcomes.filter((outcome) => outcome.kind === kind);
     if (ofKind.length === 0) continue;
     worstByKind[kind] = {
       count: ofKind.length,
-      worstTakeoverMs: Math.max(...ofKind.map((outcome) => outcome.takeoverMs ?? Infinity)),
+      // A blocked leader that kept its lease had no takeover (shown as — when none of the kind was taken over).
+      worstTakeoverMs: Math.max(...ofKind.map((outcome) => outcome.takeoverMs ?? (outcome.block?.keptLease ? -Infinity : Infinity))),
       worstNoLeaderMs: Math.max(...ofKind.map((outcome) => outcome.noLeaderMs ?? Infinity)),
       boundMs: Math.max(...ofKind.map((outcome) => outcome.boundMs)),
       allWithinBound: ofKind.every((outcome) => outcome.withinBound),
@@ -562,6 +639,18 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
     }
   }
   if (record.faults.length === 0) warnings.push('no faults were injected (run longer)');
+
+  const blockOutcomes = outcomes.map((outcome) => outcome.block).filter((block): block is BlockOutcome => block !== undefined);
+  const blocks: ChaosReport['blocks'] = blockOutcomes.length
+    ? {
+        count: blockOutcomes.length,
+        belowBound: blockOutcomes.filter((block) => block.belowBound).length,
+        keptLease: blockOutcomes.filter((block) => block.keptLease).length,
+        otherRanDuringBlock: blockOutcomes.filter((block) => block.otherRunsDuringBlock > 0).length,
+        staleWritesFromBlockedRuns: blockOutcomes.filter((block) => block.staleWrite).length,
+        staleOverlapsOfBlockedRuns,
+      }
+    : undefined;
 
   const faultsByKind: Partial<Record<FaultKind, number>> = {};
   for (const fault of record.faults) faultsByKind[fault.kind] = (faultsByKind[fault.kind] ?? 0) + 1;
@@ -594,6 +683,7 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
     ...(timings.priorities ? { preference: preferenceReport(record, entries, deaths) } : {}),
     worstByKind,
     ...(tasks ? { tasks } : {}),
+    ...(blocks ? { blocks } : {}),
   };
 }
 
@@ -717,7 +807,10 @@ export function formatReport(report: ChaosReport, files?: { result: string; time
   const lines: string[] = [];
   lines.push('');
   lines.push(`Chaos run, seed ${report.seed}: ${report.durationS} s, ${report.counts.faults} fault(s), ${report.counts.runs} runs, ${report.counts.processes} replica processes`);
-  lines.push(`Timings: D=${t.leaseSeconds} s, renew ${t.renewIntervalMs} ms, retry R=${t.retryIntervalMs} ms ±${Math.round(t.retryJitter * 100)} %, safety margin ${t.safetyMarginMs} ms, slack ${t.slackMs} ms`);
+  lines.push(
+    `Timings: D=${t.leaseSeconds} s, renew ${t.renewIntervalMs} ms, retry R=${t.retryIntervalMs} ms ±${Math.round(t.retryJitter * 100)} %, safety margin ${t.safetyMarginMs} ms, slack ${t.slackMs} ms` +
+      `${t.renewalThread ? `; renewal thread (maxBlockedMs ${t.renewalThread.maxBlockedMs} ms)` : ''}${t.blockMs ? `; blocks of ${t.blockMs} ms` : ''}`,
+  );
   lines.push('');
   lines.push('Faults');
   lines.push('  #   at (s)  fault                                            target       takeover  no leader    bound  result');
@@ -774,6 +867,13 @@ export function formatReport(report: ChaosReport, files?: { result: string; time
         `${p.preferredSlot} healthy ${seconds(p.preferredHealthyMs)}, someone led ${seconds(p.ledMs)}, of which non-preferred ${seconds(p.nonPreferredLedMs)}`,
     );
     if (p.stretches.length) lines.push(`       stretches: ${p.stretches.map((s) => `${s.holder} from ${s.fromS.toFixed(1)} s for ${seconds(s.ms)}`).join('; ')}`);
+  }
+  if (report.blocks) {
+    const b = report.blocks;
+    const rt = report.timings.renewalThread;
+    lines.push(
+      `  ${b.belowBound > 0 ? mark(b.otherRanDuringBlock === 0 && b.staleWritesFromBlockedRuns === 0) : 'info'} blocked event loops (${rt ? `renewal thread, maxBlockedMs ${rt.maxBlockedMs} ms` : 'main-thread renewals'}): ${b.count} block(s) of ${((report.timings.blockMs ?? 0) / 1000).toFixed(1)} s, ${b.belowBound} below the bound; kept the lease ${b.keptLease}/${b.count}; another replica ran the job during a block: ${b.otherRanDuringBlock}; stale fenced writes from blocked runs: ${b.staleWritesFromBlockedRuns}; stale overlaps of blocked runs: ${b.staleOverlapsOfBlockedRuns}`,
+    );
   }
   lines.push(`  info fenced register: ${report.fencing.writes} writes, ${report.fencing.accepted} accepted, ${report.fencing.rejected} stale rejected (${report.fencing.rejectedAfterPause} from resumed processes)`);
   if (report.warnings.length) {

@@ -13,6 +13,9 @@
  *                    above the renew interval) for D + 1..4 s
  *   azurite-restart  stop Azurite (in memory: every container, blob and lease is gone) and start
  *                    it again on the same port after 0.5..3 s
+ *   block            (opt-in, --faults block) the leader's leader-only job busy-loops for k × D
+ *                    (--block-factor k, default 2): SIGUSR2 to a replica started with BLOCK_MS;
+ *                    with --renewal thread the replicas renew from a worker thread
  * Killed and terminated replicas are restarted (same slot and identity, new pid) 0.5..2 s after
  * the election recovered.
  *
@@ -38,7 +41,7 @@ import { FaultProxy } from './fault-proxy.js';
 import { createPrng, type Prng } from './prng.js';
 import { renderTimeline } from './timeline.js';
 import { describeFault, faultBounds } from './bounds.js';
-import { FAULT_KINDS, parseJournal, type ChaosTimings, type FaultKind, type FaultRecord, type JournalEntry, type OpRecord, type RunRecord } from './types.js';
+import { ALL_FAULT_KINDS, FAULT_KINDS, parseJournal, type ChaosTimings, type FaultKind, type FaultRecord, type JournalEntry, type OpRecord, type RunRecord } from './types.js';
 
 export const PROJECT_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const REPLICA_SCRIPT = join(PROJECT_ROOT, 'dist/bench/app/replica.js');
@@ -67,6 +70,12 @@ export interface ChaosOptions {
   priorities?: boolean;
   /** With priorities: failback after the better replica has been present this long, ms (default: off). */
   failbackAfterMs?: number;
+  /** `block` faults: the job busy-loops for blockFactor × D (default 2). */
+  blockFactor?: number;
+  /** The replicas renew from a worker thread (renewalThread option). Default false. */
+  renewalThread?: boolean;
+  /** renewalThread.maxBlockedMs for the replicas (default: the library's, 60000). */
+  maxBlockedMs?: number;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
   /** Aborts the run early (the run still cleans up and checks what it has). */
@@ -90,6 +99,8 @@ export const DEFAULTS = {
   jobDurationMs: 100,
   slackMs: 2000,
   taskHeartbeatMs: 100,
+  blockFactor: 2,
+  maxBlockedMs: 60_000,
 } as const;
 
 export function resolveTimings(options: ChaosOptions): ChaosTimings {
@@ -109,6 +120,8 @@ export function resolveTimings(options: ChaosOptions): ChaosTimings {
     slackMs: options.slackMs ?? DEFAULTS.slackMs,
     ...(options.leaderTask ? { taskHeartbeatMs: options.taskHeartbeatMs ?? DEFAULTS.taskHeartbeatMs } : {}),
     ...(options.priorities ? priorityTimings(options, renewIntervalMs) : {}),
+    ...(options.faults?.includes('block') ? { blockMs: Math.round((options.blockFactor ?? DEFAULTS.blockFactor) * leaseMs) } : {}),
+    ...(options.renewalThread ? { renewalThread: { maxBlockedMs: options.maxBlockedMs ?? DEFAULTS.maxBlockedMs } } : {}),
   };
 }
 
@@ -181,7 +194,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
   if (!Number.isInteger(replicaCount) || replicaCount < 2) throw new RangeError(`replicas must be an integer ≥ 2, got ${replicaCount}`);
   if (!existsSync(REPLICA_SCRIPT)) throw new Error(`${REPLICA_SCRIPT} is missing: run "npm run build:apps" first`);
   const kinds = [...(options.faults ?? FAULT_KINDS)];
-  for (const kind of kinds) if (!FAULT_KINDS.includes(kind)) throw new RangeError(`unknown fault kind "${kind}" (known: ${FAULT_KINDS.join(', ')})`);
+  for (const kind of kinds) if (!ALL_FAULT_KINDS.includes(kind)) throw new RangeError(`unknown fault kind "${kind}" (known: ${ALL_FAULT_KINDS.join(', ')})`);
   if (kinds.length === 0) throw new RangeError('no fault kinds selected');
 
   const outDir = resolve(options.outDir ?? join(PROJECT_ROOT, 'bench/results', `chaos-${options.seed}`));
@@ -245,6 +258,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
       TASK_HEARTBEAT_MS: String(timings.taskHeartbeatMs ?? 0),
       ...(timings.priorities ? { PRIORITY: String(timings.priorities[slot]) } : {}),
       ...(timings.failbackAfterMs !== undefined ? { FAILBACK_AFTER_MS: String(timings.failbackAfterMs) } : {}),
+      ...(timings.blockMs ? { BLOCK_MS: String(timings.blockMs) } : {}),
+      ...(timings.renewalThread ? { RENEWAL_THREAD: '1', MAX_BLOCKED_MS: String(timings.renewalThread.maxBlockedMs) } : {}),
     };
     const child = spawn(process.execPath, ['--enable-source-maps', REPLICA_SCRIPT], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     everyChild.add(child);
@@ -302,6 +317,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
   };
   const runsSince = (pid: number, after: number): boolean =>
     tail.entries.some((entry) => entry.event === 'run' && entry.pid === pid && entry.start >= after);
+  /** `block` fault: the end of pid's block that began after `after`. */
+  const blockEnd = (pid: number, after: number): number | undefined => {
+    for (const entry of tail.entries) if (entry.event === 'block-end' && entry.pid === pid && entry.at >= after) return entry.at;
+    return undefined;
+  };
 
   const restartAzurite = async (port: number, downMs: number): Promise<{ downAt: number; upAt: number }> => {
     await azurite?.stop();
@@ -433,6 +453,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
             proxy.setMode({ kind: 'pass' });
           });
           break;
+        case 'block': {
+          const blockMs = timings.blockMs ?? 0;
+          fault.params.blockMs = blockMs;
+          op({ op: 'block', slot: target.slot, pid: target.pid, detail: `${blockMs} ms` });
+          target.child.kill('SIGUSR2');
+          heal = waitFor(() => blockEnd(target.pid, fault.at) !== undefined || !target.alive, blockMs + 30_000).then(() => {
+            fault.healedAt = blockEnd(target.pid, fault.at) ?? Date.now();
+          });
+          break;
+        }
         case 'azurite-restart': {
           fault.params.downMs = downMs;
           const restart = restartAzurite(azuritePort, downMs).then(({ downAt, upAt }) => {
@@ -450,14 +480,23 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
 
       // Recovery: a leader elected after the fault that runs the job.
       const bound = bounds(fault);
+      // A blocked leader that kept its lease recovers by running the job again after its block.
+      const resumed = (): number | undefined => {
+        if (kind !== 'block') return undefined;
+        const end = blockEnd(target.pid, fault.at);
+        return end !== undefined && runsSince(target.pid, end) ? end : undefined;
+      };
       const recovered = await waitFor(() => {
         const next = leaderSince(fault.at);
-        return next !== undefined && runsSince(next.pid, next.at);
+        return (next !== undefined && runsSince(next.pid, next.at)) || resumed() !== undefined;
       }, bound + 15_000);
       await heal;
       if (!recovered && aborted()) fault.interrupted = true;
       const next = leaderSince(fault.at);
-      if (recovered && next) {
+      const keptAt = next ? undefined : resumed();
+      if (recovered && keptAt !== undefined) {
+        say(`  ${target.slot} kept the lease through the block: ran the job again ${((keptAt - fault.at) / 1000).toFixed(2)} s after the fault`);
+      } else if (recovered && next) {
         const slot = [...replicas.values()].find((replica) => replica.pid === next.pid)?.slot ?? '?';
         say(`  new leader ${slot} ${((next.at - fault.at) / 1000).toFixed(2)} s after the fault (bound ${(bound / 1000).toFixed(1)} s)`);
       } else {

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { exitCodeOf, formatReport } from './checker.js';
 import { DEFAULTS, runChaos } from './harness.js';
-import { FAULT_KINDS, type FaultKind } from './types.js';
+import { ALL_FAULT_KINDS, FAULT_KINDS, OPT_IN_FAULT_KINDS, type FaultKind } from './types.js';
 
 const usage = `Usage: npm run chaos -- [options]
 
@@ -16,7 +16,12 @@ const usage = `Usage: npm run chaos -- [options]
   --replicas <n>      replica processes (default ${DEFAULTS.replicas})
   --out <dir>         output folder (default bench/results/chaos-<seed>/)
   --faults <list>     comma-separated fault kinds to draw from (default: all)
-                      ${FAULT_KINDS.join(', ')}
+                      ${FAULT_KINDS.join(', ')}; opt-in: ${OPT_IN_FAULT_KINDS.join(', ')}
+                      (block: the leader's leader-only job busy-loops for k × D, see --block-factor)
+  --block-factor <k>  block faults last k × D (default ${DEFAULTS.blockFactor})
+  --renewal <who>     main (default): renewals on the replicas' event loop; thread: the
+                      renewalThread option (renewals from a worker thread)
+  --max-blocked-ms <ms>  with --renewal thread: renewalThread.maxBlockedMs (default ${DEFAULTS.maxBlockedMs})
   --lease <s>         lease duration D in seconds, 15–60 (default ${DEFAULTS.leaseSeconds})
   --retry <ms>        follower poll interval R (default ${DEFAULTS.retryIntervalMs})
   --renew <ms>        leader renew interval (default D/3)
@@ -63,6 +68,9 @@ async function main(): Promise<number> {
         'task-heartbeat': { type: 'string' },
         priorities: { type: 'boolean', default: false },
         failback: { type: 'string' },
+        'block-factor': { type: 'string' },
+        renewal: { type: 'string' },
+        'max-blocked-ms': { type: 'string' },
         quiet: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -83,7 +91,11 @@ async function main(): Promise<number> {
     const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
     if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seed must be a whole number ≥ 0, got "${values.seed}"`);
     const faults = values.faults?.split(',').map((kind) => kind.trim()).filter(Boolean) as FaultKind[] | undefined;
-    for (const kind of faults ?? []) if (!FAULT_KINDS.includes(kind)) throw new Error(`unknown fault kind "${kind}" (known: ${FAULT_KINDS.join(', ')})`);
+    for (const kind of faults ?? []) if (!ALL_FAULT_KINDS.includes(kind)) throw new Error(`unknown fault kind "${kind}" (known: ${ALL_FAULT_KINDS.join(', ')})`);
+    const renewal = values.renewal ?? 'main';
+    if (renewal !== 'main' && renewal !== 'thread') throw new Error(`--renewal must be "main" or "thread", got "${renewal}"`);
+    if (values['max-blocked-ms'] !== undefined && renewal !== 'thread') throw new Error('--max-blocked-ms needs --renewal thread');
+    if (values['block-factor'] !== undefined && !faults?.includes('block')) throw new Error('--block-factor needs --faults with block');
     const mode = values.mode ?? 'ticks';
     if (mode !== 'ticks' && mode !== 'leader-task') throw new Error(`--mode must be "ticks" or "leader-task", got "${mode}"`);
     if (values['task-heartbeat'] !== undefined && mode !== 'leader-task') throw new Error('--task-heartbeat needs --mode leader-task');
@@ -106,6 +118,9 @@ async function main(): Promise<number> {
       taskHeartbeatMs: positive('task-heartbeat', values['task-heartbeat']),
       priorities: values.priorities ?? false,
       failbackAfterMs: values.failback === '0' ? 0 : positive('failback', values.failback),
+      blockFactor: positive('block-factor', values['block-factor']),
+      renewalThread: renewal === 'thread',
+      maxBlockedMs: positive('max-blocked-ms', values['max-blocked-ms']),
     };
   } catch (error) {
     console.error(`${error instanceof Error ? error.message : String(error)}\n\n${usage}`);
@@ -127,7 +142,7 @@ async function main(): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  console.log(`chaos: seed ${options.seed}, ${options.durationMs / 1000} s of faults, ${options.replicas ?? DEFAULTS.replicas} replicas${options.leaderTask ? ', leader-task mode' : ''}${options.priorities ? `, priorities${options.failbackAfterMs !== undefined ? `, failback after ${options.failbackAfterMs} ms` : ''}` : ''}`);
+  console.log(`chaos: seed ${options.seed}, ${options.durationMs / 1000} s of faults, ${options.replicas ?? DEFAULTS.replicas} replicas${options.leaderTask ? ', leader-task mode' : ''}${options.renewalThread ? ', renewal thread' : ''}${options.priorities ? `, priorities${options.failbackAfterMs !== undefined ? `, failback after ${options.failbackAfterMs} ms` : ''}` : ''}`);
   try {
     const result = await runChaos({ ...options, signal: controller.signal, log: values.quiet ? undefined : (line) => console.log(line) });
     console.log(formatReport(result.report, result.files));

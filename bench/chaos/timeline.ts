@@ -15,6 +15,7 @@ const FAULT_COLOURS: Record<FaultKind, string> = {
   partition: '#8c564b',
   latency: '#ff7f0e',
   'azurite-restart': '#1f77b4',
+  block: '#e377c2',
 };
 
 function escapeXml(text: string): string {

@@ -1,7 +1,13 @@
 /** Shapes shared by the fault harness (harness.ts), the checker and the timeline. */
 
 export const FAULT_KINDS = ['sigkill', 'sigterm', 'sigstop', 'partition', 'latency', 'azurite-restart'] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
+/**
+ * Fault kinds drawn only when asked for (--faults): `block` makes the leader's leader-only job
+ * busy-loop for k × D (SIGUSR2 to a replica started with BLOCK_MS), the CPU-bound job of issue 11.
+ */
+export const OPT_IN_FAULT_KINDS = ['block'] as const;
+export const ALL_FAULT_KINDS = [...FAULT_KINDS, ...OPT_IN_FAULT_KINDS] as const;
+export type FaultKind = (typeof ALL_FAULT_KINDS)[number];
 
 /** Election timings the replicas run with, and what the checker derives its bounds from. */
 export interface ChaosTimings {
@@ -26,6 +32,10 @@ export interface ChaosTimings {
   preferenceWindowMs?: number;
   presenceIntervalMs?: number;
   failbackAfterMs?: number;
+  /** `block` faults: how long the blocked job busy-loops (k × D), ms. */
+  blockMs?: number;
+  /** The replicas renew from a worker thread (renewalThread option); absent: main-thread renewals. */
+  renewalThread?: { maxBlockedMs: number };
 }
 
 /** One injected fault. Times are wall-clock ms (Date.now()), like the journal's. */
@@ -51,7 +61,7 @@ export interface FaultRecord {
 /** What the harness did to processes and the network, for the checker and the timeline. */
 export interface OpRecord {
   at: number;
-  op: 'spawn' | 'exit' | 'sigkill' | 'sigterm' | 'sigstop' | 'sigcont' | 'proxy' | 'azurite-stop' | 'azurite-start';
+  op: 'spawn' | 'exit' | 'sigkill' | 'sigterm' | 'sigstop' | 'sigcont' | 'proxy' | 'azurite-stop' | 'azurite-start' | 'block';
   slot?: string;
   pid?: number;
   detail?: string;
@@ -127,7 +137,22 @@ export interface TaskStopEntry extends JournalBase {
   at: number;
   reason: string;
 }
-export type JournalEntry = RunEntry | WriteEntry | RoleEntry | BootEntry | ExitEntry | TaskEntry | TaskStartEntry | TaskStopEntry;
+/** `block` fault: the leader-only job busy-looped for blockMs (journaled before and after the loop). */
+export interface BlockStartEntry extends JournalBase {
+  event: 'block-start';
+  term: number;
+  at: number;
+  leaseLeftMs: number;
+}
+export interface BlockEndEntry extends JournalBase {
+  event: 'block-end';
+  term: number;
+  at: number;
+  blockedMs: number;
+  /** leadership.isActive() right after the loop, before the event loop ran again. */
+  activeAtEnd: boolean;
+}
+export type JournalEntry = RunEntry | WriteEntry | RoleEntry | BootEntry | ExitEntry | TaskEntry | TaskStartEntry | TaskStopEntry | BlockStartEntry | BlockEndEntry;
 
 export function parseJournal(text: string): JournalEntry[] {
   const entries: JournalEntry[] = [];

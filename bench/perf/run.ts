@@ -23,11 +23,12 @@ import { gateSuite } from './suites/gate.js';
 import { prioritiesSuite } from './suites/priorities.js';
 import { requestsSuite } from './suites/requests.js';
 import { scaleSuite } from './suites/scale.js';
+import { renewalCostSuite } from './suites/renewal-cost.js';
 import { stallSuite } from './suites/stall.js';
 import { takeoverSuite } from './suites/takeover.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SUITES: Suite[] = [takeoverSuite, prioritiesSuite, gateSuite, requestsSuite, scaleSuite, stallSuite];
+const SUITES: Suite[] = [takeoverSuite, prioritiesSuite, gateSuite, requestsSuite, scaleSuite, stallSuite, renewalCostSuite];
 
 const HELP = `Usage: npm run bench -- [options]
 
@@ -41,6 +42,11 @@ const HELP = `Usage: npm run bench -- [options]
   --scale-seconds <s>      window of each scale measurement                 (quick 60, full 300)
   --stall-factors <list>   event-loop stall lengths as multiples of D       (default 0.5,1,2)
   --stall-trials <n>       trials per stall factor                          (quick 1, full 3)
+  --renewal <list>         stall suite: who renews, main and/or thread (the renewalThread option)
+                                                                            (default main)
+  --max-blocked-ms <ms>    stall suite, thread runs: renewalThread.maxBlockedMs (default the library's, 60000)
+  --exit-on-blocked-deadline  stall suite, thread runs: renewalThread.exitOnBlockedDeadline
+  --cost-seconds <s>       renewal-cost suite: idle-leadership window per case (quick 60, full 300)
   --seed <n>               seed for the random trial phases                 (default 42)
   --out <dir>              results folder                                   (default bench/results)
   -h, --help               this text
@@ -70,6 +76,10 @@ async function main(): Promise<number> {
       'scale-seconds': { type: 'string' },
       'stall-factors': { type: 'string' },
       'stall-trials': { type: 'string' },
+      renewal: { type: 'string' },
+      'max-blocked-ms': { type: 'string' },
+      'exit-on-blocked-deadline': { type: 'boolean', default: false },
+      'cost-seconds': { type: 'string' },
       seed: { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -89,6 +99,8 @@ async function main(): Promise<number> {
   const selected = SUITES.filter((suite) => (only ? only.includes(suite.name) : true) && !skip.includes(suite.name));
   const scaleMs = positive('scale-seconds', values['scale-seconds'], full ? 300 : 60) * 1000;
   const stallFactors = (parseList(values['stall-factors']) ?? ['0.5', '1', '2']).map((f) => positive('stall-factors', f, 1));
+  const stallRenewal = parseList(values.renewal) ?? ['main'];
+  for (const mode of stallRenewal) if (mode !== 'main' && mode !== 'thread') throw new Error(`--renewal takes main and/or thread, got "${mode}"`);
   const settings: BenchSettings = {
     full,
     seed: positive('seed', values.seed, 42),
@@ -109,6 +121,11 @@ async function main(): Promise<number> {
     leasesRetryIntervalsMs: [2_000, 10_000],
     stallFactors,
     stallTrials: Math.round(positive('stall-trials', values['stall-trials'], full ? 3 : 1)),
+    renewalCostWarmupMs: 10_000,
+    renewalCostWindowMs: positive('cost-seconds', values['cost-seconds'], full ? 300 : 60) * 1000,
+    stallExitOnBlockedDeadline: values['exit-on-blocked-deadline'] ?? false,
+    stallRenewal: stallRenewal as ('main' | 'thread')[],
+    ...(values['max-blocked-ms'] !== undefined ? { stallMaxBlockedMs: positive('max-blocked-ms', values['max-blocked-ms'], 60_000) } : {}),
   };
 
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);

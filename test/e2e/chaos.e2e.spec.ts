@@ -350,3 +350,54 @@ describe('fault proxy', () => {
     }
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// `block` faults: the leader's job busy-loops for k × D (issue 11's CPU-bound leader job).
+
+describe('chaos checker, block faults', () => {
+  const blockFault: RunRecord['faults'][number] = { id: 1, kind: 'block', at: T0 + 120, slot: 'r1', pid: 1, leaderSlot: 'r1', leaderPid: 1, termAtFault: 1, params: { blockMs: 30_000 } };
+  const threadRecord = (): RunRecord => ({ ...record([{ ...blockFault }], [{ at: T0 + 120, op: 'block', slot: 'r1', pid: 1 }]), timings: { ...timings, blockMs: 30_000, renewalThread: { maxBlockedMs: 60_000 } } });
+  const block = (term: number, from: number, to: number, activeAtEnd: boolean): JournalEntry[] => [
+    { event: 'block-start', replica: 'r1', pid: 1, term, at: T0 + from, leaseLeftMs: 13_000 },
+    { event: 'block-end', replica: 'r1', pid: 1, term, at: T0 + to, blockedMs: to - from, activeAtEnd },
+  ];
+  // A successor takes over 14 s into the block; the blocked run writes its stale term at its end.
+  const takenOver = (): JournalEntry[] => [
+    role('r1', 1, 0, 'leader', 1),
+    ...block(1, 150, 30_150, false),
+    role('r2', 2, 14_000, 'leader', 2),
+    ...run('r2', 2, 2, 14_100, 14_200, 13_900, true),
+    ...run('r1', 1, 1, 140, 30_200, 13_000, false),
+    role('r1', 1, 30_201, 'follower', 1),
+  ];
+
+  it('renewal thread, block below maxBlockedMs: the blocked leader keeps the lease and runs again; no takeover, nothing stale', () => {
+    const report = checkRun(threadRecord(), [
+      role('r1', 1, 0, 'leader', 1),
+      ...block(1, 150, 30_150, true),
+      ...run('r1', 1, 1, 140, 30_200, 13_000, true),
+      ...run('r1', 1, 1, 30_300, 30_400, 13_900, true),
+    ]);
+    expect(report.faults[0]).toMatchObject({ recovered: true, withinBound: true, takeoverMs: undefined, block: { keptLease: true, belowBound: true, otherRunsDuringBlock: 0, staleWrite: false } });
+    expect(report.blocks).toMatchObject({ count: 1, belowBound: 1, keptLease: 1, otherRanDuringBlock: 0, staleWritesFromBlockedRuns: 0 });
+    expect(report.safetyOk).toBe(true);
+    expect(report.livenessOk).toBe(true);
+  });
+
+  it('renewal thread, block below maxBlockedMs: another replica running the job during the block, and the stale write after it, fail the run', () => {
+    const report = checkRun(threadRecord(), takenOver());
+    expect(report.faults[0]).toMatchObject({ recovered: true, block: { keptLease: false, otherRunsDuringBlock: 1, otherRanDuringBlockAfterMs: 13_950, staleWrite: true } });
+    expect(report.blocks).toMatchObject({ otherRanDuringBlock: 1, staleWritesFromBlockedRuns: 1, staleOverlapsOfBlockedRuns: 1 });
+    expect(report.overlaps.valid).toBe(0);
+    expect(report.safetyOk).toBe(false);
+    expect(report.failures.join('\n')).toMatch(/another replica ran the job 13950 ms into the block/);
+  });
+
+  it('main-thread renewals: the same takeover is counted (stale write of the blocked run, fencing rejects it) but is no failure', () => {
+    const report = checkRun({ ...threadRecord(), timings: { ...timings, blockMs: 30_000 } }, takenOver());
+    expect(report.faults[0]).toMatchObject({ recovered: true, takeoverMs: 13_880, block: { belowBound: false, keptLease: false, staleWrite: true } });
+    expect(report.blocks).toMatchObject({ belowBound: 0, staleWritesFromBlockedRuns: 1 });
+    expect(report.fencing.rejected).toBe(1);
+    expect(report.safetyOk).toBe(true);
+  });
+});

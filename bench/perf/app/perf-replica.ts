@@ -12,6 +12,9 @@
  *      JOB_INTERVAL_MS (default 100), STALL_MS (block length on SIGUSR2, default 0 = never),
  *      PRESENCE ("0": presence records off; default on, the library's default),
  *      PRIORITY (this replica's priority; default none).
+ *      RENEWAL_THREAD ('1' = renewalThread option, default main-thread renewals),
+ *      MAX_BLOCKED_MS (renewalThread.maxBlockedMs, default the library's),
+ *      EXIT_ON_BLOCKED_DEADLINE ('1' = renewalThread.exitOnBlockedDeadline).
  *
  * Journal lines ({replica, pid, event, …}; `at`/`start`/`end` are Date.now(), comparable across
  * processes on one machine):
@@ -38,6 +41,9 @@ const jobIntervalMs = envNumber('JOB_INTERVAL_MS', 100);
 const stallMs = envNumber('STALL_MS', 0);
 const presence = process.env.PRESENCE !== '0';
 const priority = process.env.PRIORITY ? envNumber('PRIORITY') : undefined;
+const renewalThread = process.env.RENEWAL_THREAD === '1';
+const maxBlockedMs = process.env.MAX_BLOCKED_MS ? envNumber('MAX_BLOCKED_MS') : undefined;
+const exitOnBlockedDeadline = process.env.EXIT_ON_BLOCKED_DEADLINE === '1';
 
 function journal(entry: Record<string, unknown>): void {
   appendFileSync(journalPath, `${JSON.stringify({ replica: instanceId, pid: process.pid, ...entry })}\n`);
@@ -110,6 +116,9 @@ class PerfJobs implements OnApplicationBootstrap, OnApplicationShutdown {
       ...(containerName ? { containerName } : {}),
       ...(presence ? {} : { presence: false }),
       ...(priority !== undefined ? { priority } : {}),
+      ...(renewalThread
+        ? { renewalThread: maxBlockedMs !== undefined || exitOnBlockedDeadline ? { ...(maxBlockedMs !== undefined ? { maxBlockedMs } : {}), exitOnBlockedDeadline } : true }
+        : {}),
     }),
   ],
   providers: [PerfJobs],

@@ -27,6 +27,15 @@ export interface BenchSettings {
   leasesRetryIntervalsMs: number[];
   stallFactors: number[];
   stallTrials: number;
+  /** Who renews in the stall suite: the main event loop (default), the renewalThread option's worker, or both in turn. */
+  stallRenewal: ('main' | 'thread')[];
+  /** renewalThread.maxBlockedMs for the stall suite's thread runs (undefined = library default). */
+  stallMaxBlockedMs?: number;
+  /** renewalThread.exitOnBlockedDeadline for the stall suite's thread runs. */
+  stallExitOnBlockedDeadline: boolean;
+  /** renewal-cost suite: leadership settles this long before the window, then the window. */
+  renewalCostWarmupMs: number;
+  renewalCostWindowMs: number;
 }
 
 export interface SuiteContext {
