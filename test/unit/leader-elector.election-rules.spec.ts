@@ -17,21 +17,30 @@ async function runChecked(clock: { advance(ms: number): Promise<void> }, ms: num
   }
 }
 
+/**
+ * a leads (term 1) and steps down at 1.0 s for a minute; b polls at 0, 2.0, 4.0 s …, c at 0.1, 2.1,
+ * 4.1 s …: at 2.0 s b tries first, at 2.1 s c.
+ */
+async function aStepsDownThenBAndCCompete() {
+  const { candidate, clock, memory } = setup();
+  const a = candidate('a');
+  const b = candidate('b');
+  const c = candidate('c');
+  await a.elector.start();
+  await b.elector.start();
+  await clock.advance(100);
+  await c.elector.start();
+  await clock.advanceTo(1_000);
+  await a.elector.stepDown({ cooldownMs: 60_000 });
+  return { clock, memory, a, b, c };
+}
+
 describe('lost lease record: who may lead, and when', () => {
   it('an acquire whose outcome was unknown still observes first, so a lost record is noticed (no two leaders with the same term)', async () => {
     // a leads (term 1) and steps down at 1.0 s; b's acquire at 2.0 s fails transiently; c acquires
     // at 2.1 s (term 2); the store loses its data right after. Before the fix b re-acquired at 4.0 s
     // without observing: term 2 again, beside c, until c's next renewal at 7.1 s.
-    const { candidate, clock, memory } = setup();
-    const a = candidate('a');
-    const b = candidate('b');
-    const c = candidate('c');
-    await a.elector.start();
-    await b.elector.start();
-    await clock.advance(100);
-    await c.elector.start(); // c polls at 0.1, 2.1, 4.1 …
-    await clock.advanceTo(1_000);
-    await a.elector.stepDown({ cooldownMs: 60_000 });
+    const { clock, memory, a, b, c } = await aStepsDownThenBAndCCompete();
     b.store.inject('acquire', { type: 'transient' });
     await clock.advanceTo(2_100);
     expect(c.elector.state).toMatchObject({ role: 'leader', term: 2 });
@@ -43,16 +52,7 @@ describe('lost lease record: who may lead, and when', () => {
   it('notices a loss at acquisition time: a record lost between its observation and its acquire is neither used nor released', async () => {
     // b observes at 2.0 s (free, term 1 recorded); its acquire reaches the store 300 ms later. In
     // between c acquires (term 2) and the store loses its data: b's acquire creates a new record.
-    const { candidate, clock, memory } = setup();
-    const a = candidate('a');
-    const b = candidate('b');
-    const c = candidate('c');
-    await a.elector.start();
-    await b.elector.start();
-    await clock.advance(100);
-    await c.elector.start();
-    await clock.advanceTo(1_000);
-    await a.elector.stepDown({ cooldownMs: 60_000 });
+    const { clock, memory, a, b, c } = await aStepsDownThenBAndCCompete();
     b.store.inject('acquire', { type: 'delay', ms: 300 });
     await clock.advanceTo(2_100);
     expect(c.elector.state).toMatchObject({ role: 'leader', term: 2 });
