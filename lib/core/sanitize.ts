@@ -8,9 +8,9 @@
 /** ANSI/VT escape sequences: CSI (ESC [ … final byte), OSC (ESC ] … BEL or ESC \), and two-byte ESC x. */
 // eslint-disable-next-line no-control-regex
 const ESCAPE_SEQUENCES = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u009b[0-?]*[ -/]*[@-~]|\u001b[@-_]?/g;
-/** C0 and C1 controls, DEL, and the bidirectional overrides and isolates. */
+/** C0 and C1 controls, DEL, the left-to-right/right-to-left marks, and the bidirectional overrides and isolates. */
 // eslint-disable-next-line no-control-regex
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 /** Longest foreign text we show; our own identity is capped at the same length. */
 export const MAX_FOREIGN_TEXT_LENGTH = 256;
