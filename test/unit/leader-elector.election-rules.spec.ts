@@ -35,6 +35,18 @@ async function aStepsDownThenBAndCCompete() {
   return { clock, memory, a, b, c };
 }
 
+/** a leads (term 1) and renews at 5 s (it believes until 19 s); b follows; the store loses every record at 5.1 s. */
+async function aRenewsThenTheRecordIsLost() {
+  const { candidate, clock, memory } = setup();
+  const a = candidate('a');
+  const b = candidate('b');
+  await a.elector.start();
+  await b.elector.start();
+  await clock.advanceTo(RENEW + 100);
+  memory.reset();
+  return { candidate, clock, memory, a, b };
+}
+
 describe('lost lease record: who may lead, and when', () => {
   it('an acquire whose outcome was unknown still observes first, so a lost record is noticed (no two leaders with the same term)', async () => {
     // a leads (term 1) and steps down at 1.0 s; b's acquire at 2.0 s fails transiently; c acquires
@@ -108,13 +120,7 @@ describe('lost lease record: who may lead, and when', () => {
   });
 
   it('a graceful hand-over after a loss is not held up by the wait once the old holder has re-acquired (chaos seed 4242)', async () => {
-    const { candidate, clock, memory } = setup();
-    const a = candidate('a');
-    const b = candidate('b');
-    await a.elector.start();
-    await b.elector.start();
-    await clock.advanceTo(RENEW + 100);
-    memory.reset(); // b notices at 6 s: before the fix it waited until 21 s
+    const { clock, a, b } = await aRenewsThenTheRecordIsLost();
     await clock.advanceTo(2 * RENEW + 100); // a re-acquires at 10 s
     expect(a.elector.isLeader()).toBe(true);
     await a.elector.stop(); // graceful: releases at 10.1 s
@@ -125,13 +131,7 @@ describe('lost lease record: who may lead, and when', () => {
   });
 
   it('a record written by anyone but the old holder does not end the wait (the follower cannot know who held the lost record)', async () => {
-    const { candidate, clock, memory } = setup();
-    const a = candidate('a');
-    const b = candidate('b');
-    await a.elector.start();
-    await b.elector.start();
-    await clock.advanceTo(RENEW + 100);
-    memory.reset();
+    const { candidate, clock, a, b } = await aRenewsThenTheRecordIsLost();
     partition(a.store, 'hang'); // a still believes until 19 s
     await clock.advanceTo(6_500); // b noticed at 6 s
     const newcomer = candidate('n'); // has seen no term: the documented residual risk
@@ -145,13 +145,7 @@ describe('lost lease record: who may lead, and when', () => {
   });
 
   it('a replica that waited out one loss and then led notices a second loss too (its served wait is not "already waited")', async () => {
-    const { candidate, clock, memory } = setup();
-    const a = candidate('a');
-    const b = candidate('b');
-    await a.elector.start();
-    await b.elector.start();
-    await clock.advanceTo(RENEW + 100);
-    memory.reset(); // first loss; a is partitioned and cannot learn of it
+    const { candidate, clock, memory, a, b } = await aRenewsThenTheRecordIsLost();
     partition(a.store, 'hang');
     await clock.advanceTo(6_000 + D + RETRY + 100); // b led after its wait (term 2)
     expect(b.elector.state).toMatchObject({ role: 'leader', term: 2 });
@@ -172,13 +166,7 @@ describe('lost lease record: who may lead, and when', () => {
   it('stepDown() during a record-loss wait does not shorten it', async () => {
     // a renews at 5 s; the store loses its data; b notices at 6 s (waits until 21 s); at 6.5 s
     // b.stepDown({ cooldownMs: 0 }). Before the fix b led from 6.5 s while a believed until 19 s.
-    const { candidate, clock, memory } = setup();
-    const a = candidate('a');
-    const b = candidate('b');
-    await a.elector.start();
-    await b.elector.start();
-    await clock.advanceTo(RENEW + 100);
-    memory.reset();
+    const { clock, a, b } = await aRenewsThenTheRecordIsLost();
     partition(a.store, 'hang');
     await clock.advanceTo(6_500);
     await b.elector.stepDown({ cooldownMs: 0 });
