@@ -59,7 +59,7 @@ export {
 } from './stores/azure-blob/azure-blob-lease-store.js';
 export { MemoryLeaseStore } from './stores/memory/memory-lease-store.js';
 export type { DelegatedLease, DelegatedRenewal, RenewalDelegate } from './core/renewal-delegate.js';
-export { RenewalThread, type RenewalThreadOptions } from './renewal/renewal-thread.js';
+export { RenewalThread, type RenewalThreadConnection, type RenewalThreadOptions, type RenewalThreadSettings } from './renewal/renewal-thread.js';
 export { comparePreference, type LeaseMember, type PresenceAnnouncement, type PresenceRecord, type PresenceStore } from './core/presence.js';
 
 // OpenTelemetry metrics (optional peer @opentelemetry/api; see README "Metrics")

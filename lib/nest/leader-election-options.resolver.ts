@@ -21,6 +21,7 @@ import type { LeaderElector, LeaderElectorDependencies } from '../core/leader-el
 import { MAX_TIMER_DELAY_MS } from '../core/clock.js';
 import type { LeaseStore } from '../core/lease-store.js';
 import type { ElectionLogger } from '../core/logger.js';
+import type { RenewalThreadConnection } from '../renewal/renewal-thread.js';
 import { AzureBlobLeaseStore, DEFAULT_CONTAINER_NAME } from '../stores/azure-blob/azure-blob-lease-store.js';
 import { DEFAULT_METER_NAME } from '../metrics/metric-names.js';
 import type { MetricsMeterProvider } from '../metrics/meter-types.js';
@@ -45,7 +46,7 @@ export interface ResolvedLeaderElectionOptions {
   /** What the health indicator shows: 'minimal' (public-safe, the default) or 'full'. */
   healthDetails: HealthDetailsLevel;
   /** Renewal off the main thread: its settings, or why it stays on the main thread (logged once). */
-  renewalThread?: { connectionString: string; containerName: string; maxBlockedMs: number; exitOnBlockedDeadline: boolean } | { fallback: string };
+  renewalThread?: (RenewalThreadConnection & { containerName: string; maxBlockedMs: number; exitOnBlockedDeadline: boolean }) | { fallback: string };
   logger?: ElectionLogger | false;
   /** The `metrics` option: 'auto' (default) records when @opentelemetry/api loads; see ResolvedMetricsOptions. */
   metrics: ResolvedMetricsOptions;
@@ -197,8 +198,9 @@ export function resolveLeaderElectionOptions(options: LeaderElectionModuleOption
 
 /**
  * `renewalThread: true | { maxBlockedMs, exitOnBlockedDeadline }`. Only strings can cross into a
- * worker thread: with a connection string the thread builds its own client; with a TokenCredential,
- * an existing ContainerClient or a custom store, renewals stay on the main thread (said once in the log).
+ * worker thread: with a connection string the thread builds its own client; with accountUrl + a
+ * TokenCredential the credential stays here and its tokens are handed over (TokenRelay); with an
+ * existing ContainerClient or a custom store, renewals stay on the main thread (said once in the log).
  */
 function resolveRenewalThread(options: LeaderElectionModuleOptions): ResolvedLeaderElectionOptions['renewalThread'] {
   const given = booleanFromEnv(options.renewalThread ?? false);
@@ -214,11 +216,11 @@ function resolveRenewalThread(options: LeaderElectionModuleOptions): ResolvedLea
   }
   const exitOnBlockedDeadline = booleanFromEnv(spec.exitOnBlockedDeadline ?? false);
   if (typeof exitOnBlockedDeadline !== 'boolean') throw new InvalidElectionOptionError('renewalThread.exitOnBlockedDeadline', exitOnBlockedDeadline, BOOLEAN_ALLOWED);
-  if (typeof options.connectionString === 'string' && options.connectionString !== '') {
-    return { connectionString: options.connectionString, containerName: options.containerName ?? DEFAULT_CONTAINER_NAME, maxBlockedMs, exitOnBlockedDeadline };
-  }
-  const source = options.accountUrl ? 'a TokenCredential' : options.containerClient ? 'an existing ContainerClient' : 'a custom store';
-  return { fallback: `renewals stay on the main thread: ${source} cannot be handed to a worker thread (only a connection string can)` };
+  const settings = { containerName: options.containerName ?? DEFAULT_CONTAINER_NAME, maxBlockedMs, exitOnBlockedDeadline };
+  if (typeof options.connectionString === 'string' && options.connectionString !== '') return { connectionString: options.connectionString, ...settings };
+  if (typeof options.accountUrl === 'string' && options.credential) return { accountUrl: options.accountUrl, credential: options.credential, ...settings };
+  const source = options.containerClient ? 'an existing ContainerClient' : 'a custom store';
+  return { fallback: `renewals stay on the main thread: ${source} cannot be handed to a worker thread (a connection string or accountUrl + credential can)` };
 }
 
 function resolveMetricsOption(given: unknown): ResolvedMetricsOptions {

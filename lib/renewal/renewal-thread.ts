@@ -3,12 +3,21 @@ import { Worker } from 'node:worker_threads';
 import type { DelegatedLease, DelegatedRenewal, RenewalDelegate } from '../core/renewal-delegate.js';
 import { systemClock } from '../core/clock.js';
 import { safeLogger, type ElectionLogger } from '../core/logger.js';
+import type { TokenCredential } from '../stores/azure-blob/azure-blob-lease-store.js';
 import { renewalWorkerMain } from './renewal-worker-source.js';
+import { TokenRelay } from './token-relay.js';
 import { createSharedState, HEARTBEAT, MAX_SLOTS, PROBE, slotIndex, SlotState, toMs, toUs } from './shared-renewal-state.js';
 
-export interface RenewalThreadOptions {
-  /** A connection string (account key or SAS): strings can cross into the thread, credential objects cannot. */
-  connectionString: string;
+/**
+ * How the thread reaches storage. A connection string (account key or SAS) crosses into the thread
+ * as it is. A TokenCredential object cannot: it stays on the main thread, which mints tokens with it
+ * and hands each one over long before it expires (see TokenRelay).
+ */
+export type RenewalThreadConnection = { connectionString: string; accountUrl?: never; credential?: never } | { accountUrl: string; credential: TokenCredential; connectionString?: never };
+
+export type RenewalThreadOptions = RenewalThreadConnection & RenewalThreadSettings;
+
+export interface RenewalThreadSettings {
   containerName: string;
   /**
    * Longest time the main thread may be blocked (no heartbeat) and still have its leases renewed,
@@ -35,6 +44,7 @@ export interface RenewalThreadOptions {
 export class RenewalThread implements RenewalDelegate {
   private readonly state = createSharedState();
   private readonly worker: Worker;
+  private readonly tokens?: TokenRelay;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly logger: ElectionLogger;
   private readonly losses = new Map<string, { recordLost: boolean; message: string }>();
@@ -48,6 +58,11 @@ export class RenewalThread implements RenewalDelegate {
     const maxBlockedMs = options.maxBlockedMs ?? 60_000;
     if (typeof maxBlockedMs !== 'number' || !Number.isFinite(maxBlockedMs) || maxBlockedMs < 1_000) {
       throw new RangeError(`Invalid renewal thread option "maxBlockedMs": got ${typeof maxBlockedMs === 'number' ? maxBlockedMs : typeof maxBlockedMs}; allowed: a number of ms ≥ 1000`);
+    }
+    const byString = typeof options.connectionString === 'string' && options.connectionString !== '';
+    const byToken = typeof options.accountUrl === 'string' && /^https?:\/\//.test(options.accountUrl) && typeof options.credential?.getToken === 'function';
+    if (byString === byToken) {
+      throw new TypeError('Invalid renewal thread options: give either "connectionString" (account key or SAS) or "accountUrl" with a TokenCredential "credential" (its tokens are minted on the main thread and handed to the thread)');
     }
     this.logger = safeLogger(options.logger ?? { log: () => undefined, warn: () => undefined, error: () => undefined });
     // The elector's clock (systemClock): the thread converts its own readings to it.
@@ -64,14 +79,25 @@ export class RenewalThread implements RenewalDelegate {
       workerData: {
         state: this.state,
         storageModulePath,
-        connectionString: options.connectionString,
+        ...(options.connectionString !== undefined ? { connectionString: options.connectionString } : { accountUrl: options.accountUrl }),
         containerName: options.containerName,
         maxBlockedMs,
         exitOnBlockedDeadline: options.exitOnBlockedDeadline ?? false,
       },
     });
     this.worker.unref();
-    this.ready = new Promise((resolve, reject) => {
+    if (options.credential) {
+      // Cover a whole block (maxBlockedMs), the longest lease after it (60 s) and the SDK's own
+      // refresh window (2 min): a thread renewing through the longest allowed block never holds an
+      // expired token.
+      this.tokens = new TokenRelay({
+        credential: options.credential,
+        coverMs: maxBlockedMs + 60_000 + 120_000,
+        deliver: (token) => this.worker.postMessage({ type: 'token', ...token }),
+        logger: this.logger,
+      });
+    }
+    const started = new Promise<void>((resolve, reject) => {
       this.worker.once('error', reject);
       this.worker.on('message', (message: { type: string; slot?: number; generation?: number; status?: number; message?: string; silenceMs?: number }) => {
         if (message.type === 'ready') resolve();
@@ -84,6 +110,7 @@ export class RenewalThread implements RenewalDelegate {
         }
       });
     });
+    this.ready = Promise.all([started, this.tokens?.first]).then(() => undefined);
     this.worker.on('error', (error) => this.logger.error(`Renewal thread failed (leases are then renewed by nobody and expire; restart the process): ${error.message}`));
   }
 
@@ -122,6 +149,7 @@ export class RenewalThread implements RenewalDelegate {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeat);
+    this.tokens?.close();
     await this.worker.terminate();
   }
 }

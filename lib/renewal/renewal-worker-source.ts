@@ -20,7 +20,10 @@ export function renewalWorkerMain(): void {
   const data = workerData as {
     state: BigInt64Array;
     storageModulePath: string;
-    connectionString: string;
+    /** Either a connection string (account key or SAS) … */
+    connectionString?: string;
+    /** … or an account URL, with tokens minted on the main thread and posted here ('token' messages). */
+    accountUrl?: string;
     containerName: string;
     maxBlockedMs: number;
     exitOnBlockedDeadline: boolean;
@@ -38,7 +41,33 @@ export function renewalWorkerMain(): void {
   const nowUs = (): bigint => BigInt(Math.floor(performance.now() * 1000));
   // Offset handshake: the main thread wrote its clock into PROBE before starting us.
   const offsetUs = nowUs() - Atomics.load(state, PROBE);
-  const container = BlobServiceClient.fromConnectionString(data.connectionString, { retryOptions: { maxTries: 1, tryTimeoutInMs: 30_000 } }).getContainerClient(data.containerName);
+  const pipelineOptions = { retryOptions: { maxTries: 1, tryTimeoutInMs: 30_000 }, userAgentOptions: { userAgentPrefix: 'nestjs-leader-election' } };
+  // A TokenCredential cannot cross threads; its tokens can. This one hands the SDK the newest token
+  // the main thread posted (the SDK caches it and asks again near its expiry); before the first
+  // arrives, a request waits for it, bounded by the request's own abort signal.
+  let token: { token: string; expiresOnTimestamp: number } | undefined;
+  const waitingForToken = new Set<() => void>();
+  const relayedCredential = {
+    getToken: (_scopes: string | string[], options?: { abortSignal?: AbortSignal }) =>
+      new Promise<{ token: string; expiresOnTimestamp: number }>((resolve, reject) => {
+        if (token) return resolve(token);
+        const signal = options?.abortSignal;
+        const onAbort = (): void => {
+          waitingForToken.delete(arrived);
+          reject(new Error('no storage token from the main thread yet'));
+        };
+        const arrived = (): void => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(token!);
+        };
+        waitingForToken.add(arrived);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      }),
+  };
+  const service = data.connectionString
+    ? BlobServiceClient.fromConnectionString(data.connectionString, pipelineOptions)
+    : new BlobServiceClient(data.accountUrl!, relayedCredential, pipelineOptions);
+  const container = service.getContainerClient(data.containerName);
   const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(ms, 2_147_483_647))));
   const at = (slot: number, field: number): number => SLOT_BASE + slot * SLOT_SIZE + field;
   const ended = new Set<string>();
@@ -104,8 +133,12 @@ export function renewalWorkerMain(): void {
     }
   }
 
-  parentPort!.on('message', (message: { type: 'hold'; hold: Hold } | { type: 'end'; slot: number; generation: number }) => {
-    if (message.type === 'hold') {
+  parentPort!.on('message', (message: { type: 'hold'; hold: Hold } | { type: 'end'; slot: number; generation: number } | { type: 'token'; token: string; expiresOnTimestamp: number }) => {
+    if (message.type === 'token') {
+      token = { token: message.token, expiresOnTimestamp: message.expiresOnTimestamp };
+      for (const arrived of [...waitingForToken]) arrived();
+      waitingForToken.clear();
+    } else if (message.type === 'hold') {
       void renewWhileHeld(message.hold);
     } else if (message.type === 'end') {
       ended.add(`${message.slot}:${message.generation}`);

@@ -62,9 +62,11 @@ export interface LeaderElectionModuleOptions extends ElectionTimingOptions, Elec
    * work) does not lose the lease: true, or { maxBlockedMs (default 60000: renewals stop once the main
    * thread has not run for that long, so a block keeps the lease below maxBlockedMs + D − margin −
    * renewInterval and loses it from maxBlockedMs + D − margin), exitOnBlockedDeadline (default false: end the process if the
-   * main thread is still blocked when the lease deadline passes) }. Needs `connectionString` (a
-   * TokenCredential, ContainerClient or custom store cannot cross into a thread: renewals then stay
-   * on the main thread, said once in the log). Default false.
+   * main thread is still blocked when the lease deadline passes) }. Works with `connectionString` and
+   * with `accountUrl` + `credential` (the credential stays on the main thread, which mints tokens and
+   * hands each to the thread while it still has maxBlockedMs + 3 min to live). An existing
+   * ContainerClient or a custom store cannot cross into a thread: renewals then stay on the main
+   * thread, said once in the log. Default false.
    */
   renewalThread?: boolean | { maxBlockedMs?: number; exitOnBlockedDeadline?: boolean };
   /** Logger for election events; default Nest's Logger ("LeaderElection" context). `false` silences it. */
