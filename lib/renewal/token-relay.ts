@@ -66,7 +66,7 @@ export class TokenRelay {
   private async refresh(): Promise<void> {
     if (this.closed) return;
     let delay = TOKEN_RETRY_MS;
-    let token: (RelayedToken & { refreshAfterTimestamp?: number }) | null = null;
+    let token: (RelayedToken & { refreshAfterTimestamp?: number }) | null;
     try {
       token = await this.options.credential.getToken(STORAGE_SCOPE);
       if (!token || typeof token.token !== 'string' || typeof token.expiresOnTimestamp !== 'number') throw new Error('the credential returned no token');
