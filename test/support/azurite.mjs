@@ -4,8 +4,10 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** Azurite's well-known development account (public, documented by Microsoft). */
 export const AZURITE_ACCOUNT = 'devstoreaccount1';
@@ -26,9 +28,40 @@ export async function freePort() {
   return port;
 }
 
+/**
+ * A bearer token Azurite's `--oauth basic` accepts: it checks the lifetime (nbf, exp), the issuer
+ * (an Entra STS) and the audience (storage), not the signature. Expires `lifetimeMs` from now.
+ */
+export function azuriteToken(lifetimeMs) {
+  const now = Math.floor(Date.now() / 1000);
+  const part = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const claims = { aud: 'https://storage.azure.com', iss: 'https://sts.windows.net/00000000-0000-0000-0000-000000000000/', iat: now - 1, nbf: now - 1, exp: Math.floor((Date.now() + lifetimeMs) / 1000) };
+  return { token: `${part({ alg: 'RS256', typ: 'JWT' })}.${part(claims)}.${Buffer.from('unsigned').toString('base64url')}`, expiresOnTimestamp: claims.exp * 1000 };
+}
+
+/** A self-signed certificate for 127.0.0.1/localhost in a fresh temporary folder (Azurite needs HTTPS for OAuth). */
+async function loopbackCertificate() {
+  const { generate } = await import('selfsigned');
+  const pems = await generate([{ name: 'commonName', value: '127.0.0.1' }], {
+    keySize: 2048,
+    algorithm: 'sha256',
+    extensions: [
+      { name: 'basicConstraints', cA: true },
+      { name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }, { type: 2, value: 'localhost' }] },
+    ],
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'azurite-tls-'));
+  const certFile = join(dir, 'cert.pem');
+  const keyFile = join(dir, 'key.pem');
+  writeFileSync(certFile, pems.cert);
+  writeFileSync(keyFile, pems.private);
+  return { dir, certFile, keyFile };
+}
+
 export async function startAzurite(options = {}) {
   const require = createRequire(import.meta.url);
   const main = require.resolve('azurite/dist/src/blob/main.js');
+  const tls = options.oauth ? await loopbackCertificate() : undefined;
   for (let attempt = 1; ; attempt++) {
     const port = options.port ?? (await freePort());
     const child = spawn(
@@ -43,6 +76,7 @@ export async function startAzurite(options = {}) {
         '--disableProductStyleUrl',
         '--silent',
         '--disableTelemetry', // never phone home: tests reach only loopback
+        ...(tls ? ['--oauth', 'basic', '--cert', tls.certFile, '--key', tls.keyFile] : []),
       ],
       // Run in the temp folder so nothing Azurite might write lands in the project.
       { stdio: ['ignore', 'pipe', 'pipe'], cwd: tmpdir() },
@@ -59,9 +93,11 @@ export async function startAzurite(options = {}) {
     return {
       port,
       pid: child.pid ?? -1,
-      connectionString: azuriteConnectionString(port),
+      connectionString: tls ? azuriteConnectionString(port).replace(/http:/g, 'https:') : azuriteConnectionString(port),
+      ...(tls ? { accountUrl: `https://127.0.0.1:${port}/${AZURITE_ACCOUNT}`, caFile: tls.certFile } : {}),
       async stop() {
         process.removeListener('exit', kill);
+        if (tls) rmSync(tls.dir, { recursive: true, force: true });
         if (child.exitCode !== null || child.signalCode !== null) return;
         const exited = once(child, 'exit');
         child.kill('SIGTERM');
