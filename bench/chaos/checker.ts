@@ -150,6 +150,11 @@ export interface TaskHandOver {
   stopToStartMs?: number;
   /** New leader's promotion (its role line) → its task's first heartbeat (ms). */
   startAfterPromotionMs?: number;
+  /**
+   * A block that kept the lease (renewal thread, below maxBlockedMs) hands nothing over: the same
+   * task goes on. Its first heartbeat after the block ended, same tenure (absent: it never went on).
+   */
+  keptResumedAt?: number;
 }
 
 export interface TaskReport {
@@ -598,7 +603,15 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
       const old = heartbeats.filter((beat) => beat.pid === fault.leaderPid && beat.term === fault.termAtFault && beat.active);
       hand.oldLastValidAt = old.at(-1)?.at;
       hand.oldStoppedAt = taskStops.find((stop) => stop.pid === fault.leaderPid && stop.term === fault.termAtFault)?.at;
-      if (newLeader) {
+      if (block?.keptLease) {
+        const endAt = blockEnds.find((end) => end.pid === fault.leaderPid && end.at >= fault.at)?.at ?? Infinity;
+        hand.keptResumedAt = heartbeats.find((beat) => beat.pid === fault.leaderPid && beat.term === fault.termAtFault && beat.active && beat.at >= endAt)?.at;
+        // The task's pause is the block itself: its last heartbeat before it → its first after it.
+        if (hand.keptResumedAt !== undefined && hand.oldLastValidAt !== undefined) {
+          const before = old.filter((beat) => beat.at < fault.at).at(-1)?.at;
+          if (before !== undefined) hand.gapMs = hand.keptResumedAt - before;
+        }
+      } else if (newLeader) {
         hand.newFirstAt = heartbeats.find((beat) => beat.pid === newLeader.pid && beat.term === newLeader.term && beat.active)?.at;
         if (hand.newFirstAt !== undefined) {
           hand.startAfterPromotionMs = hand.newFirstAt - newLeader.at;
@@ -609,7 +622,9 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
       }
       outcome.task = hand;
       tasks.gaps.push({ kind: fault.kind, faultId: fault.id, gapMs: hand.gapMs, stopToStartMs: hand.stopToStartMs, startAfterPromotionMs: hand.startAfterPromotionMs });
-      if (recovered && hand.newFirstAt === undefined) failures.push(`fault #${fault.id} (${fault.kind}): the new leader's @LeaderTask never ran`);
+      if (block?.keptLease) {
+        if (hand.keptResumedAt === undefined) failures.push(`fault #${fault.id} (${fault.kind}, lease kept): the blocked leader's @LeaderTask did not go on after the block`);
+      } else if (recovered && hand.newFirstAt === undefined) failures.push(`fault #${fault.id} (${fault.kind}): the new leader's @LeaderTask never ran`);
     }
     if (!recovered && fault.interrupted) {
       outcome.withinBound = true; // not judged: the run was interrupted before the bound ran out
@@ -835,7 +850,9 @@ export function formatReport(report: ChaosReport, files?: { result: string; time
       const startLatency = ofKind.map((gap) => gap.startAfterPromotionMs).filter((ms): ms is number => ms !== undefined);
       lines.push(
         `  ${kind.padEnd(16)} ×${worst.count}  gap ${seconds(worst.bestTaskGapMs).padStart(8)} – ${seconds(worst.worstTaskGapMs).padStart(8)}` +
-          `  old task's stop line → new start ${stopToStart.length ? `${seconds(Math.min(...stopToStart))} – ${seconds(Math.max(...stopToStart))}` : '— (no stop line before the new start: killed or paused)'}` +
+          (kind === 'block' && report.blocks && report.blocks.keptLease === report.blocks.count
+            ? '  lease kept: the same task went on after each block (gap = the block)'
+            : `  old task's stop line → new start ${stopToStart.length ? `${seconds(Math.min(...stopToStart))} – ${seconds(Math.max(...stopToStart))}` : '— (no stop line before the new start: killed or paused)'}`) +
           `  promotion → first heartbeat ≤ ${startLatency.length ? `${Math.max(...startLatency)} ms` : '—'}`,
       );
     }

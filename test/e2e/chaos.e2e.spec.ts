@@ -400,4 +400,30 @@ describe('chaos checker, block faults', () => {
     expect(report.fencing.rejected).toBe(1);
     expect(report.safetyOk).toBe(true);
   });
+  // Leader-task mode with the renewal thread: a block that keeps the lease hands nothing over.
+  const taskBeats = (term: number, from: number, to: number): JournalEntry[] => {
+    const out: JournalEntry[] = [];
+    for (let at = from, seq = 0; at <= to; at += 100, seq++) out.push({ event: 'task', replica: 'r1', pid: 1, term, at: T0 + at, seq, active: true, leaseLeftMs: 13_000 });
+    return out;
+  };
+  const keptJournal = (resumes: boolean): JournalEntry[] => [
+    role('r1', 1, 0, 'leader', 1),
+    ...taskBeats(1, 10, 110),
+    ...block(1, 150, 30_150, true),
+    ...(resumes ? taskBeats(1, 30_160, 30_460) : []),
+    ...run('r1', 1, 1, 140, 30_200, 13_000, true),
+    ...run('r1', 1, 1, 30_300, 30_400, 13_900, true),
+  ];
+
+  it('leader-task mode, lease kept through the block: the same task going on after it passes (gap = the block), no "new leader\'s task never ran"', () => {
+    const report = checkRun({ ...threadRecord(), timings: { ...threadRecord().timings, taskHeartbeatMs: 100 } }, keptJournal(true));
+    expect(report.faults[0]!.task).toMatchObject({ keptResumedAt: T0 + 30_160, gapMs: 30_160 - 110 });
+    expect(report.failures).toEqual([]);
+    expect(report.safetyOk).toBe(true);
+  });
+
+  it('leader-task mode, lease kept through the block: a task that never goes on after the block fails the run', () => {
+    const report = checkRun({ ...threadRecord(), timings: { ...threadRecord().timings, taskHeartbeatMs: 100 } }, keptJournal(false));
+    expect(report.failures.join('\n')).toMatch(/lease kept\): the blocked leader's @LeaderTask did not go on after the block/);
+  });
 });
