@@ -177,7 +177,16 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
   async observe(leaseName: string, signal: AbortSignal): Promise<LeaseObservation> {
     const blob = this.blob(leaseName);
     try {
-      const properties = await blob.getProperties({ abortSignal: signal });
+      let properties;
+      try {
+        properties = await blob.getProperties({ abortSignal: signal });
+      } catch (error) {
+        // A keep-alive socket the server closed while this one sat idle — or while this process was
+        // blocked or paused — fails its next request at once. Get Properties only reads, so one
+        // immediate retry on a fresh socket is safe and saves a WARN and a poll interval.
+        if (!isStaleConnectionError(error) || signal.aborted) throw error;
+        properties = await blob.getProperties({ abortSignal: signal });
+      }
       return {
         held: properties.leaseState === 'leased' || properties.leaseState === 'breaking',
         ...readMetadata(properties.metadata),
@@ -581,6 +590,13 @@ function describeRestError(error: unknown): string {
   const firstLine = messageOf(error).split('\n')[0]?.slice(0, 4000) ?? ''; // cut to length after redaction
   const parts = [status ? `HTTP ${status}` : undefined, code, firstLine || name].filter(Boolean);
   return parts.join(' ');
+}
+
+/** The connection broke under the request (a reused socket the other side had closed), as opposed to a timeout or an answer. */
+function isStaleConnectionError(error: unknown): boolean {
+  if (statusOf(error) !== undefined) return false;
+  const code = codeOf(error);
+  return code === 'ECONNRESET' || code === 'EPIPE' || /socket hang up/i.test(messageOf(error));
 }
 
 function messageOf(error: unknown): string {
