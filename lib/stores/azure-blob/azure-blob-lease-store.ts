@@ -178,14 +178,16 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
     const blob = this.blob(leaseName);
     try {
       let properties;
-      try {
-        properties = await blob.getProperties({ abortSignal: signal });
-      } catch (error) {
-        // A keep-alive socket the server closed while this one sat idle — or while this process was
-        // blocked or paused — fails its next request at once. Get Properties only reads, so one
-        // immediate retry on a fresh socket is safe and saves a WARN and a poll interval.
-        if (!isStaleConnectionError(error) || signal.aborted) throw error;
-        properties = await blob.getProperties({ abortSignal: signal });
+      for (let attempt = 1; ; attempt++) {
+        try {
+          properties = await blob.getProperties({ abortSignal: signal });
+          break;
+        } catch (error) {
+          // A keep-alive socket the server closed while this process sat idle — or was blocked or
+          // paused, when every pooled socket may be such a one — fails its next request at once.
+          // Get Properties only reads, so a few immediate retries are safe and save a WARN and a poll.
+          if (!isStaleConnectionError(error) || signal.aborted || attempt >= STALE_CONNECTION_ATTEMPTS) throw error;
+        }
       }
       return {
         held: properties.leaseState === 'leased' || properties.leaseState === 'breaking',
@@ -591,6 +593,9 @@ function describeRestError(error: unknown): string {
   const parts = [status ? `HTTP ${status}` : undefined, code, firstLine || name].filter(Boolean);
   return parts.join(' ');
 }
+
+/** Get Properties attempts when the connection breaks under it (each such failure is immediate). */
+const STALE_CONNECTION_ATTEMPTS = 4;
 
 /** The connection broke under the request (a reused socket the other side had closed), as opposed to a timeout or an answer. */
 function isStaleConnectionError(error: unknown): boolean {
