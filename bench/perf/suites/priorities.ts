@@ -97,7 +97,7 @@ async function runPriorities(ctx: SuiteContext, trialsPerKind: number): Promise<
     const renewMs = (LEASE_SECONDS * 1000) / 3;
     for (const [index, kind] of kinds.entries()) {
       // r1 leads (after the initial election, or after the previous trial's failback).
-      const leading = await journal.waitFor(firstRun('r1', Date.now() - 1_000), FAILBACK_AFTER_MS + 2 * PRESENCE_INTERVAL_MS + 30_000, 'r1 leading', failIf);
+      const leading = await journal.waitFor(firstRun('r1', Date.now() - 1_000), FAILBACK_AFTER_MS + 3 * PRESENCE_INTERVAL_MS + 30_000, 'r1 leading', failIf);
       const ledSince = (journal.entries.filter((e) => e.event === 'run' && e.replica === 'r1' && e.pid === leading.pid && e.term === leading.term)[0]?.start as number | undefined) ?? (leading.start as number);
       // Let the hand-over settle: the replica that handed the lease back to r1 (failback) leaves
       // free leases alone for one preference window after its hand-over (its cooldown); measured
@@ -117,7 +117,7 @@ async function runPriorities(ctx: SuiteContext, trialsPerKind: number): Promise<
       // Restart the best one: failback should give it the lease back after FAILBACK_AFTER_MS present.
       const restarted = start('r1');
       const boot = await journal.waitFor(bootOf(restarted.pid), 60_000, 'restart of r1', failIf);
-      const back = await journal.waitFor(firstRun('r1', boot.at as number), FAILBACK_AFTER_MS + 2 * PRESENCE_INTERVAL_MS + 30_000, 'failback to r1', failIf);
+      const back = await journal.waitFor(firstRun('r1', boot.at as number), FAILBACK_AFTER_MS + 3 * PRESENCE_INTERVAL_MS + 30_000, 'failback to r1', failIf);
       trial.failbackMs = (back.start as number) - (boot.at as number);
       const interim = [...journal.entries].filter((e) => e.event === 'run' && e.replica !== 'r1' && (e.start as number) >= t0 && (e.start as number) < (back.start as number)).at(-1);
       if (interim) trial.failbackGapMs = (back.start as number) - (interim.end as number);
@@ -165,7 +165,10 @@ export const prioritiesSuite: Suite = {
     // Stated worst case (README): D + R + (tiers above the next replica) × preferenceWindowMs; r2 has one tier above it (r1's record stays live up to staleAfterMs after a crash).
     const crashBound = LEASE_SECONDS * 1000 + R + 1 * PREFERENCE_WINDOW_MS;
     const gracefulBound = R;
-    const failbackBound = FAILBACK_AFTER_MS + 2 * PRESENCE_INTERVAL_MS + R;
+    // Failback from r1's boot: up to one listing until the leader first sees r1, then afterStableMs
+    // checked only at listings (a check that lands a hair early waits one more), and since the fix of
+    // finding 1 a refresh of r1's record after it was first seen — so three intervals, not two.
+    const failbackBound = FAILBACK_AFTER_MS + 3 * PRESENCE_INTERVAL_MS + R;
     const rows: (string | number)[][] = [];
     const summaries: Record<string, Summary> = {};
     for (const kind of ['crash', 'graceful'] as const) {
@@ -214,7 +217,7 @@ export const prioritiesSuite: Suite = {
           head: ['scenario', 'trials', 'min', 'p50', 'p90', 'max', 'bound', 'within bound', 'detail'],
           rows,
           notes: [
-            `Bounds: crash D + 1.2 R + 1 tier × preferenceWindowMs = ${seconds(crashBound, 1)} (the README's worst case D + R + tiers × window; r1's record still counts as live for up to 30 s after the kill, so r2 leaves the free lease to it for one window); graceful 1.2 R (r1 releases the lease and withdraws its record); failback afterStableMs + 2 presence intervals (the leader checks once per listing) + 1.2 R.`,
+            `Bounds: crash D + 1.2 R + 1 tier × preferenceWindowMs = ${seconds(crashBound, 1)} (the README's worst case D + R + tiers × window; r1's record still counts as live for up to 30 s after the kill, so r2 leaves the free lease to it for one window); graceful 1.2 R (r1 releases the lease and withdraws its record); failback afterStableMs + 3 presence intervals (first seen at a listing, afterStableMs checked once per listing, a refresh after first seen required) + 1.2 R.`,
             `Fresh cluster started worst-first (${result.initial.order.join(', ')}, 1 s apart): ${result.initial.firstLeader} ran first, ${seconds(result.initial.lastStartToFirstRunMs)} after r1 booted (electionDelayMs 12 s).`,
             `Runs of two replicas overlapping in time over the whole suite: ${result.overlaps}. Runs per replica: ${Object.entries(result.leaderRunsByReplica).map(([r, c]) => `${r} ${c}`).join(', ')}.`,
           ],
