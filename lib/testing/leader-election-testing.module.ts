@@ -4,7 +4,8 @@ import type { ElectionOptions } from '../core/election-options.js';
 import type { LeaderElectorDependencies, Leadership } from '../core/leader-elector.js';
 import type { LeadershipEndReason } from '../core/leadership-events.js';
 import { LeaderElectionHealthIndicator } from '../nest/health/leader-election.health-indicator.js';
-import type { HealthDetailsLevel } from '../nest/interfaces/leader-election-options.interface.js';
+import type { HealthDetailsLevel, LeaderElectionModuleOptions } from '../nest/interfaces/leader-election-options.interface.js';
+import { LeaderElectionMetricsBinding } from '../nest/leader-election-metrics.binding.js';
 import { DEFAULT_LEASE_NAME, RESOLVED_LEADER_ELECTION_OPTIONS } from '../nest/leader-election.constants.js';
 import { LeaderElectionExplorer } from '../nest/leader-election.explorer.js';
 import { resolveLeaderElectionOptions, type ResolvedLeaderElectionOptions } from '../nest/leader-election-options.resolver.js';
@@ -28,6 +29,13 @@ export interface LeaderElectionTestingOptions {
   shutdownTimeoutMs?: number;
   /** Default false (silent). */
   logger?: ResolvedLeaderElectionOptions['logger'];
+  /**
+   * The real module's `metrics` option, to test dashboards and alerts: e.g. `{ meterProvider }` with
+   * an OpenTelemetry SDK MeterProvider and an in-memory reader; becomeLeader()/loseLeadership() and
+   * every @LeaderOnly call then show up as they would in production (no store requests: no request
+   * durations). Default false: a test app records nothing, even when @opentelemetry/api is installed.
+   */
+  metrics?: LeaderElectionModuleOptions['metrics'];
 }
 
 /**
@@ -108,12 +116,18 @@ export class LeaderElectionTestingModule {
               healthDetails: options.healthDetails ?? 'full',
               shutdownTimeoutMs: options.shutdownTimeoutMs,
               logger: options.logger ?? false,
+              metrics: options.metrics ?? false,
             }),
             createElector: (electionOptions, dependencies) => testing.create(electionOptions, dependencies),
           }),
         },
         { provide: LeaderElectionTesting, useValue: testing },
         LeaderElectionService,
+        {
+          provide: LeaderElectionMetricsBinding,
+          inject: [RESOLVED_LEADER_ELECTION_OPTIONS, LeaderElectionService],
+          useFactory: (resolved: ResolvedLeaderElectionOptions, service: LeaderElectionService) => LeaderElectionMetricsBinding.create(resolved, service),
+        },
         LeaderElectionExplorer,
         LeaderElectionHealthIndicator,
         LeaderOnlyInterceptor,

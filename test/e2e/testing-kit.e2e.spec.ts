@@ -16,6 +16,9 @@ import {
   type OnLeadershipLost,
 } from 'nestjs-leader-election';
 import { LeaderElectionTesting, LeaderElectionTestingModule } from 'nestjs-leader-election/testing';
+import * as otel from '@opentelemetry/api';
+import { METRIC_NAMES } from '../../lib/metrics/metric-names.js';
+import { TestMetrics } from '../support/metrics-reader.js';
 
 // The testing kit as a user's own suite would use it: no storage, jobs under Jest fake timers,
 // leadership driven by the test.
@@ -151,5 +154,55 @@ describe('LeaderElectionTestingModule under Jest fake timers', () => {
     testing.setLeader('replica-c', { term: 12 });
     expect(consumer.lost).toEqual(['deadline', 'lost']);
     expect(app.get(LeaderElectionService).isLeader()).toBe(false);
+  });
+});
+
+describe('LeaderElectionTestingModule metrics', () => {
+  it('records nothing by default, and with { meterProvider } the test-driven tenures and gated calls show up as in production', async () => {
+    jest.useFakeTimers();
+    const metrics = new TestMetrics();
+    try {
+      const moduleRef = await Test.createTestingModule({
+        imports: [ScheduleModule.forRoot(), LeaderElectionTestingModule.forRoot({ role: 'follower', metrics: { meterProvider: metrics.provider } }), FeatureModule],
+      }).compile();
+      app = moduleRef.createNestApplication({ logger: false });
+      await app.init();
+      const testing = app.get(LeaderElectionTesting);
+      jest.advanceTimersByTime(2 * 60_000); // two skipped ticks as a follower
+      expect(Object.fromEntries(await metrics.series(METRIC_NAMES.isLeader))).toEqual({ 'lease=leader': 0 });
+      expect(Object.fromEntries(await metrics.series(METRIC_NAMES.gatedRuns))['lease=leader,outcome=run']).toBe(0);
+
+      testing.becomeLeader(undefined, { term: 4 });
+      jest.advanceTimersByTime(60_000); // one run as leader
+      expect(Object.fromEntries(await metrics.series(METRIC_NAMES.isLeader))).toEqual({ 'lease=leader': 1 });
+      const gated = Object.fromEntries(await metrics.series(METRIC_NAMES.gatedRuns));
+      expect(gated['lease=leader,outcome=run']).toBeGreaterThanOrEqual(1); // the minute job (and whatever else FeatureModule gates)
+      expect(gated['lease=leader,outcome=skipped,reason=not_leader']).toBeGreaterThanOrEqual(2);
+
+      testing.loseLeadership(undefined, { reason: 'deadline' });
+      const transitions = Object.fromEntries(await metrics.series(METRIC_NAMES.transitions));
+      expect(transitions['lease=leader,type=acquired']).toBe(1);
+      expect(transitions['lease=leader,reason=deadline,type=lost']).toBe(1);
+      expect(Object.fromEntries(await metrics.series(METRIC_NAMES.isLeader))).toEqual({ 'lease=leader': 0 });
+    } finally {
+      await app?.close();
+      app = undefined;
+      await metrics.shutdown();
+    }
+
+    // Default: off, even with @opentelemetry/api installed and a global MeterProvider registered
+    // (the real module would record through it): a test app stays hermetic.
+    const silent = new TestMetrics();
+    otel.metrics.setGlobalMeterProvider(silent.provider);
+    try {
+      const moduleRef = await Test.createTestingModule({ imports: [LeaderElectionTestingModule.forRoot()] }).compile();
+      app = moduleRef.createNestApplication({ logger: false });
+      await app.init();
+      expect((await silent.collect()).size).toBe(0);
+      expect(app.get(LeaderElectionService).isLeader()).toBe(true);
+    } finally {
+      otel.metrics.disable();
+      await silent.shutdown();
+    }
   });
 });
