@@ -5,8 +5,10 @@ import { safeLogger, silentLogger } from '../core/logger.js';
 import { LeaderElectionMetrics } from '../metrics/leader-election-metrics.js';
 import { loadGlobalMeterProvider } from '../metrics/opentelemetry.js';
 import type { MetricsMeterProvider } from '../metrics/meter-types.js';
+import type { Provider } from '@nestjs/common';
+import { RESOLVED_LEADER_ELECTION_OPTIONS } from './leader-election.constants.js';
 import type { ResolvedLeaderElectionOptions } from './leader-election-options.resolver.js';
-import type { LeaderElectionService } from './leader-election.service.js';
+import { LeaderElectionService } from './leader-election.service.js';
 
 /**
  * Connects the `metrics` module option to the service: every election the service creates is
@@ -66,3 +68,10 @@ export class LeaderElectionMetricsBinding implements OnApplicationShutdown {
     this.metrics?.dispose();
   }
 }
+
+/** The `metrics` option as a provider (loads @opentelemetry/api, when used, before any election exists); LeaderElectionModule and the testing module share it. */
+export const LEADER_ELECTION_METRICS_PROVIDER: Provider = {
+  provide: LeaderElectionMetricsBinding,
+  inject: [RESOLVED_LEADER_ELECTION_OPTIONS, LeaderElectionService],
+  useFactory: (options: ResolvedLeaderElectionOptions, service: LeaderElectionService) => LeaderElectionMetricsBinding.create(options, service),
+};

@@ -4,9 +4,9 @@ import { LeaderElectionHealthIndicator } from './health/leader-election.health-i
 import type { LeaderElectionModuleOptions } from './interfaces/leader-election-options.interface.js';
 import { RESOLVED_LEADER_ELECTION_OPTIONS } from './leader-election.constants.js';
 import { LeaderElectionExplorer } from './leader-election.explorer.js';
-import { LeaderElectionMetricsBinding } from './leader-election-metrics.binding.js';
+import { LEADER_ELECTION_METRICS_PROVIDER } from './leader-election-metrics.binding.js';
 import { LEADER_ELECTION_MODULE_OPTIONS, LeaderElectionConfigurableModule } from './leader-election.module-definition.js';
-import { resolveLeaderElectionOptions, type ResolvedLeaderElectionOptions } from './leader-election-options.resolver.js';
+import { resolveLeaderElectionOptions } from './leader-election-options.resolver.js';
 import { LeaderElectionService } from './leader-election.service.js';
 import { LeaderOnlyInterceptor } from './leader-only.interceptor.js';
 
@@ -24,12 +24,7 @@ import { LeaderOnlyInterceptor } from './leader-only.interceptor.js';
       useFactory: (options: LeaderElectionModuleOptions) => resolveLeaderElectionOptions(options),
     },
     LeaderElectionService,
-    {
-      // The `metrics` option (loads @opentelemetry/api, when used, before any election exists).
-      provide: LeaderElectionMetricsBinding,
-      inject: [RESOLVED_LEADER_ELECTION_OPTIONS, LeaderElectionService],
-      useFactory: (options: ResolvedLeaderElectionOptions, service: LeaderElectionService) => LeaderElectionMetricsBinding.create(options, service),
-    },
+    LEADER_ELECTION_METRICS_PROVIDER,
     LeaderElectionExplorer,
     LeaderElectionHealthIndicator,
     LeaderOnlyInterceptor,

@@ -3,9 +3,9 @@ import { Worker } from 'node:worker_threads';
 import type { DelegatedLease, DelegatedRenewal, RenewalDelegate } from '../core/renewal-delegate.js';
 import { systemClock } from '../core/clock.js';
 import { safeLogger, type ElectionLogger } from '../core/logger.js';
-import type { TokenCredential } from '../stores/azure-blob/azure-blob-lease-store.js';
+import { STORE_PIPELINE_OPTIONS, type TokenCredential } from '../stores/azure-blob/azure-blob-lease-store.js';
 import { renewalWorkerMain } from './renewal-worker-source.js';
-import { TokenRelay } from './token-relay.js';
+import { TokenRelay, tokenCoverMs } from './token-relay.js';
 import { createSharedState, HEARTBEAT, MAX_SLOTS, PROBE, slotIndex, SlotState, toMs, toUs } from './shared-renewal-state.js';
 
 /**
@@ -81,18 +81,16 @@ export class RenewalThread implements RenewalDelegate {
         storageModulePath,
         ...(options.connectionString !== undefined ? { connectionString: options.connectionString } : { accountUrl: options.accountUrl }),
         containerName: options.containerName,
+        pipelineOptions: STORE_PIPELINE_OPTIONS,
         maxBlockedMs,
         exitOnBlockedDeadline: options.exitOnBlockedDeadline ?? false,
       },
     });
     this.worker.unref();
     if (options.credential) {
-      // Cover a whole block (maxBlockedMs), the longest lease after it (60 s) and the SDK's own
-      // refresh window (2 min): a thread renewing through the longest allowed block never holds an
-      // expired token.
       this.tokens = new TokenRelay({
         credential: options.credential,
-        coverMs: maxBlockedMs + 60_000 + 120_000,
+        coverMs: tokenCoverMs(maxBlockedMs),
         deliver: (token) => this.worker.postMessage({ type: 'token', ...token }),
         logger: this.logger,
       });

@@ -25,6 +25,8 @@ export function renewalWorkerMain(): void {
     /** … or an account URL, with tokens minted on the main thread and posted here ('token' messages). */
     accountUrl?: string;
     containerName: string;
+    /** The store's pipeline options (STORE_PIPELINE_OPTIONS: no SDK retries, our user agent). */
+    pipelineOptions: object;
     maxBlockedMs: number;
     exitOnBlockedDeadline: boolean;
   };
@@ -41,7 +43,7 @@ export function renewalWorkerMain(): void {
   const nowUs = (): bigint => BigInt(Math.floor(performance.now() * 1000));
   // Offset handshake: the main thread wrote its clock into PROBE before starting us.
   const offsetUs = nowUs() - Atomics.load(state, PROBE);
-  const pipelineOptions = { retryOptions: { maxTries: 1, tryTimeoutInMs: 30_000 }, userAgentOptions: { userAgentPrefix: 'nestjs-leader-election' } };
+  const pipelineOptions = data.pipelineOptions;
   // A TokenCredential cannot cross threads; its tokens can. This one hands the SDK the newest token
   // the main thread posted (the SDK caches it and asks again near its expiry); before the first
   // arrives, a request waits for it, bounded by the request's own abort signal.

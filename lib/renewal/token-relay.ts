@@ -9,6 +9,15 @@ export const STORAGE_SCOPE = 'https://storage.azure.com/.default';
 /** How long before a failed token request is tried again, ms. */
 export const TOKEN_RETRY_MS = 10_000;
 
+/**
+ * How long a token handed to the renewal thread must still live: a whole block (maxBlockedMs), the
+ * longest lease after it (60 s) and the SDK's own refresh window (2 min), so a thread renewing
+ * through the longest allowed block never holds an expired token.
+ */
+export function tokenCoverMs(maxBlockedMs: number): number {
+  return maxBlockedMs + 60_000 + 120_000;
+}
+
 /** A token as it crosses into the renewal thread: a string and its expiry (epoch ms). */
 export interface RelayedToken {
   token: string;

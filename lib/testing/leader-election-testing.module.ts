@@ -5,7 +5,7 @@ import type { LeaderElectorDependencies, Leadership } from '../core/leader-elect
 import type { LeadershipEndReason } from '../core/leadership-events.js';
 import { LeaderElectionHealthIndicator } from '../nest/health/leader-election.health-indicator.js';
 import type { HealthDetailsLevel, LeaderElectionModuleOptions } from '../nest/interfaces/leader-election-options.interface.js';
-import { LeaderElectionMetricsBinding } from '../nest/leader-election-metrics.binding.js';
+import { LEADER_ELECTION_METRICS_PROVIDER } from '../nest/leader-election-metrics.binding.js';
 import { DEFAULT_LEASE_NAME, RESOLVED_LEADER_ELECTION_OPTIONS } from '../nest/leader-election.constants.js';
 import { LeaderElectionExplorer } from '../nest/leader-election.explorer.js';
 import { resolveLeaderElectionOptions, type ResolvedLeaderElectionOptions } from '../nest/leader-election-options.resolver.js';
@@ -123,11 +123,7 @@ export class LeaderElectionTestingModule {
         },
         { provide: LeaderElectionTesting, useValue: testing },
         LeaderElectionService,
-        {
-          provide: LeaderElectionMetricsBinding,
-          inject: [RESOLVED_LEADER_ELECTION_OPTIONS, LeaderElectionService],
-          useFactory: (resolved: ResolvedLeaderElectionOptions, service: LeaderElectionService) => LeaderElectionMetricsBinding.create(resolved, service),
-        },
+        LEADER_ELECTION_METRICS_PROVIDER,
         LeaderElectionExplorer,
         LeaderElectionHealthIndicator,
         LeaderOnlyInterceptor,

@@ -4,7 +4,7 @@ import { InvalidElectionOptionError } from '../../lib/core/election-options.js';
 import { resolveLeaderElectionOptions } from '../../lib/nest/leader-election-options.resolver.js';
 import type { LeaderElectionModuleOptions } from '../../lib/nest/interfaces/leader-election-options.interface.js';
 import { RenewalThread } from '../../lib/renewal/renewal-thread.js';
-import { TokenRelay, STORAGE_SCOPE, TOKEN_RETRY_MS, type RelayedToken } from '../../lib/renewal/token-relay.js';
+import { TokenRelay, STORAGE_SCOPE, TOKEN_RETRY_MS, tokenCoverMs, type RelayedToken } from '../../lib/renewal/token-relay.js';
 import { MemoryLeaseStore } from '../../lib/stores/memory/memory-lease-store.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 
@@ -85,6 +85,11 @@ describe('renewalThread option', () => {
 
 describe('TokenRelay: tokens minted on the main thread, handed to the renewal thread before expiry', () => {
   const MIN = 60_000;
+
+  it('a handed-over token must still cover maxBlockedMs + the longest lease (60 s) + the SDK refresh window (2 min)', () => {
+    expect(tokenCoverMs(60_000)).toBe(4 * MIN);
+    expect(tokenCoverMs(3_600_000)).toBe(63 * MIN);
+  });
 
   it('replaces a token while it still has coverMs to live (maxBlockedMs + a lease + the SDK refresh window)', () => {
     const now = 1_000_000;
