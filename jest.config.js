@@ -4,7 +4,11 @@ const tsJest = { useESM: true, tsconfig: 'tsconfig.json' };
 
 const shared = {
   extensionsToTreatAsEsm: ['.ts'],
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1', '^nestjs-leader-election$': '<rootDir>/lib/index.ts', '^nestjs-leader-election/testing$': '<rootDir>/lib/testing/index.ts' },
+  moduleNameMapper: {
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+    '^nestjs-leader-election$': '<rootDir>/lib/index.ts',
+    '^nestjs-leader-election/testing$': '<rootDir>/lib/testing/index.ts',
+  },
   transform: { '^.+\\.ts$': ['ts-jest', tsJest] },
   testEnvironment: 'node',
 };

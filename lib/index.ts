@@ -59,8 +59,19 @@ export {
 } from './stores/azure-blob/azure-blob-lease-store.js';
 export { MemoryLeaseStore } from './stores/memory/memory-lease-store.js';
 export type { DelegatedLease, DelegatedRenewal, RenewalDelegate } from './core/renewal-delegate.js';
-export { RenewalThread, type RenewalThreadConnection, type RenewalThreadOptions, type RenewalThreadSettings } from './renewal/renewal-thread.js';
-export { comparePreference, type LeaseMember, type PresenceAnnouncement, type PresenceRecord, type PresenceStore } from './core/presence.js';
+export {
+  RenewalThread,
+  type RenewalThreadConnection,
+  type RenewalThreadOptions,
+  type RenewalThreadSettings,
+} from './renewal/renewal-thread.js';
+export {
+  comparePreference,
+  type LeaseMember,
+  type PresenceAnnouncement,
+  type PresenceRecord,
+  type PresenceStore,
+} from './core/presence.js';
 
 // OpenTelemetry metrics (optional peer @opentelemetry/api; see README "Metrics")
 export {
@@ -88,7 +99,11 @@ export {
   LEADER_ELECTION_MODULE_OPTIONS,
   LEADER_ELECTION_OPTIONS_TYPE,
 } from './nest/leader-election.module-definition.js';
-export { LeaderElectionService, type GatedRunEvent, type LeaderInfo } from './nest/leader-election.service.js';
+export {
+  LeaderElectionService,
+  type GatedRunEvent,
+  type LeaderInfo,
+} from './nest/leader-election.service.js';
 export { LeaderOnly, getLeaderOnlyMetadata } from './nest/decorators/leader-only.decorator.js';
 export { LeaderTask } from './nest/decorators/leader-task.decorator.js';
 export { LeaderElection } from './nest/decorators/leader-election.decorator.js';

@@ -30,7 +30,15 @@ const IGNORED_ATTW_PROBLEMS = new Set(['CJSResolvesToESM']);
 const ALLOWED_FILE = /^(dist\/lib\/.+\.(js|d\.ts|js\.map)|package\.json|README\.md|CHANGELOG\.md|LICENSE)$/;
 const REQUIRED_FILES = ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE'];
 /** What `npm pack` needs to build and pack the package (as in test/support/packed-package.ts). */
-const STAGED = ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'tsconfig.json', 'tsconfig.build.json', 'lib'];
+const STAGED = [
+  'package.json',
+  'README.md',
+  'CHANGELOG.md',
+  'LICENSE',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  'lib',
+];
 
 const failures = [];
 function check(ok, message) {
@@ -38,7 +46,12 @@ function check(ok, message) {
 }
 
 function run(command, args, options = {}) {
-  const result = spawnSync(command, args, { cwd: root, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, ...options });
+  const result = spawnSync(command, args, {
+    cwd: root,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+    ...options,
+  });
   if (result.error) throw result.error;
   return result;
 }
@@ -53,27 +66,52 @@ function exportTargets(value) {
 
 /** The majors of a range made of `^X.Y.Z` alternatives; undefined for any other form. */
 function caretMajors(range) {
-  const parts = String(range).split('||').map((part) => /^\^(\d+)\.\d+\.\d+$/.exec(part.trim()));
+  const parts = String(range)
+    .split('||')
+    .map((part) => /^\^(\d+)\.\d+\.\d+$/.exec(part.trim()));
   return parts.every(Boolean) ? parts.map((match) => Number(match[1])).sort((a, b) => a - b) : undefined;
 }
 
 const sameMajors = (a, b) => JSON.stringify(a) === JSON.stringify(b);
-const majorOf = (version) => Number(String(version).replace(/^[^\d]*/, '').split('.')[0]);
+const majorOf = (version) =>
+  Number(
+    String(version)
+      .replace(/^[^\d]*/, '')
+      .split('.')[0],
+  );
 
 // 0. Claims = tests.
 {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-  const runtimes = JSON.parse(readFileSync(join(root, 'test', 'compat', 'node', 'package-lock.json'), 'utf8')).packages;
-  const tested = [majorOf(process.version), ...Object.entries(runtimes).filter(([path]) => path !== '').map(([, entry]) => majorOf(entry.version))];
+  const runtimes = JSON.parse(
+    readFileSync(join(root, 'test', 'compat', 'node', 'package-lock.json'), 'utf8'),
+  ).packages;
+  const tested = [
+    majorOf(process.version),
+    ...Object.entries(runtimes)
+      .filter(([path]) => path !== '')
+      .map(([, entry]) => majorOf(entry.version)),
+  ];
   const testedNode = [...new Set(tested)].sort((a, b) => a - b);
   const claimedNode = caretMajors(pkg.engines?.node);
-  check(claimedNode !== undefined, `engines.node ${JSON.stringify(pkg.engines?.node)} is not a list of ^X.Y.Z ranges`);
-  check(sameMajors(claimedNode, testedNode), `engines.node claims Node ${claimedNode} but the tests run on Node ${testedNode} (this process and test/compat/node)`);
-  const nest11 = JSON.parse(readFileSync(join(root, 'test', 'compat', 'nest11', 'package.json'), 'utf8')).dependencies;
+  check(
+    claimedNode !== undefined,
+    `engines.node ${JSON.stringify(pkg.engines?.node)} is not a list of ^X.Y.Z ranges`,
+  );
+  check(
+    sameMajors(claimedNode, testedNode),
+    `engines.node claims Node ${claimedNode} but the tests run on Node ${testedNode} (this process and test/compat/node)`,
+  );
+  const nest11 = JSON.parse(
+    readFileSync(join(root, 'test', 'compat', 'nest11', 'package.json'), 'utf8'),
+  ).dependencies;
   for (const name of ['@nestjs/common', '@nestjs/core', '@nestjs/schedule']) {
     const testedNest = [majorOf(nest11[name]), majorOf(pkg.devDependencies[name])].sort((a, b) => a - b);
     const claimedNest = caretMajors(pkg.peerDependencies[name]);
-    check(sameMajors(claimedNest, testedNest), `peerDependencies ${name} claims ${claimedNest} but the tests run ${testedNest}`);
+    check(
+      sameMajors(claimedNest, testedNest),
+      `peerDependencies ${name} claims ${claimedNest} but the tests run ${testedNest}`,
+    );
   }
 }
 
@@ -86,15 +124,22 @@ try {
   mkdirSync(stage);
   for (const entry of STAGED) cpSync(join(root, entry), join(stage, entry), { recursive: true });
   symlinkSync(join(root, 'node_modules'), join(stage, 'node_modules'), 'dir');
-  const packed = run('npm', ['pack', '--json', '--pack-destination', work, '--loglevel', 'error'], { cwd: stage, stdio: ['ignore', 'pipe', 'inherit'] });
+  const packed = run('npm', ['pack', '--json', '--pack-destination', work, '--loglevel', 'error'], {
+    cwd: stage,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   if (packed.status !== 0) throw new Error(`npm pack exited with ${packed.status}`);
   // prepack's own output goes to stdout before the JSON.
-  const report = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('\n[') + 1 || packed.stdout.indexOf('[')))[0];
+  const report = JSON.parse(
+    packed.stdout.slice(packed.stdout.indexOf('\n[') + 1 || packed.stdout.indexOf('[')),
+  )[0];
   const tarball = join(work, report.filename);
   const files = report.files.map((file) => file.path).sort();
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
   const subpaths = Object.keys(pkg.exports ?? {});
-  console.log(`check-package: ${report.filename}: ${files.length} files, ${(report.size / 1024).toFixed(0)} kB packed, ${(report.unpackedSize / 1024).toFixed(0)} kB unpacked; exports: ${subpaths.join(', ')}`);
+  console.log(
+    `check-package: ${report.filename}: ${files.length} files, ${(report.size / 1024).toFixed(0)} kB packed, ${(report.unpackedSize / 1024).toFixed(0)} kB unpacked; exports: ${subpaths.join(', ')}`,
+  );
 
   // 2. The file list.
   const unexpected = files.filter((file) => !ALLOWED_FILE.test(file));
@@ -102,16 +147,23 @@ try {
   for (const file of REQUIRED_FILES) check(files.includes(file), `${file} is missing from the tarball`);
   check(subpaths.length > 0, 'package.json has no "exports"');
   for (const target of [pkg.main, pkg.types, ...exportTargets(pkg.exports)].filter(Boolean)) {
-    check(files.includes(target.replace(/^\.\//, '')), `${target} (named in package.json) is not in the tarball`);
+    check(
+      files.includes(target.replace(/^\.\//, '')),
+      `${target} (named in package.json) is not in the tarball`,
+    );
   }
 
   // 3. publint, strict: warnings fail too.
-  const publint = run(bin('publint'), ['run', tarball, '--strict', '--level', 'suggestion'], { stdio: 'inherit' });
+  const publint = run(bin('publint'), ['run', tarball, '--strict', '--level', 'suggestion'], {
+    stdio: 'inherit',
+  });
   check(publint.status === 0, `publint exited with ${publint.status}`);
 
   // 4. arethetypeswrong on the tarball (no registry: no DefinitelyTyped look-up).
   const attwArgs = [tarball, '--no-definitely-typed', '--ignore-rules', ...IGNORED_ATTW_RULES];
-  const table = run(bin('attw'), [...attwArgs, '--format', 'table-flipped', '--no-color'], { stdio: 'inherit' });
+  const table = run(bin('attw'), [...attwArgs, '--format', 'table-flipped', '--no-color'], {
+    stdio: 'inherit',
+  });
   check(table.status === 0, `attw exited with ${table.status}`);
   const json = run(bin('attw'), [...attwArgs, '--format', 'json']);
   const analysis = JSON.parse(json.stdout).analysis;
@@ -121,8 +173,14 @@ try {
     if (!entry || subpath === './package.json') continue;
     for (const kind of ['node16-esm', 'node16-cjs', 'bundler']) {
       const resolution = entry.resolutions[kind];
-      check(/\.d\.ts$/.test(resolution?.resolution?.fileName ?? ''), `"${subpath}" has no types under ${kind} resolution`);
-      check(/\.js$/.test(resolution?.implementationResolution?.fileName ?? ''), `"${subpath}" has no JavaScript under ${kind} resolution`);
+      check(
+        /\.d\.ts$/.test(resolution?.resolution?.fileName ?? ''),
+        `"${subpath}" has no types under ${kind} resolution`,
+      );
+      check(
+        /\.js$/.test(resolution?.implementationResolution?.fileName ?? ''),
+        `"${subpath}" has no JavaScript under ${kind} resolution`,
+      );
     }
   }
   const problems = (analysis.problems ?? []).filter((problem) => !IGNORED_ATTW_PROBLEMS.has(problem.kind));

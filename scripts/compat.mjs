@@ -18,7 +18,9 @@ export function seconds(since) {
 /** The lock file's packages: path (node_modules/…) → entry. */
 export function lockedPackages(dir) {
   const lock = JSON.parse(readFileSync(join(dir, 'package-lock.json'), 'utf8'));
-  return Object.fromEntries(Object.entries(lock.packages).filter(([path]) => path.startsWith('node_modules/')));
+  return Object.fromEntries(
+    Object.entries(lock.packages).filter(([path]) => path.startsWith('node_modules/')),
+  );
 }
 
 /** True when node_modules holds exactly the versions the lock file pins. */
@@ -33,7 +35,11 @@ function installed(dir) {
 export function ensureInstalled(dir, label) {
   if (installed(dir)) return;
   const started = performance.now();
-  const install = spawnSync('npm', ['ci', '--prefix', dir, '--no-audit', '--no-fund', '--loglevel', 'error'], { stdio: 'inherit', cwd: root });
+  const install = spawnSync(
+    'npm',
+    ['ci', '--prefix', dir, '--no-audit', '--no-fund', '--loglevel', 'error'],
+    { stdio: 'inherit', cwd: root },
+  );
   if (install.status !== 0 || !installed(dir)) {
     console.error(`${label}: npm ci --prefix ${dir} exited with ${install.status}`);
     process.exit(1);

@@ -33,11 +33,23 @@ const nest11Dir = compatDir('nest11');
 const RUNS = [
   {
     nest: 'NestJS 12',
-    args: ['--selectProjects', 'unit', 'integration', 'e2e', '--testPathPatterns', 'test/(unit|integration)/|test/e2e/(leader-election\\.module|lifecycle|module-scope|package-entry)\\.e2e\\.spec\\.ts$'],
+    args: [
+      '--selectProjects',
+      'unit',
+      'integration',
+      'e2e',
+      '--testPathPatterns',
+      'test/(unit|integration)/|test/e2e/(leader-election\\.module|lifecycle|module-scope|package-entry)\\.e2e\\.spec\\.ts$',
+    ],
   },
   {
     nest: 'NestJS 11',
-    args: ['-c', join(nest11Dir, 'jest.config.mjs'), '--testPathPatterns', 'test/compat/nest11-peers\\.spec\\.mjs$|test/e2e/(lifecycle|module-scope|package-entry)\\.e2e\\.spec\\.ts$'],
+    args: [
+      '-c',
+      join(nest11Dir, 'jest.config.mjs'),
+      '--testPathPatterns',
+      'test/compat/nest11-peers\\.spec\\.mjs$|test/e2e/(lifecycle|module-scope|package-entry)\\.e2e\\.spec\\.ts$',
+    ],
   },
 ];
 
@@ -47,7 +59,9 @@ function fail(message) {
 }
 
 if (process.platform !== 'linux' || process.arch !== 'x64') {
-  fail(`the pinned runtimes are Linux x64 builds; this is ${process.platform}-${process.arch}. \`npm run test:jest\` runs the whole suite on this machine's Node.`);
+  fail(
+    `the pinned runtimes are Linux x64 builds; this is ${process.platform}-${process.arch}. \`npm run test:jest\` runs the whole suite on this machine's Node.`,
+  );
 }
 
 /** alias → version, from the lock file (what `npm ci` installs). */
@@ -57,7 +71,11 @@ const pinned = Object.fromEntries(
     .filter(([alias]) => alias),
 );
 const requested = process.argv.slice(2).map((major) => `node${major.replace(/^node/, '')}`);
-for (const alias of requested) if (!(alias in pinned)) fail(`no pinned runtime ${alias} in ${runtimesDir}/package-lock.json (have: ${Object.keys(pinned).join(', ')})`);
+for (const alias of requested)
+  if (!(alias in pinned))
+    fail(
+      `no pinned runtime ${alias} in ${runtimesDir}/package-lock.json (have: ${Object.keys(pinned).join(', ')})`,
+    );
 const aliases = requested.length > 0 ? requested : Object.keys(pinned);
 if (aliases.length === 0) fail(`no runtimes in ${runtimesDir}/package-lock.json`);
 
@@ -68,7 +86,8 @@ const results = [];
 for (const alias of aliases) {
   const node = join(runtimesDir, 'node_modules', alias, 'bin', 'node');
   const reported = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout?.trim().replace(/^v/, '');
-  if (reported !== pinned[alias]) fail(`${node} reports ${reported ?? 'nothing'}, the lock file pins ${pinned[alias]}`);
+  if (reported !== pinned[alias])
+    fail(`${node} reports ${reported ?? 'nothing'}, the lock file pins ${pinned[alias]}`);
   for (const { nest, args } of RUNS) {
     console.log(`\ntest-matrix: Node ${reported}, ${nest}: jest ${args.join(' ')}`);
     const started = performance.now();
@@ -77,10 +96,16 @@ for (const alias of aliases) {
       cwd: root,
       env: { ...process.env, PATH: `${dirname(node)}${delimiter}${process.env.PATH ?? ''}` },
     });
-    results.push({ run: `Node ${reported}, ${nest}`, ok: jest.status === 0, status: jest.status ?? jest.signal, time: seconds(started) });
+    results.push({
+      run: `Node ${reported}, ${nest}`,
+      ok: jest.status === 0,
+      status: jest.status ?? jest.signal,
+      time: seconds(started),
+    });
   }
 }
 
 console.log('\ntest-matrix: summary');
-for (const { run, ok, status, time } of results) console.log(`  ${run}: ${ok ? 'passed' : `FAILED (exit ${status})`} in ${time}`);
+for (const { run, ok, status, time } of results)
+  console.log(`  ${run}: ${ok ? 'passed' : `FAILED (exit ${status})`} in ${time}`);
 if (results.some((result) => !result.ok)) process.exit(1);

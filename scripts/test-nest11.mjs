@@ -21,10 +21,17 @@ import { performance } from 'node:perf_hooks';
 import { compatDir, ensureInstalled, jestBin, root, seconds } from './compat.mjs';
 
 const NEST11_CONFIG = join(compatDir('nest11'), 'jest.config.mjs');
-const FILES = 'test/compat/nest11-peers\\.spec\\.mjs$|test/e2e/(leader-election\\.module|lifecycle|module-scope|package-entry|readme)\\.e2e\\.spec\\.ts$';
+const FILES =
+  'test/compat/nest11-peers\\.spec\\.mjs$|test/e2e/(leader-election\\.module|lifecycle|module-scope|package-entry|readme)\\.e2e\\.spec\\.ts$';
 
 ensureInstalled(compatDir('nest11'), 'test-nest11');
 const started = performance.now();
-const jest = spawnSync(process.execPath, ['--experimental-vm-modules', jestBin, '-c', NEST11_CONFIG, '--testPathPatterns', FILES], { stdio: 'inherit', cwd: root });
-console.log(`test-nest11: ${jest.status === 0 ? 'passed' : `FAILED (exit ${jest.status ?? jest.signal})`} on NestJS 11, Node ${process.versions.node}, in ${seconds(started)}`);
+const jest = spawnSync(
+  process.execPath,
+  ['--experimental-vm-modules', jestBin, '-c', NEST11_CONFIG, '--testPathPatterns', FILES],
+  { stdio: 'inherit', cwd: root },
+);
+console.log(
+  `test-nest11: ${jest.status === 0 ? 'passed' : `FAILED (exit ${jest.status ?? jest.signal})`} on NestJS 11, Node ${process.versions.node}, in ${seconds(started)}`,
+);
 process.exit(jest.status === 0 ? 0 : 1);

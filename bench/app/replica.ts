@@ -72,7 +72,14 @@ import 'reflect-metadata';
 import { appendFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Inject, Injectable, Module, type LogLevel, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Module,
+  type LogLevel,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Interval, ScheduleModule } from '@nestjs/schedule';
 import type { Subscription } from 'rxjs';
@@ -120,7 +127,8 @@ function numberEnv(name: string, fallback?: number): number | undefined {
   const raw = process.env[name];
   if (raw === undefined || raw.trim() === '') return fallback;
   const value = Number(raw);
-  if (!Number.isFinite(value)) throw new Error(`replica: environment variable ${name} must be a number, got ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(value))
+    throw new Error(`replica: environment variable ${name} must be a number, got ${JSON.stringify(raw)}`);
   return value;
 }
 
@@ -158,7 +166,10 @@ export function readConfig(): ReplicaConfig {
     blockMs: numberEnv('BLOCK_MS', 0)!,
     renewalThread: process.env.RENEWAL_THREAD === '1',
     maxBlockedMs: numberEnv('MAX_BLOCKED_MS'),
-    logLevels: (process.env.LOG_LEVELS ?? 'log,warn,error').split(',').map((level) => level.trim()).filter(Boolean) as LogLevel[],
+    logLevels: (process.env.LOG_LEVELS ?? 'log,warn,error')
+      .split(',')
+      .map((level) => level.trim())
+      .filter(Boolean) as LogLevel[],
   };
 }
 
@@ -177,7 +188,10 @@ if (config.blockMs > 0) {
 }
 
 function journal(entry: Record<string, unknown>): void {
-  appendFileSync(config.journal, `${JSON.stringify({ replica: config.instanceId, pid: process.pid, ...entry })}\n`);
+  appendFileSync(
+    config.journal,
+    `${JSON.stringify({ replica: config.instanceId, pid: process.pid, ...entry })}\n`,
+  );
 }
 
 @Injectable()
@@ -191,9 +205,20 @@ class ChaosJob implements OnApplicationBootstrap, OnApplicationShutdown {
 
   onApplicationBootstrap(): void {
     this.subscription = this.election.state$().subscribe((state) => {
-      journal({ event: 'role', at: Date.now(), hr: hrMs(), role: state.role, term: state.term ?? null, leader: state.leader ?? null });
+      journal({
+        event: 'role',
+        at: Date.now(),
+        hr: hrMs(),
+        role: state.role,
+        term: state.term ?? null,
+        leader: state.leader ?? null,
+      });
     });
-    journal({ event: 'boot', at: Date.now(), config: { ...this.cfg, connectionString: undefined, journal: undefined } });
+    journal({
+      event: 'boot',
+      at: Date.now(),
+      config: { ...this.cfg, connectionString: undefined, journal: undefined },
+    });
     console.log(`replica ${this.cfg.instanceId} ready (pid ${process.pid})`);
   }
 
@@ -206,12 +231,23 @@ class ChaosJob implements OnApplicationBootstrap, OnApplicationShutdown {
     const leaseLeftAtStartMs = Math.round(this.election.electorFor(leadership.leaseName).remainingLeaseMs());
     if (blockRequested) {
       blockRequested = false;
-      journal({ event: 'block-start', term: leadership.term, at: Date.now(), leaseLeftMs: leaseLeftAtStartMs });
+      journal({
+        event: 'block-start',
+        term: leadership.term,
+        at: Date.now(),
+        leaseLeftMs: leaseLeftAtStartMs,
+      });
       const t0 = hrMs();
       while (hrMs() - t0 < this.cfg.blockMs) {
         // busy: a CPU-bound computation that never yields
       }
-      journal({ event: 'block-end', term: leadership.term, at: Date.now(), blockedMs: Math.round(hrMs() - t0), activeAtEnd: leadership.isActive() });
+      journal({
+        event: 'block-end',
+        term: leadership.term,
+        at: Date.now(),
+        blockedMs: Math.round(hrMs() - t0),
+        activeAtEnd: leadership.isActive(),
+      });
     }
     if (this.cfg.jobDurationMs > 0) {
       if (this.cfg.jobBlocking) {
@@ -269,7 +305,12 @@ class ChaosTask {
       }
     } finally {
       const reason: unknown = signal.reason;
-      journal({ event: 'task-stop', term, at: Date.now(), reason: reason instanceof Error ? reason.message : String(reason) });
+      journal({
+        event: 'task-stop',
+        term,
+        at: Date.now(),
+        reason: reason instanceof Error ? reason.message : String(reason),
+      });
     }
   }
 }
@@ -295,18 +336,25 @@ function electionOptions(cfg: ReplicaConfig): LeaderElectionModuleOptions {
   if (cfg.electionDelayMs !== undefined) options.electionDelayMs = cfg.electionDelayMs;
   if (cfg.preferenceWindowMs !== undefined) options.preferenceWindowMs = cfg.preferenceWindowMs;
   if (cfg.failbackAfterMs !== undefined) options.failback = { afterStableMs: cfg.failbackAfterMs };
-  if (cfg.renewalThread) options.renewalThread = cfg.maxBlockedMs !== undefined ? { maxBlockedMs: cfg.maxBlockedMs } : true;
+  if (cfg.renewalThread)
+    options.renewalThread = cfg.maxBlockedMs !== undefined ? { maxBlockedMs: cfg.maxBlockedMs } : true;
   return options;
 }
 
 @Module({
   imports: [ScheduleModule.forRoot(), LeaderElectionModule.forRoot(electionOptions(config))],
-  providers: [ChaosJob, ...(config.taskHeartbeatMs > 0 ? [ChaosTask] : []), { provide: REPLICA_CONFIG, useValue: config }],
+  providers: [
+    ChaosJob,
+    ...(config.taskHeartbeatMs > 0 ? [ChaosTask] : []),
+    { provide: REPLICA_CONFIG, useValue: config },
+  ],
 })
 class ReplicaModule {}
 
 async function main(): Promise<void> {
-  const app = await NestFactory.createApplicationContext(ReplicaModule, { logger: config.logLevels.length ? config.logLevels : false });
+  const app = await NestFactory.createApplicationContext(ReplicaModule, {
+    logger: config.logLevels.length ? config.logLevels : false,
+  });
   // SIGTERM / SIGINT: stop the election, drain the running job, release the lease, then exit.
   // With BLOCK_MS, SIGUSR2 is the block request: not one of the shutdown signals (Nest's default list has it).
   if (config.blockMs > 0) app.enableShutdownHooks(['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT']);

@@ -169,8 +169,18 @@ export interface TaskReport {
   afterTenure: number;
   /** …of which written after another replica's task had begun a newer tenure. */
   afterSuccessor: number;
-  details: { kind: 'valid' | 'store-loss'; writer: { replica: string; pid: number; term: number; at: number }; holder: { replica: string; pid: number; term: number; from: number; to: number } }[];
-  gaps: { kind: FaultKind; faultId: number; gapMs?: number; stopToStartMs?: number; startAfterPromotionMs?: number }[];
+  details: {
+    kind: 'valid' | 'store-loss';
+    writer: { replica: string; pid: number; term: number; at: number };
+    holder: { replica: string; pid: number; term: number; from: number; to: number };
+  }[];
+  gaps: {
+    kind: FaultKind;
+    faultId: number;
+    gapMs?: number;
+    stopToStartMs?: number;
+    startAfterPromotionMs?: number;
+  }[];
 }
 
 export interface PreferenceReport {
@@ -198,7 +208,13 @@ export interface ChaosReport {
   warnings: string[];
   timings: RunRecord['timings'];
   durationS: number;
-  counts: { runs: number; writes: number; faults: number; faultsByKind: Partial<Record<FaultKind, number>>; processes: number };
+  counts: {
+    runs: number;
+    writes: number;
+    faults: number;
+    faultsByKind: Partial<Record<FaultKind, number>>;
+    processes: number;
+  };
   overlaps: {
     /** Must be 0: both runs inside their validity windows during the overlap. */
     valid: number;
@@ -235,17 +251,43 @@ export interface ChaosReport {
     accepted: number;
     rejected: number;
     rejectedAfterPause: number;
-    details: { at: number; replica: string; pid: number; term: number; highestSeen: number; afterPause: boolean }[];
+    details: {
+      at: number;
+      replica: string;
+      pid: number;
+      term: number;
+      highestSeen: number;
+      afterPause: boolean;
+    }[];
   };
   faults: FaultOutcome[];
   preference?: PreferenceReport;
   worstByKind: Partial<
-    Record<FaultKind, { count: number; worstTakeoverMs: number; worstNoLeaderMs: number; boundMs: number; allWithinBound: boolean; allRecovered: boolean; worstTaskGapMs?: number; bestTaskGapMs?: number }>
+    Record<
+      FaultKind,
+      {
+        count: number;
+        worstTakeoverMs: number;
+        worstNoLeaderMs: number;
+        boundMs: number;
+        allWithinBound: boolean;
+        allRecovered: boolean;
+        worstTaskGapMs?: number;
+        bestTaskGapMs?: number;
+      }
+    >
   >;
   /** Leader-task mode only. */
   tasks?: TaskReport;
   /** `block` faults only. */
-  blocks?: { count: number; belowBound: number; keptLease: number; otherRanDuringBlock: number; staleWritesFromBlockedRuns: number; staleOverlapsOfBlockedRuns: number };
+  blocks?: {
+    count: number;
+    belowBound: number;
+    keptLease: number;
+    otherRanDuringBlock: number;
+    staleWritesFromBlockedRuns: number;
+    staleOverlapsOfBlockedRuns: number;
+  };
 }
 
 const MAX_DETAILS = 25;
@@ -280,20 +322,27 @@ function mergeWindows(windows: Window[]): Window[] {
 
 export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosReport {
   const { timings } = record;
-  const runs = entries.filter((entry): entry is RunEntry => entry.event === 'run').sort((x, y) => x.start - y.start);
+  const runs = entries
+    .filter((entry): entry is RunEntry => entry.event === 'run')
+    .sort((x, y) => x.start - y.start);
   const writes = entries.filter((entry): entry is WriteEntry => entry.event === 'write');
-  const roles = entries.filter((entry): entry is RoleEntry => entry.event === 'role').sort((x, y) => x.at - y.at);
+  const roles = entries
+    .filter((entry): entry is RoleEntry => entry.event === 'role')
+    .sort((x, y) => x.at - y.at);
   const failures: string[] = [];
   const warnings: string[] = [];
 
-  const storeLosses = record.faults.filter((fault) => fault.kind === 'azurite-restart').map((fault) => fault.at);
+  const storeLosses = record.faults
+    .filter((fault) => fault.kind === 'azurite-restart')
+    .map((fault) => fault.at);
   // When each (pid, term) tenure began, from the replica's own role changes.
   const tenureStart = new Map<string, number>();
   for (const role of roles) {
     const key = `${role.pid}:${role.term}`;
     if (role.role === 'leader' && !tenureStart.has(key)) tenureStart.set(key, role.at);
   }
-  const tenureOf = (pid: number, term: number, fallback: number): number => tenureStart.get(`${pid}:${term}`) ?? fallback;
+  const tenureOf = (pid: number, term: number, fallback: number): number =>
+    tenureStart.get(`${pid}:${term}`) ?? fallback;
   /** True when a store data loss happened after this tenure began and at or before `at`. */
   const lostByStore = (pid: number, term: number, began: number, at: number): boolean => {
     const since = tenureOf(pid, term, began);
@@ -309,12 +358,17 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
   }
   const deaths = new Map<number, number>();
   for (const op of record.ops) {
-    if (op.pid !== undefined && (op.op === 'sigkill' || op.op === 'exit')) deaths.set(op.pid, Math.min(deaths.get(op.pid) ?? Infinity, op.at));
+    if (op.pid !== undefined && (op.op === 'sigkill' || op.op === 'exit'))
+      deaths.set(op.pid, Math.min(deaths.get(op.pid) ?? Infinity, op.at));
   }
-  for (const entry of entries) if (entry.event === 'exit') deaths.set(entry.pid, Math.min(deaths.get(entry.pid) ?? Infinity, entry.at));
+  for (const entry of entries)
+    if (entry.event === 'exit') deaths.set(entry.pid, Math.min(deaths.get(entry.pid) ?? Infinity, entry.at));
   const steppedDown = (run: RunEntry): number =>
     Math.min(
-      rolesByPid.get(run.pid)?.find((role) => role.at >= run.start && (role.role !== 'leader' || role.term !== run.term))?.at ?? Infinity,
+      rolesByPid
+        .get(run.pid)
+        ?.find((role) => role.at >= run.start && (role.role !== 'leader' || role.term !== run.term))?.at ??
+        Infinity,
       deaths.get(run.pid) ?? Infinity,
     );
   const windowOf = (run: RunEntry): Window => validityWindow(run, steppedDown(run));
@@ -324,15 +378,34 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
   const pauseOf = (pid: number): Window[] =>
     stops
       .filter((stop) => stop.pid === pid)
-      .map((stop) => ({ from: stop.at, to: conts.find((cont) => cont.pid === pid && cont.at >= stop.at)?.at ?? record.endedAt }));
-  const pausedDuring = (pid: number, from: number, to: number): boolean => pauseOf(pid).some((pause) => pause.from < to && pause.to > from);
+      .map((stop) => ({
+        from: stop.at,
+        to: conts.find((cont) => cont.pid === pid && cont.at >= stop.at)?.at ?? record.endedAt,
+      }));
+  const pausedDuring = (pid: number, from: number, to: number): boolean =>
+    pauseOf(pid).some((pause) => pause.from < to && pause.to > from);
 
   // ---------------------------------------------------------------- overlapping runs
-  const overlaps: ChaosReport['overlaps'] = { valid: 0, storeLoss: 0, stale: 0, staleExplainedByPause: 0, details: [] };
-  const blockStarts = entries.filter((entry): entry is BlockStartEntry => entry.event === 'block-start').sort((x, y) => x.at - y.at);
-  const blockedRunOf = (run: RunEntry): boolean => blockStarts.some((start) => run.pid === start.pid && run.start <= start.at && run.end >= start.at);
+  const overlaps: ChaosReport['overlaps'] = {
+    valid: 0,
+    storeLoss: 0,
+    stale: 0,
+    staleExplainedByPause: 0,
+    details: [],
+  };
+  const blockStarts = entries
+    .filter((entry): entry is BlockStartEntry => entry.event === 'block-start')
+    .sort((x, y) => x.at - y.at);
+  const blockedRunOf = (run: RunEntry): boolean =>
+    blockStarts.some((start) => run.pid === start.pid && run.start <= start.at && run.end >= start.at);
   let staleOverlapsOfBlockedRuns = 0;
-  const describeRun = (run: RunEntry): OverlapDetail['a'] => ({ replica: run.replica, pid: run.pid, term: run.term, start: run.start, end: run.end });
+  const describeRun = (run: RunEntry): OverlapDetail['a'] => ({
+    replica: run.replica,
+    pid: run.pid,
+    term: run.term,
+    start: run.start,
+    end: run.end,
+  });
   const active: RunEntry[] = [];
   for (const run of runs) {
     for (let i = active.length - 1; i >= 0; i--) if (active[i]!.end <= run.start) active.splice(i, 1);
@@ -346,10 +419,17 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
       const bothValid = Math.max(from, wa.from, wb.from) < Math.min(to, wa.to, wb.to);
       let detail: OverlapDetail;
       if (bothValid) {
-        const storeLoss = lostByStore(other.pid, other.term, other.start, from) || lostByStore(run.pid, run.term, run.start, from);
+        const storeLoss =
+          lostByStore(other.pid, other.term, other.start, from) ||
+          lostByStore(run.pid, run.term, run.start, from);
         if (storeLoss) overlaps.storeLoss++;
         else overlaps.valid++;
-        detail = { kind: storeLoss ? 'store-loss' : 'valid', a: describeRun(other), b: describeRun(run), overlapMs: to - from };
+        detail = {
+          kind: storeLoss ? 'store-loss' : 'valid',
+          a: describeRun(other),
+          b: describeRun(run),
+          overlapMs: to - from,
+        };
       } else {
         overlaps.stale++;
         const staleRun: 'a' | 'b' = wa.to <= from ? 'a' : 'b';
@@ -357,15 +437,25 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
         const explainedByPause = pausedDuring(stale.pid, stale.start, stale.end);
         if (explainedByPause) overlaps.staleExplainedByPause++;
         if (blockedRunOf(stale)) staleOverlapsOfBlockedRuns++;
-        detail = { kind: 'stale', a: describeRun(other), b: describeRun(run), overlapMs: to - from, staleRun, explainedByPause };
+        detail = {
+          kind: 'stale',
+          a: describeRun(other),
+          b: describeRun(run),
+          overlapMs: to - from,
+          staleRun,
+          explainedByPause,
+        };
       }
       if (overlaps.details.length < MAX_DETAILS || detail.kind === 'valid') overlaps.details.push(detail);
     }
     active.push(run);
   }
-  if (overlaps.valid > 0) failures.push(`${overlaps.valid} overlap(s) of runs of different replicas that both held a valid lease`);
+  if (overlaps.valid > 0)
+    failures.push(`${overlaps.valid} overlap(s) of runs of different replicas that both held a valid lease`);
   if (overlaps.stale > overlaps.staleExplainedByPause) {
-    warnings.push(`${overlaps.stale - overlaps.staleExplainedByPause} overlap(s) where a run outlived its lease without a SIGSTOP to explain it (event-loop stall?)`);
+    warnings.push(
+      `${overlaps.stale - overlaps.staleExplainedByPause} overlap(s) where a run outlived its lease without a SIGSTOP to explain it (event-loop stall?)`,
+    );
   }
 
   // ---------------------------------------------------------------- leadership conflicts
@@ -374,11 +464,22 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
     if (run.leaseLeftAtStartMs <= 0) continue;
     const key = `${run.pid}:${run.term}`;
     let tenure = tenures.get(key);
-    if (!tenure) tenures.set(key, (tenure = { pid: run.pid, replica: run.replica, term: run.term, windows: [] }));
+    if (!tenure)
+      tenures.set(key, (tenure = { pid: run.pid, replica: run.replica, term: run.term, windows: [] }));
     tenure.windows.push(windowOf(run));
   }
-  const tenureList = [...tenures.values()].map((tenure) => ({ ...tenure, windows: mergeWindows(tenure.windows) }));
-  const conflicts: ChaosReport['leadershipConflicts'] = { count: 0, worstMs: 0, storeLoss: 0, storeLossWorstMs: 0, storeLossBoundMs: 0, details: [] };
+  const tenureList = [...tenures.values()].map((tenure) => ({
+    ...tenure,
+    windows: mergeWindows(tenure.windows),
+  }));
+  const conflicts: ChaosReport['leadershipConflicts'] = {
+    count: 0,
+    worstMs: 0,
+    storeLoss: 0,
+    storeLossWorstMs: 0,
+    storeLossBoundMs: 0,
+    details: [],
+  };
   for (let i = 0; i < tenureList.length; i++) {
     for (let j = i + 1; j < tenureList.length; j++) {
       const x = tenureList[i]!;
@@ -389,7 +490,8 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
           const from = Math.max(wx.from, wy.from);
           const to = Math.min(wx.to, wy.to);
           if (to <= from) continue;
-          const storeLoss = lostByStore(x.pid, x.term, wx.from, from) || lostByStore(y.pid, y.term, wy.from, from);
+          const storeLoss =
+            lostByStore(x.pid, x.term, wx.from, from) || lostByStore(y.pid, y.term, wy.from, from);
           if (storeLoss) {
             conflicts.storeLoss++;
             conflicts.storeLossWorstMs = Math.max(conflicts.storeLossWorstMs, to - from);
@@ -410,29 +512,44 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
       }
     }
   }
-  if (conflicts.count > 0) failures.push(`${conflicts.count} leadership conflict(s): two replicas believed they held the lease at once (worst ${conflicts.worstMs} ms)`);
+  if (conflicts.count > 0)
+    failures.push(
+      `${conflicts.count} leadership conflict(s): two replicas believed they held the lease at once (worst ${conflicts.worstMs} ms)`,
+    );
   // After a store data loss the old holder learns of it at its next renewal: at most one renew
   // interval plus one request after the store is back. Longer means the loss went unnoticed.
   conflicts.storeLossBoundMs = timings.renewIntervalMs + timings.requestTimeoutMs + timings.slackMs;
   if (conflicts.storeLossWorstMs > conflicts.storeLossBoundMs) {
-    warnings.push(`after a store data loss two replicas believed they led for ${conflicts.storeLossWorstMs} ms, above renewInterval + requestTimeout + slack = ${conflicts.storeLossBoundMs} ms`);
+    warnings.push(
+      `after a store data loss two replicas believed they led for ${conflicts.storeLossWorstMs} ms, above renewInterval + requestTimeout + slack = ${conflicts.storeLossBoundMs} ms`,
+    );
   }
   if (conflicts.storeLoss > 0) {
-    warnings.push(`${conflicts.storeLoss} leadership conflict(s) after the store lost its data (Azurite restart; worst ${conflicts.storeLossWorstMs} ms): the old holder kept its belief until its next renewal failed`);
+    warnings.push(
+      `${conflicts.storeLoss} leadership conflict(s) after the store lost its data (Azurite restart; worst ${conflicts.storeLossWorstMs} ms): the old holder kept its belief until its next renewal failed`,
+    );
   }
 
   // ---------------------------------------------------------------- gate
   const runsStartedWithoutLease = runs.filter((run) => run.leaseLeftAtStartMs <= 0).length;
-  if (runsStartedWithoutLease > 0) failures.push(`${runsStartedWithoutLease} run(s) started with no lease time left`);
+  if (runsStartedWithoutLease > 0)
+    failures.push(`${runsStartedWithoutLease} run(s) started with no lease time left`);
   let ticksAfterResume = 0;
   let pausedMidRun = 0;
   for (const fault of record.faults) {
     if (fault.kind !== 'sigstop' || fault.pid === undefined) continue;
     const resumedAt = fault.healedAt ?? record.endedAt;
-    ticksAfterResume += runs.filter((run) => run.pid === fault.pid && run.start >= resumedAt && run.term === fault.termAtFault).length;
-    pausedMidRun += runs.filter((run) => run.pid === fault.pid && run.start < fault.at && run.end > resumedAt).length;
+    ticksAfterResume += runs.filter(
+      (run) => run.pid === fault.pid && run.start >= resumedAt && run.term === fault.termAtFault,
+    ).length;
+    pausedMidRun += runs.filter(
+      (run) => run.pid === fault.pid && run.start < fault.at && run.end > resumedAt,
+    ).length;
   }
-  if (ticksAfterResume > 0) failures.push(`${ticksAfterResume} run(s) started after SIGCONT under the tenure that had expired during the pause`);
+  if (ticksAfterResume > 0)
+    failures.push(
+      `${ticksAfterResume} run(s) started after SIGCONT under the tenure that had expired during the pause`,
+    );
 
   // ---------------------------------------------------------------- terms
   const terms: ChaosReport['terms'] = { regressions: 0, storeLossRegressions: 0, details: [], highest: 0 };
@@ -443,18 +560,36 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
       const storeLoss = lostByStore(run.pid, run.term, run.start, run.start);
       if (storeLoss) terms.storeLossRegressions++;
       else terms.regressions++;
-      if (terms.details.length < MAX_DETAILS) terms.details.push({ at: run.start, replica: run.replica, term: run.term, previousMax: terms.highest, storeLoss });
+      if (terms.details.length < MAX_DETAILS)
+        terms.details.push({
+          at: run.start,
+          replica: run.replica,
+          term: run.term,
+          previousMax: terms.highest,
+          storeLoss,
+        });
     }
     terms.highest = Math.max(terms.highest, run.term);
   }
-  if (terms.regressions > 0) failures.push(`${terms.regressions} run(s) with a term lower than an earlier run's (terms went backwards)`);
+  if (terms.regressions > 0)
+    failures.push(
+      `${terms.regressions} run(s) with a term lower than an earlier run's (terms went backwards)`,
+    );
 
   // ---------------------------------------------------------------- fenced register
-  const fencing: ChaosReport['fencing'] = { writes: writes.length, accepted: 0, rejected: 0, rejectedAfterPause: 0, details: [] };
+  const fencing: ChaosReport['fencing'] = {
+    writes: writes.length,
+    accepted: 0,
+    rejected: 0,
+    rejectedAfterPause: 0,
+    details: [],
+  };
   const rejectedAt: number[] = [];
   const rejectedWrites = new Set<string>(); // `${pid}:${term}:${at}`
   let highestSeen = 0;
-  const orderedWrites = writes.map((write, index) => ({ write, index })).sort((x, y) => x.write.at - y.write.at || x.index - y.index);
+  const orderedWrites = writes
+    .map((write, index) => ({ write, index }))
+    .sort((x, y) => x.write.at - y.write.at || x.index - y.index);
   for (const { write } of orderedWrites) {
     if (write.term < highestSeen) {
       fencing.rejected++;
@@ -462,7 +597,15 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
       rejectedWrites.add(`${write.pid}:${write.term}:${write.at}`);
       const afterPause = pauseOf(write.pid).some((pause) => pause.to <= write.at);
       if (afterPause) fencing.rejectedAfterPause++;
-      if (fencing.details.length < MAX_DETAILS) fencing.details.push({ at: write.at, replica: write.replica, pid: write.pid, term: write.term, highestSeen, afterPause });
+      if (fencing.details.length < MAX_DETAILS)
+        fencing.details.push({
+          at: write.at,
+          replica: write.replica,
+          pid: write.pid,
+          term: write.term,
+          highestSeen,
+          afterPause,
+        });
     } else {
       fencing.accepted++;
       highestSeen = write.term;
@@ -470,17 +613,36 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
   }
 
   // ---------------------------------------------------------------- leader tasks (leader-task mode)
-  const heartbeats = entries.filter((entry): entry is TaskEntry => entry.event === 'task').sort((x, y) => x.at - y.at);
+  const heartbeats = entries
+    .filter((entry): entry is TaskEntry => entry.event === 'task')
+    .sort((x, y) => x.at - y.at);
   const taskStops = entries.filter((entry): entry is TaskStopEntry => entry.event === 'task-stop');
   const taskMode = heartbeats.length > 0 || (timings.taskHeartbeatMs ?? 0) > 0;
   let tasks: TaskReport | undefined;
   if (taskMode) {
-    tasks = { heartbeats: heartbeats.length, runs: 0, interleaved: 0, interleavedStoreLoss: 0, afterTenure: 0, afterSuccessor: 0, details: [], gaps: [] };
+    tasks = {
+      heartbeats: heartbeats.length,
+      runs: 0,
+      interleaved: 0,
+      interleavedStoreLoss: 0,
+      afterTenure: 0,
+      afterSuccessor: 0,
+      details: [],
+      gaps: [],
+    };
     tasks.runs = new Set(heartbeats.map((beat) => `${beat.pid}:${beat.term}`)).size;
     // A valid heartbeat is a zero-length run: the same validity window (and step-down clamp) as runs.
     const asRun = (beat: TaskEntry): RunEntry => ({
-      event: 'run', replica: beat.replica, pid: beat.pid, term: beat.term, start: beat.at, end: beat.at, hrStart: 0, hrEnd: 0,
-      leaseLeftAtStartMs: beat.active ? beat.leaseLeftMs : 0, activeAtEnd: false,
+      event: 'run',
+      replica: beat.replica,
+      pid: beat.pid,
+      term: beat.term,
+      start: beat.at,
+      end: beat.at,
+      hrStart: 0,
+      hrEnd: 0,
+      leaseLeftAtStartMs: beat.active ? beat.leaseLeftMs : 0,
+      activeAtEnd: false,
     });
     // Per pid, the latest validity window seen so far (windows only move forward within a process).
     const holding = new Map<number, { beat: TaskEntry; window: Window }>();
@@ -490,24 +652,38 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
       if (!beat.active) {
         tasks.afterTenure++;
         // A successor's task already ran a tenure that began after this one.
-        if (newestTenureStart && newestTenureStart.pid !== beat.pid && newestTenureStart.at > (firstValidOfTenure.get(`${beat.pid}:${beat.term}`) ?? -Infinity)) tasks.afterSuccessor++;
+        if (
+          newestTenureStart &&
+          newestTenureStart.pid !== beat.pid &&
+          newestTenureStart.at > (firstValidOfTenure.get(`${beat.pid}:${beat.term}`) ?? -Infinity)
+        )
+          tasks.afterSuccessor++;
         continue;
       }
       const key = `${beat.pid}:${beat.term}`;
       if (!firstValidOfTenure.has(key)) {
         firstValidOfTenure.set(key, beat.at);
-        if (!newestTenureStart || beat.at >= newestTenureStart.at) newestTenureStart = { pid: beat.pid, term: beat.term, at: beat.at };
+        if (!newestTenureStart || beat.at >= newestTenureStart.at)
+          newestTenureStart = { pid: beat.pid, term: beat.term, at: beat.at };
       }
       for (const [pid, held] of holding) {
         if (pid === beat.pid || !(held.window.from <= beat.at && beat.at < held.window.to)) continue;
-        const storeLoss = lostByStore(held.beat.pid, held.beat.term, held.beat.at, beat.at) || lostByStore(beat.pid, beat.term, beat.at, beat.at);
+        const storeLoss =
+          lostByStore(held.beat.pid, held.beat.term, held.beat.at, beat.at) ||
+          lostByStore(beat.pid, beat.term, beat.at, beat.at);
         if (storeLoss) tasks.interleavedStoreLoss++;
         else tasks.interleaved++;
         if (tasks.details.length < MAX_DETAILS) {
           tasks.details.push({
             kind: storeLoss ? 'store-loss' : 'valid',
             writer: { replica: beat.replica, pid: beat.pid, term: beat.term, at: beat.at },
-            holder: { replica: held.beat.replica, pid: held.beat.pid, term: held.beat.term, from: held.window.from, to: held.window.to },
+            holder: {
+              replica: held.beat.replica,
+              pid: held.beat.pid,
+              term: held.beat.term,
+              from: held.window.from,
+              to: held.window.to,
+            },
           });
         }
       }
@@ -515,38 +691,59 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
       const previous = holding.get(beat.pid);
       if (!previous || window.to >= previous.window.to) holding.set(beat.pid, { beat, window });
     }
-    if (tasks.interleaved > 0) failures.push(`${tasks.interleaved} leader-task heartbeat(s) written inside another replica's valid lease (two tasks ran at once)`);
+    if (tasks.interleaved > 0)
+      failures.push(
+        `${tasks.interleaved} leader-task heartbeat(s) written inside another replica's valid lease (two tasks ran at once)`,
+      );
     if (tasks.afterTenure > 0) {
-      warnings.push(`${tasks.afterTenure} leader-task heartbeat(s) written after their tenure ended (${tasks.afterSuccessor} after a successor's task began): a paused process resumed before its loop saw the aborted signal; fencing with the term rejects such writes`);
+      warnings.push(
+        `${tasks.afterTenure} leader-task heartbeat(s) written after their tenure ended (${tasks.afterSuccessor} after a successor's task began): a paused process resumed before its loop saw the aborted signal; fencing with the term rejects such writes`,
+      );
     }
   }
 
   // ---------------------------------------------------------------- blocked event loops (block faults)
-  const blockEnds = entries.filter((entry): entry is BlockEndEntry => entry.event === 'block-end').sort((x, y) => x.at - y.at);
+  const blockEnds = entries
+    .filter((entry): entry is BlockEndEntry => entry.event === 'block-end')
+    .sort((x, y) => x.at - y.at);
   const blockOutcome = (fault: FaultRecord, newLeader: RoleEntry | undefined): BlockOutcome => {
     const blockMs = fault.params.blockMs ?? timings.blockMs ?? 0;
     const start = blockStarts.find((entry) => entry.pid === fault.leaderPid && entry.at >= fault.at);
-    const end = start ? blockEnds.find((entry) => entry.pid === start.pid && entry.at >= start.at) : undefined;
+    const end = start
+      ? blockEnds.find((entry) => entry.pid === start.pid && entry.at >= start.at)
+      : undefined;
     const from = start?.at ?? fault.at;
     const to = end?.at ?? Infinity;
     const others = runs.filter((run) => run.pid !== fault.leaderPid && run.start >= from && run.start < to);
     // The blocked run: the leader's run that contains the block; its fenced write is at its end.
-    const blockedRun = start && end ? runs.find((run) => run.pid === start.pid && run.term === start.term && run.start <= start.at && run.end >= end.at) : undefined;
-    const resumed = end ? runs.some((run) => run.pid === end.pid && run.term === end.term && run.start > end.at) : false;
+    const blockedRun =
+      start && end
+        ? runs.find(
+            (run) =>
+              run.pid === start.pid && run.term === start.term && run.start <= start.at && run.end >= end.at,
+          )
+        : undefined;
+    const resumed = end
+      ? runs.some((run) => run.pid === end.pid && run.term === end.term && run.start > end.at)
+      : false;
     return {
       blockMs,
       ...(end ? { blockedMs: end.blockedMs, activeAtEnd: end.activeAtEnd } : {}),
       belowBound: timings.renewalThread !== undefined && blockMs < timings.renewalThread.maxBlockedMs,
-      keptLease: resumed && (newLeader === undefined || newLeader.pid === fault.leaderPid) && others.length === 0,
+      keptLease:
+        resumed && (newLeader === undefined || newLeader.pid === fault.leaderPid) && others.length === 0,
       ...(others.length ? { otherRanDuringBlockAfterMs: others[0]!.start - from } : {}),
       otherRunsDuringBlock: others.length,
-      staleWrite: blockedRun ? rejectedWrites.has(`${blockedRun.pid}:${blockedRun.term}:${blockedRun.end}`) : false,
+      staleWrite: blockedRun
+        ? rejectedWrites.has(`${blockedRun.pid}:${blockedRun.term}:${blockedRun.end}`)
+        : false,
     };
   };
 
   // ---------------------------------------------------------------- faults
   const bound = faultBounds(timings);
-  const firstRoleAfter = (at: number, predicate: (role: RoleEntry) => boolean): RoleEntry | undefined => roles.find((role) => role.at >= at && predicate(role));
+  const firstRoleAfter = (at: number, predicate: (role: RoleEntry) => boolean): RoleEntry | undefined =>
+    roles.find((role) => role.at >= at && predicate(role));
   const faultsSorted = [...record.faults].sort((x, y) => x.at - y.at);
   const outcomes: FaultOutcome[] = faultsSorted.map((fault: FaultRecord, index) => {
     const boundMs = bound(fault);
@@ -554,19 +751,30 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
     let newLeader = firstRoleAfter(fault.at, (role) => role.role === 'leader');
     // A blocked leader that kept its lease never changes role: a leader line after the next fault is not this fault's.
     if (fault.kind === 'block' && newLeader && newLeader.at >= nextFaultAt) newLeader = undefined;
-    const firstRun = newLeader ? runs.find((run) => run.pid === newLeader.pid && run.start >= newLeader.at) : undefined;
+    const firstRun = newLeader
+      ? runs.find((run) => run.pid === newLeader.pid && run.start >= newLeader.at)
+      : undefined;
     const oldPid = fault.leaderPid;
     const ends: number[] = [];
     if (oldPid !== undefined) {
       const demoted = firstRoleAfter(fault.at, (role) => role.pid === oldPid && role.role !== 'leader');
       if (demoted) ends.push(demoted.at);
       for (const op of record.ops) {
-        if (op.pid === oldPid && op.at >= fault.at - 1 && (op.op === 'sigkill' || op.op === 'sigstop' || op.op === 'exit')) ends.push(op.at);
+        if (
+          op.pid === oldPid &&
+          op.at >= fault.at - 1 &&
+          (op.op === 'sigkill' || op.op === 'sigstop' || op.op === 'exit')
+        )
+          ends.push(op.at);
       }
     }
     const oldEnd = ends.length ? Math.min(...ends) : undefined;
     const takeoverMs = newLeader ? newLeader.at - fault.at : undefined;
-    const noLeaderMs = newLeader ? (oldEnd === undefined ? 0 : Math.max(0, newLeader.at - oldEnd)) : undefined;
+    const noLeaderMs = newLeader
+      ? oldEnd === undefined
+        ? 0
+        : Math.max(0, newLeader.at - oldEnd)
+      : undefined;
     const block = fault.kind === 'block' ? blockOutcome(fault, newLeader) : undefined;
     const recovered = firstRun !== undefined || block?.keptLease === true;
     const outcome: FaultOutcome = {
@@ -580,7 +788,9 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
       boundMs: Math.round(boundMs),
       takeoverMs,
       noLeaderMs,
-      newLeader: newLeader ? { replica: newLeader.replica, pid: newLeader.pid, term: newLeader.term } : undefined,
+      newLeader: newLeader
+        ? { replica: newLeader.replica, pid: newLeader.pid, term: newLeader.term }
+        : undefined,
       recovered,
       interrupted: fault.interrupted === true && !recovered,
       withinBound: takeoverMs !== undefined && takeoverMs <= boundMs,
@@ -589,48 +799,88 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
     };
     if (block?.keptLease) {
       // No takeover to time: the blocked leader ran the job again once its block ended.
-      const endAt = blockEnds.find((end) => end.pid === fault.leaderPid && end.at >= fault.at)?.at ?? Infinity;
-      const resumedRun = runs.find((run) => run.pid === fault.leaderPid && run.term === fault.termAtFault && run.start > endAt);
+      const endAt =
+        blockEnds.find((end) => end.pid === fault.leaderPid && end.at >= fault.at)?.at ?? Infinity;
+      const resumedRun = runs.find(
+        (run) => run.pid === fault.leaderPid && run.term === fault.termAtFault && run.start > endAt,
+      );
       outcome.noLeaderMs = 0;
       outcome.withinBound = resumedRun !== undefined && resumedRun.start - fault.at <= boundMs;
     }
     if (block?.belowBound && block.otherRunsDuringBlock > 0) {
-      failures.push(`fault #${fault.id} (block ${block.blockMs} ms < maxBlockedMs ${timings.renewalThread?.maxBlockedMs} ms): another replica ran the job ${block.otherRanDuringBlockAfterMs} ms into the block`);
+      failures.push(
+        `fault #${fault.id} (block ${block.blockMs} ms < maxBlockedMs ${timings.renewalThread?.maxBlockedMs} ms): another replica ran the job ${block.otherRanDuringBlockAfterMs} ms into the block`,
+      );
     }
-    if (block?.belowBound && block.staleWrite) failures.push(`fault #${fault.id} (block below maxBlockedMs): the blocked run's fenced write was stale`);
+    if (block?.belowBound && block.staleWrite)
+      failures.push(
+        `fault #${fault.id} (block below maxBlockedMs): the blocked run's fenced write was stale`,
+      );
     if (tasks) {
       const hand: TaskHandOver = {};
-      const old = heartbeats.filter((beat) => beat.pid === fault.leaderPid && beat.term === fault.termAtFault && beat.active);
+      const old = heartbeats.filter(
+        (beat) => beat.pid === fault.leaderPid && beat.term === fault.termAtFault && beat.active,
+      );
       hand.oldLastValidAt = old.at(-1)?.at;
-      hand.oldStoppedAt = taskStops.find((stop) => stop.pid === fault.leaderPid && stop.term === fault.termAtFault)?.at;
+      hand.oldStoppedAt = taskStops.find(
+        (stop) => stop.pid === fault.leaderPid && stop.term === fault.termAtFault,
+      )?.at;
       if (block?.keptLease) {
-        const endAt = blockEnds.find((end) => end.pid === fault.leaderPid && end.at >= fault.at)?.at ?? Infinity;
-        hand.keptResumedAt = heartbeats.find((beat) => beat.pid === fault.leaderPid && beat.term === fault.termAtFault && beat.active && beat.at >= endAt)?.at;
+        const endAt =
+          blockEnds.find((end) => end.pid === fault.leaderPid && end.at >= fault.at)?.at ?? Infinity;
+        hand.keptResumedAt = heartbeats.find(
+          (beat) =>
+            beat.pid === fault.leaderPid &&
+            beat.term === fault.termAtFault &&
+            beat.active &&
+            beat.at >= endAt,
+        )?.at;
         // The task's pause is the block itself: its last heartbeat before it → its first after it.
         if (hand.keptResumedAt !== undefined && hand.oldLastValidAt !== undefined) {
           const before = old.filter((beat) => beat.at < fault.at).at(-1)?.at;
           if (before !== undefined) hand.gapMs = hand.keptResumedAt - before;
         }
       } else if (newLeader) {
-        hand.newFirstAt = heartbeats.find((beat) => beat.pid === newLeader.pid && beat.term === newLeader.term && beat.active)?.at;
+        hand.newFirstAt = heartbeats.find(
+          (beat) => beat.pid === newLeader.pid && beat.term === newLeader.term && beat.active,
+        )?.at;
         if (hand.newFirstAt !== undefined) {
           hand.startAfterPromotionMs = hand.newFirstAt - newLeader.at;
           if (hand.oldLastValidAt !== undefined) hand.gapMs = hand.newFirstAt - hand.oldLastValidAt;
           // A stop line written after the successor started (a paused process that resumed) is no hand-over.
-          if (hand.oldStoppedAt !== undefined && hand.oldStoppedAt <= hand.newFirstAt) hand.stopToStartMs = hand.newFirstAt - hand.oldStoppedAt;
+          if (hand.oldStoppedAt !== undefined && hand.oldStoppedAt <= hand.newFirstAt)
+            hand.stopToStartMs = hand.newFirstAt - hand.oldStoppedAt;
         }
       }
       outcome.task = hand;
-      tasks.gaps.push({ kind: fault.kind, faultId: fault.id, gapMs: hand.gapMs, stopToStartMs: hand.stopToStartMs, startAfterPromotionMs: hand.startAfterPromotionMs });
+      tasks.gaps.push({
+        kind: fault.kind,
+        faultId: fault.id,
+        gapMs: hand.gapMs,
+        stopToStartMs: hand.stopToStartMs,
+        startAfterPromotionMs: hand.startAfterPromotionMs,
+      });
       if (block?.keptLease) {
-        if (hand.keptResumedAt === undefined) failures.push(`fault #${fault.id} (${fault.kind}, lease kept): the blocked leader's @LeaderTask did not go on after the block`);
-      } else if (recovered && hand.newFirstAt === undefined) failures.push(`fault #${fault.id} (${fault.kind}): the new leader's @LeaderTask never ran`);
+        if (hand.keptResumedAt === undefined)
+          failures.push(
+            `fault #${fault.id} (${fault.kind}, lease kept): the blocked leader's @LeaderTask did not go on after the block`,
+          );
+      } else if (recovered && hand.newFirstAt === undefined)
+        failures.push(`fault #${fault.id} (${fault.kind}): the new leader's @LeaderTask never ran`);
     }
     if (!recovered && fault.interrupted) {
       outcome.withinBound = true; // not judged: the run was interrupted before the bound ran out
-      warnings.push(`fault #${fault.id} (${fault.kind}): the run was interrupted before the election recovered`);
-    } else if (!recovered) failures.push(`fault #${fault.id} (${fault.kind}): the election did not recover (no new leader ran the job)`);
-    else if (!outcome.withinBound) warnings.push(`fault #${fault.id} (${fault.kind}): new leader after ${takeoverMs} ms, above the bound of ${Math.round(boundMs)} ms`);
+      warnings.push(
+        `fault #${fault.id} (${fault.kind}): the run was interrupted before the election recovered`,
+      );
+    } else if (!recovered)
+      failures.push(
+        `fault #${fault.id} (${fault.kind}): the election did not recover (no new leader ran the job)`,
+      );
+    else if (!outcome.withinBound)
+      warnings.push(
+        `fault #${fault.id} (${fault.kind}): new leader after ${takeoverMs} ms, above the bound of ${Math.round(boundMs)} ms`,
+      );
     return outcome;
   });
 
@@ -641,13 +891,17 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
     worstByKind[kind] = {
       count: ofKind.length,
       // A blocked leader that kept its lease had no takeover (shown as — when none of the kind was taken over).
-      worstTakeoverMs: Math.max(...ofKind.map((outcome) => outcome.takeoverMs ?? (outcome.block?.keptLease ? -Infinity : Infinity))),
+      worstTakeoverMs: Math.max(
+        ...ofKind.map((outcome) => outcome.takeoverMs ?? (outcome.block?.keptLease ? -Infinity : Infinity)),
+      ),
       worstNoLeaderMs: Math.max(...ofKind.map((outcome) => outcome.noLeaderMs ?? Infinity)),
       boundMs: Math.max(...ofKind.map((outcome) => outcome.boundMs)),
       allWithinBound: ofKind.every((outcome) => outcome.withinBound),
       allRecovered: ofKind.every((outcome) => outcome.recovered),
     };
-    const gaps = ofKind.map((outcome) => outcome.task?.gapMs).filter((gap): gap is number => gap !== undefined);
+    const gaps = ofKind
+      .map((outcome) => outcome.task?.gapMs)
+      .filter((gap): gap is number => gap !== undefined);
     if (gaps.length > 0) {
       worstByKind[kind]!.worstTaskGapMs = Math.max(...gaps);
       worstByKind[kind]!.bestTaskGapMs = Math.min(...gaps);
@@ -655,7 +909,9 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
   }
   if (record.faults.length === 0) warnings.push('no faults were injected (run longer)');
 
-  const blockOutcomes = outcomes.map((outcome) => outcome.block).filter((block): block is BlockOutcome => block !== undefined);
+  const blockOutcomes = outcomes
+    .map((outcome) => outcome.block)
+    .filter((block): block is BlockOutcome => block !== undefined);
   const blocks: ChaosReport['blocks'] = blockOutcomes.length
     ? {
         count: blockOutcomes.length,
@@ -670,7 +926,9 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
   const faultsByKind: Partial<Record<FaultKind, number>> = {};
   for (const fault of record.faults) faultsByKind[fault.kind] = (faultsByKind[fault.kind] ?? 0) + 1;
   const safetyOk = failures.length === 0;
-  const livenessOk = outcomes.every((outcome) => outcome.withinBound) && conflicts.storeLossWorstMs <= conflicts.storeLossBoundMs;
+  const livenessOk =
+    outcomes.every((outcome) => outcome.withinBound) &&
+    conflicts.storeLossWorstMs <= conflicts.storeLossBoundMs;
   return {
     seed: record.seed,
     ok: safetyOk && livenessOk,
@@ -719,29 +977,45 @@ function subtractWindows(windows: Window[], holes: Window[]): Window[] {
   return result;
 }
 
-const totalMs = (windows: Window[]): number => windows.reduce((sum, w) => sum + Math.max(0, w.to - w.from), 0);
+const totalMs = (windows: Window[]): number =>
+  windows.reduce((sum, w) => sum + Math.max(0, w.to - w.from), 0);
 
 /** Priorities mode: who led when, against when the preferred replica was healthy (see the header). */
-export function preferenceReport(record: RunRecord, entries: JournalEntry[], deaths: Map<number, number>): PreferenceReport {
+export function preferenceReport(
+  record: RunRecord,
+  entries: JournalEntry[],
+  deaths: Map<number, number>,
+): PreferenceReport {
   const priorities = record.timings.priorities ?? {};
-  const preferredSlot = Object.entries(priorities).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0] ?? record.slots[0]!;
+  const preferredSlot =
+    Object.entries(priorities).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0] ??
+    record.slots[0]!;
   const end = record.endedAt;
   const slotOfPid = new Map<number, string>();
-  for (const op of record.ops) if (op.pid !== undefined && op.slot !== undefined) slotOfPid.set(op.pid, op.slot);
+  for (const op of record.ops)
+    if (op.pid !== undefined && op.slot !== undefined) slotOfPid.set(op.pid, op.slot);
   for (const entry of entries) if (!slotOfPid.has(entry.pid)) slotOfPid.set(entry.pid, entry.replica);
 
   // Healthy: booted … died, minus pauses, proxy faults and Azurite downtime.
   const alive: Window[] = [];
   for (const entry of entries) {
-    if (entry.event === 'boot' && slotOfPid.get(entry.pid) === preferredSlot) alive.push({ from: entry.at, to: Math.min(end, deaths.get(entry.pid) ?? end) });
+    if (entry.event === 'boot' && slotOfPid.get(entry.pid) === preferredSlot)
+      alive.push({ from: entry.at, to: Math.min(end, deaths.get(entry.pid) ?? end) });
   }
   const holes: Window[] = [];
   const openHole = new Map<string, number>();
   for (const op of [...record.ops].sort((a, b) => a.at - b.at)) {
-    const key = op.op === 'azurite-stop' || op.op === 'azurite-start' ? 'azurite' : `${op.op === 'sigstop' || op.op === 'sigcont' ? 'stop' : 'proxy'}:${op.slot ?? ''}`;
+    const key =
+      op.op === 'azurite-stop' || op.op === 'azurite-start'
+        ? 'azurite'
+        : `${op.op === 'sigstop' || op.op === 'sigcont' ? 'stop' : 'proxy'}:${op.slot ?? ''}`;
     const mine = op.slot === preferredSlot;
-    const begins = op.op === 'azurite-stop' || (mine && (op.op === 'sigstop' || (op.op === 'proxy' && op.detail !== 'pass')));
-    const ends = op.op === 'azurite-start' || (mine && (op.op === 'sigcont' || (op.op === 'proxy' && op.detail === 'pass')));
+    const begins =
+      op.op === 'azurite-stop' ||
+      (mine && (op.op === 'sigstop' || (op.op === 'proxy' && op.detail !== 'pass')));
+    const ends =
+      op.op === 'azurite-start' ||
+      (mine && (op.op === 'sigcont' || (op.op === 'proxy' && op.detail === 'pass')));
     if (begins && !openHole.has(key)) openHole.set(key, op.at);
     else if (ends && openHole.has(key)) {
       holes.push({ from: openHole.get(key)!, to: op.at });
@@ -753,7 +1027,9 @@ export function preferenceReport(record: RunRecord, entries: JournalEntry[], dea
 
   // Who led: a sweep over role changes and deaths; the latest open leadership wins.
   const points = new Set<number>([record.startedAt, end]);
-  const roles = entries.filter((entry): entry is RoleEntry => entry.event === 'role').sort((a, b) => a.at - b.at);
+  const roles = entries
+    .filter((entry): entry is RoleEntry => entry.event === 'role')
+    .sort((a, b) => a.at - b.at);
   for (const role of roles) points.add(role.at);
   for (const at of deaths.values()) if (at <= end) points.add(at);
   const times = [...points].filter((t) => t >= record.startedAt && t <= end).sort((a, b) => a - b);
@@ -783,7 +1059,14 @@ export function preferenceReport(record: RunRecord, entries: JournalEntry[], dea
     for (const w of healthy) {
       const from = Math.max(segment.from, w.from);
       const to = Math.min(segment.to, w.to);
-      if (to > from) stretches.push({ holder: segment.holder, from, to, fromS: round((from - record.startedAt) / 1000, 1), ms: to - from });
+      if (to > from)
+        stretches.push({
+          holder: segment.holder,
+          from,
+          to,
+          fromS: round((from - record.startedAt) / 1000, 1),
+          ms: to - from,
+        });
     }
   }
   // Adjacent stretches (a leader change among non-preferred replicas) count as one.
@@ -799,7 +1082,9 @@ export function preferenceReport(record: RunRecord, entries: JournalEntry[], dea
   return {
     preferredSlot,
     priorities,
-    ...(record.timings.failbackAfterMs !== undefined ? { failbackAfterMs: record.timings.failbackAfterMs } : {}),
+    ...(record.timings.failbackAfterMs !== undefined
+      ? { failbackAfterMs: record.timings.failbackAfterMs }
+      : {}),
     preferredHealthyMs: totalMs(healthy),
     ledMs: totalMs(segments),
     nonPreferredLedMs: totalMs(nonPreferred),
@@ -814,40 +1099,64 @@ function round(value: number, digits: number): number {
   return Math.round(value * factor) / factor;
 }
 
-const seconds = (ms: number | undefined): string => (ms === undefined || !Number.isFinite(ms) ? '—' : `${(ms / 1000).toFixed(2)} s`);
+const seconds = (ms: number | undefined): string =>
+  ms === undefined || !Number.isFinite(ms) ? '—' : `${(ms / 1000).toFixed(2)} s`;
 
 /** The terminal summary. */
-export function formatReport(report: ChaosReport, files?: { result: string; timeline: string; journal: string }): string {
+export function formatReport(
+  report: ChaosReport,
+  files?: { result: string; timeline: string; journal: string },
+): string {
   const t = report.timings;
   const lines: string[] = [];
   lines.push('');
-  lines.push(`Chaos run, seed ${report.seed}: ${report.durationS} s, ${report.counts.faults} fault(s), ${report.counts.runs} runs, ${report.counts.processes} replica processes`);
+  lines.push(
+    `Chaos run, seed ${report.seed}: ${report.durationS} s, ${report.counts.faults} fault(s), ${report.counts.runs} runs, ${report.counts.processes} replica processes`,
+  );
   lines.push(
     `Timings: D=${t.leaseSeconds} s, renew ${t.renewIntervalMs} ms, retry R=${t.retryIntervalMs} ms ±${Math.round(t.retryJitter * 100)} %, safety margin ${t.safetyMarginMs} ms, slack ${t.slackMs} ms` +
       `${t.renewalThread ? `; renewal thread (maxBlockedMs ${t.renewalThread.maxBlockedMs} ms)` : ''}${t.blockMs ? `; blocks of ${t.blockMs} ms` : ''}`,
   );
   lines.push('');
   lines.push('Faults');
-  lines.push('  #   at (s)  fault                                            target       takeover  no leader    bound  result');
+  lines.push(
+    '  #   at (s)  fault                                            target       takeover  no leader    bound  result',
+  );
   for (const outcome of report.faults) {
-    const result = outcome.interrupted ? 'interrupted' : !outcome.recovered ? 'NOT RECOVERED' : outcome.withinBound ? 'ok' : 'OVER BOUND';
+    const result = outcome.interrupted
+      ? 'interrupted'
+      : !outcome.recovered
+        ? 'NOT RECOVERED'
+        : outcome.withinBound
+          ? 'ok'
+          : 'OVER BOUND';
     lines.push(
       `  ${String(outcome.id).padEnd(3)} ${outcome.atS.toFixed(1).padStart(6)}  ${outcome.description.padEnd(48)} ${`${outcome.slot ?? ''} t${outcome.termAtFault ?? '?'}`.padEnd(12)} ${seconds(outcome.takeoverMs).padStart(8)} ${seconds(outcome.noLeaderMs).padStart(10)} ${seconds(outcome.boundMs).padStart(8)}  ${result}${outcome.staleWritesRejected ? `, ${outcome.staleWritesRejected} stale write(s) rejected` : ''}${outcome.task ? `, task gap ${seconds(outcome.task.gapMs)}` : ''}`,
     );
   }
   lines.push('');
-  lines.push('Worst time to a new leader, per fault kind (from the fault; "no leader" from the old leader stopping)');
+  lines.push(
+    'Worst time to a new leader, per fault kind (from the fault; "no leader" from the old leader stopping)',
+  );
   for (const [kind, worst] of Object.entries(report.worstByKind)) {
-    lines.push(`  ${kind.padEnd(16)} ×${worst.count}  takeover ${seconds(worst.worstTakeoverMs).padStart(8)}  no leader ${seconds(worst.worstNoLeaderMs).padStart(8)}  bound ${seconds(worst.boundMs).padStart(8)}  ${worst.allWithinBound ? 'within bound' : 'OVER BOUND'}`);
+    lines.push(
+      `  ${kind.padEnd(16)} ×${worst.count}  takeover ${seconds(worst.worstTakeoverMs).padStart(8)}  no leader ${seconds(worst.worstNoLeaderMs).padStart(8)}  bound ${seconds(worst.boundMs).padStart(8)}  ${worst.allWithinBound ? 'within bound' : 'OVER BOUND'}`,
+    );
   }
   if (report.tasks) {
     const tasks = report.tasks;
     lines.push('');
-    lines.push(`Leader task hand-over (old task's last valid heartbeat → new task's first; heartbeat every ${t.taskHeartbeatMs ?? '?'} ms), per fault kind`);
+    lines.push(
+      `Leader task hand-over (old task's last valid heartbeat → new task's first; heartbeat every ${t.taskHeartbeatMs ?? '?'} ms), per fault kind`,
+    );
     for (const [kind, worst] of Object.entries(report.worstByKind)) {
       const ofKind = tasks.gaps.filter((gap) => gap.kind === kind);
-      const stopToStart = ofKind.map((gap) => gap.stopToStartMs).filter((ms): ms is number => ms !== undefined);
-      const startLatency = ofKind.map((gap) => gap.startAfterPromotionMs).filter((ms): ms is number => ms !== undefined);
+      const stopToStart = ofKind
+        .map((gap) => gap.stopToStartMs)
+        .filter((ms): ms is number => ms !== undefined);
+      const startLatency = ofKind
+        .map((gap) => gap.startAfterPromotionMs)
+        .filter((ms): ms is number => ms !== undefined);
       lines.push(
         `  ${kind.padEnd(16)} ×${worst.count}  gap ${seconds(worst.bestTaskGapMs).padStart(8)} – ${seconds(worst.worstTaskGapMs).padStart(8)}` +
           (kind === 'block' && report.blocks && report.blocks.keptLease === report.blocks.count
@@ -860,30 +1169,53 @@ export function formatReport(report: ChaosReport, files?: { result: string; time
   lines.push('');
   lines.push('Safety');
   const mark = (ok: boolean): string => (ok ? 'ok  ' : 'FAIL');
-  lines.push(`  ${mark(report.overlaps.valid === 0)} overlapping runs, both inside a valid lease: ${report.overlaps.valid}`);
-  lines.push(`  ${mark(report.leadershipConflicts.count === 0)} leadership conflicts (validity windows of two replicas intersect): ${report.leadershipConflicts.count}`);
-  lines.push(`  ${mark(report.runsStartedWithoutLease === 0)} runs started with no lease time left: ${report.runsStartedWithoutLease}; new ticks after SIGCONT on an expired tenure: ${report.ticksAfterResume}`);
-  lines.push(`  ${mark(report.terms.regressions === 0)} term regressions: ${report.terms.regressions} (highest term ${report.terms.highest})`);
+  lines.push(
+    `  ${mark(report.overlaps.valid === 0)} overlapping runs, both inside a valid lease: ${report.overlaps.valid}`,
+  );
+  lines.push(
+    `  ${mark(report.leadershipConflicts.count === 0)} leadership conflicts (validity windows of two replicas intersect): ${report.leadershipConflicts.count}`,
+  );
+  lines.push(
+    `  ${mark(report.runsStartedWithoutLease === 0)} runs started with no lease time left: ${report.runsStartedWithoutLease}; new ticks after SIGCONT on an expired tenure: ${report.ticksAfterResume}`,
+  );
+  lines.push(
+    `  ${mark(report.terms.regressions === 0)} term regressions: ${report.terms.regressions} (highest term ${report.terms.highest})`,
+  );
   const judged = report.faults.filter((outcome) => !outcome.interrupted);
-  lines.push(`  ${mark(judged.every((outcome) => outcome.recovered))} recovered after every fault: ${judged.filter((outcome) => outcome.recovered).length}/${judged.length}${judged.length < report.faults.length ? ' (the interrupted one not counted)' : ''}`);
+  lines.push(
+    `  ${mark(judged.every((outcome) => outcome.recovered))} recovered after every fault: ${judged.filter((outcome) => outcome.recovered).length}/${judged.length}${judged.length < report.faults.length ? ' (the interrupted one not counted)' : ''}`,
+  );
   if (report.tasks) {
-    lines.push(`  ${mark(report.tasks.interleaved === 0)} leader-task heartbeats written inside another replica's valid lease (two tasks at once): ${report.tasks.interleaved} (${report.tasks.heartbeats} heartbeats, ${report.tasks.runs} task runs)`);
+    lines.push(
+      `  ${mark(report.tasks.interleaved === 0)} leader-task heartbeats written inside another replica's valid lease (two tasks at once): ${report.tasks.interleaved} (${report.tasks.heartbeats} heartbeats, ${report.tasks.runs} task runs)`,
+    );
   }
-  lines.push(`  info overlapping run pairs where one run outlived its lease (paused mid-run): ${report.overlaps.stale} (${report.overlaps.staleExplainedByPause} explained by SIGSTOP; ${report.pausedMidRun} run(s) paused mid-flight)`);
+  lines.push(
+    `  info overlapping run pairs where one run outlived its lease (paused mid-run): ${report.overlaps.stale} (${report.overlaps.staleExplainedByPause} explained by SIGSTOP; ${report.pausedMidRun} run(s) paused mid-flight)`,
+  );
   lines.push(
     `  info after store data loss (Azurite restart): ${report.overlaps.storeLoss} overlapping run pair(s), ${report.leadershipConflicts.storeLoss} conflict(s) lasting at most ${report.leadershipConflicts.storeLossWorstMs} ms (bound ${report.leadershipConflicts.storeLossBoundMs} ms), ${report.terms.storeLossRegressions} run(s) of the old holder after its successor's`,
   );
   if (report.tasks) {
-    lines.push(`  info leader-task heartbeats written after their tenure ended (resumed after a pause; fencing's job): ${report.tasks.afterTenure} (${report.tasks.afterSuccessor} after a successor's task began); after store data loss: ${report.tasks.interleavedStoreLoss}`);
+    lines.push(
+      `  info leader-task heartbeats written after their tenure ended (resumed after a pause; fencing's job): ${report.tasks.afterTenure} (${report.tasks.afterSuccessor} after a successor's task began); after store data loss: ${report.tasks.interleavedStoreLoss}`,
+    );
   }
   if (report.preference) {
     const p = report.preference;
     lines.push(
-      `  info priorities ${Object.entries(p.priorities).map(([slot, priority]) => `${slot}=${priority}`).join(' ')}, failback ${p.failbackAfterMs !== undefined ? `after ${seconds(p.failbackAfterMs)}` : 'off'}: ` +
+      `  info priorities ${Object.entries(p.priorities)
+        .map(([slot, priority]) => `${slot}=${priority}`)
+        .join(
+          ' ',
+        )}, failback ${p.failbackAfterMs !== undefined ? `after ${seconds(p.failbackAfterMs)}` : 'off'}: ` +
         `a non-preferred replica led ${seconds(p.nonPreferredWhileHealthyMs)} while ${p.preferredSlot} was healthy (${p.stretches.length} stretch(es), longest ${seconds(p.longestStretchMs)}); ` +
         `${p.preferredSlot} healthy ${seconds(p.preferredHealthyMs)}, someone led ${seconds(p.ledMs)}, of which non-preferred ${seconds(p.nonPreferredLedMs)}`,
     );
-    if (p.stretches.length) lines.push(`       stretches: ${p.stretches.map((s) => `${s.holder} from ${s.fromS.toFixed(1)} s for ${seconds(s.ms)}`).join('; ')}`);
+    if (p.stretches.length)
+      lines.push(
+        `       stretches: ${p.stretches.map((s) => `${s.holder} from ${s.fromS.toFixed(1)} s for ${seconds(s.ms)}`).join('; ')}`,
+      );
   }
   if (report.blocks) {
     const b = report.blocks;
@@ -892,7 +1224,9 @@ export function formatReport(report: ChaosReport, files?: { result: string; time
       `  ${b.belowBound > 0 ? mark(b.otherRanDuringBlock === 0 && b.staleWritesFromBlockedRuns === 0) : 'info'} blocked event loops (${rt ? `renewal thread, maxBlockedMs ${rt.maxBlockedMs} ms` : 'main-thread renewals'}): ${b.count} block(s) of ${((report.timings.blockMs ?? 0) / 1000).toFixed(1)} s, ${b.belowBound} below the bound; kept the lease ${b.keptLease}/${b.count}; another replica ran the job during a block: ${b.otherRanDuringBlock}; stale fenced writes from blocked runs: ${b.staleWritesFromBlockedRuns}; stale overlaps of blocked runs: ${b.staleOverlapsOfBlockedRuns}`,
     );
   }
-  lines.push(`  info fenced register: ${report.fencing.writes} writes, ${report.fencing.accepted} accepted, ${report.fencing.rejected} stale rejected (${report.fencing.rejectedAfterPause} from resumed processes)`);
+  lines.push(
+    `  info fenced register: ${report.fencing.writes} writes, ${report.fencing.accepted} accepted, ${report.fencing.rejected} stale rejected (${report.fencing.rejectedAfterPause} from resumed processes)`,
+  );
   if (report.warnings.length) {
     lines.push('');
     lines.push('Warnings');
@@ -904,7 +1238,9 @@ export function formatReport(report: ChaosReport, files?: { result: string; time
     for (const failure of report.failures) lines.push(`  - ${failure}`);
   }
   lines.push('');
-  lines.push(`Result: ${report.safetyOk ? 'SAFE' : 'UNSAFE'}; ${report.livenessOk ? 'every takeover within its bound' : 'some takeovers over their bound'}`);
+  lines.push(
+    `Result: ${report.safetyOk ? 'SAFE' : 'UNSAFE'}; ${report.livenessOk ? 'every takeover within its bound' : 'some takeovers over their bound'}`,
+  );
   if (files) lines.push(`Files: ${files.result}\n       ${files.timeline}\n       ${files.journal}`);
   return lines.join('\n');
 }
@@ -927,6 +1263,12 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const report = checkRun(record, entries);
   writeFileSync(join(dir, 'result.json'), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(dir, 'timeline.svg'), renderTimeline(record, entries, report));
-  console.log(formatReport(report, { result: join(dir, 'result.json'), timeline: join(dir, 'timeline.svg'), journal: join(dir, 'journal.jsonl') }));
+  console.log(
+    formatReport(report, {
+      result: join(dir, 'result.json'),
+      timeline: join(dir, 'timeline.svg'),
+      journal: join(dir, 'journal.jsonl'),
+    }),
+  );
   process.exit(exitCodeOf(report));
 }

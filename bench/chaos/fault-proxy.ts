@@ -16,7 +16,8 @@
 import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 
-export type ProxyMode = { kind: 'pass' } | { kind: 'delay'; ms: number } | { kind: 'blackhole' } | { kind: 'reset' };
+export type ProxyMode =
+  { kind: 'pass' } | { kind: 'delay'; ms: number } | { kind: 'blackhole' } | { kind: 'reset' };
 
 export interface ProxyStats {
   connections: number;
@@ -51,7 +52,10 @@ class Channel {
   private lastAt = 0;
   private ended = false;
 
-  constructor(private readonly deliver: (chunk: Buffer) => void, private readonly finish: () => void) {}
+  constructor(
+    private readonly deliver: (chunk: Buffer) => void,
+    private readonly finish: () => void,
+  ) {}
 
   /** `chunk === null` is the end of the stream, delivered in order after every earlier chunk. */
   push(chunk: Buffer | null, delayMs: number): void {
@@ -84,19 +88,22 @@ class Channel {
 
   private schedule(): void {
     if (this.timer || this.queue.length === 0) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      const now = Date.now();
-      while (this.queue.length > 0 && this.queue[0]!.at <= now) {
-        const { chunk } = this.queue.shift()!;
-        this.emit(chunk);
-        if (this.ended) {
-          this.queue.length = 0;
-          return;
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        const now = Date.now();
+        while (this.queue.length > 0 && this.queue[0]!.at <= now) {
+          const { chunk } = this.queue.shift()!;
+          this.emit(chunk);
+          if (this.ended) {
+            this.queue.length = 0;
+            return;
+          }
         }
-      }
-      this.schedule();
-    }, Math.max(0, this.queue[0]!.at - Date.now()));
+        this.schedule();
+      },
+      Math.max(0, this.queue[0]!.at - Date.now()),
+    );
   }
 }
 
@@ -127,7 +134,8 @@ export class FaultProxy {
 
   /** Changes the mode for bytes arriving from now on; `reset` also destroys open connections now. */
   setMode(mode: ProxyMode): void {
-    if (mode.kind === 'delay' && !(mode.ms >= 0)) throw new RangeError(`delay must be ≥ 0 ms, got ${mode.ms}`);
+    if (mode.kind === 'delay' && !(mode.ms >= 0))
+      throw new RangeError(`delay must be ≥ 0 ms, got ${mode.ms}`);
     this.modeValue = mode;
     if (mode.kind === 'reset') {
       for (const connection of [...this.connections]) this.reset(connection);

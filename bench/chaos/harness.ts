@@ -31,7 +31,17 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import {
+  closeSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+  type WriteStream,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -41,7 +51,17 @@ import { FaultProxy } from './fault-proxy.js';
 import { createPrng, type Prng } from './prng.js';
 import { renderTimeline } from './timeline.js';
 import { describeFault, faultBounds } from './bounds.js';
-import { ALL_FAULT_KINDS, FAULT_KINDS, parseJournal, type ChaosTimings, type FaultKind, type FaultRecord, type JournalEntry, type OpRecord, type RunRecord } from './types.js';
+import {
+  ALL_FAULT_KINDS,
+  FAULT_KINDS,
+  parseJournal,
+  type ChaosTimings,
+  type FaultKind,
+  type FaultRecord,
+  type JournalEntry,
+  type OpRecord,
+  type RunRecord,
+} from './types.js';
 
 export const PROJECT_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const REPLICA_SCRIPT = join(PROJECT_ROOT, 'dist/bench/app/replica.js');
@@ -120,13 +140,20 @@ export function resolveTimings(options: ChaosOptions): ChaosTimings {
     slackMs: options.slackMs ?? DEFAULTS.slackMs,
     ...(options.leaderTask ? { taskHeartbeatMs: options.taskHeartbeatMs ?? DEFAULTS.taskHeartbeatMs } : {}),
     ...(options.priorities ? priorityTimings(options, renewIntervalMs) : {}),
-    ...(options.faults?.includes('block') ? { blockMs: Math.round((options.blockFactor ?? DEFAULTS.blockFactor) * leaseMs) } : {}),
-    ...(options.renewalThread ? { renewalThread: { maxBlockedMs: options.maxBlockedMs ?? DEFAULTS.maxBlockedMs } } : {}),
+    ...(options.faults?.includes('block')
+      ? { blockMs: Math.round((options.blockFactor ?? DEFAULTS.blockFactor) * leaseMs) }
+      : {}),
+    ...(options.renewalThread
+      ? { renewalThread: { maxBlockedMs: options.maxBlockedMs ?? DEFAULTS.maxBlockedMs } }
+      : {}),
   };
 }
 
 /** Priorities mode: r1 = replicas, r2 = replicas − 1, …; the library's default preference window and presence interval. */
-function priorityTimings(options: ChaosOptions, renewIntervalMs: number): Pick<ChaosTimings, 'priorities' | 'preferenceWindowMs' | 'presenceIntervalMs' | 'failbackAfterMs'> {
+function priorityTimings(
+  options: ChaosOptions,
+  renewIntervalMs: number,
+): Pick<ChaosTimings, 'priorities' | 'preferenceWindowMs' | 'presenceIntervalMs' | 'failbackAfterMs'> {
   const count = options.replicas ?? DEFAULTS.replicas;
   const retryIntervalMs = options.retryIntervalMs ?? DEFAULTS.retryIntervalMs;
   const requestTimeoutMs = Math.min(5000, renewIntervalMs);
@@ -191,10 +218,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
   const log = options.log ?? (() => undefined);
   const timings = resolveTimings(options);
   const replicaCount = options.replicas ?? DEFAULTS.replicas;
-  if (!Number.isInteger(replicaCount) || replicaCount < 2) throw new RangeError(`replicas must be an integer ≥ 2, got ${replicaCount}`);
-  if (!existsSync(REPLICA_SCRIPT)) throw new Error(`${REPLICA_SCRIPT} is missing: run "npm run build:apps" first`);
+  if (!Number.isInteger(replicaCount) || replicaCount < 2)
+    throw new RangeError(`replicas must be an integer ≥ 2, got ${replicaCount}`);
+  if (!existsSync(REPLICA_SCRIPT))
+    throw new Error(`${REPLICA_SCRIPT} is missing: run "npm run build:apps" first`);
   const kinds = [...(options.faults ?? FAULT_KINDS)];
-  for (const kind of kinds) if (!ALL_FAULT_KINDS.includes(kind)) throw new RangeError(`unknown fault kind "${kind}" (known: ${ALL_FAULT_KINDS.join(', ')})`);
+  for (const kind of kinds)
+    if (!ALL_FAULT_KINDS.includes(kind))
+      throw new RangeError(`unknown fault kind "${kind}" (known: ${ALL_FAULT_KINDS.join(', ')})`);
   if (kinds.length === 0) throw new RangeError('no fault kinds selected');
 
   const outDir = resolve(options.outDir ?? join(PROJECT_ROOT, 'bench/results', `chaos-${options.seed}`));
@@ -212,7 +243,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
   const everyChild = new Set<ChildProcess>();
   const logs = new Map<string, WriteStream>();
   const proxies = new Map<string, FaultProxy>();
-  const containerName = `chaos-${options.seed}`.replace(/[^a-z0-9-]/g, '').slice(0, 63).padEnd(3, '0');
+  const containerName = `chaos-${options.seed}`
+    .replace(/[^a-z0-9-]/g, '')
+    .slice(0, 63)
+    .padEnd(3, '0');
   let azurite: RunningAzurite | undefined;
   const startedAt = Date.now();
   const op = (entry: Omit<OpRecord, 'at'>): void => {
@@ -257,11 +291,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
       EXIT_WITH_PARENT: '1',
       TASK_HEARTBEAT_MS: String(timings.taskHeartbeatMs ?? 0),
       ...(timings.priorities ? { PRIORITY: String(timings.priorities[slot]) } : {}),
-      ...(timings.failbackAfterMs !== undefined ? { FAILBACK_AFTER_MS: String(timings.failbackAfterMs) } : {}),
+      ...(timings.failbackAfterMs !== undefined
+        ? { FAILBACK_AFTER_MS: String(timings.failbackAfterMs) }
+        : {}),
       ...(timings.blockMs ? { BLOCK_MS: String(timings.blockMs) } : {}),
-      ...(timings.renewalThread ? { RENEWAL_THREAD: '1', MAX_BLOCKED_MS: String(timings.renewalThread.maxBlockedMs) } : {}),
+      ...(timings.renewalThread
+        ? { RENEWAL_THREAD: '1', MAX_BLOCKED_MS: String(timings.renewalThread.maxBlockedMs) }
+        : {}),
     };
-    const child = spawn(process.execPath, ['--enable-source-maps', REPLICA_SCRIPT], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--enable-source-maps', REPLICA_SCRIPT], {
+      cwd: PROJECT_ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     everyChild.add(child);
     child.stdout!.pipe(out, { end: false });
     child.stderr!.pipe(out, { end: false });
@@ -292,13 +334,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
     }
   };
 
-  const booted = (replica: Replica): boolean => tail.entries.some((entry) => entry.event === 'boot' && entry.pid === replica.pid);
+  const booted = (replica: Replica): boolean =>
+    tail.entries.some((entry) => entry.event === 'boot' && entry.pid === replica.pid);
 
   /** The live, running process that last announced leadership and has not announced losing it. */
   const currentLeader = (): { replica: Replica; term: number; since: number } | undefined => {
     const last = new Map<number, { role: string; term: number; at: number }>();
     for (const entry of tail.entries) {
-      if (entry.event === 'role') last.set(entry.pid, { role: entry.role, term: entry.term ?? 0, at: entry.at });
+      if (entry.event === 'role')
+        last.set(entry.pid, { role: entry.role, term: entry.term ?? 0, at: entry.at });
     }
     let best: { replica: Replica; term: number; since: number } | undefined;
     for (const replica of replicas.values()) {
@@ -311,7 +355,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
 
   const leaderSince = (after: number): { pid: number; at: number } | undefined => {
     for (const entry of tail.entries) {
-      if (entry.event === 'role' && entry.role === 'leader' && entry.at >= after) return { pid: entry.pid, at: entry.at };
+      if (entry.event === 'role' && entry.role === 'leader' && entry.at >= after)
+        return { pid: entry.pid, at: entry.at };
     }
     return undefined;
   };
@@ -319,7 +364,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
     tail.entries.some((entry) => entry.event === 'run' && entry.pid === pid && entry.start >= after);
   /** `block` fault: the end of pid's block that began after `after`. */
   const blockEnd = (pid: number, after: number): number | undefined => {
-    for (const entry of tail.entries) if (entry.event === 'block-end' && entry.pid === pid && entry.at >= after) return entry.at;
+    for (const entry of tail.entries)
+      if (entry.event === 'block-end' && entry.pid === pid && entry.at >= after) return entry.at;
     return undefined;
   };
 
@@ -349,26 +395,49 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
     const azuritePort = azurite.port;
     op({ op: 'azurite-start', detail: `port ${azuritePort}` });
     for (const slot of slots) proxies.set(slot, await FaultProxy.start({ targetPort: azuritePort }));
-    say(`Azurite on 127.0.0.1:${azuritePort}; proxies ${slots.map((slot) => `${slot}→:${proxies.get(slot)!.port}`).join(', ')}`);
-    say(`timings: D=${timings.leaseSeconds}s renew=${timings.renewIntervalMs}ms retry=${timings.retryIntervalMs}ms±${timings.retryJitter * 100}% job every ${timings.jobIntervalMs}ms for ${timings.jobDurationMs}ms${timings.taskHeartbeatMs ? `; leader task heartbeat every ${timings.taskHeartbeatMs}ms` : ''}`);
+    say(
+      `Azurite on 127.0.0.1:${azuritePort}; proxies ${slots.map((slot) => `${slot}→:${proxies.get(slot)!.port}`).join(', ')}`,
+    );
+    say(
+      `timings: D=${timings.leaseSeconds}s renew=${timings.renewIntervalMs}ms retry=${timings.retryIntervalMs}ms±${timings.retryJitter * 100}% job every ${timings.jobIntervalMs}ms for ${timings.jobDurationMs}ms${timings.taskHeartbeatMs ? `; leader task heartbeat every ${timings.taskHeartbeatMs}ms` : ''}`,
+    );
     if (timings.priorities) {
-      say(`priorities: ${Object.entries(timings.priorities).map(([slot, priority]) => `${slot}=${priority}`).join(' ')}; preference window ${timings.preferenceWindowMs}ms; failback ${timings.failbackAfterMs !== undefined ? `after ${timings.failbackAfterMs}ms` : 'off'}`);
+      say(
+        `priorities: ${Object.entries(timings.priorities)
+          .map(([slot, priority]) => `${slot}=${priority}`)
+          .join(
+            ' ',
+          )}; preference window ${timings.preferenceWindowMs}ms; failback ${timings.failbackAfterMs !== undefined ? `after ${timings.failbackAfterMs}ms` : 'off'}`,
+      );
     }
 
     for (const slot of slots) startReplica(slot);
-    if (!(await waitFor(() => [...replicas.values()].every(booted), 60_000))) throw new Error('replicas did not boot within 60 s (see the replica logs in the output folder)');
-    if (!(await waitFor(() => currentLeader() !== undefined, 30_000 + (timings.priorities ? timings.presenceIntervalMs! + timings.retryIntervalMs : 0)))) {
+    if (!(await waitFor(() => [...replicas.values()].every(booted), 60_000)))
+      throw new Error('replicas did not boot within 60 s (see the replica logs in the output folder)');
+    if (
+      !(await waitFor(
+        () => currentLeader() !== undefined,
+        30_000 + (timings.priorities ? timings.presenceIntervalMs! + timings.retryIntervalMs : 0),
+      ))
+    ) {
       throw new Error('no leader was elected within 30 s of boot (plus the election delay with priorities)');
     }
-    say(`${replicaCount} replicas up; leader ${currentLeader()!.replica.slot} (term ${currentLeader()!.term})`);
+    say(
+      `${replicaCount} replicas up; leader ${currentLeader()!.replica.slot} (term ${currentLeader()!.term})`,
+    );
 
     let bag: FaultKind[] = [];
     let id = 0;
-    const preferredSlot = timings.priorities ? Object.entries(timings.priorities).sort((a, b) => b[1] - a[1])[0]![0] : undefined;
+    const preferredSlot = timings.priorities
+      ? Object.entries(timings.priorities).sort((a, b) => b[1] - a[1])[0]![0]
+      : undefined;
     // Failback needs the better replica seen in one leader listing and still there afterStableMs
     // later (listings every presence interval), and that replica's own refresh after it returns.
     const preferenceSettleMs = timings.priorities
-      ? (timings.failbackAfterMs ?? 5000) + 3 * timings.presenceIntervalMs! + 2 * timings.retryIntervalMs + timings.slackMs
+      ? (timings.failbackAfterMs ?? 5000) +
+        3 * timings.presenceIntervalMs! +
+        2 * timings.retryIntervalMs +
+        timings.slackMs
       : 0;
     while (Date.now() - startedAt < options.durationMs && !aborted()) {
       // Priorities mode: before the next fault, wait (bounded, the same bound with failback on or
@@ -378,8 +447,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
         const preferred = replicas.get(preferredSlot);
         if (preferred?.alive && !preferred.stopped && currentLeader()?.replica.slot !== preferredSlot) {
           const waitFrom = Date.now();
-          const back = await waitFor(() => currentLeader()?.replica.slot === preferredSlot, preferenceSettleMs);
-          say(back ? `  ${preferredSlot} leads again after ${((Date.now() - waitFrom) / 1000).toFixed(2)} s more` : `  ${preferredSlot} did not lead again within ${(preferenceSettleMs / 1000).toFixed(1)} s (failback ${timings.failbackAfterMs !== undefined ? 'on' : 'off'})`);
+          const back = await waitFor(
+            () => currentLeader()?.replica.slot === preferredSlot,
+            preferenceSettleMs,
+          );
+          say(
+            back
+              ? `  ${preferredSlot} leads again after ${((Date.now() - waitFrom) / 1000).toFixed(2)} s more`
+              : `  ${preferredSlot} did not lead again within ${(preferenceSettleMs / 1000).toFixed(1)} s (failback ${timings.failbackAfterMs !== undefined ? 'on' : 'off'})`,
+          );
         }
       }
       await sleep(prng.between(1000, 2500), undefined, { signal: options.signal }).catch(() => undefined);
@@ -428,13 +504,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
           op({ op: 'sigstop', slot: target.slot, pid: target.pid });
           target.child.kill('SIGSTOP');
           target.stopped = true;
-          heal = sleep(holdMs, undefined, { signal: options.signal }).catch(() => undefined).then(() => {
-            // Record before signalling: the resumed process may write to the journal at once.
-            fault.healedAt = Date.now();
-            op({ op: 'sigcont', slot: target.slot, pid: target.pid });
-            if (target.alive) target.child.kill('SIGCONT');
-            target.stopped = false;
-          });
+          heal = sleep(holdMs, undefined, { signal: options.signal })
+            .catch(() => undefined)
+            .then(() => {
+              // Record before signalling: the resumed process may write to the journal at once.
+              fault.healedAt = Date.now();
+              op({ op: 'sigcont', slot: target.slot, pid: target.pid });
+              if (target.alive) target.child.kill('SIGCONT');
+              target.stopped = false;
+            });
           break;
         case 'partition':
         case 'latency':
@@ -446,19 +524,29 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
             fault.params.delayMs = delayMs;
             proxy.setMode({ kind: 'delay', ms: delayMs });
           }
-          op({ op: 'proxy', slot: target.slot, pid: target.pid, detail: kind === 'partition' ? 'blackhole' : `delay ${delayMs} ms` });
-          heal = sleep(holdMs, undefined, { signal: options.signal }).catch(() => undefined).then(() => {
-            fault.healedAt = Date.now();
-            op({ op: 'proxy', slot: target.slot, pid: target.pid, detail: 'pass' });
-            proxy.setMode({ kind: 'pass' });
+          op({
+            op: 'proxy',
+            slot: target.slot,
+            pid: target.pid,
+            detail: kind === 'partition' ? 'blackhole' : `delay ${delayMs} ms`,
           });
+          heal = sleep(holdMs, undefined, { signal: options.signal })
+            .catch(() => undefined)
+            .then(() => {
+              fault.healedAt = Date.now();
+              op({ op: 'proxy', slot: target.slot, pid: target.pid, detail: 'pass' });
+              proxy.setMode({ kind: 'pass' });
+            });
           break;
         case 'block': {
           const blockMs = timings.blockMs ?? 0;
           fault.params.blockMs = blockMs;
           op({ op: 'block', slot: target.slot, pid: target.pid, detail: `${blockMs} ms` });
           target.child.kill('SIGUSR2');
-          heal = waitFor(() => blockEnd(target.pid, fault.at) !== undefined || !target.alive, blockMs + 30_000).then(() => {
+          heal = waitFor(
+            () => blockEnd(target.pid, fault.at) !== undefined || !target.alive,
+            blockMs + 30_000,
+          ).then(() => {
             fault.healedAt = blockEnd(target.pid, fault.at) ?? Date.now();
           });
           break;
@@ -476,7 +564,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
           break;
         }
       }
-      say(`fault #${fault.id} ${describeFault(fault)} on leader ${target.slot} (pid ${target.pid}, term ${leader.term})`);
+      say(
+        `fault #${fault.id} ${describeFault(fault)} on leader ${target.slot} (pid ${target.pid}, term ${leader.term})`,
+      );
 
       // Recovery: a leader elected after the fault that runs the job.
       const bound = bounds(fault);
@@ -495,10 +585,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
       const next = leaderSince(fault.at);
       const keptAt = next ? undefined : resumed();
       if (recovered && keptAt !== undefined) {
-        say(`  ${target.slot} kept the lease through the block: ran the job again ${((keptAt - fault.at) / 1000).toFixed(2)} s after the fault`);
+        say(
+          `  ${target.slot} kept the lease through the block: ran the job again ${((keptAt - fault.at) / 1000).toFixed(2)} s after the fault`,
+        );
       } else if (recovered && next) {
         const slot = [...replicas.values()].find((replica) => replica.pid === next.pid)?.slot ?? '?';
-        say(`  new leader ${slot} ${((next.at - fault.at) / 1000).toFixed(2)} s after the fault (bound ${(bound / 1000).toFixed(1)} s)`);
+        say(
+          `  new leader ${slot} ${((next.at - fault.at) / 1000).toFixed(2)} s after the fault (bound ${(bound / 1000).toFixed(1)} s)`,
+        );
       } else {
         say(`  NO new leader running the job within ${((bound + 15_000) / 1000).toFixed(0)} s`);
       }
@@ -552,7 +646,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
     slots,
   };
   const report = checkRun(record, tail.entries);
-  const files = { journal: journalPath, result: join(outDir, 'result.json'), timeline: join(outDir, 'timeline.svg') };
+  const files = {
+    journal: journalPath,
+    result: join(outDir, 'result.json'),
+    timeline: join(outDir, 'timeline.svg'),
+  };
   writeFileSync(join(outDir, 'run.json'), `${JSON.stringify(record, null, 2)}\n`);
   writeFileSync(files.result, `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(files.timeline, renderTimeline(record, tail.entries, report));

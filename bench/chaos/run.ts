@@ -44,7 +44,8 @@ const usage = `Usage: npm run chaos -- [options]
 function positive(name: string, raw: string | undefined, fallback?: number): number | undefined {
   if (raw === undefined) return fallback;
   const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number, got "${raw}"`);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new Error(`--${name} must be a positive number, got "${raw}"`);
   return value;
 }
 
@@ -89,19 +90,31 @@ async function main(): Promise<number> {
   let options;
   try {
     const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
-    if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seed must be a whole number ≥ 0, got "${values.seed}"`);
-    const faults = values.faults?.split(',').map((kind) => kind.trim()).filter(Boolean) as FaultKind[] | undefined;
-    for (const kind of faults ?? []) if (!ALL_FAULT_KINDS.includes(kind)) throw new Error(`unknown fault kind "${kind}" (known: ${ALL_FAULT_KINDS.join(', ')})`);
+    if (!Number.isInteger(seed) || seed < 0)
+      throw new Error(`--seed must be a whole number ≥ 0, got "${values.seed}"`);
+    const faults = values.faults
+      ?.split(',')
+      .map((kind) => kind.trim())
+      .filter(Boolean) as FaultKind[] | undefined;
+    for (const kind of faults ?? [])
+      if (!ALL_FAULT_KINDS.includes(kind))
+        throw new Error(`unknown fault kind "${kind}" (known: ${ALL_FAULT_KINDS.join(', ')})`);
     const renewal = values.renewal ?? 'main';
-    if (renewal !== 'main' && renewal !== 'thread') throw new Error(`--renewal must be "main" or "thread", got "${renewal}"`);
-    if (values['max-blocked-ms'] !== undefined && renewal !== 'thread') throw new Error('--max-blocked-ms needs --renewal thread');
-    if (values['block-factor'] !== undefined && !faults?.includes('block')) throw new Error('--block-factor needs --faults with block');
+    if (renewal !== 'main' && renewal !== 'thread')
+      throw new Error(`--renewal must be "main" or "thread", got "${renewal}"`);
+    if (values['max-blocked-ms'] !== undefined && renewal !== 'thread')
+      throw new Error('--max-blocked-ms needs --renewal thread');
+    if (values['block-factor'] !== undefined && !faults?.includes('block'))
+      throw new Error('--block-factor needs --faults with block');
     const mode = values.mode ?? 'ticks';
-    if (mode !== 'ticks' && mode !== 'leader-task') throw new Error(`--mode must be "ticks" or "leader-task", got "${mode}"`);
-    if (values['task-heartbeat'] !== undefined && mode !== 'leader-task') throw new Error('--task-heartbeat needs --mode leader-task');
+    if (mode !== 'ticks' && mode !== 'leader-task')
+      throw new Error(`--mode must be "ticks" or "leader-task", got "${mode}"`);
+    if (values['task-heartbeat'] !== undefined && mode !== 'leader-task')
+      throw new Error('--task-heartbeat needs --mode leader-task');
     if (values.failback !== undefined && !values.priorities) throw new Error('--failback needs --priorities');
     const replicas = positive('replicas', values.replicas);
-    if (replicas !== undefined && (!Number.isInteger(replicas) || replicas < 2)) throw new Error('--replicas must be a whole number ≥ 2');
+    if (replicas !== undefined && (!Number.isInteger(replicas) || replicas < 2))
+      throw new Error('--replicas must be a whole number ≥ 2');
     options = {
       seed,
       durationMs: positive('duration', values.duration, 60)! * 1000,
@@ -142,14 +155,22 @@ async function main(): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  console.log(`chaos: seed ${options.seed}, ${options.durationMs / 1000} s of faults, ${options.replicas ?? DEFAULTS.replicas} replicas${options.leaderTask ? ', leader-task mode' : ''}${options.renewalThread ? ', renewal thread' : ''}${options.priorities ? `, priorities${options.failbackAfterMs !== undefined ? `, failback after ${options.failbackAfterMs} ms` : ''}` : ''}`);
+  console.log(
+    `chaos: seed ${options.seed}, ${options.durationMs / 1000} s of faults, ${options.replicas ?? DEFAULTS.replicas} replicas${options.leaderTask ? ', leader-task mode' : ''}${options.renewalThread ? ', renewal thread' : ''}${options.priorities ? `, priorities${options.failbackAfterMs !== undefined ? `, failback after ${options.failbackAfterMs} ms` : ''}` : ''}`,
+  );
   try {
-    const result = await runChaos({ ...options, signal: controller.signal, log: values.quiet ? undefined : (line) => console.log(line) });
+    const result = await runChaos({
+      ...options,
+      signal: controller.signal,
+      log: values.quiet ? undefined : (line) => console.log(line),
+    });
     console.log(formatReport(result.report, result.files));
     if (interrupted) return 130;
     return exitCodeOf(result.report);
   } catch (error) {
-    console.error(`chaos run failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    console.error(
+      `chaos run failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    );
     return 2;
   }
 }

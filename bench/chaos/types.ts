@@ -1,6 +1,13 @@
 /** Shapes shared by the fault harness (harness.ts), the checker and the timeline. */
 
-export const FAULT_KINDS = ['sigkill', 'sigterm', 'sigstop', 'partition', 'latency', 'azurite-restart'] as const;
+export const FAULT_KINDS = [
+  'sigkill',
+  'sigterm',
+  'sigstop',
+  'partition',
+  'latency',
+  'azurite-restart',
+] as const;
 /**
  * Fault kinds drawn only when asked for (--faults): `block` makes the leader's leader-only job
  * busy-loop for k × D (SIGUSR2 to a replica started with BLOCK_MS), the CPU-bound job of issue 11.
@@ -61,7 +68,17 @@ export interface FaultRecord {
 /** What the harness did to processes and the network, for the checker and the timeline. */
 export interface OpRecord {
   at: number;
-  op: 'spawn' | 'exit' | 'sigkill' | 'sigterm' | 'sigstop' | 'sigcont' | 'proxy' | 'azurite-stop' | 'azurite-start' | 'block';
+  op:
+    | 'spawn'
+    | 'exit'
+    | 'sigkill'
+    | 'sigterm'
+    | 'sigstop'
+    | 'sigcont'
+    | 'proxy'
+    | 'azurite-stop'
+    | 'azurite-start'
+    | 'block';
   slot?: string;
   pid?: number;
   detail?: string;
@@ -152,7 +169,17 @@ export interface BlockEndEntry extends JournalBase {
   /** leadership.isActive() right after the loop, before the event loop ran again. */
   activeAtEnd: boolean;
 }
-export type JournalEntry = RunEntry | WriteEntry | RoleEntry | BootEntry | ExitEntry | TaskEntry | TaskStartEntry | TaskStopEntry | BlockStartEntry | BlockEndEntry;
+export type JournalEntry =
+  | RunEntry
+  | WriteEntry
+  | RoleEntry
+  | BootEntry
+  | ExitEntry
+  | TaskEntry
+  | TaskStartEntry
+  | TaskStopEntry
+  | BlockStartEntry
+  | BlockEndEntry;
 
 export function parseJournal(text: string): JournalEntry[] {
   const entries: JournalEntry[] = [];

@@ -28,7 +28,15 @@ import { stallSuite } from './suites/stall.js';
 import { takeoverSuite } from './suites/takeover.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SUITES: Suite[] = [takeoverSuite, prioritiesSuite, gateSuite, requestsSuite, scaleSuite, stallSuite, renewalCostSuite];
+const SUITES: Suite[] = [
+  takeoverSuite,
+  prioritiesSuite,
+  gateSuite,
+  requestsSuite,
+  scaleSuite,
+  stallSuite,
+  renewalCostSuite,
+];
 
 const HELP = `Usage: npm run bench -- [options]
 
@@ -53,7 +61,12 @@ const HELP = `Usage: npm run bench -- [options]
 `;
 
 function parseList(value: string | undefined): string[] | undefined {
-  return value === undefined ? undefined : value.split(',').map((s) => s.trim()).filter(Boolean);
+  return value === undefined
+    ? undefined
+    : value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
 }
 
 function positive(name: string, value: string | undefined, fallback: number): number {
@@ -94,13 +107,20 @@ async function main(): Promise<number> {
   const only = parseList(values.only);
   const skip = parseList(values.skip) ?? [];
   for (const name of [...(only ?? []), ...skip]) {
-    if (!SUITES.some((suite) => suite.name === name)) throw new Error(`unknown suite "${name}"; known: ${SUITES.map((s) => s.name).join(', ')}`);
+    if (!SUITES.some((suite) => suite.name === name))
+      throw new Error(`unknown suite "${name}"; known: ${SUITES.map((s) => s.name).join(', ')}`);
   }
-  const selected = SUITES.filter((suite) => (only ? only.includes(suite.name) : true) && !skip.includes(suite.name));
+  const selected = SUITES.filter(
+    (suite) => (only ? only.includes(suite.name) : true) && !skip.includes(suite.name),
+  );
   const scaleMs = positive('scale-seconds', values['scale-seconds'], full ? 300 : 60) * 1000;
-  const stallFactors = (parseList(values['stall-factors']) ?? ['0.5', '1', '2']).map((f) => positive('stall-factors', f, 1));
+  const stallFactors = (parseList(values['stall-factors']) ?? ['0.5', '1', '2']).map((f) =>
+    positive('stall-factors', f, 1),
+  );
   const stallRenewal = parseList(values.renewal) ?? ['main'];
-  for (const mode of stallRenewal) if (mode !== 'main' && mode !== 'thread') throw new Error(`--renewal takes main and/or thread, got "${mode}"`);
+  for (const mode of stallRenewal)
+    if (mode !== 'main' && mode !== 'thread')
+      throw new Error(`--renewal takes main and/or thread, got "${mode}"`);
   const settings: BenchSettings = {
     full,
     seed: positive('seed', values.seed, 42),
@@ -125,7 +145,9 @@ async function main(): Promise<number> {
     renewalCostWindowMs: positive('cost-seconds', values['cost-seconds'], full ? 300 : 60) * 1000,
     stallExitOnBlockedDeadline: values['exit-on-blocked-deadline'] ?? false,
     stallRenewal: stallRenewal as ('main' | 'thread')[],
-    ...(values['max-blocked-ms'] !== undefined ? { stallMaxBlockedMs: positive('max-blocked-ms', values['max-blocked-ms'], 60_000) } : {}),
+    ...(values['max-blocked-ms'] !== undefined
+      ? { stallMaxBlockedMs: positive('max-blocked-ms', values['max-blocked-ms'], 60_000) }
+      : {}),
   };
 
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
@@ -139,8 +161,12 @@ async function main(): Promise<number> {
   };
 
   const machine = describeMachine();
-  log(`nestjs-leader-election benchmarks (${full ? 'full' : 'quick'} profile), suites: ${selected.map((s) => s.name).join(', ')}`);
-  log(`${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}, Azurite ${machine.azurite}; results in ${relative(process.cwd(), runDir) || '.'}`);
+  log(
+    `nestjs-leader-election benchmarks (${full ? 'full' : 'quick'} profile), suites: ${selected.map((s) => s.name).join(', ')}`,
+  );
+  log(
+    `${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}, Azurite ${machine.azurite}; results in ${relative(process.cwd(), runDir) || '.'}`,
+  );
 
   const ctx = createContext(settings, root, runDir, log);
   const results: Record<string, unknown> = {};
@@ -153,7 +179,11 @@ async function main(): Promise<number> {
     try {
       const output = await suite.run(ctx);
       // Load average before/after: other work on the machine would skew timings.
-      results[suite.name] = { durationMs: Date.now() - t0, loadAverage: { before: load0, after: loadavg() }, ...(output.data as object) };
+      results[suite.name] = {
+        durationMs: Date.now() - t0,
+        loadAverage: { before: load0, after: loadavg() },
+        ...(output.data as object),
+      };
       for (const table of output.tables) process.stdout.write(`${renderTerminal(table)}\n`);
       markdown.push(`### ${suite.name}\n\n${output.tables.map(renderMarkdown).join('\n\n')}`);
       log(`✔ ${suite.name} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
@@ -169,19 +199,45 @@ async function main(): Promise<number> {
   function writeResults(): void {
     writeFileSync(
       join(runDir, 'results.json'),
-      JSON.stringify({ startedAt: new Date(started).toISOString(), durationMs: Date.now() - started, machine, settings, results }, null, 2),
+      JSON.stringify(
+        {
+          startedAt: new Date(started).toISOString(),
+          durationMs: Date.now() - started,
+          machine,
+          settings,
+          results,
+        },
+        null,
+        2,
+      ),
     );
-    writeFileSync(join(runDir, 'tables.md'), `<!-- ${stamp} ${full ? 'full' : 'quick'} -->\n\n${markdown.join('\n\n')}\n`);
+    writeFileSync(
+      join(runDir, 'tables.md'),
+      `<!-- ${stamp} ${full ? 'full' : 'quick'} -->\n\n${markdown.join('\n\n')}\n`,
+    );
   }
   writeResults();
-  log(`done in ${((Date.now() - started) / 60_000).toFixed(1)} min: ${join(relative(process.cwd(), runDir), 'results.json')}, tables.md${failed ? `; ${failed} suite(s) FAILED` : ''}`);
+  log(
+    `done in ${((Date.now() - started) / 60_000).toFixed(1)} min: ${join(relative(process.cwd(), runDir), 'results.json')}, tables.md${failed ? `; ${failed} suite(s) FAILED` : ''}`,
+  );
   return failed ? 1 : 0;
 }
 
-function describeMachine(): { cpus: number; cpuModel: string; memoryGB: number; node: string; azurite: string; os: string } {
+function describeMachine(): {
+  cpus: number;
+  cpuModel: string;
+  memoryGB: number;
+  node: string;
+  azurite: string;
+  os: string;
+} {
   const pkg = (name: string): string => {
     try {
-      return (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+      return (
+        JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as {
+          version: string;
+        }
+      ).version;
     } catch {
       return '?';
     }

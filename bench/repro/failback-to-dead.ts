@@ -74,10 +74,14 @@ try {
   await sleep(3_000);
   const t0 = Date.now();
   r1.kill('SIGKILL');
-  console.log(`SIGKILL r1 (priority 3, leading) at t0; r2 (priority 2) has failback after ${afterStableMs} ms; watching for 70 s`);
+  console.log(
+    `SIGKILL r1 (priority 3, leading) at t0; r2 (priority 2) has failback after ${afterStableMs} ms; watching for 70 s`,
+  );
   await sleep(70_000);
   const since = (ms: number): string => `t0 + ${((ms - t0) / 1000).toFixed(1)} s`;
-  for (const e of entries()) if (e.event === 'role' && e.replica === 'r2' && e.at! >= t0) console.log(`${since(e.at!)}  r2 ${e.role} (term ${e.term}, leader ${e.leader ?? 'none'})`);
+  for (const e of entries())
+    if (e.event === 'role' && e.replica === 'r2' && e.at! >= t0)
+      console.log(`${since(e.at!)}  r2 ${e.role} (term ${e.term}, leader ${e.leader ?? 'none'})`);
   let last = t0;
   for (const run of entries().filter((e) => e.event === 'run' && e.start! >= t0)) {
     if (run.start! - last > 1_000) console.log(`no job run from ${since(last)} to ${since(run.start!)}`);

@@ -1,6 +1,10 @@
 import type { ContainerClient } from '@azure/storage-blob';
 import { InvalidElectionOptionError } from '../core/election-options.js';
-import { AzureBlobLeaseStore, DEFAULT_CONTAINER_NAME, type TokenCredential } from '../stores/azure-blob/azure-blob-lease-store.js';
+import {
+  AzureBlobLeaseStore,
+  DEFAULT_CONTAINER_NAME,
+  type TokenCredential,
+} from '../stores/azure-blob/azure-blob-lease-store.js';
 import { validateContainerName } from '../stores/azure-blob/azure-blob-names.js';
 import { displayUrl } from '../stores/azure-blob/redact.js';
 import { CliError, ExitCode } from './exit-codes.js';
@@ -32,13 +36,20 @@ export interface Connection {
  * container client is built by {@link AzureBlobLeaseStore}, so its validation, its redaction of
  * parse errors and its pipeline (one try per call, bounded) are the module's.
  */
-export async function connect(flags: ConnectionFlags, env: NodeJS.ProcessEnv, output: Output): Promise<Connection> {
+export async function connect(
+  flags: ConnectionFlags,
+  env: NodeJS.ProcessEnv,
+  output: Output,
+): Promise<Connection> {
   let containerName: string;
   try {
     containerName = validateContainerName(flags.container, '--container');
   } catch (error) {
     if (error instanceof InvalidElectionOptionError) {
-      throw new CliError(ExitCode.usage, `Invalid --container: got ${JSON.stringify(flags.container)}; allowed: ${error.allowed}.`);
+      throw new CliError(
+        ExitCode.usage,
+        `Invalid --container: got ${JSON.stringify(flags.container)}; allowed: ${error.allowed}.`,
+      );
     }
     throw error;
   }
@@ -50,7 +61,16 @@ export async function connect(flags: ConnectionFlags, env: NodeJS.ProcessEnv, ou
   if (flags.accountUrl !== undefined) {
     output.addSecrets(...secretsOfUrl(flags.accountUrl));
     const credential = await defaultAzureCredential();
-    store = newStore(() => new AzureBlobLeaseStore({ accountUrl: flags.accountUrl!, credential, containerName, createIfMissing: false }), '--account-url');
+    store = newStore(
+      () =>
+        new AzureBlobLeaseStore({
+          accountUrl: flags.accountUrl!,
+          credential,
+          containerName,
+          createIfMissing: false,
+        }),
+      '--account-url',
+    );
   } else {
     const connectionString = flags.connectionString ?? env[CONNECTION_STRING_ENV];
     if (connectionString === undefined || connectionString.trim() === '') {
@@ -60,7 +80,10 @@ export async function connect(flags: ConnectionFlags, env: NodeJS.ProcessEnv, ou
       );
     }
     output.addSecrets(...secretsOfConnectionString(connectionString));
-    store = newStore(() => new AzureBlobLeaseStore({ connectionString, containerName, createIfMissing: false }), 'the connection string');
+    store = newStore(
+      () => new AzureBlobLeaseStore({ connectionString, containerName, createIfMissing: false }),
+      'the connection string',
+    );
   }
   const timeoutMs = flags.timeout * 1000;
   return {
@@ -76,7 +99,10 @@ function newStore(create: () => AzureBlobLeaseStore, what: string): AzureBlobLea
   } catch (error) {
     // The store's messages never quote the credentials (and Output redacts them anyway).
     const message = error instanceof Error ? error.message : String(error);
-    throw new CliError(ExitCode.usage, `Cannot use ${what}: ${message.replace(/^Invalid leader election option /, 'invalid option ')}`);
+    throw new CliError(
+      ExitCode.usage,
+      `Cannot use ${what}: ${message.replace(/^Invalid leader election option /, 'invalid option ')}`,
+    );
   }
 }
 
@@ -95,7 +121,10 @@ async function defaultAzureCredential(): Promise<TokenCredential> {
         '--account-url signs in with DefaultAzureCredential from @azure/identity, which is not installed. Install it next to nestjs-leader-election (npm install @azure/identity), or use --connection-string / AZURE_STORAGE_CONNECTION_STRING.',
       );
     }
-    throw new CliError(ExitCode.storage, `Could not load @azure/identity: ${error instanceof Error ? error.message : String(error)}`);
+    throw new CliError(
+      ExitCode.storage,
+      `Could not load @azure/identity: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
   return new identity.DefaultAzureCredential();
 }

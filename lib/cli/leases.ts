@@ -51,8 +51,13 @@ export async function listLeases(connection: Connection): Promise<LeaseRow[]> {
       for (const item of page.segment.blobItems) {
         if (item.name.startsWith(PRESENCE_PREFIX)) {
           // ~presence/<lease with '/' as '~'>/<candidate>: counted per lease, not a lease itself.
-          const lease = item.name.slice(PRESENCE_PREFIX.length, item.name.lastIndexOf('/')).replaceAll('~', '/');
-          const age = serverNow !== undefined && item.properties.lastModified ? serverNow - item.properties.lastModified.getTime() : 0;
+          const lease = item.name
+            .slice(PRESENCE_PREFIX.length, item.name.lastIndexOf('/'))
+            .replaceAll('~', '/');
+          const age =
+            serverNow !== undefined && item.properties.lastModified
+              ? serverNow - item.properties.lastModified.getTime()
+              : 0;
           members.set(lease, (members.get(lease) ?? 0) + (age <= MEMBER_FRESH_MS ? 1 : 0));
           continue;
         }
@@ -69,7 +74,9 @@ export async function listLeases(connection: Connection): Promise<LeaseRow[]> {
 /** One lease by name (Get Blob Properties); exit code 3 when it or the container is missing. */
 export async function getLease(connection: Connection, leaseName: string): Promise<LeaseRow> {
   try {
-    const properties = await connection.container.getBlobClient(leaseName).getProperties({ abortSignal: connection.requestSignal() });
+    const properties = await connection.container
+      .getBlobClient(leaseName)
+      .getProperties({ abortSignal: connection.requestSignal() });
     return rowFromProperties(leaseName, properties);
   } catch (error) {
     throw storageError(error, connection, 'Get Blob Properties', leaseName);
@@ -84,7 +91,11 @@ export function rowFromProperties(leaseName: string, properties: BlobGetProperti
   return row(leaseName, properties.leaseState, properties.metadata);
 }
 
-function row(name: string, leaseState: string | undefined, metadata: Record<string, string> | undefined): LeaseRow {
+function row(
+  name: string,
+  leaseState: string | undefined,
+  metadata: Record<string, string> | undefined,
+): LeaseRow {
   const meta = lowerCaseKeys(metadata);
   const state = sanitize(leaseState ?? 'available', 32);
   const rawHolder = meta[METADATA.leader];
@@ -123,27 +134,43 @@ function decode(value: string): string {
 }
 
 /** Turns a storage SDK error into a CliError: 404 → 3 (not found), anything else → 1. */
-export function storageError(error: unknown, connection: Connection, operation: string, leaseName?: string): CliError {
+export function storageError(
+  error: unknown,
+  connection: Connection,
+  operation: string,
+  leaseName?: string,
+): CliError {
   if (error instanceof CliError) return error;
   const status = (error as { statusCode?: unknown }).statusCode;
   const code = errorCode(error);
   if (status === 404) {
     if (code === 'ContainerNotFound' || leaseName === undefined) {
-      return new CliError(ExitCode.notFound, `Container not found: ${connection.where} does not exist (${code ?? 'HTTP 404'}).`);
+      return new CliError(
+        ExitCode.notFound,
+        `Container not found: ${connection.where} does not exist (${code ?? 'HTTP 404'}).`,
+      );
     }
-    return new CliError(ExitCode.notFound, `Lease "${sanitize(leaseName)}" not found in ${connection.where}.`);
+    return new CliError(
+      ExitCode.notFound,
+      `Lease "${sanitize(leaseName)}" not found in ${connection.where}.`,
+    );
   }
   const name = (error as { name?: string }).name;
   const message = error instanceof Error ? error.message : String(error);
   const firstLine = message.split('\n')[0]!.slice(0, 300);
-  const parts = [typeof status === 'number' ? `HTTP ${status}` : undefined, code, firstLine || name].filter(Boolean).join(' ');
+  const parts = [typeof status === 'number' ? `HTTP ${status}` : undefined, code, firstLine || name]
+    .filter(Boolean)
+    .join(' ');
   const hint =
     status === 403 || status === 401
       ? ' Check the key, SAS or role assignment (Storage Blob Data Reader to read, Contributor to break).'
       : typeof status === 'number'
         ? ''
         : ' Check the endpoint and the network.';
-  return new CliError(ExitCode.storage, `${operation} on ${connection.where} failed: ${redactSecrets(parts)}.${hint}`);
+  return new CliError(
+    ExitCode.storage,
+    `${operation} on ${connection.where} failed: ${redactSecrets(parts)}.${hint}`,
+  );
 }
 
 function errorCode(error: unknown): string | undefined {

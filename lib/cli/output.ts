@@ -27,7 +27,8 @@ export class Output {
 
   /** Adds secrets to remove from all further output. */
   addSecrets(...secrets: (string | undefined)[]): void {
-    for (const secret of secrets) if (secret && secret.length >= 8 && !this.secrets.includes(secret)) this.secrets.push(secret);
+    for (const secret of secrets)
+      if (secret && secret.length >= 8 && !this.secrets.includes(secret)) this.secrets.push(secret);
     // Longest first, so a whole connection string is replaced before the key inside it.
     this.secrets.sort((a, b) => b.length - a.length);
   }

@@ -27,8 +27,15 @@ export async function runCli(argv: readonly string[], context: CliContext): Prom
   if (envConnectionString) output.addSecrets(...secretsOfConnectionString(envConnectionString));
   for (const [i, arg] of argv.entries()) {
     const inline = /^--(connection-string|account-url)=(.*)$/s.exec(arg);
-    const value = inline ? inline[2] : /^--(connection-string|account-url)$/.test(arg) ? argv[i + 1] : undefined;
-    if (value) output.addSecrets(...(arg.startsWith('--account-url') ? secretsOfUrl(value) : secretsOfConnectionString(value)));
+    const value = inline
+      ? inline[2]
+      : /^--(connection-string|account-url)$/.test(arg)
+        ? argv[i + 1]
+        : undefined;
+    if (value)
+      output.addSecrets(
+        ...(arg.startsWith('--account-url') ? secretsOfUrl(value) : secretsOfConnectionString(value)),
+      );
   }
 
   let exitCode: ExitCodeValue = ExitCode.ok;
@@ -55,9 +62,15 @@ export async function runCli(argv: readonly string[], context: CliContext): Prom
   }
 }
 
-function buildProgram(output: Output, context: CliContext, setExitCode: (code: ExitCodeValue) => void): Command {
+function buildProgram(
+  output: Output,
+  context: CliContext,
+  setExitCode: (code: ExitCodeValue) => void,
+): Command {
   const program = new Command(PROGRAM_NAME)
-    .description('See and steer the leases of nestjs-leader-election: one Azure Storage blob per lease name in one container.')
+    .description(
+      'See and steer the leases of nestjs-leader-election: one Azure Storage blob per lease name in one container.',
+    )
     .configureOutput({ writeOut: (text) => output.out(text), writeErr: (text) => output.err(text) })
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
@@ -65,18 +78,34 @@ function buildProgram(output: Output, context: CliContext, setExitCode: (code: E
 
   const withConnection = (command: Command): Command =>
     command
-      .option('--connection-string <string>', `storage connection string, key or SAS (default: $${CONNECTION_STRING_ENV}, preferable: arguments show in ps)`)
-      .option('--account-url <url>', 'blob endpoint, signed in with DefaultAzureCredential (needs @azure/identity installed)')
+      .option(
+        '--connection-string <string>',
+        `storage connection string, key or SAS (default: $${CONNECTION_STRING_ENV}, preferable: arguments show in ps)`,
+      )
+      .option(
+        '--account-url <url>',
+        'blob endpoint, signed in with DefaultAzureCredential (needs @azure/identity installed)',
+      )
       .option('--container <name>', 'container of the lease blobs', DEFAULT_CONTAINER_NAME)
-      .option('--timeout <seconds>', 'upper bound of one storage request (status: of the whole listing)', seconds('--timeout', 0.1, 600), 20)
+      .option(
+        '--timeout <seconds>',
+        'upper bound of one storage request (status: of the whole listing)',
+        seconds('--timeout', 0.1, 600),
+        20,
+      )
       .addHelpText('after', EXIT_CODES_HELP);
 
   withConnection(
     program
       .command('status')
       .summary('every lease in the container, as a table or --json')
-      .description('Every lease in the container: state, holder, term, when acquired (one List Blobs request per 5 000 leases)')
-      .option('--json', 'print a JSON array (sorted by lease; keys lease, state, held, holder, term, acquiredAt, recoveredTerm)'),
+      .description(
+        'Every lease in the container: state, holder, term, when acquired (one List Blobs request per 5 000 leases)',
+      )
+      .option(
+        '--json',
+        'print a JSON array (sorted by lease; keys lease, state, held, holder, term, acquiredAt, recoveredTerm)',
+      ),
   ).action(async (flags: StatusFlags) => setExitCode(await status(flags, context.env, output)));
 
   withConnection(
@@ -86,7 +115,11 @@ function buildProgram(output: Output, context: CliContext, setExitCode: (code: E
       .description('`status`, refreshed in place until Ctrl-C (exit 0)')
       .option('--json', 'print one JSON array per refresh, one per line')
       .option('--interval <seconds>', 'seconds between refreshes', seconds('--interval', 0.1, 3600), 2)
-      .option('--count <n>', 'stop after n refreshes (exit code of the last one)', positiveInteger('--count')),
+      .option(
+        '--count <n>',
+        'stop after n refreshes (exit code of the last one)',
+        positiveInteger('--count'),
+      ),
   ).action(async (flags: WatchFlags) => setExitCode(await watch(flags, context.env, output, context.stop)));
 
   withConnection(
@@ -98,7 +131,9 @@ function buildProgram(output: Output, context: CliContext, setExitCode: (code: E
         'End a lease gently: Break Lease with a 60 s break period, so it ends when its current period runs out. The holder steps down at its next renewal and nobody else can take the lease before then: no overlap. Refused without --yes.',
       )
       .option('--yes', 'confirm: act after stating the consequence'),
-  ).action(async (lease: string, flags: EndLeaseFlags) => setExitCode(await endLease(RELEASE, lease, flags, context.env, output)));
+  ).action(async (lease: string, flags: EndLeaseFlags) =>
+    setExitCode(await endLease(RELEASE, lease, flags, context.env, output)),
+  );
 
   withConnection(
     program
@@ -109,7 +144,9 @@ function buildProgram(output: Output, context: CliContext, setExitCode: (code: E
         'End a lease now: Break Lease with break period 0. Another replica may lead at once while the old holder still believes it leads until its next renewal fails or its deadline: jobs may run twice unless fenced with the term. Refused without --yes.',
       )
       .option('--yes', 'confirm: act after stating the consequence'),
-  ).action(async (lease: string, flags: EndLeaseFlags) => setExitCode(await endLease(BREAK, lease, flags, context.env, output)));
+  ).action(async (lease: string, flags: EndLeaseFlags) =>
+    setExitCode(await endLease(BREAK, lease, flags, context.env, output)),
+  );
 
   return program;
 }
@@ -133,7 +170,8 @@ function seconds(option: string, min: number, max: number): (value: string) => n
 
 function positiveInteger(option: string): (value: string) => number {
   return (value) => {
-    if (!/^\d{1,9}$/.test(value) || Number(value) < 1) throw new InvalidArgumentError(`${option} takes a whole number ≥ 1.`);
+    if (!/^\d{1,9}$/.test(value) || Number(value) < 1)
+      throw new InvalidArgumentError(`${option} takes a whole number ≥ 1.`);
     return Number(value);
   };
 }

@@ -33,7 +33,9 @@ export function renderTable(rows: readonly LeaseRow[], where: string, now = Date
       row.state,
       holderCell(row),
       row.term === null ? '–' : String(row.term),
-      row.acquiredAt === null ? '–' : `${row.acquiredAt.replace(/\.\d{3}Z$/, 'Z')} (${age(now - Date.parse(row.acquiredAt))})`,
+      row.acquiredAt === null
+        ? '–'
+        : `${row.acquiredAt.replace(/\.\d{3}Z$/, 'Z')} (${age(now - Date.parse(row.acquiredAt))})`,
       row.recoveredTerm === null ? '' : String(row.recoveredTerm),
       row.members === null ? '' : String(row.members),
     ]);

@@ -55,8 +55,17 @@ export const systemClock: Clock = {
  * result stays referenced from its source signals for as long as they live (nodejs/node#55351), and
  * the election's stop signal lives as long as the process, so one composite per poll would leak.
  */
-export function sleep(clock: Clock, delayMs: number, signals?: AbortSignal | readonly AbortSignal[]): Promise<void> {
-  const sources = signals === undefined ? [] : Array.isArray(signals) ? (signals as readonly AbortSignal[]) : [signals as AbortSignal];
+export function sleep(
+  clock: Clock,
+  delayMs: number,
+  signals?: AbortSignal | readonly AbortSignal[],
+): Promise<void> {
+  const sources =
+    signals === undefined
+      ? []
+      : Array.isArray(signals)
+        ? (signals as readonly AbortSignal[])
+        : [signals as AbortSignal];
   return new Promise((resolve) => {
     if (sources.some((signal) => signal.aborted)) {
       resolve();

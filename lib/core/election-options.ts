@@ -136,7 +136,8 @@ export class InvalidElectionOptionError extends Error {
 }
 
 /** Strings that look like storage or Entra credentials: never echoed, even truncated. */
-const CREDENTIAL_LIKE = /AccountKey=|SharedAccessSignature=|(?:^|[?&;])sig=|Bearer\s|eyJ[A-Za-z0-9_-]{6,}\.|(?:access|refresh|id)_token|client_secret/i;
+const CREDENTIAL_LIKE =
+  /AccountKey=|SharedAccessSignature=|(?:^|[?&;])sig=|Bearer\s|eyJ[A-Za-z0-9_-]{6,}\.|(?:access|refresh|id)_token|client_secret/i;
 
 function safeString(value: string): string {
   if (CREDENTIAL_LIKE.test(value)) return '[not shown: looks like a credential]';
@@ -145,7 +146,8 @@ function safeString(value: string): string {
 
 function safeValue(value: unknown): DescribedOptionValue {
   if (typeof value === 'string') return safeString(value);
-  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return value as DescribedOptionValue;
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function'))
+    return value as DescribedOptionValue;
   return undefined;
 }
 
@@ -160,7 +162,9 @@ function typeOf(value: unknown): string {
     } catch {
       name = undefined; // a Proxy may throw: the type is all we need
     }
-    return typeof name === 'string' && name && name !== 'Object' && /^[\w$]{1,60}$/.test(name) ? `object (${name})` : 'object';
+    return typeof name === 'string' && name && name !== 'Object' && /^[\w$]{1,60}$/.test(name)
+      ? `object (${name})`
+      : 'object';
   }
   return typeof value;
 }
@@ -196,7 +200,8 @@ export function booleanFromEnv(value: unknown): unknown {
 }
 
 /** Appended to "allowed" texts of numeric options: strings are accepted, but only plain decimals. */
-export const NUMERIC_STRING_NOTE = ' (a plain decimal string such as "15" is accepted too, e.g. from the environment)';
+export const NUMERIC_STRING_NOTE =
+  ' (a plain decimal string such as "15" is accepted too, e.g. from the environment)';
 
 /** Levenshtein distance, for "did you mean" suggestions. */
 function editDistance(a: string, b: string): number {
@@ -250,7 +255,11 @@ export function refuseUnknownOptions(options: object, known: readonly string[], 
 export function refuseNullOptions(options: object, keys: readonly string[] = Object.keys(options)): void {
   for (const option of keys) {
     if ((options as Record<string, unknown>)[option] === null) {
-      throw new InvalidElectionOptionError(option, null, 'a value of the documented type; leave the option out (undefined) to get its default');
+      throw new InvalidElectionOptionError(
+        option,
+        null,
+        'a value of the documented type; leave the option out (undefined) to get its default',
+      );
     }
   }
 }
@@ -263,7 +272,8 @@ const RESERVED_LEASE_NAMES = new Set(['__proto__']);
 
 /** Validates lease and identity strings. Exported so stores and the Nest layer use the same rule. */
 export function validateLeaseName(value: unknown, option = 'leaseName'): string {
-  const allowed = "1–200 characters: letters, digits, '.', '_', '-', '/'; not starting or ending with '.' or '/', no empty, '.' or '..' path segment; not \"__proto__\"";
+  const allowed =
+    "1–200 characters: letters, digits, '.', '_', '-', '/'; not starting or ending with '.' or '/', no empty, '.' or '..' path segment; not \"__proto__\"";
   // '.' and '..' segments would be normalised away in the blob URL ("x/../leader" is the blob "leader").
   if (
     typeof value !== 'string' ||
@@ -294,11 +304,19 @@ export function validateIdentity(value: unknown, option = 'identity'): string {
     throw new InvalidElectionOptionError(option, value, IDENTITY_ALLOWED);
   }
   if (UNSAFE_IDENTITY_CHARS.test(value)) {
-    throw new InvalidElectionOptionError(option, value, `${IDENTITY_ALLOWED}; it contains a control or bidirectional-override character`);
+    throw new InvalidElectionOptionError(
+      option,
+      value,
+      `${IDENTITY_ALLOWED}; it contains a control or bidirectional-override character`,
+    );
   }
   if (!isWellFormed(value)) {
     // e.g. podName.slice(0, 256) cutting an emoji in half: it could never be recorded as the holder.
-    throw new InvalidElectionOptionError(option, value, `${IDENTITY_ALLOWED}; it contains a lone UTF-16 surrogate (half of an emoji or other character cut by slicing?)`);
+    throw new InvalidElectionOptionError(
+      option,
+      value,
+      `${IDENTITY_ALLOWED}; it contains a lone UTF-16 surrogate (half of an emoji or other character cut by slicing?)`,
+    );
   }
   return value;
 }
@@ -308,15 +326,24 @@ const IDENTITY_ALLOWED =
 
 function finiteNumber(option: string, value: unknown, allowed: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new InvalidElectionOptionError(option, value, typeof value === 'string' ? `${allowed}${NUMERIC_STRING_NOTE}` : allowed);
+    throw new InvalidElectionOptionError(
+      option,
+      value,
+      typeof value === 'string' ? `${allowed}${NUMERIC_STRING_NOTE}` : allowed,
+    );
   }
   return value;
 }
 
 /** The keys of ElectionPreferenceOptions (also module options). */
-export const PREFERENCE_OPTION_KEYS = ['priority', 'canLead', 'presence', 'electionDelayMs', 'preferenceWindowMs', 'failback'] as const satisfies ReadonlyArray<
-  keyof ElectionPreferenceOptions
->;
+export const PREFERENCE_OPTION_KEYS = [
+  'priority',
+  'canLead',
+  'presence',
+  'electionDelayMs',
+  'preferenceWindowMs',
+  'failback',
+] as const satisfies ReadonlyArray<keyof ElectionPreferenceOptions>;
 
 /** The keys of ElectionTimingOptions (also module options). */
 export const TIMING_OPTION_KEYS = [
@@ -331,9 +358,12 @@ export const TIMING_OPTION_KEYS = [
 ] as const satisfies ReadonlyArray<keyof ElectionTimingOptions>;
 
 /** Every key of ElectionOptions: anything else is refused as a typo. */
-export const ELECTION_OPTION_KEYS = ['leaseName', 'identity', ...TIMING_OPTION_KEYS, ...PREFERENCE_OPTION_KEYS] as const satisfies ReadonlyArray<keyof ElectionOptions>;
-
-
+export const ELECTION_OPTION_KEYS = [
+  'leaseName',
+  'identity',
+  ...TIMING_OPTION_KEYS,
+  ...PREFERENCE_OPTION_KEYS,
+] as const satisfies ReadonlyArray<keyof ElectionOptions>;
 
 /** Applies defaults, derives dependent timings, and checks every invariant. */
 export function resolveElectionOptions(options: ElectionOptions): ResolvedElectionOptions {
@@ -344,8 +374,16 @@ export function resolveElectionOptions(options: ElectionOptions): ResolvedElecti
   refuseNullOptions(options);
   options = { ...options };
   for (const key of ELECTION_OPTION_KEYS) {
-    if (key === 'leaseName' || key === 'identity' || key === 'presence' || key === 'failback' || options[key] === undefined) continue;
-    (options as unknown as Record<string, unknown>)[key] = key === 'canLead' ? booleanFromEnv(options[key]) : numberFromEnv(options[key]);
+    if (
+      key === 'leaseName' ||
+      key === 'identity' ||
+      key === 'presence' ||
+      key === 'failback' ||
+      options[key] === undefined
+    )
+      continue;
+    (options as unknown as Record<string, unknown>)[key] =
+      key === 'canLead' ? booleanFromEnv(options[key]) : numberFromEnv(options[key]);
   }
   const leaseName = validateLeaseName(options.leaseName);
   const identity = validateIdentity(options.identity);
@@ -358,7 +396,11 @@ export function resolveElectionOptions(options: ElectionOptions): ResolvedElecti
     leaseSeconds < MIN_LEASE_SECONDS ||
     leaseSeconds > MAX_LEASE_SECONDS
   ) {
-    throw new InvalidElectionOptionError('leaseDurationSeconds', leaseSeconds, typeof leaseSeconds === 'string' ? `${leaseAllowed}${NUMERIC_STRING_NOTE}` : leaseAllowed);
+    throw new InvalidElectionOptionError(
+      'leaseDurationSeconds',
+      leaseSeconds,
+      typeof leaseSeconds === 'string' ? `${leaseAllowed}${NUMERIC_STRING_NOTE}` : leaseAllowed,
+    );
   }
   const leaseDurationMs = leaseSeconds * 1000;
 
@@ -397,7 +439,11 @@ export function resolveElectionOptions(options: ElectionOptions): ResolvedElecti
   }
 
   const jitterAllowed = 'a fraction ≥ 0 and < 1 (0.2 means ±20 %)';
-  const retryJitter = finiteNumber('retryJitter', options.retryJitter ?? ELECTION_DEFAULTS.retryJitter, jitterAllowed);
+  const retryJitter = finiteNumber(
+    'retryJitter',
+    options.retryJitter ?? ELECTION_DEFAULTS.retryJitter,
+    jitterAllowed,
+  );
   if (retryJitter < 0 || retryJitter >= 1) {
     throw new InvalidElectionOptionError('retryJitter', retryJitter, jitterAllowed);
   }
@@ -452,7 +498,10 @@ export function resolveElectionOptions(options: ElectionOptions): ResolvedElecti
 }
 
 /** Follower poll delay: retryIntervalMs spread uniformly over ±retryJitter. `random` returns [0, 1). */
-export function jitteredRetryDelay(options: Pick<ResolvedElectionOptions, 'retryIntervalMs' | 'retryJitter'>, random: () => number): number {
+export function jitteredRetryDelay(
+  options: Pick<ResolvedElectionOptions, 'retryIntervalMs' | 'retryJitter'>,
+  random: () => number,
+): number {
   const spread = options.retryJitter * (2 * random() - 1);
   return options.retryIntervalMs * (1 + spread);
 }
@@ -460,12 +509,20 @@ export function jitteredRetryDelay(options: Pick<ResolvedElectionOptions, 'retry
 const MAX_PRESENCE_INTERVAL_MS = 300_000;
 const MAX_PREFERENCE_WAIT_MS = 600_000;
 
-function resolvePreference(options: ElectionPreferenceOptions, timings: { retryIntervalMs: number; requestTimeoutMs: number; leaseDurationMs: number }): ResolvedPreferenceOptions {
+function resolvePreference(
+  options: ElectionPreferenceOptions,
+  timings: { retryIntervalMs: number; requestTimeoutMs: number; leaseDurationMs: number },
+): ResolvedPreferenceOptions {
   const priorityAllowed = 'a finite number, higher is preferred (default 0)' + NUMERIC_STRING_NOTE;
   const priority = finiteNumber('priority', options.priority ?? 0, priorityAllowed);
   if (Math.abs(priority) > 1e9) throw new InvalidElectionOptionError('priority', priority, priorityAllowed);
   const canLead = options.canLead ?? true;
-  if (typeof canLead !== 'boolean') throw new InvalidElectionOptionError('canLead', canLead, 'true or false (default true; "true"/"false" strings are accepted)');
+  if (typeof canLead !== 'boolean')
+    throw new InvalidElectionOptionError(
+      'canLead',
+      canLead,
+      'true or false (default true; "true"/"false" strings are accepted)',
+    );
 
   let presence: ResolvedPreferenceOptions['presence'] = false;
   const given = options.presence ?? true;
@@ -476,19 +533,38 @@ function resolvePreference(options: ElectionPreferenceOptions, timings: { retryI
     const spec = given === true ? {} : given;
     refuseUnknownOptions(spec, ['intervalMs', 'staleAfterMs'], 'presence option');
     const intervalAllowed = `a number of ms from 1000 to ${MAX_PRESENCE_INTERVAL_MS}`;
-    const intervalMs = finiteNumber('presence.intervalMs', numberFromEnv(spec.intervalMs ?? 10_000), intervalAllowed);
-    if (intervalMs < 1000 || intervalMs > MAX_PRESENCE_INTERVAL_MS) throw new InvalidElectionOptionError('presence.intervalMs', intervalMs, intervalAllowed);
+    const intervalMs = finiteNumber(
+      'presence.intervalMs',
+      numberFromEnv(spec.intervalMs ?? 10_000),
+      intervalAllowed,
+    );
+    if (intervalMs < 1000 || intervalMs > MAX_PRESENCE_INTERVAL_MS)
+      throw new InvalidElectionOptionError('presence.intervalMs', intervalMs, intervalAllowed);
     const staleAllowed = `a number of ms above 2 × presence.intervalMs (${2 * intervalMs}) and at most ${10 * MAX_PRESENCE_INTERVAL_MS}`;
-    const staleAfterMs = finiteNumber('presence.staleAfterMs', numberFromEnv(spec.staleAfterMs ?? 3 * intervalMs), staleAllowed);
-    if (staleAfterMs <= 2 * intervalMs || staleAfterMs > 10 * MAX_PRESENCE_INTERVAL_MS) throw new InvalidElectionOptionError('presence.staleAfterMs', staleAfterMs, staleAllowed);
+    const staleAfterMs = finiteNumber(
+      'presence.staleAfterMs',
+      numberFromEnv(spec.staleAfterMs ?? 3 * intervalMs),
+      staleAllowed,
+    );
+    if (staleAfterMs <= 2 * intervalMs || staleAfterMs > 10 * MAX_PRESENCE_INTERVAL_MS)
+      throw new InvalidElectionOptionError('presence.staleAfterMs', staleAfterMs, staleAllowed);
     presence = { intervalMs, staleAfterMs };
   }
 
   const delayAllowed = `a number of ms from 0 to ${MAX_PREFERENCE_WAIT_MS}`;
-  const electionDelayMs = finiteNumber('electionDelayMs', options.electionDelayMs ?? (presence ? presence.intervalMs : 0) + timings.retryIntervalMs, delayAllowed + NUMERIC_STRING_NOTE);
-  if (electionDelayMs < 0 || electionDelayMs > MAX_PREFERENCE_WAIT_MS) throw new InvalidElectionOptionError('electionDelayMs', electionDelayMs, delayAllowed);
+  const electionDelayMs = finiteNumber(
+    'electionDelayMs',
+    options.electionDelayMs ?? (presence ? presence.intervalMs : 0) + timings.retryIntervalMs,
+    delayAllowed + NUMERIC_STRING_NOTE,
+  );
+  if (electionDelayMs < 0 || electionDelayMs > MAX_PREFERENCE_WAIT_MS)
+    throw new InvalidElectionOptionError('electionDelayMs', electionDelayMs, delayAllowed);
   const windowAllowed = `a number of ms from retryIntervalMs (${timings.retryIntervalMs}) to ${MAX_PREFERENCE_WAIT_MS}`;
-  const preferenceWindowMs = finiteNumber('preferenceWindowMs', options.preferenceWindowMs ?? 2 * timings.retryIntervalMs + timings.requestTimeoutMs, windowAllowed + NUMERIC_STRING_NOTE);
+  const preferenceWindowMs = finiteNumber(
+    'preferenceWindowMs',
+    options.preferenceWindowMs ?? 2 * timings.retryIntervalMs + timings.requestTimeoutMs,
+    windowAllowed + NUMERIC_STRING_NOTE,
+  );
   if (preferenceWindowMs < timings.retryIntervalMs || preferenceWindowMs > MAX_PREFERENCE_WAIT_MS) {
     throw new InvalidElectionOptionError('preferenceWindowMs', preferenceWindowMs, windowAllowed);
   }
@@ -496,13 +572,33 @@ function resolvePreference(options: ElectionPreferenceOptions, timings: { retryI
   let failbackAfterMs: number | undefined;
   const failback = options.failback ?? false;
   if (failback !== false) {
-    if (typeof failback !== 'object' || failback === null) throw new InvalidElectionOptionError('failback', failback, 'false (default) or { afterStableMs }');
+    if (typeof failback !== 'object' || failback === null)
+      throw new InvalidElectionOptionError('failback', failback, 'false (default) or { afterStableMs }');
     refuseUnknownOptions(failback, ['afterStableMs'], 'failback option');
     const afterAllowed = `a number of ms from 0 to ${MAX_PREFERENCE_WAIT_MS}`;
-    failbackAfterMs = finiteNumber('failback.afterStableMs', numberFromEnv(failback.afterStableMs), afterAllowed);
-    if (failbackAfterMs < 0 || failbackAfterMs > MAX_PREFERENCE_WAIT_MS) throw new InvalidElectionOptionError('failback.afterStableMs', failbackAfterMs, afterAllowed);
-    if (!presence) throw new InvalidElectionOptionError('failback', 'on', 'failback needs presence (leave presence on)');
+    failbackAfterMs = finiteNumber(
+      'failback.afterStableMs',
+      numberFromEnv(failback.afterStableMs),
+      afterAllowed,
+    );
+    if (failbackAfterMs < 0 || failbackAfterMs > MAX_PREFERENCE_WAIT_MS)
+      throw new InvalidElectionOptionError('failback.afterStableMs', failbackAfterMs, afterAllowed);
+    if (!presence)
+      throw new InvalidElectionOptionError('failback', 'on', 'failback needs presence (leave presence on)');
   }
-  if (options.priority !== undefined && !presence) throw new InvalidElectionOptionError('priority', priority, 'a priority needs presence records (leave presence on)');
-  return { priority, prioritySet: options.priority !== undefined, canLead, presence, electionDelayMs, preferenceWindowMs, ...(failbackAfterMs !== undefined ? { failbackAfterMs } : {}) };
+  if (options.priority !== undefined && !presence)
+    throw new InvalidElectionOptionError(
+      'priority',
+      priority,
+      'a priority needs presence records (leave presence on)',
+    );
+  return {
+    priority,
+    prioritySet: options.priority !== undefined,
+    canLead,
+    presence,
+    electionDelayMs,
+    preferenceWindowMs,
+    ...(failbackAfterMs !== undefined ? { failbackAfterMs } : {}),
+  };
 }

@@ -8,7 +8,13 @@ import {
   type ElectionOptions,
   type ResolvedElectionOptions,
 } from './election-options.js';
-import { errorKindOf, LeaseRecordLostError, type LeaseObservation, type LeaseStore, type LeaseStoreErrorKind } from './lease-store.js';
+import {
+  errorKindOf,
+  LeaseRecordLostError,
+  type LeaseObservation,
+  type LeaseStore,
+  type LeaseStoreErrorKind,
+} from './lease-store.js';
 import { publishDiagnostics, type LeadershipEndReason, type LeadershipEvent } from './leadership-events.js';
 import { consoleLogger, safeLogger, type ElectionLogger } from './logger.js';
 import { PresenceAgent } from './presence-agent.js';
@@ -209,7 +215,15 @@ export class LeaderElector {
     this.renewalDelegate = dependencies.renewalDelegate;
     const preference = this.options.preference;
     if (preference.presence && isPresenceStore(store)) {
-      this.presence = new PresenceAgent(store, this, { ...preference, presence: preference.presence }, this.requests, this.clock, this.logger, this.stopController.signal);
+      this.presence = new PresenceAgent(
+        store,
+        this,
+        { ...preference, presence: preference.presence },
+        this.requests,
+        this.clock,
+        this.logger,
+        this.stopController.signal,
+      );
     } else if (preference.prioritySet || preference.failbackAfterMs !== undefined) {
       throw new InvalidElectionOptionError(
         preference.prioritySet ? 'priority' : 'failback',
@@ -295,7 +309,10 @@ export class LeaderElector {
    * the replica a follower that keeps trying.
    */
   start(): Promise<void> {
-    if (this.role === 'stopped') return Promise.reject(new Error(`LeaderElector "${this.leaseName}" was stopped and cannot be restarted`));
+    if (this.role === 'stopped')
+      return Promise.reject(
+        new Error(`LeaderElector "${this.leaseName}" was stopped and cannot be restarted`),
+      );
     if (this.firstAttempt) return this.firstAttempt;
     let firstAttemptDone!: () => void;
     this.firstAttempt = new Promise<void>((resolve) => (firstAttemptDone = resolve));
@@ -315,7 +332,10 @@ export class LeaderElector {
    * a listing at most one presence interval old. Rejects when presence is off or the store has none.
    */
   async members(): Promise<LeaseMember[]> {
-    if (!this.presence) throw new Error(`Presence is off for "${this.leaseName}" (presence: false, or the store keeps no presence records)`);
+    if (!this.presence)
+      throw new Error(
+        `Presence is off for "${this.leaseName}" (presence: false, or the store keeps no presence records)`,
+      );
     return this.describeMembers(await this.presence.liveRecords());
   }
 
@@ -326,17 +346,15 @@ export class LeaderElector {
 
   private describeMembers(records: PresenceRecord[]): LeaseMember[] {
     const leader = this.isLeader() ? this.identity : this.observedLeader;
-    return [...records]
-      .sort(comparePreference)
-      .map((record) => ({
-        identity: record.identity,
-        priority: record.priority,
-        canLead: record.canLead,
-        startedAt: record.startedAt,
-        lastSeenAgoMs: record.ageMs,
-        role: record.identity === leader ? 'leader' : 'follower',
-        self: record.identity === this.identity,
-      }));
+    return [...records].sort(comparePreference).map((record) => ({
+      identity: record.identity,
+      priority: record.priority,
+      canLead: record.canLead,
+      startedAt: record.startedAt,
+      lastSeenAgoMs: record.ageMs,
+      role: record.identity === leader ? 'leader' : 'follower',
+      self: record.identity === this.identity,
+    }));
   }
 
   /**
@@ -347,12 +365,15 @@ export class LeaderElector {
    * member that can lead.
    */
   async yieldTo(identity: string): Promise<void> {
-    if (!this.isLeader()) throw new Error(`Not the leader of "${this.leaseName}": only the leader can hand it over`);
+    if (!this.isLeader())
+      throw new Error(`Not the leader of "${this.leaseName}": only the leader can hand it over`);
     if (identity === this.identity) throw new Error(`yieldTo: "${identity}" is this replica`);
     const members = this.presence ? await this.presence.liveRecords(0) : [];
     const target = members.find((member) => member.identity === identity);
     if (!target || !target.canLead) {
-      throw new Error(`yieldTo: "${identity}" is not a live member of "${this.leaseName}" that can lead (live: ${members.map((m) => `"${m.identity}"`).join(', ') || 'none'})`);
+      throw new Error(
+        `yieldTo: "${identity}" is not a live member of "${this.leaseName}" that can lead (live: ${members.map((m) => `"${m.identity}"`).join(', ') || 'none'})`,
+      );
     }
     await this.handOver(identity, 'manual switchover (yieldTo)');
   }
@@ -373,7 +394,9 @@ export class LeaderElector {
       this.logger.warn(`beforeHandover failed: ${messageOf(error)}`);
     }
     if (!mayRelease) {
-      this.logger.warn(`Not releasing lease "${this.leaseName}" to "${identity}": work of the ended tenure is still running; the lease expires by itself instead`);
+      this.logger.warn(
+        `Not releasing lease "${this.leaseName}" to "${identity}": work of the ended tenure is still running; the lease expires by itself instead`,
+      );
       return;
     }
     await this.releaseLease(identity);
@@ -384,7 +407,8 @@ export class LeaderElector {
   waitForLeadership(signal?: AbortSignal): Promise<Leadership> {
     const current = this.leadership;
     if (current) return Promise.resolve(current);
-    if (this.role === 'stopped') return Promise.reject(new Error(`LeaderElector "${this.leaseName}" is stopped`));
+    if (this.role === 'stopped')
+      return Promise.reject(new Error(`LeaderElector "${this.leaseName}" is stopped`));
     return new Promise((resolve, reject) => {
       const onAbort = (): void => {
         subscription.unsubscribe();
@@ -484,7 +508,11 @@ export class LeaderElector {
   }
 
   protected noteLeader(leader: string | undefined, term: number | undefined): void {
-    this.noteObservation({ held: leader !== undefined, holder: leader, term: term ?? this.observedTerm ?? 0 });
+    this.noteObservation({
+      held: leader !== undefined,
+      holder: leader,
+      term: term ?? this.observedTerm ?? 0,
+    });
   }
 
   protected enterRole(role: LeaderRole): void {
@@ -530,7 +558,13 @@ export class LeaderElector {
       // Observe even when the last acquire's outcome is unknown: the observation is where a lost
       // record is noticed, and skipping it once could let this replica lead beside a holder that
       // still believes in the lost lease, with the same term.
-      const observation = trustedObservation(await this.request('observe', (signal) => this.store.observe(this.leaseName, signal), this.options.requestTimeoutMs));
+      const observation = trustedObservation(
+        await this.request(
+          'observe',
+          (signal) => this.store.observe(this.leaseName, signal),
+          this.options.requestTimeoutMs,
+        ),
+      );
       this.storeAnswered();
       this.noteObservation(observation);
       if (this.recordLoss.waitingAfter(observation)) return this.pollDelay();
@@ -546,7 +580,12 @@ export class LeaderElector {
       const recordedAsOurs = observation.holder === this.identity && !this.identityCollision;
       const shouldAcquire = this.acquireOutcomeUnknown || !observation.held || recordedAsOurs;
       if (!shouldAcquire || !this.options.preference.canLead) return this.pollDelay();
-      if (!observation.held && !this.acquireOutcomeUnknown && (await this.leavesFreeLeaseToOthers(observation))) return this.pollDelay();
+      if (
+        !observation.held &&
+        !this.acquireOutcomeUnknown &&
+        (await this.leavesFreeLeaseToOthers(observation))
+      )
+        return this.pollDelay();
       return await this.tryAcquire(observation);
     } catch (error) {
       if (this.stopController.signal.aborted) return 0;
@@ -554,7 +593,10 @@ export class LeaderElector {
       if (kind === 'lost') this.acquireOutcomeUnknown = false;
       this.storeFailed(error, 'follower poll');
       if (kind === 'permanent') {
-        return Math.min(this.options.maxErrorBackoffMs, this.options.retryIntervalMs * 2 ** Math.min(16, this.consecutivePermanentFailures - 1));
+        return Math.min(
+          this.options.maxErrorBackoffMs,
+          this.options.retryIntervalMs * 2 ** Math.min(16, this.consecutivePermanentFailures - 1),
+        );
       }
       return this.pollDelay();
     }
@@ -622,7 +664,8 @@ export class LeaderElector {
     this.storeAnswered();
     if (!result.acquired) {
       this.acquireOutcomeUnknown = false;
-      if (observation.held && observation.holder === this.identity && !outcomeWasUnknown) this.noteRefusedOwnRecord();
+      if (observation.held && observation.holder === this.identity && !outcomeWasUnknown)
+        this.noteRefusedOwnRecord();
       // A refused acquire may not say who holds the lease (Azure's 409 does not): keep the holder
       // the observation just showed instead of forgetting it.
       const refused = trustedObservation(result.observation);
@@ -639,7 +682,14 @@ export class LeaderElector {
     }
     this.acquireOutcomeUnknown = false;
     this.highestTermSeen = Math.max(this.highestTermSeen, result.term);
-    if (this.recordLoss.lostAtAcquisition(termOnRecord, result.previousTerm, result.term, recoveredTerm !== undefined)) {
+    if (
+      this.recordLoss.lostAtAcquisition(
+        termOnRecord,
+        result.previousTerm,
+        result.term,
+        recoveredTerm !== undefined,
+      )
+    ) {
       // The record was lost between our last observation and this acquisition: the holder from
       // before the loss may still believe in its lease. Do not lead on it, and do not release it
       // either: holding it unused keeps everyone else out for one lease duration, which is exactly
@@ -666,7 +716,11 @@ export class LeaderElector {
       while (this.tenure === tenure && !ended()) {
         this.syncDelegated();
         if (this.tenure !== tenure) return;
-        await sleep(this.clock, Math.min(this.options.renewRetryIntervalMs, Math.max(0, this.deadline - this.clock.now())), tenureOrStop);
+        await sleep(
+          this.clock,
+          Math.min(this.options.renewRetryIntervalMs, Math.max(0, this.deadline - this.clock.now())),
+          tenureOrStop,
+        );
       }
       return;
     }
@@ -681,7 +735,12 @@ export class LeaderElector {
       const sentAt = this.clock.now();
       this.lastRenewAttemptAt = sentAt;
       try {
-        await this.request('renew', (signal) => this.store.renew(this.leaseName, this.leaseId, signal), Math.min(this.options.requestTimeoutMs, remaining), tenure.controller.signal);
+        await this.request(
+          'renew',
+          (signal) => this.store.renew(this.leaseName, this.leaseId, signal),
+          Math.min(this.options.requestTimeoutMs, remaining),
+          tenure.controller.signal,
+        );
         if (this.tenure !== tenure) return; // deposed while the answer was on its way; the next poll re-acquires
         this.lastSendAt = sentAt;
         this.deadline = sentAt + this.options.leaseDurationMs - this.options.safetyMarginMs;
@@ -713,7 +772,9 @@ export class LeaderElector {
   private promote(sentAt: number, term: number): boolean {
     const deadline = sentAt + this.options.leaseDurationMs - this.options.safetyMarginMs;
     if (this.clock.now() >= deadline) {
-      this.logger.warn(`Acquired lease "${this.leaseName}" too late to use it (the request took longer than the lease); acquiring again`);
+      this.logger.warn(
+        `Acquired lease "${this.leaseName}" too late to use it (the request took longer than the lease); acquiring again`,
+      );
       return false;
     }
     this.lastSendAt = sentAt;
@@ -814,7 +875,15 @@ export class LeaderElector {
     // Leaving on purpose (stop, step-down) is routine; losing the lease deserves a warning.
     if (reason === 'step-down' || reason === 'stopped') this.logger.log(line);
     else this.logger.warn(line);
-    this.publish({ type: 'lost', leaseName: this.leaseName, identity: this.identity, at: this.clock.wallNow(), term: tenure.term, reason, message });
+    this.publish({
+      type: 'lost',
+      leaseName: this.leaseName,
+      identity: this.identity,
+      at: this.clock.wallNow(),
+      term: tenure.term,
+      reason,
+      message,
+    });
   }
 
   /** Steps down exactly at the deadline even if a renewal is still hanging. */
@@ -840,7 +909,10 @@ export class LeaderElector {
     try {
       await this.request(
         'release',
-        (signal) => (successor === undefined ? this.store.release(this.leaseName, this.leaseId, signal) : this.store.release(this.leaseName, this.leaseId, signal, { successor })),
+        (signal) =>
+          successor === undefined
+            ? this.store.release(this.leaseName, this.leaseId, signal)
+            : this.store.release(this.leaseName, this.leaseId, signal, { successor }),
         this.options.requestTimeoutMs,
         undefined,
         false,
@@ -898,7 +970,15 @@ export class LeaderElector {
     if (leader === undefined) return;
     if (this.announced && this.announced.leader === leader && this.announced.term === term) return;
     this.announced = { leader, term };
-    this.publish({ type: 'leader-changed', leaseName: this.leaseName, identity: this.identity, at: this.clock.wallNow(), leader, term, self: leader === this.identity && this.role === 'leader' });
+    this.publish({
+      type: 'leader-changed',
+      leaseName: this.leaseName,
+      identity: this.identity,
+      at: this.clock.wallNow(),
+      leader,
+      term,
+      self: leader === this.identity && this.role === 'leader',
+    });
   }
 
   /**
@@ -937,7 +1017,9 @@ export class LeaderElector {
 
   private storeAnswered(): void {
     if (this.consecutiveFailures > 0) {
-      this.logger.log(`Lease store reachable again for "${this.leaseName}" after ${this.consecutiveFailures} failed request(s)`);
+      this.logger.log(
+        `Lease store reachable again for "${this.leaseName}" after ${this.consecutiveFailures} failed request(s)`,
+      );
     }
     this.consecutiveFailures = 0;
     this.consecutivePermanentFailures = 0;
@@ -952,7 +1034,8 @@ export class LeaderElector {
     if (kind === 'permanent') this.consecutivePermanentFailures += 1;
     this.lastError = { kind, message, code: codeOf(error), at: this.clock.wallNow() };
     const line = `Lease store ${kind} error during ${during} of "${this.leaseName}": ${message}`;
-    if (kind === 'permanent') this.logger.error(`${line} (check the storage configuration; retrying with backoff)`);
+    if (kind === 'permanent')
+      this.logger.error(`${line} (check the storage configuration; retrying with backoff)`);
     else if (this.consecutiveFailures === 1) this.logger.warn(line);
     else this.logger.debug?.(`${line} (failure ${this.consecutiveFailures} in a row)`);
   }
@@ -1020,7 +1103,8 @@ export class LeaderElector {
  * record-loss rules apply) and holder identities are stripped of control characters and capped.
  */
 function trustedObservation(observation: LeaseObservation): LeaseObservation {
-  const safeTerm = (value: unknown): number | undefined => (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined);
+  const safeTerm = (value: unknown): number | undefined =>
+    typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
   const recoveredTerm = safeTerm(observation.recoveredTerm);
   const successor = sanitizeForeignText(observation.successor);
   return {

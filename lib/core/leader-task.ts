@@ -48,7 +48,9 @@ const DEFAULTS = { restartDelayMs: 1_000, maxRestartDelayMs: 30_000 } as const;
 function positiveMs(option: string, value: number | undefined, fallback: number): number {
   const ms = value ?? fallback;
   if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
-    throw new RangeError(`Invalid leader task option "${option}": got ${String(value)}; allowed: a number of ms ≥ 0`);
+    throw new RangeError(
+      `Invalid leader task option "${option}": got ${String(value)}; allowed: a number of ms ≥ 0`,
+    );
   }
   return ms;
 }
@@ -69,15 +71,24 @@ function positiveMs(option: string, value: number | undefined, fallback: number)
  *   restarted with backoff or the replica steps down (onError). A run that ends after its tenure ended
  *   is expected and logged quietly. A task that returns normally while leading is done for that tenure.
  */
-export function runWhileLeader(elector: LeaderElector, task: LeaderTaskFunction, options: LeaderTaskOptions = {}): LeaderTaskHandle {
+export function runWhileLeader(
+  elector: LeaderElector,
+  task: LeaderTaskFunction,
+  options: LeaderTaskOptions = {},
+): LeaderTaskHandle {
   if (typeof task !== 'function') throw new TypeError('runWhileLeader: task must be a function');
   const name = options.name ?? 'leader task';
   const onError = options.onError ?? 'restart';
   if (onError !== 'restart' && onError !== 'step-down') {
-    throw new RangeError(`Invalid leader task option "onError": got ${JSON.stringify(onError)}; allowed: "restart" or "step-down"`);
+    throw new RangeError(
+      `Invalid leader task option "onError": got ${JSON.stringify(onError)}; allowed: "restart" or "step-down"`,
+    );
   }
   const restartDelayMs = positiveMs('restartDelayMs', options.restartDelayMs, DEFAULTS.restartDelayMs);
-  const maxRestartDelayMs = Math.max(restartDelayMs, positiveMs('maxRestartDelayMs', options.maxRestartDelayMs, DEFAULTS.maxRestartDelayMs));
+  const maxRestartDelayMs = Math.max(
+    restartDelayMs,
+    positiveMs('maxRestartDelayMs', options.maxRestartDelayMs, DEFAULTS.maxRestartDelayMs),
+  );
   const logger = safeLogger(options.logger ?? consoleLogger(`LeaderTask:${elector.leaseName}`));
   const clock = options.clock ?? systemClock;
 
@@ -86,7 +97,8 @@ export function runWhileLeader(elector: LeaderElector, task: LeaderTaskFunction,
   let disposed = false;
   const idleWaiters = new Set<() => void>();
 
-  const describe = (leadership: Leadership): string => `${name} of "${leadership.leaseName}" (term ${leadership.term})`;
+  const describe = (leadership: Leadership): string =>
+    `${name} of "${leadership.leaseName}" (term ${leadership.term})`;
 
   /** Runs the task for one tenure, restarting on failure as the policy says, until the tenure ends. */
   const serveTenure = async (leadership: Leadership): Promise<void> => {
@@ -95,7 +107,8 @@ export function runWhileLeader(elector: LeaderElector, task: LeaderTaskFunction,
       runs += 1;
       try {
         await task(leadership);
-        if (leadership.isActive()) logger.debug?.(`${describe(leadership)} finished while leading; it runs again on the next tenure`);
+        if (leadership.isActive())
+          logger.debug?.(`${describe(leadership)} finished while leading; it runs again on the next tenure`);
         return;
       } catch (error) {
         if (!leadership.isActive()) {
@@ -104,12 +117,16 @@ export function runWhileLeader(elector: LeaderElector, task: LeaderTaskFunction,
         }
         failures += 1;
         if (onError === 'step-down') {
-          logger.error(`${describe(leadership)} failed: ${messageOf(error)}; stepping down so another replica can lead`);
+          logger.error(
+            `${describe(leadership)} failed: ${messageOf(error)}; stepping down so another replica can lead`,
+          );
           await elector.stepDown().catch(() => undefined);
           return;
         }
         const delay = Math.min(maxRestartDelayMs, restartDelayMs * 2 ** Math.min(20, failures - 1));
-        logger.error(`${describe(leadership)} failed (${failures} in a row): ${messageOf(error)}; restarting in ${delay} ms`);
+        logger.error(
+          `${describe(leadership)} failed (${failures} in a row): ${messageOf(error)}; restarting in ${delay} ms`,
+        );
         await sleep(clock, delay, leadership.signal);
       }
     }
@@ -120,7 +137,9 @@ export function runWhileLeader(elector: LeaderElector, task: LeaderTaskFunction,
     const previous = current;
     const run = (async () => {
       if (previous) {
-        logger.warn(`${describe(leadership)} waits for the previous tenure's run, which has not stopped after its signal aborted`);
+        logger.warn(
+          `${describe(leadership)} waits for the previous tenure's run, which has not stopped after its signal aborted`,
+        );
         await previous;
       }
       await serveTenure(leadership);

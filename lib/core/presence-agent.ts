@@ -1,7 +1,12 @@
 import { sleep, type Clock } from './clock.js';
 import type { ResolvedPreferenceOptions } from './election-options.js';
 import type { ElectionLogger } from './logger.js';
-import { comparePreference, type PresenceAnnouncement, type PresenceRecord, type PresenceStore } from './presence.js';
+import {
+  comparePreference,
+  type PresenceAnnouncement,
+  type PresenceRecord,
+  type PresenceStore,
+} from './presence.js';
 import type { StoreRequests } from './store-requests.js';
 
 /** What the agent needs from its elector. */
@@ -29,20 +34,30 @@ export class PresenceAgent {
    * candidate counts only once it has refreshed again since: a record left by a replica that just
    * crashed is still "live" for up to staleAfterMs, and must not be handed the lease.
    */
-  private readonly betterSince = new Map<string, { firstSeenAt: number; firstRefreshAt: number; refreshedSince: boolean }>();
+  private readonly betterSince = new Map<
+    string,
+    { firstSeenAt: number; firstRefreshAt: number; refreshedSince: boolean }
+  >();
   private failing = false;
   private loop?: Promise<void>;
 
   constructor(
     private readonly store: PresenceStore,
     private readonly host: PresenceHost,
-    private readonly preference: ResolvedPreferenceOptions & { presence: { intervalMs: number; staleAfterMs: number } },
+    private readonly preference: ResolvedPreferenceOptions & {
+      presence: { intervalMs: number; staleAfterMs: number };
+    },
     private readonly requests: StoreRequests,
     private readonly clock: Clock,
     private readonly logger: ElectionLogger,
     private readonly stopSignal: AbortSignal,
   ) {
-    this.announcement = { identity: host.identity, priority: preference.priority, canLead: preference.canLead, startedAt: clock.wallNow() };
+    this.announcement = {
+      identity: host.identity,
+      priority: preference.priority,
+      canLead: preference.canLead,
+      startedAt: clock.wallNow(),
+    };
   }
 
   start(): void {
@@ -53,12 +68,18 @@ export class PresenceAgent {
   async stop(): Promise<void> {
     await this.loop;
     try {
-      await this.requests.send('withdraw', (signal) => this.store.withdraw(this.host.leaseName, this.host.identity, signal), {
-        timeoutMs: this.host.requestTimeoutMs,
-        abortOnStop: false,
-      });
+      await this.requests.send(
+        'withdraw',
+        (signal) => this.store.withdraw(this.host.leaseName, this.host.identity, signal),
+        {
+          timeoutMs: this.host.requestTimeoutMs,
+          abortOnStop: false,
+        },
+      );
     } catch (error) {
-      this.logger.debug?.(`Could not withdraw the presence record of "${this.host.identity}" for "${this.host.leaseName}" (it goes stale instead): ${messageOf(error)}`);
+      this.logger.debug?.(
+        `Could not withdraw the presence record of "${this.host.identity}" for "${this.host.leaseName}" (it goes stale instead): ${messageOf(error)}`,
+      );
     }
   }
 
@@ -66,7 +87,11 @@ export class PresenceAgent {
   async liveRecords(maxAgeMs = this.preference.presence.intervalMs): Promise<PresenceRecord[]> {
     const now = this.clock.now();
     if (!this.cached || now - this.cached.at > maxAgeMs) {
-      const records = await this.requests.send('list', (signal) => this.store.list(this.host.leaseName, signal), { timeoutMs: this.host.requestTimeoutMs });
+      const records = await this.requests.send(
+        'list',
+        (signal) => this.store.list(this.host.leaseName, signal),
+        { timeoutMs: this.host.requestTimeoutMs },
+      );
       this.cached = { at: this.clock.now(), records };
     }
     return this.agedCache();
@@ -89,14 +114,24 @@ export class PresenceAgent {
   /** Number of distinct priority levels above ours among live candidates that can lead. */
   async betterTiers(): Promise<number> {
     const records = await this.liveRecords(0);
-    const better = new Set(records.filter((r) => r.canLead && r.identity !== this.host.identity && r.priority > this.preference.priority).map((r) => r.priority));
+    const better = new Set(
+      records
+        .filter(
+          (r) => r.canLead && r.identity !== this.host.identity && r.priority > this.preference.priority,
+        )
+        .map((r) => r.priority),
+    );
     return better.size;
   }
 
   private async run(): Promise<void> {
     while (!this.stopSignal.aborted) {
       try {
-        await this.requests.send('announce', (signal) => this.store.announce(this.host.leaseName, this.announcement, signal), { timeoutMs: this.host.requestTimeoutMs });
+        await this.requests.send(
+          'announce',
+          (signal) => this.store.announce(this.host.leaseName, this.announcement, signal),
+          { timeoutMs: this.host.requestTimeoutMs },
+        );
         if (this.host.isLeader()) await this.leaderDuties();
         if (this.failing) this.logger.debug?.(`Presence records of "${this.host.leaseName}" reachable again`);
         this.failing = false;
@@ -104,7 +139,10 @@ export class PresenceAgent {
         if (this.stopSignal.aborted) break;
         // Debug only: a storage outage is already reported once by the election itself, and a
         // presence refresh never affects leadership (the record just goes stale).
-        if (!this.failing) this.logger.debug?.(`Presence of "${this.host.identity}" for "${this.host.leaseName}" could not be refreshed (retrying; leadership is not affected): ${messageOf(error)}`);
+        if (!this.failing)
+          this.logger.debug?.(
+            `Presence of "${this.host.identity}" for "${this.host.leaseName}" could not be refreshed (retrying; leadership is not affected): ${messageOf(error)}`,
+          );
         this.failing = true;
       }
       await sleep(this.clock, this.preference.presence.intervalMs, this.stopSignal);
@@ -113,24 +151,48 @@ export class PresenceAgent {
 
   /** The leader deletes orphans (records stale for twice the bound) and checks for failback. */
   private async leaderDuties(): Promise<void> {
-    const records = await this.requests.send('list', (signal) => this.store.list(this.host.leaseName, signal), { timeoutMs: this.host.requestTimeoutMs });
+    const records = await this.requests.send(
+      'list',
+      (signal) => this.store.list(this.host.leaseName, signal),
+      { timeoutMs: this.host.requestTimeoutMs },
+    );
     this.cached = { at: this.clock.now(), records };
-    for (const orphan of records.filter((r) => r.ageMs > 2 * this.preference.presence.staleAfterMs && r.identity !== this.host.identity)) {
-      await this.requests.send('withdraw', (signal) => this.store.withdraw(this.host.leaseName, orphan.identity, signal), { timeoutMs: this.host.requestTimeoutMs });
-      this.logger.log(`Removed the presence record of "${orphan.identity}" from "${this.host.leaseName}" (not refreshed for ${Math.round(orphan.ageMs / 1000)} s)`);
+    for (const orphan of records.filter(
+      (r) => r.ageMs > 2 * this.preference.presence.staleAfterMs && r.identity !== this.host.identity,
+    )) {
+      await this.requests.send(
+        'withdraw',
+        (signal) => this.store.withdraw(this.host.leaseName, orphan.identity, signal),
+        { timeoutMs: this.host.requestTimeoutMs },
+      );
+      this.logger.log(
+        `Removed the presence record of "${orphan.identity}" from "${this.host.leaseName}" (not refreshed for ${Math.round(orphan.ageMs / 1000)} s)`,
+      );
     }
     if (this.preference.failbackAfterMs === undefined) return;
     const now = this.clock.now();
     const better = records
-      .filter((r) => r.ageMs <= this.preference.presence.staleAfterMs && r.canLead && r.identity !== this.host.identity && r.priority > this.preference.priority)
+      .filter(
+        (r) =>
+          r.ageMs <= this.preference.presence.staleAfterMs &&
+          r.canLead &&
+          r.identity !== this.host.identity &&
+          r.priority > this.preference.priority,
+      )
       .sort(comparePreference);
     const live = new Set(better.map((r) => r.identity));
-    for (const identity of this.betterSince.keys()) if (!live.has(identity)) this.betterSince.delete(identity);
+    for (const identity of this.betterSince.keys())
+      if (!live.has(identity)) this.betterSince.delete(identity);
     const listedAt = this.cached.at;
     for (const record of better) {
       const refreshedAt = listedAt - record.ageMs;
       const seen = this.betterSince.get(record.identity);
-      if (!seen) this.betterSince.set(record.identity, { firstSeenAt: now, firstRefreshAt: refreshedAt, refreshedSince: false });
+      if (!seen)
+        this.betterSince.set(record.identity, {
+          firstSeenAt: now,
+          firstRefreshAt: refreshedAt,
+          refreshedSince: false,
+        });
       // Ages have a 1 s resolution on Azure: a refresh counts when it is clearly later.
       else if (refreshedAt > seen.firstRefreshAt + 1_000) seen.refreshedSince = true;
     }
@@ -138,9 +200,15 @@ export class PresenceAgent {
     if (!best) return;
     const seen = this.betterSince.get(best.identity)!;
     // Refreshed within about one interval: alive now, not merely not yet stale.
-    if (now - seen.firstSeenAt >= this.preference.failbackAfterMs && best.ageMs <= 1.5 * this.preference.presence.intervalMs) {
+    if (
+      now - seen.firstSeenAt >= this.preference.failbackAfterMs &&
+      best.ageMs <= 1.5 * this.preference.presence.intervalMs
+    ) {
       this.betterSince.clear();
-      await this.host.handOver(best.identity, `failback: "${best.identity}" (priority ${best.priority}) has been present for ${Math.round(this.preference.failbackAfterMs / 1000)} s`);
+      await this.host.handOver(
+        best.identity,
+        `failback: "${best.identity}" (priority ${best.priority}) has been present for ${Math.round(this.preference.failbackAfterMs / 1000)} s`,
+      );
     }
   }
 }

@@ -38,7 +38,12 @@ export interface PresenceStore {
 
 export function isPresenceStore(store: unknown): store is PresenceStore {
   const candidate = store as Partial<PresenceStore> | null;
-  return !!candidate && typeof candidate.announce === 'function' && typeof candidate.withdraw === 'function' && typeof candidate.list === 'function';
+  return (
+    !!candidate &&
+    typeof candidate.announce === 'function' &&
+    typeof candidate.withdraw === 'function' &&
+    typeof candidate.list === 'function'
+  );
 }
 
 /** A member of a lease as LeaderElectionService.members() shows it. */

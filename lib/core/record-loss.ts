@@ -60,7 +60,9 @@ export class RecordLossRules {
     if (!wait) return false;
     if (observation.recoveredTerm !== undefined && observation.recoveredTerm >= wait.termBefore) {
       this.wait = undefined;
-      this.logger.log(`The holder of "${this.lease.leaseName}" at the time its record was lost (term ${observation.recoveredTerm}) has re-acquired it: ending the wait early`);
+      this.logger.log(
+        `The holder of "${this.lease.leaseName}" at the time its record was lost (term ${observation.recoveredTerm}) has re-acquired it: ending the wait early`,
+      );
       return false;
     }
     if (this.clock.now() < wait.until) return true;
@@ -73,7 +75,12 @@ export class RecordLossRules {
    * record): the caller must neither lead on it nor release it (holding it unused keeps everyone out
    * for the same lease duration the wait lasts).
    */
-  lostAtAcquisition(termBefore: number, previousTerm: number | undefined, newTerm: number, recovering: boolean): boolean {
+  lostAtAcquisition(
+    termBefore: number,
+    previousTerm: number | undefined,
+    newTerm: number,
+    recovering: boolean,
+  ): boolean {
     if (recovering || previousTerm === undefined || previousTerm >= termBefore) return false;
     this.start(termBefore, 'at acquisition');
     this.recordTerm = newTerm;
@@ -95,7 +102,10 @@ export class RecordLossRules {
   private start(termBefore: number, how: string): void {
     const until = this.clock.now() + this.lease.leaseDurationMs;
     if (this.wait) {
-      this.wait = { until: Math.max(this.wait.until, until), termBefore: Math.max(this.wait.termBefore, termBefore) };
+      this.wait = {
+        until: Math.max(this.wait.until, until),
+        termBefore: Math.max(this.wait.termBefore, termBefore),
+      };
       return;
     }
     this.wait = { until, termBefore };

@@ -6,8 +6,9 @@
  */
 
 /** ANSI/VT escape sequences: CSI (ESC [ … final byte), OSC (ESC ] … BEL or ESC \), and two-byte ESC x. */
-// eslint-disable-next-line no-control-regex
-const ESCAPE_SEQUENCES = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u009b[0-?]*[ -/]*[@-~]|\u001b[@-_]?/g;
+const ESCAPE_SEQUENCES =
+  // eslint-disable-next-line no-control-regex
+  /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u009b[0-?]*[ -/]*[@-~]|\u001b[@-_]?/g;
 /** C0 and C1 controls, DEL, the left-to-right/right-to-left marks, and the bidirectional overrides and isolates. */
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
@@ -20,7 +21,10 @@ export const MAX_FOREIGN_TEXT_LENGTH = 256;
  * {@link MAX_FOREIGN_TEXT_LENGTH} UTF-16 code units (never cutting a character in half, with "…"
  * marking the cut). Returns undefined when nothing printable is left.
  */
-export function sanitizeForeignText(value: string | undefined, maxLength = MAX_FOREIGN_TEXT_LENGTH): string | undefined {
+export function sanitizeForeignText(
+  value: string | undefined,
+  maxLength = MAX_FOREIGN_TEXT_LENGTH,
+): string | undefined {
   if (typeof value !== 'string') return undefined;
   let text = value.replace(ESCAPE_SEQUENCES, '').replace(CONTROL_CHARACTERS, '');
   text = (text as string & { toWellFormed(): string }).toWellFormed();

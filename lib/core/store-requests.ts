@@ -56,7 +56,11 @@ export class StoreRequests {
    * Runs one store call with a timeout. The returned promise settles at the timeout (or abort) even
    * if the store ignores its signal, so a hung request can never hold a leader past its deadline.
    */
-  send<T>(operation: StoreRequestEvent['operation'], call: (signal: AbortSignal) => Promise<T>, options: SendOptions): Promise<T> {
+  send<T>(
+    operation: StoreRequestEvent['operation'],
+    call: (signal: AbortSignal) => Promise<T>,
+    options: SendOptions,
+  ): Promise<T> {
     const startedAt = this.clock.now();
     const settled = this.track(operation, call, options);
     settled.then(
@@ -70,7 +74,10 @@ export class StoreRequests {
   async settle(): Promise<void> {
     if (this.inFlight.size === 0) return;
     const bound = new AbortController();
-    await Promise.race([Promise.allSettled([...this.inFlight.keys()]), sleep(this.clock, this.source.requestTimeoutMs, bound.signal)]);
+    await Promise.race([
+      Promise.allSettled([...this.inFlight.keys()]),
+      sleep(this.clock, this.source.requestTimeoutMs, bound.signal),
+    ]);
     bound.abort();
   }
 
@@ -78,7 +85,12 @@ export class StoreRequests {
     this.subject.complete();
   }
 
-  private report(operation: StoreRequestEvent['operation'], startedAt: number, error: unknown, value: unknown): void {
+  private report(
+    operation: StoreRequestEvent['operation'],
+    startedAt: number,
+    error: unknown,
+    value: unknown,
+  ): void {
     if (!this.subject.observed) return;
     this.subject.next({
       leaseName: this.source.leaseName,
@@ -87,11 +99,17 @@ export class StoreRequests {
       durationMs: this.clock.now() - startedAt,
       outcome: error === undefined ? 'ok' : 'error',
       ...(error === undefined ? {} : { errorKind: errorKindOf(error) }),
-      ...(operation === 'acquire' && error === undefined ? { acquired: (value as { acquired?: boolean } | undefined)?.acquired === true } : {}),
+      ...(operation === 'acquire' && error === undefined
+        ? { acquired: (value as { acquired?: boolean } | undefined)?.acquired === true }
+        : {}),
     });
   }
 
-  private track<T>(operation: string, call: (signal: AbortSignal) => Promise<T>, { timeoutMs, signal: extraSignal, abortOnStop = true }: SendOptions): Promise<T> {
+  private track<T>(
+    operation: string,
+    call: (signal: AbortSignal) => Promise<T>,
+    { timeoutMs, signal: extraSignal, abortOnStop = true }: SendOptions,
+  ): Promise<T> {
     const timeoutController = new AbortController();
     const signals = [timeoutController.signal];
     if (abortOnStop) signals.push(this.stopSignal);
@@ -101,14 +119,23 @@ export class StoreRequests {
     const signal = linked.signal;
     return new Promise<T>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
-        timeoutController.abort(new TransientStoreError(`${operation} timed out after ${Math.round(timeoutMs)} ms`, 'ElectorTimeout'));
+        timeoutController.abort(
+          new TransientStoreError(
+            `${operation} timed out after ${Math.round(timeoutMs)} ms`,
+            'ElectorTimeout',
+          ),
+        );
       }, timeoutMs);
       const entry: InFlightRequest = {};
       const onAbort = (): void => {
         this.clock.clearTimeout(timer);
         linked.dispose();
         entry.abandonedAt = this.clock.now();
-        reject(signal.reason instanceof Error ? signal.reason : new TransientStoreError(`${operation} aborted`, 'Aborted'));
+        reject(
+          signal.reason instanceof Error
+            ? signal.reason
+            : new TransientStoreError(`${operation} aborted`, 'Aborted'),
+        );
       };
       if (signal.aborted) {
         onAbort();

@@ -2,7 +2,13 @@ import type { Subscription } from 'rxjs';
 import type { LeaderElector, StoreRequestEvent } from '../core/leader-elector.js';
 import type { LeadershipEndReason, LeadershipEvent } from '../core/leadership-events.js';
 import type { LeaseStoreErrorKind } from '../core/lease-store.js';
-import type { MetricAttributes, MetricsCounter, MetricsGauge, MetricsHistogram, MetricsMeter } from './meter-types.js';
+import type {
+  MetricAttributes,
+  MetricsCounter,
+  MetricsGauge,
+  MetricsHistogram,
+  MetricsMeter,
+} from './meter-types.js';
 import { METRIC_ATTRIBUTES as A, METRIC_NAMES, STORE_REQUEST_BUCKETS_SECONDS } from './metric-names.js';
 
 export interface ElectionMetricsOptions {
@@ -58,33 +64,37 @@ export class LeaderElectionMetrics {
   private readonly includeIdentity: boolean;
   private disposed = false;
 
-  constructor(
-    meter: MetricsMeter,
-    options: ElectionMetricsOptions = {},
-  ) {
+  constructor(meter: MetricsMeter, options: ElectionMetricsOptions = {}) {
     this.includeIdentity = options.includeIdentity === true;
     if (typeof meter?.createGauge !== 'function') {
-      throw new TypeError('LeaderElectionMetrics needs an OpenTelemetry Meter with createGauge (@opentelemetry/api 1.9 or later)');
+      throw new TypeError(
+        'LeaderElectionMetrics needs an OpenTelemetry Meter with createGauge (@opentelemetry/api 1.9 or later)',
+      );
     }
     this.isLeader = meter.createGauge(METRIC_NAMES.isLeader, {
-      description: 'Whether this replica leads the lease: 1 while it holds the lease inside its deadline, else 0 (like Kubernetes leader_election_master_status)',
+      description:
+        'Whether this replica leads the lease: 1 while it holds the lease inside its deadline, else 0 (like Kubernetes leader_election_master_status)',
       unit: '1',
     });
     this.transitions = meter.createCounter(METRIC_NAMES.transitions, {
-      description: 'Leadership transitions of this replica: type "acquired" (a tenure began) or "lost" (it ended; reason lost | deadline | step-down | stopped)',
+      description:
+        'Leadership transitions of this replica: type "acquired" (a tenure began) or "lost" (it ended; reason lost | deadline | step-down | stopped)',
       unit: '{transition}',
     });
     this.requestDuration = meter.createHistogram(METRIC_NAMES.storeRequestDuration, {
-      description: 'Duration of lease-store calls (observe, acquire, renew, release); a call that timed out counts its timeout',
+      description:
+        'Duration of lease-store calls (observe, acquire, renew, release); a call that timed out counts its timeout',
       unit: 's',
       advice: { explicitBucketBoundaries: STORE_REQUEST_BUCKETS_SECONDS },
     });
     this.renewalFailures = meter.createCounter(METRIC_NAMES.renewalFailures, {
-      description: 'Failed lease renewals (the leader retries until its deadline; error.type lost steps down at once)',
+      description:
+        'Failed lease renewals (the leader retries until its deadline; error.type lost steps down at once)',
       unit: '{failure}',
     });
     this.acquireAttempts = meter.createCounter(METRIC_NAMES.acquireAttempts, {
-      description: 'Acquire calls: outcome acquired, held_by_other (another replica holds the lease) or error',
+      description:
+        'Acquire calls: outcome acquired, held_by_other (another replica holds the lease) or error',
       unit: '{attempt}',
     });
     this.gatedRuns = meter.createCounter(METRIC_NAMES.gatedRuns, {
@@ -124,7 +134,12 @@ export class LeaderElectionMetrics {
     this.safely(() => {
       const base = this.baseFor(leaseName);
       this.preRegisterGated(leaseName, base);
-      this.gatedRuns.add(1, outcome === 'run' ? { ...base, [A.outcome]: 'run' } : { ...base, [A.outcome]: 'skipped', [A.reason]: reason ?? 'not_leader' });
+      this.gatedRuns.add(
+        1,
+        outcome === 'run'
+          ? { ...base, [A.outcome]: 'run' }
+          : { ...base, [A.outcome]: 'skipped', [A.reason]: reason ?? 'not_leader' },
+      );
     });
   }
 
@@ -145,7 +160,8 @@ export class LeaderElectionMetrics {
 
   private onEvent(entry: Instrumented, event: LeadershipEvent): void {
     if (event.type === 'acquired') this.transitions.add(1, { ...entry.base, [A.type]: 'acquired' });
-    else if (event.type === 'lost') this.transitions.add(1, { ...entry.base, [A.type]: 'lost', [A.reason]: event.reason });
+    else if (event.type === 'lost')
+      this.transitions.add(1, { ...entry.base, [A.type]: 'lost', [A.reason]: event.reason });
   }
 
   private onRequest(entry: Instrumented, event: StoreRequestEvent): void {
@@ -157,7 +173,8 @@ export class LeaderElectionMetrics {
       [A.outcome]: event.outcome,
       ...(failed ? { [A.errorType]: errorType } : {}),
     });
-    if (event.operation === 'renew' && failed) this.renewalFailures.add(1, { ...entry.base, [A.errorType]: errorType });
+    if (event.operation === 'renew' && failed)
+      this.renewalFailures.add(1, { ...entry.base, [A.errorType]: errorType });
     if (event.operation === 'acquire') {
       const outcome: AcquireOutcome = failed ? 'error' : event.acquired ? 'acquired' : 'held_by_other';
       this.acquireAttempts.add(1, { ...entry.base, [A.outcome]: outcome });
@@ -168,7 +185,8 @@ export class LeaderElectionMetrics {
   private preRegister(base: MetricAttributes): void {
     this.safely(() => {
       this.transitions.add(0, { ...base, [A.type]: 'acquired' });
-      for (const reason of END_REASONS) this.transitions.add(0, { ...base, [A.type]: 'lost', [A.reason]: reason });
+      for (const reason of END_REASONS)
+        this.transitions.add(0, { ...base, [A.type]: 'lost', [A.reason]: reason });
       for (const kind of ERROR_KINDS) this.renewalFailures.add(0, { ...base, [A.errorType]: kind });
       for (const outcome of ACQUIRE_OUTCOMES) this.acquireAttempts.add(0, { ...base, [A.outcome]: outcome });
       this.preRegisterGated(base[A.lease]!, base);
@@ -179,11 +197,13 @@ export class LeaderElectionMetrics {
     if (this.gatedLeases.has(leaseName)) return;
     this.gatedLeases.add(leaseName);
     this.gatedRuns.add(0, { ...base, [A.outcome]: 'run' });
-    for (const reason of SKIP_REASONS) this.gatedRuns.add(0, { ...base, [A.outcome]: 'skipped', [A.reason]: reason });
+    for (const reason of SKIP_REASONS)
+      this.gatedRuns.add(0, { ...base, [A.outcome]: 'skipped', [A.reason]: reason });
   }
 
   private baseFor(leaseName: string): MetricAttributes {
-    for (const entry of this.instrumented.values()) if (entry.elector.leaseName === leaseName) return entry.base;
+    for (const entry of this.instrumented.values())
+      if (entry.elector.leaseName === leaseName) return entry.base;
     return { [A.lease]: leaseName };
   }
 
@@ -210,7 +230,11 @@ export class LeaderElectionMetrics {
  *   import { metrics } from '@opentelemetry/api';
  *   const recording = instrumentElector(elector, metrics.getMeter('nestjs-leader-election'));
  */
-export function instrumentElector(elector: LeaderElector, meter: MetricsMeter, options: ElectionMetricsOptions = {}): LeaderElectionMetrics {
+export function instrumentElector(
+  elector: LeaderElector,
+  meter: MetricsMeter,
+  options: ElectionMetricsOptions = {},
+): LeaderElectionMetrics {
   const recorder = new LeaderElectionMetrics(meter, options);
   recorder.instrument(elector);
   return recorder;

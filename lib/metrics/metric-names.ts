@@ -39,4 +39,6 @@ export const DEFAULT_METER_NAME = 'nestjs-leader-election';
  * Bucket boundaries (seconds) suggested for the store request histogram: Azure blob lease calls take
  * a few ms to a few hundred ms; a call that times out counts its timeout (seconds).
  */
-export const STORE_REQUEST_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+export const STORE_REQUEST_BUCKETS_SECONDS = [
+  0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10,
+];

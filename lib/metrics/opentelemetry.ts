@@ -2,8 +2,7 @@ import type { MetricsMeterProvider } from './meter-types.js';
 
 /** What loading the optional peer `@opentelemetry/api` gave. */
 export type GlobalMeterProviderResult =
-  | { available: true; provider: MetricsMeterProvider }
-  | { available: false; reason: string };
+  { available: true; provider: MetricsMeterProvider } | { available: false; reason: string };
 
 /**
  * Loads `@opentelemetry/api` (an optional peer dependency) and returns its global MeterProvider
@@ -19,8 +18,13 @@ export async function loadGlobalMeterProvider(): Promise<GlobalMeterProviderResu
   try {
     const api = await import('@opentelemetry/api');
     // ESM namespace, or a CommonJS module seen through a default export (bundlers).
-    const metrics = (api.metrics ?? (api as unknown as { default?: typeof api }).default?.metrics) as MetricsMeterProvider | undefined;
-    if (!metrics || typeof metrics.getMeter !== 'function') return { available: false, reason: '@opentelemetry/api has no metrics API (version 1.9 or later is needed)' };
+    const metrics = (api.metrics ?? (api as unknown as { default?: typeof api }).default?.metrics) as
+      MetricsMeterProvider | undefined;
+    if (!metrics || typeof metrics.getMeter !== 'function')
+      return {
+        available: false,
+        reason: '@opentelemetry/api has no metrics API (version 1.9 or later is needed)',
+      };
     return { available: true, provider: metrics };
   } catch (error) {
     const code = (error as { code?: unknown } | undefined)?.code;

@@ -32,8 +32,13 @@ export class LeaderElectionMetricsBinding implements OnApplicationShutdown {
     );
   }
 
-  static async create(options: ResolvedLeaderElectionOptions, service: LeaderElectionService): Promise<LeaderElectionMetricsBinding> {
-    const logger: ElectionLogger = safeLogger(options.logger === false ? silentLogger : (options.logger ?? new Logger('LeaderElection')));
+  static async create(
+    options: ResolvedLeaderElectionOptions,
+    service: LeaderElectionService,
+  ): Promise<LeaderElectionMetricsBinding> {
+    const logger: ElectionLogger = safeLogger(
+      options.logger === false ? silentLogger : (options.logger ?? new Logger('LeaderElection')),
+    );
     const { enabled, meterName, includeIdentity } = options.metrics;
     if (enabled === false) return new LeaderElectionMetricsBinding(service, undefined);
     let provider: MetricsMeterProvider | undefined = options.metrics.meterProvider;
@@ -55,7 +60,10 @@ export class LeaderElectionMetricsBinding implements OnApplicationShutdown {
       metrics = new LeaderElectionMetrics(provider.getMeter(meterName), { includeIdentity });
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      if (enabled === true) throw new Error(`LeaderElectionModule: "metrics" is on but cannot be recorded: ${reason}`, { cause: error });
+      if (enabled === true)
+        throw new Error(`LeaderElectionModule: "metrics" is on but cannot be recorded: ${reason}`, {
+          cause: error,
+        });
       logger.warn(`Leader election metrics off: ${reason}`);
       return new LeaderElectionMetricsBinding(service, undefined);
     }
@@ -73,5 +81,6 @@ export class LeaderElectionMetricsBinding implements OnApplicationShutdown {
 export const LEADER_ELECTION_METRICS_PROVIDER: Provider = {
   provide: LeaderElectionMetricsBinding,
   inject: [RESOLVED_LEADER_ELECTION_OPTIONS, LeaderElectionService],
-  useFactory: (options: ResolvedLeaderElectionOptions, service: LeaderElectionService) => LeaderElectionMetricsBinding.create(options, service),
+  useFactory: (options: ResolvedLeaderElectionOptions, service: LeaderElectionService) =>
+    LeaderElectionMetricsBinding.create(options, service),
 };

@@ -25,8 +25,16 @@ import type { RenewalThreadConnection } from '../renewal/renewal-thread.js';
 import { AzureBlobLeaseStore, DEFAULT_CONTAINER_NAME } from '../stores/azure-blob/azure-blob-lease-store.js';
 import { DEFAULT_METER_NAME } from '../metrics/metric-names.js';
 import type { MetricsMeterProvider } from '../metrics/meter-types.js';
-import type { HealthDetailsLevel, LeaderElectionMetricsOptions, LeaderElectionModuleOptions } from './interfaces/leader-election-options.interface.js';
-import { DEFAULT_LEASE_NAME, DEFAULT_SHUTDOWN_TIMEOUT_MS, DEFAULT_STARTUP_TIMEOUT_MS } from './leader-election.constants.js';
+import type {
+  HealthDetailsLevel,
+  LeaderElectionMetricsOptions,
+  LeaderElectionModuleOptions,
+} from './interfaces/leader-election-options.interface.js';
+import {
+  DEFAULT_LEASE_NAME,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  DEFAULT_STARTUP_TIMEOUT_MS,
+} from './leader-election.constants.js';
 import { conflictingStores, noStoreConfigured } from './leader-election.messages.js';
 
 export interface ResolvedLeaderElectionOptions {
@@ -46,7 +54,13 @@ export interface ResolvedLeaderElectionOptions {
   /** What the health indicator shows: 'minimal' (public-safe, the default) or 'full'. */
   healthDetails: HealthDetailsLevel;
   /** Renewal off the main thread: its settings, or why it stays on the main thread (logged once). */
-  renewalThread?: (RenewalThreadConnection & { containerName: string; maxBlockedMs: number; exitOnBlockedDeadline: boolean }) | { fallback: string };
+  renewalThread?:
+    | (RenewalThreadConnection & {
+        containerName: string;
+        maxBlockedMs: number;
+        exitOnBlockedDeadline: boolean;
+      })
+    | { fallback: string };
   logger?: ElectionLogger | false;
   /** The `metrics` option: 'auto' (default) records when @opentelemetry/api loads; see ResolvedMetricsOptions. */
   metrics: ResolvedMetricsOptions;
@@ -66,7 +80,11 @@ export interface ResolvedMetricsOptions {
   includeIdentity: boolean;
 }
 
-const METRICS_OPTION_KEYS = ['meterProvider', 'meterName', 'includeIdentity'] as const satisfies ReadonlyArray<keyof LeaderElectionMetricsOptions>;
+const METRICS_OPTION_KEYS = [
+  'meterProvider',
+  'meterName',
+  'includeIdentity',
+] as const satisfies ReadonlyArray<keyof LeaderElectionMetricsOptions>;
 
 /** Timing and preference options: per replica, passed to every election (the core checks them). */
 const TIMING_KEYS = [...TIMING_OPTION_KEYS, ...PREFERENCE_OPTION_KEYS] as const;
@@ -131,7 +149,9 @@ export function defaultIdentity(): string {
  * stops the application from booting, with a message naming the option. Nothing here touches the
  * network: a storage outage at boot is not a configuration error.
  */
-export function resolveLeaderElectionOptions(options: LeaderElectionModuleOptions | undefined): ResolvedLeaderElectionOptions {
+export function resolveLeaderElectionOptions(
+  options: LeaderElectionModuleOptions | undefined,
+): ResolvedLeaderElectionOptions {
   if (options === null || typeof options !== 'object') {
     throw new InvalidElectionOptionError('options', options, 'an object (LeaderElectionModuleOptions)');
   }
@@ -145,33 +165,64 @@ export function resolveLeaderElectionOptions(options: LeaderElectionModuleOption
     // Plain decimal strings ("15") and "true"/"false" may come from the environment; the core checks the rest.
     const value = options[key];
     if (value === undefined) continue;
-    timings[key] = key === 'canLead' ? booleanFromEnv(value) : key === 'presence' || key === 'failback' ? value : numberFromEnv(value);
+    timings[key] =
+      key === 'canLead'
+        ? booleanFromEnv(value)
+        : key === 'presence' || key === 'failback'
+          ? value
+          : numberFromEnv(value);
   }
-  const election = resolveElectionOptions({ ...(timings as ElectionTimingOptions & ElectionPreferenceOptions), leaseName: defaultLeaseName, identity });
+  const election = resolveElectionOptions({
+    ...(timings as ElectionTimingOptions & ElectionPreferenceOptions),
+    leaseName: defaultLeaseName,
+    identity,
+  });
 
   const releaseOnShutdown = booleanFromEnv(options.releaseOnShutdown ?? true);
   if (typeof releaseOnShutdown !== 'boolean') {
     throw new InvalidElectionOptionError('releaseOnShutdown', releaseOnShutdown, BOOLEAN_ALLOWED);
   }
-  const shutdownTimeoutMs = timerMs('shutdownTimeoutMs', options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
-  const startupTimeoutMs = timerMs('startupTimeoutMs', options.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS);
-  const healthStoreOutageMs = timerMs('healthStoreOutageMs', options.healthStoreOutageMs ?? 3 * election.leaseDurationMs);
+  const shutdownTimeoutMs = timerMs(
+    'shutdownTimeoutMs',
+    options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  );
+  const startupTimeoutMs = timerMs(
+    'startupTimeoutMs',
+    options.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS,
+  );
+  const healthStoreOutageMs = timerMs(
+    'healthStoreOutageMs',
+    options.healthStoreOutageMs ?? 3 * election.leaseDurationMs,
+  );
   const createIfMissing = booleanFromEnv(options.createIfMissing);
   if (createIfMissing !== undefined && typeof createIfMissing !== 'boolean') {
     throw new InvalidElectionOptionError('createIfMissing', createIfMissing, BOOLEAN_ALLOWED);
   }
   const healthDetails = options.healthDetails ?? 'minimal';
   if (!HEALTH_DETAILS_LEVELS.includes(healthDetails)) {
-    throw new InvalidElectionOptionError('healthDetails', healthDetails, `one of ${HEALTH_DETAILS_LEVELS.map((level) => `"${level}"`).join(', ')}`);
+    throw new InvalidElectionOptionError(
+      'healthDetails',
+      healthDetails,
+      `one of ${HEALTH_DETAILS_LEVELS.map((level) => `"${level}"`).join(', ')}`,
+    );
   }
 
-  const logger = options.logger as Partial<Record<'log' | 'warn' | 'error', unknown>> | false | undefined | null;
+  const logger = options.logger as
+    Partial<Record<'log' | 'warn' | 'error', unknown>> | false | undefined | null;
   if (
     logger !== undefined &&
     logger !== false &&
-    (typeof logger !== 'object' || logger === null || typeof logger.log !== 'function' || typeof logger.warn !== 'function' || typeof logger.error !== 'function')
+    (typeof logger !== 'object' ||
+      logger === null ||
+      typeof logger.log !== 'function' ||
+      typeof logger.warn !== 'function' ||
+      typeof logger.error !== 'function')
   ) {
-    throw new InvalidElectionOptionError('logger', options.logger, 'false or an object with log, warn and error methods (e.g. a Nest Logger)');
+    throw new InvalidElectionOptionError(
+      'logger',
+      options.logger,
+      'false or an object with log, warn and error methods (e.g. a Nest Logger)',
+    );
   }
 
   const metrics = resolveMetricsOption(options.metrics);
@@ -202,25 +253,53 @@ export function resolveLeaderElectionOptions(options: LeaderElectionModuleOption
  * TokenCredential the credential stays here and its tokens are handed over (TokenRelay); with an
  * existing ContainerClient or a custom store, renewals stay on the main thread (said once in the log).
  */
-function resolveRenewalThread(options: LeaderElectionModuleOptions): ResolvedLeaderElectionOptions['renewalThread'] {
+function resolveRenewalThread(
+  options: LeaderElectionModuleOptions,
+): ResolvedLeaderElectionOptions['renewalThread'] {
   const given = booleanFromEnv(options.renewalThread ?? false);
   if (given === false) return undefined;
   if (given !== true && (typeof given !== 'object' || given === null || Array.isArray(given))) {
-    throw new InvalidElectionOptionError('renewalThread', given, 'false (default), true, or { maxBlockedMs, exitOnBlockedDeadline }');
+    throw new InvalidElectionOptionError(
+      'renewalThread',
+      given,
+      'false (default), true, or { maxBlockedMs, exitOnBlockedDeadline }',
+    );
   }
   const spec = given === true ? {} : (given as { maxBlockedMs?: unknown; exitOnBlockedDeadline?: unknown });
   refuseUnknownOptions(spec, ['maxBlockedMs', 'exitOnBlockedDeadline'], 'renewalThread option');
   const maxBlockedMs = numberFromEnv(spec.maxBlockedMs ?? 60_000);
-  if (typeof maxBlockedMs !== 'number' || !Number.isFinite(maxBlockedMs) || maxBlockedMs < 1_000 || maxBlockedMs > 3_600_000) {
-    throw new InvalidElectionOptionError('renewalThread.maxBlockedMs', maxBlockedMs, 'a number of ms from 1000 to 3600000 (default 60000)' + NUMERIC_STRING_NOTE);
+  if (
+    typeof maxBlockedMs !== 'number' ||
+    !Number.isFinite(maxBlockedMs) ||
+    maxBlockedMs < 1_000 ||
+    maxBlockedMs > 3_600_000
+  ) {
+    throw new InvalidElectionOptionError(
+      'renewalThread.maxBlockedMs',
+      maxBlockedMs,
+      'a number of ms from 1000 to 3600000 (default 60000)' + NUMERIC_STRING_NOTE,
+    );
   }
   const exitOnBlockedDeadline = booleanFromEnv(spec.exitOnBlockedDeadline ?? false);
-  if (typeof exitOnBlockedDeadline !== 'boolean') throw new InvalidElectionOptionError('renewalThread.exitOnBlockedDeadline', exitOnBlockedDeadline, BOOLEAN_ALLOWED);
-  const settings = { containerName: options.containerName ?? DEFAULT_CONTAINER_NAME, maxBlockedMs, exitOnBlockedDeadline };
-  if (typeof options.connectionString === 'string' && options.connectionString !== '') return { connectionString: options.connectionString, ...settings };
-  if (typeof options.accountUrl === 'string' && options.credential) return { accountUrl: options.accountUrl, credential: options.credential, ...settings };
+  if (typeof exitOnBlockedDeadline !== 'boolean')
+    throw new InvalidElectionOptionError(
+      'renewalThread.exitOnBlockedDeadline',
+      exitOnBlockedDeadline,
+      BOOLEAN_ALLOWED,
+    );
+  const settings = {
+    containerName: options.containerName ?? DEFAULT_CONTAINER_NAME,
+    maxBlockedMs,
+    exitOnBlockedDeadline,
+  };
+  if (typeof options.connectionString === 'string' && options.connectionString !== '')
+    return { connectionString: options.connectionString, ...settings };
+  if (typeof options.accountUrl === 'string' && options.credential)
+    return { accountUrl: options.accountUrl, credential: options.credential, ...settings };
   const source = options.containerClient ? 'an existing ContainerClient' : 'a custom store';
-  return { fallback: `renewals stay on the main thread: ${source} cannot be handed to a worker thread (a connection string or accountUrl + credential can)` };
+  return {
+    fallback: `renewals stay on the main thread: ${source} cannot be handed to a worker thread (a connection string or accountUrl + credential can)`,
+  };
 }
 
 function resolveMetricsOption(given: unknown): ResolvedMetricsOptions {
@@ -228,52 +307,93 @@ function resolveMetricsOption(given: unknown): ResolvedMetricsOptions {
   const value = booleanFromEnv(given);
   if (value === undefined) return { enabled: 'auto', ...defaults };
   if (typeof value === 'boolean') return { enabled: value, ...defaults };
-  const allowed = 'true, false, or { meterProvider?, meterName?, includeIdentity? } (the strings "true" and "false" are accepted too)';
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidElectionOptionError('metrics', value, allowed);
+  const allowed =
+    'true, false, or { meterProvider?, meterName?, includeIdentity? } (the strings "true" and "false" are accepted too)';
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new InvalidElectionOptionError('metrics', value, allowed);
   refuseUnknownOptions(value, METRICS_OPTION_KEYS, 'metrics option');
   const { meterProvider, meterName, includeIdentity } = value as LeaderElectionMetricsOptions;
-  if (meterProvider !== undefined && (typeof meterProvider !== 'object' || meterProvider === null || typeof meterProvider.getMeter !== 'function')) {
-    throw new InvalidElectionOptionError('metrics.meterProvider', meterProvider, 'an OpenTelemetry MeterProvider (an object with getMeter), e.g. the SDK\'s MeterProvider');
+  if (
+    meterProvider !== undefined &&
+    (typeof meterProvider !== 'object' ||
+      meterProvider === null ||
+      typeof meterProvider.getMeter !== 'function')
+  ) {
+    throw new InvalidElectionOptionError(
+      'metrics.meterProvider',
+      meterProvider,
+      "an OpenTelemetry MeterProvider (an object with getMeter), e.g. the SDK's MeterProvider",
+    );
   }
-  if (meterName !== undefined && (typeof meterName !== 'string' || meterName.trim() === '' || meterName.length > 255)) {
-    throw new InvalidElectionOptionError('metrics.meterName', meterName, 'a non-empty string of at most 255 characters');
+  if (
+    meterName !== undefined &&
+    (typeof meterName !== 'string' || meterName.trim() === '' || meterName.length > 255)
+  ) {
+    throw new InvalidElectionOptionError(
+      'metrics.meterName',
+      meterName,
+      'a non-empty string of at most 255 characters',
+    );
   }
   const identity = booleanFromEnv(includeIdentity ?? false);
-  if (typeof identity !== 'boolean') throw new InvalidElectionOptionError('metrics.includeIdentity', identity, BOOLEAN_ALLOWED);
-  return { enabled: true, ...(meterProvider ? { meterProvider } : {}), meterName: meterName ?? DEFAULT_METER_NAME, includeIdentity: identity };
+  if (typeof identity !== 'boolean')
+    throw new InvalidElectionOptionError('metrics.includeIdentity', identity, BOOLEAN_ALLOWED);
+  return {
+    enabled: true,
+    ...(meterProvider ? { meterProvider } : {}),
+    meterName: meterName ?? DEFAULT_METER_NAME,
+    includeIdentity: identity,
+  };
 }
 
-const BOOLEAN_ALLOWED = 'true or false (the strings "true" and "false" are accepted too, e.g. from the environment)';
+const BOOLEAN_ALLOWED =
+  'true or false (the strings "true" and "false" are accepted too, e.g. from the environment)';
 
 /** A wait that ends up in setTimeout: Node fires anything above 2^31 − 1 ms after 1 ms instead. */
 function timerMs(option: string, given: unknown): number {
   const value = numberFromEnv(given);
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_TIMER_DELAY_MS) {
     const allowed = `a number of ms from 0 to ${MAX_TIMER_DELAY_MS} (about 24.8 days, Node's timer limit)`;
-    throw new InvalidElectionOptionError(option, value, typeof value === 'string' ? `${allowed}${NUMERIC_STRING_NOTE}` : allowed);
+    throw new InvalidElectionOptionError(
+      option,
+      value,
+      typeof value === 'string' ? `${allowed}${NUMERIC_STRING_NOTE}` : allowed,
+    );
   }
   return value;
 }
 
-function buildStore(options: Omit<LeaderElectionModuleOptions, 'createIfMissing'> & { createIfMissing?: boolean }): { store: LeaseStore; ownsStore: boolean } {
+function buildStore(
+  options: Omit<LeaderElectionModuleOptions, 'createIfMissing'> & { createIfMissing?: boolean },
+): { store: LeaseStore; ownsStore: boolean } {
   const given = (['connectionString', 'accountUrl', 'containerClient', 'store'] as const).filter(
     (key) => options[key] !== undefined && options[key] !== null && options[key] !== '',
   );
   if (given.length > 1) throw new TypeError(conflictingStores(given));
   if (given.length === 0) {
     if (options.connectionString === '') {
-      throw new InvalidElectionOptionError('connectionString', '', 'a non-empty Azure Storage connection string (is the environment variable set?)');
+      throw new InvalidElectionOptionError(
+        'connectionString',
+        '',
+        'a non-empty Azure Storage connection string (is the environment variable set?)',
+      );
     }
     throw new TypeError(noStoreConfigured());
   }
   if (options.credential !== undefined && given[0] !== 'accountUrl') {
-    throw new TypeError(`LeaderElectionModule: "credential" is only used with "accountUrl", but ${given[0]} was given.`);
+    throw new TypeError(
+      `LeaderElectionModule: "credential" is only used with "accountUrl", but ${given[0]} was given.`,
+    );
   }
   if (options.store) {
     const store = options.store;
     for (const method of ['observe', 'acquire', 'renew', 'release'] as const) {
       if (typeof (store as unknown as Record<string, unknown>)[method] !== 'function') {
-        throw new InvalidElectionOptionError('store', store, `a LeaseStore with observe, acquire, renew and release methods (missing ${method})`);
+        throw new InvalidElectionOptionError(
+          'store',
+          store,
+          `a LeaseStore with observe, acquire, renew and release methods (missing ${method})`,
+        );
       }
     }
     return { store, ownsStore: false };
@@ -281,17 +401,48 @@ function buildStore(options: Omit<LeaderElectionModuleOptions, 'createIfMissing'
   const common = { containerName: options.containerName, createIfMissing: options.createIfMissing };
   if (options.containerClient) {
     const client = options.containerClient as unknown as Record<string, unknown>;
-    if (typeof client !== 'object' || typeof client.getBlobClient !== 'function' || typeof client.url !== 'string') {
+    if (
+      typeof client !== 'object' ||
+      typeof client.getBlobClient !== 'function' ||
+      typeof client.url !== 'string'
+    ) {
       // Described by type only: a client object carries its credential (account key, SAS).
-      throw new InvalidElectionOptionError('containerClient', options.containerClient, 'a ContainerClient from @azure/storage-blob (e.g. blobServiceClient.getContainerClient(name))');
+      throw new InvalidElectionOptionError(
+        'containerClient',
+        options.containerClient,
+        'a ContainerClient from @azure/storage-blob (e.g. blobServiceClient.getContainerClient(name))',
+      );
     }
-    return { store: new AzureBlobLeaseStore({ containerClient: options.containerClient, createIfMissing: options.createIfMissing }), ownsStore: true };
+    return {
+      store: new AzureBlobLeaseStore({
+        containerClient: options.containerClient,
+        createIfMissing: options.createIfMissing,
+      }),
+      ownsStore: true,
+    };
   }
   if (options.accountUrl) {
-    if (!options.credential || typeof (options.credential as { getToken?: unknown }).getToken !== 'function') {
-      throw new InvalidElectionOptionError('credential', options.credential, 'a TokenCredential with a getToken method (e.g. new DefaultAzureCredential() from @azure/identity) when "accountUrl" is given');
+    if (
+      !options.credential ||
+      typeof (options.credential as { getToken?: unknown }).getToken !== 'function'
+    ) {
+      throw new InvalidElectionOptionError(
+        'credential',
+        options.credential,
+        'a TokenCredential with a getToken method (e.g. new DefaultAzureCredential() from @azure/identity) when "accountUrl" is given',
+      );
     }
-    return { store: new AzureBlobLeaseStore({ accountUrl: options.accountUrl, credential: options.credential, ...common }), ownsStore: true };
+    return {
+      store: new AzureBlobLeaseStore({
+        accountUrl: options.accountUrl,
+        credential: options.credential,
+        ...common,
+      }),
+      ownsStore: true,
+    };
   }
-  return { store: new AzureBlobLeaseStore({ connectionString: options.connectionString!, ...common }), ownsStore: true };
+  return {
+    store: new AzureBlobLeaseStore({ connectionString: options.connectionString!, ...common }),
+    ownsStore: true,
+  };
 }

@@ -4,7 +4,11 @@ import { getLeaderElectionHooks } from './decorators/leader-election.decorator.j
 import { getLeaderOnlyMetadata } from './decorators/leader-only.decorator.js';
 import { getLeaderTaskMetadata } from './decorators/leader-task.decorator.js';
 import { LEADER_GATE } from './leader-election.constants.js';
-import { leaderWorkNeedsSingleton, registeredTwice, unreachableInstances } from './leader-election.messages.js';
+import {
+  leaderWorkNeedsSingleton,
+  registeredTwice,
+  unreachableInstances,
+} from './leader-election.messages.js';
 import { LeaderElectionService } from './leader-election.service.js';
 import { handlerKindFromMetadata, recordHandlerKind, type HandlerKind } from './utils/handler-kind.js';
 import { loadTransportErrors } from './utils/not-leader-error.js';
@@ -97,13 +101,23 @@ export class LeaderElectionExplorer implements OnModuleInit {
     const hooks = getLeaderElectionHooks(prototype.constructor);
     if (tasks.length === 0 && !hooks) return;
     const className = String(wrapper.name);
-    if (!wrapper.isDependencyTreeStatic() || wrapper.isTransient || !wrapper.instance || typeof wrapper.instance !== 'object') {
-      throw new Error(leaderWorkNeedsSingleton(className, tasks.length > 0 ? tasks : ['@LeaderElection hooks']));
+    if (
+      !wrapper.isDependencyTreeStatic() ||
+      wrapper.isTransient ||
+      !wrapper.instance ||
+      typeof wrapper.instance !== 'object'
+    ) {
+      throw new Error(
+        leaderWorkNeedsSingleton(className, tasks.length > 0 ? tasks : ['@LeaderElection hooks']),
+      );
     }
     const instance = wrapper.instance as Record<string, (...args: unknown[]) => unknown>;
     for (const name of tasks) {
       const metadata = getLeaderTaskMetadata(prototype[name as keyof typeof prototype])!;
-      this.service.runWhileLeader((leadership) => instance[name]!.call(instance, leadership), { ...metadata, name: metadata.handlerName });
+      this.service.runWhileLeader((leadership) => instance[name]!.call(instance, leadership), {
+        ...metadata,
+        name: metadata.handlerName,
+      });
     }
     if (hooks) this.service.addHooks(instance, hooks.leaseName, className);
   }
@@ -119,7 +133,8 @@ export class LeaderElectionExplorer implements OnModuleInit {
     if (services.size <= 1) return;
     const importers = new Set<string>();
     for (const module of this.modules.values() as unknown as Iterable<NestModuleRef>) {
-      for (const host of hosts) if (module.imports.has(host) && !hosts.has(module)) importers.add(module.name);
+      for (const host of hosts)
+        if (module.imports.has(host) && !hosts.has(module)) importers.add(module.name);
     }
     throw new Error(registeredTwice(services.size, [...importers]));
   }
@@ -134,7 +149,12 @@ export class LeaderElectionExplorer implements OnModuleInit {
   private linkToGate(wrapper: DiscoveredWrapper): void {
     const link = (instance: unknown): void => {
       if (instance && typeof instance === 'object') {
-        Object.defineProperty(instance, LEADER_GATE, { value: this.service, enumerable: false, configurable: true, writable: true });
+        Object.defineProperty(instance, LEADER_GATE, {
+          value: this.service,
+          enumerable: false,
+          configurable: true,
+          writable: true,
+        });
       }
     };
     if (wrapper.isDependencyTreeStatic() && !wrapper.isTransient) {
@@ -153,7 +173,12 @@ export class LeaderElectionExplorer implements OnModuleInit {
     const Gated = class extends Base {
       constructor(...args: unknown[]) {
         super(...args);
-        Object.defineProperty(this, LEADER_GATE, { value: gate, enumerable: false, configurable: true, writable: true });
+        Object.defineProperty(this, LEADER_GATE, {
+          value: gate,
+          enumerable: false,
+          configurable: true,
+          writable: true,
+        });
       }
     };
     Object.defineProperty(Gated, 'name', { value: Base.name });
@@ -173,7 +198,9 @@ export class LeaderElectionExplorer implements OnModuleInit {
   private closeGateEarly(): void {
     try {
       // Nest's own order: sorted by distance, descending, then reversed (ties reversed too).
-      const destroyOrder = [...(this.modules.values() as unknown as Iterable<NestModuleRef>)].sort((a, b) => b.distance - a.distance).reverse();
+      const destroyOrder = [...(this.modules.values() as unknown as Iterable<NestModuleRef>)]
+        .sort((a, b) => b.distance - a.distance)
+        .reverse();
       const first = destroyOrder[0];
       if (!first) return;
       const token = Symbol('nestjs-leader-election:close-gate');
@@ -188,10 +215,10 @@ export class LeaderElectionExplorer implements OnModuleInit {
 
 const GATED_SUBCLASS = Symbol('nestjs-leader-election:gated-subclass');
 
-
 function prototypeOf(wrapper: DiscoveredWrapper): object | undefined {
   const instance = wrapper.instance;
-  if (instance && typeof instance === 'object') return (Object.getPrototypeOf(instance) as object | null) ?? undefined;
+  if (instance && typeof instance === 'object')
+    return (Object.getPrototypeOf(instance) as object | null) ?? undefined;
   const metatype = wrapper.metatype;
   if (typeof metatype === 'function' && !wrapper.inject) return metatype.prototype as object | undefined;
   return undefined;

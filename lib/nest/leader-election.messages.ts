@@ -13,7 +13,8 @@ export const skippedNotLeader = (handler: string, leaseName: string, leader: str
 export const skippedOverlap = (handler: string): string =>
   `Skipped ${handler}: its previous run is still in progress (set allowOverlap to run concurrently)`;
 
-export const skippedShuttingDown = (handler: string): string => `Skipped ${handler}: the application is shutting down`;
+export const skippedShuttingDown = (handler: string): string =>
+  `Skipped ${handler}: the application is shutting down`;
 
 export const noGate = (handler: string): string =>
   `@LeaderOnly ${handler} was called on an instance that LeaderElectionModule does not manage (not a static Nest provider/controller, or the module is not imported); the call is skipped.`;
@@ -22,7 +23,8 @@ export const startupTimedOut = (leaseName: string, ms: number): string =>
   `First election attempt for "${leaseName}" did not finish within ${ms} ms; continuing boot as follower (the election keeps trying).`;
 
 /** Foreign values (leader identities, lease names from input) go into messages quoted and capped. */
-export const quoted = (value: string, max = 256): string => JSON.stringify(value.length > max ? `${value.slice(0, max)}…` : value);
+export const quoted = (value: string, max = 256): string =>
+  JSON.stringify(value.length > max ? `${value.slice(0, max)}…` : value);
 
 export const unknownLease = (leaseName: string, declared: string[]): string =>
   `LeaderElectionService: lease ${quoted(leaseName, 100)} is not declared; declared leases: ${declared.map((name) => `"${name}"`).join(', ')}. Reads never start an election: declare a lease with @LeaderOnly(name) or join it with "await service.join(name)".`;
@@ -36,7 +38,8 @@ export const skippedWhileFollowing = (leaseName: string, skipped: number): strin
 export const overlapSkipped = (handler: string): string =>
   `${handler} is still running when its next run is due; overlapping runs are skipped and counted (set allowOverlap to run them concurrently). Logged once per leadership.`;
 
-export const missedTimeoutFailed = (handler: string, message: string): string => `Missed @Timeout ${handler}, run on becoming leader, failed: ${message}`;
+export const missedTimeoutFailed = (handler: string, message: string): string =>
+  `Missed @Timeout ${handler}, run on becoming leader, failed: ${message}`;
 
 export const noGateRefused = (handler: string): string =>
   `@LeaderOnly ${handler} was called on an instance that LeaderElectionModule does not manage (created outside Nest's container, or the module is not imported in this application); the request is refused.`;

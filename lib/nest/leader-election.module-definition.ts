@@ -1,6 +1,9 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
 import { InvalidElectionOptionError } from '../core/election-options.js';
-import type { LeaderElectionModuleExtras, LeaderElectionModuleOptions } from './interfaces/leader-election-options.interface.js';
+import type {
+  LeaderElectionModuleExtras,
+  LeaderElectionModuleOptions,
+} from './interfaces/leader-election-options.interface.js';
 
 /**
  * `isGlobal` defaults to true, like `ScheduleModule.forRoot()` (always global) and `@nestjs/locks`
@@ -20,7 +23,8 @@ export const {
   .setFactoryMethodName('createLeaderElectionOptions')
   .setExtras<LeaderElectionModuleExtras>({ isGlobal: true }, (definition, { isGlobal }) => {
     // Structural, so checked here, when forRoot/forRootAsync is called (e.g. "false" from the environment).
-    if (isGlobal !== undefined && typeof isGlobal !== 'boolean') throw new InvalidElectionOptionError('isGlobal', isGlobal, 'true or false (default true)');
+    if (isGlobal !== undefined && typeof isGlobal !== 'boolean')
+      throw new InvalidElectionOptionError('isGlobal', isGlobal, 'true or false (default true)');
     return { ...definition, global: isGlobal !== false };
   })
   .build();

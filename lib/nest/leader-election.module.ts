@@ -5,7 +5,10 @@ import type { LeaderElectionModuleOptions } from './interfaces/leader-election-o
 import { RESOLVED_LEADER_ELECTION_OPTIONS } from './leader-election.constants.js';
 import { LeaderElectionExplorer } from './leader-election.explorer.js';
 import { LEADER_ELECTION_METRICS_PROVIDER } from './leader-election-metrics.binding.js';
-import { LEADER_ELECTION_MODULE_OPTIONS, LeaderElectionConfigurableModule } from './leader-election.module-definition.js';
+import {
+  LEADER_ELECTION_MODULE_OPTIONS,
+  LeaderElectionConfigurableModule,
+} from './leader-election.module-definition.js';
 import { resolveLeaderElectionOptions } from './leader-election-options.resolver.js';
 import { LeaderElectionService } from './leader-election.service.js';
 import { LeaderOnlyInterceptor } from './leader-only.interceptor.js';

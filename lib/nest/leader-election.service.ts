@@ -9,10 +9,21 @@ import type { ElectionLogger } from '../core/logger.js';
 import { safeLogger, silentLogger } from '../core/logger.js';
 import { decoratedLeaseNames } from './decorators/leader-only.decorator.js';
 import type { LeaderOnlyMetadata, LeaderOnlyOptions } from './interfaces/leader-only-options.interface.js';
-import type { LeaderTaskOptions, OnLeaderChanged, OnLeadershipAcquired, OnLeadershipLost } from './interfaces/leader-work.interface.js';
+import type {
+  LeaderTaskOptions,
+  OnLeaderChanged,
+  OnLeadershipAcquired,
+  OnLeadershipLost,
+} from './interfaces/leader-work.interface.js';
 import { RESOLVED_LEADER_ELECTION_OPTIONS } from './leader-election.constants.js';
 import type { ResolvedLeaderElectionOptions } from './leader-election-options.resolver.js';
-import { following, missedTimeoutFailed, overlapSkipped, skippedWhileFollowing, startupTimedOut } from './leader-election.messages.js';
+import {
+  following,
+  missedTimeoutFailed,
+  overlapSkipped,
+  skippedWhileFollowing,
+  startupTimedOut,
+} from './leader-election.messages.js';
 import { leadershipStorage, type LeadershipContext } from './leadership-context.js';
 import { RenewalThread } from '../renewal/renewal-thread.js';
 import { UnknownLeaseError } from './unknown-lease.error.js';
@@ -74,9 +85,13 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
   private shuttingDown = false;
   private shutdownDone?: Promise<void>;
 
-  constructor(@Inject(RESOLVED_LEADER_ELECTION_OPTIONS) private readonly options: ResolvedLeaderElectionOptions) {
+  constructor(
+    @Inject(RESOLVED_LEADER_ELECTION_OPTIONS) private readonly options: ResolvedLeaderElectionOptions,
+  ) {
     // Wrapped: a logger that throws must never break a tick, the loop or shutdown.
-    this.logger = safeLogger(options.logger === false ? silentLogger : (options.logger ?? new Logger('LeaderElection')));
+    this.logger = safeLogger(
+      options.logger === false ? silentLogger : (options.logger ?? new Logger('LeaderElection')),
+    );
   }
 
   /** This replica's identity. */
@@ -142,7 +157,12 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
   currentLeader(leaseName?: string): LeaderInfo | undefined {
     const state = this.getState(leaseName);
     if (!state.leader) return undefined;
-    return { leaseName: state.leaseName, identity: state.leader, term: state.term, self: state.role === 'leader' };
+    return {
+      leaseName: state.leaseName,
+      identity: state.leader,
+      term: state.term,
+      self: state.role === 'leader',
+    };
   }
 
   /** Resolves when this replica leads `leaseName` (at once if it does); rejects for an undeclared lease. */
@@ -197,14 +217,28 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
    * shutdown its signal aborts and the module waits for it (shutdownTimeoutMs) before releasing the
    * lease; a run still going then keeps the lease from being released. Declares the lease.
    */
-  runWhileLeader(task: (leadership: Leadership) => unknown, options: LeaderTaskOptions & { name?: string } = {}): LeaderTaskHandle {
-    if (this.shuttingDown) throw new Error('LeaderElectionService.runWhileLeader: the application is shutting down');
+  runWhileLeader(
+    task: (leadership: Leadership) => unknown,
+    options: LeaderTaskOptions & { name?: string } = {},
+  ): LeaderTaskHandle {
+    if (this.shuttingDown)
+      throw new Error('LeaderElectionService.runWhileLeader: the application is shutting down');
     const elector = this.electorFor(options.leaseName);
     const name = options.name ?? 'leader task';
     const handle = runTaskWhileLeader(
       elector,
-      (leadership) => leadershipStorage.run(contextOf(leadership, { instance: handleKey, handlerName: name, parent: undefined }), () => task(leadership)),
-      { name, onError: options.onError, restartDelayMs: options.restartDelayMs, maxRestartDelayMs: options.maxRestartDelayMs, logger: this.logger },
+      (leadership) =>
+        leadershipStorage.run(
+          contextOf(leadership, { instance: handleKey, handlerName: name, parent: undefined }),
+          () => task(leadership),
+        ),
+      {
+        name,
+        onError: options.onError,
+        restartDelayMs: options.restartDelayMs,
+        maxRestartDelayMs: options.maxRestartDelayMs,
+        logger: this.logger,
+      },
     );
     let set = this.tasks.get(elector.leaseName);
     if (!set) this.tasks.set(elector.leaseName, (set = new Set()));
@@ -253,8 +287,12 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
    *
    *   this.schedulerRegistry.addInterval('sync', setInterval(this.election.leaderOnly(() => this.sync(), { name: 'sync' }), 5_000));
    */
-  leaderOnly<A extends unknown[], R>(fn: (...args: A) => R, options: LeaderOnlyOptions & { name?: string } = {}): (...args: A) => R | undefined {
-    if (typeof fn !== 'function') throw new TypeError('LeaderElectionService.leaderOnly: fn must be a function');
+  leaderOnly<A extends unknown[], R>(
+    fn: (...args: A) => R,
+    options: LeaderOnlyOptions & { name?: string } = {},
+  ): (...args: A) => R | undefined {
+    if (typeof fn !== 'function')
+      throw new TypeError('LeaderElectionService.leaderOnly: fn must be a function');
     if (options.leaseName !== undefined) validateLeaseName(options.leaseName, 'leaderOnly leaseName');
     this.electorFor(options.leaseName);
     const metadata: LeaderOnlyMetadata = {
@@ -273,9 +311,16 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
    * transition of the lease, in the elector's order. A hook that throws or rejects is logged; it
    * never stops the election. Called by the explorer; declares the lease.
    */
-  addHooks(instance: Partial<OnLeadershipAcquired & OnLeadershipLost & OnLeaderChanged>, leaseName?: string, owner = 'provider'): void {
+  addHooks(
+    instance: Partial<OnLeadershipAcquired & OnLeadershipLost & OnLeaderChanged>,
+    leaseName?: string,
+    owner = 'provider',
+  ): void {
     const elector = this.electorFor(leaseName);
-    const methods: Record<LeadershipEvent['type'], keyof (OnLeadershipAcquired & OnLeadershipLost & OnLeaderChanged)> = {
+    const methods: Record<
+      LeadershipEvent['type'],
+      keyof (OnLeadershipAcquired & OnLeadershipLost & OnLeaderChanged)
+    > = {
       acquired: 'onLeadershipAcquired',
       lost: 'onLeadershipLost',
       'leader-changed': 'onLeaderChanged',
@@ -285,7 +330,9 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
       const hook = instance[method] as ((event: LeadershipEvent) => unknown) | undefined;
       if (typeof hook !== 'function') return;
       const fail = (error: unknown): void =>
-        this.logger.error(`${owner}.${method} for "${event.leaseName}" failed (ignored; the election goes on): ${error instanceof Error ? error.message : String(error)}`);
+        this.logger.error(
+          `${owner}.${method} for "${event.leaseName}" failed (ignored; the election goes on): ${error instanceof Error ? error.message : String(error)}`,
+        );
       try {
         const result = hook.call(instance, event);
         if (isPromiseLike(result)) Promise.resolve(result).catch(fail);
@@ -334,7 +381,8 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
 
   /** Records how many @LeaderOnly handlers use each lease (for the follower's log line). Called by the explorer. */
   registerHandlers(counts: ReadonlyMap<string, number>): void {
-    for (const [name, count] of counts) this.handlerCounts.set(name, (this.handlerCounts.get(name) ?? 0) + count);
+    for (const [name, count] of counts)
+      this.handlerCounts.set(name, (this.handlerCounts.get(name) ?? 0) + count);
   }
 
   /**
@@ -369,7 +417,9 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
       const outcome = await Promise.race([elector.start().then(() => 'started' as const), timedOut]);
       if (outcome === 'timeout') this.logger.warn(startupTimedOut(elector.leaseName, timeoutMs));
     } catch (error) {
-      this.logger.error(`Could not start the election for "${elector.leaseName}": ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.error(
+        `Could not start the election for "${elector.leaseName}": ${error instanceof Error ? error.message : String(error)}`,
+      );
     } finally {
       clearTimeout(timer);
     }
@@ -424,11 +474,15 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
     if (this.shuttingDown) return this.skip(elector, info, 'shutdown');
     const leadership = elector.leadership;
     if (!leadership) {
-      if (info.kind === 'timeout' && metadata.runMissedTimeout) this.rememberMissedTimeout(elector, metadata, instance, call, info);
+      if (info.kind === 'timeout' && metadata.runMissedTimeout)
+        this.rememberMissedTimeout(elector, metadata, instance, call, info);
       return this.skip(elector, info);
     }
     const frame: RunFrame = { instance, handlerName: metadata.handlerName, parent: currentFrame() };
-    const slot = request || metadata.allowOverlap || isReentry(frame) ? undefined : this.takeSlot(instance, metadata.handlerName);
+    const slot =
+      request || metadata.allowOverlap || isReentry(frame)
+        ? undefined
+        : this.takeSlot(instance, metadata.handlerName);
     if (slot === null) return this.skipOverlap(elector, metadata, info);
     const context = contextOf(leadership, frame);
     const finish = this.startRun(elector.leaseName, slot);
@@ -472,9 +526,10 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
         }
         return undefined;
       }
-      const slot = isRequestKind(info.kind) || metadata.allowOverlap || isReentry(frame)
-        ? undefined
-        : this.takeSlot(frame.instance, metadata.handlerName);
+      const slot =
+        isRequestKind(info.kind) || metadata.allowOverlap || isReentry(frame)
+          ? undefined
+          : this.takeSlot(frame.instance, metadata.handlerName);
       if (slot === null) {
         this.skipOverlap(elector, metadata, info);
         subscriber.complete();
@@ -502,10 +557,20 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
   }
 
   /** A skipped call: an error for a request handler, else the promised shape (counted, not logged). */
-  private skip(elector: LeaderElector, info: GatedCall, reason: GatedRunEvent['reason'] = 'not_leader'): unknown {
+  private skip(
+    elector: LeaderElector,
+    info: GatedCall,
+    reason: GatedRunEvent['reason'] = 'not_leader',
+  ): unknown {
     this.countSkip(elector.leaseName);
-    if (this.gatedRunsSubject.observed) this.gatedRunsSubject.next({ leaseName: elector.leaseName, outcome: 'skipped', reason });
-    if (isRequestKind(info.kind)) throw notLeaderError(info.kind, elector.state, Math.max(1, Math.ceil(elector.options.retryIntervalMs / 1000)));
+    if (this.gatedRunsSubject.observed)
+      this.gatedRunsSubject.next({ leaseName: elector.leaseName, outcome: 'skipped', reason });
+    if (isRequestKind(info.kind))
+      throw notLeaderError(
+        info.kind,
+        elector.state,
+        Math.max(1, Math.ceil(elector.options.retryIntervalMs / 1000)),
+      );
     return skippedResult(info.shape);
   }
 
@@ -552,7 +617,13 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
    * lease: a one-shot job that ran on the old version should run on the new one too. Opt out with
    * @LeaderOnly({ runMissedTimeout: false }).
    */
-  private rememberMissedTimeout(elector: LeaderElector, metadata: LeaderOnlyMetadata, instance: object, call: () => unknown, info: GatedCall): void {
+  private rememberMissedTimeout(
+    elector: LeaderElector,
+    metadata: LeaderOnlyMetadata,
+    instance: object,
+    call: () => unknown,
+    info: GatedCall,
+  ): void {
     let pending = this.missedTimeouts.get(elector.leaseName);
     if (!pending) this.missedTimeouts.set(elector.leaseName, (pending = []));
     if (pending.some((entry) => entry.instance === instance && entry.metadata === metadata)) return;
@@ -566,7 +637,13 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
     // Outside the elector's state emission: user code must not run inside the election loop.
     setTimeout(() => {
       for (const entry of pending) {
-        const fail = (error: unknown): void => this.logger.error(missedTimeoutFailed(entry.metadata.handlerName, error instanceof Error ? error.message : String(error)));
+        const fail = (error: unknown): void =>
+          this.logger.error(
+            missedTimeoutFailed(
+              entry.metadata.handlerName,
+              error instanceof Error ? error.message : String(error),
+            ),
+          );
         try {
           const result = this.runGated(entry.metadata, entry.instance, entry.call, entry.info);
           if (isPromiseLike(result)) Promise.resolve(result).catch(fail);
@@ -585,7 +662,11 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
     let last: { role: string; leader?: string } = { role: 'idle' };
     const subscription = elector.state$.subscribe((state) => {
       const name = elector.leaseName;
-      if (state.role === 'follower' && state.leader && (last.role !== 'follower' || last.leader !== state.leader)) {
+      if (
+        state.role === 'follower' &&
+        state.leader &&
+        (last.role !== 'follower' || last.leader !== state.leader)
+      ) {
         this.logger.log(following(name, state.leader, this.handlerCounts.get(name) ?? 0));
         this.skipsSinceChange.set(name, 0);
       } else if (state.role === 'leader' && last.role !== 'leader') {
@@ -610,8 +691,14 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
       return undefined;
     }
     this.renewal = new RenewalThread({ ...setting, logger: this.logger });
-    this.renewal.ready.catch((error: unknown) => this.logger.error(`renewalThread: the renewal thread did not start: ${error instanceof Error ? error.message : String(error)}`));
-    this.logger.log(`Renewing leases on a worker thread; it stops renewing once the main thread has not run for more than ${setting.maxBlockedMs} ms`);
+    this.renewal.ready.catch((error: unknown) =>
+      this.logger.error(
+        `renewalThread: the renewal thread did not start: ${error instanceof Error ? error.message : String(error)}`,
+      ),
+    );
+    this.logger.log(
+      `Renewing leases on a worker thread; it stops renewing once the main thread has not run for more than ${setting.maxBlockedMs} ms`,
+    );
     return this.renewal;
   }
 
@@ -663,7 +750,8 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
     ]);
     clearTimeout(timer);
     if (!drained) {
-      const stillRunning = (this.runs.get(leaseName)?.size ?? 0) + tasks.filter((handle) => handle.running).length;
+      const stillRunning =
+        (this.runs.get(leaseName)?.size ?? 0) + tasks.filter((handle) => handle.running).length;
       this.logger.warn(
         `${stillRunning} @LeaderOnly run(s) or leader task(s) of "${leaseName}" still running ${this.options.shutdownTimeoutMs} ms after their AbortSignal was aborted; the lease is left to expire instead of being released`,
       );

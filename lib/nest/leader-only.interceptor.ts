@@ -20,14 +20,18 @@ export class LeaderOnlyInterceptor implements NestInterceptor {
     const response = context.switchToHttp().getResponse<unknown>();
     if (!this.service.isLeader(leaseName)) {
       const elector = this.service.electorFor(leaseName);
-      const error = new NotLeaderException(elector.state, Math.max(1, Math.ceil(elector.options.retryIntervalMs / 1000)));
+      const error = new NotLeaderException(
+        elector.state,
+        Math.max(1, Math.ceil(elector.options.retryIntervalMs / 1000)),
+      );
       setHeader(response, 'Retry-After', String(error.retryAfterSeconds));
       return throwError(() => error);
     }
     return next.handle().pipe(
       catchError((error: unknown) => {
         // Leadership ended between this check and the handler's own gate.
-        if (error instanceof NotLeaderException) setHeader(response, 'Retry-After', String(error.retryAfterSeconds));
+        if (error instanceof NotLeaderException)
+          setHeader(response, 'Retry-After', String(error.retryAfterSeconds));
         return throwError(() => error);
       }),
     );
@@ -35,7 +39,11 @@ export class LeaderOnlyInterceptor implements NestInterceptor {
 }
 
 function setHeader(response: unknown, name: string, value: string): void {
-  const target = response as { setHeader?: (n: string, v: string) => void; header?: (n: string, v: string) => void };
-  if (typeof target.setHeader === 'function') target.setHeader(name, value); // express, node:http
+  const target = response as {
+    setHeader?: (n: string, v: string) => void;
+    header?: (n: string, v: string) => void;
+  };
+  if (typeof target.setHeader === 'function')
+    target.setHeader(name, value); // express, node:http
   else if (typeof target.header === 'function') target.header(name, value); // fastify
 }

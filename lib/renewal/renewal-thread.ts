@@ -6,14 +6,25 @@ import { safeLogger, type ElectionLogger } from '../core/logger.js';
 import { STORE_PIPELINE_OPTIONS, type TokenCredential } from '../stores/azure-blob/azure-blob-lease-store.js';
 import { renewalWorkerMain } from './renewal-worker-source.js';
 import { TokenRelay, tokenCoverMs } from './token-relay.js';
-import { createSharedState, HEARTBEAT, MAX_SLOTS, PROBE, slotIndex, SlotState, toMs, toUs } from './shared-renewal-state.js';
+import {
+  createSharedState,
+  HEARTBEAT,
+  MAX_SLOTS,
+  PROBE,
+  slotIndex,
+  SlotState,
+  toMs,
+  toUs,
+} from './shared-renewal-state.js';
 
 /**
  * How the thread reaches storage. A connection string (account key or SAS) crosses into the thread
  * as it is. A TokenCredential object cannot: it stays on the main thread, which mints tokens with it
  * and hands each one over long before it expires (see TokenRelay).
  */
-export type RenewalThreadConnection = { connectionString: string; accountUrl?: never; credential?: never } | { accountUrl: string; credential: TokenCredential; connectionString?: never };
+export type RenewalThreadConnection =
+  | { connectionString: string; accountUrl?: never; credential?: never }
+  | { accountUrl: string; credential: TokenCredential; connectionString?: never };
 
 export type RenewalThreadOptions = RenewalThreadConnection & RenewalThreadSettings;
 
@@ -57,14 +68,23 @@ export class RenewalThread implements RenewalDelegate {
   constructor(options: RenewalThreadOptions) {
     const maxBlockedMs = options.maxBlockedMs ?? 60_000;
     if (typeof maxBlockedMs !== 'number' || !Number.isFinite(maxBlockedMs) || maxBlockedMs < 1_000) {
-      throw new RangeError(`Invalid renewal thread option "maxBlockedMs": got ${typeof maxBlockedMs === 'number' ? maxBlockedMs : typeof maxBlockedMs}; allowed: a number of ms ≥ 1000`);
+      throw new RangeError(
+        `Invalid renewal thread option "maxBlockedMs": got ${typeof maxBlockedMs === 'number' ? maxBlockedMs : typeof maxBlockedMs}; allowed: a number of ms ≥ 1000`,
+      );
     }
     const byString = typeof options.connectionString === 'string' && options.connectionString !== '';
-    const byToken = typeof options.accountUrl === 'string' && /^https?:\/\//.test(options.accountUrl) && typeof options.credential?.getToken === 'function';
+    const byToken =
+      typeof options.accountUrl === 'string' &&
+      /^https?:\/\//.test(options.accountUrl) &&
+      typeof options.credential?.getToken === 'function';
     if (byString === byToken) {
-      throw new TypeError('Invalid renewal thread options: give either "connectionString" (account key or SAS) or "accountUrl" with a TokenCredential "credential" (its tokens are minted on the main thread and handed to the thread)');
+      throw new TypeError(
+        'Invalid renewal thread options: give either "connectionString" (account key or SAS) or "accountUrl" with a TokenCredential "credential" (its tokens are minted on the main thread and handed to the thread)',
+      );
     }
-    this.logger = safeLogger(options.logger ?? { log: () => undefined, warn: () => undefined, error: () => undefined });
+    this.logger = safeLogger(
+      options.logger ?? { log: () => undefined, warn: () => undefined, error: () => undefined },
+    );
     // The elector's clock (systemClock): the thread converts its own readings to it.
     const beat = (): void => {
       Atomics.store(this.state, HEARTBEAT, toUs(systemClock.now()));
@@ -79,7 +99,9 @@ export class RenewalThread implements RenewalDelegate {
       workerData: {
         state: this.state,
         storageModulePath,
-        ...(options.connectionString !== undefined ? { connectionString: options.connectionString } : { accountUrl: options.accountUrl }),
+        ...(options.connectionString !== undefined
+          ? { connectionString: options.connectionString }
+          : { accountUrl: options.accountUrl }),
         containerName: options.containerName,
         pipelineOptions: STORE_PIPELINE_OPTIONS,
         maxBlockedMs,
@@ -97,19 +119,37 @@ export class RenewalThread implements RenewalDelegate {
     }
     const started = new Promise<void>((resolve, reject) => {
       this.worker.once('error', reject);
-      this.worker.on('message', (message: { type: string; slot?: number; generation?: number; status?: number; message?: string; silenceMs?: number }) => {
-        if (message.type === 'ready') resolve();
-        const key = `${message.slot}:${message.generation}`;
-        if (message.type === 'lost') this.losses.set(key, { recordLost: message.status === 404, message: message.message ?? 'lease lost' });
-        if (message.type === 'stopped') {
-          const why = `a renewal was due while the main thread had not run for ${Math.round((message.silenceMs ?? 0) / 1000)} s (more than maxBlockedMs, ${maxBlockedMs} ms), so the renewal thread stopped renewing`;
-          this.stops.set(key, why);
-          this.logger.warn(`Renewal thread: ${why}`);
-        }
-      });
+      this.worker.on(
+        'message',
+        (message: {
+          type: string;
+          slot?: number;
+          generation?: number;
+          status?: number;
+          message?: string;
+          silenceMs?: number;
+        }) => {
+          if (message.type === 'ready') resolve();
+          const key = `${message.slot}:${message.generation}`;
+          if (message.type === 'lost')
+            this.losses.set(key, {
+              recordLost: message.status === 404,
+              message: message.message ?? 'lease lost',
+            });
+          if (message.type === 'stopped') {
+            const why = `a renewal was due while the main thread had not run for ${Math.round((message.silenceMs ?? 0) / 1000)} s (more than maxBlockedMs, ${maxBlockedMs} ms), so the renewal thread stopped renewing`;
+            this.stops.set(key, why);
+            this.logger.warn(`Renewal thread: ${why}`);
+          }
+        },
+      );
     });
     this.ready = Promise.all([started, this.tokens?.first]).then(() => undefined);
-    this.worker.on('error', (error) => this.logger.error(`Renewal thread failed (leases are then renewed by nobody and expire; restart the process): ${error.message}`));
+    this.worker.on('error', (error) =>
+      this.logger.error(
+        `Renewal thread failed (leases are then renewed by nobody and expire; restart the process): ${error.message}`,
+      ),
+    );
   }
 
   begin(lease: DelegatedLease): DelegatedRenewal {
@@ -121,7 +161,10 @@ export class RenewalThread implements RenewalDelegate {
     Atomics.store(this.state, slotIndex(slot, 0), toUs(lease.sentAt));
     Atomics.store(this.state, slotIndex(slot, 1), SlotState.ACTIVE);
     Atomics.store(this.state, slotIndex(slot, 2), BigInt(generation));
-    this.worker.postMessage({ type: 'hold', hold: { ...lease, slot, generation, sentAtUs: toUs(lease.sentAt).toString() } });
+    this.worker.postMessage({
+      type: 'hold',
+      hold: { ...lease, slot, generation, sentAtUs: toUs(lease.sentAt).toString() },
+    });
     let ended = false;
     const mine = (): boolean => Atomics.load(this.state, slotIndex(slot, 2)) === BigInt(generation);
     return {
@@ -130,7 +173,12 @@ export class RenewalThread implements RenewalDelegate {
         if (!mine()) return undefined;
         const state = Atomics.load(this.state, slotIndex(slot, 1));
         if (state !== SlotState.LOST && state !== SlotState.RECORD_LOST) return undefined;
-        return this.losses.get(key) ?? { recordLost: state === SlotState.RECORD_LOST, message: 'lease lost (renewal thread)' };
+        return (
+          this.losses.get(key) ?? {
+            recordLost: state === SlotState.RECORD_LOST,
+            message: 'lease lost (renewal thread)',
+          }
+        );
       },
       stoppedBecause: () => this.stops.get(key),
       end: () => {

@@ -70,7 +70,8 @@ export function renewalWorkerMain(): void {
     ? BlobServiceClient.fromConnectionString(data.connectionString, pipelineOptions)
     : new BlobServiceClient(data.accountUrl!, relayedCredential, pipelineOptions);
   const container = service.getContainerClient(data.containerName);
-  const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(ms, 2_147_483_647))));
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(ms, 2_147_483_647))));
   const at = (slot: number, field: number): number => SLOT_BASE + slot * SLOT_SIZE + field;
   const ended = new Set<string>();
 
@@ -102,7 +103,12 @@ export function renewalWorkerMain(): void {
         const silenceMs = Number(now - offsetUs - Atomics.load(state, HEARTBEAT)) / 1000;
         if (silenceMs > data.maxBlockedMs) {
           Atomics.store(state, at(hold.slot, 1), STOPPED_BLOCKED);
-          parentPort!.postMessage({ type: 'stopped', slot: hold.slot, generation: hold.generation, silenceMs });
+          parentPort!.postMessage({
+            type: 'stopped',
+            slot: hold.slot,
+            generation: hold.generation,
+            silenceMs,
+          });
           if (data.exitOnBlockedDeadline) {
             await sleep(Number(deadlineUs() - nowUs()) / 1000);
             const stillSilentMs = Number(nowUs() - offsetUs - Atomics.load(state, HEARTBEAT)) / 1000;
@@ -126,7 +132,13 @@ export function renewalWorkerMain(): void {
           if (status === 404 || status === 409 || status === 412) {
             if (ended.has(key)) return;
             Atomics.store(state, at(hold.slot, 1), status === 404 ? RECORD_LOST : LOST);
-            parentPort!.postMessage({ type: 'lost', slot: hold.slot, generation: hold.generation, status, message: `renewal thread: HTTP ${status} ${(error as { code?: string }).code ?? ''}`.trim() });
+            parentPort!.postMessage({
+              type: 'lost',
+              slot: hold.slot,
+              generation: hold.generation,
+              status,
+              message: `renewal thread: HTTP ${status} ${(error as { code?: string }).code ?? ''}`.trim(),
+            });
             return;
           }
           await sleep(Math.min(hold.renewRetryIntervalMs, Number(deadlineUs() - nowUs()) / 1000));
@@ -135,17 +147,25 @@ export function renewalWorkerMain(): void {
     }
   }
 
-  parentPort!.on('message', (message: { type: 'hold'; hold: Hold } | { type: 'end'; slot: number; generation: number } | { type: 'token'; token: string; expiresOnTimestamp: number }) => {
-    if (message.type === 'token') {
-      token = { token: message.token, expiresOnTimestamp: message.expiresOnTimestamp };
-      for (const arrived of [...waitingForToken]) arrived();
-      waitingForToken.clear();
-    } else if (message.type === 'hold') {
-      void renewWhileHeld(message.hold);
-    } else if (message.type === 'end') {
-      ended.add(`${message.slot}:${message.generation}`);
-      Atomics.store(state, at(message.slot, 1), ENDED);
-    }
-  });
+  parentPort!.on(
+    'message',
+    (
+      message:
+        | { type: 'hold'; hold: Hold }
+        | { type: 'end'; slot: number; generation: number }
+        | { type: 'token'; token: string; expiresOnTimestamp: number },
+    ) => {
+      if (message.type === 'token') {
+        token = { token: message.token, expiresOnTimestamp: message.expiresOnTimestamp };
+        for (const arrived of [...waitingForToken]) arrived();
+        waitingForToken.clear();
+      } else if (message.type === 'hold') {
+        void renewWhileHeld(message.hold);
+      } else if (message.type === 'end') {
+        ended.add(`${message.slot}:${message.generation}`);
+        Atomics.store(state, at(message.slot, 1), ENDED);
+      }
+    },
+  );
   parentPort!.postMessage({ type: 'ready' });
 }

@@ -21,7 +21,9 @@ export const MAX_SLOTS = 256;
 export const SlotState = { ACTIVE: 0n, LOST: 1n, RECORD_LOST: 2n, STOPPED_BLOCKED: 3n, ENDED: 4n } as const;
 
 export function createSharedState(): BigInt64Array {
-  return new BigInt64Array(new SharedArrayBuffer((SLOT_BASE + MAX_SLOTS * SLOT_SIZE) * BigInt64Array.BYTES_PER_ELEMENT));
+  return new BigInt64Array(
+    new SharedArrayBuffer((SLOT_BASE + MAX_SLOTS * SLOT_SIZE) * BigInt64Array.BYTES_PER_ELEMENT),
+  );
 }
 
 export const toUs = (ms: number): bigint => BigInt(Math.floor(ms * 1000));

@@ -62,13 +62,18 @@ export class TokenRelay {
   }
 
   /** When to ask for the next token, as a delay from now, ms. */
-  static refreshDelayMs(token: RelayedToken & { refreshAfterTimestamp?: number }, now: number, coverMs: number): number {
+  static refreshDelayMs(
+    token: RelayedToken & { refreshAfterTimestamp?: number },
+    now: number,
+    coverMs: number,
+  ): number {
     const left = token.expiresOnTimestamp - now;
     // Replace it while it still covers a full block; when that moment is (nearly) now — a token that
     // lives shorter than coverMs, or a credential that hands out its cached token again — at half-life.
     let delay = left - coverMs >= 30_000 ? left - coverMs : left / 2;
     // The credential's own hint (MSAL sets it for long-lived tokens) if it comes sooner.
-    if (typeof token.refreshAfterTimestamp === 'number' && token.refreshAfterTimestamp - now < delay) delay = token.refreshAfterTimestamp - now;
+    if (typeof token.refreshAfterTimestamp === 'number' && token.refreshAfterTimestamp - now < delay)
+      delay = token.refreshAfterTimestamp - now;
     return Math.min(Math.max(delay, 1_000), 2_147_483_647);
   }
 
@@ -78,11 +83,16 @@ export class TokenRelay {
     let token: (RelayedToken & { refreshAfterTimestamp?: number }) | null;
     try {
       token = await this.options.credential.getToken(STORAGE_SCOPE);
-      if (!token || typeof token.token !== 'string' || typeof token.expiresOnTimestamp !== 'number') throw new Error('the credential returned no token');
+      if (!token || typeof token.token !== 'string' || typeof token.expiresOnTimestamp !== 'number')
+        throw new Error('the credential returned no token');
     } catch (error) {
       if (!this.failing) {
-        const message = sanitizeForeignText(redactSecrets(error instanceof Error ? error.message : String(error))) ?? 'unknown error';
-        this.options.logger.warn(`Renewal thread: the credential could not get a storage token (${message}); retrying every ${TOKEN_RETRY_MS / 1000} s, the thread keeps the token it has`);
+        const message =
+          sanitizeForeignText(redactSecrets(error instanceof Error ? error.message : String(error))) ??
+          'unknown error';
+        this.options.logger.warn(
+          `Renewal thread: the credential could not get a storage token (${message}); retrying every ${TOKEN_RETRY_MS / 1000} s, the thread keeps the token it has`,
+        );
       }
       this.failing = true;
       token = null;

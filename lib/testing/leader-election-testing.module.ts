@@ -4,11 +4,17 @@ import type { ElectionOptions } from '../core/election-options.js';
 import type { LeaderElectorDependencies, Leadership } from '../core/leader-elector.js';
 import type { LeadershipEndReason } from '../core/leadership-events.js';
 import { LeaderElectionHealthIndicator } from '../nest/health/leader-election.health-indicator.js';
-import type { HealthDetailsLevel, LeaderElectionModuleOptions } from '../nest/interfaces/leader-election-options.interface.js';
+import type {
+  HealthDetailsLevel,
+  LeaderElectionModuleOptions,
+} from '../nest/interfaces/leader-election-options.interface.js';
 import { LEADER_ELECTION_METRICS_PROVIDER } from '../nest/leader-election-metrics.binding.js';
 import { DEFAULT_LEASE_NAME, RESOLVED_LEADER_ELECTION_OPTIONS } from '../nest/leader-election.constants.js';
 import { LeaderElectionExplorer } from '../nest/leader-election.explorer.js';
-import { resolveLeaderElectionOptions, type ResolvedLeaderElectionOptions } from '../nest/leader-election-options.resolver.js';
+import {
+  resolveLeaderElectionOptions,
+  type ResolvedLeaderElectionOptions,
+} from '../nest/leader-election-options.resolver.js';
 import { LeaderElectionService } from '../nest/leader-election.service.js';
 import { LeaderOnlyInterceptor } from '../nest/leader-only.interceptor.js';
 import { MemoryLeaseStore } from '../stores/memory/memory-lease-store.js';
@@ -52,7 +58,11 @@ export class LeaderElectionTesting {
   /** @internal The service's elector factory. */
   create(options: ElectionOptions, dependencies: LeaderElectorDependencies): ManualLeaderElector {
     const leading = (this.options.role ?? 'leader') === 'leader';
-    const elector = new ManualLeaderElector(options, { logger: dependencies.logger }, leading ? { term: 1 } : undefined);
+    const elector = new ManualLeaderElector(
+      options,
+      { logger: dependencies.logger },
+      leading ? { term: 1 } : undefined,
+    );
     if (!leading) elector.follow(this.options.leader ?? 'other-replica', 1);
     this.electors.set(options.leaseName, elector);
     return elector;
@@ -63,7 +73,9 @@ export class LeaderElectionTesting {
     const name = leaseName ?? this.options.leaseName ?? DEFAULT_LEASE_NAME;
     const elector = this.electors.get(name);
     if (!elector) {
-      throw new Error(`LeaderElectionTesting: lease "${name}" is not declared in this app (declared: ${[...this.electors.keys()].map((n) => `"${n}"`).join(', ') || 'none yet'}); declare it with @LeaderOnly(name), @LeaderTask(name) or service.join(name)`);
+      throw new Error(
+        `LeaderElectionTesting: lease "${name}" is not declared in this app (declared: ${[...this.electors.keys()].map((n) => `"${n}"`).join(', ') || 'none yet'}); declare it with @LeaderOnly(name), @LeaderTask(name) or service.join(name)`,
+      );
     }
     return elector;
   }
@@ -77,7 +89,10 @@ export class LeaderElectionTesting {
    * This app stops leading the lease, with `reason` ('lost' by default; 'deadline', 'step-down'), and
    * optionally sees `leader` leading with `term` afterwards.
    */
-  loseLeadership(leaseName?: string, options: { reason?: Exclude<LeadershipEndReason, 'stopped'>; leader?: string; term?: number } = {}): void {
+  loseLeadership(
+    leaseName?: string,
+    options: { reason?: Exclude<LeadershipEndReason, 'stopped'>; leader?: string; term?: number } = {},
+  ): void {
     const elector = this.elector(leaseName);
     elector.revoke(options.reason ?? 'lost');
     if (options.leader !== undefined) elector.follow(options.leader, options.term);
@@ -128,7 +143,12 @@ export class LeaderElectionTestingModule {
         LeaderElectionHealthIndicator,
         LeaderOnlyInterceptor,
       ],
-      exports: [LeaderElectionService, LeaderElectionHealthIndicator, LeaderOnlyInterceptor, LeaderElectionTesting],
+      exports: [
+        LeaderElectionService,
+        LeaderElectionHealthIndicator,
+        LeaderOnlyInterceptor,
+        LeaderElectionTesting,
+      ],
     };
   }
 }

@@ -48,11 +48,19 @@ const live = (): AbortSignal => new AbortController().signal;
  *
  *   for (const c of leaseStoreContract(() => new MyStore(...), { advanceTime })) it(c.name, c.run);
  */
-export function leaseStoreContract(createStore: () => LeaseStore | Promise<LeaseStore>, options: LeaseStoreContractOptions = {}): LeaseStoreContractCase[] {
+export function leaseStoreContract(
+  createStore: () => LeaseStore | Promise<LeaseStore>,
+  options: LeaseStoreContractOptions = {},
+): LeaseStoreContractCase[] {
   const name = options.leaseName ?? (() => `contract-${randomUUID()}`);
   const durationSeconds = options.durationSeconds ?? 15;
   const caps = options.capabilities ?? {};
-  const request = (leaseName: string, leaseId: string, identity: string, extra: { minimumTerm?: number; recoveredTerm?: number } = {}) => ({
+  const request = (
+    leaseName: string,
+    leaseId: string,
+    identity: string,
+    extra: { minimumTerm?: number; recoveredTerm?: number } = {},
+  ) => ({
     leaseName,
     leaseId,
     identity,
@@ -86,7 +94,10 @@ export function leaseStoreContract(createStore: () => LeaseStore | Promise<Lease
         assert.equal(result.acquired, true);
         assert.equal(result.acquired && result.term, 1);
         const observation = await store.observe(lease, live());
-        assert.deepEqual({ held: observation.held, holder: observation.holder, term: observation.term }, { held: true, holder: 'replica-a', term: 1 });
+        assert.deepEqual(
+          { held: observation.held, holder: observation.holder, term: observation.term },
+          { held: true, holder: 'replica-a', term: 1 },
+        );
       },
     },
     {
@@ -121,7 +132,10 @@ export function leaseStoreContract(createStore: () => LeaseStore | Promise<Lease
         const id = randomUUID();
         await store.acquire(request(lease, id, 'replica-a'), live());
         await store.renew(lease, id, live());
-        await assert.rejects(store.renew(lease, randomUUID(), live()), (error: unknown) => error instanceof LeaseLostError && error.kind === 'lost');
+        await assert.rejects(
+          store.renew(lease, randomUUID(), live()),
+          (error: unknown) => error instanceof LeaseLostError && error.kind === 'lost',
+        );
       },
     },
     {
@@ -154,7 +168,10 @@ export function leaseStoreContract(createStore: () => LeaseStore | Promise<Lease
           await store.release(lease, id, live());
         }
         assert.deepEqual(terms, [1, 2, 3]);
-        const jumped = await store.acquire(request(lease, randomUUID(), 'replica-d', { minimumTerm: 41 }), live());
+        const jumped = await store.acquire(
+          request(lease, randomUUID(), 'replica-d', { minimumTerm: 41 }),
+          live(),
+        );
         assert.equal(jumped.acquired && jumped.term, 42);
         assert.equal((await store.observe(lease, live())).term, 42);
       },
@@ -241,11 +258,17 @@ export function leaseStoreContract(createStore: () => LeaseStore | Promise<Lease
         const id = randomUUID();
         await store.acquire(request(lease, id, 'replica-a'), live());
         await deleteRecord(lease);
-        await assert.rejects(store.renew(lease, id, live()), (error: unknown) =>
-          error instanceof LeaseLostError && (!caps.recordLostError || error instanceof LeaseRecordLostError),
+        await assert.rejects(
+          store.renew(lease, id, live()),
+          (error: unknown) =>
+            error instanceof LeaseLostError &&
+            (!caps.recordLostError || error instanceof LeaseRecordLostError),
         );
         assert.equal((await store.observe(lease, live())).term, 0);
-        const again = await store.acquire(request(lease, randomUUID(), 'replica-b', { minimumTerm: 1 }), live());
+        const again = await store.acquire(
+          request(lease, randomUUID(), 'replica-b', { minimumTerm: 1 }),
+          live(),
+        );
         assert.equal(again.acquired && again.term, 2);
         if (caps.previousTerm) assert.equal(again.acquired && again.previousTerm, 0);
       },

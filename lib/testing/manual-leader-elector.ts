@@ -1,6 +1,11 @@
 import type { Clock, TimerHandle } from '../core/clock.js';
 import type { ElectionOptions } from '../core/election-options.js';
-import { LeaderElector, type LeaderElectorDependencies, type Leadership, type StopOptions } from '../core/leader-elector.js';
+import {
+  LeaderElector,
+  type LeaderElectorDependencies,
+  type Leadership,
+  type StopOptions,
+} from '../core/leader-elector.js';
 import type { LeaseStore } from '../core/lease-store.js';
 import type { LeadershipEndReason } from '../core/leadership-events.js';
 
@@ -35,21 +40,29 @@ export class ManualLeaderElector extends LeaderElector {
   private lastTerm = 0;
   private initialTerm?: number;
 
-  constructor(options: ElectionOptions, dependencies: Omit<LeaderElectorDependencies, 'clock'> = {}, startAsLeader?: { term?: number }) {
+  constructor(
+    options: ElectionOptions,
+    dependencies: Omit<LeaderElectorDependencies, 'clock'> = {},
+    startAsLeader?: { term?: number },
+  ) {
     super(unusedStore, options, { ...dependencies, clock: frozenClock });
     if (startAsLeader) this.initialTerm = startAsLeader.term ?? 1;
   }
 
   /** Makes this replica leader with `term` (default: one above the last term seen). Returns the tenure. */
   grant(term = this.lastTerm + 1): Leadership {
-    if (!Number.isSafeInteger(term) || term < 1) throw new RangeError(`grant(term): a whole number ≥ 1, got ${String(term)}`);
+    if (!Number.isSafeInteger(term) || term < 1)
+      throw new RangeError(`grant(term): a whole number ≥ 1, got ${String(term)}`);
     if (!this.grantTenure(term)) throw new Error(`The election of "${this.leaseName}" is stopped`);
     this.lastTerm = Math.max(this.lastTerm, term);
     return this.leadership!;
   }
 
   /** Ends the current tenure (if any) with `reason`, as the real elector would. */
-  revoke(reason: Exclude<LeadershipEndReason, 'stopped'> = 'lost', message = `ended by the test (${reason})`): void {
+  revoke(
+    reason: Exclude<LeadershipEndReason, 'stopped'> = 'lost',
+    message = `ended by the test (${reason})`,
+  ): void {
     this.endTenure(reason, message);
   }
 

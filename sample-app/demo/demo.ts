@@ -60,7 +60,10 @@ function watchConsumer(replica: ReplicaProcess): void {
     consumerEvents.push({ replica: replica.id, kind, term, at: Date.now(), detail: match[3] });
     if (kind === 'started') {
       for (const [other, otherTerm] of consumersRunning) {
-        if (other !== replica.id) consumerOverlaps.push(`${replica.id} (term ${term}) started while ${other} (term ${otherTerm}) still ran`);
+        if (other !== replica.id)
+          consumerOverlaps.push(
+            `${replica.id} (term ${term}) started while ${other} (term ${otherTerm}) still ran`,
+          );
       }
       consumersRunning.set(replica.id, term);
       event(`  ${replica.id}: consumer started (term ${term})`);
@@ -80,10 +83,16 @@ function consumerKilled(replica: ReplicaProcess, at: number): void {
   event(`  ${replica.id}: consumer killed with its process (term ${term})`);
 }
 
-async function consumerStart(replica: ReplicaProcess, after: number, timeoutMs: number): Promise<ConsumerEvent | undefined> {
+async function consumerStart(
+  replica: ReplicaProcess,
+  after: number,
+  timeoutMs: number,
+): Promise<ConsumerEvent | undefined> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const found = consumerEvents.find((entry) => entry.replica === replica.id && entry.kind === 'started' && entry.at >= after);
+    const found = consumerEvents.find(
+      (entry) => entry.replica === replica.id && entry.kind === 'started' && entry.at >= after,
+    );
     if (found || Date.now() > deadline) return found;
     await sleep(10);
   }
@@ -100,7 +109,20 @@ function event(message: string): void {
 
 function render(): void {
   if (!interactive) return;
-  const table = new Table({ head: ['replica', 'pid', 'process', 'priority', 'lease "leader"', 'lease "billing"', 'sees leader', 'term', 'consumer', 'member: last seen'] });
+  const table = new Table({
+    head: [
+      'replica',
+      'pid',
+      'process',
+      'priority',
+      'lease "leader"',
+      'lease "billing"',
+      'sees leader',
+      'term',
+      'consumer',
+      'member: last seen',
+    ],
+  });
   const members = knownMembers();
   for (const replica of replicas) {
     const view = views.get(replica.id);
@@ -116,10 +138,14 @@ function render(): void {
       main?.leader ?? '-',
       main?.term ?? '-',
       view?.consumer?.running ? `▶ term ${view.consumer.term}` : '-',
-      members.has(replica.id) ? `${(members.get(replica.id)!.lastSeenAgoMs / 1000).toFixed(1)} s ago` : 'not a member',
+      members.has(replica.id)
+        ? `${(members.get(replica.id)!.lastSeenAgoMs / 1000).toFixed(1)} s ago`
+        : 'not a member',
     ]);
   }
-  logUpdate(`nestjs-leader-election demo  (${elapsed()})\n${table.toString()}\n\n${events.slice(-10).join('\n')}`);
+  logUpdate(
+    `nestjs-leader-election demo  (${elapsed()})\n${table.toString()}\n\n${events.slice(-10).join('\n')}`,
+  );
 }
 
 /** Members of lease "leader" by identity, merged over every replica's latest listing (the freshest wins). */
@@ -139,7 +165,11 @@ async function membersLine(): Promise<string> {
   await pollViews();
   // The leader's own listing first: its roles are authoritative (a follower may not have seen a new leader yet).
   const withMembers = [...views.values()].filter((view) => view?.members);
-  const list = (withMembers.find((view) => view?.leases.some((lease) => lease.leaseName === 'leader' && lease.role === 'leader')) ?? withMembers[0])?.members;
+  const list = (
+    withMembers.find((view) =>
+      view?.leases.some((lease) => lease.leaseName === 'leader' && lease.role === 'leader'),
+    ) ?? withMembers[0]
+  )?.members;
   if (!list) return 'members: none listed (presence off?)';
   return `members of "leader", best first: ${list.map((m) => `${m.identity} (priority ${m.priority}, ${m.role}, seen ${(m.lastSeenAgoMs / 1000).toFixed(1)} s ago)`).join(', ')}`;
 }
@@ -171,19 +201,33 @@ async function main(): Promise<void> {
     RETRY_INTERVAL_MS: String(RETRY_INTERVAL_MS),
   };
   replicas = await Promise.all(
-    ['replica-1', 'replica-2', 'replica-3'].map(async (id) => new ReplicaProcess(id, await freePort(), { ...env, PRIORITY: String(PRIORITIES[id]) }, join(logDir, `${id}.log`))),
+    ['replica-1', 'replica-2', 'replica-3'].map(
+      async (id) =>
+        new ReplicaProcess(
+          id,
+          await freePort(),
+          { ...env, PRIORITY: String(PRIORITIES[id]) },
+          join(logDir, `${id}.log`),
+        ),
+    ),
   );
   const best = replicas[2]!;
   for (const replica of replicas) watchConsumer(replica);
-  event(`starting 3 replicas (lease ${LEASE_SECONDS} s, follower poll ${RETRY_INTERVAL_MS} ms, priorities ${replicas.map((r) => `${r.id} = ${PRIORITIES[r.id]}`).join(', ')}); logs in ${logDir}`);
+  event(
+    `starting 3 replicas (lease ${LEASE_SECONDS} s, follower poll ${RETRY_INTERVAL_MS} ms, priorities ${replicas.map((r) => `${r.id} = ${PRIORITIES[r.id]}`).join(', ')}); logs in ${logDir}`,
+  );
   renderTimer = setInterval(() => void pollViews().then(render), 200);
   const bootAt = Date.now();
   await Promise.all(replicas.map((replica) => replica.start()));
-  event(`all up; with priorities nobody takes the free lease during the election delay (${ELECTION_DELAY_MS / 1000} s), so every replica has announced itself`);
+  event(
+    `all up; with priorities nobody takes the free lease during the election delay (${ELECTION_DELAY_MS / 1000} s), so every replica has announced itself`,
+  );
 
   const first = await waitForLeader(replicas, { timeoutMs: 45_000 });
   const firstAfterMs = Date.now() - bootAt;
-  event(`${first.leader.id} (priority ${PRIORITIES[first.leader.id]}) leads (term ${first.term}) ${(firstAfterMs / 1000).toFixed(1)} s after the start; the others follow`);
+  event(
+    `${first.leader.id} (priority ${PRIORITIES[first.leader.id]}) leads (term ${first.term}) ${(firstAfterMs / 1000).toFixed(1)} s after the start; the others follow`,
+  );
   event(await membersLine());
   await sleep(3_000);
 
@@ -195,10 +239,14 @@ async function main(): Promise<void> {
   const gracefulMs = Date.now() - stopAt;
   event(`${graceful.leader.id} took over after ${(gracefulMs / 1000).toFixed(2)} s (term ${graceful.term})`);
   await stopping;
-  const gracefulStop = consumerEvents.find((entry) => entry.replica === first.leader.id && entry.kind === 'stopped' && entry.at >= stopAt);
+  const gracefulStop = consumerEvents.find(
+    (entry) => entry.replica === first.leader.id && entry.kind === 'stopped' && entry.at >= stopAt,
+  );
   const gracefulStart = await consumerStart(graceful.leader, stopAt, 3_000);
   await sleep(3_000);
-  event(`restarting ${first.leader.id}: it rejoins as a follower (no failback by default: the leader keeps the lease)`);
+  event(
+    `restarting ${first.leader.id}: it rejoins as a follower (no failback by default: the leader keeps the lease)`,
+  );
   await first.leader.start();
   await sleep(8_000);
   const rejoinedRole = await first.leader.role();
@@ -246,7 +294,9 @@ async function main(): Promise<void> {
 }
 
 function crashKill(replica: string, killAt: number): ConsumerEvent | undefined {
-  return consumerEvents.find((entry) => entry.replica === replica && entry.kind === 'killed' && entry.at >= killAt);
+  return consumerEvents.find(
+    (entry) => entry.replica === replica && entry.kind === 'killed' && entry.at >= killAt,
+  );
 }
 
 function handOver(stop: ConsumerEvent | undefined, start: ConsumerEvent | undefined): string {

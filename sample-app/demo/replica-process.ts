@@ -7,11 +7,25 @@ import { fileURLToPath } from 'node:url';
 /** What GET /leader of the sample app answers. */
 export interface ReplicaLeaderView {
   identity: string;
-  leases: Array<{ leaseName: string; role: string; leader?: string; term?: number; consecutiveFailures: number }>;
+  leases: Array<{
+    leaseName: string;
+    role: string;
+    leader?: string;
+    term?: number;
+    consecutiveFailures: number;
+  }>;
   /** The sample app's @LeaderTask consumer on this replica. */
   consumer?: { running: boolean; term?: number; processed: number };
   /** Live members of the default lease, best first, as this replica last listed them (presence on). */
-  members?: Array<{ identity: string; priority: number; canLead: boolean; startedAt: number; lastSeenAgoMs: number; role: 'leader' | 'follower'; self: boolean }>;
+  members?: Array<{
+    identity: string;
+    priority: number;
+    canLead: boolean;
+    startedAt: number;
+    lastSeenAgoMs: number;
+    role: 'leader' | 'follower';
+    self: boolean;
+  }>;
 }
 
 export const SAMPLE_APP_MAIN = fileURLToPath(new URL('../../dist/sample-app/src/main.js', import.meta.url));
@@ -63,8 +77,10 @@ export class ReplicaProcess {
     });
     const started = Date.now();
     while (!(await this.view())) {
-      if (this.status !== 'running') throw new Error(`replica ${this.id} exited during startup (see ${this.logFile ?? 'its output'})`);
-      if (Date.now() - started > readyTimeoutMs) throw new Error(`replica ${this.id} did not answer on port ${this.port} within ${readyTimeoutMs} ms`);
+      if (this.status !== 'running')
+        throw new Error(`replica ${this.id} exited during startup (see ${this.logFile ?? 'its output'})`);
+      if (Date.now() - started > readyTimeoutMs)
+        throw new Error(`replica ${this.id} did not answer on port ${this.port} within ${readyTimeoutMs} ms`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
@@ -89,7 +105,9 @@ export class ReplicaProcess {
   async view(timeoutMs = 1_000): Promise<ReplicaLeaderView | undefined> {
     if (this.status !== 'running') return undefined;
     try {
-      const response = await fetch(`http://127.0.0.1:${this.port}/leader`, { signal: AbortSignal.timeout(timeoutMs) });
+      const response = await fetch(`http://127.0.0.1:${this.port}/leader`, {
+        signal: AbortSignal.timeout(timeoutMs),
+      });
       if (!response.ok) return undefined;
       return (await response.json()) as ReplicaLeaderView;
     } catch {
@@ -112,8 +130,11 @@ export async function waitForLeader(
   for (;;) {
     for (const replica of replicas) {
       if (replica === options.exclude || !replica.running) continue;
-      const lease = (await replica.view())?.leases.find((entry) => entry.leaseName === (options.leaseName ?? 'leader'));
-      if (lease?.role === 'leader') return { leader: replica, waitedMs: Date.now() - started, term: lease.term };
+      const lease = (await replica.view())?.leases.find(
+        (entry) => entry.leaseName === (options.leaseName ?? 'leader'),
+      );
+      if (lease?.role === 'leader')
+        return { leader: replica, waitedMs: Date.now() - started, term: lease.term };
     }
     if (Date.now() - started > options.timeoutMs) throw new Error(`no leader within ${options.timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 50));

@@ -52,6 +52,7 @@ function reasonOf(signal: AbortSignal): string {
   if (!signal.aborted) return 'returned';
   const reason: unknown = signal.reason;
   // The tenure's signal aborts with a LeadershipEndedError whose `reason` says why (e.g. "election stopped").
-  if (reason && typeof reason === 'object' && 'reason' in reason) return String((reason as { reason: unknown }).reason);
+  if (reason && typeof reason === 'object' && 'reason' in reason)
+    return String((reason as { reason: unknown }).reason);
   return reason instanceof Error ? reason.message : String(reason);
 }

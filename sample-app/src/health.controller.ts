@@ -1,6 +1,11 @@
 import { Controller, Get, Post, UseInterceptors } from '@nestjs/common';
 import { HealthCheck, HealthCheckService } from '@nestjs/terminus';
-import { LeaderElectionHealthIndicator, LeaderElectionService, LeaderOnly, LeaderOnlyInterceptor } from 'nestjs-leader-election';
+import {
+  LeaderElectionHealthIndicator,
+  LeaderElectionService,
+  LeaderOnly,
+  LeaderOnlyInterceptor,
+} from 'nestjs-leader-election';
 import { ConsumerService } from './consumer.service.js';
 
 @Controller()
@@ -27,7 +32,12 @@ export class HealthController {
   @Get('leader')
   async leader() {
     const members = await this.election.members().catch(() => undefined);
-    return { identity: this.election.identity, leases: this.election.getStates(), consumer: this.consumer.status(), ...(members ? { members } : {}) };
+    return {
+      identity: this.election.identity,
+      leases: this.election.getStates(),
+      consumer: this.consumer.status(),
+      ...(members ? { members } : {}),
+    };
   }
 
   /** Only the leader accepts this; followers answer 503 with the leader's identity and Retry-After. */

@@ -41,7 +41,9 @@ export class JobsService {
     const leadership = currentLeadership()!;
     for (let batch = 1; batch <= 10; batch++) {
       if (leadership.signal.aborted) {
-        this.logger.warn(`reindex stopped after ${batch - 1} batches: ${String((leadership.signal.reason as Error)?.message)}`);
+        this.logger.warn(
+          `reindex stopped after ${batch - 1} batches: ${String((leadership.signal.reason as Error)?.message)}`,
+        );
         return;
       }
       await new Promise((resolve) => setTimeout(resolve, 500));

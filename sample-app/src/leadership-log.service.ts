@@ -20,7 +20,9 @@ export class LeadershipLogService implements OnLeadershipAcquired, OnLeadershipL
   private readonly logger = new Logger('Leadership');
 
   onLeadershipAcquired({ leaseName, term, expiresAt }: LeadershipAcquiredEvent): void {
-    this.logger.log(`became leader of "${leaseName}" (term ${term}; believed until ${new Date(expiresAt).toISOString()} unless renewed)`);
+    this.logger.log(
+      `became leader of "${leaseName}" (term ${term}; believed until ${new Date(expiresAt).toISOString()} unless renewed)`,
+    );
   }
 
   onLeadershipLost({ leaseName, term, reason, message }: LeadershipLostEvent): void {

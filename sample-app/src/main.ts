@@ -12,7 +12,9 @@ async function bootstrap(): Promise<void> {
   app.enableShutdownHooks();
   const port = Number(process.env.PORT ?? 3000);
   await app.listen(port, '127.0.0.1');
-  new Logger('SampleApp').log(`listening on http://127.0.0.1:${port} as ${process.env.INSTANCE_ID ?? 'default identity'}`);
+  new Logger('SampleApp').log(
+    `listening on http://127.0.0.1:${port} as ${process.env.INSTANCE_ID ?? 'default identity'}`,
+  );
 }
 
 void bootstrap();

@@ -23,8 +23,17 @@ describe('fault harness (short seeded run)', () => {
 
   beforeAll(async () => {
     // The replicas run from dist/: build them from the current sources (lib included).
-    execFileSync(process.execPath, [join(PROJECT_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.apps.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
-    result = await runChaos({ seed: SEED, durationMs: DURATION_MS, leaderTask: true, outDir: join(PROJECT_ROOT, 'bench/results', `jest-chaos-${SEED}`) });
+    execFileSync(
+      process.execPath,
+      [join(PROJECT_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.apps.json'],
+      { cwd: PROJECT_ROOT, stdio: 'inherit' },
+    );
+    result = await runChaos({
+      seed: SEED,
+      durationMs: DURATION_MS,
+      leaderTask: true,
+      outDir: join(PROJECT_ROOT, 'bench/results', `jest-chaos-${SEED}`),
+    });
   }, 300_000);
 
   it('injected several faults and the replicas ran the job', () => {
@@ -51,11 +60,17 @@ describe('fault harness (short seeded run)', () => {
 
   it('recovered after every fault, within the bound implied by the timings', () => {
     for (const outcome of result.report.faults) {
-      expect({ id: outcome.id, kind: outcome.kind, recovered: outcome.recovered }).toEqual({ id: outcome.id, kind: outcome.kind, recovered: true });
+      expect({ id: outcome.id, kind: outcome.kind, recovered: outcome.recovered }).toEqual({
+        id: outcome.id,
+        kind: outcome.kind,
+        recovered: true,
+      });
       expect(outcome.takeoverMs).toBeLessThanOrEqual(outcome.boundMs);
     }
     // After the store lost its data, the old holder stops believing at its next renewal.
-    expect(result.report.leadershipConflicts.storeLossWorstMs).toBeLessThanOrEqual(result.report.leadershipConflicts.storeLossBoundMs);
+    expect(result.report.leadershipConflicts.storeLossWorstMs).toBeLessThanOrEqual(
+      result.report.leadershipConflicts.storeLossBoundMs,
+    );
     // Replicas that saw a term wait one lease duration after noticing the store lost its records,
     // so the old holder has stopped believing in its lease before anyone else leads.
     expect(result.report.leadershipConflicts.storeLoss).toBe(0);
@@ -63,7 +78,7 @@ describe('fault harness (short seeded run)', () => {
     expect(result.report.safetyOk).toBe(true);
   });
 
-  it('leader-task mode: never ran two replicas\' tasks at once; the new leader\'s task started after every fault, after the old one\'s last valid heartbeat', () => {
+  it("leader-task mode: never ran two replicas' tasks at once; the new leader's task started after every fault, after the old one's last valid heartbeat", () => {
     const tasks = result.report.tasks!;
     expect(tasks).toBeDefined();
     expect(tasks.heartbeats).toBeGreaterThan(100);
@@ -71,7 +86,12 @@ describe('fault harness (short seeded run)', () => {
     expect(tasks.interleaved).toBe(0);
     expect(tasks.interleavedStoreLoss).toBe(0);
     for (const outcome of result.report.faults) {
-      const hand = { id: outcome.id, kind: outcome.kind, started: outcome.task?.newFirstAt !== undefined, gapNotNegative: (outcome.task?.gapMs ?? 0) >= 0 };
+      const hand = {
+        id: outcome.id,
+        kind: outcome.kind,
+        started: outcome.task?.newFirstAt !== undefined,
+        gapNotNegative: (outcome.task?.gapMs ?? 0) >= 0,
+      };
       expect(hand).toEqual({ id: outcome.id, kind: outcome.kind, started: true, gapNotNegative: true });
     }
   });
@@ -111,10 +131,43 @@ const record = (faults: RunRecord['faults'] = [], ops: RunRecord['ops'] = []): R
   ops,
   slots: ['r1', 'r2'],
 });
-const role = (replica: string, pid: number, at: number, role: 'leader' | 'follower', term: number): JournalEntry => ({ event: 'role', replica, pid, at: T0 + at, role, term, leader: role === 'leader' ? replica : null });
-const run = (replica: string, pid: number, term: number, start: number, end: number, leaseLeftAtStartMs: number, activeAtEnd: boolean): JournalEntry[] => [
+const role = (
+  replica: string,
+  pid: number,
+  at: number,
+  role: 'leader' | 'follower',
+  term: number,
+): JournalEntry => ({
+  event: 'role',
+  replica,
+  pid,
+  at: T0 + at,
+  role,
+  term,
+  leader: role === 'leader' ? replica : null,
+});
+const run = (
+  replica: string,
+  pid: number,
+  term: number,
+  start: number,
+  end: number,
+  leaseLeftAtStartMs: number,
+  activeAtEnd: boolean,
+): JournalEntry[] => [
   { event: 'write', replica, pid, term, at: T0 + end },
-  { event: 'run', replica, pid, term, start: T0 + start, end: T0 + end, hrStart: start, hrEnd: end, leaseLeftAtStartMs, activeAtEnd },
+  {
+    event: 'run',
+    replica,
+    pid,
+    term,
+    start: T0 + start,
+    end: T0 + end,
+    hrStart: start,
+    hrEnd: end,
+    leaseLeftAtStartMs,
+    activeAtEnd,
+  },
 ];
 
 describe('chaos checker', () => {
@@ -145,7 +198,20 @@ describe('chaos checker', () => {
   });
 
   it('counts a run paused past its lease as a stale overlap that fencing rejects, not as a violation', () => {
-    const faults: RunRecord['faults'] = [{ id: 1, kind: 'sigstop', at: T0 + 150, healedAt: T0 + 18_000, slot: 'r1', pid: 1, leaderSlot: 'r1', leaderPid: 1, termAtFault: 1, params: { stopMs: 17_850 } }];
+    const faults: RunRecord['faults'] = [
+      {
+        id: 1,
+        kind: 'sigstop',
+        at: T0 + 150,
+        healedAt: T0 + 18_000,
+        slot: 'r1',
+        pid: 1,
+        leaderSlot: 'r1',
+        leaderPid: 1,
+        termAtFault: 1,
+        params: { stopMs: 17_850 },
+      },
+    ];
     const ops: RunRecord['ops'] = [
       { at: T0 + 150, op: 'sigstop', slot: 'r1', pid: 1 },
       { at: T0 + 18_000, op: 'sigcont', slot: 'r1', pid: 1 },
@@ -169,12 +235,31 @@ describe('chaos checker', () => {
   });
 
   it('flags a tick that started after SIGCONT on an expired tenure, and a fault with no recovery', () => {
-    const faults: RunRecord['faults'] = [{ id: 1, kind: 'sigstop', at: T0 + 150, healedAt: T0 + 18_000, slot: 'r1', pid: 1, leaderSlot: 'r1', leaderPid: 1, termAtFault: 1, params: { stopMs: 17_850 } }];
-    const report = checkRun(record(faults, [{ at: T0 + 150, op: 'sigstop', slot: 'r1', pid: 1 }, { at: T0 + 18_000, op: 'sigcont', slot: 'r1', pid: 1 }]), [
-      role('r1', 1, 0, 'leader', 1),
-      ...run('r1', 1, 1, 100, 140, 13_900, true),
-      ...run('r1', 1, 1, 18_010, 18_100, 0, false),
-    ]);
+    const faults: RunRecord['faults'] = [
+      {
+        id: 1,
+        kind: 'sigstop',
+        at: T0 + 150,
+        healedAt: T0 + 18_000,
+        slot: 'r1',
+        pid: 1,
+        leaderSlot: 'r1',
+        leaderPid: 1,
+        termAtFault: 1,
+        params: { stopMs: 17_850 },
+      },
+    ];
+    const report = checkRun(
+      record(faults, [
+        { at: T0 + 150, op: 'sigstop', slot: 'r1', pid: 1 },
+        { at: T0 + 18_000, op: 'sigcont', slot: 'r1', pid: 1 },
+      ]),
+      [
+        role('r1', 1, 0, 'leader', 1),
+        ...run('r1', 1, 1, 100, 140, 13_900, true),
+        ...run('r1', 1, 1, 18_010, 18_100, 0, false),
+      ],
+    );
     expect(report.runsStartedWithoutLease).toBe(1);
     expect(report.ticksAfterResume).toBe(1);
     expect(report.faults[0]!.recovered).toBe(false);
@@ -183,8 +268,21 @@ describe('chaos checker', () => {
 });
 
 describe('chaos checker, priorities mode', () => {
-  const prioRecord = (ops: RunRecord['ops']): RunRecord => ({ ...record([], ops), timings: { ...timings, priorities: { r1: 2, r2: 1 }, preferenceWindowMs: 5600, presenceIntervalMs: 10_000 } });
-  const boot = (replica: string, pid: number, at: number): JournalEntry => ({ event: 'boot', replica, pid, at: T0 + at });
+  const prioRecord = (ops: RunRecord['ops']): RunRecord => ({
+    ...record([], ops),
+    timings: {
+      ...timings,
+      priorities: { r1: 2, r2: 1 },
+      preferenceWindowMs: 5600,
+      presenceIntervalMs: 10_000,
+    },
+  });
+  const boot = (replica: string, pid: number, at: number): JournalEntry => ({
+    event: 'boot',
+    replica,
+    pid,
+    at: T0 + at,
+  });
   // r1 (preferred) leads, is killed at 10 s, restarted (boot at 13 s); r2 leads from 26 s; r1 is
   // partitioned from 40 s to 45 s.
   const ops: RunRecord['ops'] = [
@@ -196,7 +294,13 @@ describe('chaos checker, priorities mode', () => {
     { at: T0 + 40_000, op: 'proxy', slot: 'r1', pid: 3, detail: 'blackhole' },
     { at: T0 + 45_000, op: 'proxy', slot: 'r1', pid: 3, detail: 'pass' },
   ];
-  const journal: JournalEntry[] = [boot('r1', 1, 500), boot('r2', 2, 500), role('r1', 1, 1000, 'leader', 1), boot('r1', 3, 13_000), role('r2', 2, 26_000, 'leader', 2)];
+  const journal: JournalEntry[] = [
+    boot('r1', 1, 500),
+    boot('r2', 2, 500),
+    role('r1', 1, 1000, 'leader', 1),
+    boot('r1', 3, 13_000),
+    role('r2', 2, 26_000, 'leader', 2),
+  ];
 
   it('reports how long a non-preferred replica led while the preferred one was alive and reachable', () => {
     const report = checkRun(prioRecord(ops), journal);
@@ -217,7 +321,11 @@ describe('chaos checker, priorities mode', () => {
   });
 
   it('stops counting when the preferred replica leads again (failback)', () => {
-    const report = checkRun(prioRecord(ops), [...journal, role('r2', 2, 29_500, 'follower', 2), role('r1', 3, 30_000, 'leader', 3)]);
+    const report = checkRun(prioRecord(ops), [
+      ...journal,
+      role('r2', 2, 29_500, 'follower', 2),
+      role('r1', 3, 30_000, 'leader', 3),
+    ]);
     expect(report.preference!.nonPreferredWhileHealthyMs).toBe(3_500);
     expect(report.preference!.stretches).toHaveLength(1);
   });
@@ -228,16 +336,49 @@ describe('chaos checker, priorities mode', () => {
 });
 
 describe('chaos checker, leader-task mode', () => {
-  const beats = (replica: string, pid: number, term: number, from: number, to: number, leaseLeftMs: number, active = true): JournalEntry[] => {
+  const beats = (
+    replica: string,
+    pid: number,
+    term: number,
+    from: number,
+    to: number,
+    leaseLeftMs: number,
+    active = true,
+  ): JournalEntry[] => {
     const out: JournalEntry[] = [];
-    for (let at = from, seq = 0; at <= to; at += 100, seq++) out.push({ event: 'task', replica, pid, term, at: T0 + at, seq, active, leaseLeftMs: active ? leaseLeftMs : 0 });
+    for (let at = from, seq = 0; at <= to; at += 100, seq++)
+      out.push({
+        event: 'task',
+        replica,
+        pid,
+        term,
+        at: T0 + at,
+        seq,
+        active,
+        leaseLeftMs: active ? leaseLeftMs : 0,
+      });
     return out;
   };
   const taskTimings = { ...timings, taskHeartbeatMs: 100 };
-  const taskRecord = (faults: RunRecord['faults'] = [], ops: RunRecord['ops'] = []): RunRecord => ({ ...record(faults, ops), timings: taskTimings });
+  const taskRecord = (faults: RunRecord['faults'] = [], ops: RunRecord['ops'] = []): RunRecord => ({
+    ...record(faults, ops),
+    timings: taskTimings,
+  });
 
-  it('passes a graceful hand-over and measures the gap from the old task\'s last heartbeat to the new one\'s first', () => {
-    const faults: RunRecord['faults'] = [{ id: 1, kind: 'sigterm', at: T0 + 950, slot: 'r1', pid: 1, leaderSlot: 'r1', leaderPid: 1, termAtFault: 1, params: {} }];
+  it("passes a graceful hand-over and measures the gap from the old task's last heartbeat to the new one's first", () => {
+    const faults: RunRecord['faults'] = [
+      {
+        id: 1,
+        kind: 'sigterm',
+        at: T0 + 950,
+        slot: 'r1',
+        pid: 1,
+        leaderSlot: 'r1',
+        leaderPid: 1,
+        termAtFault: 1,
+        params: {},
+      },
+    ];
     const report = checkRun(taskRecord(faults, [{ at: T0 + 950, op: 'sigterm', slot: 'r1', pid: 1 }]), [
       role('r1', 1, 0, 'leader', 1),
       ...beats('r1', 1, 1, 0, 900, 13_000),
@@ -248,11 +389,15 @@ describe('chaos checker, leader-task mode', () => {
       ...run('r2', 2, 2, 1400, 1500, 13_000, true),
     ]);
     expect(report.tasks).toMatchObject({ interleaved: 0, afterTenure: 0, runs: 2 });
-    expect(report.faults[0]!.task).toMatchObject({ gapMs: 410, stopToStartMs: 310, startAfterPromotionMs: 10 });
+    expect(report.faults[0]!.task).toMatchObject({
+      gapMs: 410,
+      stopToStartMs: 310,
+      startAfterPromotionMs: 10,
+    });
     expect(report.safetyOk).toBe(true);
   });
 
-  it('flags a task heartbeat written inside another replica\'s valid lease', () => {
+  it("flags a task heartbeat written inside another replica's valid lease", () => {
     const report = checkRun(taskRecord(), [
       role('r1', 1, 0, 'leader', 1),
       ...beats('r1', 1, 1, 0, 2000, 13_000),
@@ -264,8 +409,21 @@ describe('chaos checker, leader-task mode', () => {
     expect(report.safetyOk).toBe(false);
   });
 
-  it('counts heartbeats written after the tenure ended (a resumed process) as info, and fails when a new leader\'s task never runs', () => {
-    const faults: RunRecord['faults'] = [{ id: 1, kind: 'sigstop', at: T0 + 150, healedAt: T0 + 18_000, slot: 'r1', pid: 1, leaderSlot: 'r1', leaderPid: 1, termAtFault: 1, params: { stopMs: 17_850 } }];
+  it("counts heartbeats written after the tenure ended (a resumed process) as info, and fails when a new leader's task never runs", () => {
+    const faults: RunRecord['faults'] = [
+      {
+        id: 1,
+        kind: 'sigstop',
+        at: T0 + 150,
+        healedAt: T0 + 18_000,
+        slot: 'r1',
+        pid: 1,
+        leaderSlot: 'r1',
+        leaderPid: 1,
+        termAtFault: 1,
+        params: { stopMs: 17_850 },
+      },
+    ];
     const ops: RunRecord['ops'] = [
       { at: T0 + 150, op: 'sigstop', slot: 'r1', pid: 1 },
       { at: T0 + 18_000, op: 'sigcont', slot: 'r1', pid: 1 },
@@ -280,7 +438,10 @@ describe('chaos checker, leader-task mode', () => {
     ];
     const withoutTask = checkRun(taskRecord(faults, ops), journal);
     expect(withoutTask.failures.join('\n')).toMatch(/never ran/);
-    const report = checkRun(taskRecord(faults, ops), [...journal, ...beats('r2', 2, 2, 15_210, 16_000, 13_900)]);
+    const report = checkRun(taskRecord(faults, ops), [
+      ...journal,
+      ...beats('r2', 2, 2, 15_210, 16_000, 13_900),
+    ]);
     expect(report.tasks).toMatchObject({ interleaved: 0, afterTenure: 1, afterSuccessor: 1 });
     expect(report.faults[0]!.task).toMatchObject({ gapMs: 15_110, startAfterPromotionMs: 10 });
     expect(report.safetyOk).toBe(true);
@@ -297,7 +458,11 @@ async function echoServer(): Promise<Server> {
   return server;
 }
 
-function roundTrip(port: number, payload: string, timeoutMs: number): Promise<{ reply?: string; error?: string; ms: number }> {
+function roundTrip(
+  port: number,
+  payload: string,
+  timeoutMs: number,
+): Promise<{ reply?: string; error?: string; ms: number }> {
   const started = Date.now();
   return new Promise((resolve) => {
     const socket: Socket = connect(port, '127.0.0.1');
@@ -355,8 +520,21 @@ describe('fault proxy', () => {
 // `block` faults: the leader's job busy-loops for k × D (issue 11's CPU-bound leader job).
 
 describe('chaos checker, block faults', () => {
-  const blockFault: RunRecord['faults'][number] = { id: 1, kind: 'block', at: T0 + 120, slot: 'r1', pid: 1, leaderSlot: 'r1', leaderPid: 1, termAtFault: 1, params: { blockMs: 30_000 } };
-  const threadRecord = (): RunRecord => ({ ...record([{ ...blockFault }], [{ at: T0 + 120, op: 'block', slot: 'r1', pid: 1 }]), timings: { ...timings, blockMs: 30_000, renewalThread: { maxBlockedMs: 60_000 } } });
+  const blockFault: RunRecord['faults'][number] = {
+    id: 1,
+    kind: 'block',
+    at: T0 + 120,
+    slot: 'r1',
+    pid: 1,
+    leaderSlot: 'r1',
+    leaderPid: 1,
+    termAtFault: 1,
+    params: { blockMs: 30_000 },
+  };
+  const threadRecord = (): RunRecord => ({
+    ...record([{ ...blockFault }], [{ at: T0 + 120, op: 'block', slot: 'r1', pid: 1 }]),
+    timings: { ...timings, blockMs: 30_000, renewalThread: { maxBlockedMs: 60_000 } },
+  });
   const block = (term: number, from: number, to: number, activeAtEnd: boolean): JournalEntry[] => [
     { event: 'block-start', replica: 'r1', pid: 1, term, at: T0 + from, leaseLeftMs: 13_000 },
     { event: 'block-end', replica: 'r1', pid: 1, term, at: T0 + to, blockedMs: to - from, activeAtEnd },
@@ -378,16 +556,39 @@ describe('chaos checker, block faults', () => {
       ...run('r1', 1, 1, 140, 30_200, 13_000, true),
       ...run('r1', 1, 1, 30_300, 30_400, 13_900, true),
     ]);
-    expect(report.faults[0]).toMatchObject({ recovered: true, withinBound: true, takeoverMs: undefined, block: { keptLease: true, belowBound: true, otherRunsDuringBlock: 0, staleWrite: false } });
-    expect(report.blocks).toMatchObject({ count: 1, belowBound: 1, keptLease: 1, otherRanDuringBlock: 0, staleWritesFromBlockedRuns: 0 });
+    expect(report.faults[0]).toMatchObject({
+      recovered: true,
+      withinBound: true,
+      takeoverMs: undefined,
+      block: { keptLease: true, belowBound: true, otherRunsDuringBlock: 0, staleWrite: false },
+    });
+    expect(report.blocks).toMatchObject({
+      count: 1,
+      belowBound: 1,
+      keptLease: 1,
+      otherRanDuringBlock: 0,
+      staleWritesFromBlockedRuns: 0,
+    });
     expect(report.safetyOk).toBe(true);
     expect(report.livenessOk).toBe(true);
   });
 
   it('renewal thread, block below maxBlockedMs: another replica running the job during the block, and the stale write after it, fail the run', () => {
     const report = checkRun(threadRecord(), takenOver());
-    expect(report.faults[0]).toMatchObject({ recovered: true, block: { keptLease: false, otherRunsDuringBlock: 1, otherRanDuringBlockAfterMs: 13_950, staleWrite: true } });
-    expect(report.blocks).toMatchObject({ otherRanDuringBlock: 1, staleWritesFromBlockedRuns: 1, staleOverlapsOfBlockedRuns: 1 });
+    expect(report.faults[0]).toMatchObject({
+      recovered: true,
+      block: {
+        keptLease: false,
+        otherRunsDuringBlock: 1,
+        otherRanDuringBlockAfterMs: 13_950,
+        staleWrite: true,
+      },
+    });
+    expect(report.blocks).toMatchObject({
+      otherRanDuringBlock: 1,
+      staleWritesFromBlockedRuns: 1,
+      staleOverlapsOfBlockedRuns: 1,
+    });
     expect(report.overlaps.valid).toBe(0);
     expect(report.safetyOk).toBe(false);
     expect(report.failures.join('\n')).toMatch(/another replica ran the job 13950 ms into the block/);
@@ -395,7 +596,11 @@ describe('chaos checker, block faults', () => {
 
   it('main-thread renewals: the same takeover is counted (stale write of the blocked run, fencing rejects it) but is no failure', () => {
     const report = checkRun({ ...threadRecord(), timings: { ...timings, blockMs: 30_000 } }, takenOver());
-    expect(report.faults[0]).toMatchObject({ recovered: true, takeoverMs: 13_880, block: { belowBound: false, keptLease: false, staleWrite: true } });
+    expect(report.faults[0]).toMatchObject({
+      recovered: true,
+      takeoverMs: 13_880,
+      block: { belowBound: false, keptLease: false, staleWrite: true },
+    });
     expect(report.blocks).toMatchObject({ belowBound: 0, staleWritesFromBlockedRuns: 1 });
     expect(report.fencing.rejected).toBe(1);
     expect(report.safetyOk).toBe(true);
@@ -403,7 +608,17 @@ describe('chaos checker, block faults', () => {
   // Leader-task mode with the renewal thread: a block that keeps the lease hands nothing over.
   const taskBeats = (term: number, from: number, to: number): JournalEntry[] => {
     const out: JournalEntry[] = [];
-    for (let at = from, seq = 0; at <= to; at += 100, seq++) out.push({ event: 'task', replica: 'r1', pid: 1, term, at: T0 + at, seq, active: true, leaseLeftMs: 13_000 });
+    for (let at = from, seq = 0; at <= to; at += 100, seq++)
+      out.push({
+        event: 'task',
+        replica: 'r1',
+        pid: 1,
+        term,
+        at: T0 + at,
+        seq,
+        active: true,
+        leaseLeftMs: 13_000,
+      });
     return out;
   };
   const keptJournal = (resumes: boolean): JournalEntry[] => [
@@ -416,14 +631,22 @@ describe('chaos checker, block faults', () => {
   ];
 
   it('leader-task mode, lease kept through the block: the same task going on after it passes (gap = the block), no "new leader\'s task never ran"', () => {
-    const report = checkRun({ ...threadRecord(), timings: { ...threadRecord().timings, taskHeartbeatMs: 100 } }, keptJournal(true));
+    const report = checkRun(
+      { ...threadRecord(), timings: { ...threadRecord().timings, taskHeartbeatMs: 100 } },
+      keptJournal(true),
+    );
     expect(report.faults[0]!.task).toMatchObject({ keptResumedAt: T0 + 30_160, gapMs: 30_160 - 110 });
     expect(report.failures).toEqual([]);
     expect(report.safetyOk).toBe(true);
   });
 
   it('leader-task mode, lease kept through the block: a task that never goes on after the block fails the run', () => {
-    const report = checkRun({ ...threadRecord(), timings: { ...threadRecord().timings, taskHeartbeatMs: 100 } }, keptJournal(false));
-    expect(report.failures.join('\n')).toMatch(/lease kept\): the blocked leader's @LeaderTask did not go on after the block/);
+    const report = checkRun(
+      { ...threadRecord(), timings: { ...threadRecord().timings, taskHeartbeatMs: 100 } },
+      keptJournal(false),
+    );
+    expect(report.failures.join('\n')).toMatch(
+      /lease kept\): the blocked leader's @LeaderTask did not go on after the block/,
+    );
   });
 });

@@ -40,7 +40,10 @@ afterEach(async () => {
 });
 
 /** The app of the README: ConfigModule + forRootAsync reading every value from the environment. */
-async function boot(env: Partial<Record<(typeof ENV_KEYS)[number], string>>, extra: (config: ConfigService) => Partial<LeaderElectionModuleOptions> = () => ({})): Promise<INestApplication> {
+async function boot(
+  env: Partial<Record<(typeof ENV_KEYS)[number], string>>,
+  extra: (config: ConfigService) => Partial<LeaderElectionModuleOptions> = () => ({}),
+): Promise<INestApplication> {
   for (const key of ENV_KEYS) delete process.env[key];
   Object.assign(process.env, env);
   const moduleRef = await Test.createTestingModule({
@@ -71,7 +74,10 @@ async function boot(env: Partial<Record<(typeof ENV_KEYS)[number], string>>, ext
   return app;
 }
 
-async function bootError(env: Parameters<typeof boot>[0], extra?: Parameters<typeof boot>[1]): Promise<unknown> {
+async function bootError(
+  env: Parameters<typeof boot>[0],
+  extra?: Parameters<typeof boot>[1],
+): Promise<unknown> {
   return boot(env, extra).then(
     () => {
       throw new Error('expected boot to fail');
@@ -101,12 +107,24 @@ describe('options from the environment (issue 7, item 3)', () => {
       retryIntervalMs: 250,
     });
     expect(service.isLeader()).toBe(true);
-    expect(app.get(LeaderElectionHealthIndicator).isHealthy('election').election).toMatchObject({ status: 'up', role: 'leader', identity: 'env-pod-0', term: 1 });
+    expect(app.get(LeaderElectionHealthIndicator).isHealthy('election').election).toMatchObject({
+      status: 'up',
+      role: 'leader',
+      identity: 'env-pod-0',
+      term: 1,
+    });
   }, 30_000);
 
   it('unset variables mean the defaults', async () => {
-    const app = await boot({ AZURE_STORAGE_CONNECTION_STRING: process.env.AZURITE_CONNECTION_STRING!, LEASE_CONTAINER: `e2e-env-${suffix}-d` });
-    expect(app.get(LeaderElectionService).electorFor().options).toMatchObject({ leaseDurationSeconds: 15, renewIntervalMs: 5000, retryIntervalMs: 2000 });
+    const app = await boot({
+      AZURE_STORAGE_CONNECTION_STRING: process.env.AZURITE_CONNECTION_STRING!,
+      LEASE_CONTAINER: `e2e-env-${suffix}-d`,
+    });
+    expect(app.get(LeaderElectionService).electorFor().options).toMatchObject({
+      leaseDurationSeconds: 15,
+      renewIntervalMs: 5000,
+      retryIntervalMs: 2000,
+    });
   }, 30_000);
 
   it.each([
@@ -116,16 +134,29 @@ describe('options from the environment (issue 7, item 3)', () => {
     ['RENEW_INTERVAL_MS', '1e3', 'renewIntervalMs'],
     ['RELEASE_ON_SHUTDOWN', 'yes', 'releaseOnShutdown'],
     ['HEALTH_DETAILS', 'everything', 'healthDetails'],
-  ] as const)('%s=%j stops boot with an error naming %s', async (variable, value, option) => {
-    const error = await bootError({ AZURE_STORAGE_CONNECTION_STRING: process.env.AZURITE_CONNECTION_STRING!, [variable]: value });
-    expect(error).toBeInstanceOf(InvalidElectionOptionError);
-    expect((error as InvalidElectionOptionError).option).toBe(option);
-    expect(String(error)).toContain(`"${option}"`);
-    expect(String(error)).toContain(`got ${JSON.stringify(value)}`);
-  }, 30_000);
+  ] as const)(
+    '%s=%j stops boot with an error naming %s',
+    async (variable, value, option) => {
+      const error = await bootError({
+        AZURE_STORAGE_CONNECTION_STRING: process.env.AZURITE_CONNECTION_STRING!,
+        [variable]: value,
+      });
+      expect(error).toBeInstanceOf(InvalidElectionOptionError);
+      expect((error as InvalidElectionOptionError).option).toBe(option);
+      expect(String(error)).toContain(`"${option}"`);
+      expect(String(error)).toContain(`got ${JSON.stringify(value)}`);
+    },
+    30_000,
+  );
 
   it('a misspelt option in the factory stops boot and names the right one', async () => {
-    const error = await bootError({ AZURE_STORAGE_CONNECTION_STRING: process.env.AZURITE_CONNECTION_STRING! }, (config) => ({ leaseDurationSecond: config.get('LEASE_DURATION_SECONDS') ?? '30' }) as Partial<LeaderElectionModuleOptions>);
+    const error = await bootError(
+      { AZURE_STORAGE_CONNECTION_STRING: process.env.AZURITE_CONNECTION_STRING! },
+      (config) =>
+        ({
+          leaseDurationSecond: config.get('LEASE_DURATION_SECONDS') ?? '30',
+        }) as Partial<LeaderElectionModuleOptions>,
+    );
     expect(error).toBeInstanceOf(InvalidElectionOptionError);
     expect(String(error)).toContain('did you mean "leaseDurationSeconds"?');
   }, 30_000);
@@ -135,7 +166,11 @@ describe('a permanent configuration error is not a healthy follower (issue 7, it
   it('a wrong account key: boots, never leads, health is down with the error code, and the default body shows no host or URL', async () => {
     const port = Number(process.env.AZURITE_PORT);
     const wrongKey = Buffer.from('definitely-not-the-azurite-key-definitely-not').toString('base64');
-    const app = await boot({ AZURE_STORAGE_CONNECTION_STRING: azuriteConnectionString(port, '127.0.0.1', wrongKey), POD_NAME: 'misconfigured-pod', RETRY_INTERVAL_MS: '100' });
+    const app = await boot({
+      AZURE_STORAGE_CONNECTION_STRING: azuriteConnectionString(port, '127.0.0.1', wrongKey),
+      POD_NAME: 'misconfigured-pod',
+      RETRY_INTERVAL_MS: '100',
+    });
     const service = app.get(LeaderElectionService);
     expect(service.isLeader()).toBe(false);
     expect(service.getState().lastError?.kind).toBe('permanent');

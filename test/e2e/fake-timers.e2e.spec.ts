@@ -3,7 +3,12 @@ import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { Injectable, Module, type INestApplication } from '@nestjs/common';
 import { Interval, ScheduleModule, Timeout } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
-import { LeaderElectionModule, LeaderElectionService, LeaderOnly, MemoryLeaseStore } from '../../lib/index.js';
+import {
+  LeaderElectionModule,
+  LeaderElectionService,
+  LeaderOnly,
+  MemoryLeaseStore,
+} from '../../lib/index.js';
 
 // The real module (not the testing kit) under Jest's fake timers, as users test their own apps:
 // time must come from the same fake clock as the timers, so nothing spins and fake hours pass as
@@ -45,7 +50,11 @@ afterEach(async () => {
 
 async function boot(feature: unknown): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({
-    imports: [ScheduleModule.forRoot(), LeaderElectionModule.forRoot({ store: new MemoryLeaseStore(), identity: 'solo', logger: false }), feature as never],
+    imports: [
+      ScheduleModule.forRoot(),
+      LeaderElectionModule.forRoot({ store: new MemoryLeaseStore(), identity: 'solo', logger: false }),
+      feature as never,
+    ],
   }).compile();
   const created = moduleRef.createNestApplication({ logger: false });
   await created.init();
@@ -78,7 +87,10 @@ describe('the real module under Jest fake timers', () => {
     jest.useFakeTimers();
     const store = new MemoryLeaseStore();
     const moduleRef = await Test.createTestingModule({
-      imports: [ScheduleModule.forRoot(), LeaderElectionModule.forRoot({ store, identity: 'solo', logger: false })],
+      imports: [
+        ScheduleModule.forRoot(),
+        LeaderElectionModule.forRoot({ store, identity: 'solo', logger: false }),
+      ],
     }).compile();
     app = moduleRef.createNestApplication({ logger: false });
     await app.init();

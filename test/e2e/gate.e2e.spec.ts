@@ -17,7 +17,14 @@ import { ClientProxyFactory, MessagePattern, Transport, type ClientProxy } from 
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Interval, ScheduleModule, Timeout } from '@nestjs/schedule';
 import { Test, type TestingModule } from '@nestjs/testing';
-import { Observable, firstValueFrom, lastValueFrom, of, delay as rxDelay, type Observable as Obs } from 'rxjs';
+import {
+  Observable,
+  firstValueFrom,
+  lastValueFrom,
+  of,
+  delay as rxDelay,
+  type Observable as Obs,
+} from 'rxjs';
 import request from 'supertest';
 import {
   LeaderElectionModule,
@@ -30,7 +37,12 @@ import {
 import { freePort } from '../support/azurite.mjs';
 import { RecordingLogger } from '../support/recording-logger.js';
 
-const fast: Partial<LeaderElectionModuleOptions> = { retryIntervalMs: 200, retryJitter: 0.1, startupTimeoutMs: 5_000, logger: false };
+const fast: Partial<LeaderElectionModuleOptions> = {
+  retryIntervalMs: 200,
+  retryJitter: 0.1,
+  startupTimeoutMs: 5_000,
+  logger: false,
+};
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function until(condition: () => boolean, timeoutMs: number, stepMs = 20): Promise<void> {
@@ -48,7 +60,8 @@ function Trace(): MethodDecorator {
     const traced = function (this: unknown, ...args: unknown[]): unknown {
       return original.apply(this, args);
     };
-    for (const key of Reflect.getOwnMetadataKeys(original)) Reflect.defineMetadata(key, Reflect.getOwnMetadata(key, original), traced);
+    for (const key of Reflect.getOwnMetadataKeys(original))
+      Reflect.defineMetadata(key, Reflect.getOwnMetadata(key, original), traced);
     descriptor.value = traced;
     return descriptor;
   };
@@ -69,7 +82,11 @@ interface Setup {
 
 async function compile(options: LeaderElectionModuleOptions, setup: Setup): Promise<TestingModule> {
   return Test.createTestingModule({
-    imports: [ScheduleModule.forRoot(), LeaderElectionModule.forRoot({ ...fast, ...options }), ...((setup.imports ?? []) as never[])],
+    imports: [
+      ScheduleModule.forRoot(),
+      LeaderElectionModule.forRoot({ ...fast, ...options }),
+      ...((setup.imports ?? []) as never[]),
+    ],
     providers: (setup.providers ?? []) as never[],
     controllers: (setup.controllers ?? []) as never[],
   }).compile();
@@ -87,7 +104,10 @@ async function createApp(options: LeaderElectionModuleOptions, setup: Setup = {}
 }
 
 /** A leader (identity L) and a follower (identity F) sharing one in-memory store. */
-async function pair(setup: Setup = {}, options: Partial<LeaderElectionModuleOptions> = {}): Promise<{ leader: INestApplication; follower: INestApplication }> {
+async function pair(
+  setup: Setup = {},
+  options: Partial<LeaderElectionModuleOptions> = {},
+): Promise<{ leader: INestApplication; follower: INestApplication }> {
   const store = new MemoryLeaseStore();
   const leader = await createApp({ store, identity: 'L', ...options }, setup);
   const follower = await createApp({ store, identity: 'F', ...options }, setup);
@@ -112,7 +132,10 @@ class SlowController {
 
 describe('routes are never skipped as overlap (issue 14.1)', () => {
   it('runs both of two overlapping requests to an async leader-only route on the leader', async () => {
-    const app = await createApp({ store: new MemoryLeaseStore(), identity: 'solo' }, { controllers: [SlowController] });
+    const app = await createApp(
+      { store: new MemoryLeaseStore(), identity: 'solo' },
+      { controllers: [SlowController] },
+    );
     const server = app.getHttpServer();
     const [first, second] = await Promise.all([request(server).post('/slow'), request(server).post('/slow')]);
     expect([first.status, second.status]).toEqual([201, 201]);
@@ -170,27 +193,40 @@ class ForeignHandlers {
 }
 
 describe('followers refuse requests in every transport, whatever decorator wraps @LeaderOnly (issue 14.2)', () => {
-  it.each([['express'], ['fastify']])('%s: a follower answers 503 on a traced route, the leader 200', async (platform) => {
-    const { leader, follower } = await pair({ controllers: [TracedController], fastify: platform === 'fastify' });
-    for (const path of ['/traced', '/traced-outside']) {
-      const refused = await request(follower.getHttpServer()).get(path);
-      expect(refused.status).toBe(503);
-      expect(refused.body).toMatchObject({ statusCode: 503, leaseName: 'leader', leader: 'L' });
-      const served = await request(leader.getHttpServer()).get(path);
-      expect(served.status).toBe(200);
-      expect(served.body).toEqual({ ok: true });
-    }
-  });
+  it.each([['express'], ['fastify']])(
+    '%s: a follower answers 503 on a traced route, the leader 200',
+    async (platform) => {
+      const { leader, follower } = await pair({
+        controllers: [TracedController],
+        fastify: platform === 'fastify',
+      });
+      for (const path of ['/traced', '/traced-outside']) {
+        const refused = await request(follower.getHttpServer()).get(path);
+        expect(refused.status).toBe(503);
+        expect(refused.body).toMatchObject({ statusCode: 503, leaseName: 'leader', leader: 'L' });
+        const served = await request(leader.getHttpServer()).get(path);
+        expect(served.status).toBe(200);
+        expect(served.body).toEqual({ ok: true });
+      }
+    },
+  );
 
   it('a follower answers an RPC error ({ status: "error", message }) to a @MessagePattern, the leader the value', async () => {
     const store = new MemoryLeaseStore();
     const start = async (identity: string): Promise<{ app: INestMicroservice; client: ClientProxy }> => {
       const port = await freePort();
       const moduleRef = await compile({ store, identity }, { controllers: [RpcController] });
-      const app = moduleRef.createNestMicroservice({ transport: Transport.TCP, options: { host: '127.0.0.1', port }, logger: false });
+      const app = moduleRef.createNestMicroservice({
+        transport: Transport.TCP,
+        options: { host: '127.0.0.1', port },
+        logger: false,
+      });
       apps.push(app);
       await app.listen();
-      const client = ClientProxyFactory.create({ transport: Transport.TCP, options: { host: '127.0.0.1', port } });
+      const client = ClientProxyFactory.create({
+        transport: Transport.TCP,
+        options: { host: '127.0.0.1', port },
+      });
       apps.push(client);
       return { app, client };
     };
@@ -198,7 +234,9 @@ describe('followers refuse requests in every transport, whatever decorator wraps
     const follower = await start('F');
     await until(() => follower.app.get(LeaderElectionService).currentLeader()?.identity === 'L', 2_000);
     await expect(lastValueFrom(leader.client.send('leader.work', {}))).resolves.toBe('done by L');
-    const error = await lastValueFrom(follower.client.send('leader.work', {})).catch((caught: unknown) => caught);
+    const error = await lastValueFrom(follower.client.send('leader.work', {})).catch(
+      (caught: unknown) => caught,
+    );
     expect(error).toMatchObject({ status: 'error', leaseName: 'leader', leader: 'L' });
     expect((error as { message: string }).message).toMatch(/not the leader of "leader"/);
   });
@@ -214,9 +252,17 @@ describe('followers refuse requests in every transport, whatever decorator wraps
 
 // ---------------------------------------------------------------------------- item 3: one app = one election
 
-@Module({ imports: [LeaderElectionModule.forRoot({ store: new MemoryLeaseStore(), identity: 'a', logger: false })] })
+@Module({
+  imports: [LeaderElectionModule.forRoot({ store: new MemoryLeaseStore(), identity: 'a', logger: false })],
+})
 class FeatureA {}
-@Module({ imports: [LeaderElectionModule.forRootAsync({ useFactory: () => ({ store: new MemoryLeaseStore(), identity: 'a', logger: false }) })] })
+@Module({
+  imports: [
+    LeaderElectionModule.forRootAsync({
+      useFactory: () => ({ store: new MemoryLeaseStore(), identity: 'a', logger: false }),
+    }),
+  ],
+})
 class FeatureB {}
 
 describe('a second registration of the module (issue 14.3)', () => {
@@ -258,7 +304,10 @@ class StreamController {
 
 describe('a route returning an Observable (issue 14.4)', () => {
   it('keeps the leadership context and counts as a run until the Observable completes', async () => {
-    const app = await createApp({ store: new MemoryLeaseStore(), identity: 'solo' }, { controllers: [StreamController] });
+    const app = await createApp(
+      { store: new MemoryLeaseStore(), identity: 'solo' },
+      { controllers: [StreamController] },
+    );
     const response = await request(app.getHttpServer()).get('/stream').expect(200);
     expect(response.body).toEqual({ term: 1 });
     expect(app.get(StreamController).seen).toEqual([{ term: 1, running: 1 }]);
@@ -432,7 +481,10 @@ class Database implements OnModuleDestroy {
 
 describe('shutdown order (issue 14.9)', () => {
   it('closes the gate before the onModuleDestroy of the application’s own modules', async () => {
-    const app = await createApp({ store: new MemoryLeaseStore(), identity: 'solo' }, { providers: [GatedWork, Database] });
+    const app = await createApp(
+      { store: new MemoryLeaseStore(), identity: 'solo' },
+      { providers: [GatedWork, Database] },
+    );
     expect(app.get(GatedWork).work()).toBe('ran');
     const database = app.get(Database);
     await app.close();
@@ -457,7 +509,10 @@ describe('app.close() while another module is still initialising (shutdown befor
     const store = new MemoryLeaseStore();
     // Not global: deeper modules (SlowModule) initialise before LeaderElectionModule.
     const moduleRef = await Test.createTestingModule({
-      imports: [MiddleModule, LeaderElectionModule.forRoot({ ...fast, store, identity: 'closed', isGlobal: false })],
+      imports: [
+        MiddleModule,
+        LeaderElectionModule.forRoot({ ...fast, store, identity: 'closed', isGlobal: false }),
+      ],
     }).compile();
     const closed = moduleRef.createNestApplication({ logger: false });
     apps.push(closed);
@@ -476,7 +531,10 @@ describe('app.close() while another module is still initialising (shutdown befor
 
 describe('reads of undeclared leases (issue 14.11)', () => {
   it('answer "not leader" or a clear error, and never start an election', async () => {
-    const app = await createApp({ store: new MemoryLeaseStore(), identity: 'solo' }, { providers: [GatedWork] });
+    const app = await createApp(
+      { store: new MemoryLeaseStore(), identity: 'solo' },
+      { providers: [GatedWork] },
+    );
     const service = app.get(LeaderElectionService);
     expect(service.leaseNames).toEqual(['leader']);
     for (let i = 0; i < 20; i++) expect(service.isLeader(`from-input-${i}`)).toBe(false);
@@ -567,13 +625,18 @@ describe('follower logs (issue 7.2)', () => {
     const leader = await createApp({ store, identity: 'L', logger: leaderLog }, { providers: [Chatty] });
     const follower = await createApp({ store, identity: 'F', logger: followerLog }, { providers: [Chatty] });
     await sleep(1_000);
-    const byLevel = (level: string): string[] => followerLog.lines.filter((line) => line.level === level).map((line) => line.message);
+    const byLevel = (level: string): string[] =>
+      followerLog.lines.filter((line) => line.level === level).map((line) => line.message);
     expect(followerLog.text()).not.toMatch(/Skipped/);
     expect(byLevel('debug').length).toBeLessThanOrEqual(2);
     expect(byLevel('warn')).toEqual([]);
     expect(byLevel('error')).toEqual([]);
     expect(byLevel('log').length).toBeLessThanOrEqual(3);
-    expect(byLevel('log')).toContainEqual(expect.stringMatching(/^Following "leader" \(leader: "L"\); 2 leader-only handler\(s\) skip on this replica/));
+    expect(byLevel('log')).toContainEqual(
+      expect.stringMatching(
+        /^Following "leader" \(leader: "L"\); 2 leader-only handler\(s\) skip on this replica/,
+      ),
+    );
     // The skips are counted instead, for state and health.
     expect(leader.get(Chatty).runs).toBeGreaterThan(20);
     expect(follower.get(LeaderElectionService).skippedCount()).toBeGreaterThan(20);

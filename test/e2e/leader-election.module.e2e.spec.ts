@@ -22,7 +22,12 @@ const connectionString = process.env.AZURITE_CONNECTION_STRING!;
 let containerSeq = 0;
 const container = (): string => `e2e-module-${process.pid}-${++containerSeq}`;
 
-const fast: Partial<LeaderElectionModuleOptions> = { retryIntervalMs: 200, retryJitter: 0.1, startupTimeoutMs: 5_000, logger: false };
+const fast: Partial<LeaderElectionModuleOptions> = {
+  retryIntervalMs: 200,
+  retryJitter: 0.1,
+  startupTimeoutMs: 5_000,
+  logger: false,
+};
 
 async function until(condition: () => boolean, timeoutMs: number, stepMs = 25): Promise<number> {
   const started = Date.now();
@@ -90,7 +95,10 @@ class LeaderController {
   }
 }
 
-async function createApp(options: LeaderElectionModuleOptions, extra: { providers?: unknown[]; controllers?: unknown[] } = {}): Promise<INestApplication> {
+async function createApp(
+  options: LeaderElectionModuleOptions,
+  extra: { providers?: unknown[]; controllers?: unknown[] } = {},
+): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({
     imports: [ScheduleModule.forRoot(), LeaderElectionModule.forRoot({ ...fast, ...options })],
     providers: (extra.providers ?? [Jobs]) as never[],
@@ -114,7 +122,9 @@ afterEach(closeAll);
 describe('LeaderElectionModule with @nestjs/schedule on Azurite', () => {
   it('runs @LeaderOnly jobs on exactly one of three app instances, in both decorator orders', async () => {
     const containerName = container();
-    const instances = await Promise.all(['a', 'b', 'c'].map((identity) => createApp({ connectionString, containerName, identity })));
+    const instances = await Promise.all(
+      ['a', 'b', 'c'].map((identity) => createApp({ connectionString, containerName, identity })),
+    );
     const services = instances.map((app) => app.get(LeaderElectionService));
     expect(services.filter((service) => service.isLeader()).length).toBe(1);
     await sleep(1_000);
@@ -132,7 +142,11 @@ describe('LeaderElectionModule with @nestjs/schedule on Azurite', () => {
     expect(new Set(jobs[leaderIndex]!.terms)).toEqual(new Set([services[leaderIndex]!.getState().term]));
     // Followers know who leads.
     for (const [i, service] of services.entries()) {
-      if (i !== leaderIndex) expect(service.currentLeader()).toMatchObject({ identity: ['a', 'b', 'c'][leaderIndex], self: false });
+      if (i !== leaderIndex)
+        expect(service.currentLeader()).toMatchObject({
+          identity: ['a', 'b', 'c'][leaderIndex],
+          self: false,
+        });
     }
   }, 30_000);
 
@@ -185,7 +199,9 @@ class LongJob {
     this.started++;
     const context = currentLeadership()!;
     this.context = context;
-    await new Promise<void>((resolve) => context.signal.addEventListener('abort', () => resolve(), { once: true }));
+    await new Promise<void>((resolve) =>
+      context.signal.addEventListener('abort', () => resolve(), { once: true }),
+    );
     this.abortedWithTerm = context.term;
     await sleep(200); // cleanup after abort
     this.finished = true;
@@ -245,7 +261,10 @@ describe('leadership context, step-down, named leases, overlap, shutdown', () =>
   }, 30_000);
 
   it('skips an overlapping run unless allowOverlap is set', async () => {
-    const app = await createApp({ store: new MemoryLeaseStore(), identity: 'solo' }, { providers: [LongJob] });
+    const app = await createApp(
+      { store: new MemoryLeaseStore(), identity: 'solo' },
+      { providers: [LongJob] },
+    );
     const job = app.get(LongJob);
     const service = app.get(LeaderElectionService);
     const first = job.slow();
@@ -309,7 +328,15 @@ describe('configuration', () => {
     @Module({ providers: [Consumer], exports: [Consumer] })
     class FeatureModule {}
     const moduleRef = await Test.createTestingModule({
-      imports: [LeaderElectionModule.forRoot({ store: new MemoryLeaseStore(), identity: 'g', isGlobal: true, logger: false }), FeatureModule],
+      imports: [
+        LeaderElectionModule.forRoot({
+          store: new MemoryLeaseStore(),
+          identity: 'g',
+          isGlobal: true,
+          logger: false,
+        }),
+        FeatureModule,
+      ],
     }).compile();
     const app = moduleRef.createNestApplication({ logger: false });
     await app.init();
@@ -318,20 +345,46 @@ describe('configuration', () => {
   });
 
   const badOptions: Array<[string, Partial<LeaderElectionModuleOptions>, RegExp]> = [
-    ['lease too short', { connectionString: 'UseDevelopmentStorage=true', leaseDurationSeconds: 5 }, /"leaseDurationSeconds": got 5; allowed: a whole number of seconds from 15 to 60/],
-    ['renew too slow', { connectionString: 'UseDevelopmentStorage=true', renewIntervalMs: 14_500 }, /"renewIntervalMs": got 14500/],
-    ['bad container', { connectionString: 'UseDevelopmentStorage=true', containerName: 'Bad_Name' }, /"containerName": got "Bad_Name"/],
+    [
+      'lease too short',
+      { connectionString: 'UseDevelopmentStorage=true', leaseDurationSeconds: 5 },
+      /"leaseDurationSeconds": got 5; allowed: a whole number of seconds from 15 to 60/,
+    ],
+    [
+      'renew too slow',
+      { connectionString: 'UseDevelopmentStorage=true', renewIntervalMs: 14_500 },
+      /"renewIntervalMs": got 14500/,
+    ],
+    [
+      'bad container',
+      { connectionString: 'UseDevelopmentStorage=true', containerName: 'Bad_Name' },
+      /"containerName": got "Bad_Name"/,
+    ],
     ['no storage', {}, /no lease storage configured/],
-    ['two storages', { connectionString: 'UseDevelopmentStorage=true', store: new MemoryLeaseStore() }, /conflicting storage options "connectionString", "store"/],
+    [
+      'two storages',
+      { connectionString: 'UseDevelopmentStorage=true', store: new MemoryLeaseStore() },
+      /conflicting storage options "connectionString", "store"/,
+    ],
     ['empty connection string', { connectionString: '' }, /"connectionString"/],
     ['account URL without credential', { accountUrl: 'https://acct.blob.core.windows.net' }, /"credential"/],
-    ['bad shutdown timeout', { store: new MemoryLeaseStore(), shutdownTimeoutMs: -1 }, /"shutdownTimeoutMs": got -1/],
-    ['bad lease name', { store: new MemoryLeaseStore(), leaseName: 'has space' }, /"leaseName": got "has space"/],
+    [
+      'bad shutdown timeout',
+      { store: new MemoryLeaseStore(), shutdownTimeoutMs: -1 },
+      /"shutdownTimeoutMs": got -1/,
+    ],
+    [
+      'bad lease name',
+      { store: new MemoryLeaseStore(), leaseName: 'has space' },
+      /"leaseName": got "has space"/,
+    ],
   ];
 
   it.each(badOptions)('fails boot with a clear error: %s', async (_label, options, expected) => {
     const boot = async (): Promise<void> => {
-      const moduleRef = await Test.createTestingModule({ imports: [LeaderElectionModule.forRoot({ logger: false, ...options })] }).compile();
+      const moduleRef = await Test.createTestingModule({
+        imports: [LeaderElectionModule.forRoot({ logger: false, ...options })],
+      }).compile();
       await moduleRef.close();
     };
     await expect(boot()).rejects.toThrow(expected);
@@ -341,7 +394,12 @@ describe('configuration', () => {
     const secret = 'c2VjcmV0LWtleS10aGF0LW11c3Qtbm90LWxlYWs=';
     const boot = async (): Promise<void> => {
       const moduleRef = await Test.createTestingModule({
-        imports: [LeaderElectionModule.forRoot({ connectionString: `AccountName=x;AccountKey=${secret};BlobEndpoint=http://127.0.0.1:1/x`, leaseDurationSeconds: 100 })],
+        imports: [
+          LeaderElectionModule.forRoot({
+            connectionString: `AccountName=x;AccountKey=${secret};BlobEndpoint=http://127.0.0.1:1/x`,
+            leaseDurationSeconds: 100,
+          }),
+        ],
       }).compile();
       await moduleRef.close();
     };
@@ -355,7 +413,14 @@ describe('storage outage at boot, health, and the interceptor', () => {
   it('boots as follower while storage is down, reports down after the outage bound, and leads once storage is back', async () => {
     const port = await freePort();
     const app = await createApp(
-      { connectionString: azuriteConnectionString(port), containerName: container(), identity: 'patient', healthStoreOutageMs: 500, requestTimeoutMs: 1_000, healthDetails: 'full' },
+      {
+        connectionString: azuriteConnectionString(port),
+        containerName: container(),
+        identity: 'patient',
+        healthStoreOutageMs: 500,
+        requestTimeoutMs: 1_000,
+        healthDetails: 'full',
+      },
       { providers: [Jobs] },
     );
     const service = app.get(LeaderElectionService);
@@ -371,7 +436,12 @@ describe('storage outage at boot, health, and the interceptor', () => {
     const azurite = await startAzurite({ port });
     try {
       await until(() => service.isLeader(), 10_000);
-      expect(health.isHealthy('leaderElection').leaderElection).toMatchObject({ status: 'up', role: 'leader', leader: 'patient', term: 1 });
+      expect(health.isHealthy('leaderElection').leaderElection).toMatchObject({
+        status: 'up',
+        role: 'leader',
+        leader: 'patient',
+        term: 1,
+      });
       await until(() => app.get(Jobs).intervalRuns > 0, 2_000);
     } finally {
       await closeAll();
@@ -382,19 +452,43 @@ describe('storage outage at boot, health, and the interceptor', () => {
   it('reports up for leader and follower, with role, leader identity and term', async () => {
     const containerName = container();
     const leader = await createApp({ connectionString, containerName, identity: 'L', healthDetails: 'full' });
-    const follower = await createApp({ connectionString, containerName, identity: 'F', healthDetails: 'full' });
+    const follower = await createApp({
+      connectionString,
+      containerName,
+      identity: 'F',
+      healthDetails: 'full',
+    });
     await sleep(500);
     const leaderHealth = leader.get(LeaderElectionHealthIndicator).isHealthy('election');
     const followerHealth = follower.get(LeaderElectionHealthIndicator).isHealthy('election');
-    expect(leaderHealth.election).toMatchObject({ status: 'up', role: 'leader', identity: 'L', leader: 'L', term: 1, leaseName: 'leader' });
-    expect(followerHealth.election).toMatchObject({ status: 'up', role: 'follower', identity: 'F', leader: 'L', term: 1 });
+    expect(leaderHealth.election).toMatchObject({
+      status: 'up',
+      role: 'leader',
+      identity: 'L',
+      leader: 'L',
+      term: 1,
+      leaseName: 'leader',
+    });
+    expect(followerHealth.election).toMatchObject({
+      status: 'up',
+      role: 'follower',
+      identity: 'F',
+      leader: 'L',
+      term: 1,
+    });
     expect(followerHealth.election!.lastStoreContactAt).toEqual(expect.any(String));
   }, 30_000);
 
   it('answers 503 with the leader and Retry-After on followers, 200 on the leader', async () => {
     const containerName = container();
-    const leader = await createApp({ connectionString, containerName, identity: 'L' }, { providers: [], controllers: [LeaderController] });
-    const follower = await createApp({ connectionString, containerName, identity: 'F' }, { providers: [], controllers: [LeaderController] });
+    const leader = await createApp(
+      { connectionString, containerName, identity: 'L' },
+      { providers: [], controllers: [LeaderController] },
+    );
+    const follower = await createApp(
+      { connectionString, containerName, identity: 'F' },
+      { providers: [], controllers: [LeaderController] },
+    );
     await sleep(400);
     await request(leader.getHttpServer()).get('/leader-only').expect(200, { ok: true });
     const refused = await request(follower.getHttpServer()).get('/leader-only').expect(503);

@@ -108,11 +108,23 @@ afterEach(async () => {
   Observer.throwOnAcquired = false;
 });
 
-async function replica(identity: string, containerName: string, extra: Partial<LeaderElectionModuleOptions> = {}): Promise<INestApplication> {
+async function replica(
+  identity: string,
+  containerName: string,
+  extra: Partial<LeaderElectionModuleOptions> = {},
+): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({
     imports: [
       ScheduleModule.forRoot(),
-      LeaderElectionModule.forRoot({ connectionString, containerName, identity, retryIntervalMs: 200, retryJitter: 0, logger: false, ...extra }),
+      LeaderElectionModule.forRoot({
+        connectionString,
+        containerName,
+        identity,
+        retryIntervalMs: 200,
+        retryJitter: 0,
+        logger: false,
+        ...extra,
+      }),
       WorkModule,
     ],
   }).compile();
@@ -202,9 +214,12 @@ describe('dynamic jobs (SchedulerRegistry)', () => {
     const runs: { replica: string; term: number | undefined }[] = [];
     for (const app of [a, b]) {
       const election = app.get(LeaderElectionService);
-      const job = election.leaderOnly(() => {
-        runs.push({ replica: election.identity, term: currentLeadership()?.term });
-      }, { name: 'dynamic-sync' });
+      const job = election.leaderOnly(
+        () => {
+          runs.push({ replica: election.identity, term: currentLeadership()?.term });
+        },
+        { name: 'dynamic-sync' },
+      );
       app.get(SchedulerRegistry).addInterval('dynamic-sync', setInterval(job, 30));
     }
     await sleep(600);

@@ -3,7 +3,14 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { Injectable, Module, type DynamicModule } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { metrics as otelMetrics } from '@opentelemetry/api';
-import { LeaderElectionModule, LeaderElectionService, LeaderOnly, MemoryLeaseStore, METRIC_NAMES, type LeaderElectionModuleOptions } from '../../lib/index.js';
+import {
+  LeaderElectionModule,
+  LeaderElectionService,
+  LeaderOnly,
+  MemoryLeaseStore,
+  METRIC_NAMES,
+  type LeaderElectionModuleOptions,
+} from '../../lib/index.js';
 import { TestMetrics } from '../support/metrics-reader.js';
 
 // A Nest app with LeaderElectionModule and its `metrics` option, read through the OpenTelemetry SDK
@@ -32,7 +39,12 @@ class Jobs {
   }
 }
 
-const quiet: Partial<LeaderElectionModuleOptions> = { retryIntervalMs: 200, retryJitter: 0.1, startupTimeoutMs: 5_000, logger: false };
+const quiet: Partial<LeaderElectionModuleOptions> = {
+  retryIntervalMs: 200,
+  retryJitter: 0.1,
+  startupTimeoutMs: 5_000,
+  logger: false,
+};
 
 const closers: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -40,7 +52,9 @@ afterEach(async () => {
   otelMetrics.disable();
 });
 
-async function boot(options: LeaderElectionModuleOptions): Promise<{ service: LeaderElectionService; jobs: Jobs; close: () => Promise<void> }> {
+async function boot(
+  options: LeaderElectionModuleOptions,
+): Promise<{ service: LeaderElectionService; jobs: Jobs; close: () => Promise<void> }> {
   @Module({ imports: [LeaderElectionModule.forRoot(options) as DynamicModule], providers: [Jobs] })
   class AppModule {}
   const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
@@ -78,19 +92,42 @@ describe('LeaderElectionModule metrics option (e2e, OpenTelemetry SDK reader)', 
     const store = new MemoryLeaseStore();
     const leaderMetrics = testMetrics();
     const followerMetrics = testMetrics();
-    const leader = await boot({ ...quiet, store, identity: 'replica-1', metrics: { meterProvider: leaderMetrics.provider } });
-    const follower = await boot({ ...quiet, store, identity: 'replica-2', metrics: { meterProvider: followerMetrics.provider } });
+    const leader = await boot({
+      ...quiet,
+      store,
+      identity: 'replica-1',
+      metrics: { meterProvider: leaderMetrics.provider },
+    });
+    const follower = await boot({
+      ...quiet,
+      store,
+      identity: 'replica-2',
+      metrics: { meterProvider: followerMetrics.provider },
+    });
     expect(leader.service.isLeader()).toBe(true);
     expect(leader.service.isLeader('billing')).toBe(true);
 
-    expect(await series(leaderMetrics, METRIC_NAMES.isLeader)).toEqual({ 'lease=leader': 1, 'lease=billing': 1 });
-    expect(await series(followerMetrics, METRIC_NAMES.isLeader)).toEqual({ 'lease=leader': 0, 'lease=billing': 0 });
+    expect(await series(leaderMetrics, METRIC_NAMES.isLeader)).toEqual({
+      'lease=leader': 1,
+      'lease=billing': 1,
+    });
+    expect(await series(followerMetrics, METRIC_NAMES.isLeader)).toEqual({
+      'lease=leader': 0,
+      'lease=billing': 0,
+    });
     const acquired = await series(leaderMetrics, METRIC_NAMES.transitions);
     expect([acquired['lease=leader,type=acquired'], acquired['lease=billing,type=acquired']]).toEqual([1, 1]);
     const attempts = await series(leaderMetrics, METRIC_NAMES.acquireAttempts);
-    expect([attempts['lease=leader,outcome=acquired'], attempts['lease=billing,outcome=acquired']]).toEqual([1, 1]);
-    expect(Object.values(await series(followerMetrics, METRIC_NAMES.acquireAttempts))).toEqual([0, 0, 0, 0, 0, 0]);
-    expect(await series(leaderMetrics, METRIC_NAMES.gatedRuns)).toEqual({ ...zeroGated('leader'), ...zeroGated('billing') });
+    expect([attempts['lease=leader,outcome=acquired'], attempts['lease=billing,outcome=acquired']]).toEqual([
+      1, 1,
+    ]);
+    expect(Object.values(await series(followerMetrics, METRIC_NAMES.acquireAttempts))).toEqual([
+      0, 0, 0, 0, 0, 0,
+    ]);
+    expect(await series(leaderMetrics, METRIC_NAMES.gatedRuns)).toEqual({
+      ...zeroGated('leader'),
+      ...zeroGated('billing'),
+    });
 
     // Gated calls: the leader runs them, the follower skips them.
     expect(leader.jobs.report()).toBe('ran');
@@ -112,17 +149,29 @@ describe('LeaderElectionModule metrics option (e2e, OpenTelemetry SDK reader)', 
     // Stepping down from billing: a transition lost/step-down, is_leader 0, and a skipped run.
     await leader.service.stepDown('billing');
     expect(leader.jobs.charge()).toBeUndefined();
-    expect(await series(leaderMetrics, METRIC_NAMES.isLeader)).toEqual({ 'lease=leader': 1, 'lease=billing': 0 });
+    expect(await series(leaderMetrics, METRIC_NAMES.isLeader)).toEqual({
+      'lease=leader': 1,
+      'lease=billing': 0,
+    });
     const afterStepDown = await series(leaderMetrics, METRIC_NAMES.transitions);
     expect(afterStepDown['lease=billing,reason=step-down,type=lost']).toBe(1);
-    expect((await series(leaderMetrics, METRIC_NAMES.gatedRuns))['lease=billing,outcome=skipped,reason=not_leader']).toBe(1);
+    expect(
+      (await series(leaderMetrics, METRIC_NAMES.gatedRuns))[
+        'lease=billing,outcome=skipped,reason=not_leader'
+      ],
+    ).toBe(1);
     const durations = await series(leaderMetrics, METRIC_NAMES.storeRequestDuration);
     expect(durations['lease=billing,operation=release,outcome=ok']).toMatchObject({ count: 1 });
 
     // Shutdown: the tenure of "leader" ends with reason stopped and is_leader drops to 0; then recording stops.
     await leader.close();
-    expect((await series(leaderMetrics, METRIC_NAMES.transitions))['lease=leader,reason=stopped,type=lost']).toBe(1);
-    expect(await series(leaderMetrics, METRIC_NAMES.isLeader)).toEqual({ 'lease=leader': 0, 'lease=billing': 0 });
+    expect(
+      (await series(leaderMetrics, METRIC_NAMES.transitions))['lease=leader,reason=stopped,type=lost'],
+    ).toBe(1);
+    expect(await series(leaderMetrics, METRIC_NAMES.isLeader)).toEqual({
+      'lease=leader': 0,
+      'lease=billing': 0,
+    });
     const gatedBefore = await series(leaderMetrics, METRIC_NAMES.gatedRuns);
     leader.jobs.report(); // after close: skipped by the gate, no longer recorded
     expect(await series(leaderMetrics, METRIC_NAMES.gatedRuns)).toEqual(gatedBefore);
@@ -130,7 +179,11 @@ describe('LeaderElectionModule metrics option (e2e, OpenTelemetry SDK reader)', 
 
   it('counts the skip reasons the gate gives: overlap (previous run still going) and shutdown', async () => {
     const metrics = testMetrics();
-    const app = await boot({ ...quiet, store: new MemoryLeaseStore(), metrics: { meterProvider: metrics.provider } });
+    const app = await boot({
+      ...quiet,
+      store: new MemoryLeaseStore(),
+      metrics: { meterProvider: metrics.provider },
+    });
     const first = app.jobs.slow();
     await expect(app.jobs.slow()).resolves.toBeUndefined(); // skipped: the first run is still going
     app.jobs.release!();
@@ -157,8 +210,16 @@ describe('LeaderElectionModule metrics option (e2e, OpenTelemetry SDK reader)', 
     expect([...collected.keys()]).toContain(METRIC_NAMES.storeRequestDuration);
 
     const withIdentity = testMetrics();
-    await boot({ ...quiet, store: new MemoryLeaseStore(), identity: 'replica-9', metrics: { meterProvider: withIdentity.provider, includeIdentity: true } });
-    expect(await series(withIdentity, METRIC_NAMES.isLeader)).toEqual({ 'identity=replica-9,lease=leader': 1, 'identity=replica-9,lease=billing': 1 });
+    await boot({
+      ...quiet,
+      store: new MemoryLeaseStore(),
+      identity: 'replica-9',
+      metrics: { meterProvider: withIdentity.provider, includeIdentity: true },
+    });
+    expect(await series(withIdentity, METRIC_NAMES.isLeader)).toEqual({
+      'identity=replica-9,lease=leader': 1,
+      'identity=replica-9,lease=billing': 1,
+    });
   });
 
   it('metrics: false records nothing, even with a global MeterProvider', async () => {
@@ -173,9 +234,14 @@ describe('LeaderElectionModule metrics option (e2e, OpenTelemetry SDK reader)', 
   it('with a meter that has no createGauge (@opentelemetry/api < 1.9): boot fails when metrics are asked for, and the app boots without them by default', async () => {
     const global = testMetrics();
     const sdkMeter = global.meter();
-    const oldMeter = { createCounter: sdkMeter.createCounter.bind(sdkMeter), createHistogram: sdkMeter.createHistogram.bind(sdkMeter) };
+    const oldMeter = {
+      createCounter: sdkMeter.createCounter.bind(sdkMeter),
+      createHistogram: sdkMeter.createHistogram.bind(sdkMeter),
+    };
     const oldProvider = { getMeter: () => oldMeter };
-    await expect(boot({ ...quiet, store: new MemoryLeaseStore(), metrics: { meterProvider: oldProvider as never } })).rejects.toThrow(/createGauge/);
+    await expect(
+      boot({ ...quiet, store: new MemoryLeaseStore(), metrics: { meterProvider: oldProvider as never } }),
+    ).rejects.toThrow(/createGauge/);
     otelMetrics.setGlobalMeterProvider(oldProvider as never);
     const { service } = await boot({ ...quiet, store: new MemoryLeaseStore() });
     expect(service.isLeader()).toBe(true);
@@ -195,7 +261,9 @@ describe('LeaderElectionModule metrics option (e2e, OpenTelemetry SDK reader)', 
     // Checked when the options provider resolves them, i.e. at boot.
     return Promise.all(
       bad.map(async ([metrics, message]) => {
-        await expect(boot({ ...quiet, store, metrics } as LeaderElectionModuleOptions)).rejects.toThrow(message);
+        await expect(boot({ ...quiet, store, metrics } as LeaderElectionModuleOptions)).rejects.toThrow(
+          message,
+        );
       }),
     );
   });

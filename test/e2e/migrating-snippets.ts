@@ -33,7 +33,8 @@ const note = (what: string): void => {
   const context = currentLeadership();
   record.push({ what, identity: context?.identity, term: context?.term, at: Date.now() });
 };
-const pause = (ms: number, signal?: AbortSignal): Promise<void> => sleep(ms, undefined, { signal }).catch(() => undefined);
+const pause = (ms: number, signal?: AbortSignal): Promise<void> =>
+  sleep(ms, undefined, { signal }).catch(() => undefined);
 
 export const orders = {
   async processNext(term: number, signal: AbortSignal): Promise<void> {
@@ -119,7 +120,8 @@ export async function runCoordinator(connectionString: string, token: AbortSigna
   const elector = new LeaderElector(store, { leaseName: 'MyLeaderCoordinatorTask', identity: hostname() });
   const task = runWhileLeader(elector, ({ signal }) => coordinator.run(signal), { name: 'coordinator' });
   await elector.start();
-  if (!token.aborted) await new Promise((resolve) => token.addEventListener('abort', resolve, { once: true }));
+  if (!token.aborted)
+    await new Promise((resolve) => token.addEventListener('abort', resolve, { once: true }));
   // Shutdown: end the tenure (aborts the task's signal), wait for the task, and release the lease
   // only if it has stopped; otherwise leave the lease to expire.
   task.dispose();
@@ -135,7 +137,9 @@ export class WorkerLeaseEvents implements OnLeadershipAcquired, OnLeadershipLost
   private readonly logger = new Logger('WorkerLease');
 
   onLeadershipAcquired({ term, expiresAt }: LeadershipAcquiredEvent): void {
-    this.logger.log(`lease allocated (term ${term}), valid until ${new Date(expiresAt).toISOString()} unless renewed`);
+    this.logger.log(
+      `lease allocated (term ${term}), valid until ${new Date(expiresAt).toISOString()} unless renewed`,
+    );
   }
 
   onLeadershipLost({ term, reason }: LeadershipLostEvent): void {
@@ -212,5 +216,15 @@ export class DigestJob {
 
 // ------------------------------------------------------------------ everything above, as one module
 
-@Module({ providers: [OrdersWorker, TheService, WorkerLeaseEvents, ActivePassiveWorker, Controller, ReportsLeadership, DigestJob] })
+@Module({
+  providers: [
+    OrdersWorker,
+    TheService,
+    WorkerLeaseEvents,
+    ActivePassiveWorker,
+    Controller,
+    ReportsLeadership,
+    DigestJob,
+  ],
+})
 export class MigratingExamplesModule {}

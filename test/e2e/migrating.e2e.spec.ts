@@ -6,7 +6,13 @@ import { Test } from '@nestjs/testing';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AzureBlobLeaseStore, LeaderElectionModule, LeaderElectionService, MemoryLeaseStore, type LeaseStore } from '../../lib/index.js';
+import {
+  AzureBlobLeaseStore,
+  LeaderElectionModule,
+  LeaderElectionService,
+  MemoryLeaseStore,
+  type LeaseStore,
+} from '../../lib/index.js';
 import {
   MigratingExamplesModule,
   TheService,
@@ -62,7 +68,13 @@ describe('the MIGRATING examples, booted', () => {
     const moduleRef = await Test.createTestingModule({
       imports: [
         ScheduleModule.forRoot(),
-        LeaderElectionModule.forRoot({ store, identity, retryIntervalMs: 200, retryJitter: 0, logger: false }),
+        LeaderElectionModule.forRoot({
+          store,
+          identity,
+          retryIntervalMs: 200,
+          retryJitter: 0,
+          logger: false,
+        }),
         MigratingExamplesModule,
       ],
     }).compile();
@@ -82,7 +94,9 @@ describe('the MIGRATING examples, booted', () => {
     const b = await replica('b', store);
     const tasks = ['orders.processNext term=1', 'queue.catchUp', 'work.active', 'reconciler.run'];
     await until(() => tasks.every((what) => record.some((entry) => entry.what === what)), 5_000);
-    expect(new Set(record.filter((entry) => entry.identity).map((entry) => `${entry.identity}:${entry.term}`))).toEqual(new Set(['a:1']));
+    expect(
+      new Set(record.filter((entry) => entry.identity).map((entry) => `${entry.identity}:${entry.term}`)),
+    ).toEqual(new Set(['a:1']));
 
     // Topshelf's WithHeartBeat: every replica reports whether it leads.
     a.get(TheService).heartBeat();
@@ -94,7 +108,11 @@ describe('the MIGRATING examples, booted', () => {
     await a.close();
     apps.splice(apps.indexOf(a), 1);
     const lastOfA = Math.max(...record.filter((entry) => entry.identity === 'a').map((entry) => entry.at));
-    await until(() => tasks.slice(1).every((what) => record.some((entry) => entry.what === what && entry.identity === 'b')), 5_000);
+    await until(
+      () =>
+        tasks.slice(1).every((what) => record.some((entry) => entry.what === what && entry.identity === 'b')),
+      5_000,
+    );
     const ofB = record.filter((entry) => entry.identity === 'b');
     expect(new Set(ofB.map((entry) => entry.term))).toEqual(new Set([2]));
     expect(Math.min(...ofB.map((entry) => entry.at))).toBeGreaterThanOrEqual(lastOfA); // never two readers
@@ -122,6 +140,8 @@ describe('the MIGRATING examples, booted', () => {
     await running;
     expect(coordinator.stopped).toBe(1);
     const store = new AzureBlobLeaseStore({ connectionString, containerName: 'leases' });
-    expect(await store.observe('MyLeaderCoordinatorTask', new AbortController().signal)).toMatchObject({ held: false });
+    expect(await store.observe('MyLeaderCoordinatorTask', new AbortController().signal)).toMatchObject({
+      held: false,
+    });
   });
 });

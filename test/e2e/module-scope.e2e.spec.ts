@@ -1,6 +1,14 @@
 import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { Controller, Get, Module, Post, UseInterceptors, type DynamicModule, type INestApplication } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  Module,
+  Post,
+  UseInterceptors,
+  type DynamicModule,
+  type INestApplication,
+} from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import {
@@ -56,25 +64,39 @@ async function bootWithFeature(leaderModule: DynamicModule): Promise<INestApplic
 
 async function expectFeatureServedByLeader(app: INestApplication): Promise<void> {
   const leader = await request(app.getHttpServer()).get('/leader').expect(200);
-  expect(leader.body).toMatchObject({ leader: { identity: 'scope', self: true }, health: { leaderElection: { status: 'up' } } });
+  expect(leader.body).toMatchObject({
+    leader: { identity: 'scope', self: true },
+    health: { leaderElection: { status: 'up' } },
+  });
   await request(app.getHttpServer()).post('/work').expect(201, { done: true });
 }
 
 describe('LeaderElectionModule scope', () => {
   it('forRoot is global by default: a feature module that does not import it injects the service, interceptor and health indicator', async () => {
-    const app = await bootWithFeature(LeaderElectionModule.forRoot({ store: new MemoryLeaseStore(), identity: 'scope', logger: false }));
+    const app = await bootWithFeature(
+      LeaderElectionModule.forRoot({ store: new MemoryLeaseStore(), identity: 'scope', logger: false }),
+    );
     await expectFeatureServedByLeader(app);
   });
 
   it('forRootAsync is global by default too', async () => {
     const app = await bootWithFeature(
-      LeaderElectionModule.forRootAsync({ useFactory: () => ({ store: new MemoryLeaseStore(), identity: 'scope', logger: false }) }),
+      LeaderElectionModule.forRootAsync({
+        useFactory: () => ({ store: new MemoryLeaseStore(), identity: 'scope', logger: false }),
+      }),
     );
     await expectFeatureServedByLeader(app);
   });
 
   it('isGlobal: undefined (e.g. spread from a config object) keeps the default', async () => {
-    const app = await bootWithFeature(LeaderElectionModule.forRoot({ store: new MemoryLeaseStore(), identity: 'scope', logger: false, isGlobal: undefined }));
+    const app = await bootWithFeature(
+      LeaderElectionModule.forRoot({
+        store: new MemoryLeaseStore(),
+        identity: 'scope',
+        logger: false,
+        isGlobal: undefined,
+      }),
+    );
     await expectFeatureServedByLeader(app);
   });
 
@@ -84,25 +106,50 @@ describe('LeaderElectionModule scope', () => {
     expect(LeaderElectionModule.forRoot({ store, isGlobal: true }).global).toBe(true);
     expect(LeaderElectionModule.forRoot({ store, isGlobal: false }).global).toBe(false);
     expect(LeaderElectionModule.forRootAsync({ useFactory: () => ({ store }) }).global).toBe(true);
-    expect(LeaderElectionModule.forRootAsync({ useFactory: () => ({ store }), isGlobal: false }).global).toBe(false);
+    expect(LeaderElectionModule.forRootAsync({ useFactory: () => ({ store }), isGlobal: false }).global).toBe(
+      false,
+    );
   });
 
   it('refuses an isGlobal that is not a boolean, naming the option', () => {
     const store = new MemoryLeaseStore();
     for (const isGlobal of ['false', null, 0]) {
-      expect(() => LeaderElectionModule.forRoot({ store, isGlobal: isGlobal as unknown as boolean })).toThrow(/Invalid leader election option "isGlobal": got .*; allowed: true or false/);
-      expect(() => LeaderElectionModule.forRootAsync({ useFactory: () => ({ store }), isGlobal: isGlobal as unknown as boolean })).toThrow(/"isGlobal"/);
+      expect(() => LeaderElectionModule.forRoot({ store, isGlobal: isGlobal as unknown as boolean })).toThrow(
+        /Invalid leader election option "isGlobal": got .*; allowed: true or false/,
+      );
+      expect(() =>
+        LeaderElectionModule.forRootAsync({
+          useFactory: () => ({ store }),
+          isGlobal: isGlobal as unknown as boolean,
+        }),
+      ).toThrow(/"isGlobal"/);
     }
   });
 
   it('isGlobal: false keeps the providers inside the importing module: a feature module cannot resolve them', async () => {
-    const boot = bootWithFeature(LeaderElectionModule.forRoot({ store: new MemoryLeaseStore(), identity: 'scope', logger: false, isGlobal: false }));
-    await expect(boot).rejects.toThrow(/can't resolve dependencies of the \w+ \([^)]*\)\. Please make sure that the argument LeaderElectionService at index \[\d\] is available in the FeatureModule module/);
+    const boot = bootWithFeature(
+      LeaderElectionModule.forRoot({
+        store: new MemoryLeaseStore(),
+        identity: 'scope',
+        logger: false,
+        isGlobal: false,
+      }),
+    );
+    await expect(boot).rejects.toThrow(
+      /can't resolve dependencies of the \w+ \([^)]*\)\. Please make sure that the argument LeaderElectionService at index \[\d\] is available in the FeatureModule module/,
+    );
   });
 
   it('isGlobal: false still serves the module that imports it', async () => {
     @Module({
-      imports: [LeaderElectionModule.forRoot({ store: new MemoryLeaseStore(), identity: 'scope', logger: false, isGlobal: false })],
+      imports: [
+        LeaderElectionModule.forRoot({
+          store: new MemoryLeaseStore(),
+          identity: 'scope',
+          logger: false,
+          isGlobal: false,
+        }),
+      ],
       controllers: [FeatureController],
     })
     class LocalModule {}

@@ -23,14 +23,19 @@ describe('sample-app replicas as separate processes', () => {
   let replicas: ReplicaProcess[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(SAMPLE_APP_MAIN)) throw new Error(`${SAMPLE_APP_MAIN} is missing: run "npm run build:apps" first (npm test does)`);
+    if (!existsSync(SAMPLE_APP_MAIN))
+      throw new Error(`${SAMPLE_APP_MAIN} is missing: run "npm run build:apps" first (npm test does)`);
     const logDir = mkdtempSync(join(tmpdir(), 'leader-e2e-'));
     const env = {
       AZURE_STORAGE_CONNECTION_STRING: process.env.AZURITE_CONNECTION_STRING!,
       LEASE_CONTAINER: `e2e-processes-${process.pid}`,
       RETRY_INTERVAL_MS: String(RETRY_MS),
     };
-    replicas = await Promise.all(['p1', 'p2', 'p3'].map(async (id) => new ReplicaProcess(id, await freePort(), env, join(logDir, `${id}.log`))));
+    replicas = await Promise.all(
+      ['p1', 'p2', 'p3'].map(
+        async (id) => new ReplicaProcess(id, await freePort(), env, join(logDir, `${id}.log`)),
+      ),
+    );
     await Promise.all(replicas.map((replica) => replica.start()));
   }, 60_000);
 
@@ -46,12 +51,15 @@ describe('sample-app replicas as separate processes', () => {
     await new Promise((resolve) => setTimeout(resolve, 2 * RETRY_MS));
     const again = await Promise.all(replicas.map((replica) => replica.view()));
     for (const view of again) {
-      expect(view!.leases.find((lease) => lease.leaseName === 'leader')).toMatchObject({ leader: leader.id, term });
+      expect(view!.leases.find((lease) => lease.leaseName === 'leader')).toMatchObject({
+        leader: leader.id,
+        term,
+      });
     }
     // The sample app's single-reader consumer (a @LeaderTask) runs on the leader only, with its term.
-    expect(again.map((view) => [view!.identity, view!.consumer?.running ? view!.consumer.term : 'idle'])).toEqual(
-      replicas.map((replica) => [replica.id, replica === leader ? term : 'idle']),
-    );
+    expect(
+      again.map((view) => [view!.identity, view!.consumer?.running ? view!.consumer.term : 'idle']),
+    ).toEqual(replicas.map((replica) => [replica.id, replica === leader ? term : 'idle']));
   }, 30_000);
 
   it('SIGTERM on the leader: another replica leads within about one retry interval, with a higher term', async () => {
@@ -75,7 +83,11 @@ describe('sample-app replicas as separate processes', () => {
     const before = await waitForLeader(replicas, { timeoutMs: 10_000 });
     await before.leader.kill();
     const killedAt = Date.now();
-    const after = await waitForLeader(replicas, { timeoutMs: LEASE_MS + 15_000, exclude: before.leader, pollMs: 20 });
+    const after = await waitForLeader(replicas, {
+      timeoutMs: LEASE_MS + 15_000,
+      exclude: before.leader,
+      pollMs: 20,
+    });
     const takeoverMs = Date.now() - killedAt;
     console.log(`multi-process crash takeover (SIGKILL → new leader reports): ${takeoverMs} ms`);
     // The last renewal happened at most renewInterval before the kill, so the lease outlives the

@@ -1,9 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { CONSUMER_COMPILER_OPTIONS, compile, createConsumer, installPackedPackage, repoRoot, run } from '../support/packed-package.js';
+import {
+  CONSUMER_COMPILER_OPTIONS,
+  compile,
+  createConsumer,
+  installPackedPackage,
+  repoRoot,
+  run,
+} from '../support/packed-package.js';
 
-const packageJson = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+const packageJson = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+  exports: Record<string, unknown>;
+};
 
 // The package as users get it: `npm pack` of this repository (prepack builds dist/), installed with
 // npm into fresh consumer projects that import it by name through package.json "exports".
@@ -50,8 +59,20 @@ main().catch((error: unknown) => {
 `;
 
 const consumers = [
-  { kind: 'an ES module', name: 'esm', type: 'module', format: 'module', emitted: /^import .* from 'nestjs-leader-election';$/m },
-  { kind: 'a CommonJS', name: 'cjs', type: 'commonjs', format: 'commonjs', emitted: /= require\("nestjs-leader-election"\);$/m },
+  {
+    kind: 'an ES module',
+    name: 'esm',
+    type: 'module',
+    format: 'module',
+    emitted: /^import .* from 'nestjs-leader-election';$/m,
+  },
+  {
+    kind: 'a CommonJS',
+    name: 'cjs',
+    type: 'commonjs',
+    format: 'commonjs',
+    emitted: /= require\("nestjs-leader-election"\);$/m,
+  },
 ] as const;
 
 describe('the packed tarball, installed into fresh consumer apps', () => {
@@ -67,7 +88,14 @@ describe('the packed tarball, installed into fresh consumer apps', () => {
     expect(files).toContain('package/dist/lib/index.js');
     expect(files).toContain('package/dist/lib/index.d.ts');
     expect(files).toContain('package/CHANGELOG.md');
-    expect(files.filter((file) => !/^package\/(dist\/lib\/.+\.(js|d\.ts|js\.map)|package\.json|README\.md|CHANGELOG\.md|LICENSE)$/.test(file))).toEqual([]);
+    expect(
+      files.filter(
+        (file) =>
+          !/^package\/(dist\/lib\/.+\.(js|d\.ts|js\.map)|package\.json|README\.md|CHANGELOG\.md|LICENSE)$/.test(
+            file,
+          ),
+      ),
+    ).toEqual([]);
   });
 
   it('every entry point of "exports" loads by import() in an ES module and by require() in CommonJS, with the same exports', async () => {
@@ -75,7 +103,8 @@ describe('the packed tarball, installed into fresh consumer apps', () => {
       .filter((subpath) => subpath !== './package.json')
       .map((subpath) => `nestjs-leader-election${subpath.slice(1)}`);
     expect(specifiers).toContain('nestjs-leader-election');
-    const print = 'console.log(JSON.stringify(Object.fromEntries(loaded.map(([name, ns]) => [name, Object.keys(ns).sort()]))));';
+    const print =
+      'console.log(JSON.stringify(Object.fromEntries(loaded.map(([name, ns]) => [name, Object.keys(ns).sort()]))));';
     const dir = await createConsumer('entry-points', {
       'package.json': JSON.stringify({ name: 'consumer-entry-points', private: true, type: 'module' }),
       'esm.mjs': `import 'reflect-metadata';\nconst loaded = [];\nfor (const name of ${JSON.stringify(specifiers)}) loaded.push([name, await import(name)]);\n${print}\n`,
@@ -90,26 +119,36 @@ describe('the packed tarball, installed into fresh consumer apps', () => {
     const esmExports = JSON.parse(esm.stdout.trim()) as Record<string, string[]>;
     expect(Object.keys(esmExports)).toEqual(specifiers);
     for (const name of specifiers) expect(esmExports[name]!.length).toBeGreaterThan(0);
-    expect(esmExports['nestjs-leader-election']).toEqual(expect.arrayContaining(['LeaderElectionModule', 'LeaderOnly', 'LeaderElectionService']));
+    expect(esmExports['nestjs-leader-election']).toEqual(
+      expect.arrayContaining(['LeaderElectionModule', 'LeaderOnly', 'LeaderElectionService']),
+    );
     // require(esm) gives the module namespace (plus __esModule): the same names.
     const cjsExports = JSON.parse(cjs.stdout.trim()) as Record<string, string[]>;
-    expect(Object.fromEntries(Object.entries(cjsExports).map(([name, keys]) => [name, keys.filter((key) => key !== '__esModule')]))).toEqual(esmExports);
+    expect(
+      Object.fromEntries(
+        Object.entries(cjsExports).map(([name, keys]) => [name, keys.filter((key) => key !== '__esModule')]),
+      ),
+    ).toEqual(esmExports);
   }, 120_000);
 
-  it.each(consumers)('$kind app (tsc, module nodenext) imports it by name, boots, and a @LeaderOnly() @Interval() tick runs', async ({ name, type, format, emitted }) => {
-    const dir = await createConsumer(name, {
-      'package.json': JSON.stringify({ name: `consumer-${name}`, private: true, type }),
-      'tsconfig.json': JSON.stringify({ compilerOptions: CONSUMER_COMPILER_OPTIONS, include: ['src'] }),
-      'src/main.ts': CONSUMER_MAIN,
-    });
-    const compiled = await compile(dir);
-    expect(`${compiled.stdout}${compiled.stderr}`).toBe('');
-    expect(compiled.code).toBe(0);
-    expect(readFileSync(join(dir, 'dist', 'main.js'), 'utf8')).toMatch(emitted);
+  it.each(consumers)(
+    '$kind app (tsc, module nodenext) imports it by name, boots, and a @LeaderOnly() @Interval() tick runs',
+    async ({ name, type, format, emitted }) => {
+      const dir = await createConsumer(name, {
+        'package.json': JSON.stringify({ name: `consumer-${name}`, private: true, type }),
+        'tsconfig.json': JSON.stringify({ compilerOptions: CONSUMER_COMPILER_OPTIONS, include: ['src'] }),
+        'src/main.ts': CONSUMER_MAIN,
+      });
+      const compiled = await compile(dir);
+      expect(`${compiled.stdout}${compiled.stderr}`).toBe('');
+      expect(compiled.code).toBe(0);
+      expect(readFileSync(join(dir, 'dist', 'main.js'), 'utf8')).toMatch(emitted);
 
-    const started = await run(process.execPath, ['dist/main.js'], { cwd: dir, timeoutMs: 60_000 });
-    expect(started.stderr).toBe('');
-    expect(started.code).toBe(0);
-    expect(JSON.parse(started.stdout.trim())).toEqual({ format, leader: true, term: 1 });
-  }, 120_000);
+      const started = await run(process.execPath, ['dist/main.js'], { cwd: dir, timeoutMs: 60_000 });
+      expect(started.stderr).toBe('');
+      expect(started.code).toBe(0);
+      expect(JSON.parse(started.stdout.trim())).toEqual({ format, leader: true, term: 1 });
+    },
+    120_000,
+  );
 });

@@ -4,7 +4,11 @@ import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { LeaderElectionModule, LeaderElectionService, type LeaderElectionModuleOptions } from '../../lib/index.js';
+import {
+  LeaderElectionModule,
+  LeaderElectionService,
+  type LeaderElectionModuleOptions,
+} from '../../lib/index.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 
 // Issue 11 through the Nest module, on Azurite: `renewalThread: true` with a connection string keeps
@@ -22,9 +26,21 @@ afterEach(async () => {
   app = undefined;
 });
 
-async function startApp(storage: Partial<LeaderElectionModuleOptions>, logger: RecordingLogger): Promise<LeaderElectionService> {
+async function startApp(
+  storage: Partial<LeaderElectionModuleOptions>,
+  logger: RecordingLogger,
+): Promise<LeaderElectionService> {
   const moduleRef = await Test.createTestingModule({
-    imports: [LeaderElectionModule.forRoot({ ...storage, leaseName: 'thread-module', retryIntervalMs: 200, presence: false, renewalThread: true, logger } as LeaderElectionModuleOptions)],
+    imports: [
+      LeaderElectionModule.forRoot({
+        ...storage,
+        leaseName: 'thread-module',
+        retryIntervalMs: 200,
+        presence: false,
+        renewalThread: true,
+        logger,
+      } as LeaderElectionModuleOptions),
+    ],
   }).compile();
   app = moduleRef.createNestApplication();
   await app.init();
@@ -43,7 +59,10 @@ function blockMainThread(ms: number): void {
 describe('LeaderElectionModule renewalThread (Azurite)', () => {
   it('with a connection string: the worker thread renews, so a 20 s block of this process keeps the lease', async () => {
     const logger = new RecordingLogger();
-    const service = await startApp({ connectionString, containerName: `thread-mod-${randomBytes(4).toString('hex')}` }, logger);
+    const service = await startApp(
+      { connectionString, containerName: `thread-mod-${randomBytes(4).toString('hex')}` },
+      logger,
+    );
     expect(logger.text()).toMatch(/Renewing leases on a worker thread/);
     const term = service.getState().term;
     blockMainThread(BLOCK_MS);
@@ -54,9 +73,15 @@ describe('LeaderElectionModule renewalThread (Azurite)', () => {
 
   it('with an existing ContainerClient: one WARN that renewals stay on the main thread, and the same block loses the lease', async () => {
     const logger = new RecordingLogger();
-    const containerClient = BlobServiceClient.fromConnectionString(connectionString).getContainerClient(`thread-mod-${randomBytes(4).toString('hex')}`);
+    const containerClient = BlobServiceClient.fromConnectionString(connectionString).getContainerClient(
+      `thread-mod-${randomBytes(4).toString('hex')}`,
+    );
     const service = await startApp({ containerClient }, logger);
-    const fallbacks = logger.lines.filter((line) => line.level === 'warn' && /renewalThread: renewals stay on the main thread: an existing ContainerClient/.test(line.message));
+    const fallbacks = logger.lines.filter(
+      (line) =>
+        line.level === 'warn' &&
+        /renewalThread: renewals stay on the main thread: an existing ContainerClient/.test(line.message),
+    );
     expect(fallbacks).toHaveLength(1);
     blockMainThread(BLOCK_MS);
     expect(service.isLeader()).toBe(false);

@@ -3,7 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { AccountSASPermissions, AccountSASResourceTypes, AccountSASServices, generateAccountSASQueryParameters, StorageSharedKeyCredential } from '@azure/storage-blob';
+import {
+  AccountSASPermissions,
+  AccountSASResourceTypes,
+  AccountSASServices,
+  generateAccountSASQueryParameters,
+  StorageSharedKeyCredential,
+} from '@azure/storage-blob';
 import { LeaderElector } from '../../lib/core/leader-elector.js';
 import { silentLogger } from '../../lib/core/logger.js';
 import { AzureBlobLeaseStore } from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
@@ -40,7 +46,10 @@ interface Line {
 
 /** Starts the blocking leader; resolves its output lines as they come. */
 function startBlockingLeader(env: Record<string, string>): { next(): Promise<Line> } {
-  child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  child = spawn(process.execPath, [script], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   return {
     async next() {
@@ -64,12 +73,32 @@ async function watchCompetitor(elector: LeaderElector, until: Promise<unknown>):
   return firstLedAfter;
 }
 
-async function run(thread: boolean, maxBlockedMs: number, leaderConnectionString = connectionString): Promise<{ before: Line; after: Line; competitorLedAfter: number | undefined }> {
+async function run(
+  thread: boolean,
+  maxBlockedMs: number,
+  leaderConnectionString = connectionString,
+): Promise<{ before: Line; after: Line; competitorLedAfter: number | undefined }> {
   const containerName = `e2e-thread-${randomBytes(4).toString('hex')}`;
-  const leader = startBlockingLeader({ CONNECTION_STRING: leaderConnectionString, CONTAINER: containerName, THREAD: thread ? '1' : '0', MAX_BLOCKED_MS: String(maxBlockedMs), BLOCK_MS: String(BLOCK_MS) });
+  const leader = startBlockingLeader({
+    CONNECTION_STRING: leaderConnectionString,
+    CONTAINER: containerName,
+    THREAD: thread ? '1' : '0',
+    MAX_BLOCKED_MS: String(maxBlockedMs),
+    BLOCK_MS: String(BLOCK_MS),
+  });
   const before = await leader.next();
   const store = new AzureBlobLeaseStore({ connectionString, containerName });
-  competitor = new LeaderElector(store, { leaseName: 'blocked-job', identity: 'competitor', retryIntervalMs: 200, retryJitter: 0, presence: false }, { logger: silentLogger });
+  competitor = new LeaderElector(
+    store,
+    {
+      leaseName: 'blocked-job',
+      identity: 'competitor',
+      retryIntervalMs: 200,
+      retryJitter: 0,
+      presence: false,
+    },
+    { logger: silentLogger },
+  );
   await competitor.start();
   const afterBlock = leader.next();
   const competitorLedAfter = await watchCompetitor(competitor, afterBlock);
@@ -96,10 +125,19 @@ describe('renewal off the main thread: each way to reach storage', () => {
   it('a SAS connection string crosses into the thread as it is: a 20 s block keeps the lease, nobody else leads', async () => {
     const blobEndpoint = /BlobEndpoint=([^;]+)/.exec(connectionString)![1]!;
     const sas = generateAccountSASQueryParameters(
-      { expiresOn: new Date(Date.now() + 3_600_000), permissions: AccountSASPermissions.parse('rwdlacu'), resourceTypes: AccountSASResourceTypes.parse('sco').toString(), services: AccountSASServices.parse('b').toString() },
+      {
+        expiresOn: new Date(Date.now() + 3_600_000),
+        permissions: AccountSASPermissions.parse('rwdlacu'),
+        resourceTypes: AccountSASResourceTypes.parse('sco').toString(),
+        services: AccountSASServices.parse('b').toString(),
+      },
       new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
     ).toString();
-    const { after, competitorLedAfter } = await run(true, 60_000, `BlobEndpoint=${blobEndpoint};SharedAccessSignature=${sas}`);
+    const { after, competitorLedAfter } = await run(
+      true,
+      60_000,
+      `BlobEndpoint=${blobEndpoint};SharedAccessSignature=${sas}`,
+    );
     expect(competitorLedAfter).toBeUndefined();
     expect(after).toMatchObject({ afterBlock: 1, isLeader: true, active: true, term: 1 });
   });

@@ -26,7 +26,9 @@ function parse(text: string): Map<string, number> {
 }
 
 async function scrape(replica: ReplicaProcess): Promise<{ text: string; samples: Map<string, number> }> {
-  const response = await fetch(`http://127.0.0.1:${replica.port}/metrics`, { signal: AbortSignal.timeout(5_000) });
+  const response = await fetch(`http://127.0.0.1:${replica.port}/metrics`, {
+    signal: AbortSignal.timeout(5_000),
+  });
   expect(response.status).toBe(200);
   expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
   const text = await response.text();
@@ -45,14 +47,19 @@ describe('sample app GET /metrics (Prometheus exporter), two replicas', () => {
   let replicas: ReplicaProcess[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(SAMPLE_APP_MAIN)) throw new Error(`${SAMPLE_APP_MAIN} is missing: run "npm run build:apps" first (npm test does)`);
+    if (!existsSync(SAMPLE_APP_MAIN))
+      throw new Error(`${SAMPLE_APP_MAIN} is missing: run "npm run build:apps" first (npm test does)`);
     const logDir = mkdtempSync(join(tmpdir(), 'leader-metrics-e2e-'));
     const env = {
       AZURE_STORAGE_CONNECTION_STRING: process.env.AZURITE_CONNECTION_STRING!,
       LEASE_CONTAINER: `e2e-metrics-${process.pid}`,
       RETRY_INTERVAL_MS: '300',
     };
-    replicas = await Promise.all(['m1', 'm2'].map(async (id) => new ReplicaProcess(id, await freePort(), env, join(logDir, `${id}.log`))));
+    replicas = await Promise.all(
+      ['m1', 'm2'].map(
+        async (id) => new ReplicaProcess(id, await freePort(), env, join(logDir, `${id}.log`)),
+      ),
+    );
     await Promise.all(replicas.map((replica) => replica.start()));
   }, 60_000);
 
@@ -70,8 +77,12 @@ describe('sample app GET /metrics (Prometheus exporter), two replicas', () => {
     }
     const leaderScrape = scrapes[replicas.indexOf(leader)]!;
     expect(leaderScrape.text).toContain('# TYPE leader_election_is_leader gauge');
-    expect(leaderScrape.samples.get('leader_election_transitions_total{lease="leader",type="acquired"}')).toBe(1);
-    expect(leaderScrape.samples.get('leader_election_acquire_attempts_total{lease="leader",outcome="acquired"}')).toBe(1);
+    expect(
+      leaderScrape.samples.get('leader_election_transitions_total{lease="leader",type="acquired"}'),
+    ).toBe(1);
+    expect(
+      leaderScrape.samples.get('leader_election_acquire_attempts_total{lease="leader",outcome="acquired"}'),
+    ).toBe(1);
   }, 30_000);
 
   it('exposes every metric under its Prometheus name, with pre-registered zeros, counters as _total and the duration histogram in seconds', async () => {
@@ -90,31 +101,58 @@ describe('sample app GET /metrics (Prometheus exporter), two replicas', () => {
       expect(text).toContain(type);
     }
     // Series nobody has touched yet are there, at 0.
-    expect(samples.get('leader_election_transitions_total{lease="leader",type="lost",reason="deadline"}')).toBe(0);
-    expect(samples.get('leader_election_renewal_failures_total{lease="leader",error_type="transient"}')).toBe(0);
-    expect(samples.get('leader_election_gated_runs_total{lease="leader",outcome="skipped",reason="overlap"}')).toBe(0);
+    expect(
+      samples.get('leader_election_transitions_total{lease="leader",type="lost",reason="deadline"}'),
+    ).toBe(0);
+    expect(samples.get('leader_election_renewal_failures_total{lease="leader",error_type="transient"}')).toBe(
+      0,
+    );
+    expect(
+      samples.get('leader_election_gated_runs_total{lease="leader",outcome="skipped",reason="overlap"}'),
+    ).toBe(0);
     // Store calls against Azurite, in seconds: the buckets end with +Inf = count.
-    const count = samples.get('leader_election_store_request_duration_count{lease="leader",operation="observe",outcome="ok"}');
+    const count = samples.get(
+      'leader_election_store_request_duration_count{lease="leader",operation="observe",outcome="ok"}',
+    );
     expect(count).toBeGreaterThanOrEqual(1);
-    expect(samples.get('leader_election_store_request_duration_bucket{lease="leader",operation="observe",outcome="ok",le="+Inf"}')).toBe(count);
+    expect(
+      samples.get(
+        'leader_election_store_request_duration_bucket{lease="leader",operation="observe",outcome="ok",le="+Inf"}',
+      ),
+    ).toBe(count);
 
     // The 2-second @LeaderOnly heartbeat runs on the leader and is skipped on the follower.
-    await eventually(async () => ((await scrape(leader)).samples.get('leader_election_gated_runs_total{lease="leader",outcome="run"}') ?? 0) >= 1, 15_000);
     await eventually(
-      async () => ((await scrape(follower)).samples.get('leader_election_gated_runs_total{lease="leader",outcome="skipped",reason="not_leader"}') ?? 0) >= 1,
+      async () =>
+        ((await scrape(leader)).samples.get(
+          'leader_election_gated_runs_total{lease="leader",outcome="run"}',
+        ) ?? 0) >= 1,
       15_000,
     );
-    expect((await scrape(follower)).samples.get('leader_election_gated_runs_total{lease="leader",outcome="run"}')).toBe(0);
+    await eventually(
+      async () =>
+        ((await scrape(follower)).samples.get(
+          'leader_election_gated_runs_total{lease="leader",outcome="skipped",reason="not_leader"}',
+        ) ?? 0) >= 1,
+      15_000,
+    );
+    expect(
+      (await scrape(follower)).samples.get('leader_election_gated_runs_total{lease="leader",outcome="run"}'),
+    ).toBe(0);
   }, 60_000);
 
   it('after a graceful stop of the leader, the other replica reports is_leader 1 and one more acquired transition', async () => {
     const before = await waitForLeader(replicas, { timeoutMs: 10_000 });
     const other = replicas.find((replica) => replica !== before.leader)!;
-    const acquiredBefore = (await scrape(other)).samples.get('leader_election_transitions_total{lease="leader",type="acquired"}')!;
+    const acquiredBefore = (await scrape(other)).samples.get(
+      'leader_election_transitions_total{lease="leader",type="acquired"}',
+    )!;
     await before.leader.stop();
     await waitForLeader([other], { timeoutMs: 15_000 });
     const { samples } = await scrape(other);
     expect(samples.get('leader_election_is_leader{lease="leader"}')).toBe(1);
-    expect(samples.get('leader_election_transitions_total{lease="leader",type="acquired"}')).toBe(acquiredBefore + 1);
+    expect(samples.get('leader_election_transitions_total{lease="leader",type="acquired"}')).toBe(
+      acquiredBefore + 1,
+    );
   }, 60_000);
 });

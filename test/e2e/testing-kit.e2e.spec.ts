@@ -51,7 +51,9 @@ class Consumer implements OnLeadershipLost {
   async consume(leadership: Leadership): Promise<void> {
     const run: { term: number; aborted?: string } = { term: leadership.term };
     this.runs.push(run);
-    await new Promise<void>((resolve) => leadership.signal.addEventListener('abort', () => resolve(), { once: true }));
+    await new Promise<void>((resolve) =>
+      leadership.signal.addEventListener('abort', () => resolve(), { once: true }),
+    );
     run.aborted = (leadership.signal.reason as Error).message;
   }
 
@@ -121,7 +123,9 @@ describe('LeaderElectionTestingModule under Jest fake timers', () => {
     const response = await request(app.getHttpServer()).post('/reindex');
     expect(response.status).toBe(503);
     expect(response.body).toMatchObject({ leader: 'other-replica', term: 1 });
-    expect(app.get(LeaderElectionHealthIndicator).isHealthy('le')).toMatchObject({ le: { status: 'up', role: 'follower', leader: 'other-replica' } });
+    expect(app.get(LeaderElectionHealthIndicator).isHealthy('le')).toMatchObject({
+      le: { status: 'up', role: 'follower', leader: 'other-replica' },
+    });
   });
 
   it('the test drives tenures: becomeLeader with a term, loseLeadership with a reason, setLeader; tasks, hooks and gates follow', async () => {
@@ -144,7 +148,11 @@ describe('LeaderElectionTestingModule under Jest fake timers', () => {
     expect(consumer.lost).toEqual(['deadline']);
     jest.advanceTimersByTime(60_000);
     expect(jobs.ticks).toEqual([7]);
-    expect(app.get(LeaderElectionService).currentLeader()).toMatchObject({ identity: 'replica-b', term: 8, self: false });
+    expect(app.get(LeaderElectionService).currentLeader()).toMatchObject({
+      identity: 'replica-b',
+      term: 8,
+      self: false,
+    });
 
     testing.becomeLeader();
     expect(app.get(LeaderElectionService).getState().term).toBe(9);
@@ -163,14 +171,23 @@ describe('LeaderElectionTestingModule metrics', () => {
     const metrics = new TestMetrics();
     try {
       const moduleRef = await Test.createTestingModule({
-        imports: [ScheduleModule.forRoot(), LeaderElectionTestingModule.forRoot({ role: 'follower', metrics: { meterProvider: metrics.provider } }), FeatureModule],
+        imports: [
+          ScheduleModule.forRoot(),
+          LeaderElectionTestingModule.forRoot({
+            role: 'follower',
+            metrics: { meterProvider: metrics.provider },
+          }),
+          FeatureModule,
+        ],
       }).compile();
       app = moduleRef.createNestApplication({ logger: false });
       await app.init();
       const testing = app.get(LeaderElectionTesting);
       jest.advanceTimersByTime(2 * 60_000); // two skipped ticks as a follower
       expect(Object.fromEntries(await metrics.series(METRIC_NAMES.isLeader))).toEqual({ 'lease=leader': 0 });
-      expect(Object.fromEntries(await metrics.series(METRIC_NAMES.gatedRuns))['lease=leader,outcome=run']).toBe(0);
+      expect(
+        Object.fromEntries(await metrics.series(METRIC_NAMES.gatedRuns))['lease=leader,outcome=run'],
+      ).toBe(0);
 
       testing.becomeLeader(undefined, { term: 4 });
       jest.advanceTimersByTime(60_000); // one run as leader
@@ -195,7 +212,9 @@ describe('LeaderElectionTestingModule metrics', () => {
     const silent = new TestMetrics();
     otel.metrics.setGlobalMeterProvider(silent.provider);
     try {
-      const moduleRef = await Test.createTestingModule({ imports: [LeaderElectionTestingModule.forRoot()] }).compile();
+      const moduleRef = await Test.createTestingModule({
+        imports: [LeaderElectionTestingModule.forRoot()],
+      }).compile();
       app = moduleRef.createNestApplication({ logger: false });
       await app.init();
       expect((await silent.collect()).size).toBe(0);

@@ -14,7 +14,10 @@ describe('LeaseStore contract: AzureBlobLeaseStore on Azurite', () => {
   const cases = leaseStoreContract(() => store, {
     deleteRecord: async (leaseName) => {
       const blob = store.container.getBlobClient(leaseName);
-      await blob.getBlobLeaseClient().breakLease(0).catch(() => undefined);
+      await blob
+        .getBlobLeaseClient()
+        .breakLease(0)
+        .catch(() => undefined);
       await blob.delete();
     },
     capabilities: { previousTerm: true, recoveredTerm: true, recordLostError: true },

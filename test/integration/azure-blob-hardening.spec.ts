@@ -3,10 +3,20 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParameters, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
+import {
+  BlobServiceClient,
+  ContainerSASPermissions,
+  generateBlobSASQueryParameters,
+  StorageSharedKeyCredential,
+  type ContainerClient,
+} from '@azure/storage-blob';
 import { LeaderElector } from '../../lib/core/leader-elector.js';
 import { PermanentStoreError } from '../../lib/core/lease-store.js';
-import { AzureBlobLeaseStore, MAX_TERM, METADATA } from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
+import {
+  AzureBlobLeaseStore,
+  MAX_TERM,
+  METADATA,
+} from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY, azuriteConnectionString, freePort } from '../support/azurite.mjs';
 import { RecordingLogger } from '../support/recording-logger.js';
 
@@ -56,34 +66,54 @@ describe('tampered terms are a lost record (issue 14, item 12)', () => {
     ['negative', '-3'],
     ['not a number', '12abc'],
     ['MAX_SAFE_INTEGER (no room for + 1)', String(Number.MAX_SAFE_INTEGER)],
-  ])('a term %s is observed as 0, and acquire continues from the term the candidate saw', async (_label, term) => {
-    const name = await tampered({ [METADATA.term]: term, [METADATA.leader]: 'x' });
-    expect((await store.observe(name, live())).term).toBe(0);
-    const result = await store.acquire({ leaseName: name, leaseId: randomUUID(), identity: 'b', durationSeconds: 15, minimumTerm: 41 }, live());
-    expect(result).toEqual({ acquired: true, term: 42, previousTerm: 0 });
-    const written = (await container.getBlobClient(name).getProperties()).metadata?.[METADATA.term];
-    expect(written).toBe('42');
-  });
+  ])(
+    'a term %s is observed as 0, and acquire continues from the term the candidate saw',
+    async (_label, term) => {
+      const name = await tampered({ [METADATA.term]: term, [METADATA.leader]: 'x' });
+      expect((await store.observe(name, live())).term).toBe(0);
+      const result = await store.acquire(
+        { leaseName: name, leaseId: randomUUID(), identity: 'b', durationSeconds: 15, minimumTerm: 41 },
+        live(),
+      );
+      expect(result).toEqual({ acquired: true, term: 42, previousTerm: 0 });
+      const written = (await container.getBlobClient(name).getProperties()).metadata?.[METADATA.term];
+      expect(written).toBe('42');
+    },
+  );
 
   it('the largest trusted term still orders leaders', async () => {
     const name = await tampered({ [METADATA.term]: String(MAX_TERM) });
     expect((await store.observe(name, live())).term).toBe(MAX_TERM);
-    const result = await store.acquire({ leaseName: name, leaseId: randomUUID(), identity: 'b', durationSeconds: 15 }, live());
+    const result = await store.acquire(
+      { leaseName: name, leaseId: randomUUID(), identity: 'b', durationSeconds: 15 },
+      live(),
+    );
     expect(result).toMatchObject({ acquired: true, term: MAX_TERM + 1 });
     expect(Number.isSafeInteger(MAX_TERM + 1)).toBe(true);
   });
 
   it('ignores an unsafe minimumTerm from a caller instead of writing an unsafe term', async () => {
     const name = await tampered({ [METADATA.term]: '7' });
-    const result = await store.acquire({ leaseName: name, leaseId: randomUUID(), identity: 'b', durationSeconds: 15, minimumTerm: Infinity }, live());
+    const result = await store.acquire(
+      { leaseName: name, leaseId: randomUUID(), identity: 'b', durationSeconds: 15, minimumTerm: Infinity },
+      live(),
+    );
     expect(result).toMatchObject({ acquired: true, term: 8 });
   });
 
   it('a follower that saw a term treats a tampered term as record loss (waits, warns) instead of adopting it', async () => {
     const name = leaseName('elector');
-    const leader = new LeaderElector(store, { leaseName: name, identity: 'a', retryIntervalMs: 50, retryJitter: 0 }, { logger: new RecordingLogger() });
+    const leader = new LeaderElector(
+      store,
+      { leaseName: name, identity: 'a', retryIntervalMs: 50, retryJitter: 0 },
+      { logger: new RecordingLogger() },
+    );
     const logger = new RecordingLogger();
-    const follower = new LeaderElector(store, { leaseName: name, identity: 'b', retryIntervalMs: 50, retryJitter: 0 }, { logger });
+    const follower = new LeaderElector(
+      store,
+      { leaseName: name, identity: 'b', retryIntervalMs: 50, retryJitter: 0 },
+      { logger },
+    );
     try {
       await leader.start();
       expect(leader.isLeader()).toBe(true);
@@ -92,9 +122,14 @@ describe('tampered terms are a lost record (issue 14, item 12)', () => {
       // Someone with write access rewrites the term under the holder's lease.
       const blob = container.getBlobClient(name);
       const metadata = (await blob.getProperties()).metadata ?? {};
-      await blob.setMetadata({ ...metadata, [METADATA.term]: `1${'0'.repeat(399)}` }, { conditions: { leaseId: leader.leaseId } });
+      await blob.setMetadata(
+        { ...metadata, [METADATA.term]: `1${'0'.repeat(399)}` },
+        { conditions: { leaseId: leader.leaseId } },
+      );
       await until(() => logger.text().includes('was lost'), 5_000);
-      expect(logger.text()).toMatch(/lease record of ".*" was lost \(noticed by a follower poll, term 0 now; term 1 recorded before\)/);
+      expect(logger.text()).toMatch(
+        /lease record of ".*" was lost \(noticed by a follower poll, term 0 now; term 1 recorded before\)/,
+      );
       expect(follower.state.term).toBe(1);
       expect(Number.isSafeInteger(follower.state.term)).toBe(true);
       expect(follower.isLeader()).toBe(false);
@@ -113,7 +148,9 @@ describe('foreign holder text is sanitised and capped (issue 14, item 13)', () =
     expect(observation.holder).toBeDefined();
     expect(observation.holder!.length).toBeLessThanOrEqual(256);
     expect(observation.holder!.startsWith('malloryERROR forged log line')).toBe(true);
-    expect([...observation.holder!].some((char) => char.charCodeAt(0) < 0x20 || char.charCodeAt(0) === 0x7f)).toBe(false);
+    expect(
+      [...observation.holder!].some((char) => char.charCodeAt(0) < 0x20 || char.charCodeAt(0) === 0x7f),
+    ).toBe(false);
   });
 
   it('an undecodable holder is shown raw but still sanitised; an empty one as unknown', async () => {
@@ -143,7 +180,10 @@ describe('permanent errors name their likely cause (issue 7, item 4)', () => {
 
   it('a wrong account key: the hint names the key (Azure says AuthenticationFailed, Azurite AuthorizationFailure)', async () => {
     const wrongKey = Buffer.from('not-the-right-key-at-all-not-the-right-key-at-all').toString('base64');
-    const badStore = new AzureBlobLeaseStore({ connectionString: azuriteConnectionString(port, '127.0.0.1', wrongKey), containerName: CONTAINER });
+    const badStore = new AzureBlobLeaseStore({
+      connectionString: azuriteConnectionString(port, '127.0.0.1', wrongKey),
+      containerName: CONTAINER,
+    });
     const error = await failure(() => badStore.observe(leaseName('key'), live()));
     expect(['AuthenticationFailed', 'AuthorizationFailure']).toContain(error.code);
     expect(error.message).toMatch(/likely cause: a wrong or rotated account key/);
@@ -154,11 +194,23 @@ describe('permanent errors name their likely cause (issue 7, item 4)', () => {
     const name = leaseName('sas');
     await container.getBlockBlobClient(name).upload('', 0);
     const sas = generateBlobSASQueryParameters(
-      { containerName: CONTAINER, permissions: ContainerSASPermissions.parse('r'), expiresOn: new Date(Date.now() + 3_600_000) },
+      {
+        containerName: CONTAINER,
+        permissions: ContainerSASPermissions.parse('r'),
+        expiresOn: new Date(Date.now() + 3_600_000),
+      },
       new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
     ).toString();
-    const sasStore = new AzureBlobLeaseStore({ connectionString: `BlobEndpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT};SharedAccessSignature=${sas}`, containerName: CONTAINER });
-    const error = await failure(() => sasStore.acquire({ leaseName: name, leaseId: randomUUID(), identity: 'a', durationSeconds: 15 }, live()));
+    const sasStore = new AzureBlobLeaseStore({
+      connectionString: `BlobEndpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT};SharedAccessSignature=${sas}`,
+      containerName: CONTAINER,
+    });
+    const error = await failure(() =>
+      sasStore.acquire(
+        { leaseName: name, leaseId: randomUUID(), identity: 'a', durationSeconds: 15 },
+        live(),
+      ),
+    );
     expect(error.code).toBe('AuthorizationPermissionMismatch');
     expect(error.message).toMatch(/likely cause: the SAS or the role lacks a permission/);
     expect(error.message).not.toContain(sas);
@@ -173,7 +225,17 @@ describe('permanent errors name their likely cause (issue 7, item 4)', () => {
       const main = createRequire(import.meta.url).resolve('azurite/dist/src/blob/main.js');
       child = spawn(
         process.execPath,
-        [main, '--inMemoryPersistence', '--blobHost', '127.0.0.1', '--blobPort', String(oldPort), '--loose', '--disableProductStyleUrl', '--disableTelemetry'],
+        [
+          main,
+          '--inMemoryPersistence',
+          '--blobHost',
+          '127.0.0.1',
+          '--blobPort',
+          String(oldPort),
+          '--loose',
+          '--disableProductStyleUrl',
+          '--disableTelemetry',
+        ],
         { stdio: ['ignore', 'pipe', 'pipe'], cwd: tmpdir() },
       );
       let output = '';
@@ -203,11 +265,16 @@ describe('permanent errors name their likely cause (issue 7, item 4)', () => {
     });
 
     it('the poll fails with InvalidHeaderValue, and the message says to update Azurite or use --skipApiVersionCheck', async () => {
-      const oldStore = new AzureBlobLeaseStore({ connectionString: azuriteConnectionString(oldPort), containerName: CONTAINER });
+      const oldStore = new AzureBlobLeaseStore({
+        connectionString: azuriteConnectionString(oldPort),
+        containerName: CONTAINER,
+      });
       const error = await failure(() => oldStore.observe(leaseName('old'), live()));
       expect(error.statusCode).toBe(400);
       expect(error.code).toBe('InvalidHeaderValue');
-      expect(error.message).toMatch(/emulator is older than @azure\/storage-blob .*update Azurite, or start it with --skipApiVersionCheck/);
+      expect(error.message).toMatch(
+        /emulator is older than @azure\/storage-blob .*update Azurite, or start it with --skipApiVersionCheck/,
+      );
     });
   });
 });

@@ -1,12 +1,28 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer as createHttpServer, request as httpRequest, type Server as HttpServer } from 'node:http';
+import {
+  createServer as createHttpServer,
+  request as httpRequest,
+  type Server as HttpServer,
+} from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParameters, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
+import {
+  BlobServiceClient,
+  ContainerSASPermissions,
+  generateBlobSASQueryParameters,
+  StorageSharedKeyCredential,
+  type ContainerClient,
+} from '@azure/storage-blob';
 import { LeaderElector } from '../../lib/core/leader-elector.js';
-import { LeaseLostError, LeaseRecordLostError, LeaseStoreError, PermanentStoreError, type AcquireResult } from '../../lib/core/lease-store.js';
+import {
+  LeaseLostError,
+  LeaseRecordLostError,
+  LeaseStoreError,
+  PermanentStoreError,
+  type AcquireResult,
+} from '../../lib/core/lease-store.js';
 import { InvalidElectionOptionError } from '../../lib/core/election-options.js';
 import { AzureBlobLeaseStore, METADATA } from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY, azuriteConnectionString } from '../support/azurite.mjs';
@@ -58,7 +74,10 @@ describe('AzureBlobLeaseStore on Azurite: creating what is missing', () => {
     const lease = leaseName('create');
     const leaseId = randomUUID();
 
-    const result = await freshStore.acquire({ leaseName: lease, leaseId, identity: 'a', durationSeconds: D_SECONDS }, live());
+    const result = await freshStore.acquire(
+      { leaseName: lease, leaseId, identity: 'a', durationSeconds: D_SECONDS },
+      live(),
+    );
 
     expect(result).toMatchObject({ acquired: true, term: 1 });
     expect(await fresh.exists()).toBe(true);
@@ -75,12 +94,17 @@ describe('AzureBlobLeaseStore on Azurite: creating what is missing', () => {
     await container.createIfNotExists();
     const lease = leaseName('existing');
     const content = 'precious content, not a lease placeholder';
-    await container.getBlockBlobClient(lease).upload(content, Buffer.byteLength(content), { metadata: { owner: 'someone-else' } });
+    await container
+      .getBlockBlobClient(lease)
+      .upload(content, Buffer.byteLength(content), { metadata: { owner: 'someone-else' } });
     // A store that has never seen this blob (nothing cached), so it goes through its create path.
     const freshStore = new AzureBlobLeaseStore({ connectionString, containerName: CONTAINER });
     const leaseId = randomUUID();
 
-    const result = await freshStore.acquire({ leaseName: lease, leaseId, identity: 'a', durationSeconds: D_SECONDS }, live());
+    const result = await freshStore.acquire(
+      { leaseName: lease, leaseId, identity: 'a', durationSeconds: D_SECONDS },
+      live(),
+    );
 
     expect(result).toMatchObject({ acquired: true, term: 1 });
     expect(await downloadText(container, lease)).toBe(content);
@@ -93,9 +117,17 @@ describe('AzureBlobLeaseStore on Azurite: creating what is missing', () => {
   it('does not overwrite a blob that another store instance holds a lease on', async () => {
     const lease = leaseName('held-elsewhere');
     const first = randomUUID();
-    expect(await store.acquire({ leaseName: lease, leaseId: first, identity: 'a', durationSeconds: D_SECONDS }, live())).toMatchObject({ acquired: true, term: 1 });
+    expect(
+      await store.acquire(
+        { leaseName: lease, leaseId: first, identity: 'a', durationSeconds: D_SECONDS },
+        live(),
+      ),
+    ).toMatchObject({ acquired: true, term: 1 });
     const other = new AzureBlobLeaseStore({ connectionString, containerName: CONTAINER });
-    const result = await other.acquire({ leaseName: lease, leaseId: randomUUID(), identity: 'b', durationSeconds: D_SECONDS }, live());
+    const result = await other.acquire(
+      { leaseName: lease, leaseId: randomUUID(), identity: 'b', durationSeconds: D_SECONDS },
+      live(),
+    );
     expect(result.acquired).toBe(false);
     const observation = await store.observe(lease, live());
     expect(observation).toMatchObject({ held: true, holder: 'a', term: 1 });
@@ -110,7 +142,10 @@ describe('AzureBlobLeaseStore on Azurite: acquire, terms and metadata', () => {
     const idB = randomUUID();
     const before = Date.now();
 
-    const first = await store.acquire({ leaseName: lease, leaseId: idA, identity: 'replica-a', durationSeconds: D_SECONDS }, live());
+    const first = await store.acquire(
+      { leaseName: lease, leaseId: idA, identity: 'replica-a', durationSeconds: D_SECONDS },
+      live(),
+    );
     expect(first).toMatchObject({ acquired: true, term: 1 });
     const metadataA = (await container.getBlobClient(lease).getProperties()).metadata ?? {};
     expect(metadataA[METADATA.leader]).toBe('replica-a');
@@ -122,7 +157,10 @@ describe('AzureBlobLeaseStore on Azurite: acquire, terms and metadata', () => {
     await store.release(lease, idA, live());
     expect(await store.observe(lease, live())).toMatchObject({ held: false, term: 1, holder: 'replica-a' });
 
-    const second = await store.acquire({ leaseName: lease, leaseId: idB, identity: 'replica-b', durationSeconds: D_SECONDS }, live());
+    const second = await store.acquire(
+      { leaseName: lease, leaseId: idB, identity: 'replica-b', durationSeconds: D_SECONDS },
+      live(),
+    );
     expect(second).toMatchObject({ acquired: true, term: 2 });
     const metadataB = (await container.getBlobClient(lease).getProperties()).metadata ?? {};
     expect(metadataB[METADATA.leader]).toBe('replica-b');
@@ -139,7 +177,9 @@ describe('AzureBlobLeaseStore on Azurite: acquire, terms and metadata', () => {
     const lease = leaseName('identity');
     const identity = 'pod 7 — Zürich/東京 ✓ 100%';
     const leaseId = randomUUID();
-    expect(await store.acquire({ leaseName: lease, leaseId, identity, durationSeconds: D_SECONDS }, live())).toMatchObject({ acquired: true });
+    expect(
+      await store.acquire({ leaseName: lease, leaseId, identity, durationSeconds: D_SECONDS }, live()),
+    ).toMatchObject({ acquired: true });
 
     const metadata = (await container.getBlobClient(lease).getProperties()).metadata ?? {};
     expect(metadata[METADATA.leader]).toBe(encodeURIComponent(identity));
@@ -151,9 +191,17 @@ describe('AzureBlobLeaseStore on Azurite: acquire, terms and metadata', () => {
   it('answers { acquired: false } to a second candidate while the lease is held; observe() shows holder and term', async () => {
     const lease = leaseName('contended');
     const idA = randomUUID();
-    expect(await store.acquire({ leaseName: lease, leaseId: idA, identity: 'a', durationSeconds: D_SECONDS }, live())).toMatchObject({ acquired: true, term: 1 });
+    expect(
+      await store.acquire(
+        { leaseName: lease, leaseId: idA, identity: 'a', durationSeconds: D_SECONDS },
+        live(),
+      ),
+    ).toMatchObject({ acquired: true, term: 1 });
 
-    const result = await store.acquire({ leaseName: lease, leaseId: randomUUID(), identity: 'b', durationSeconds: D_SECONDS }, live());
+    const result = await store.acquire(
+      { leaseName: lease, leaseId: randomUUID(), identity: 'b', durationSeconds: D_SECONDS },
+      live(),
+    );
     expect(result.acquired).toBe(false);
     if (!result.acquired) expect(result.observation.held).toBe(true);
 
@@ -183,10 +231,18 @@ describe('AzureBlobLeaseStore on Azurite: terms survive a lost record', () => {
   it('writes a term above minimumTerm when the blob was deleted (the recorded term is gone)', async () => {
     const lease = leaseName('recreated');
     const first = randomUUID();
-    expect(await store.acquire({ leaseName: lease, leaseId: first, identity: 'a', durationSeconds: D_SECONDS }, live())).toMatchObject({ acquired: true, term: 1 });
+    expect(
+      await store.acquire(
+        { leaseName: lease, leaseId: first, identity: 'a', durationSeconds: D_SECONDS },
+        live(),
+      ),
+    ).toMatchObject({ acquired: true, term: 1 });
     await store.release(lease, first, live());
     await store.container.getBlobClient(lease).delete();
-    const again = await store.acquire({ leaseName: lease, leaseId: randomUUID(), identity: 'b', durationSeconds: D_SECONDS, minimumTerm: 41 }, live());
+    const again = await store.acquire(
+      { leaseName: lease, leaseId: randomUUID(), identity: 'b', durationSeconds: D_SECONDS, minimumTerm: 41 },
+      live(),
+    );
     expect(again).toMatchObject({ acquired: true, term: 42 });
     expect((await store.observe(lease, live())).term).toBe(42);
   });
@@ -194,10 +250,25 @@ describe('AzureBlobLeaseStore on Azurite: terms survive a lost record', () => {
   it('reports the term recorded before each acquisition, so the elector can notice a lost record at acquisition', async () => {
     const lease = leaseName('previous');
     const id = randomUUID();
-    expect(await store.acquire({ leaseName: lease, leaseId: id, identity: 'a', durationSeconds: D_SECONDS }, live())).toEqual({ acquired: true, term: 1, previousTerm: 0 });
-    expect(await store.acquire({ leaseName: lease, leaseId: id, identity: 'a', durationSeconds: D_SECONDS }, live())).toEqual({ acquired: true, term: 2, previousTerm: 1 });
+    expect(
+      await store.acquire(
+        { leaseName: lease, leaseId: id, identity: 'a', durationSeconds: D_SECONDS },
+        live(),
+      ),
+    ).toEqual({ acquired: true, term: 1, previousTerm: 0 });
+    expect(
+      await store.acquire(
+        { leaseName: lease, leaseId: id, identity: 'a', durationSeconds: D_SECONDS },
+        live(),
+      ),
+    ).toEqual({ acquired: true, term: 2, previousTerm: 1 });
     await store.container.getBlobClient(lease).delete({ conditions: { leaseId: id } });
-    expect(await store.acquire({ leaseName: lease, leaseId: id, identity: 'a', durationSeconds: D_SECONDS, minimumTerm: 2 }, live())).toEqual({ acquired: true, term: 3, previousTerm: 0 });
+    expect(
+      await store.acquire(
+        { leaseName: lease, leaseId: id, identity: 'a', durationSeconds: D_SECONDS, minimumTerm: 2 },
+        live(),
+      ),
+    ).toEqual({ acquired: true, term: 3, previousTerm: 0 });
   });
 
   it('a renewal of a deleted blob throws LeaseRecordLostError (record gone), not a plain loss', async () => {
@@ -205,14 +276,23 @@ describe('AzureBlobLeaseStore on Azurite: terms survive a lost record', () => {
     const id = randomUUID();
     await store.acquire({ leaseName: lease, leaseId: id, identity: 'a', durationSeconds: D_SECONDS }, live());
     await store.container.getBlobClient(lease).delete({ conditions: { leaseId: id } });
-    const error = await store.renew(lease, id, live()).then(() => undefined, (e: unknown) => e);
+    const error = await store.renew(lease, id, live()).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(LeaseRecordLostError);
     expect((error as LeaseRecordLostError).kind).toBe('lost');
     expect((error as LeaseRecordLostError).statusCode).toBe(404);
     // Taken by someone else is a plain loss, not a lost record.
     const other = leaseName('taken');
-    await store.acquire({ leaseName: other, leaseId: randomUUID(), identity: 'b', durationSeconds: D_SECONDS }, live());
-    const taken = await store.renew(other, randomUUID(), live()).then(() => undefined, (e: unknown) => e);
+    await store.acquire(
+      { leaseName: other, leaseId: randomUUID(), identity: 'b', durationSeconds: D_SECONDS },
+      live(),
+    );
+    const taken = await store.renew(other, randomUUID(), live()).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(taken).toBeInstanceOf(LeaseLostError);
     expect(taken).not.toBeInstanceOf(LeaseRecordLostError);
   });
@@ -220,11 +300,29 @@ describe('AzureBlobLeaseStore on Azurite: terms survive a lost record', () => {
   it('writes recoveredTerm when the pre-loss holder re-acquires, and the next ordinary acquisition clears it', async () => {
     const lease = leaseName('recovered');
     const id = randomUUID();
-    await store.acquire({ leaseName: lease, leaseId: id, identity: 'a', durationSeconds: D_SECONDS, minimumTerm: 6, recoveredTerm: 6 }, live());
-    expect(await store.observe(lease, live())).toMatchObject({ held: true, holder: 'a', term: 7, recoveredTerm: 6 });
+    await store.acquire(
+      {
+        leaseName: lease,
+        leaseId: id,
+        identity: 'a',
+        durationSeconds: D_SECONDS,
+        minimumTerm: 6,
+        recoveredTerm: 6,
+      },
+      live(),
+    );
+    expect(await store.observe(lease, live())).toMatchObject({
+      held: true,
+      holder: 'a',
+      term: 7,
+      recoveredTerm: 6,
+    });
     await store.release(lease, id, live());
     expect(await store.observe(lease, live())).toMatchObject({ held: false, term: 7, recoveredTerm: 6 });
-    await store.acquire({ leaseName: lease, leaseId: randomUUID(), identity: 'b', durationSeconds: D_SECONDS }, live());
+    await store.acquire(
+      { leaseName: lease, leaseId: randomUUID(), identity: 'b', durationSeconds: D_SECONDS },
+      live(),
+    );
     const observed = await store.observe(lease, live());
     expect(observed).toMatchObject({ held: true, holder: 'b', term: 8 });
     expect(observed.recoveredTerm).toBeUndefined();
@@ -244,21 +342,31 @@ describe('AzureBlobLeaseStore: a container Azure is still deleting', () => {
       if (deleting > 0 && request.method === 'PUT' && /[?&]restype=container(&|$)/.test(request.url ?? '')) {
         deleting -= 1;
         request.resume();
-        response.writeHead(409, { 'x-ms-error-code': 'ContainerBeingDeleted', 'content-type': 'application/xml' });
-        response.end('<?xml version="1.0" encoding="utf-8"?><Error><Code>ContainerBeingDeleted</Code><Message>The specified container is being deleted.</Message></Error>');
+        response.writeHead(409, {
+          'x-ms-error-code': 'ContainerBeingDeleted',
+          'content-type': 'application/xml',
+        });
+        response.end(
+          '<?xml version="1.0" encoding="utf-8"?><Error><Code>ContainerBeingDeleted</Code><Message>The specified container is being deleted.</Message></Error>',
+        );
         return;
       }
-      const upstream = httpRequest({ host: '127.0.0.1', port, method: request.method, path: request.url, headers: request.headers }, (answer) => {
-        response.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(response);
-      });
+      const upstream = httpRequest(
+        { host: '127.0.0.1', port, method: request.method, path: request.url, headers: request.headers },
+        (answer) => {
+          response.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(response);
+        },
+      );
       upstream.on('error', () => response.destroy());
       request.pipe(upstream);
     });
     proxy.listen(0, '127.0.0.1');
     await once(proxy, 'listening');
     const address = proxy.address();
-    proxyConnectionString = azuriteConnectionString(typeof address === 'object' && address ? address.port : 0);
+    proxyConnectionString = azuriteConnectionString(
+      typeof address === 'object' && address ? address.port : 0,
+    );
   });
 
   afterAll(async () => {
@@ -268,17 +376,28 @@ describe('AzureBlobLeaseStore: a container Azure is still deleting', () => {
 
   it('keeps retrying (transient) while the container is being deleted, then creates it and leads again', async () => {
     const name = `it-deleting-${suffix}`;
-    const viaProxy = new AzureBlobLeaseStore({ connectionString: proxyConnectionString, containerName: name });
+    const viaProxy = new AzureBlobLeaseStore({
+      connectionString: proxyConnectionString,
+      containerName: name,
+    });
     const lease = leaseName('deleting');
     const id = randomUUID();
-    expect(await viaProxy.acquire({ leaseName: lease, leaseId: id, identity: 'a', durationSeconds: D_SECONDS }, live())).toMatchObject({ acquired: true, term: 1 });
+    expect(
+      await viaProxy.acquire(
+        { leaseName: lease, leaseId: id, identity: 'a', durationSeconds: D_SECONDS },
+        live(),
+      ),
+    ).toMatchObject({ acquired: true, term: 1 });
     await service.getContainerClient(name).delete();
     deleting = 3;
     const kinds: string[] = [];
     let result: AcquireResult | undefined;
     for (let attempt = 0; attempt < 6 && !result; attempt++) {
       try {
-        result = await viaProxy.acquire({ leaseName: lease, leaseId: id, identity: 'a', durationSeconds: D_SECONDS, minimumTerm: 1 }, live());
+        result = await viaProxy.acquire(
+          { leaseName: lease, leaseId: id, identity: 'a', durationSeconds: D_SECONDS, minimumTerm: 1 },
+          live(),
+        );
       } catch (error) {
         kinds.push((error as LeaseStoreError).kind);
       }
@@ -376,11 +495,23 @@ describe('AzureBlobLeaseStore on Azurite: configuration errors', () => {
   }
 
   it('a wrong account key gives a PermanentStoreError whose message, String() and JSON hold no secret', async () => {
-    const badStore = new AzureBlobLeaseStore({ connectionString: badConnectionString, containerName: CONTAINER });
+    const badStore = new AzureBlobLeaseStore({
+      connectionString: badConnectionString,
+      containerName: CONTAINER,
+    });
     expectNoSecret(badStore.description);
 
     for (const attempt of [
-      () => badStore.acquire({ leaseName: leaseName('badkey'), leaseId: randomUUID(), identity: 'a', durationSeconds: D_SECONDS }, live()),
+      () =>
+        badStore.acquire(
+          {
+            leaseName: leaseName('badkey'),
+            leaseId: randomUUID(),
+            identity: 'a',
+            durationSeconds: D_SECONDS,
+          },
+          live(),
+        ),
       () => badStore.observe(leaseName('badkey'), live()),
       () => badStore.renew(leaseName('badkey'), randomUUID(), live()),
     ]) {
@@ -400,9 +531,16 @@ describe('AzureBlobLeaseStore on Azurite: configuration errors', () => {
   });
 
   it('an elector with a wrong account key stays a follower with lastError.kind "permanent" and logs no secret', async () => {
-    const badStore = new AzureBlobLeaseStore({ connectionString: badConnectionString, containerName: CONTAINER });
+    const badStore = new AzureBlobLeaseStore({
+      connectionString: badConnectionString,
+      containerName: CONTAINER,
+    });
     const logger = new RecordingLogger();
-    const elector = new LeaderElector(badStore, { leaseName: leaseName('badkey-elector'), identity: 'a', retryIntervalMs: 200 }, { logger });
+    const elector = new LeaderElector(
+      badStore,
+      { leaseName: leaseName('badkey-elector'), identity: 'a', retryIntervalMs: 200 },
+      { logger },
+    );
     try {
       await elector.start();
       expect(elector.isLeader()).toBe(false);
@@ -437,10 +575,17 @@ describe('AzureBlobLeaseStore on Azurite: configuration errors', () => {
 describe('AzureBlobLeaseStore on Azurite: restricted credentials and createIfMissing: false', () => {
   function containerSasConnectionString(containerName: string): { connectionString: string; sas: string } {
     const sas = generateBlobSASQueryParameters(
-      { containerName, permissions: ContainerSASPermissions.parse('racwd'), expiresOn: new Date(Date.now() + 3_600_000) },
+      {
+        containerName,
+        permissions: ContainerSASPermissions.parse('racwd'),
+        expiresOn: new Date(Date.now() + 3_600_000),
+      },
       new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
     ).toString();
-    return { connectionString: `BlobEndpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT};SharedAccessSignature=${sas}`, sas };
+    return {
+      connectionString: `BlobEndpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT};SharedAccessSignature=${sas}`,
+      sas,
+    };
   }
 
   it('leads with a container SAS (which may not create containers) in an existing container', async () => {
@@ -460,7 +605,10 @@ describe('AzureBlobLeaseStore on Azurite: restricted credentials and createIfMis
     const sasStore = new AzureBlobLeaseStore({ connectionString: sasConnectionString, containerName });
     const name = leaseName('sas');
     const leaseId = randomUUID();
-    const result = await sasStore.acquire({ leaseName: name, leaseId, identity: 'a', durationSeconds: D_SECONDS }, live());
+    const result = await sasStore.acquire(
+      { leaseName: name, leaseId, identity: 'a', durationSeconds: D_SECONDS },
+      live(),
+    );
     expect(result).toMatchObject({ acquired: true, term: 1 });
     await sasStore.renew(name, leaseId, live());
     expect(await sasStore.observe(name, live())).toMatchObject({ held: true, holder: 'a', term: 1 });
@@ -469,12 +617,27 @@ describe('AzureBlobLeaseStore on Azurite: restricted credentials and createIfMis
   });
 
   it('with a container SAS for a container that does not exist: a permanent error without the SAS', async () => {
-    const { connectionString: sasConnectionString, sas } = containerSasConnectionString(`it-nosuch-${suffix}`);
-    const sasStore = new AzureBlobLeaseStore({ connectionString: sasConnectionString, containerName: `it-nosuch-${suffix}` });
-    const error = await sasStore.acquire({ leaseName: leaseName('sas-missing'), leaseId: randomUUID(), identity: 'a', durationSeconds: D_SECONDS }, live()).then(
-      () => undefined,
-      (e: unknown) => e,
+    const { connectionString: sasConnectionString, sas } = containerSasConnectionString(
+      `it-nosuch-${suffix}`,
     );
+    const sasStore = new AzureBlobLeaseStore({
+      connectionString: sasConnectionString,
+      containerName: `it-nosuch-${suffix}`,
+    });
+    const error = await sasStore
+      .acquire(
+        {
+          leaseName: leaseName('sas-missing'),
+          leaseId: randomUUID(),
+          identity: 'a',
+          durationSeconds: D_SECONDS,
+        },
+        live(),
+      )
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(error).toBeInstanceOf(PermanentStoreError);
     expect((error as Error).message).toMatch(/ContainerNotFound/);
     expect((error as Error).message).not.toContain(sas);
@@ -483,11 +646,20 @@ describe('AzureBlobLeaseStore on Azurite: restricted credentials and createIfMis
 
   it('createIfMissing: false and a missing blob is a permanent error that names createIfMissing (not retried quietly)', async () => {
     await container.createIfNotExists();
-    const strict = new AzureBlobLeaseStore({ connectionString, containerName: CONTAINER, createIfMissing: false });
-    const error = await strict.acquire({ leaseName: leaseName('strict'), leaseId: randomUUID(), identity: 'a', durationSeconds: D_SECONDS }, live()).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const strict = new AzureBlobLeaseStore({
+      connectionString,
+      containerName: CONTAINER,
+      createIfMissing: false,
+    });
+    const error = await strict
+      .acquire(
+        { leaseName: leaseName('strict'), leaseId: randomUUID(), identity: 'a', durationSeconds: D_SECONDS },
+        live(),
+      )
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(error).toBeInstanceOf(PermanentStoreError);
     expect((error as PermanentStoreError).statusCode).toBe(404);
     expect((error as Error).message).toMatch(/createIfMissing is false/);
@@ -520,10 +692,17 @@ describe('AzureBlobLeaseStore: abort signals', () => {
   });
 
   it('a request to a server that never answers rejects promptly when its signal aborts', async () => {
-    const hungStore = new AzureBlobLeaseStore({ connectionString: azuriteConnectionString(blackHolePort), containerName: CONTAINER });
+    const hungStore = new AzureBlobLeaseStore({
+      connectionString: azuriteConnectionString(blackHolePort),
+      containerName: CONTAINER,
+    });
     for (const call of [
       (signal: AbortSignal) => hungStore.observe('abort-observe', signal),
-      (signal: AbortSignal) => hungStore.acquire({ leaseName: 'abort-acquire', leaseId: randomUUID(), identity: 'a', durationSeconds: D_SECONDS }, signal),
+      (signal: AbortSignal) =>
+        hungStore.acquire(
+          { leaseName: 'abort-acquire', leaseId: randomUUID(), identity: 'a', durationSeconds: D_SECONDS },
+          signal,
+        ),
       (signal: AbortSignal) => hungStore.renew('abort-renew', randomUUID(), signal),
       (signal: AbortSignal) => hungStore.release('abort-release', randomUUID(), signal),
     ]) {
@@ -564,8 +743,14 @@ describe('AzureBlobLeaseStore: abort signals', () => {
     await once(unavailable, 'listening');
     try {
       const address = unavailable.address();
-      const busyStore = new AzureBlobLeaseStore({ connectionString: azuriteConnectionString(typeof address === 'object' && address ? address.port : 0), containerName: CONTAINER });
-      for (const call of [() => busyStore.observe('busy-observe', live()), () => busyStore.renew('busy-renew', randomUUID(), live())]) {
+      const busyStore = new AzureBlobLeaseStore({
+        connectionString: azuriteConnectionString(typeof address === 'object' && address ? address.port : 0),
+        containerName: CONTAINER,
+      });
+      for (const call of [
+        () => busyStore.observe('busy-observe', live()),
+        () => busyStore.renew('busy-renew', randomUUID(), live()),
+      ]) {
         const before = requests;
         const error = await call().then(
           () => undefined,
@@ -585,7 +770,12 @@ describe('AzureBlobLeaseStore: abort signals', () => {
     const lease = leaseName('pre-aborted');
     const controller = new AbortController();
     controller.abort();
-    await expect(store.acquire({ leaseName: lease, leaseId: randomUUID(), identity: 'a', durationSeconds: D_SECONDS }, controller.signal)).rejects.toBeInstanceOf(LeaseStoreError);
+    await expect(
+      store.acquire(
+        { leaseName: lease, leaseId: randomUUID(), identity: 'a', durationSeconds: D_SECONDS },
+        controller.signal,
+      ),
+    ).rejects.toBeInstanceOf(LeaseStoreError);
     expect(await store.observe(lease, live())).toMatchObject({ held: false });
   });
 });

@@ -17,7 +17,9 @@ afterEach(() => {
   server = undefined;
 });
 
-async function endpoint(drop: (n: number) => boolean): Promise<{ store: AzureBlobLeaseStore; requests: () => number }> {
+async function endpoint(
+  drop: (n: number) => boolean,
+): Promise<{ store: AzureBlobLeaseStore; requests: () => number }> {
   let n = 0;
   server = createServer((req, res) => {
     const index = n++;
@@ -26,7 +28,15 @@ async function endpoint(drop: (n: number) => boolean): Promise<{ store: AzureBlo
       req.socket.destroy(); // the client sees ECONNRESET / socket hang up
       return;
     }
-    res.writeHead(200, { 'x-ms-lease-state': 'leased', 'x-ms-lease-status': 'locked', 'x-ms-meta-term': '7', 'x-ms-meta-leader': 'replica-a', 'x-ms-request-id': `r${index}`, 'x-ms-version': '2025-01-05', 'content-length': '0' });
+    res.writeHead(200, {
+      'x-ms-lease-state': 'leased',
+      'x-ms-lease-status': 'locked',
+      'x-ms-meta-term': '7',
+      'x-ms-meta-leader': 'replica-a',
+      'x-ms-request-id': `r${index}`,
+      'x-ms-version': '2025-01-05',
+      'content-length': '0',
+    });
     res.end();
   });
   server.listen(0, '127.0.0.1');
@@ -42,13 +52,18 @@ async function endpoint(drop: (n: number) => boolean): Promise<{ store: AzureBlo
 describe('AzureBlobLeaseStore: a connection broken under a poll', () => {
   it('observe retries at once on a fresh connection and returns the answer (no transient error), also past several broken ones', async () => {
     const { store, requests } = await endpoint((n) => n < 3);
-    await expect(store.observe('jobs', new AbortController().signal)).resolves.toMatchObject({ held: true, term: 7 });
+    await expect(store.observe('jobs', new AbortController().signal)).resolves.toMatchObject({
+      held: true,
+      term: 7,
+    });
     expect(requests()).toBe(4);
   });
 
   it('a bounded number of times (4 attempts): a connection that keeps breaking is a transient error, as before', async () => {
     const { store, requests } = await endpoint(() => true);
-    await expect(store.observe('jobs', new AbortController().signal)).rejects.toBeInstanceOf(TransientStoreError);
+    await expect(store.observe('jobs', new AbortController().signal)).rejects.toBeInstanceOf(
+      TransientStoreError,
+    );
     expect(requests()).toBe(4);
   });
 

@@ -34,11 +34,20 @@ interface Candidate {
 const electors: LeaderElector[] = [];
 const watches: Array<() => void> = [];
 
-function candidate(leaseName: string, identity: string, options: Partial<ElectionOptions> = {}, conn = connectionString): Candidate {
+function candidate(
+  leaseName: string,
+  identity: string,
+  options: Partial<ElectionOptions> = {},
+  conn = connectionString,
+): Candidate {
   const azure = new AzureBlobLeaseStore({ connectionString: conn, containerName: CONTAINER });
   const store = new FaultyStore(azure, systemClock);
   const logger = new RecordingLogger();
-  const elector = new LeaderElector(store, { leaseName, identity, retryIntervalMs: RETRY, retryJitter: JITTER, ...options }, { logger });
+  const elector = new LeaderElector(
+    store,
+    { leaseName, identity, retryIntervalMs: RETRY, retryJitter: JITTER, ...options },
+    { logger },
+  );
   electors.push(elector);
   return { elector, store, logger };
 }
@@ -50,7 +59,12 @@ function uniqueLease(label: string): string {
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `predicate` every `everyMs` until true; resolves with the monotonic time it was first seen true. */
-async function waitFor(what: string, predicate: () => boolean, timeoutMs: number, everyMs = 5): Promise<number> {
+async function waitFor(
+  what: string,
+  predicate: () => boolean,
+  timeoutMs: number,
+  everyMs = 5,
+): Promise<number> {
   const giveUpAt = performance.now() + timeoutMs;
   for (;;) {
     if (predicate()) return performance.now();
@@ -63,7 +77,10 @@ async function waitFor(what: string, predicate: () => boolean, timeoutMs: number
  * Samples isLeader() of a set of electors every few ms in the background and counts samples in which
  * more than one leads. Call the returned function to stop and get the figures.
  */
-function watchForTwoLeaders(group: () => LeaderElector[], everyMs = 5): () => { samples: number; overlaps: number } {
+function watchForTwoLeaders(
+  group: () => LeaderElector[],
+  everyMs = 5,
+): () => { samples: number; overlaps: number } {
   let samples = 0;
   let overlaps = 0;
   const timer = setInterval(() => {
@@ -86,7 +103,9 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await BlobServiceClient.fromConnectionString(connectionString).getContainerClient(CONTAINER).deleteIfExists();
+  await BlobServiceClient.fromConnectionString(connectionString)
+    .getContainerClient(CONTAINER)
+    .deleteIfExists();
 });
 
 describe('LeaderElector on Azurite', () => {
@@ -109,10 +128,16 @@ describe('LeaderElector on Azurite', () => {
     const [leader, follower] = a.elector.isLeader() ? [a, b] : [b, a];
     expect(leader.elector.state).toMatchObject({ role: 'leader', leader: leader.elector.identity, term: 1 });
     expect(leader.elector.leadership?.term).toBe(1);
-    expect(follower.elector.state).toMatchObject({ role: 'follower', leader: leader.elector.identity, term: 1 });
+    expect(follower.elector.state).toMatchObject({
+      role: 'follower',
+      leader: leader.elector.identity,
+      term: 1,
+    });
     expect(follower.elector.state.lastError).toBeUndefined();
     // The leader renewed during the window, and the follower kept polling.
-    expect(leader.store.callsOf('renew').filter((call) => call.outcome === 'ok').length).toBeGreaterThanOrEqual(3);
+    expect(
+      leader.store.callsOf('renew').filter((call) => call.outcome === 'ok').length,
+    ).toBeGreaterThanOrEqual(3);
     expect(follower.store.callsOf('observe').length).toBeGreaterThanOrEqual(4_000 / MAX_POLL_GAP - 2);
     // The follower tried to acquire at most once (at start, if it saw the lease free), never while it was held.
     expect(follower.store.callsOf('acquire').length).toBeLessThanOrEqual(1);
@@ -139,7 +164,9 @@ describe('LeaderElector on Azurite', () => {
 
     const ledAt = await waitFor('the follower to lead', () => b.elector.isLeader(), 10_000, 2);
     const takeoverMs = ledAt - stoppedAt;
-    console.log(`graceful takeover: ${takeoverMs.toFixed(0)} ms (retryInterval ${RETRY} ms ± ${JITTER * 100} %)`);
+    console.log(
+      `graceful takeover: ${takeoverMs.toFixed(0)} ms (retryInterval ${RETRY} ms ± ${JITTER * 100} %)`,
+    );
 
     expect(takeoverMs).toBeLessThanOrEqual(MAX_POLL_GAP + 2_000);
     expect(b.elector.state).toMatchObject({ role: 'leader', leader: 'replica-b', term: 2 });
@@ -158,7 +185,12 @@ describe('LeaderElector on Azurite', () => {
 
     // Crash right after a successful renewal, so that no renewal is in flight when it happens and the
     // server's lease started no earlier than that renewal's send time.
-    await waitFor('a successful renewal', () => a.store.callsOf('renew').some((call) => call.outcome === 'ok'), 10_000, 1);
+    await waitFor(
+      'a successful renewal',
+      () => a.store.callsOf('renew').some((call) => call.outcome === 'ok'),
+      10_000,
+      1,
+    );
     await a.elector.stop({ release: false });
     const crashedAt = performance.now();
     const sends = [...a.store.callsOf('acquire'), ...a.store.callsOf('renew')];
@@ -172,7 +204,12 @@ describe('LeaderElector on Azurite', () => {
     expect(b.elector.isLeader()).toBe(false);
     expect(b.elector.state).toMatchObject({ role: 'follower', leader: 'replica-a', term: 1 });
 
-    const ledAt = await waitFor('the follower to lead after the lease expired', () => b.elector.isLeader(), 30_000, 2);
+    const ledAt = await waitFor(
+      'the follower to lead after the lease expired',
+      () => b.elector.isLeader(),
+      30_000,
+      2,
+    );
     const takeoverMs = ledAt - lastRenewal.at;
     console.log(
       `crash takeover: ${takeoverMs.toFixed(0)} ms after the last successful renewal was sent ` +
@@ -221,7 +258,10 @@ describe('LeaderElector on Azurite', () => {
     for (let i = 1; i < terms.length; i++) expect(terms[i]!).toBeGreaterThan(terms[i - 1]!);
     expect(terms[0]).toBe(1);
     // What the blob says agrees with the last leader.
-    const observed = await new AzureBlobLeaseStore({ connectionString, containerName: CONTAINER }).observe(lease, new AbortController().signal);
+    const observed = await new AzureBlobLeaseStore({ connectionString, containerName: CONTAINER }).observe(
+      lease,
+      new AbortController().signal,
+    );
     expect(observed).toMatchObject({ held: true, holder: 'replica-4', term: terms.at(-1) });
     expect(watch()).toMatchObject({ overlaps: 0 });
   }, 60_000);
@@ -230,7 +270,12 @@ describe('LeaderElector on Azurite', () => {
 describe('LeaderElector when Azurite is unreachable', () => {
   it('stays a follower with a transient lastError, keeps polling, and stop() resolves', async () => {
     const closedPort = await freePort(); // nothing listens there
-    const c = candidate(uniqueLease('unreachable'), 'replica-a', { retryIntervalMs: 200 }, azuriteConnectionString(closedPort));
+    const c = candidate(
+      uniqueLease('unreachable'),
+      'replica-a',
+      { retryIntervalMs: 200 },
+      azuriteConnectionString(closedPort),
+    );
     await c.elector.start(); // never rejects for store errors
 
     expect(c.elector.isLeader()).toBe(false);
@@ -261,7 +306,12 @@ describe('LeaderElector when Azurite is unreachable', () => {
   it('leads once the storage endpoint becomes reachable, and clears the error', async () => {
     // The elector talks to a port where nothing listens at first; later a TCP proxy to Azurite opens there.
     const port = await freePort();
-    const c = candidate(uniqueLease('recovers'), 'replica-a', { retryIntervalMs: 200 }, azuriteConnectionString(port));
+    const c = candidate(
+      uniqueLease('recovers'),
+      'replica-a',
+      { retryIntervalMs: 200 },
+      azuriteConnectionString(port),
+    );
     await c.elector.start();
     expect(c.elector.state.lastError?.kind).toBe('transient');
     await waitFor('three failed polls', () => c.elector.state.consecutiveFailures >= 3, 10_000);
@@ -270,7 +320,12 @@ describe('LeaderElector when Azurite is unreachable', () => {
     const proxy = await startProxy(port, azuritePort);
     try {
       await waitFor('the elector to lead through the proxy', () => c.elector.isLeader(), 10_000);
-      expect(c.elector.state).toMatchObject({ role: 'leader', leader: 'replica-a', term: 1, consecutiveFailures: 0 });
+      expect(c.elector.state).toMatchObject({
+        role: 'leader',
+        leader: 'replica-a',
+        term: 1,
+        consecutiveFailures: 0,
+      });
       expect(c.elector.state.lastError).toBeUndefined();
       expect(c.logger.text()).toMatch(/reachable again/);
       await c.elector.stop();

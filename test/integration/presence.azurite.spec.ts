@@ -33,8 +33,18 @@ function lease(): { store: AzureBlobLeaseStore; name: string } {
   return { store: new AzureBlobLeaseStore({ connectionString, containerName }), name: 'jobs/nightly' };
 }
 
-function candidate(store: AzureBlobLeaseStore | FaultyStore, leaseName: string, identity: string, options: Partial<ElectionOptions> = {}, clock: Clock = systemClock): LeaderElector {
-  const elector = new LeaderElector(store, { leaseName, identity, ...fast, ...options }, { clock, logger: new RecordingLogger() });
+function candidate(
+  store: AzureBlobLeaseStore | FaultyStore,
+  leaseName: string,
+  identity: string,
+  options: Partial<ElectionOptions> = {},
+  clock: Clock = systemClock,
+): LeaderElector {
+  const elector = new LeaderElector(
+    store,
+    { leaseName, identity, ...fast, ...options },
+    { clock, logger: new RecordingLogger() },
+  );
   electors.push(elector);
   return elector;
 }
@@ -62,7 +72,8 @@ describe('presence on Azurite', () => {
     await b.stop();
     await sleep(1_100); // members() lists at most once per presence interval
     expect((await a.members()).map((m) => m.identity).sort()).not.toContain('b');
-    for (const op of ['announce', 'observe', 'acquire', 'renew', 'list', 'withdraw'] as const) crashing.always(op, { type: 'hang' });
+    for (const op of ['announce', 'observe', 'acquire', 'renew', 'list', 'withdraw'] as const)
+      crashing.always(op, { type: 'hang' });
     await sleep(4_000); // > staleAfterMs + the listing's age
     expect((await a.members()).map((m) => m.identity)).toEqual(['a']);
     const record = await store.container.getBlobClient(presenceBlobName(name, 'a')).getProperties();
@@ -85,7 +96,11 @@ describe('presence on Azurite', () => {
 });
 
 describe('preferred leaders on Azurite', () => {
-  for (const order of [['low', 'mid', 'high'], ['high', 'low', 'mid'], ['mid', 'high', 'low']]) {
+  for (const order of [
+    ['low', 'mid', 'high'],
+    ['high', 'low', 'mid'],
+    ['mid', 'high', 'low'],
+  ]) {
     it(`three priorities started in the order ${order.join(', ')}: the best leads after the delay; stopping it hands over to the next; never two leaders`, async () => {
       const { store, name } = lease();
       const priorities: Record<string, number> = { low: 1, mid: 2, high: 3 };

@@ -14,7 +14,12 @@ import { RenewalThread } from '../../lib/renewal/renewal-thread.js';
 jest.setTimeout(30_000);
 
 type Answer = 'ok' | 'hang' | 404 | 409 | 412 | 500;
-const ERROR_CODES: Record<number, string> = { 404: 'BlobNotFound', 409: 'LeaseIdMismatchWithLeaseOperation', 412: 'LeaseLost', 500: 'InternalError' };
+const ERROR_CODES: Record<number, string> = {
+  404: 'BlobNotFound',
+  409: 'LeaseIdMismatchWithLeaseOperation',
+  412: 'LeaseLost',
+  500: 'InternalError',
+};
 
 interface Seen {
   action: string | undefined;
@@ -34,27 +39,47 @@ afterEach(async () => {
 });
 
 /** A Blob endpoint whose n-th lease request gets script(n); returns what it saw. */
-async function scriptedEndpoint(script: (n: number) => Answer): Promise<{ connectionString: string; seen: Seen[]; next(): Promise<Seen> }> {
+async function scriptedEndpoint(
+  script: (n: number) => Answer,
+): Promise<{ connectionString: string; seen: Seen[]; next(): Promise<Seen> }> {
   const seen: Seen[] = [];
   const waiting: Array<(s: Seen) => void> = [];
   server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const receivedAt = systemClock.now();
     const answer = script(seen.length);
-    const closedEarly = new Promise<number>((resolve) => res.on('close', () => !res.writableFinished && resolve(systemClock.now())));
-    const entry: Seen = { action: req.headers['x-ms-lease-action'] as string | undefined, leaseId: req.headers['x-ms-lease-id'] as string | undefined, receivedAt, closedEarly };
+    const closedEarly = new Promise<number>((resolve) =>
+      res.on('close', () => !res.writableFinished && resolve(systemClock.now())),
+    );
+    const entry: Seen = {
+      action: req.headers['x-ms-lease-action'] as string | undefined,
+      leaseId: req.headers['x-ms-lease-id'] as string | undefined,
+      receivedAt,
+      closedEarly,
+    };
     seen.push(entry);
     waiting.shift()?.(entry);
     req.resume();
     if (answer === 'hang') return;
-    const headers = { 'x-ms-request-id': `r${seen.length}`, 'x-ms-version': '2025-01-05', date: new Date().toUTCString() };
+    const headers = {
+      'x-ms-request-id': `r${seen.length}`,
+      'x-ms-version': '2025-01-05',
+      date: new Date().toUTCString(),
+    };
     if (answer === 'ok') {
-      res.writeHead(200, { ...headers, etag: '"0x1"', 'last-modified': new Date().toUTCString(), 'x-ms-lease-id': entry.leaseId ?? '' });
+      res.writeHead(200, {
+        ...headers,
+        etag: '"0x1"',
+        'last-modified': new Date().toUTCString(),
+        'x-ms-lease-id': entry.leaseId ?? '',
+      });
       res.end();
       return;
     }
     const code = ERROR_CODES[answer]!;
     res.writeHead(answer, { ...headers, 'x-ms-error-code': code, 'content-type': 'application/xml' });
-    res.end(`<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>scripted</Message></Error>`);
+    res.end(
+      `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>scripted</Message></Error>`,
+    );
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -66,7 +91,10 @@ async function scriptedEndpoint(script: (n: number) => Answer): Promise<{ connec
   };
 }
 
-async function startRenewing(connectionString: string, timing: Partial<DelegatedLease>): Promise<{ renewal: DelegatedRenewal; lease: DelegatedLease }> {
+async function startRenewing(
+  connectionString: string,
+  timing: Partial<DelegatedLease>,
+): Promise<{ renewal: DelegatedRenewal; lease: DelegatedLease }> {
   thread = new RenewalThread({ connectionString, containerName: 'locks', maxBlockedMs: 60_000 });
   await thread.ready;
   const lease: DelegatedLease = {
@@ -94,7 +122,9 @@ describe('renewal thread requests (scripted Blob endpoint)', () => {
     for (let i = 0; i < 3; i++) await endpoint.next();
     await until(() => renewal.lastSentAt() > lease.sentAt + 0.001);
     // Renew Lease with this tenure's lease id, nothing else.
-    expect(endpoint.seen.slice(0, 3).map((s) => [s.action, s.leaseId])).toEqual(Array(3).fill(['renew', lease.leaseId]));
+    expect(endpoint.seen.slice(0, 3).map((s) => [s.action, s.leaseId])).toEqual(
+      Array(3).fill(['renew', lease.leaseId]),
+    );
     await endpoint.next(); // a fourth went out: the third's send time is published by now
     const published = renewal.lastSentAt();
     expect(published).toBeGreaterThan(lease.sentAt);
@@ -107,17 +137,20 @@ describe('renewal thread requests (scripted Blob endpoint)', () => {
     [409, false],
     [412, false],
     [404, true],
-  ] as const)('HTTP %d is a definite loss (record lost: %p): reported at once, and renewing stops', async (status, recordLost) => {
-    const endpoint = await scriptedEndpoint(() => status);
-    const { renewal, lease } = await startRenewing(endpoint.connectionString, {});
-    await endpoint.next();
-    await until(() => renewal.lost() !== undefined);
-    expect(renewal.lost()).toEqual({ recordLost, message: expect.stringContaining(`HTTP ${status}`) });
-    expect(renewal.lastSentAt()).toBeCloseTo(lease.sentAt, 2); // a refused renewal never moves the deadline
-    const count = endpoint.seen.length;
-    await new Promise((resolve) => setTimeout(resolve, 3 * 300));
-    expect(endpoint.seen).toHaveLength(count);
-  });
+  ] as const)(
+    'HTTP %d is a definite loss (record lost: %p): reported at once, and renewing stops',
+    async (status, recordLost) => {
+      const endpoint = await scriptedEndpoint(() => status);
+      const { renewal, lease } = await startRenewing(endpoint.connectionString, {});
+      await endpoint.next();
+      await until(() => renewal.lost() !== undefined);
+      expect(renewal.lost()).toEqual({ recordLost, message: expect.stringContaining(`HTTP ${status}`) });
+      expect(renewal.lastSentAt()).toBeCloseTo(lease.sentAt, 2); // a refused renewal never moves the deadline
+      const count = endpoint.seen.length;
+      await new Promise((resolve) => setTimeout(resolve, 3 * 300));
+      expect(endpoint.seen).toHaveLength(count);
+    },
+  );
 
   it('a transient failure (HTTP 500) is retried after renewRetryIntervalMs and the next success counts', async () => {
     const endpoint = await scriptedEndpoint((n) => (n === 0 ? 500 : 'ok'));
@@ -132,7 +165,11 @@ describe('renewal thread requests (scripted Blob endpoint)', () => {
 
   it('a renewal that hangs is aborted at the deadline (min(requestTimeout, deadline − now)), not after the 10-minute requestTimeout, and nothing is sent after the deadline', async () => {
     const endpoint = await scriptedEndpoint(() => 'hang');
-    const { renewal, lease } = await startRenewing(endpoint.connectionString, { leaseDurationMs: 4_000, safetyMarginMs: 1_000, renewIntervalMs: 1_000 });
+    const { renewal, lease } = await startRenewing(endpoint.connectionString, {
+      leaseDurationMs: 4_000,
+      safetyMarginMs: 1_000,
+      renewIntervalMs: 1_000,
+    });
     const hung = await endpoint.next();
     const abortedAt = await hung.closedEarly; // the thread gave up on it (the test's 30 s timeout would fail first otherwise)
     const deadline = lease.sentAt + lease.leaseDurationMs - lease.safetyMarginMs;

@@ -22,4 +22,8 @@ export declare function azuriteToken(lifetimeMs: number): { token: string; expir
  * loopback port, and resolves once it listens. The child is killed when this process exits. With
  * `oauth`, it serves HTTPS with a fresh self-signed certificate and accepts bearer tokens (azuriteToken).
  */
-export declare function startAzurite(options?: { port?: number; startTimeoutMs?: number; oauth?: boolean }): Promise<RunningAzurite>;
+export declare function startAzurite(options?: {
+  port?: number;
+  startTimeoutMs?: number;
+  oauth?: boolean;
+}): Promise<RunningAzurite>;

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 
 /** Azurite's well-known development account (public, documented by Microsoft). */
 export const AZURITE_ACCOUNT = 'devstoreaccount1';
-export const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+export const AZURITE_KEY =
+  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 export function azuriteConnectionString(port, host = '127.0.0.1', key = AZURITE_KEY) {
   return `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${key};BlobEndpoint=http://${host}:${port}/${AZURITE_ACCOUNT};`;
@@ -35,8 +36,17 @@ export async function freePort() {
 export function azuriteToken(lifetimeMs) {
   const now = Math.floor(Date.now() / 1000);
   const part = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
-  const claims = { aud: 'https://storage.azure.com', iss: 'https://sts.windows.net/00000000-0000-0000-0000-000000000000/', iat: now - 1, nbf: now - 1, exp: Math.floor((Date.now() + lifetimeMs) / 1000) };
-  return { token: `${part({ alg: 'RS256', typ: 'JWT' })}.${part(claims)}.${Buffer.from('unsigned').toString('base64url')}`, expiresOnTimestamp: claims.exp * 1000 };
+  const claims = {
+    aud: 'https://storage.azure.com',
+    iss: 'https://sts.windows.net/00000000-0000-0000-0000-000000000000/',
+    iat: now - 1,
+    nbf: now - 1,
+    exp: Math.floor((Date.now() + lifetimeMs) / 1000),
+  };
+  return {
+    token: `${part({ alg: 'RS256', typ: 'JWT' })}.${part(claims)}.${Buffer.from('unsigned').toString('base64url')}`,
+    expiresOnTimestamp: claims.exp * 1000,
+  };
 }
 
 /** A self-signed certificate for 127.0.0.1/localhost in a fresh temporary folder (Azurite needs HTTPS for OAuth). */
@@ -47,7 +57,13 @@ async function loopbackCertificate() {
     algorithm: 'sha256',
     extensions: [
       { name: 'basicConstraints', cA: true },
-      { name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }, { type: 2, value: 'localhost' }] },
+      {
+        name: 'subjectAltName',
+        altNames: [
+          { type: 7, ip: '127.0.0.1' },
+          { type: 2, value: 'localhost' },
+        ],
+      },
     ],
   });
   const dir = mkdtempSync(join(tmpdir(), 'azurite-tls-'));
@@ -69,8 +85,10 @@ export async function startAzurite(options = {}) {
       [
         main,
         '--inMemoryPersistence',
-        '--blobHost', '127.0.0.1',
-        '--blobPort', String(port),
+        '--blobHost',
+        '127.0.0.1',
+        '--blobPort',
+        String(port),
         '--skipApiVersionCheck',
         '--loose',
         '--disableProductStyleUrl',
@@ -93,7 +111,9 @@ export async function startAzurite(options = {}) {
     return {
       port,
       pid: child.pid ?? -1,
-      connectionString: tls ? azuriteConnectionString(port).replace(/http:/g, 'https:') : azuriteConnectionString(port),
+      connectionString: tls
+        ? azuriteConnectionString(port).replace(/http:/g, 'https:')
+        : azuriteConnectionString(port),
       ...(tls ? { accountUrl: `https://127.0.0.1:${port}/${AZURITE_ACCOUNT}`, caFile: tls.certFile } : {}),
       async stop() {
         process.removeListener('exit', kill);
@@ -133,7 +153,10 @@ function waitForListening(child, timeoutMs) {
       }
     };
     const onExit = (code) => fail(new Error(`Azurite exited with code ${code}:\n${output}`));
-    const timer = setTimeout(() => fail(new Error(`Azurite did not start within ${timeoutMs} ms:\n${output}`)), timeoutMs);
+    const timer = setTimeout(
+      () => fail(new Error(`Azurite did not start within ${timeoutMs} ms:\n${output}`)),
+      timeoutMs,
+    );
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
     child.once('exit', onExit);

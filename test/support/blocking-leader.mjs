@@ -8,7 +8,17 @@
 import { AzureBlobLeaseStore, LeaderElector, RenewalThread, silentLogger } from '../../dist/lib/index.js';
 import { azuriteToken } from './azurite.mjs';
 
-const { CONNECTION_STRING, ACCOUNT_URL, TOKEN_LIFETIME_MS, CONTAINER, THREAD, MAX_BLOCKED_MS, BLOCK_MS, BLOCKS, GAP_MS } = process.env;
+const {
+  CONNECTION_STRING,
+  ACCOUNT_URL,
+  TOKEN_LIFETIME_MS,
+  CONTAINER,
+  THREAD,
+  MAX_BLOCKED_MS,
+  BLOCK_MS,
+  BLOCKS,
+  GAP_MS,
+} = process.env;
 let tokensMinted = 0;
 const credential = {
   async getToken() {
@@ -16,9 +26,14 @@ const credential = {
     return azuriteToken(Number(TOKEN_LIFETIME_MS ?? 3_600_000));
   },
 };
-const connection = ACCOUNT_URL ? { accountUrl: ACCOUNT_URL, credential } : { connectionString: CONNECTION_STRING };
+const connection = ACCOUNT_URL
+  ? { accountUrl: ACCOUNT_URL, credential }
+  : { connectionString: CONNECTION_STRING };
 const store = new AzureBlobLeaseStore({ ...connection, containerName: CONTAINER });
-const thread = THREAD === '1' ? new RenewalThread({ ...connection, containerName: CONTAINER, maxBlockedMs: Number(MAX_BLOCKED_MS) }) : undefined;
+const thread =
+  THREAD === '1'
+    ? new RenewalThread({ ...connection, containerName: CONTAINER, maxBlockedMs: Number(MAX_BLOCKED_MS) })
+    : undefined;
 await thread?.ready;
 const elector = new LeaderElector(
   store,
@@ -34,7 +49,15 @@ for (let block = 1; block <= Number(BLOCKS ?? 1); block++) {
   while (Date.now() < end) {
     // CPU-bound work: the event loop does not turn.
   }
-  console.log(JSON.stringify({ afterBlock: block, isLeader: elector.isLeader(), active: leadership.isActive(), term: elector.state.term, tokensMinted }));
+  console.log(
+    JSON.stringify({
+      afterBlock: block,
+      isLeader: elector.isLeader(),
+      active: leadership.isActive(),
+      term: elector.state.term,
+      tokensMinted,
+    }),
+  );
 }
 await elector.stop();
 await thread?.close();

@@ -35,7 +35,8 @@ export function roleChanges(states: LeadershipState[]): string[] {
 
 /** Every call of this replica's store hangs: a replica cut off from storage. */
 export function partition(store: FaultyStore, type: 'hang' | 'hang-ignoring-signal'): void {
-  for (const operation of ['observe', 'acquire', 'renew', 'release', 'announce', 'list', 'withdraw'] as const) store.always(operation, { type });
+  for (const operation of ['observe', 'acquire', 'renew', 'release', 'announce', 'list', 'withdraw'] as const)
+    store.always(operation, { type });
 }
 
 /** The electors that believe they lead right now (each checked with isLeader()). */
@@ -57,7 +58,11 @@ export function setup(defaults: Partial<ElectionOptions> = {}): Harness {
       const store = new FaultyStore(memory, clock);
       const logger = new RecordingLogger();
       // Presence off unless a test asks: the election tests count store calls exactly.
-      const elector = new LeaderElector(store, { leaseName: 'jobs', identity, retryJitter: 0, presence: false, ...options }, { clock, logger });
+      const elector = new LeaderElector(
+        store,
+        { leaseName: 'jobs', identity, retryJitter: 0, presence: false, ...options },
+        { clock, logger },
+      );
       const states: LeadershipState[] = [];
       elector.state$.subscribe((state) => states.push(state));
       electors.push(elector);

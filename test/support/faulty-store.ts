@@ -113,7 +113,8 @@ export class FaultyStore implements LeaseStore, PresenceStore {
 
   private presence(): PresenceStore {
     const inner = this.inner;
-    if (!inner.announce || !inner.withdraw || !inner.list) throw new Error('the wrapped store keeps no presence records');
+    if (!inner.announce || !inner.withdraw || !inner.list)
+      throw new Error('the wrapped store keeps no presence records');
     return inner as PresenceStore;
   }
 
@@ -123,7 +124,11 @@ export class FaultyStore implements LeaseStore, PresenceStore {
     return this.persistent.get(operation) ?? { type: 'pass' };
   }
 
-  private async run<T>(operation: StoreOperation, signal: AbortSignal, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  private async run<T>(
+    operation: StoreOperation,
+    signal: AbortSignal,
+    call: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     const record: StoreCall = { operation, at: this.clock.now(), signal };
     this.calls.push(record);
     try {
@@ -138,7 +143,11 @@ export class FaultyStore implements LeaseStore, PresenceStore {
     }
   }
 
-  private async apply<T>(operation: StoreOperation, signal: AbortSignal, forward: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  private async apply<T>(
+    operation: StoreOperation,
+    signal: AbortSignal,
+    forward: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     const fault = this.nextFault(operation);
     const call = (): Promise<T> => forward(signal);
     switch (fault.type) {
@@ -149,7 +158,11 @@ export class FaultyStore implements LeaseStore, PresenceStore {
       case 'lost':
         throw new LeaseLostError(`injected loss on ${operation}`, 'LeaseIdMismatchWithLeaseOperation', 409);
       case 'permanent':
-        throw new PermanentStoreError(`injected permanent failure of ${operation}`, 'AuthorizationFailure', 403);
+        throw new PermanentStoreError(
+          `injected permanent failure of ${operation}`,
+          'AuthorizationFailure',
+          403,
+        );
       case 'plain-error':
         throw new TypeError(`injected unexpected error in ${operation}`);
       case 'hang':

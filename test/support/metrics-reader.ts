@@ -1,4 +1,10 @@
-import { DataPointType, MeterProvider, MetricReader, type HistogramMetricData, type MetricData } from '@opentelemetry/sdk-metrics';
+import {
+  DataPointType,
+  MeterProvider,
+  MetricReader,
+  type HistogramMetricData,
+  type MetricData,
+} from '@opentelemetry/sdk-metrics';
 
 /** A pull reader for tests: `collect()` when the test says so, no timers, no exporter. */
 class TestMetricReader extends MetricReader {
@@ -62,6 +68,12 @@ function describe(metric: MetricData): CollectedMetric {
     for (const point of metric.dataPoints) points.set(seriesKey(point.attributes), point.value as number);
   }
   const type =
-    metric.dataPointType === DataPointType.SUM ? 'counter' : metric.dataPointType === DataPointType.GAUGE ? 'gauge' : metric.dataPointType === DataPointType.HISTOGRAM ? 'histogram' : 'other';
+    metric.dataPointType === DataPointType.SUM
+      ? 'counter'
+      : metric.dataPointType === DataPointType.GAUGE
+        ? 'gauge'
+        : metric.dataPointType === DataPointType.HISTOGRAM
+          ? 'histogram'
+          : 'other';
   return { name: metric.descriptor.name, unit: metric.descriptor.unit, type, points };
 }

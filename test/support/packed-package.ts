@@ -12,7 +12,17 @@
 //   that asks packs and installs once under a lock folder, the others wait for its result. The
 //   global teardown removes the folder.
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +37,15 @@ export interface InstalledPackage {
   nodeModules: string;
 }
 
-const STAGED = ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'tsconfig.json', 'tsconfig.build.json', 'lib'];
+const STAGED = [
+  'package.json',
+  'README.md',
+  'CHANGELOG.md',
+  'LICENSE',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  'lib',
+];
 const PEERS = ['@nestjs', '@azure', '@types', 'rxjs', 'reflect-metadata'];
 const NEST_PEERS = new Set(['@nestjs', 'rxjs', 'reflect-metadata']);
 
@@ -49,12 +67,22 @@ export interface RunResult {
 }
 
 /** Runs a command; resolves with its exit code and output (never rejects on a non-zero exit). */
-export function run(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<RunResult> {
+export function run(
+  command: string,
+  args: string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number },
+): Promise<RunResult> {
   return new Promise((resolve) => {
     execFile(
       command,
       args,
-      { cwd: options.cwd, env: options.env ?? process.env, timeout: options.timeoutMs ?? 180_000, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
+      {
+        cwd: options.cwd,
+        env: options.env ?? process.env,
+        timeout: options.timeoutMs ?? 180_000,
+        maxBuffer: 64 * 1024 * 1024,
+        encoding: 'utf8',
+      },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
         resolve({ code, stdout, stderr: error && code === null ? `${stderr}\n${error.message}` : stderr });
@@ -66,7 +94,9 @@ export function run(command: string, args: string[], options: { cwd: string; env
 async function mustRun(command: string, args: string[], cwd: string): Promise<RunResult> {
   const result = await run(command, args, { cwd });
   if (result.code !== 0) {
-    throw new Error(`${command} ${args.join(' ')} (in ${cwd}) exited with ${result.code}:\n${result.stdout}\n${result.stderr}`);
+    throw new Error(
+      `${command} ${args.join(' ')} (in ${cwd}) exited with ${result.code}:\n${result.stdout}\n${result.stderr}`,
+    );
   }
   return result;
 }
@@ -92,18 +122,34 @@ async function packAndInstall(work: string): Promise<InstalledPackage> {
 
   const install = join(work, 'install');
   mkdirSync(install);
-  writeFileSync(join(install, 'package.json'), JSON.stringify({ name: 'packed-package-install', private: true }));
+  writeFileSync(
+    join(install, 'package.json'),
+    JSON.stringify({ name: 'packed-package-install', private: true }),
+  );
   // An offline install cannot resolve the package's own dependencies (e.g. the CLI's commander):
   // `npm ci` caches tarballs but not the registry documents a resolution needs. Put them in place
   // first, copied from this repository's node_modules; npm then finds them satisfied.
   seedDependencies(join(install, 'node_modules'));
   await mustRun(
     'npm',
-    ['install', '--offline', '--no-save', '--no-package-lock', '--ignore-scripts', '--legacy-peer-deps', '--no-audit', '--no-fund', '--loglevel', 'error', tarball],
+    [
+      'install',
+      '--offline',
+      '--no-save',
+      '--no-package-lock',
+      '--ignore-scripts',
+      '--legacy-peer-deps',
+      '--no-audit',
+      '--no-fund',
+      '--loglevel',
+      'error',
+      tarball,
+    ],
     install,
   );
   const nodeModules = join(install, 'node_modules');
-  if (!existsSync(join(nodeModules, 'nestjs-leader-election', 'package.json'))) throw new Error(`npm install did not install ${tarball}`);
+  if (!existsSync(join(nodeModules, 'nestjs-leader-election', 'package.json')))
+    throw new Error(`npm install did not install ${tarball}`);
   for (const peer of PEERS) symlinkSync(join(peerSource(peer), peer), join(nodeModules, peer), 'dir');
   return { tarball, nodeModules };
 }
@@ -111,7 +157,10 @@ async function packAndInstall(work: string): Promise<InstalledPackage> {
 /** Copies the package's runtime dependencies, and theirs, from this repository's node_modules into `nodeModules`. */
 function seedDependencies(nodeModules: string): void {
   const manifest = (dir: string) =>
-    JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
+    JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>;
+      optionalDependencies?: Record<string, string>;
+    };
   const pending = Object.keys(manifest(repoRoot).dependencies ?? {});
   const seen = new Set<string>();
   while (pending.length > 0) {
@@ -143,10 +192,12 @@ export function installPackedPackage(): Promise<InstalledPackage> {
       // Another test file packs: wait for its result.
       const started = Date.now();
       while (!existsSync(ready) && !existsSync(failed)) {
-        if (Date.now() - started > WAIT_MS) throw new Error(`no packed package in ${work} after ${WAIT_MS} ms`);
+        if (Date.now() - started > WAIT_MS)
+          throw new Error(`no packed package in ${work} after ${WAIT_MS} ms`);
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
-      if (existsSync(failed)) throw new Error(`packing failed in another test file:\n${readFileSync(failed, 'utf8')}`);
+      if (existsSync(failed))
+        throw new Error(`packing failed in another test file:\n${readFileSync(failed, 'utf8')}`);
       return JSON.parse(readFileSync(ready, 'utf8')) as InstalledPackage;
     }
     try {
@@ -181,7 +232,9 @@ export async function createConsumer(name: string, files: Record<string, string>
 
 /** Compiles a consumer project with this repository's TypeScript (`tsc -p <dir>`). */
 export function compile(dir: string): Promise<RunResult> {
-  return run(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { cwd: dir });
+  return run(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], {
+    cwd: dir,
+  });
 }
 
 /**

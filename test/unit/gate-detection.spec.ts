@@ -5,7 +5,11 @@ import { EventPattern, MessagePattern } from '@nestjs/microservices';
 import { Cron, Interval, Timeout } from '@nestjs/schedule';
 import { Observable } from 'rxjs';
 import { LeaderOnly, getLeaderOnlyMetadata } from '../../lib/nest/decorators/leader-only.decorator.js';
-import { handlerKindFromMetadata, handlerKindOf, recordHandlerKind } from '../../lib/nest/utils/handler-kind.js';
+import {
+  handlerKindFromMetadata,
+  handlerKindOf,
+  recordHandlerKind,
+} from '../../lib/nest/utils/handler-kind.js';
 import { declaredShape } from '../../lib/nest/utils/return-shape.js';
 
 // GraphQL and WebSocket packages are not installed here (too heavy): these decorators write the
@@ -16,10 +20,12 @@ const Query = (): MethodDecorator => (target, key, descriptor) => {
   SetMetadata('graphql:resolver_name', String(key))(target, key, descriptor);
 };
 const ResolveField = (): MethodDecorator => SetMetadata('graphql:resolve_property', true);
-const SubscribeMessage = (event: string): MethodDecorator => (target, key, descriptor) => {
-  SetMetadata('websockets:message_mapping', true)(target, key, descriptor);
-  SetMetadata('message', event)(target, key, descriptor);
-};
+const SubscribeMessage =
+  (event: string): MethodDecorator =>
+  (target, key, descriptor) => {
+    SetMetadata('websockets:message_mapping', true)(target, key, descriptor);
+    SetMetadata('message', event)(target, key, descriptor);
+  };
 
 class Handlers {
   @Get('x') route(): void {}

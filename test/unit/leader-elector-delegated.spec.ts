@@ -44,12 +44,21 @@ afterEach(async () => {
   elector = undefined;
 });
 
-async function leaderWithDelegate(): Promise<{ delegate: ScriptedDelegate; store: FaultyStore; logger: RecordingLogger; acquiredAt: number }> {
+async function leaderWithDelegate(): Promise<{
+  delegate: ScriptedDelegate;
+  store: FaultyStore;
+  logger: RecordingLogger;
+  acquiredAt: number;
+}> {
   clock = new ManualClock();
   const store = new FaultyStore(new MemoryLeaseStore(clock), clock);
   const logger = new RecordingLogger();
   const delegate = new ScriptedDelegate();
-  elector = new LeaderElector(store, { leaseName: 'jobs', identity: 'a', retryJitter: 0, presence: false }, { clock, logger, renewalDelegate: delegate });
+  elector = new LeaderElector(
+    store,
+    { leaseName: 'jobs', identity: 'a', retryJitter: 0, presence: false },
+    { clock, logger, renewalDelegate: delegate },
+  );
   const acquiredAt = clock.now();
   await elector.start();
   expect(elector.isLeader()).toBe(true);
@@ -60,7 +69,14 @@ describe('LeaderElector with a renewal delegate', () => {
   it('hands the tenure over with its lease id, the acquire send time and every timing knob; sends no renewal itself', async () => {
     const { delegate, store, acquiredAt } = await leaderWithDelegate();
     expect(delegate.begun).toEqual([
-      expect.objectContaining({ leaseName: 'jobs', sentAt: acquiredAt, leaseDurationMs: D, safetyMarginMs: MARGIN, renewIntervalMs: RENEW, leaseId: expect.any(String) }),
+      expect.objectContaining({
+        leaseName: 'jobs',
+        sentAt: acquiredAt,
+        leaseDurationMs: D,
+        safetyMarginMs: MARGIN,
+        renewIntervalMs: RENEW,
+        leaseId: expect.any(String),
+      }),
     ]);
     delegate.sentAt = clock.now() + 1; // keep it alive while time passes
     for (let t = 0; t < 3 * RENEW; t += 1_000) {
@@ -102,18 +118,26 @@ describe('LeaderElector with a renewal delegate', () => {
     const { delegate, logger } = await leaderWithDelegate();
     const signal = elector!.leadership!.signal;
     await clock.advance(1_000);
-    delegate.lostWith = { recordLost: false, message: 'renewal thread: HTTP 409 LeaseIdMismatchWithLeaseOperation' };
+    delegate.lostWith = {
+      recordLost: false,
+      message: 'renewal thread: HTTP 409 LeaseIdMismatchWithLeaseOperation',
+    };
     expect(elector!.isLeader()).toBe(false); // no timer had to run
     expect((signal.reason as LeadershipEndedError).kind).toBe('lost');
-    expect(logger.text()).toMatch(/Stepped down from "jobs" \(term 1\): lease lost: renewal thread: HTTP 409/);
+    expect(logger.text()).toMatch(
+      /Stepped down from "jobs" \(term 1\): lease lost: renewal thread: HTTP 409/,
+    );
     expect(delegate.ended).toBe(1);
   });
 
   it('when the renewing side stopped on its own (main thread blocked past maxBlockedMs), the step-down line says why', async () => {
     const { delegate, logger } = await leaderWithDelegate();
-    delegate.stopped = 'a renewal was due while the main thread had not run for 61 s (more than maxBlockedMs, 60000 ms), so the renewal thread stopped renewing';
+    delegate.stopped =
+      'a renewal was due while the main thread had not run for 61 s (more than maxBlockedMs, 60000 ms), so the renewal thread stopped renewing';
     await clock.advance(D);
-    expect(logger.text()).toMatch(/lease deadline reached without a successful renewal: a renewal was due while the main thread had not run for 61 s/);
+    expect(logger.text()).toMatch(
+      /lease deadline reached without a successful renewal: a renewal was due while the main thread had not run for 61 s/,
+    );
   });
 
   it('a later tenure starts a new delegated renewal (the old one stays ended)', async () => {

@@ -1,6 +1,15 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import type { LeadershipState } from '../../lib/core/leader-elector.js';
-import { D, RENEW, RETRY, leadersAmong, partition, setup, stopAllElectors, type Candidate } from '../support/elector-harness.js';
+import {
+  D,
+  RENEW,
+  RETRY,
+  leadersAmong,
+  partition,
+  setup,
+  stopAllElectors,
+  type Candidate,
+} from '../support/elector-harness.js';
 
 // Election rules found wanting in review and in long fault runs (issue 13). Each test fails on the
 // code before the fix; the scenario is named in the test.
@@ -10,10 +19,16 @@ afterEach(stopAllElectors);
 const never = new AbortController().signal;
 
 /** Advances in 100 ms steps, asserting at each step that at most one candidate leads. */
-async function runChecked(clock: { advance(ms: number): Promise<void> }, ms: number, candidates: Candidate[]): Promise<void> {
+async function runChecked(
+  clock: { advance(ms: number): Promise<void> },
+  ms: number,
+  candidates: Candidate[],
+): Promise<void> {
   for (let t = 0; t < ms; t += 100) {
     await clock.advance(100);
-    expect(leadersAmong(...candidates).map((leader) => leader.elector.identity).length).toBeLessThanOrEqual(1);
+    expect(leadersAmong(...candidates).map((leader) => leader.elector.identity).length).toBeLessThanOrEqual(
+      1,
+    );
   }
 }
 
@@ -92,7 +107,12 @@ describe('lost lease record: who may lead, and when', () => {
     memory.reset();
     await clock.advanceTo(2 * RENEW + 100); // a's renewal at 10 s finds no record
     expect(a.elector.state).toMatchObject({ role: 'leader', term: 2 });
-    expect(await memory.observe('jobs', never)).toMatchObject({ held: true, holder: 'a', term: 2, recoveredTerm: 1 });
+    expect(await memory.observe('jobs', never)).toMatchObject({
+      held: true,
+      holder: 'a',
+      term: 2,
+      recoveredTerm: 1,
+    });
     // b noticed the loss at 6 s and never competed with a.
     expect(b.logger.text()).toMatch(/lease record of "jobs" was lost/);
     await runChecked(clock, 2 * D, [a, b]);
@@ -160,7 +180,9 @@ describe('lost lease record: who may lead, and when', () => {
     await clock.advance(100);
     memory.reset();
     await runChecked(clock, 2 * D, [b, c]);
-    expect(b.logger.lines.filter((line) => /lease record of "jobs" was lost/.test(line.message))).toHaveLength(2);
+    expect(
+      b.logger.lines.filter((line) => /lease record of "jobs" was lost/.test(line.message)),
+    ).toHaveLength(2);
   });
 
   it('stepDown() during a record-loss wait does not shorten it', async () => {
@@ -270,7 +292,9 @@ describe('identity collisions', () => {
     await clock.advance(60_000);
     expect(first.elector.isLeader()).toBe(true);
     expect(second.elector.isLeader()).toBe(false);
-    const warnings = second.logger.lines.filter((line) => line.level === 'warn' && /own identity "same"/.test(line.message));
+    const warnings = second.logger.lines.filter(
+      (line) => line.level === 'warn' && /own identity "same"/.test(line.message),
+    );
     expect(warnings).toHaveLength(1);
     // Before the fix: one acquire per poll (~30 in a minute).
     expect(second.store.callsOf('acquire').length).toBeLessThanOrEqual(2);
@@ -297,7 +321,12 @@ describe('state$ ordering', () => {
     a.elector.state$.subscribe((state) => later.push(state.role));
     await a.elector.start();
     await clock.advance(100);
-    expect(later.filter((role, i) => i === 0 || later[i - 1] !== role)).toEqual(['idle', 'follower', 'leader', 'follower']);
+    expect(later.filter((role, i) => i === 0 || later[i - 1] !== role)).toEqual([
+      'idle',
+      'follower',
+      'leader',
+      'follower',
+    ]);
     expect(later.at(-1)).toBe('follower');
   });
 });
@@ -310,13 +339,23 @@ describe('leadership events', () => {
     const a = candidate('a');
     const b = candidate('b');
     const seen: string[] = [];
-    const describeEvent = (who: string, event: { type: string; term?: number; reason?: string; leader?: string; self?: boolean }): string =>
+    const describeEvent = (
+      who: string,
+      event: { type: string; term?: number; reason?: string; leader?: string; self?: boolean },
+    ): string =>
       `${who}:${event.type}${event.reason ? `(${event.reason})` : ''}${event.leader ? `(${event.leader}${event.self ? ',self' : ''})` : ''}@${event.term ?? '-'}`;
     a.elector.events$.subscribe((event) => seen.push(describeEvent('a', event)));
     b.elector.events$.subscribe((event) => seen.push(describeEvent('b', event)));
     const viaChannel: string[] = [];
     const listener = (message: unknown): void => {
-      const event = message as { identity: string; type: string; term?: number; reason?: string; leader?: string; self?: boolean };
+      const event = message as {
+        identity: string;
+        type: string;
+        term?: number;
+        reason?: string;
+        leader?: string;
+        self?: boolean;
+      };
       viaChannel.push(describeEvent(event.identity, event));
     };
     for (const name of Object.values(LEADERSHIP_CHANNELS)) subscribe(name, listener);
@@ -381,7 +420,9 @@ describe('store request events', () => {
     const b = candidate('b');
     const seen: string[] = [];
     b.elector.requests$.subscribe((event) =>
-      seen.push(`${event.operation}:${event.outcome}${event.errorKind ? `(${event.errorKind})` : ''}${event.acquired === undefined ? '' : `:${event.acquired}`}@${event.durationMs}`),
+      seen.push(
+        `${event.operation}:${event.outcome}${event.errorKind ? `(${event.errorKind})` : ''}${event.acquired === undefined ? '' : `:${event.acquired}`}@${event.durationMs}`,
+      ),
     );
     await a.elector.start();
     b.store.inject('observe', { type: 'delay', ms: 30 });
@@ -392,7 +433,12 @@ describe('store request events', () => {
     await clock.advance(RETRY); // observe fails transiently
     await a.elector.stop();
     await clock.advance(RETRY); // observe: free; acquire: taken
-    expect(seen).toEqual(['observe:ok@30', 'observe:error(transient)@0', 'observe:ok@0', 'acquire:ok:true@0']);
+    expect(seen).toEqual([
+      'observe:ok@30',
+      'observe:error(transient)@0',
+      'observe:ok@0',
+      'acquire:ok:true@0',
+    ]);
   });
 });
 

@@ -1,7 +1,16 @@
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { LeaderElector, LeadershipEndedError } from '../../lib/core/leader-elector.js';
 import { FaultyStore } from '../support/faulty-store.js';
-import { D, MARGIN, RENEW, RETRY, partition, roleChanges, setup, stopAllElectors } from '../support/elector-harness.js';
+import {
+  D,
+  MARGIN,
+  RENEW,
+  RETRY,
+  partition,
+  roleChanges,
+  setup,
+  stopAllElectors,
+} from '../support/elector-harness.js';
 
 afterEach(stopAllElectors);
 
@@ -135,7 +144,9 @@ describe('LeaderElector: the deadline (tSend + D − safetyMargin)', () => {
     expect(leadership.signal.reason).toBeInstanceOf(LeadershipEndedError);
     expect(String(leadership.signal.reason.message)).toMatch(/deadline/);
     // Renewals were sent and failed: the step-down names the storage error, not the event loop.
-    expect(a.logger.text()).toMatch(/lease deadline reached without a successful renewal \(last error: renew timed out after \d+ ms\)/);
+    expect(a.logger.text()).toMatch(
+      /lease deadline reached without a successful renewal \(last error: renew timed out after \d+ ms\)/,
+    );
     expect(a.logger.text()).not.toMatch(/event loop/);
     // The hung calls never returned.
     expect(a.store.callsOf('renew').every((call) => call.endedAt === undefined)).toBe(true);
@@ -187,7 +198,9 @@ describe('LeaderElector: the deadline (tSend + D − safetyMargin)', () => {
     expect(leadership.signal.aborted).toBe(true);
     expect(leadership.isActive()).toBe(false);
     // No renewal could be sent (no timer ran since 0; renewal was due at 5 s): the line says why.
-    expect(a.logger.text()).toMatch(/no renewal could be sent for 9\.0 s after it was due \(event loop blocked or process paused\?\)/);
+    expect(a.logger.text()).toMatch(
+      /no renewal could be sent for 9\.0 s after it was due \(event loop blocked or process paused\?\)/,
+    );
   });
 });
 
@@ -204,7 +217,12 @@ describe('LeaderElector: renewal failures', () => {
     expect(a.elector.state.term).toBe(1);
     expect(roleChanges(a.states)).toEqual(['idle', 'follower', 'leader']);
     // Retries were spaced by renewRetryIntervalMs (500 ms).
-    expect(a.store.callsOf('renew').slice(0, 4).map((call) => call.at)).toEqual([5_000, 5_500, 6_000, 6_500]);
+    expect(
+      a.store
+        .callsOf('renew')
+        .slice(0, 4)
+        .map((call) => call.at),
+    ).toEqual([5_000, 5_500, 6_000, 6_500]);
   });
 
   it('steps down immediately on a definite loss, aborting the leadership signal with the reason', async () => {
@@ -291,7 +309,11 @@ describe('LeaderElector: the loop never dies', () => {
     // Unexpected errors are logged from the loop's own catch block: a throwing logger there used to
     // end the loop for good.
     store.inject('observe', { type: 'plain-error' }, 2);
-    const a = new LeaderElector(store, { leaseName: 'jobs', identity: 'a', retryJitter: 0 }, { clock, logger: throwing });
+    const a = new LeaderElector(
+      store,
+      { leaseName: 'jobs', identity: 'a', retryJitter: 0 },
+      { clock, logger: throwing },
+    );
     electors.push(a);
     await a.start();
     await clock.advance(3 * RETRY);
@@ -302,7 +324,11 @@ describe('LeaderElector: the loop never dies', () => {
     await a.stepDown({ cooldownMs: 60_000 }); // logs the step-down
     expect(a.isLeader()).toBe(false);
 
-    const bare = new LeaderElector(new FaultyStore(memory, clock), { leaseName: 'jobs', identity: 'b', retryJitter: 0 }, { clock, logger: {} as never });
+    const bare = new LeaderElector(
+      new FaultyStore(memory, clock),
+      { leaseName: 'jobs', identity: 'b', retryJitter: 0 },
+      { clock, logger: {} as never },
+    );
     electors.push(bare);
     await bare.start();
     expect(bare.isLeader()).toBe(true);

@@ -15,7 +15,10 @@ function recordingTask(options: { ignoreSignal?: boolean } = {}) {
   let concurrent = 0;
   let maxConcurrent = 0;
   const task = async (leadership: Leadership): Promise<void> => {
-    const run: { term: number; abortedWith?: string; ended: boolean } = { term: leadership.term, ended: false };
+    const run: { term: number; abortedWith?: string; ended: boolean } = {
+      term: leadership.term,
+      ended: false,
+    };
     runs.push(run);
     concurrent += 1;
     maxConcurrent = Math.max(maxConcurrent, concurrent);
@@ -23,17 +26,26 @@ function recordingTask(options: { ignoreSignal?: boolean } = {}) {
       await new Promise<void>((resolve) => {
         finishers.push(resolve);
         if (options.ignoreSignal) return;
-        leadership.signal.addEventListener('abort', () => {
-          run.abortedWith = String((leadership.signal.reason as Error).message);
-          resolve();
-        }, { once: true });
+        leadership.signal.addEventListener(
+          'abort',
+          () => {
+            run.abortedWith = String((leadership.signal.reason as Error).message);
+            resolve();
+          },
+          { once: true },
+        );
       });
     } finally {
       concurrent -= 1;
       run.ended = true;
     }
   };
-  return { task, runs, finishAll: () => finishers.splice(0).forEach((finish) => finish()), maxConcurrent: () => maxConcurrent };
+  return {
+    task,
+    runs,
+    finishAll: () => finishers.splice(0).forEach((finish) => finish()),
+    maxConcurrent: () => maxConcurrent,
+  };
 }
 
 let handles: LeaderTaskHandle[] = [];
@@ -56,7 +68,10 @@ describe('runWhileLeader', () => {
     expect(work.runs).toEqual([{ term: 1, ended: false }]);
     expect(startedWhenLeader).toEqual([true]);
     await a.elector.stepDown({ cooldownMs: 0 });
-    expect(work.runs[0]).toMatchObject({ ended: true, abortedWith: 'Leadership ended: stepped down voluntarily' });
+    expect(work.runs[0]).toMatchObject({
+      ended: true,
+      abortedWith: 'Leadership ended: stepped down voluntarily',
+    });
     await clock.advance(RETRY);
     expect(work.runs.map((run) => run.term)).toEqual([1, 2]);
     expect(work.maxConcurrent()).toBe(1);
@@ -131,7 +146,9 @@ describe('runWhileLeader', () => {
     await a.elector.start();
     await clock.advance(12_000);
     expect(starts.slice(0, 5)).toEqual([0, 1_000, 3_000, 7_000, 11_000]);
-    expect(logger.text()).toMatch(/Orders\.consume of "jobs" \(term 1\) failed \(1 in a row\): consumer crashed; restarting in 1000 ms/);
+    expect(logger.text()).toMatch(
+      /Orders\.consume of "jobs" \(term 1\) failed \(1 in a row\): consumer crashed; restarting in 1000 ms/,
+    );
     expect(a.elector.isLeader()).toBe(true);
   });
 
@@ -140,7 +157,13 @@ describe('runWhileLeader', () => {
     const a = candidate('a');
     const b = candidate('b');
     const logger = new RecordingLogger();
-    handles.push(runWhileLeader(a.elector, () => Promise.reject(new Error('cannot connect')), { clock, logger, onError: 'step-down' }));
+    handles.push(
+      runWhileLeader(a.elector, () => Promise.reject(new Error('cannot connect')), {
+        clock,
+        logger,
+        onError: 'step-down',
+      }),
+    );
     await a.elector.start();
     await b.elector.start();
     await clock.advance(RETRY);
@@ -160,7 +183,9 @@ describe('runWhileLeader', () => {
         (leadership) =>
           new Promise<void>((_, reject) => {
             runs += 1;
-            leadership.signal.addEventListener('abort', () => reject(leadership.signal.reason), { once: true });
+            leadership.signal.addEventListener('abort', () => reject(leadership.signal.reason), {
+              once: true,
+            });
           }),
         { clock, logger },
       ),
@@ -201,7 +226,11 @@ describe('runWhileLeader', () => {
   it('validates its options with a message naming the option', () => {
     const { candidate } = setup();
     const a = candidate('a');
-    expect(() => runWhileLeader(a.elector, () => undefined, { onError: 'crash' as never })).toThrow(/"onError": got "crash"; allowed: "restart" or "step-down"/);
-    expect(() => runWhileLeader(a.elector, () => undefined, { restartDelayMs: -1 })).toThrow(/"restartDelayMs"/);
+    expect(() => runWhileLeader(a.elector, () => undefined, { onError: 'crash' as never })).toThrow(
+      /"onError": got "crash"; allowed: "restart" or "step-down"/,
+    );
+    expect(() => runWhileLeader(a.elector, () => undefined, { restartDelayMs: -1 })).toThrow(
+      /"restartDelayMs"/,
+    );
   });
 });

@@ -25,7 +25,9 @@ describe('LeaseStore contract: the suite can fail', () => {
       broken.breakLease(request.leaseName);
       return acquire(request, signal);
     };
-    const secondCandidate = leaseStoreContract(() => broken).find((c) => c.name.startsWith('a second candidate'))!;
+    const secondCandidate = leaseStoreContract(() => broken).find((c) =>
+      c.name.startsWith('a second candidate'),
+    )!;
     await expect(secondCandidate.run()).rejects.toThrow();
   });
 });

@@ -8,7 +8,10 @@ import { METRIC_NAMES } from '../../lib/metrics/metric-names.js';
 
 const root = process.cwd();
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
-const metricsSection = readme.slice(readme.indexOf('## Metrics'), readme.indexOf('\n## ', readme.indexOf('## Metrics') + 1));
+const metricsSection = readme.slice(
+  readme.indexOf('## Metrics'),
+  readme.indexOf('\n## ', readme.indexOf('## Metrics') + 1),
+);
 
 /** Names as @opentelemetry/exporter-prometheus shows them (test/e2e/sample-app-metrics.e2e.spec.ts scrapes them). */
 const PROMETHEUS_NAMES: Record<keyof typeof METRIC_NAMES, string> = {
@@ -24,7 +27,11 @@ describe('README "Metrics"', () => {
   it('names every metric, as OpenTelemetry and as Prometheus names it', () => {
     expect(metricsSection.length).toBeGreaterThan(1000);
     for (const key of Object.keys(METRIC_NAMES) as Array<keyof typeof METRIC_NAMES>) {
-      expect([key, metricsSection.includes(`\`${METRIC_NAMES[key]}\``), metricsSection.includes(`\`${PROMETHEUS_NAMES[key]}`)]).toEqual([key, true, true]);
+      expect([
+        key,
+        metricsSection.includes(`\`${METRIC_NAMES[key]}\``),
+        metricsSection.includes(`\`${PROMETHEUS_NAMES[key]}`),
+      ]).toEqual([key, true, true]);
     }
   });
 

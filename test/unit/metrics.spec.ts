@@ -30,8 +30,16 @@ const ZERO_TRANSITIONS = {
   'lease=jobs,reason=step-down,type=lost': 0,
   'lease=jobs,reason=stopped,type=lost': 0,
 };
-const ZERO_RENEWAL_FAILURES = { 'error.type=transient,lease=jobs': 0, 'error.type=permanent,lease=jobs': 0, 'error.type=lost,lease=jobs': 0 };
-const ZERO_ACQUIRE_ATTEMPTS = { 'lease=jobs,outcome=acquired': 0, 'lease=jobs,outcome=held_by_other': 0, 'lease=jobs,outcome=error': 0 };
+const ZERO_RENEWAL_FAILURES = {
+  'error.type=transient,lease=jobs': 0,
+  'error.type=permanent,lease=jobs': 0,
+  'error.type=lost,lease=jobs': 0,
+};
+const ZERO_ACQUIRE_ATTEMPTS = {
+  'lease=jobs,outcome=acquired': 0,
+  'lease=jobs,outcome=held_by_other': 0,
+  'lease=jobs,outcome=error': 0,
+};
 const ZERO_GATED_RUNS = {
   'lease=jobs,outcome=run': 0,
   'lease=jobs,outcome=skipped,reason=not_leader': 0,
@@ -51,11 +59,21 @@ describe('LeaderElectionMetrics: series of one elector (memory store, manual clo
     instrumentElector(a.elector, metrics.meter());
     const collected = await metrics.collect();
     expect([...collected.keys()].sort()).toEqual(
-      [METRIC_NAMES.acquireAttempts, METRIC_NAMES.gatedRuns, METRIC_NAMES.isLeader, METRIC_NAMES.renewalFailures, METRIC_NAMES.transitions].sort(),
+      [
+        METRIC_NAMES.acquireAttempts,
+        METRIC_NAMES.gatedRuns,
+        METRIC_NAMES.isLeader,
+        METRIC_NAMES.renewalFailures,
+        METRIC_NAMES.transitions,
+      ].sort(),
     );
     expect(Object.fromEntries(collected.get(METRIC_NAMES.transitions)!.points)).toEqual(ZERO_TRANSITIONS);
-    expect(Object.fromEntries(collected.get(METRIC_NAMES.renewalFailures)!.points)).toEqual(ZERO_RENEWAL_FAILURES);
-    expect(Object.fromEntries(collected.get(METRIC_NAMES.acquireAttempts)!.points)).toEqual(ZERO_ACQUIRE_ATTEMPTS);
+    expect(Object.fromEntries(collected.get(METRIC_NAMES.renewalFailures)!.points)).toEqual(
+      ZERO_RENEWAL_FAILURES,
+    );
+    expect(Object.fromEntries(collected.get(METRIC_NAMES.acquireAttempts)!.points)).toEqual(
+      ZERO_ACQUIRE_ATTEMPTS,
+    );
     expect(Object.fromEntries(collected.get(METRIC_NAMES.gatedRuns)!.points)).toEqual(ZERO_GATED_RUNS);
     expect(Object.fromEntries(collected.get(METRIC_NAMES.isLeader)!.points)).toEqual({ 'lease=jobs': 0 });
   });
@@ -67,7 +85,9 @@ describe('LeaderElectionMetrics: series of one elector (memory store, manual clo
     instrumentElector(a.elector, metrics.meter());
     await a.elector.start();
     const collected = await metrics.collect();
-    const kinds = Object.fromEntries([...collected.values()].map((metric) => [metric.name, `${metric.type} ${metric.unit}`]));
+    const kinds = Object.fromEntries(
+      [...collected.values()].map((metric) => [metric.name, `${metric.type} ${metric.unit}`]),
+    );
     expect(kinds).toEqual({
       [METRIC_NAMES.isLeader]: 'gauge 1',
       [METRIC_NAMES.transitions]: 'counter {transition}',
@@ -94,8 +114,14 @@ describe('LeaderElectionMetrics: series of one elector (memory store, manual clo
     await b.elector.start();
     expect(await snapshot(ma, METRIC_NAMES.isLeader)).toEqual({ 'lease=jobs': 1 });
     expect(await snapshot(mb, METRIC_NAMES.isLeader)).toEqual({ 'lease=jobs': 0 });
-    expect(await snapshot(ma, METRIC_NAMES.transitions)).toEqual({ ...ZERO_TRANSITIONS, 'lease=jobs,type=acquired': 1 });
-    expect(await snapshot(ma, METRIC_NAMES.acquireAttempts)).toEqual({ ...ZERO_ACQUIRE_ATTEMPTS, 'lease=jobs,outcome=acquired': 1 });
+    expect(await snapshot(ma, METRIC_NAMES.transitions)).toEqual({
+      ...ZERO_TRANSITIONS,
+      'lease=jobs,type=acquired': 1,
+    });
+    expect(await snapshot(ma, METRIC_NAMES.acquireAttempts)).toEqual({
+      ...ZERO_ACQUIRE_ATTEMPTS,
+      'lease=jobs,outcome=acquired': 1,
+    });
     // The follower never tries to acquire a held lease.
     expect(await snapshot(mb, METRIC_NAMES.acquireAttempts)).toEqual(ZERO_ACQUIRE_ATTEMPTS);
     expect(await snapshot(ma, METRIC_NAMES.storeRequestDuration)).toEqual({
@@ -106,29 +132,50 @@ describe('LeaderElectionMetrics: series of one elector (memory store, manual clo
     // Two renewals succeed (at RENEW and 2 × RENEW).
     await clock.advance(2 * RENEW);
     expect(a.store.callsOf('renew')).toHaveLength(2);
-    expect((await snapshot(ma, METRIC_NAMES.storeRequestDuration))['lease=jobs,operation=renew,outcome=ok']).toEqual({ count: 2, sum: 0 });
+    expect(
+      (await snapshot(ma, METRIC_NAMES.storeRequestDuration))['lease=jobs,operation=renew,outcome=ok'],
+    ).toEqual({ count: 2, sum: 0 });
 
     // Storage unreachable for a: it retries its renewal until its deadline (last send + D − margin), then steps down.
-    for (const operation of ['observe', 'acquire', 'renew', 'release'] as const) a.store.always(operation, { type: 'transient' });
+    for (const operation of ['observe', 'acquire', 'renew', 'release'] as const)
+      a.store.always(operation, { type: 'transient' });
     const lastSend = clock.now();
     await clock.advanceTo(lastSend + D - MARGIN + 1);
     expect(a.elector.isLeader()).toBe(false);
     const failedRenewals = a.store.callsOf('renew').filter((call) => call.outcome === 'error').length;
     expect(failedRenewals).toBeGreaterThan(3);
-    expect(await snapshot(ma, METRIC_NAMES.renewalFailures)).toEqual({ ...ZERO_RENEWAL_FAILURES, 'error.type=transient,lease=jobs': failedRenewals });
-    expect(await snapshot(ma, METRIC_NAMES.transitions)).toEqual({ ...ZERO_TRANSITIONS, 'lease=jobs,type=acquired': 1, 'lease=jobs,reason=deadline,type=lost': 1 });
+    expect(await snapshot(ma, METRIC_NAMES.renewalFailures)).toEqual({
+      ...ZERO_RENEWAL_FAILURES,
+      'error.type=transient,lease=jobs': failedRenewals,
+    });
+    expect(await snapshot(ma, METRIC_NAMES.transitions)).toEqual({
+      ...ZERO_TRANSITIONS,
+      'lease=jobs,type=acquired': 1,
+      'lease=jobs,reason=deadline,type=lost': 1,
+    });
     expect(await snapshot(ma, METRIC_NAMES.isLeader)).toEqual({ 'lease=jobs': 0 });
     const durations = await snapshot(ma, METRIC_NAMES.storeRequestDuration);
-    expect(durations['error.type=transient,lease=jobs,operation=renew,outcome=error']).toEqual({ count: failedRenewals, sum: 0 });
+    expect(durations['error.type=transient,lease=jobs,operation=renew,outcome=error']).toEqual({
+      count: failedRenewals,
+      sum: 0,
+    });
 
     // The lease expires on the store; b takes over.
     await clock.advance(D);
     expect(b.elector.isLeader()).toBe(true);
     expect(await snapshot(mb, METRIC_NAMES.isLeader)).toEqual({ 'lease=jobs': 1 });
-    expect(await snapshot(mb, METRIC_NAMES.transitions)).toEqual({ ...ZERO_TRANSITIONS, 'lease=jobs,type=acquired': 1 });
-    expect(await snapshot(mb, METRIC_NAMES.acquireAttempts)).toEqual({ ...ZERO_ACQUIRE_ATTEMPTS, 'lease=jobs,outcome=acquired': 1 });
+    expect(await snapshot(mb, METRIC_NAMES.transitions)).toEqual({
+      ...ZERO_TRANSITIONS,
+      'lease=jobs,type=acquired': 1,
+    });
+    expect(await snapshot(mb, METRIC_NAMES.acquireAttempts)).toEqual({
+      ...ZERO_ACQUIRE_ATTEMPTS,
+      'lease=jobs,outcome=acquired': 1,
+    });
     const bObserves = b.store.callsOf('observe').length;
-    expect((await snapshot(mb, METRIC_NAMES.storeRequestDuration))['lease=jobs,operation=observe,outcome=ok']).toEqual({ count: bObserves, sum: 0 });
+    expect(
+      (await snapshot(mb, METRIC_NAMES.storeRequestDuration))['lease=jobs,operation=observe,outcome=ok'],
+    ).toEqual({ count: bObserves, sum: 0 });
   });
 
   it('counts a definite loss (renew answered "lost") as one renewal failure of error.type lost and a transition lost/lost', async () => {
@@ -139,12 +186,22 @@ describe('LeaderElectionMetrics: series of one elector (memory store, manual clo
     await a.elector.start();
     a.store.inject('renew', { type: 'lost' });
     await clock.advance(RENEW);
-    expect(await snapshot(metrics, METRIC_NAMES.renewalFailures)).toEqual({ ...ZERO_RENEWAL_FAILURES, 'error.type=lost,lease=jobs': 1 });
+    expect(await snapshot(metrics, METRIC_NAMES.renewalFailures)).toEqual({
+      ...ZERO_RENEWAL_FAILURES,
+      'error.type=lost,lease=jobs': 1,
+    });
     // The fault was in the answer only: the record still names "a", so its next poll acquires again
     // (idempotent, same lease id): a second tenure, counted as such.
     expect(a.elector.state).toMatchObject({ role: 'leader', term: 2 });
-    expect(await snapshot(metrics, METRIC_NAMES.transitions)).toEqual({ ...ZERO_TRANSITIONS, 'lease=jobs,type=acquired': 2, 'lease=jobs,reason=lost,type=lost': 1 });
-    expect(await snapshot(metrics, METRIC_NAMES.acquireAttempts)).toEqual({ ...ZERO_ACQUIRE_ATTEMPTS, 'lease=jobs,outcome=acquired': 2 });
+    expect(await snapshot(metrics, METRIC_NAMES.transitions)).toEqual({
+      ...ZERO_TRANSITIONS,
+      'lease=jobs,type=acquired': 2,
+      'lease=jobs,reason=lost,type=lost': 1,
+    });
+    expect(await snapshot(metrics, METRIC_NAMES.acquireAttempts)).toEqual({
+      ...ZERO_ACQUIRE_ATTEMPTS,
+      'lease=jobs,outcome=acquired': 2,
+    });
   });
 
   it('counts acquire outcomes: held_by_other (lost the race for a free lease), error, acquired', async () => {
@@ -157,8 +214,14 @@ describe('LeaderElectionMetrics: series of one elector (memory store, manual clo
     instrumentElector(b.elector, mb.meter());
     // Both observe the free lease, then both acquire: a's call is first and wins.
     await Promise.all([a.elector.start(), b.elector.start()]);
-    expect(await snapshot(ma, METRIC_NAMES.acquireAttempts)).toEqual({ ...ZERO_ACQUIRE_ATTEMPTS, 'lease=jobs,outcome=acquired': 1 });
-    expect(await snapshot(mb, METRIC_NAMES.acquireAttempts)).toEqual({ ...ZERO_ACQUIRE_ATTEMPTS, 'lease=jobs,outcome=held_by_other': 1 });
+    expect(await snapshot(ma, METRIC_NAMES.acquireAttempts)).toEqual({
+      ...ZERO_ACQUIRE_ATTEMPTS,
+      'lease=jobs,outcome=acquired': 1,
+    });
+    expect(await snapshot(mb, METRIC_NAMES.acquireAttempts)).toEqual({
+      ...ZERO_ACQUIRE_ATTEMPTS,
+      'lease=jobs,outcome=held_by_other': 1,
+    });
 
     // a steps down (and stays out for one lease duration); b's first acquire fails, its next one succeeds.
     b.store.inject('acquire', { type: 'transient' });
@@ -170,8 +233,16 @@ describe('LeaderElectionMetrics: series of one elector (memory store, manual clo
       'lease=jobs,outcome=held_by_other': 1,
       'lease=jobs,outcome=error': 1,
     });
-    expect((await snapshot(mb, METRIC_NAMES.storeRequestDuration))['error.type=transient,lease=jobs,operation=acquire,outcome=error']).toEqual({ count: 1, sum: 0 });
-    expect(await snapshot(ma, METRIC_NAMES.transitions)).toEqual({ ...ZERO_TRANSITIONS, 'lease=jobs,type=acquired': 1, 'lease=jobs,reason=step-down,type=lost': 1 });
+    expect(
+      (await snapshot(mb, METRIC_NAMES.storeRequestDuration))[
+        'error.type=transient,lease=jobs,operation=acquire,outcome=error'
+      ],
+    ).toEqual({ count: 1, sum: 0 });
+    expect(await snapshot(ma, METRIC_NAMES.transitions)).toEqual({
+      ...ZERO_TRANSITIONS,
+      'lease=jobs,type=acquired': 1,
+      'lease=jobs,reason=step-down,type=lost': 1,
+    });
     expect(await snapshot(ma, METRIC_NAMES.isLeader)).toEqual({ 'lease=jobs': 0 });
   });
 
@@ -207,8 +278,13 @@ describe('LeaderElectionMetrics: series of one elector (memory store, manual clo
     recorder.instrument(b.elector);
     await a.elector.start();
     await b.elector.start();
-    expect(await snapshot(metrics, METRIC_NAMES.isLeader)).toEqual({ 'identity=a,lease=jobs': 1, 'identity=b,lease=jobs': 0 });
-    expect((await snapshot(metrics, METRIC_NAMES.transitions))['identity=a,lease=jobs,type=acquired']).toBe(1);
+    expect(await snapshot(metrics, METRIC_NAMES.isLeader)).toEqual({
+      'identity=a,lease=jobs': 1,
+      'identity=b,lease=jobs': 0,
+    });
+    expect((await snapshot(metrics, METRIC_NAMES.transitions))['identity=a,lease=jobs,type=acquired']).toBe(
+      1,
+    );
     expect(recorder.leaseNames).toEqual(['jobs', 'jobs']);
   });
 
@@ -225,14 +301,20 @@ describe('LeaderElectionMetrics: series of one elector (memory store, manual clo
     expect(await snapshot(metrics, METRIC_NAMES.isLeader)).toEqual({ 'lease=jobs': 1, 'lease=other': 1 });
     await a.elector.stop();
     expect(recorder.leaseNames).toEqual(['other']);
-    expect((await snapshot(metrics, METRIC_NAMES.transitions))['lease=jobs,reason=stopped,type=lost']).toBe(1);
+    expect((await snapshot(metrics, METRIC_NAMES.transitions))['lease=jobs,reason=stopped,type=lost']).toBe(
+      1,
+    );
     expect(await snapshot(metrics, METRIC_NAMES.isLeader)).toEqual({ 'lease=jobs': 0, 'lease=other': 1 });
 
     recorder.dispose();
-    const renewalsBefore = (await snapshot(metrics, METRIC_NAMES.storeRequestDuration))['lease=other,operation=renew,outcome=ok'];
+    const renewalsBefore = (await snapshot(metrics, METRIC_NAMES.storeRequestDuration))[
+      'lease=other,operation=renew,outcome=ok'
+    ];
     await clock.advance(3 * RENEW);
     expect(b.store.callsOf('renew').length).toBeGreaterThanOrEqual(3);
-    expect((await snapshot(metrics, METRIC_NAMES.storeRequestDuration))['lease=other,operation=renew,outcome=ok']).toEqual(renewalsBefore);
+    expect(
+      (await snapshot(metrics, METRIC_NAMES.storeRequestDuration))['lease=other,operation=renew,outcome=ok'],
+    ).toEqual(renewalsBefore);
     expect(recorder.leaseNames).toEqual([]);
     expect(() => recorder.instrument(a.elector)).toThrow(/disposed/);
   });
@@ -270,6 +352,8 @@ describe('lib/metrics', () => {
           .map((specifier) => `${file}: ${specifier}`),
       );
     expect(offending).toEqual([]);
-    expect(readFileSync(join(dir, 'leader-election-metrics.ts'), 'utf8')).not.toMatch(/from '@nestjs|from '@azure/);
+    expect(readFileSync(join(dir, 'leader-election-metrics.ts'), 'utf8')).not.toMatch(
+      /from '@nestjs|from '@azure/,
+    );
   });
 });

@@ -36,7 +36,9 @@ function coreError(overrides: Record<string, unknown>): InvalidElectionOptionErr
 }
 
 function moduleError(overrides: Record<string, unknown>): InvalidElectionOptionError {
-  const error = thrown(() => resolveLeaderElectionOptions({ store, ...overrides } as LeaderElectionModuleOptions));
+  const error = thrown(() =>
+    resolveLeaderElectionOptions({ store, ...overrides } as LeaderElectionModuleOptions),
+  );
   expect(error).toBeInstanceOf(InvalidElectionOptionError);
   return error as InvalidElectionOptionError;
 }
@@ -62,7 +64,9 @@ describe('unknown option keys (issue 14, item 8)', () => {
 
   it('lists the valid options when nothing is close', () => {
     const error = moduleError({ somethingElseEntirely: true });
-    expect(error.message).toMatch(/allowed: a known LeaderElectionModule option: connectionString, accountUrl, .*logger/);
+    expect(error.message).toMatch(
+      /allowed: a known LeaderElectionModule option: connectionString, accountUrl, .*logger/,
+    );
   });
 
   it('refuses unknown keys in the core ElectionOptions too', () => {
@@ -99,7 +103,9 @@ describe('unknown option keys (issue 14, item 8)', () => {
 });
 
 describe('errors never carry object values (issue 14, item 10)', () => {
-  const sasClient = new ContainerClient(`https://acct.blob.core.windows.net/locks?sv=2024-08-04&sp=rwc&sig=${SIG}`);
+  const sasClient = new ContainerClient(
+    `https://acct.blob.core.windows.net/locks?sv=2024-08-04&sp=rwc&sig=${SIG}`,
+  );
   const keyClient = BlobServiceClient.fromConnectionString(
     `DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=${KEY};EndpointSuffix=core.windows.net`,
   ).getContainerClient('locks');
@@ -108,7 +114,9 @@ describe('errors never carry object values (issue 14, item 10)', () => {
     ['a SAS ContainerClient given as store', { store: sasClient }, 'store'],
     ['a shared-key ContainerClient given as store', { store: keyClient }, 'store'],
   ])('%s: described by type, no SAS signature or key anywhere', (_label, overrides, option) => {
-    const error = thrown(() => resolveLeaderElectionOptions(overrides as unknown as LeaderElectionModuleOptions)) as InvalidElectionOptionError;
+    const error = thrown(() =>
+      resolveLeaderElectionOptions(overrides as unknown as LeaderElectionModuleOptions),
+    ) as InvalidElectionOptionError;
     expect(error).toBeInstanceOf(InvalidElectionOptionError);
     expect(error.option).toBe(option);
     expect(error.value).toBeUndefined();
@@ -130,7 +138,9 @@ describe('errors never carry object values (issue 14, item 10)', () => {
 
   it('a containerClient that is not one is refused at boot by type (it used to be accepted)', () => {
     const error = thrown(() =>
-      resolveLeaderElectionOptions({ containerClient: { url: `https://acct.blob.core.windows.net/c?sig=${SIG}`, key: KEY } } as unknown as LeaderElectionModuleOptions),
+      resolveLeaderElectionOptions({
+        containerClient: { url: `https://acct.blob.core.windows.net/c?sig=${SIG}`, key: KEY },
+      } as unknown as LeaderElectionModuleOptions),
     ) as InvalidElectionOptionError;
     expect(error).toBeInstanceOf(InvalidElectionOptionError);
     expect(error.option).toBe('containerClient');
@@ -141,7 +151,10 @@ describe('errors never carry object values (issue 14, item 10)', () => {
 
   it('a credential without getToken is refused as an option error described by type', () => {
     const error = thrown(() =>
-      resolveLeaderElectionOptions({ accountUrl: 'https://acct.blob.core.windows.net', credential: { token: KEY } } as unknown as LeaderElectionModuleOptions),
+      resolveLeaderElectionOptions({
+        accountUrl: 'https://acct.blob.core.windows.net',
+        credential: { token: KEY },
+      } as unknown as LeaderElectionModuleOptions),
     ) as InvalidElectionOptionError;
     expect(error).toBeInstanceOf(InvalidElectionOptionError);
     expect(error.option).toBe('credential');
@@ -181,7 +194,14 @@ describe('identities must be well-formed (issue 14, item 16)', () => {
   });
 
   it('refuses control characters and ANSI escapes, not just line breaks', () => {
-    for (const identity of ['a\u001b[31mred', 'tab\there', 'nul\u0000', 'del\u007f', 'c1\u0085', 'bidi\u202eevil']) {
+    for (const identity of [
+      'a\u001b[31mred',
+      'tab\there',
+      'nul\u0000',
+      'del\u007f',
+      'c1\u0085',
+      'bidi\u202eevil',
+    ]) {
       const error = thrown(() => validateIdentity(identity)) as InvalidElectionOptionError;
       expect(error).toBeInstanceOf(InvalidElectionOptionError);
       expect(error.message).toMatch(/control or bidirectional-override character/);
@@ -190,7 +210,9 @@ describe('identities must be well-formed (issue 14, item 16)', () => {
 
   it('accepts whole emoji and other non-ASCII text', () => {
     expect(validateIdentity('pod-😀-ü-東京')).toBe('pod-😀-ü-東京');
-    expect(resolveLeaderElectionOptions({ store, identity: `${'x'.repeat(254)}😀` }).identity).toHaveLength(256);
+    expect(resolveLeaderElectionOptions({ store, identity: `${'x'.repeat(254)}😀` }).identity).toHaveLength(
+      256,
+    );
   });
 });
 
@@ -235,8 +257,15 @@ describe('options from the environment (issue 7, item 3)', () => {
       maxErrorBackoffMs: 60_000,
     });
     expect(resolved.timings.leaseDurationSeconds).toBe(30); // what each lease's elector is built from
-    expect(resolved).toMatchObject({ shutdownTimeoutMs: 2500, startupTimeoutMs: 1000, healthStoreOutageMs: 90_000 });
-    expect(resolveElectionOptions({ ...base, leaseDurationSeconds: '20' } as unknown as ElectionOptions).leaseDurationMs).toBe(20_000);
+    expect(resolved).toMatchObject({
+      shutdownTimeoutMs: 2500,
+      startupTimeoutMs: 1000,
+      healthStoreOutageMs: 90_000,
+    });
+    expect(
+      resolveElectionOptions({ ...base, leaseDurationSeconds: '20' } as unknown as ElectionOptions)
+        .leaseDurationMs,
+    ).toBe(20_000);
   });
 
   it.each(['15s', '', ' 15', '15 ', 'abc', '0x10', '1e3', '+15', 'Infinity', '1_000', '15.'])(
@@ -257,8 +286,16 @@ describe('options from the environment (issue 7, item 3)', () => {
   });
 
   it('reads "true" and "false" for boolean options, and refuses other strings', () => {
-    expect(resolveLeaderElectionOptions({ store, releaseOnShutdown: 'false' } as unknown as LeaderElectionModuleOptions).releaseOnShutdown).toBe(false);
-    const withContainer = resolveLeaderElectionOptions({ connectionString: process.env.AZURITE_CONNECTION_STRING ?? 'UseDevelopmentStorage=true', createIfMissing: 'false' } as unknown as LeaderElectionModuleOptions);
+    expect(
+      resolveLeaderElectionOptions({
+        store,
+        releaseOnShutdown: 'false',
+      } as unknown as LeaderElectionModuleOptions).releaseOnShutdown,
+    ).toBe(false);
+    const withContainer = resolveLeaderElectionOptions({
+      connectionString: process.env.AZURITE_CONNECTION_STRING ?? 'UseDevelopmentStorage=true',
+      createIfMissing: 'false',
+    } as unknown as LeaderElectionModuleOptions);
     expect((withContainer.store as unknown as { createIfMissing: boolean }).createIfMissing).toBe(false);
     for (const value of ['yes', 'False', 'TRUE', '1', '']) {
       expect(moduleError({ releaseOnShutdown: value }).message).toMatch(/true or false/);

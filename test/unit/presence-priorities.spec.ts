@@ -2,7 +2,15 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import type { Clock } from '../../lib/core/clock.js';
 import { InvalidElectionOptionError } from '../../lib/core/election-options.js';
 import { LeaderElector } from '../../lib/core/leader-elector.js';
-import { D, RETRY, leadersAmong, partition, setup, stopAllElectors, type Candidate } from '../support/elector-harness.js';
+import {
+  D,
+  RETRY,
+  leadersAmong,
+  partition,
+  setup,
+  stopAllElectors,
+  type Candidate,
+} from '../support/elector-harness.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 
 // Presence and preferred leaders (issue 9) on the memory store with a manual clock. Defaults here:
@@ -15,7 +23,11 @@ const WINDOW = 2 * RETRY + 5_000;
 const DELAY = 10_000 + RETRY;
 
 /** Advances in 100 ms steps asserting at most one leader; returns who led at the end. */
-async function run(clock: { advance(ms: number): Promise<void> }, ms: number, all: Candidate[]): Promise<string | undefined> {
+async function run(
+  clock: { advance(ms: number): Promise<void> },
+  ms: number,
+  all: Candidate[],
+): Promise<string | undefined> {
   for (let t = 0; t < ms; t += 100) {
     await clock.advance(100);
     expect(leadersAmong(...all).length).toBeLessThanOrEqual(1);
@@ -54,9 +66,23 @@ describe('presence', () => {
 
   it('judges liveness on the store clock: a candidate whose wall clock is hours off is live, and its start time only breaks ties', async () => {
     const { clock, memory, electors } = setup({ presence: true });
-    const skewed: Clock = { ...clock, now: () => clock.now(), wallNow: () => clock.wallNow() + 3 * 3_600_000, setTimeout: (cb, ms) => clock.setTimeout(cb, ms), clearTimeout: (h) => clock.clearTimeout(h) };
-    const a = new LeaderElector(memory, { leaseName: 'jobs', identity: 'a', retryJitter: 0 }, { clock, logger: new RecordingLogger() });
-    const z = new LeaderElector(memory, { leaseName: 'jobs', identity: 'z', retryJitter: 0 }, { clock: skewed, logger: new RecordingLogger() });
+    const skewed: Clock = {
+      ...clock,
+      now: () => clock.now(),
+      wallNow: () => clock.wallNow() + 3 * 3_600_000,
+      setTimeout: (cb, ms) => clock.setTimeout(cb, ms),
+      clearTimeout: (h) => clock.clearTimeout(h),
+    };
+    const a = new LeaderElector(
+      memory,
+      { leaseName: 'jobs', identity: 'a', retryJitter: 0 },
+      { clock, logger: new RecordingLogger() },
+    );
+    const z = new LeaderElector(
+      memory,
+      { leaseName: 'jobs', identity: 'z', retryJitter: 0 },
+      { clock: skewed, logger: new RecordingLogger() },
+    );
     electors.push(a, z);
     await a.start();
     await z.start();
@@ -71,13 +97,19 @@ describe('presence', () => {
     const a = candidate('a', { presence: false });
     await a.elector.start();
     await clock.advance(60_000);
-    expect(a.store.calls.filter((call) => !['observe', 'acquire', 'renew', 'release'].includes(call.operation))).toHaveLength(0);
+    expect(
+      a.store.calls.filter((call) => !['observe', 'acquire', 'renew', 'release'].includes(call.operation)),
+    ).toHaveLength(0);
     await expect(a.elector.members()).rejects.toThrow(/Presence is off/);
   });
 });
 
 describe('preferred leaders', () => {
-  for (const order of [['low', 'high', 'mid'], ['high', 'mid', 'low'], ['mid', 'low', 'high']]) {
+  for (const order of [
+    ['low', 'high', 'mid'],
+    ['high', 'mid', 'low'],
+    ['mid', 'low', 'high'],
+  ]) {
     it(`started in the order ${order.join(', ')}: the highest priority leads after the election delay`, async () => {
       const { candidate, clock } = setup({ presence: true });
       const priorities: Record<string, number> = { low: 1, mid: 2, high: 3 };
@@ -172,12 +204,33 @@ describe('preferred leaders', () => {
 
   it('refuses preference options that cannot work, naming the option', () => {
     const { memory } = setup({ presence: true });
-    expect(() => new LeaderElector(memory, { leaseName: 'x', identity: 'a', priority: Number.NaN })).toThrow(InvalidElectionOptionError);
-    expect(() => new LeaderElector(memory, { leaseName: 'x', identity: 'a', priority: 1, presence: false })).toThrow(/"priority".*needs presence/);
-    expect(() => new LeaderElector(memory, { leaseName: 'x', identity: 'a', presence: { intervalMs: 10_000, staleAfterMs: 15_000 } })).toThrow(/"presence.staleAfterMs"/);
-    expect(() => new LeaderElector(memory, { leaseName: 'x', identity: 'a', failback: { afterStableMs: -1 } })).toThrow(/"failback.afterStableMs"/);
-    const noPresence = { description: 'bare', observe: memory.observe.bind(memory), acquire: memory.acquire.bind(memory), renew: memory.renew.bind(memory), release: memory.release.bind(memory) };
-    expect(() => new LeaderElector(noPresence, { leaseName: 'x', identity: 'a', priority: 2 })).toThrow(/"priority".*presence records/);
+    expect(() => new LeaderElector(memory, { leaseName: 'x', identity: 'a', priority: Number.NaN })).toThrow(
+      InvalidElectionOptionError,
+    );
+    expect(
+      () => new LeaderElector(memory, { leaseName: 'x', identity: 'a', priority: 1, presence: false }),
+    ).toThrow(/"priority".*needs presence/);
+    expect(
+      () =>
+        new LeaderElector(memory, {
+          leaseName: 'x',
+          identity: 'a',
+          presence: { intervalMs: 10_000, staleAfterMs: 15_000 },
+        }),
+    ).toThrow(/"presence.staleAfterMs"/);
+    expect(
+      () => new LeaderElector(memory, { leaseName: 'x', identity: 'a', failback: { afterStableMs: -1 } }),
+    ).toThrow(/"failback.afterStableMs"/);
+    const noPresence = {
+      description: 'bare',
+      observe: memory.observe.bind(memory),
+      acquire: memory.acquire.bind(memory),
+      renew: memory.renew.bind(memory),
+      release: memory.release.bind(memory),
+    };
+    expect(() => new LeaderElector(noPresence, { leaseName: 'x', identity: 'a', priority: 2 })).toThrow(
+      /"priority".*presence records/,
+    );
   });
 });
 

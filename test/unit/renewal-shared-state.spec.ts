@@ -1,5 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
-import { createSharedState, HEARTBEAT, mainSilenceMs, measureOffsetUs, toMs, toUs } from '../../lib/renewal/shared-renewal-state.js';
+import {
+  createSharedState,
+  HEARTBEAT,
+  mainSilenceMs,
+  measureOffsetUs,
+  toMs,
+  toUs,
+} from '../../lib/renewal/shared-renewal-state.js';
 
 // The time rules shared by the main thread and the renewal thread (issue 11).
 describe('renewal thread: one time base across threads', () => {

@@ -15,7 +15,11 @@ afterEach(() => {
 describe('under Vitest fake timers', () => {
   it('vi.runAllTimers() finishes with a leader (no deadline timer re-arming itself against real time)', async () => {
     vi.useFakeTimers();
-    const elector = new LeaderElector(new MemoryLeaseStore(), { leaseName: 'jobs', identity: 'a', presence: false }, { logger: silentLogger });
+    const elector = new LeaderElector(
+      new MemoryLeaseStore(),
+      { leaseName: 'jobs', identity: 'a', presence: false },
+      { logger: silentLogger },
+    );
     await elector.start();
     expect(elector.isLeader()).toBe(true);
     expect(() => vi.runAllTimers()).not.toThrow();
@@ -27,10 +31,18 @@ describe('under Vitest fake timers', () => {
   it('fake time ends a leadership whose renewals cannot complete, and keeps one that renews', async () => {
     vi.useFakeTimers();
     const healthy = new MemoryLeaseStore();
-    const kept = new LeaderElector(healthy, { leaseName: 'jobs', identity: 'a', presence: false }, { logger: silentLogger });
+    const kept = new LeaderElector(
+      healthy,
+      { leaseName: 'jobs', identity: 'a', presence: false },
+      { logger: silentLogger },
+    );
     await kept.start();
     const stuck = new MemoryLeaseStore();
-    const lost = new LeaderElector(stuck, { leaseName: 'jobs', identity: 'b', presence: false }, { logger: silentLogger });
+    const lost = new LeaderElector(
+      stuck,
+      { leaseName: 'jobs', identity: 'b', presence: false },
+      { logger: silentLogger },
+    );
     await lost.start();
     stuck.renew = () => new Promise<void>(() => undefined);
     stuck.observe = () => new Promise(() => undefined);
@@ -47,7 +59,11 @@ describe('under Vitest fake timers', () => {
   it("the testing kit's elector creates no timers: vi.getTimerCount() is unchanged while leading and after", async () => {
     vi.useFakeTimers();
     const before = vi.getTimerCount();
-    const elector = new ManualLeaderElector({ leaseName: 'jobs', identity: 'test' }, { logger: silentLogger }, { term: 3 });
+    const elector = new ManualLeaderElector(
+      { leaseName: 'jobs', identity: 'test' },
+      { logger: silentLogger },
+      { term: 3 },
+    );
     await elector.start();
     expect(elector.isLeader()).toBe(true);
     vi.advanceTimersByTime(24 * 60 * 60_000);

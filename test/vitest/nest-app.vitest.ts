@@ -7,7 +7,12 @@ import { Test } from '@nestjs/testing';
 // the library's decorator metadata; `npm run test:vitest` builds it first). Vitest transforms this
 // file with esbuild, which emits no decorator metadata: the app's own classes below inject with
 // @Inject(Token), as Vitest users do (or they add unplugin-swc).
-import { LeaderElectionModule, LeaderElectionService, LeaderOnly, MemoryLeaseStore } from 'nestjs-leader-election';
+import {
+  LeaderElectionModule,
+  LeaderElectionService,
+  LeaderOnly,
+  MemoryLeaseStore,
+} from 'nestjs-leader-election';
 import { LeaderElectionTesting, LeaderElectionTestingModule } from 'nestjs-leader-election/testing';
 
 // A Nest app with @Interval + @LeaderOnly under Vitest's fake timers: with the testing kit (no
@@ -36,7 +41,11 @@ describe('a Nest app under Vitest fake timers', () => {
   it('testing kit: a follower skips the job for an hour of fake time, a leader runs it every second, and app.close() leaves no timer', async () => {
     vi.useFakeTimers();
     const moduleRef = await Test.createTestingModule({
-      imports: [ScheduleModule.forRoot(), LeaderElectionTestingModule.forRoot({ role: 'follower' }), JobsModule],
+      imports: [
+        ScheduleModule.forRoot(),
+        LeaderElectionTestingModule.forRoot({ role: 'follower' }),
+        JobsModule,
+      ],
     }).compile();
     const app = await moduleRef.createNestApplication({ logger: false }).init();
     const job = app.get(ReportJob);
@@ -57,7 +66,11 @@ describe('a Nest app under Vitest fake timers', () => {
   it('real module on a memory store: leads at boot, runs the job as fake time passes, and closes under fake timers', async () => {
     vi.useFakeTimers();
     const moduleRef = await Test.createTestingModule({
-      imports: [ScheduleModule.forRoot(), LeaderElectionModule.forRoot({ store: new MemoryLeaseStore(), presence: false, logger: false }), JobsModule],
+      imports: [
+        ScheduleModule.forRoot(),
+        LeaderElectionModule.forRoot({ store: new MemoryLeaseStore(), presence: false, logger: false }),
+        JobsModule,
+      ],
     }).compile();
     const app = await moduleRef.createNestApplication({ logger: false }).init();
     const job = app.get(ReportJob);

@@ -27,8 +27,15 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 async function main(): Promise<void> {
   const memoryBefore = process.memoryUsage();
   const electors = Array.from({ length: candidates }, (_, i) => {
-    const store = new AzureBlobLeaseStore({ connectionString: connectionStringFor(storagePort), containerName: 'bench-candidates' });
-    return new LeaderElector(store, { leaseName, identity: `candidate-${String(i).padStart(3, '0')}` }, { logger: silentLogger });
+    const store = new AzureBlobLeaseStore({
+      connectionString: connectionStringFor(storagePort),
+      containerName: 'bench-candidates',
+    });
+    return new LeaderElector(
+      store,
+      { leaseName, identity: `candidate-${String(i).padStart(3, '0')}` },
+      { logger: silentLogger },
+    );
   });
   // Exact handoff gaps: the moment each candidate becomes leader (from its state stream).
   const becameLeaderAt: number[] = [];
@@ -103,7 +110,11 @@ async function main(): Promise<void> {
         handoffGapMs: summarize(handoffGapsMs),
         distinctTerms: terms.size,
         leaderChanges,
-        cpu: { userMs: cpu.user / 1000, systemMs: cpu.system / 1000, percentOfOneCore: ((cpu.user + cpu.system) / 1000 / wallMs) * 100 },
+        cpu: {
+          userMs: cpu.user / 1000,
+          systemMs: cpu.system / 1000,
+          percentOfOneCore: ((cpu.user + cpu.system) / 1000 / wallMs) * 100,
+        },
         eventLoopDelayMs: loopDelayMs(loop),
         memory: {
           rssMB: memoryAfter.rss / 2 ** 20,

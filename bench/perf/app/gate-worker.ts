@@ -44,7 +44,9 @@ let sink: unknown;
 // ------------------------------------------------------------------ 1. lock-per-run
 
 function blobContainer(port: number): ContainerClient {
-  return BlobServiceClient.fromConnectionString(connectionStringFor(port), { retryOptions: { maxTries: 1 } }).getContainerClient(containerName);
+  return BlobServiceClient.fromConnectionString(connectionStringFor(port), {
+    retryOptions: { maxTries: 1 },
+  }).getContainerClient(containerName);
 }
 
 async function runWithLock(lease: BlobLeaseClient, job: () => unknown): Promise<boolean> {
@@ -190,7 +192,12 @@ function gateModule(port: number, withTicks: boolean): DynamicModule {
     module: GateModule,
     imports: [
       ...(withTicks ? [ScheduleModule.forRoot()] : []),
-      LeaderElectionModule.forRoot({ connectionString: connectionStringFor(port), containerName, leaseName: LEADER_LEASE, identity: 'bench-gate' }),
+      LeaderElectionModule.forRoot({
+        connectionString: connectionStringFor(port),
+        containerName,
+        leaseName: LEADER_LEASE,
+        identity: 'bench-gate',
+      }),
     ],
     providers: withTicks ? [GateJobs, ScheduledGated] : [GateJobs],
   };
@@ -201,21 +208,36 @@ function holderModule(port: number): DynamicModule {
   class HolderModule {}
   return {
     module: HolderModule,
-    imports: [LeaderElectionModule.forRoot({ connectionString: connectionStringFor(port), containerName, leaseName: FOLLOWER_LEASE, identity: 'bench-holder' })],
+    imports: [
+      LeaderElectionModule.forRoot({
+        connectionString: connectionStringFor(port),
+        containerName,
+        leaseName: FOLLOWER_LEASE,
+        identity: 'bench-holder',
+      }),
+    ],
     providers: [HolderJob],
   };
 }
 
 const logLevels = ['log', 'warn', 'error'] as const;
 
-async function withApps<T>(withTicks: boolean, body: (app: INestApplicationContext, proxy: CountingProxy) => Promise<T>): Promise<T> {
+async function withApps<T>(
+  withTicks: boolean,
+  body: (app: INestApplicationContext, proxy: CountingProxy) => Promise<T>,
+): Promise<T> {
   const holderProxy = await new CountingProxy(azuritePort).start();
   const proxy = await new CountingProxy(azuritePort).start();
-  const holder = await NestFactory.createApplicationContext(holderModule(holderProxy.port), { logger: [...logLevels] });
+  const holder = await NestFactory.createApplicationContext(holderModule(holderProxy.port), {
+    logger: [...logLevels],
+  });
   let app: INestApplicationContext | undefined;
   try {
-    if (!holder.get(LeaderElectionService).isLeader()) throw new Error('holder app did not become leader of the follower lease');
-    app = await NestFactory.createApplicationContext(gateModule(proxy.port, withTicks), { logger: [...logLevels] });
+    if (!holder.get(LeaderElectionService).isLeader())
+      throw new Error('holder app did not become leader of the follower lease');
+    app = await NestFactory.createApplicationContext(gateModule(proxy.port, withTicks), {
+      logger: [...logLevels],
+    });
     const election = app.get(LeaderElectionService);
     if (!election.isLeader(LEADER_LEASE)) throw new Error('gate app did not become leader of its lease');
     if (election.isLeader(FOLLOWER_LEASE)) throw new Error('gate app leads the follower lease');
@@ -255,7 +277,13 @@ function batchedAsync(fn: () => Promise<unknown>): () => Promise<FnReturnedObjec
   };
 }
 
-async function gateBench(): Promise<{ rounds: number; tasks: TaskResult[]; windowMs: number; calls: number; requests: RequestCounts }> {
+async function gateBench(): Promise<{
+  rounds: number;
+  tasks: TaskResult[];
+  windowMs: number;
+  calls: number;
+  requests: RequestCounts;
+}> {
   return withApps(false, async (app, proxy) => {
     const jobs = app.get(GateJobs);
     const election = app.get(LeaderElectionService);
@@ -270,12 +298,30 @@ async function gateBench(): Promise<{ rounds: number; tasks: TaskResult[]; windo
       // turn before each task so the app stays leader (resp. follower) throughout (checked below).
       const bench = new Bench({ time: benchTimeMs, warmupTime: 300, throws: true, setup: () => sleep(200) });
       bench
-        .add('undecorated (sync)', batchedSync(() => jobs.plain()))
-        .add('@LeaderOnly on the leader (sync)', batchedSync(() => jobs.gated()))
-        .add('@LeaderOnly on a follower (sync, skipped)', batchedSync(() => jobs.gatedFollower()))
-        .add('undecorated (async)', batchedAsync(() => jobs.plainAsync()))
-        .add('@LeaderOnly on the leader (async)', batchedAsync(() => jobs.gatedAsync()))
-        .add('@LeaderOnly on a follower (async, skipped)', batchedAsync(() => jobs.gatedFollowerAsync()));
+        .add(
+          'undecorated (sync)',
+          batchedSync(() => jobs.plain()),
+        )
+        .add(
+          '@LeaderOnly on the leader (sync)',
+          batchedSync(() => jobs.gated()),
+        )
+        .add(
+          '@LeaderOnly on a follower (sync, skipped)',
+          batchedSync(() => jobs.gatedFollower()),
+        )
+        .add(
+          'undecorated (async)',
+          batchedAsync(() => jobs.plainAsync()),
+        )
+        .add(
+          '@LeaderOnly on the leader (async)',
+          batchedAsync(() => jobs.gatedAsync()),
+        )
+        .add(
+          '@LeaderOnly on a follower (async, skipped)',
+          batchedAsync(() => jobs.gatedFollowerAsync()),
+        );
       await bench.run();
       for (const task of bench.tasks) {
         const result = task.result;
@@ -297,17 +343,30 @@ async function gateBench(): Promise<{ rounds: number; tasks: TaskResult[]; windo
       election.isLeader(FOLLOWER_LEASE) ||
       election.getState(LEADER_LEASE).since !== leaderSince ||
       election.getState(FOLLOWER_LEASE).since !== followerSince;
-    if (roleChanged) throw new Error('the gate app changed role during the benchmark: the figures would mix leader and follower paths');
+    if (roleChanged)
+      throw new Error(
+        'the gate app changed role during the benchmark: the figures would mix leader and follower paths',
+      );
     const tasks: TaskResult[] = [...perTask.entries()].map(([name, entry]) => ({
       name,
-      nsPerCall: { p50: summarize(entry.p50).p50, mean: summarize(entry.mean).p50, p99: summarize(entry.p99).p50, roundP50s: summarize(entry.p50) },
+      nsPerCall: {
+        p50: summarize(entry.p50).p50,
+        mean: summarize(entry.mean).p50,
+        p99: summarize(entry.p99).p50,
+        roundP50s: summarize(entry.p50),
+      },
       samples: entry.samples,
     }));
     return { rounds, tasks, windowMs, calls, requests };
   });
 }
 
-async function ticks(): Promise<{ windowMs: number; leaderRuns: number; followerRuns: number; requests: RequestCounts }> {
+async function ticks(): Promise<{
+  windowMs: number;
+  leaderRuns: number;
+  followerRuns: number;
+  requests: RequestCounts;
+}> {
   return withApps(true, async (app, proxy) => {
     const scheduled = app.get(ScheduledGated);
     await sleep(500);
@@ -317,7 +376,12 @@ async function ticks(): Promise<{ windowMs: number; leaderRuns: number; follower
     await sleep(tickWindowMs);
     const windowMs = Date.now() - t0;
     const requests = diffCounts(proxy.snapshot(), before);
-    return { windowMs, leaderRuns: scheduled.leaderRuns - r0, followerRuns: scheduled.followerRuns, requests };
+    return {
+      windowMs,
+      leaderRuns: scheduled.leaderRuns - r0,
+      followerRuns: scheduled.followerRuns,
+      requests,
+    };
   });
 }
 
@@ -325,7 +389,10 @@ async function main(): Promise<void> {
   const lock = await lockPerRun();
   const gate = await gateBench();
   const tick = await ticks();
-  writeFileSync(resultFile, JSON.stringify({ lockPerRun: lock, gate, ticks: tick, innerBatch: INNER, benchTimeMs, rounds }, null, 2));
+  writeFileSync(
+    resultFile,
+    JSON.stringify({ lockPerRun: lock, gate, ticks: tick, innerBatch: INNER, benchTimeMs, rounds }, null, 2),
+  );
   void sink;
 }
 

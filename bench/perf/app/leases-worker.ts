@@ -74,7 +74,11 @@ class RecordingStore implements LeaseStore {
     this.description = inner.description;
   }
 
-  private async time<T>(operation: string, call: () => Promise<T>, onDone?: (sentAt: number, ms: number, ok: boolean) => void): Promise<T> {
+  private async time<T>(
+    operation: string,
+    call: () => Promise<T>,
+    onDone?: (sentAt: number, ms: number, ok: boolean) => void,
+  ): Promise<T> {
     const sentAt = performance.now();
     let ok = false;
     try {
@@ -101,13 +105,17 @@ class RecordingStore implements LeaseStore {
   }
   renew(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
     const sentAtWall = Date.now();
-    return this.time('renew', () => this.inner.renew(leaseName, leaseId, signal), (sentAt, ms, ok) => {
-      if (ok) this.validUntil.set(leaseName, sentAtWall + this.validityMs);
-      if (!this.recording) return;
-      let list = this.renewals.get(leaseName);
-      if (!list) this.renewals.set(leaseName, (list = []));
-      list.push({ sentAt, ms, ok });
-    });
+    return this.time(
+      'renew',
+      () => this.inner.renew(leaseName, leaseId, signal),
+      (sentAt, ms, ok) => {
+        if (ok) this.validUntil.set(leaseName, sentAtWall + this.validityMs);
+        if (!this.recording) return;
+        let list = this.renewals.get(leaseName);
+        if (!list) this.renewals.set(leaseName, (list = []));
+        list.push({ sentAt, ms, ok });
+      },
+    );
   }
   release(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
     return this.time('release', () => this.inner.release(leaseName, leaseId, signal));
@@ -195,7 +203,14 @@ async function main(): Promise<void> {
     }
   }
   const calls = Object.fromEntries(
-    Object.entries(store.calls).map(([op, c]) => [op, { ...c, perSecond: (c.ok + c.failed) / (wallMs / 1000), meanMs: c.totalMs / Math.max(1, c.ok + c.failed) }]),
+    Object.entries(store.calls).map(([op, c]) => [
+      op,
+      {
+        ...c,
+        perSecond: (c.ok + c.failed) / (wallMs / 1000),
+        meanMs: c.totalMs / Math.max(1, c.ok + c.failed),
+      },
+    ]),
   );
 
   // Keep electing a little past the window so that no replica's shutdown (which releases its
@@ -204,39 +219,37 @@ async function main(): Promise<void> {
   await app.close();
   writeFileSync(
     resultFile,
-    JSON.stringify(
-      {
-        instanceId,
-        leases: leaseCount,
-        windowStartAt: startAt,
-        windowEndAt: endAt,
-        startedLate,
-        retryIntervalMs: pollMs,
-        startedInMs: Math.round(startedInMs),
-        windowMs: Math.round(wallMs),
-        renewIntervalMs,
-        leadingAtStart,
-        leadingAtEnd,
-        leadershipsLost: [...lost.values()].reduce((a, b) => a + b, 0),
-        leadershipsGained: gained,
-        renewals: renewLatency.length,
-        renewFailures,
-        renewLatenessMs: summarize(lateness),
-        renewsLaterThan1s: lateness.filter((ms) => ms > 1000).length,
-        renewLatencyMs: summarize(renewLatency),
-        calls,
-        eventLoopDelayMs: loopDelayMs(loop),
-        cpu: { percentOfOneCore: ((cpu.user + cpu.system) / 1000 / wallMs) * 100 },
-        memory: {
-          rssMB: memory.rss / 2 ** 20,
-          heapUsedMB: memory.heapUsed / 2 ** 20,
-          rssBaselineMB: memoryBaseline.rss / 2 ** 20,
-          heapUsedBaselineMB: memoryBaseline.heapUsed / 2 ** 20,
-        },
-        /** [lease index, term, from, to] in wall-clock ms; `to` null: still leading at exit. */
-        intervals,
+    JSON.stringify({
+      instanceId,
+      leases: leaseCount,
+      windowStartAt: startAt,
+      windowEndAt: endAt,
+      startedLate,
+      retryIntervalMs: pollMs,
+      startedInMs: Math.round(startedInMs),
+      windowMs: Math.round(wallMs),
+      renewIntervalMs,
+      leadingAtStart,
+      leadingAtEnd,
+      leadershipsLost: [...lost.values()].reduce((a, b) => a + b, 0),
+      leadershipsGained: gained,
+      renewals: renewLatency.length,
+      renewFailures,
+      renewLatenessMs: summarize(lateness),
+      renewsLaterThan1s: lateness.filter((ms) => ms > 1000).length,
+      renewLatencyMs: summarize(renewLatency),
+      calls,
+      eventLoopDelayMs: loopDelayMs(loop),
+      cpu: { percentOfOneCore: ((cpu.user + cpu.system) / 1000 / wallMs) * 100 },
+      memory: {
+        rssMB: memory.rss / 2 ** 20,
+        heapUsedMB: memory.heapUsed / 2 ** 20,
+        rssBaselineMB: memoryBaseline.rss / 2 ** 20,
+        heapUsedBaselineMB: memoryBaseline.heapUsed / 2 ** 20,
       },
-    ),
+      /** [lease index, term, from, to] in wall-clock ms; `to` null: still leading at exit. */
+      intervals,
+    }),
   );
 }
 

@@ -28,7 +28,12 @@ import { appendFileSync } from 'node:fs';
 import { Injectable, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Interval, ScheduleModule } from '@nestjs/schedule';
-import { LeaderElectionModule, LeaderElectionService, LeaderOnly, currentLeadership } from 'nestjs-leader-election';
+import {
+  LeaderElectionModule,
+  LeaderElectionService,
+  LeaderOnly,
+  currentLeadership,
+} from 'nestjs-leader-election';
 import { envNumber, envString } from '../support/azurite-connection.js';
 
 const connectionString = envString('AZURE_STORAGE_CONNECTION_STRING');
@@ -61,7 +66,13 @@ class PerfJobs implements OnApplicationBootstrap, OnApplicationShutdown {
 
   onApplicationBootstrap(): void {
     this.election.state$().subscribe((state) => {
-      journal({ event: 'role', at: Date.now(), role: state.role, term: state.term ?? null, leader: state.leader ?? null });
+      journal({
+        event: 'role',
+        at: Date.now(),
+        role: state.role,
+        term: state.term ?? null,
+        leader: state.leader ?? null,
+      });
     });
     journal({ event: 'boot', at: Date.now() });
   }
@@ -85,7 +96,12 @@ class PerfJobs implements OnApplicationBootstrap, OnApplicationShutdown {
     stallRequested = false;
     const leadership = currentLeadership()!;
     const elector = this.election.electorFor(leadership.leaseName);
-    journal({ event: 'stall-start', at: Date.now(), term: leadership.term, remainingLeaseMs: Math.round(elector.remainingLeaseMs()) });
+    journal({
+      event: 'stall-start',
+      at: Date.now(),
+      term: leadership.term,
+      remainingLeaseMs: Math.round(elector.remainingLeaseMs()),
+    });
     const t0 = hrMs();
     while (hrMs() - t0 < stallMs) {
       // busy: a CPU-bound computation that never yields
@@ -117,7 +133,12 @@ class PerfJobs implements OnApplicationBootstrap, OnApplicationShutdown {
       ...(presence ? {} : { presence: false }),
       ...(priority !== undefined ? { priority } : {}),
       ...(renewalThread
-        ? { renewalThread: maxBlockedMs !== undefined || exitOnBlockedDeadline ? { ...(maxBlockedMs !== undefined ? { maxBlockedMs } : {}), exitOnBlockedDeadline } : true }
+        ? {
+            renewalThread:
+              maxBlockedMs !== undefined || exitOnBlockedDeadline
+                ? { ...(maxBlockedMs !== undefined ? { maxBlockedMs } : {}), exitOnBlockedDeadline }
+                : true,
+          }
         : {}),
     }),
   ],
@@ -126,7 +147,9 @@ class PerfJobs implements OnApplicationBootstrap, OnApplicationShutdown {
 class PerfReplicaModule {}
 
 async function main(): Promise<void> {
-  const app = await NestFactory.createApplicationContext(PerfReplicaModule, { logger: ['log', 'warn', 'error'] });
+  const app = await NestFactory.createApplicationContext(PerfReplicaModule, {
+    logger: ['log', 'warn', 'error'],
+  });
   // Only these two: Nest's default list includes SIGUSR2, which here triggers the stall.
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
 }

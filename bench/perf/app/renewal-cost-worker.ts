@@ -58,7 +58,10 @@ async function main(): Promise<void> {
   await election.start(names);
   const t0 = Date.now();
   while (names.some((name) => !election.isLeader(name))) {
-    if (Date.now() - t0 > 60_000) throw new Error(`leads only ${names.filter((name) => election.isLeader(name)).length}/${leaseCount} leases after 60 s`);
+    if (Date.now() - t0 > 60_000)
+      throw new Error(
+        `leads only ${names.filter((name) => election.isLeader(name)).length}/${leaseCount} leases after 60 s`,
+      );
     await sleep(100);
   }
   await sleep(warmupMs);

@@ -53,10 +53,13 @@ export interface SuiteContext {
 }
 
 /** A failIf probe for JournalReader.waitFor: names the first of `processes` that has exited. */
-export function anyExited(processes: Iterable<Tracked> | (() => Iterable<Tracked>)): () => string | undefined {
+export function anyExited(
+  processes: Iterable<Tracked> | (() => Iterable<Tracked>),
+): () => string | undefined {
   const list = typeof processes === 'function' ? processes : () => processes;
   return () => {
-    for (const tracked of list()) if (!tracked.isRunning()) return `${tracked.name} exited unexpectedly (see its log)`;
+    for (const tracked of list())
+      if (!tracked.isRunning()) return `${tracked.name} exited unexpectedly (see its log)`;
     return undefined;
   };
 }
@@ -84,7 +87,12 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-export function createContext(settings: BenchSettings, root: string, runDir: string, log: (message: string) => void): SuiteContext {
+export function createContext(
+  settings: BenchSettings,
+  root: string,
+  runDir: string,
+  log: (message: string) => void,
+): SuiteContext {
   mkdirSync(join(runDir, 'journals'), { recursive: true });
   mkdirSync(join(runDir, 'logs'), { recursive: true });
   return {
@@ -99,10 +107,15 @@ export function createContext(settings: BenchSettings, root: string, runDir: str
       return azurite;
     },
     spawnApp(name, script, env, nodeArgs = []) {
-      return spawnTracked(name, process.execPath, ['--enable-source-maps', ...nodeArgs, join(root, 'dist', script)], {
-        env: { NO_COLOR: '1', FORCE_COLOR: '0', ...env },
-        logFile: join(runDir, 'logs', `${name}.log`),
-      });
+      return spawnTracked(
+        name,
+        process.execPath,
+        ['--enable-source-maps', ...nodeArgs, join(root, 'dist', script)],
+        {
+          env: { NO_COLOR: '1', FORCE_COLOR: '0', ...env },
+          logFile: join(runDir, 'logs', `${name}.log`),
+        },
+      );
     },
   };
 }

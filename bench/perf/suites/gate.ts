@@ -11,7 +11,11 @@ interface GateResult {
   lockPerRun: LockPerRunResult;
   gate: {
     rounds: number;
-    tasks: { name: string; nsPerCall: { mean: number; p50: number; p99: number; roundP50s: Summary }; samples: number }[];
+    tasks: {
+      name: string;
+      nsPerCall: { mean: number; p50: number; p99: number; roundP50s: Summary };
+      samples: number;
+    }[];
     windowMs: number;
     calls: number;
     requests: RequestCounts;
@@ -41,7 +45,10 @@ export const gateSuite: Suite = {
         TICK_WINDOW_MS: String(ctx.settings.tickWindowMs),
       });
       const { code } = await worker.exited;
-      if (code !== 0) throw new Error(`gate worker exited with ${code}; see ${join(ctx.runDir, 'logs', 'gate-worker.log')}`);
+      if (code !== 0)
+        throw new Error(
+          `gate worker exited with ${code}; see ${join(ctx.runDir, 'logs', 'gate-worker.log')}`,
+        );
       const result = JSON.parse(readFileSync(resultFile, 'utf8')) as GateResult;
       const { lockPerRun: lock, gate, ticks } = result;
 
@@ -66,15 +73,31 @@ export const gateSuite: Suite = {
         tables: [
           {
             title: `Gate cost per call, in process (tinybench, batches of 1 000 calls, ${gate.rounds} rounds; ns per call, median over rounds)`,
-            head: ['method', 'p50 ns', 'p50 range over rounds', 'mean ns', 'p99 ns', 'gate overhead (p50)', 'storage requests per call'],
+            head: [
+              'method',
+              'p50 ns',
+              'p50 range over rounds',
+              'mean ns',
+              'p99 ns',
+              'gate overhead (p50)',
+              'storage requests per call',
+            ],
             rows: gateRows,
             notes: [
               `During the ${fmt(gate.windowMs / 1000, 1)} s bench window (${(gate.calls / 1e6).toFixed(1)} M calls) the counting proxy saw ${gate.requests.total} storage requests (${kinds(gate.requests)}): background renew/poll only (the sync tasks also hold the event loop, which delays them).`,
             ],
           },
           {
-            title: 'Scheduled ticks through the gate (@Interval(10) @LeaderOnly on the leader lease and on a follower lease, same app)',
-            head: ['window', 'ticks per method', 'leader runs', 'follower runs', 'storage requests in window', 'expected background (renew every 5 s + poll every ~2 s)'],
+            title:
+              'Scheduled ticks through the gate (@Interval(10) @LeaderOnly on the leader lease and on a follower lease, same app)',
+            head: [
+              'window',
+              'ticks per method',
+              'leader runs',
+              'follower runs',
+              'storage requests in window',
+              'expected background (renew every 5 s + poll every ~2 s)',
+            ],
             rows: [
               [
                 `${fmt(ticks.windowMs / 1000, 1)} s`,
@@ -85,14 +108,29 @@ export const gateSuite: Suite = {
                 `~${fmt(ticks.windowMs / renewMs + ticks.windowMs / pollMs, 0)}`,
               ],
             ],
-            notes: ['Storage traffic does not depend on the tick rate: 0 requests per tick; the requests seen are the time-driven renewals of the leader lease and polls of the follower lease.'],
+            notes: [
+              'Storage traffic does not depend on the tick rate: 0 requests per tick; the requests seen are the time-driven renewals of the leader lease and polls of the follower lease.',
+            ],
           },
           {
-            title: 'Leader election gate vs lock-per-run (Acquire Lease + Release Lease around each run) on the same Azurite',
+            title:
+              'Leader election gate vs lock-per-run (Acquire Lease + Release Lease around each run) on the same Azurite',
             head: ['approach', 'latency added per run p50', 'p90', 'max', 'storage requests per run'],
             rows: [
-              ['@LeaderOnly, leader (runs)', `${fmt(plain('@LeaderOnly on the leader (sync)') / 1000, 2)} µs`, '', '', '0'],
-              ['@LeaderOnly, follower (skips)', `${fmt(plain('@LeaderOnly on a follower (sync, skipped)') / 1000, 2)} µs`, '', '', '0'],
+              [
+                '@LeaderOnly, leader (runs)',
+                `${fmt(plain('@LeaderOnly on the leader (sync)') / 1000, 2)} µs`,
+                '',
+                '',
+                '0',
+              ],
+              [
+                '@LeaderOnly, follower (skips)',
+                `${fmt(plain('@LeaderOnly on a follower (sync, skipped)') / 1000, 2)} µs`,
+                '',
+                '',
+                '0',
+              ],
               [
                 'lock-per-run, lock won (runs)',
                 `${fmt(lock.winnerLatencyMs.p50, 2)} ms`,
@@ -108,7 +146,9 @@ export const gateSuite: Suite = {
                 `${lock.requestsPerLoserRun} (${kinds(lock.loserRequests)} per 100 runs)`,
               ],
             ],
-            notes: [`lock-per-run latency: ${lock.runs} sequential runs each, direct to Azurite on 127.0.0.1 (a real storage account adds network round trips: typically several ms each).`],
+            notes: [
+              `lock-per-run latency: ${lock.runs} sequential runs each, direct to Azurite on 127.0.0.1 (a real storage account adds network round trips: typically several ms each).`,
+            ],
           },
         ],
       };

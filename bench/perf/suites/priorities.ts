@@ -74,9 +74,15 @@ async function runPriorities(ctx: SuiteContext, trialsPerKind: number): Promise<
     replicas.set(id, tracked);
     return tracked;
   };
-  const bootOf = (pid: number) => (entries: JournalEntry[]) => entries.find((e) => e.event === 'boot' && e.pid === pid);
+  const bootOf = (pid: number) => (entries: JournalEntry[]) =>
+    entries.find((e) => e.event === 'boot' && e.pid === pid);
   const firstRun = (replica: string | ((r: string) => boolean), after: number) => (entries: JournalEntry[]) =>
-    entries.find((e) => e.event === 'run' && (typeof replica === 'string' ? e.replica === replica : replica(e.replica)) && (e.start as number) >= after);
+    entries.find(
+      (e) =>
+        e.event === 'run' &&
+        (typeof replica === 'string' ? e.replica === replica : replica(e.replica)) &&
+        (e.start as number) >= after,
+    );
   const trials: PriorityTrial[] = [];
   try {
     const failIf = anyExited(() => replicas.values());
@@ -86,19 +92,40 @@ async function runPriorities(ctx: SuiteContext, trialsPerKind: number): Promise<
       start(id);
       await sleep(1_000);
     }
-    for (const id of ids) await journal.waitFor(bootOf(replicas.get(id)!.pid), 60_000, `boot of ${id}`, failIf);
-    const lastBoot = journal.entries.find((e) => e.event === 'boot' && e.pid === replicas.get('r1')!.pid)!.at as number;
-    const first = await journal.waitFor(firstRun(() => true, 0), ELECTION_DELAY_MS + 30_000, 'a first run', failIf);
-    const initial = { order, lastStartToFirstRunMs: (first.start as number) - lastBoot, firstLeader: first.replica };
-    ctx.log(`priorities: fresh cluster started ${order.join(', ')} → ${first.replica} runs ${seconds(initial.lastStartToFirstRunMs)} after r1 booted`);
+    for (const id of ids)
+      await journal.waitFor(bootOf(replicas.get(id)!.pid), 60_000, `boot of ${id}`, failIf);
+    const lastBoot = journal.entries.find((e) => e.event === 'boot' && e.pid === replicas.get('r1')!.pid)!
+      .at as number;
+    const first = await journal.waitFor(
+      firstRun(() => true, 0),
+      ELECTION_DELAY_MS + 30_000,
+      'a first run',
+      failIf,
+    );
+    const initial = {
+      order,
+      lastStartToFirstRunMs: (first.start as number) - lastBoot,
+      firstLeader: first.replica,
+    };
+    ctx.log(
+      `priorities: fresh cluster started ${order.join(', ')} → ${first.replica} runs ${seconds(initial.lastStartToFirstRunMs)} after r1 booted`,
+    );
 
     const kinds: Kind[] = [];
     for (let i = 0; i < trialsPerKind; i++) kinds.push('crash', 'graceful');
     const renewMs = (LEASE_SECONDS * 1000) / 3;
     for (const [index, kind] of kinds.entries()) {
       // r1 leads (after the initial election, or after the previous trial's failback).
-      const leading = await journal.waitFor(firstRun('r1', Date.now() - 1_000), FAILBACK_AFTER_MS + 3 * PRESENCE_INTERVAL_MS + 30_000, 'r1 leading', failIf);
-      const ledSince = (journal.entries.filter((e) => e.event === 'run' && e.replica === 'r1' && e.pid === leading.pid && e.term === leading.term)[0]?.start as number | undefined) ?? (leading.start as number);
+      const leading = await journal.waitFor(
+        firstRun('r1', Date.now() - 1_000),
+        FAILBACK_AFTER_MS + 3 * PRESENCE_INTERVAL_MS + 30_000,
+        'r1 leading',
+        failIf,
+      );
+      const ledSince =
+        (journal.entries.filter(
+          (e) => e.event === 'run' && e.replica === 'r1' && e.pid === leading.pid && e.term === leading.term,
+        )[0]?.start as number | undefined) ?? (leading.start as number);
       // Let the hand-over settle: the replica that handed the lease back to r1 (failback) leaves
       // free leases alone for one preference window after its hand-over (its cooldown); measured
       // apart, see the notes. Then a random phase against the renewal cycle.
@@ -110,16 +137,40 @@ async function runPriorities(ctx: SuiteContext, trialsPerKind: number): Promise<
       const lastGrantAt = Math.max(granted['Renew Lease'] ?? 0, granted['Acquire Lease'] ?? 0);
       const bound = LEASE_SECONDS * 1000 + RETRY_MS * (1 + JITTER) + 2 * PREFERENCE_WINDOW_MS + 30_000;
       const othersAlive = anyExited([replicas.get('r2')!, replicas.get('r3')!]);
-      const next = await journal.waitFor(firstRun((r) => r !== 'r1', t0), bound, `a run by another replica after ${kind} of r1`, othersAlive);
-      const trial: PriorityTrial = { kind, takeoverMs: (next.start as number) - t0, ledForMs: t0 - ledSince, newLeader: next.replica };
-      if (kind === 'crash' && lastGrantAt > 0) trial.leaseLeftAtKillMs = lastGrantAt + LEASE_SECONDS * 1000 - t0;
+      const next = await journal.waitFor(
+        firstRun((r) => r !== 'r1', t0),
+        bound,
+        `a run by another replica after ${kind} of r1`,
+        othersAlive,
+      );
+      const trial: PriorityTrial = {
+        kind,
+        takeoverMs: (next.start as number) - t0,
+        ledForMs: t0 - ledSince,
+        newLeader: next.replica,
+      };
+      if (kind === 'crash' && lastGrantAt > 0)
+        trial.leaseLeftAtKillMs = lastGrantAt + LEASE_SECONDS * 1000 - t0;
       await victim.exited;
       // Restart the best one: failback should give it the lease back after FAILBACK_AFTER_MS present.
       const restarted = start('r1');
       const boot = await journal.waitFor(bootOf(restarted.pid), 60_000, 'restart of r1', failIf);
-      const back = await journal.waitFor(firstRun('r1', boot.at as number), FAILBACK_AFTER_MS + 3 * PRESENCE_INTERVAL_MS + 30_000, 'failback to r1', failIf);
+      const back = await journal.waitFor(
+        firstRun('r1', boot.at as number),
+        FAILBACK_AFTER_MS + 3 * PRESENCE_INTERVAL_MS + 30_000,
+        'failback to r1',
+        failIf,
+      );
       trial.failbackMs = (back.start as number) - (boot.at as number);
-      const interim = [...journal.entries].filter((e) => e.event === 'run' && e.replica !== 'r1' && (e.start as number) >= t0 && (e.start as number) < (back.start as number)).at(-1);
+      const interim = [...journal.entries]
+        .filter(
+          (e) =>
+            e.event === 'run' &&
+            e.replica !== 'r1' &&
+            (e.start as number) >= t0 &&
+            (e.start as number) < (back.start as number),
+        )
+        .at(-1);
       if (interim) trial.failbackGapMs = (back.start as number) - (interim.end as number);
       trials.push(trial);
       ctx.log(
@@ -127,10 +178,13 @@ async function runPriorities(ctx: SuiteContext, trialsPerKind: number): Promise<
       );
     }
     journal.poll();
-    const runs = journal.entries.filter((e) => e.event === 'run').sort((a, b) => (a.start as number) - (b.start as number));
+    const runs = journal.entries
+      .filter((e) => e.event === 'run')
+      .sort((a, b) => (a.start as number) - (b.start as number));
     let overlaps = 0;
     for (let i = 0; i < runs.length; i++) {
-      for (let j = i + 1; j < runs.length && (runs[j]!.start as number) < (runs[i]!.end as number); j++) if (runs[j]!.replica !== runs[i]!.replica) overlaps++;
+      for (let j = i + 1; j < runs.length && (runs[j]!.start as number) < (runs[i]!.end as number); j++)
+        if (runs[j]!.replica !== runs[i]!.replica) overlaps++;
     }
     const leaderRunsByReplica: Record<string, number> = {};
     for (const run of runs) leaderRunsByReplica[run.replica] = (leaderRunsByReplica[run.replica] ?? 0) + 1;
@@ -142,7 +196,13 @@ async function runPriorities(ctx: SuiteContext, trialsPerKind: number): Promise<
   }
 }
 
-const row = (label: string, s: Summary, boundMs: number, values: number[], extra: string): (string | number)[] => [
+const row = (
+  label: string,
+  s: Summary,
+  boundMs: number,
+  values: number[],
+  extra: string,
+): (string | number)[] => [
   label,
   s.n,
   seconds(s.min),
@@ -156,7 +216,8 @@ const row = (label: string, s: Summary, boundMs: number, values: number[], extra
 
 export const prioritiesSuite: Suite = {
   name: 'priorities',
-  description: 'takeover with priorities 3/2/1 (SIGKILL / SIGTERM of the best leader), failback after it returns, first election',
+  description:
+    'takeover with priorities 3/2/1 (SIGKILL / SIGTERM of the best leader), failback after it returns, first election',
   async run(ctx) {
     const n = ctx.settings.prioritiesTrials;
     ctx.log(`priorities: ${n} crash + ${n} graceful trials, failback after ${FAILBACK_AFTER_MS / 1000} s`);
@@ -179,11 +240,15 @@ export const prioritiesSuite: Suite = {
       const left = ofKind.filter((t) => t.leaseLeftAtKillMs !== undefined).map((t) => t.leaseLeftAtKillMs!);
       rows.push(
         row(
-          kind === 'crash' ? 'SIGKILL of r1 (priority 3) → r2 (priority 2) runs' : 'SIGTERM of r1 (priority 3) → r2 (priority 2) runs',
+          kind === 'crash'
+            ? 'SIGKILL of r1 (priority 3) → r2 (priority 2) runs'
+            : 'SIGTERM of r1 (priority 3) → r2 (priority 2) runs',
           summaries[kind],
           kind === 'crash' ? crashBound : gracefulBound,
           values,
-          kind === 'crash' && left.length ? `${newLeaders}; lease left at the kill ${seconds(Math.min(...left))} … ${seconds(Math.max(...left))}` : newLeaders,
+          kind === 'crash' && left.length
+            ? `${newLeaders}; lease left at the kill ${seconds(Math.min(...left))} … ${seconds(Math.max(...left))}`
+            : newLeaders,
         ),
       );
     }
@@ -196,7 +261,9 @@ export const prioritiesSuite: Suite = {
         summaries.failback,
         failbackBound,
         failback,
-        gaps.length ? `hand-over gap (interim leader's last run → r1's first) ${seconds(Math.min(...gaps))} … ${seconds(Math.max(...gaps))}` : '',
+        gaps.length
+          ? `hand-over gap (interim leader's last run → r1's first) ${seconds(Math.min(...gaps))} … ${seconds(Math.max(...gaps))}`
+          : '',
       ),
     );
     return {
@@ -219,7 +286,11 @@ export const prioritiesSuite: Suite = {
           notes: [
             `Bounds: crash D + 1.2 R + 1 tier × preferenceWindowMs = ${seconds(crashBound, 1)} (the README's worst case D + R + tiers × window; r1's record still counts as live for up to 30 s after the kill, so r2 leaves the free lease to it for one window); graceful 1.2 R (r1 releases the lease and withdraws its record); failback afterStableMs + 3 presence intervals (first seen at a listing, afterStableMs checked once per listing, a refresh after first seen required) + 1.2 R.`,
             `Fresh cluster started worst-first (${result.initial.order.join(', ')}, 1 s apart): ${result.initial.firstLeader} ran first, ${seconds(result.initial.lastStartToFirstRunMs)} after r1 booted (electionDelayMs 12 s).`,
-            `Runs of two replicas overlapping in time over the whole suite: ${result.overlaps}. Runs per replica: ${Object.entries(result.leaderRunsByReplica).map(([r, c]) => `${r} ${c}`).join(', ')}.`,
+            `Runs of two replicas overlapping in time over the whole suite: ${result.overlaps}. Runs per replica: ${Object.entries(
+              result.leaderRunsByReplica,
+            )
+              .map(([r, c]) => `${r} ${c}`)
+              .join(', ')}.`,
           ],
         },
       ],

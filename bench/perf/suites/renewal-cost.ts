@@ -49,7 +49,8 @@ async function measure(ctx: SuiteContext, leases: number, thread: boolean): Prom
 
 export const renewalCostSuite: Suite = {
   name: 'renewal-cost',
-  description: 'memory and CPU of the renewal thread: one process leading 1 and 100 leases, with and without renewalThread',
+  description:
+    'memory and CPU of the renewal thread: one process leading 1 and 100 leases, with and without renewalThread',
   async run(ctx) {
     const results: CostResult[] = [];
     for (const leases of [1, 100]) {
@@ -58,15 +59,26 @@ export const renewalCostSuite: Suite = {
         results.push(await measure(ctx, leases, thread));
       }
     }
-    const find = (leases: number, thread: boolean): CostResult => results.find((r) => r.leases === leases && r.renewalThread === thread)!;
-    const delta = (a: number, b: number, digits: number): string => `${b - a >= 0 ? '+' : ''}${fmt(b - a, digits)}`;
+    const find = (leases: number, thread: boolean): CostResult =>
+      results.find((r) => r.leases === leases && r.renewalThread === thread)!;
+    const delta = (a: number, b: number, digits: number): string =>
+      `${b - a >= 0 ? '+' : ''}${fmt(b - a, digits)}`;
     const cpuMs = (r: CostResult): number => r.cpuUserMs + r.cpuSystemMs;
     return {
       data: { results },
       tables: [
         {
           title: `Cost of the renewal thread (one process leading N leases alone, D = 15 s, renew every 5 s; idle leadership for ${fmt(ctx.settings.renewalCostWindowMs / 1000, 0)} s; memory after a full GC)`,
-          head: ['leases', 'renewals', 'OS threads', 'RSS', 'main heap used', 'CPU time (user + system)', 'CPU', 'leading at the end'],
+          head: [
+            'leases',
+            'renewals',
+            'OS threads',
+            'RSS',
+            'main heap used',
+            'CPU time (user + system)',
+            'CPU',
+            'leading at the end',
+          ],
           rows: results.map((r) => [
             r.leases,
             r.renewalThread ? 'renewal thread' : 'main thread',

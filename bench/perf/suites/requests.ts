@@ -28,9 +28,20 @@ interface ElectionRequests {
 }
 
 /** The operations the presence table shows in their own columns (the rest go to "other"). */
-const OPERATIONS = ['Get Properties', 'Renew Lease', 'Set Metadata', 'List Blobs', 'Put Blob', 'Delete Blob'] as const;
+const OPERATIONS = [
+  'Get Properties',
+  'Renew Lease',
+  'Set Metadata',
+  'List Blobs',
+  'Put Blob',
+  'Delete Blob',
+] as const;
 
-async function electionRequests(ctx: SuiteContext, port: number, presence: boolean): Promise<ElectionRequests> {
+async function electionRequests(
+  ctx: SuiteContext,
+  port: number,
+  presence: boolean,
+): Promise<ElectionRequests> {
   const tag = presence ? 'presence-on' : 'presence-off';
   const journalPath = join(ctx.runDir, 'journals', `requests-${tag}.jsonl`);
   const journal = new JournalReader(journalPath);
@@ -47,13 +58,20 @@ async function electionRequests(ctx: SuiteContext, port: number, presence: boole
         PRESENCE: presence ? '1' : '0',
       }),
     );
-    await journal.waitFor((entries) => (entries.filter((e) => e.event === 'boot').length === 3 ? true : undefined), 60_000, 'three replicas', anyExited(processes));
+    await journal.waitFor(
+      (entries) => (entries.filter((e) => e.event === 'boot').length === 3 ? true : undefined),
+      60_000,
+      'three replicas',
+      anyExited(processes),
+    );
     await sleep(15_000); // past start-up (container/blob creation, first acquire)
     journal.poll();
     const rolesBefore = journal.entries.filter((e) => e.event === 'role').length;
     const before = proxies.map((proxy) => proxy.snapshot());
     const t0 = Date.now();
-    ctx.log(`requests: presence ${presence ? 'on' : 'off'}, counting for ${fmt(ctx.settings.requestsWindowMs / 60_000, 1)} min`);
+    ctx.log(
+      `requests: presence ${presence ? 'on' : 'off'}, counting for ${fmt(ctx.settings.requestsWindowMs / 60_000, 1)} min`,
+    );
     await sleep(ctx.settings.requestsWindowMs);
     const windowMs = Date.now() - t0;
     const counts = proxies.map((proxy, i) => diffCounts(proxy.snapshot(), before[i]!));
@@ -68,7 +86,9 @@ async function electionRequests(ctx: SuiteContext, port: number, presence: boole
         role: (requests.byKind['Renew Lease'] ?? 0) > 0 ? 'leader' : 'follower',
         requests,
         perHour: requests.total * scale,
-        perHourByKind: Object.fromEntries(Object.entries(requests.byKind).map(([kind, n]) => [kind, n * scale])),
+        perHourByKind: Object.fromEntries(
+          Object.entries(requests.byKind).map(([kind, n]) => [kind, n * scale]),
+        ),
       };
     });
     // Stop the replicas before the next configuration counts (their records would otherwise linger).
@@ -84,10 +104,20 @@ async function electionRequests(ctx: SuiteContext, port: number, presence: boole
  * cron does on synchronised clocks) and runs the job only if it can acquire the blob lease; it
  * releases right after the run. Counts requests per replica and how often the job actually ran.
  */
-async function lockPerRunRequests(ctx: SuiteContext, port: number): Promise<{ windowMs: number; periods: number; executions: number; replicas: { replica: string; requests: RequestCounts; perHour: number; runs: number }[] }> {
+async function lockPerRunRequests(
+  ctx: SuiteContext,
+  port: number,
+): Promise<{
+  windowMs: number;
+  periods: number;
+  executions: number;
+  replicas: { replica: string; requests: RequestCounts; perHour: number; runs: number }[];
+}> {
   const ids = ['l1', 'l2', 'l3'];
   const proxies = await Promise.all(ids.map(() => new CountingProxy(port).start()));
-  const setup = BlobServiceClient.fromConnectionString(connectionStringFor(port)).getContainerClient('bench-lock-per-run');
+  const setup = BlobServiceClient.fromConnectionString(connectionStringFor(port)).getContainerClient(
+    'bench-lock-per-run',
+  );
   await setup.createIfNotExists();
   await setup.getBlockBlobClient('job').upload('', 0);
   const leases: BlobLeaseClient[] = proxies.map((proxy) =>
@@ -134,7 +164,8 @@ async function lockPerRunRequests(ctx: SuiteContext, port: number): Promise<{ wi
 
 export const requestsSuite: Suite = {
   name: 'requests',
-  description: 'storage requests per hour per replica by role (HTTP-level counts), vs lock-per-run at 1 run/s',
+  description:
+    'storage requests per hour per replica by role (HTTP-level counts), vs lock-per-run at 1 run/s',
   async run(ctx) {
     const azurite = await ctx.azurite();
     try {
@@ -151,7 +182,9 @@ export const requestsSuite: Suite = {
       const clusterElection = election.replicas.reduce((sum, r) => sum + r.perHour, 0);
       const clusterLock = lock.replicas.reduce((sum, r) => sum + r.perHour, 0);
       const byOperation = (run: ElectionRequests): (string | number)[][] => {
-        const ordered = [...run.replicas].sort((a, b) => (a.role === b.role ? a.replica.localeCompare(b.replica) : a.role === 'leader' ? -1 : 1));
+        const ordered = [...run.replicas].sort((a, b) =>
+          a.role === b.role ? a.replica.localeCompare(b.replica) : a.role === 'leader' ? -1 : 1,
+        );
         return ordered.map((r) => {
           const other = Object.entries(r.perHourByKind)
             .filter(([kind]) => !(OPERATIONS as readonly string[]).includes(kind))
@@ -173,9 +206,27 @@ export const requestsSuite: Suite = {
             title: `Storage requests per hour per replica, default timings (D = 15 s, renew every 5 s, poll every 2 s ± 20 %, presence on: refresh every 10 s), 3 replicas, counted over ${fmt(election.windowMs / 60_000, 1)} min and extrapolated`,
             head: ['replica', 'role', 'requests in window', 'requests / hour', 'by kind (per hour)'],
             rows: [
-              ...leaders.map((r) => [r.replica, 'leader', r.requests.total, fmt(r.perHour, 0), kinds(r.perHourByKind)]),
-              ...followers.map((r) => [r.replica, 'follower', r.requests.total, fmt(r.perHour, 0), kinds(r.perHourByKind)]),
-              ['cluster (3 replicas)', '', election.replicas.reduce((s, r) => s + r.requests.total, 0), fmt(clusterElection, 0), 'independent of how often jobs run'],
+              ...leaders.map((r) => [
+                r.replica,
+                'leader',
+                r.requests.total,
+                fmt(r.perHour, 0),
+                kinds(r.perHourByKind),
+              ]),
+              ...followers.map((r) => [
+                r.replica,
+                'follower',
+                r.requests.total,
+                fmt(r.perHour, 0),
+                kinds(r.perHourByKind),
+              ]),
+              [
+                'cluster (3 replicas)',
+                '',
+                election.replicas.reduce((s, r) => s + r.requests.total, 0),
+                fmt(clusterElection, 0),
+                'independent of how often jobs run',
+              ],
             ],
             notes: [
               `Expected from the timings: leader 3 600/5 = 720 Renew Lease per hour; follower 3 600/2 = 1 800 Get Properties per hour; presence: 360 Set Metadata per replica, 360 List Blobs on the leader. Role changes during the window: ${election.roleChanges}.`,
@@ -195,7 +246,12 @@ export const requestsSuite: Suite = {
             head: ['replica', 'runs won', 'requests in window', 'requests / hour'],
             rows: [
               ...lock.replicas.map((r) => [r.replica, r.runs, r.requests.total, fmt(r.perHour, 0)]),
-              ['cluster (3 replicas)', lock.executions, lock.replicas.reduce((s, r) => s + r.requests.total, 0), fmt(clusterLock, 0)],
+              [
+                'cluster (3 replicas)',
+                lock.executions,
+                lock.replicas.reduce((s, r) => s + r.requests.total, 0),
+                fmt(clusterLock, 0),
+              ],
             ],
             notes: [
               `Job executions: ${lock.executions} in ${lock.periods} one-second periods (${fmt(lock.executions / Math.max(1, lock.periods), 2)} per period; > 1 means the lock let a run through twice).`,

@@ -61,7 +61,9 @@ function readJson<T>(path: string): T {
   return JSON.parse(readFileSync(path, 'utf8')) as T;
 }
 
-async function candidates(ctx: SuiteContext): Promise<{ result: CandidatesResult; requestsPerSecond: number; azuriteCpuPercent?: number }> {
+async function candidates(
+  ctx: SuiteContext,
+): Promise<{ result: CandidatesResult; requestsPerSecond: number; azuriteCpuPercent?: number }> {
   const azurite = await ctx.azurite();
   const proxy = await new CountingProxy(azurite.port).start();
   try {
@@ -82,7 +84,8 @@ async function candidates(ctx: SuiteContext): Promise<{ result: CandidatesResult
     return {
       result: readJson<CandidatesResult>(resultFile),
       requestsPerSecond: proxy.counts.total / (elapsed / 1000),
-      azuriteCpuPercent: cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) / elapsed) * 100 : undefined,
+      azuriteCpuPercent:
+        cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) / elapsed) * 100 : undefined,
     };
   } finally {
     await proxy.stop();
@@ -128,7 +131,10 @@ function checkOverlaps(replicas: LeasesResult[]): OverlapCheck {
         const ms = Math.min(a.to, b.to) - b.from;
         overlaps++;
         maxOverlapMs = Math.max(maxOverlapMs, ms);
-        if (examples.length < 5) examples.push(`lease-${String(lease).padStart(4, '0')}: ${a.replica} (term ${a.term}) and ${b.replica} (term ${b.term}) for ${ms} ms`);
+        if (examples.length < 5)
+          examples.push(
+            `lease-${String(lease).padStart(4, '0')}: ${a.replica} (term ${a.term}) and ${b.replica} (term ${b.term}) for ${ms} ms`,
+          );
       }
     }
   }
@@ -139,10 +145,14 @@ function checkOverlaps(replicas: LeasesResult[]): OverlapCheck {
  * How many Get Properties per second this Azurite serves on this machine (64 in flight, 5 s), and
  * how busy that keeps its single Node process: the capacity the 1 000-lease runs compete for.
  */
-async function azuriteCapacity(ctx: SuiteContext): Promise<{ requestsPerSecond: number; latencyMs: Summary; azuriteCpuPercent?: number }> {
+async function azuriteCapacity(
+  ctx: SuiteContext,
+): Promise<{ requestsPerSecond: number; latencyMs: Summary; azuriteCpuPercent?: number }> {
   const azurite = await ctx.azurite();
   try {
-    const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient('capacity');
+    const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(
+      'capacity',
+    );
     await container.createIfNotExists();
     const blobs = Array.from({ length: 64 }, (_, i) => container.getBlockBlobClient(`blob-${i}`));
     await Promise.all(blobs.map((blob) => blob.upload('', 0)));
@@ -167,7 +177,8 @@ async function azuriteCapacity(ctx: SuiteContext): Promise<{ requestsPerSecond: 
     return {
       requestsPerSecond: latencies.length / (elapsed / 1000),
       latencyMs: summarize(latencies),
-      azuriteCpuPercent: cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) / elapsed) * 100 : undefined,
+      azuriteCpuPercent:
+        cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) / elapsed) * 100 : undefined,
     };
   } finally {
     await azurite.stop();
@@ -217,7 +228,10 @@ async function leases(ctx: SuiteContext, retryIntervalMs: number): Promise<Lease
     const azuriteRssMB = processRssMB(azurite.pid);
     const exits = await Promise.all(workers.map((worker) => worker.exited));
     exits.forEach(({ code }, i) => {
-      if (code !== 0) throw new Error(`leases worker ${ids[i]} exited with ${code}; see logs/leases-r${retryIntervalMs}-${ids[i]}.log`);
+      if (code !== 0)
+        throw new Error(
+          `leases worker ${ids[i]} exited with ${code}; see logs/leases-r${retryIntervalMs}-${ids[i]}.log`,
+        );
     });
     const replicas = files.map((file) => readJson<LeasesResult>(file));
     const overlapCheck = checkOverlaps(replicas);
@@ -226,8 +240,12 @@ async function leases(ctx: SuiteContext, retryIntervalMs: number): Promise<Lease
       retryIntervalMs,
       replicas,
       overlapCheck,
-      storageRequestsPerSecond: replicas.reduce((sum, r) => sum + Object.values(r.calls).reduce((s2, c) => s2 + c.perSecond, 0), 0),
-      azuriteCpuPercent: cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) / elapsed) * 100 : undefined,
+      storageRequestsPerSecond: replicas.reduce(
+        (sum, r) => sum + Object.values(r.calls).reduce((s2, c) => s2 + c.perSecond, 0),
+        0,
+      ),
+      azuriteCpuPercent:
+        cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) / elapsed) * 100 : undefined,
       azuriteRssMB,
     };
   } finally {
@@ -239,39 +257,65 @@ export const scaleSuite: Suite = {
   name: 'scale',
   description: '100 candidates on one lease in one process; 1 000 named leases across 3 replicas',
   async run(ctx) {
-    ctx.log(`scale: ${ctx.settings.candidates} candidates on one lease for ${ctx.settings.candidatesDurationMs / 1000} s`);
+    ctx.log(
+      `scale: ${ctx.settings.candidates} candidates on one lease for ${ctx.settings.candidatesDurationMs / 1000} s`,
+    );
     const c = await candidates(ctx);
     const capacity = await azuriteCapacity(ctx);
-    ctx.log(`scale: Azurite serves ~${fmt(capacity.requestsPerSecond, 0)} Get Properties/s here (64 in flight), at ${fmt(capacity.azuriteCpuPercent, 0)} % of one core`);
+    ctx.log(
+      `scale: Azurite serves ~${fmt(capacity.requestsPerSecond, 0)} Get Properties/s here (64 in flight), at ${fmt(capacity.azuriteCpuPercent, 0)} % of one core`,
+    );
     const runs: LeasesRun[] = [];
     for (const retryMs of ctx.settings.leasesRetryIntervalsMs) {
-      ctx.log(`scale: ${ctx.settings.leases} leases × 3 replicas, follower poll ${retryMs} ms (warm-up ${ctx.settings.leasesWarmupMs / 1000} s, window ${ctx.settings.leasesDurationMs / 1000} s)`);
+      ctx.log(
+        `scale: ${ctx.settings.leases} leases × 3 replicas, follower poll ${retryMs} ms (warm-up ${ctx.settings.leasesWarmupMs / 1000} s, window ${ctx.settings.leasesDurationMs / 1000} s)`,
+      );
       runs.push(await leases(ctx, retryMs));
     }
     const r = c.result;
-    const leaseRows = runs.flatMap((l) => l.replicas.map((x) => [
-      `R = ${fmt(l.retryIntervalMs / 1000, 0)} s`,
-      x.instanceId,
-      `${x.leadingAtStart} → ${x.leadingAtEnd}`,
-      x.leadershipsLost,
-      x.renewals,
-      x.renewFailures,
-      `${fmt(x.renewLatenessMs.p50, 1)} / ${fmt(x.renewLatenessMs.p90, 1)} / ${fmt(x.renewLatenessMs.max, 1)}`,
-      `${fmt(x.renewLatencyMs.p50, 1)} / ${fmt(x.renewLatencyMs.p90, 1)} / ${fmt(x.renewLatencyMs.max, 1)}`,
-      `${fmt(x.eventLoopDelayMs.p50, 1)} / ${fmt(x.eventLoopDelayMs.p99, 1)} / ${fmt(x.eventLoopDelayMs.max, 1)}`,
-      fmt(x.cpu.percentOfOneCore, 0),
-      `${fmt(x.memory.rssMB, 0)} (${fmt(x.memory.rssBaselineMB, 0)})`,
-      `${fmt(x.memory.heapUsedMB, 0)} (${fmt(x.memory.heapUsedBaselineMB, 0)})`,
-      fmt(Object.values(x.calls).reduce((s, v) => s + v.perSecond, 0), 0),
-    ]));
-    const perLeaseKB = runs.flatMap((l) => l.replicas.map((x) => ((x.memory.heapUsedMB - x.memory.heapUsedBaselineMB) * 1024) / x.leases));
+    const leaseRows = runs.flatMap((l) =>
+      l.replicas.map((x) => [
+        `R = ${fmt(l.retryIntervalMs / 1000, 0)} s`,
+        x.instanceId,
+        `${x.leadingAtStart} → ${x.leadingAtEnd}`,
+        x.leadershipsLost,
+        x.renewals,
+        x.renewFailures,
+        `${fmt(x.renewLatenessMs.p50, 1)} / ${fmt(x.renewLatenessMs.p90, 1)} / ${fmt(x.renewLatenessMs.max, 1)}`,
+        `${fmt(x.renewLatencyMs.p50, 1)} / ${fmt(x.renewLatencyMs.p90, 1)} / ${fmt(x.renewLatencyMs.max, 1)}`,
+        `${fmt(x.eventLoopDelayMs.p50, 1)} / ${fmt(x.eventLoopDelayMs.p99, 1)} / ${fmt(x.eventLoopDelayMs.max, 1)}`,
+        fmt(x.cpu.percentOfOneCore, 0),
+        `${fmt(x.memory.rssMB, 0)} (${fmt(x.memory.rssBaselineMB, 0)})`,
+        `${fmt(x.memory.heapUsedMB, 0)} (${fmt(x.memory.heapUsedBaselineMB, 0)})`,
+        fmt(
+          Object.values(x.calls).reduce((s, v) => s + v.perSecond, 0),
+          0,
+        ),
+      ]),
+    );
+    const perLeaseKB = runs.flatMap((l) =>
+      l.replicas.map((x) => ((x.memory.heapUsedMB - x.memory.heapUsedBaselineMB) * 1024) / x.leases),
+    );
     const first = runs[0]?.replicas[0];
     return {
       data: { candidates: c, azuriteCapacity: capacity, leases: runs },
       tables: [
         {
           title: `${r.candidates} candidates on one lease in one process (default timings, each with its own store), ${fmt(r.durationMs / 1000, 0)} s, the leader steps down every 15 s`,
-          head: ['samples (every 100 ms)', 'exactly 1 leader', '0 leaders', '> 1 leader', 'handoffs', 'handoff gap p50 / max', 'first leader after start', 'CPU (% of one core)', 'loop delay p99 / max', 'RSS / heap', 'storage req/s', 'Azurite CPU'],
+          head: [
+            'samples (every 100 ms)',
+            'exactly 1 leader',
+            '0 leaders',
+            '> 1 leader',
+            'handoffs',
+            'handoff gap p50 / max',
+            'first leader after start',
+            'CPU (% of one core)',
+            'loop delay p99 / max',
+            'RSS / heap',
+            'storage req/s',
+            'Azurite CPU',
+          ],
           rows: [
             [
               r.samples,
@@ -288,11 +332,27 @@ export const scaleSuite: Suite = {
               c.azuriteCpuPercent === undefined ? '–' : `${fmt(c.azuriteCpuPercent, 0)} %`,
             ],
           ],
-          notes: ['Loop delay: perf_hooks.monitorEventLoopDelay, 10 ms resolution, minus the resolution (0 = timers on time).'],
+          notes: [
+            'Loop delay: perf_hooks.monitorEventLoopDelay, 10 ms resolution, minus the resolution (0 = timers on time).',
+          ],
         },
         {
           title: `${first?.leases ?? 0} named leases × 3 replicas (one process each; D = 15 s, renew every 5 s; follower poll R as shown), steady-state window ${fmt((first?.windowMs ?? 0) / 1000, 0)} s after ${ctx.settings.leasesWarmupMs / 1000} s warm-up`,
-          head: ['poll', 'replica', 'leases led (start → end)', 'leaderships lost', 'renewals', 'renew failures', 'renew lateness p50 / p90 / max ms', 'renew latency p50 / p90 / max ms', 'loop delay p50 / p99 / max ms', 'CPU %', 'RSS MB (app baseline)', 'heap MB (baseline)', 'storage req/s'],
+          head: [
+            'poll',
+            'replica',
+            'leases led (start → end)',
+            'leaderships lost',
+            'renewals',
+            'renew failures',
+            'renew lateness p50 / p90 / max ms',
+            'renew latency p50 / p90 / max ms',
+            'loop delay p50 / p99 / max ms',
+            'CPU %',
+            'RSS MB (app baseline)',
+            'heap MB (baseline)',
+            'storage req/s',
+          ],
           rows: leaseRows,
           notes: [
             `Renew lateness = gap between two renewals of the same lease minus renewIntervalMs (5 000 ms). Leadership must last while renewals are later than ~9 s (D − safety margin − renew interval).`,

@@ -58,7 +58,12 @@ function stripAnsi(text: string): string {
   return text.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g'), '');
 }
 
-async function trial(ctx: SuiteContext, renewal: RenewalMode, factor: number, index: number): Promise<StallTrial> {
+async function trial(
+  ctx: SuiteContext,
+  renewal: RenewalMode,
+  factor: number,
+  index: number,
+): Promise<StallTrial> {
   const azurite = await ctx.azurite();
   const stallMs = Math.round(factor * D_SECONDS * 1000);
   const maxBlockedMs = renewal === 'thread' ? ctx.settings.stallMaxBlockedMs : undefined;
@@ -87,16 +92,33 @@ async function trial(ctx: SuiteContext, renewal: RenewalMode, factor: number, in
       );
     }
     const failIf = anyExited(() => replicas.values());
-    await journal.waitFor((e) => (e.filter((x) => x.event === 'boot').length === 3 ? true : undefined), 60_000, 'three replicas', failIf);
-    const firstRun = await journal.waitFor((e) => e.find((x) => x.event === 'run'), 30_000, 'a leader run', failIf);
+    await journal.waitFor(
+      (e) => (e.filter((x) => x.event === 'boot').length === 3 ? true : undefined),
+      60_000,
+      'three replicas',
+      failIf,
+    );
+    const firstRun = await journal.waitFor(
+      (e) => e.find((x) => x.event === 'run'),
+      30_000,
+      'a leader run',
+      failIf,
+    );
     await sleep(2_000 + ctx.random() * 5_000); // random phase against the renewal cycle
     journal.poll();
     const leader = firstRun.replica;
     replicas.get(leader)!.signal('SIGUSR2');
-    const start = await journal.waitFor((e) => e.find((x) => x.event === 'stall-start'), 10_000, 'stall start', failIf);
+    const start = await journal.waitFor(
+      (e) => e.find((x) => x.event === 'stall-start'),
+      10_000,
+      'stall start',
+      failIf,
+    );
     // With the exit policy the blocked process may end before its block does: then that is the end.
     const blocked = replicas.get(leader)!;
-    const othersExited = anyExited(() => [...replicas.entries()].filter(([id]) => id !== leader).map(([, tracked]) => tracked));
+    const othersExited = anyExited(() =>
+      [...replicas.entries()].filter(([id]) => id !== leader).map(([, tracked]) => tracked),
+    );
     let exitedAt: number | undefined;
     const end = await journal.waitFor(
       (e) => {
@@ -121,17 +143,35 @@ async function trial(ctx: SuiteContext, renewal: RenewalMode, factor: number, in
     const afterImmediate = journal.entries.find((e) => e.event === 'stall-after' && e.phase === 'immediate');
     const after100 = journal.entries.find((e) => e.event === 'stall-after' && e.phase === 'timeout-100ms');
     const ownRunsAfter = runs.filter((e) => e.replica === leader && (e.start as number) >= endAt);
-    const staleRuns = otherRun ? ownRunsAfter.filter((e) => e.term === term && (e.start as number) >= (otherRun.start as number)) : [];
+    const staleRuns = otherRun
+      ? ownRunsAfter.filter((e) => e.term === term && (e.start as number) >= (otherRun.start as number))
+      : [];
     const rolesAfter = journal.entries
       .filter((e) => e.event === 'role' && e.replica === leader && (e.at as number) >= endAt)
-      .map((e) => `${e.role}${e.leader ? ` (leader ${e.leader as string}, term ${e.term as number})` : ''} at +${fmt(((e.at as number) - endAt) / 1000, 2)} s`);
-    const nextLeader = journal.entries.find((e) => e.event === 'role' && e.role === 'leader' && (e.at as number) >= startAt && (e.term as number) > term);
+      .map(
+        (e) =>
+          `${e.role}${e.leader ? ` (leader ${e.leader as string}, term ${e.term as number})` : ''} at +${fmt(((e.at as number) - endAt) / 1000, 2)} s`,
+      );
+    const nextLeader = journal.entries.find(
+      (e) =>
+        e.event === 'role' && e.role === 'leader' && (e.at as number) >= startAt && (e.term as number) > term,
+    );
     const pick = (e: JournalEntry | undefined): StallTrial['afterImmediate'] =>
-      e ? { isLeader: e.isLeader as boolean, isActive: e.isActive as boolean, signalAborted: e.signalAborted as boolean } : undefined;
+      e
+        ? {
+            isLeader: e.isLeader as boolean,
+            isActive: e.isActive as boolean,
+            signalAborted: e.signalAborted as boolean,
+          }
+        : undefined;
     const logText = stripAnsi(readFileSync(join(ctx.runDir, 'logs', `${tag}-${leader}.log`), 'utf8'));
     const logs = logText
       .split('\n')
-      .filter((line) => /LeaderElection|Scheduler|WARN|ERROR/.test(line) && !/InstanceLoader|Starting leader election|Became leader of .* \(term 1\)/.test(line))
+      .filter(
+        (line) =>
+          /LeaderElection|Scheduler|WARN|ERROR/.test(line) &&
+          !/InstanceLoader|Starting leader election|Became leader of .* \(term 1\)/.test(line),
+      )
       .map((line) => line.replace(/^\[Nest\] \d+\s+-\s+/, '').trim())
       .filter(Boolean)
       .slice(-12);
@@ -147,7 +187,14 @@ async function trial(ctx: SuiteContext, renewal: RenewalMode, factor: number, in
       remainingLeaseAtStartMs: start.remainingLeaseMs as number,
       blockedMs: exitedAt !== undefined ? exitedAt - startAt : (end.blockedMs as number),
       ...(exitedAt === undefined
-        ? { atEnd: { isLeader: end.isLeader as boolean, isActive: end.isActive as boolean, signalAborted: end.signalAborted as boolean, remainingLeaseMs: end.remainingLeaseMs as number } }
+        ? {
+            atEnd: {
+              isLeader: end.isLeader as boolean,
+              isActive: end.isActive as boolean,
+              signalAborted: end.signalAborted as boolean,
+              remainingLeaseMs: end.remainingLeaseMs as number,
+            },
+          }
         : {}),
       afterImmediate: pick(afterImmediate),
       after100ms: pick(after100),
@@ -156,12 +203,18 @@ async function trial(ctx: SuiteContext, renewal: RenewalMode, factor: number, in
       otherReplicaTerm: otherRun ? (otherRun.term as number) : undefined,
       otherRanDuringBlock: Boolean(otherRun && (otherRun.start as number) < endAt),
       runOverlapMs: otherRun ? Math.max(0, endAt - (otherRun.start as number)) : 0,
-      believedLeaderWhileOtherLed: Boolean(otherRun && (otherRun.start as number) < endAt && end.isLeader === true),
+      believedLeaderWhileOtherLed: Boolean(
+        otherRun && (otherRun.start as number) < endAt && end.isLeader === true,
+      ),
       staleRunsAfterBlock: staleRuns.length,
       runsAfterBlockSameTerm: ownRunsAfter.filter((e) => e.term === term).length,
       rolesAfter,
       leaderAfter: nextLeader
-        ? { replica: nextLeader.replica, term: nextLeader.term as number, afterBlockMs: (nextLeader.at as number) - endAt }
+        ? {
+            replica: nextLeader.replica,
+            term: nextLeader.term as number,
+            afterBlockMs: (nextLeader.at as number) - endAt,
+          }
         : { replica: leader, term, afterBlockMs: 0 },
       logs,
     };
@@ -171,7 +224,11 @@ async function trial(ctx: SuiteContext, renewal: RenewalMode, factor: number, in
   }
 }
 
-function renewalLabel(renewal: RenewalMode, maxBlockedMs: number | undefined, exitOnBlockedDeadline = false): string {
+function renewalLabel(
+  renewal: RenewalMode,
+  maxBlockedMs: number | undefined,
+  exitOnBlockedDeadline = false,
+): string {
   if (renewal === 'main') return 'main thread';
   return `renewal thread (maxBlockedMs ${maxBlockedMs === undefined ? '60 s, default' : seconds(maxBlockedMs, 0)}${exitOnBlockedDeadline ? ', exitOnBlockedDeadline' : ''})`;
 }
@@ -180,13 +237,16 @@ const yesNo = (value: boolean | undefined): string => (value === undefined ? '�
 
 export const stallSuite: Suite = {
   name: 'stall',
-  description: 'CPU-bound leader-only job blocking the event loop for 0.5×, 1×, 2× D (main-thread renewals and/or the renewal thread)',
+  description:
+    'CPU-bound leader-only job blocking the event loop for 0.5×, 1×, 2× D (main-thread renewals and/or the renewal thread)',
   async run(ctx) {
     const trials: StallTrial[] = [];
     for (const renewal of ctx.settings.stallRenewal) {
       for (const factor of ctx.settings.stallFactors) {
         for (let i = 0; i < ctx.settings.stallTrials; i++) {
-          ctx.log(`stall (${renewalLabel(renewal, ctx.settings.stallMaxBlockedMs, renewal === 'thread' && ctx.settings.stallExitOnBlockedDeadline)}): ${factor} × D (${fmt(factor * D_SECONDS, 1)} s), trial ${i + 1}/${ctx.settings.stallTrials}`);
+          ctx.log(
+            `stall (${renewalLabel(renewal, ctx.settings.stallMaxBlockedMs, renewal === 'thread' && ctx.settings.stallExitOnBlockedDeadline)}): ${factor} × D (${fmt(factor * D_SECONDS, 1)} s), trial ${i + 1}/${ctx.settings.stallTrials}`,
+          );
           trials.push(await trial(ctx, renewal, factor, i));
         }
       }
@@ -196,11 +256,26 @@ export const stallSuite: Suite = {
       tables: [
         {
           title: `Event-loop stall of the leader (3 replicas, D = ${D_SECONDS} s, renew every 5 s, safety margin 1 s): a @LeaderOnly job busy-loops for k × D`,
-          head: ['renewals', 'k × D', 'blocked', 'lease left at block start', 'kept the lease', 'leader afterwards', 'isLeader() / isActive() right after the block', 'signal.aborted: right after / setImmediate / +100 ms', 'other replica ran the job (after block start)', 'blocked run overlapped the new leader by', 'believed leader while another led', 'stale runs after the block'],
+          head: [
+            'renewals',
+            'k × D',
+            'blocked',
+            'lease left at block start',
+            'kept the lease',
+            'leader afterwards',
+            'isLeader() / isActive() right after the block',
+            'signal.aborted: right after / setImmediate / +100 ms',
+            'other replica ran the job (after block start)',
+            'blocked run overlapped the new leader by',
+            'believed leader while another led',
+            'stale runs after the block',
+          ],
           rows: trials.map((t) => [
             renewalLabel(t.renewal, t.maxBlockedMs, t.exitOnBlockedDeadline),
             `${t.factor} × D`,
-            t.exitedAfterMs !== undefined ? `${seconds(t.exitedAfterMs, 1)}: process ended (${t.exitSignal ?? 'exit'})` : seconds(t.blockedMs, 1),
+            t.exitedAfterMs !== undefined
+              ? `${seconds(t.exitedAfterMs, 1)}: process ended (${t.exitSignal ?? 'exit'})`
+              : seconds(t.blockedMs, 1),
             seconds(t.remainingLeaseAtStartMs, 1),
             yesNo(t.keptLease),
             t.leaderAfter
@@ -209,7 +284,9 @@ export const stallSuite: Suite = {
                 : `${t.leaderAfter.replica === t.replica ? `${t.replica} again` : t.leaderAfter.replica} (term ${t.leaderAfter.term}, ${seconds(Math.abs(t.leaderAfter.afterBlockMs), 2)} ${t.leaderAfter.afterBlockMs >= 0 ? 'after' : 'before'} the block ended)`
               : '–',
             t.atEnd ? `${t.atEnd.isLeader} / ${t.atEnd.isActive}` : '–',
-            t.atEnd ? `${t.atEnd.signalAborted} / ${t.afterImmediate?.signalAborted ?? '–'} / ${t.after100ms?.signalAborted ?? '–'}` : '–',
+            t.atEnd
+              ? `${t.atEnd.signalAborted} / ${t.afterImmediate?.signalAborted ?? '–'} / ${t.after100ms?.signalAborted ?? '–'}`
+              : '–',
             t.otherReplicaRunAfterMs === undefined
               ? 'never'
               : `${seconds(t.otherReplicaRunAfterMs, 1)} (term ${t.otherReplicaTerm}${t.otherRanDuringBlock ? ', during the block' : ', after the block'})`,
@@ -217,7 +294,10 @@ export const stallSuite: Suite = {
             yesNo(t.believedLeaderWhileOtherLed),
             t.staleRunsAfterBlock,
           ]),
-          notes: trials.map((t) => `${renewalLabel(t.renewal, t.maxBlockedMs, t.exitOnBlockedDeadline)}, ${t.factor} × D, ${t.replica}: roles after the block: ${t.rolesAfter.join('; ') || 'no change'}. Log: ${t.logs.filter((l) => /Stepped down|Became leader|renew|Lease store|took|late/i.test(l)).join(' ⏎ ') || '(nothing)'}`),
+          notes: trials.map(
+            (t) =>
+              `${renewalLabel(t.renewal, t.maxBlockedMs, t.exitOnBlockedDeadline)}, ${t.factor} × D, ${t.replica}: roles after the block: ${t.rolesAfter.join('; ') || 'no change'}. Log: ${t.logs.filter((l) => /Stepped down|Became leader|renew|Lease store|took|late/i.test(l)).join(' ⏎ ') || '(nothing)'}`,
+          ),
         },
       ],
     };

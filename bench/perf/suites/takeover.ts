@@ -40,7 +40,11 @@ export interface TakeoverTrial {
   afterExpiryMs?: number;
 }
 
-async function runConfig(ctx: SuiteContext, leaseSeconds: number, trialsPerKind: number): Promise<TakeoverTrial[]> {
+async function runConfig(
+  ctx: SuiteContext,
+  leaseSeconds: number,
+  trialsPerKind: number,
+): Promise<TakeoverTrial[]> {
   const azurite = await ctx.azurite();
   const journalPath = join(ctx.runDir, 'journals', `takeover-d${leaseSeconds}.jsonl`);
   const journal = new JournalReader(journalPath);
@@ -64,12 +68,14 @@ async function runConfig(ctx: SuiteContext, leaseSeconds: number, trialsPerKind:
     replicas.set(id, tracked);
     return tracked;
   };
-  const bootsOf = (pid: number) => (entries: JournalEntry[]) => entries.find((e) => e.event === 'boot' && e.pid === pid);
+  const bootsOf = (pid: number) => (entries: JournalEntry[]) =>
+    entries.find((e) => e.event === 'boot' && e.pid === pid);
   const trials: TakeoverTrial[] = [];
   try {
     for (const id of ids) start(id);
     const failIf = anyExited(() => replicas.values());
-    for (const id of ids) await journal.waitFor(bootsOf(replicas.get(id)!.pid), 60_000, `boot of ${id}`, failIf);
+    for (const id of ids)
+      await journal.waitFor(bootsOf(replicas.get(id)!.pid), 60_000, `boot of ${id}`, failIf);
     await journal.waitFor((e) => e.find((x) => x.event === 'run'), 30_000, 'a first run', failIf);
     const kinds: Kind[] = [];
     for (let i = 0; i < trialsPerKind; i++) kinds.push('crash', 'graceful');
@@ -88,9 +94,18 @@ async function runConfig(ctx: SuiteContext, leaseSeconds: number, trialsPerKind:
       const lastGrantAt = Math.max(granted['Renew Lease'] ?? 0, granted['Acquire Lease'] ?? 0);
       const exitedAt = victimProcess.exited.then(() => Date.now());
       const boundMs = leaseSeconds * 1000 + RETRY_MS * (1 + JITTER) + 30_000;
-      const othersAlive = anyExited([...replicas.entries()].filter(([id]) => id !== victim).map(([, tracked]) => tracked));
-      const newRun = await journal.waitFor((e) => e.find((x) => x.event === 'run' && x.replica !== victim && (x.start as number) >= t0), boundMs, `a run by another replica after ${kind} of ${victim}`, othersAlive);
-      const elected = journal.entries.find((e) => e.event === 'role' && e.role === 'leader' && e.replica !== victim && (e.at as number) >= t0);
+      const othersAlive = anyExited(
+        [...replicas.entries()].filter(([id]) => id !== victim).map(([, tracked]) => tracked),
+      );
+      const newRun = await journal.waitFor(
+        (e) => e.find((x) => x.event === 'run' && x.replica !== victim && (x.start as number) >= t0),
+        boundMs,
+        `a run by another replica after ${kind} of ${victim}`,
+        othersAlive,
+      );
+      const elected = journal.entries.find(
+        (e) => e.event === 'role' && e.role === 'leader' && e.replica !== victim && (e.at as number) >= t0,
+      );
       const trialResult: TakeoverTrial = {
         leaseSeconds,
         kind,
@@ -108,7 +123,9 @@ async function runConfig(ctx: SuiteContext, leaseSeconds: number, trialsPerKind:
         trialResult.afterExpiryMs = trialResult.takeoverMs - trialResult.leaseLeftAtKillMs;
       }
       trials.push(trialResult);
-      ctx.log(`takeover D=${leaseSeconds}s ${index + 1}/${kinds.length}: ${kind} of ${victim} → ${newRun.replica} runs after ${seconds(trialResult.takeoverMs)} (term ${trialResult.oldTerm} → ${trialResult.newTerm})`);
+      ctx.log(
+        `takeover D=${leaseSeconds}s ${index + 1}/${kinds.length}: ${kind} of ${victim} → ${newRun.replica} runs after ${seconds(trialResult.takeoverMs)} (term ${trialResult.oldTerm} → ${trialResult.newTerm})`,
+      );
       // Restore three replicas: restart the victim (same identity, new process) and let it settle.
       const restarted = start(victim);
       await journal.waitFor(bootsOf(restarted.pid), 60_000, `restart of ${victim}`, failIf);
@@ -150,14 +167,31 @@ export const takeoverSuite: Suite = {
     const summaries: Record<string, Summary> = {};
     for (const [leaseSeconds] of configs) {
       for (const kind of ['crash', 'graceful'] as const) {
-        const values = trials.filter((t) => t.leaseSeconds === leaseSeconds && t.kind === kind).map((t) => t.takeoverMs);
+        const values = trials
+          .filter((t) => t.leaseSeconds === leaseSeconds && t.kind === kind)
+          .map((t) => t.takeoverMs);
         const s = summarize(values);
         summaries[`d${leaseSeconds}-${kind}`] = s;
         const bound = kind === 'crash' ? leaseSeconds * 1000 + RETRY_MS : RETRY_MS;
-        rows.push(row(`D = ${leaseSeconds} s, ${kind === 'crash' ? 'SIGKILL (crash)' : 'SIGTERM (graceful)'}`, s, bound, values));
-        const e = summarize(trials.filter((t) => t.leaseSeconds === leaseSeconds && t.kind === kind && t.electedMs !== undefined).map((t) => t.electedMs!));
-        const exit = summarize(trials.filter((t) => t.leaseSeconds === leaseSeconds && t.kind === kind).map((t) => t.victimExitMs));
-        const crashOf = trials.filter((t) => t.leaseSeconds === leaseSeconds && t.kind === kind && t.afterExpiryMs !== undefined);
+        rows.push(
+          row(
+            `D = ${leaseSeconds} s, ${kind === 'crash' ? 'SIGKILL (crash)' : 'SIGTERM (graceful)'}`,
+            s,
+            bound,
+            values,
+          ),
+        );
+        const e = summarize(
+          trials
+            .filter((t) => t.leaseSeconds === leaseSeconds && t.kind === kind && t.electedMs !== undefined)
+            .map((t) => t.electedMs!),
+        );
+        const exit = summarize(
+          trials.filter((t) => t.leaseSeconds === leaseSeconds && t.kind === kind).map((t) => t.victimExitMs),
+        );
+        const crashOf = trials.filter(
+          (t) => t.leaseSeconds === leaseSeconds && t.kind === kind && t.afterExpiryMs !== undefined,
+        );
         const left = summarize(crashOf.map((t) => t.leaseLeftAtKillMs!));
         const after = summarize(crashOf.map((t) => t.afterExpiryMs!));
         elected.push([
@@ -172,10 +206,17 @@ export const takeoverSuite: Suite = {
       }
     }
     return {
-      data: { retryIntervalMs: RETRY_MS, retryJitter: JITTER, jobIntervalMs: JOB_INTERVAL_MS, summaries, trials },
+      data: {
+        retryIntervalMs: RETRY_MS,
+        retryJitter: JITTER,
+        jobIntervalMs: JOB_INTERVAL_MS,
+        summaries,
+        trials,
+      },
       tables: [
         {
-          title: 'Takeover: signal to the leader process → first run of the job by a new leader (3 replicas, job every 100 ms, R = 2 s ± 20 %)',
+          title:
+            'Takeover: signal to the leader process → first run of the job by a new leader (3 replicas, job every 100 ms, R = 2 s ± 20 %)',
           head: ['scenario', 'trials', 'min', 'p50', 'p90', 'max', 'bound (D + R, or R)', 'within bound'],
           rows,
           notes: [
@@ -184,8 +225,17 @@ export const takeoverSuite: Suite = {
           ],
         },
         {
-          title: 'Takeover detail: signal → new leader elected (role event); signal → old process gone; crash split into lease left + time after expiry (poll phase + acquire + next tick, bounded by 1.2 R + 0.1 s)',
-          head: ['scenario', 'elected p50', 'elected max', 'victim exit p50', 'victim exit max', 'lease left on the server at the kill (min … max)', 'takeover after lease expiry p50 / max'],
+          title:
+            'Takeover detail: signal → new leader elected (role event); signal → old process gone; crash split into lease left + time after expiry (poll phase + acquire + next tick, bounded by 1.2 R + 0.1 s)',
+          head: [
+            'scenario',
+            'elected p50',
+            'elected max',
+            'victim exit p50',
+            'victim exit max',
+            'lease left on the server at the kill (min … max)',
+            'takeover after lease expiry p50 / max',
+          ],
           rows: elected,
         },
       ],

@@ -1,7 +1,8 @@
 // Azurite's well-known development account (public, documented by Microsoft). Duplicated from
 // test/support/azurite.mjs so that compiled benchmark workers (dist/bench/perf) need no .mjs import.
 export const AZURITE_ACCOUNT = 'devstoreaccount1';
-const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+const AZURITE_KEY =
+  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 /** Connection string for Azurite (or a proxy in front of it) on 127.0.0.1:port. */
 export function connectionStringFor(port: number): string {

@@ -45,7 +45,12 @@ export class JournalReader {
   }
 
   /** Polls until `find` returns something (checking new and old entries), or times out, or `failIf` names a failure. */
-  async waitFor<T>(find: (entries: JournalEntry[]) => T | undefined, timeoutMs: number, what: string, failIf?: () => string | undefined): Promise<T> {
+  async waitFor<T>(
+    find: (entries: JournalEntry[]) => T | undefined,
+    timeoutMs: number,
+    what: string,
+    failIf?: () => string | undefined,
+  ): Promise<T> {
     const started = Date.now();
     for (;;) {
       this.poll();
@@ -53,7 +58,8 @@ export class JournalReader {
       if (found !== undefined) return found;
       const failure = failIf?.();
       if (failure) throw new Error(`${failure} while waiting for ${what}`);
-      if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} in ${this.path}`);
+      if (Date.now() - started > timeoutMs)
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} in ${this.path}`);
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
   }

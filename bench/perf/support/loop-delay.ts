@@ -13,7 +13,17 @@ export function startLoopDelay(): IntervalHistogram {
  * Delay figures in ms. The histogram records the time between two samples, which includes the
  * sampling interval itself, so the interval is subtracted: 0 means timers fired on time.
  */
-export function loopDelayMs(histogram: IntervalHistogram): { p50: number; p99: number; max: number; mean: number } {
+export function loopDelayMs(histogram: IntervalHistogram): {
+  p50: number;
+  p99: number;
+  max: number;
+  mean: number;
+} {
   const excess = (ns: number): number => Math.max(0, ns / 1e6 - LOOP_DELAY_RESOLUTION_MS);
-  return { p50: excess(histogram.percentile(50)), p99: excess(histogram.percentile(99)), max: excess(histogram.max), mean: excess(histogram.mean) };
+  return {
+    p50: excess(histogram.percentile(50)),
+    p99: excess(histogram.percentile(99)),
+    max: excess(histogram.max),
+    mean: excess(histogram.mean),
+  };
 }

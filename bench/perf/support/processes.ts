@@ -104,12 +104,18 @@ function installCleanupHandlers(): void {
   });
 }
 
-export async function waitFor<T>(probe: () => T | undefined | false, timeoutMs: number, what: string, stepMs = 50): Promise<T> {
+export async function waitFor<T>(
+  probe: () => T | undefined | false,
+  timeoutMs: number,
+  what: string,
+  stepMs = 50,
+): Promise<T> {
   const started = Date.now();
   for (;;) {
     const value = probe();
     if (value) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() - started > timeoutMs)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, stepMs));
   }
 }

@@ -55,12 +55,20 @@ export class CountingProxy {
       this.counts.total++;
       this.counts.byKind[kind] = (this.counts.byKind[kind] ?? 0) + 1;
       const upstream = httpRequest(
-        { host: this.targetHost, port: this.targetPort, method: req.method, path: req.url, headers: req.headers, agent: this.agent },
+        {
+          host: this.targetHost,
+          port: this.targetPort,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+          agent: this.agent,
+        },
         (response) => {
           const key = `${kind} ${response.statusCode}`;
           this.counts.byKindStatus[key] = (this.counts.byKindStatus[key] ?? 0) + 1;
           const status = response.statusCode ?? 0;
-          if (status >= 200 && status < 300) this.lastSuccessAt[kind] = Math.max(this.lastSuccessAt[kind] ?? 0, receivedAt);
+          if (status >= 200 && status < 300)
+            this.lastSuccessAt[kind] = Math.max(this.lastSuccessAt[kind] ?? 0, receivedAt);
           res.writeHead(response.statusCode ?? 502, response.headers);
           response.pipe(res);
         },
@@ -106,6 +114,14 @@ export class CountingProxy {
 /** counts `after` minus `before`. */
 export function diffCounts(after: RequestCounts, before: RequestCounts): RequestCounts {
   const sub = (a: Record<string, number>, b: Record<string, number>): Record<string, number> =>
-    Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - (b[k] ?? 0)]).filter(([, v]) => (v as number) !== 0));
-  return { total: after.total - before.total, byKind: sub(after.byKind, before.byKind), byKindStatus: sub(after.byKindStatus, before.byKindStatus) };
+    Object.fromEntries(
+      Object.entries(a)
+        .map(([k, v]) => [k, v - (b[k] ?? 0)])
+        .filter(([, v]) => (v as number) !== 0),
+    );
+  return {
+    total: after.total - before.total,
+    byKind: sub(after.byKind, before.byKind),
+    byKindStatus: sub(after.byKindStatus, before.byKindStatus),
+  };
 }

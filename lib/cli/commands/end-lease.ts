@@ -25,13 +25,22 @@ export interface EndLeaseKind {
  * safety, refuse without --yes (2), then Break Lease with the kind's break period. Break Lease needs
  * no lease id: only the holder knows it, so an operator cannot release in Azure's sense.
  */
-export async function endLease(kind: EndLeaseKind, leaseArgument: string, flags: EndLeaseFlags, env: NodeJS.ProcessEnv, output: Output): Promise<ExitCodeValue> {
+export async function endLease(
+  kind: EndLeaseKind,
+  leaseArgument: string,
+  flags: EndLeaseFlags,
+  env: NodeJS.ProcessEnv,
+  output: Output,
+): Promise<ExitCodeValue> {
   let leaseName: string;
   try {
     leaseName = validateLeaseName(leaseArgument, '<lease>');
   } catch (error) {
     if (error instanceof InvalidElectionOptionError) {
-      throw new CliError(ExitCode.usage, `Invalid <lease>: got ${JSON.stringify(sanitize(leaseArgument, 80))}; allowed: ${error.allowed}.`);
+      throw new CliError(
+        ExitCode.usage,
+        `Invalid <lease>: got ${JSON.stringify(sanitize(leaseArgument, 80))}; allowed: ${error.allowed}.`,
+      );
     }
     throw error;
   }
@@ -39,7 +48,9 @@ export async function endLease(kind: EndLeaseKind, leaseArgument: string, flags:
   const before = await getLease(connection, leaseName);
   const name = `lease "${before.lease}"`;
   if (!before.held || (before.state === 'breaking' && !kind.actOnBreaking)) {
-    output.out(`${capital(name)} in ${connection.where} is ${describeState(before)}: nothing to ${kind.verb}.\n`);
+    output.out(
+      `${capital(name)} in ${connection.where} is ${describeState(before)}: nothing to ${kind.verb}.\n`,
+    );
     return ExitCode.ok;
   }
   output.out(`${kind.consequence(before, connection.where)}\n`);
@@ -57,7 +68,11 @@ export async function endLease(kind: EndLeaseKind, leaseArgument: string, flags:
 }
 
 /** Break Lease; null when the lease was not held any more (409 LeaseNotPresentWithLeaseOperation). */
-async function breakLease(connection: Connection, leaseName: string, breakPeriodSeconds: number): Promise<number | undefined | null> {
+async function breakLease(
+  connection: Connection,
+  leaseName: string,
+  breakPeriodSeconds: number,
+): Promise<number | undefined | null> {
   try {
     const response = await connection.container
       .getBlobClient(leaseName)

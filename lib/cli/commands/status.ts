@@ -9,7 +9,11 @@ export interface StatusFlags extends ConnectionFlags {
 }
 
 /** `status`: every lease blob in the container, as a table or a JSON array. */
-export async function status(flags: StatusFlags, env: NodeJS.ProcessEnv, output: Output): Promise<ExitCodeValue> {
+export async function status(
+  flags: StatusFlags,
+  env: NodeJS.ProcessEnv,
+  output: Output,
+): Promise<ExitCodeValue> {
   const connection = await connect(flags, env, output);
   const rows = await listLeases(connection);
   output.out(flags.json ? renderJson(rows) : renderTable(rows, connection.where));

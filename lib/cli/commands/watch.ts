@@ -23,7 +23,12 @@ const linesUp = (n: number) => `\u001b[${n}F`;
  * A failed refresh is shown and watching goes on (storage blips are what one watches for); the
  * exit code is that of the last refresh, and 0 after Ctrl-C.
  */
-export async function watch(flags: WatchFlags, env: NodeJS.ProcessEnv, output: Output, stop: AbortSignal): Promise<ExitCodeValue> {
+export async function watch(
+  flags: WatchFlags,
+  env: NodeJS.ProcessEnv,
+  output: Output,
+  stop: AbortSignal,
+): Promise<ExitCodeValue> {
   const connection = await connect(flags, env, output);
   let code: ExitCodeValue;
   let previousRows = 0;
@@ -54,7 +59,9 @@ export async function watch(flags: WatchFlags, env: NodeJS.ProcessEnv, output: O
         // A frame taller than the terminal cannot be reached by moving up: clear the screen instead.
         const text = `${header}${frame}`;
         const rows = rowsOf(text, size.columns);
-        output.out(`${previousRows === 0 ? '' : previousRows < size.rows ? `${linesUp(previousRows)}${CLEAR_TO_END}` : CLEAR_SCREEN}${text}`);
+        output.out(
+          `${previousRows === 0 ? '' : previousRows < size.rows ? `${linesUp(previousRows)}${CLEAR_TO_END}` : CLEAR_SCREEN}${text}`,
+        );
         previousRows = rows;
       } else {
         output.out(`${header}${frame}\n`);

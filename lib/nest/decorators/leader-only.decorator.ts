@@ -34,7 +34,8 @@ export const decoratedLeaseNames = new Set<string>();
  * scheduled calls: the gate has to be in the method itself). Sync methods stay sync.
  */
 export function LeaderOnly(leaseNameOrOptions?: string | LeaderOnlyOptions): MethodDecorator {
-  const options: LeaderOnlyOptions = typeof leaseNameOrOptions === 'string' ? { leaseName: leaseNameOrOptions } : { ...leaseNameOrOptions };
+  const options: LeaderOnlyOptions =
+    typeof leaseNameOrOptions === 'string' ? { leaseName: leaseNameOrOptions } : { ...leaseNameOrOptions };
   if (options.leaseName !== undefined) {
     validateLeaseName(options.leaseName, '@LeaderOnly leaseName');
     decoratedLeaseNames.add(options.leaseName);
@@ -69,7 +70,12 @@ export function LeaderOnly(leaseNameOrOptions?: string | LeaderOnlyOptions): Met
           if (isRequestKind(kind)) throw new Error(noGateRefused(handlerName));
           return skippedResult(shape);
         }
-        return gate.runGated(metadata, this, () => (original as (...a: unknown[]) => unknown).apply(this, args), { kind, shape });
+        return gate.runGated(
+          metadata,
+          this,
+          () => (original as (...a: unknown[]) => unknown).apply(this, args),
+          { kind, shape },
+        );
       },
     }[original.name]!;
 

@@ -19,14 +19,16 @@ import { decoratedLeaseNames } from './leader-only.decorator.js';
  * On a singleton provider (default scope) only.
  */
 export function LeaderTask(leaseNameOrOptions?: string | LeaderTaskOptions): MethodDecorator {
-  const options: LeaderTaskOptions = typeof leaseNameOrOptions === 'string' ? { leaseName: leaseNameOrOptions } : { ...leaseNameOrOptions };
+  const options: LeaderTaskOptions =
+    typeof leaseNameOrOptions === 'string' ? { leaseName: leaseNameOrOptions } : { ...leaseNameOrOptions };
   if (options.leaseName !== undefined) {
     validateLeaseName(options.leaseName, '@LeaderTask leaseName');
     decoratedLeaseNames.add(options.leaseName);
   }
   return (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor) => {
     const handlerName = `${(target as { constructor?: { name?: string } }).constructor?.name ?? 'anonymous'}.${String(propertyKey)}`;
-    if (typeof descriptor.value !== 'function') throw new TypeError(`@LeaderTask can only decorate methods; ${handlerName} is not a method`);
+    if (typeof descriptor.value !== 'function')
+      throw new TypeError(`@LeaderTask can only decorate methods; ${handlerName} is not a method`);
     const metadata: LeaderTaskMetadata = { ...options, handlerName };
     Reflect.defineMetadata(LEADER_TASK_METADATA, metadata, descriptor.value as object);
     return descriptor;

@@ -32,7 +32,13 @@ export interface LeaderElectionHealthDetails {
    * 'full' only, with presence on: the live members as of the last presence listing (the leader lists
    * once per presence interval; followers when members() is called), best first.
    */
-  members?: { identity: string; priority: number; canLead: boolean; role: 'leader' | 'follower'; lastSeenAgoMs: number }[];
+  members?: {
+    identity: string;
+    priority: number;
+    canLead: boolean;
+    role: 'leader' | 'follower';
+    lastSeenAgoMs: number;
+  }[];
 }
 
 /** Same shape as @nestjs/terminus's HealthIndicatorResult: { [key]: { status, ...details } }. */
@@ -103,7 +109,14 @@ export class LeaderElectionHealthIndicator {
       leader: sanitizeForeignText(state.leader) ?? null,
       lastStoreContactAt: state.lastStoreContactAt ? new Date(state.lastStoreContactAt).toISOString() : null,
       ...(state.lastError
-        ? { lastError: { kind: state.lastError.kind, message: state.lastError.message, code: state.lastError.code, at: new Date(state.lastError.at).toISOString() } }
+        ? {
+            lastError: {
+              kind: state.lastError.kind,
+              message: state.lastError.message,
+              code: state.lastError.code,
+              at: new Date(state.lastError.at).toISOString(),
+            },
+          }
         : {}),
       ...this.membersOf(leaseName),
     };
@@ -112,6 +125,14 @@ export class LeaderElectionHealthIndicator {
   private membersOf(leaseName: string | undefined): Pick<LeaderElectionHealthDetails, 'members'> {
     const members = this.service.lastKnownMembers(leaseName);
     if (!members || members.length === 0) return {};
-    return { members: members.map(({ identity, priority, canLead, role, lastSeenAgoMs }) => ({ identity, priority, canLead, role, lastSeenAgoMs })) };
+    return {
+      members: members.map(({ identity, priority, canLead, role, lastSeenAgoMs }) => ({
+        identity,
+        priority,
+        canLead,
+        role,
+        lastSeenAgoMs,
+      })),
+    };
   }
 }

@@ -1,5 +1,9 @@
 import type { LeaderTaskFailurePolicy } from '../../core/leader-task.js';
-import type { LeaderChangedEvent, LeadershipAcquiredEvent, LeadershipLostEvent } from '../../core/leadership-events.js';
+import type {
+  LeaderChangedEvent,
+  LeadershipAcquiredEvent,
+  LeadershipLostEvent,
+} from '../../core/leadership-events.js';
 
 /** Options of @LeaderTask() and LeaderElectionService.runWhileLeader(). */
 export interface LeaderTaskOptions {

@@ -22,7 +22,12 @@ export function isRequestKind(kind: HandlerKind): boolean {
 // transports are optional peers (checked against @nestjs/microservices 12, @nestjs/graphql 13,
 // @nestjs/websockets 12 and @nestjs/schedule 12).
 const RPC_PATTERN = 'microservices:pattern'; // @MessagePattern, @EventPattern
-const GRAPHQL_KEYS = ['graphql:resolver_type', 'graphql:resolver_name', 'graphql:resolve_property', 'graphql:resolve_reference']; // @Query, @Mutation, @Subscription, @ResolveField, @ResolveReference
+const GRAPHQL_KEYS = [
+  'graphql:resolver_type',
+  'graphql:resolver_name',
+  'graphql:resolve_property',
+  'graphql:resolve_reference',
+]; // @Query, @Mutation, @Subscription, @ResolveField, @ResolveReference
 const WS_KEYS = ['websockets:message_mapping', 'message']; // @SubscribeMessage
 const SCHEDULER_TYPE = 'SCHEDULER_TYPE'; // @Cron = 1, @Timeout = 2, @Interval = 3
 const SCHEDULER_TIMEOUT = 2;

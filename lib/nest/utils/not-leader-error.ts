@@ -15,12 +15,16 @@ const transportErrors: { rpc?: ErrorClass; ws?: ErrorClass } = {};
 export async function loadTransportErrors(kinds: Iterable<HandlerKind>): Promise<void> {
   const wanted = new Set(kinds);
   if (wanted.has('rpc') && !transportErrors.rpc) {
-    transportErrors.rpc = await import('@nestjs/microservices').then((m) => m.RpcException as ErrorClass).catch(() => undefined);
+    transportErrors.rpc = await import('@nestjs/microservices')
+      .then((m) => m.RpcException as ErrorClass)
+      .catch(() => undefined);
   }
   if (wanted.has('ws') && !transportErrors.ws) {
     // Not a dev dependency here (kept light); a variable specifier keeps TypeScript from resolving it.
     const specifier = '@nestjs/websockets';
-    transportErrors.ws = await import(specifier).then((m: { WsException?: ErrorClass }) => m.WsException).catch(() => undefined);
+    transportErrors.ws = await import(specifier)
+      .then((m: { WsException?: ErrorClass }) => m.WsException)
+      .catch(() => undefined);
   }
 }
 
@@ -31,9 +35,14 @@ export async function loadTransportErrors(kinds: Iterable<HandlerKind>): Promise
  * term, retryAfterSeconds }`, the shape Nest's RPC/WS filters send for their exceptions. The body
  * carries the leader's identity (clients may retry there), never anything from the options.
  */
-export function notLeaderError(kind: HandlerKind, state: Pick<LeadershipState, 'leaseName' | 'leader' | 'term'>, retryAfterSeconds: number): Error {
+export function notLeaderError(
+  kind: HandlerKind,
+  state: Pick<LeadershipState, 'leaseName' | 'leader' | 'term'>,
+  retryAfterSeconds: number,
+): Error {
   const http = new NotLeaderException(state, retryAfterSeconds);
-  const TransportError = kind === 'rpc' ? transportErrors.rpc : kind === 'ws' ? transportErrors.ws : undefined;
+  const TransportError =
+    kind === 'rpc' ? transportErrors.rpc : kind === 'ws' ? transportErrors.ws : undefined;
   if (!TransportError) return http;
   const { statusCode: _status, error: _error, ...body } = http.getResponse() as Record<string, unknown>;
   return new TransportError({ status: 'error', ...body });

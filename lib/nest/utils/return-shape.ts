@@ -24,7 +24,8 @@ export function declaredShape(original: unknown, target: object, propertyKey: st
   const tag = (original as { [Symbol.toStringTag]?: string } | undefined)?.[Symbol.toStringTag];
   return {
     promise: returnType === Promise || tag === 'AsyncFunction',
-    observable: returnType === Observable || (typeof returnType === 'function' && returnType.name === 'Observable'),
+    observable:
+      returnType === Observable || (typeof returnType === 'function' && returnType.name === 'Observable'),
   };
 }
 

@@ -5,7 +5,11 @@ import {
   type ContainerClient,
   type StoragePipelineOptions,
 } from '@azure/storage-blob';
-import { InvalidElectionOptionError, validateIdentity, validateLeaseName } from '../../core/election-options.js';
+import {
+  InvalidElectionOptionError,
+  validateIdentity,
+  validateLeaseName,
+} from '../../core/election-options.js';
 import {
   LeaseLostError,
   LeaseRecordLostError,
@@ -27,10 +31,21 @@ import { displayUrl, redactSecrets } from './redact.js';
 export const DEFAULT_CONTAINER_NAME = 'leader-election';
 
 /** Metadata keys written by the holder on every acquisition. */
-export const METADATA = { leader: 'leader', term: 'term', acquiredAt: 'acquiredat', recoveredTerm: 'recoveredterm', successor: 'successor' } as const;
+export const METADATA = {
+  leader: 'leader',
+  term: 'term',
+  acquiredAt: 'acquiredat',
+  recoveredTerm: 'recoveredterm',
+  successor: 'successor',
+} as const;
 
 /** Metadata keys of a presence record. */
-export const PRESENCE_METADATA = { identity: 'identity', priority: 'priority', canLead: 'canlead', startedAt: 'startedat' } as const;
+export const PRESENCE_METADATA = {
+  identity: 'identity',
+  priority: 'priority',
+  canLead: 'canlead',
+  startedAt: 'startedat',
+} as const;
 
 /**
  * Presence records live under this prefix, one blob per (lease, candidate):
@@ -60,7 +75,10 @@ interface CommonOptions {
  * package's types need nothing beyond @azure/storage-blob (core-auth is only its transitive dependency).
  */
 export interface TokenCredential {
-  getToken(scopes: string | string[], options?: object): Promise<{ token: string; expiresOnTimestamp: number } | null>;
+  getToken(
+    scopes: string | string[],
+    options?: object,
+  ): Promise<{ token: string; expiresOnTimestamp: number } | null>;
 }
 
 /** Connect with a storage connection string (account key or SAS). */
@@ -83,7 +101,8 @@ export interface ContainerClientStoreOptions {
   createIfMissing?: boolean;
 }
 
-export type AzureBlobLeaseStoreOptions = ConnectionStringStoreOptions | AccountUrlStoreOptions | ContainerClientStoreOptions;
+export type AzureBlobLeaseStoreOptions =
+  ConnectionStringStoreOptions | AccountUrlStoreOptions | ContainerClientStoreOptions;
 
 /**
  * Pipeline options for clients we build: exactly one try per call (the elector does its own
@@ -114,7 +133,9 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
 
   constructor(options: AzureBlobLeaseStoreOptions) {
     if (options === null || typeof options !== 'object') {
-      throw new TypeError('AzureBlobLeaseStore options must be an object with connectionString, accountUrl + credential, or containerClient');
+      throw new TypeError(
+        'AzureBlobLeaseStore options must be an object with connectionString, accountUrl + credential, or containerClient',
+      );
     }
     const { client, secrets } = AzureBlobLeaseStore.containerClientFrom(options);
     this.container = client;
@@ -125,20 +146,35 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
 
   readonly container: ContainerClient;
 
-  private static containerClientFrom(options: AzureBlobLeaseStoreOptions): { client: ContainerClient; secrets: string[] } {
+  private static containerClientFrom(options: AzureBlobLeaseStoreOptions): {
+    client: ContainerClient;
+    secrets: string[];
+  } {
     if ('containerClient' in options && options.containerClient) {
       const client = options.containerClient as unknown as Record<string, unknown>;
-      if (typeof client !== 'object' || typeof client.getBlobClient !== 'function' || typeof client.url !== 'string') {
+      if (
+        typeof client !== 'object' ||
+        typeof client.getBlobClient !== 'function' ||
+        typeof client.url !== 'string'
+      ) {
         // Described by type only (InvalidElectionOptionError never keeps objects): a client carries its credential.
-        throw new InvalidElectionOptionError('containerClient', options.containerClient, 'a ContainerClient from @azure/storage-blob');
+        throw new InvalidElectionOptionError(
+          'containerClient',
+          options.containerClient,
+          'a ContainerClient from @azure/storage-blob',
+        );
       }
       return { client: options.containerClient, secrets: [] };
     }
-    const containerName = validateContainerName((options as CommonOptions).containerName ?? DEFAULT_CONTAINER_NAME);
+    const containerName = validateContainerName(
+      (options as CommonOptions).containerName ?? DEFAULT_CONTAINER_NAME,
+    );
     if ('connectionString' in options) {
       const connectionString = options.connectionString;
       if (typeof connectionString !== 'string' || connectionString.trim() === '') {
-        throw new TypeError('Invalid leader election option "connectionString": got an empty value; allowed: an Azure Storage connection string');
+        throw new TypeError(
+          'Invalid leader election option "connectionString": got an empty value; allowed: an Azure Storage connection string',
+        );
       }
       const secrets = secretsInConnectionString(connectionString);
       let service: BlobServiceClient;
@@ -156,22 +192,30 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
     }
     if ('accountUrl' in options) {
       if (typeof options.accountUrl !== 'string' || !/^https?:\/\//.test(options.accountUrl)) {
-        throw new TypeError(`Invalid leader election option "accountUrl": got ${JSON.stringify(typeof options.accountUrl === 'string' ? displayUrl(options.accountUrl) : typeof options.accountUrl)}; allowed: an http(s) URL such as https://<account>.blob.core.windows.net`);
+        throw new TypeError(
+          `Invalid leader election option "accountUrl": got ${JSON.stringify(typeof options.accountUrl === 'string' ? displayUrl(options.accountUrl) : typeof options.accountUrl)}; allowed: an http(s) URL such as https://<account>.blob.core.windows.net`,
+        );
       }
       if (!options.credential || typeof (options.credential as TokenCredential).getToken !== 'function') {
-        throw new TypeError('Invalid leader election option "credential": allowed: a TokenCredential (e.g. new DefaultAzureCredential() from @azure/identity) when accountUrl is given');
+        throw new TypeError(
+          'Invalid leader election option "credential": allowed: a TokenCredential (e.g. new DefaultAzureCredential() from @azure/identity) when accountUrl is given',
+        );
       }
       let query: string;
       try {
         query = new URL(options.accountUrl).search;
       } catch {
         // Not rethrown: Node's URL error carries the whole input (SAS included) in its `input` field.
-        throw new TypeError(`Invalid leader election option "accountUrl": got ${JSON.stringify(displayUrl(options.accountUrl))}, which is not a valid URL; allowed: an http(s) URL such as https://<account>.blob.core.windows.net`);
+        throw new TypeError(
+          `Invalid leader election option "accountUrl": got ${JSON.stringify(displayUrl(options.accountUrl))}, which is not a valid URL; allowed: an http(s) URL such as https://<account>.blob.core.windows.net`,
+        );
       }
       const service = new BlobServiceClient(options.accountUrl, options.credential, STORE_PIPELINE_OPTIONS);
       return { client: service.getContainerClient(containerName), secrets: query ? [query.slice(1)] : [] };
     }
-    throw new TypeError('AzureBlobLeaseStore needs one of: connectionString, accountUrl + credential, or containerClient');
+    throw new TypeError(
+      'AzureBlobLeaseStore needs one of: connectionString, accountUrl + credential, or containerClient',
+    );
   }
 
   async observe(leaseName: string, signal: AbortSignal): Promise<LeaseObservation> {
@@ -186,7 +230,8 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
           // A keep-alive socket the server closed while this process sat idle — or was blocked or
           // paused, when every pooled socket may be such a one — fails its next request at once.
           // Get Properties only reads, so a few immediate retries are safe and save a WARN and a poll.
-          if (!isStaleConnectionError(error) || signal.aborted || attempt >= STALE_CONNECTION_ATTEMPTS) throw error;
+          if (!isStaleConnectionError(error) || signal.aborted || attempt >= STALE_CONNECTION_ATTEMPTS)
+            throw error;
         }
       }
       return {
@@ -206,7 +251,10 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
       validateIdentity(request.identity);
     } catch (error) {
       if (!(error instanceof InvalidElectionOptionError)) throw error;
-      throw new PermanentStoreError(`acquire of lease "${request.leaseName}" refused: ${error.message}`, 'InvalidIdentity');
+      throw new PermanentStoreError(
+        `acquire of lease "${request.leaseName}" refused: ${error.message}`,
+        'InvalidIdentity',
+      );
     }
     const blob = this.blob(request.leaseName);
     const leaseClient = blob.getBlobLeaseClient(request.leaseId);
@@ -231,7 +279,10 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
     }
     try {
       // We hold the lease now: nobody else can write metadata, so previous term + 1 is unique.
-      const properties = await blob.getProperties({ abortSignal: signal, conditions: { leaseId: request.leaseId } });
+      const properties = await blob.getProperties({
+        abortSignal: signal,
+        conditions: { leaseId: request.leaseId },
+      });
       const previous = readMetadata(properties.metadata);
       // previous.term is a safe integer below MAX_TERM (anything else reads as 0, a lost record);
       // minimumTerm comes from the caller: use it only when it is a sane term as well.
@@ -240,14 +291,18 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
       // Set Metadata replaces the whole set: keep what others stored on the blob, replace only our keys
       // (metadata names are case-insensitive, so drop any spelling of ours first).
       const ours = new Set<string>(Object.values(METADATA));
-      const kept = Object.fromEntries(Object.entries(properties.metadata ?? {}).filter(([key]) => !ours.has(key.toLowerCase())));
+      const kept = Object.fromEntries(
+        Object.entries(properties.metadata ?? {}).filter(([key]) => !ours.has(key.toLowerCase())),
+      );
       await blob.setMetadata(
         {
           ...kept,
           [METADATA.leader]: encodeURIComponent(request.identity),
           [METADATA.term]: String(term),
           [METADATA.acquiredAt]: new Date().toISOString(),
-          ...(request.recoveredTerm !== undefined ? { [METADATA.recoveredTerm]: String(request.recoveredTerm) } : {}),
+          ...(request.recoveredTerm !== undefined
+            ? { [METADATA.recoveredTerm]: String(request.recoveredTerm) }
+            : {}),
         },
         { abortSignal: signal, conditions: { leaseId: request.leaseId } },
       );
@@ -255,7 +310,11 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
     } catch (error) {
       const status = statusOf(error);
       if (status === 412 || status === 409 || status === 404) {
-        throw new LeaseLostError(`lease "${request.leaseName}" was lost before its term could be written (${this.describe(error)})`, codeOf(error), status);
+        throw new LeaseLostError(
+          `lease "${request.leaseName}" was lost before its term could be written (${this.describe(error)})`,
+          codeOf(error),
+          status,
+        );
       }
       throw this.translate(error, 'write term', request.leaseName);
     }
@@ -269,17 +328,31 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
       if (status === 404) {
         // BlobNotFound / ContainerNotFound: the record itself is gone, not taken by someone else.
         this.forgetEnsured(leaseName);
-        throw new LeaseRecordLostError(`lease "${leaseName}" can no longer be renewed: its record is gone (${this.describe(error)})`, codeOf(error), status);
+        throw new LeaseRecordLostError(
+          `lease "${leaseName}" can no longer be renewed: its record is gone (${this.describe(error)})`,
+          codeOf(error),
+          status,
+        );
       }
       if (status === 409 || status === 412) {
-        throw new LeaseLostError(`lease "${leaseName}" can no longer be renewed (${this.describe(error)})`, codeOf(error), status);
+        throw new LeaseLostError(
+          `lease "${leaseName}" can no longer be renewed (${this.describe(error)})`,
+          codeOf(error),
+          status,
+        );
       }
       throw this.translate(error, 'renew', leaseName);
     }
   }
 
-  async release(leaseName: string, leaseId: string, signal: AbortSignal, options: ReleaseOptions = {}): Promise<void> {
-    if (options.successor !== undefined) await this.nameSuccessor(leaseName, leaseId, options.successor, signal);
+  async release(
+    leaseName: string,
+    leaseId: string,
+    signal: AbortSignal,
+    options: ReleaseOptions = {},
+  ): Promise<void> {
+    if (options.successor !== undefined)
+      await this.nameSuccessor(leaseName, leaseId, options.successor, signal);
     try {
       await this.blob(leaseName).getBlobLeaseClient(leaseId).releaseLease({ abortSignal: signal });
     } catch (error) {
@@ -294,12 +367,22 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
    * Writes `successor` into the lease blob's metadata under our lease, keeping the rest. Best effort:
    * if it fails the release still happens and followers simply race for the free lease.
    */
-  private async nameSuccessor(leaseName: string, leaseId: string, successor: string, signal: AbortSignal): Promise<void> {
+  private async nameSuccessor(
+    leaseName: string,
+    leaseId: string,
+    successor: string,
+    signal: AbortSignal,
+  ): Promise<void> {
     const blob = this.blob(leaseName);
     try {
       const properties = await blob.getProperties({ abortSignal: signal, conditions: { leaseId } });
-      const metadata = Object.fromEntries(Object.entries(properties.metadata ?? {}).filter(([key]) => key.toLowerCase() !== METADATA.successor));
-      await blob.setMetadata({ ...metadata, [METADATA.successor]: encodeURIComponent(successor) }, { abortSignal: signal, conditions: { leaseId } });
+      const metadata = Object.fromEntries(
+        Object.entries(properties.metadata ?? {}).filter(([key]) => key.toLowerCase() !== METADATA.successor),
+      );
+      await blob.setMetadata(
+        { ...metadata, [METADATA.successor]: encodeURIComponent(successor) },
+        { abortSignal: signal, conditions: { leaseId } },
+      );
     } catch {
       // The release below decides; a missing successor mark only costs the preference.
     }
@@ -329,7 +412,9 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
 
   async withdraw(leaseName: string, identity: string, signal: AbortSignal): Promise<void> {
     try {
-      await this.container.getBlobClient(presenceBlobName(leaseName, identity)).deleteIfExists({ abortSignal: signal });
+      await this.container
+        .getBlobClient(presenceBlobName(leaseName, identity))
+        .deleteIfExists({ abortSignal: signal });
     } catch (error) {
       if (statusOf(error) === 404) return;
       throw this.translate(error, 'withdraw presence', leaseName);
@@ -339,7 +424,9 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
   async list(leaseName: string, signal: AbortSignal): Promise<PresenceRecord[]> {
     const records: PresenceRecord[] = [];
     try {
-      for await (const page of this.container.listBlobsFlat({ prefix: presencePrefix(leaseName), includeMetadata: true, abortSignal: signal }).byPage({ maxPageSize: 1000 })) {
+      for await (const page of this.container
+        .listBlobsFlat({ prefix: presencePrefix(leaseName), includeMetadata: true, abortSignal: signal })
+        .byPage({ maxPageSize: 1000 })) {
         // Ages on the service's clock: Last-Modified against the Date of the same response (both
         // server time, 1 s resolution). A replica's wall clock never enters.
         const serverNow = page.date?.getTime();
@@ -459,8 +546,15 @@ function classify(status: number | undefined, code: string | undefined, error: u
  * request such as Get Properties has no response body), and "HTTP 400 InvalidHeaderValue" alone
  * sends people looking in the wrong place.
  */
-export function permanentErrorHint(status: number | undefined, code: string | undefined, error: unknown, url = ''): string {
-  const local = /^https?:\/\/(?:127\.0\.0\.1|localhost|\[::1\]|azurite|host\.docker\.internal)[:/]/i.test(url) || url.includes('devstoreaccount1');
+export function permanentErrorHint(
+  status: number | undefined,
+  code: string | undefined,
+  error: unknown,
+  url = '',
+): string {
+  const local =
+    /^https?:\/\/(?:127\.0\.0\.1|localhost|\[::1\]|azurite|host\.docker\.internal)[:/]/i.test(url) ||
+    url.includes('devstoreaccount1');
   const name = (error as { name?: string } | undefined)?.name;
   if (name === 'CredentialUnavailableError') {
     return ' (likely cause: the credential found no identity to use — for DefaultAzureCredential set up a managed/workload identity, environment variables or an Azure CLI login)';
@@ -500,7 +594,8 @@ export function permanentErrorHint(status: number | undefined, code: string | un
     case 'AccountIsDisabled':
       return ' (likely cause: the storage account is disabled)';
     default:
-      if (status === 401 || status === 403) return ' (likely cause: credentials that are wrong, expired or lack a permission on the container)';
+      if (status === 401 || status === 403)
+        return ' (likely cause: credentials that are wrong, expired or lack a permission on the container)';
       return '';
   }
 }
@@ -556,14 +651,19 @@ function readMetadata(metadata: Record<string, string> | undefined): Omit<LeaseO
 }
 
 /** A presence record from its metadata and server times; undefined when it is not one of ours. */
-function readPresence(metadata: Record<string, string> | undefined, lastModified: number | undefined, serverNow: number | undefined): PresenceRecord | undefined {
+function readPresence(
+  metadata: Record<string, string> | undefined,
+  lastModified: number | undefined,
+  serverNow: number | undefined,
+): PresenceRecord | undefined {
   const identity = parseHolder(metadata?.[PRESENCE_METADATA.identity]);
   if (!identity) return undefined;
   const priority = Number(metadata?.[PRESENCE_METADATA.priority]);
   const startedAt = Date.parse(metadata?.[PRESENCE_METADATA.startedAt] ?? '');
   // Without both server times the age is unknown: report it as just refreshed (the leader's orphan
   // cleanup then keeps it) rather than guess from a local clock.
-  const ageMs = lastModified !== undefined && serverNow !== undefined ? Math.max(0, serverNow - lastModified) : 0;
+  const ageMs =
+    lastModified !== undefined && serverNow !== undefined ? Math.max(0, serverNow - lastModified) : 0;
   return {
     identity,
     priority: Number.isFinite(priority) ? priority : 0,
@@ -579,7 +679,7 @@ function statusOf(error: unknown): number | undefined {
 }
 
 function codeOf(error: unknown): string | undefined {
-  const code = (error as { code?: unknown; details?: { errorCode?: unknown } } | undefined);
+  const code = error as { code?: unknown; details?: { errorCode?: unknown } } | undefined;
   if (typeof code?.details?.errorCode === 'string') return code.details.errorCode;
   return typeof code?.code === 'string' ? code.code : undefined;
 }

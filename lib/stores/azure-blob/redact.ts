@@ -11,7 +11,10 @@ export function redactSecrets(text: string, knownSecrets: readonly string[] = []
   return (
     out
       .replace(/(AccountKey|SharedAccessSignature)=[^;\s"']*/gi, '$1=[REDACTED]')
-      .replace(/([?&](?:sig|se|sp|sv|st|spr|srt|ss|sr|skoid|sktid|skt|ske|sks|skv|saoid|suoid|scid|sdd)=)[^&\s"']*/gi, '$1[REDACTED]')
+      .replace(
+        /([?&](?:sig|se|sp|sv|st|spr|srt|ss|sr|skoid|sktid|skt|ske|sks|skv|saoid|suoid|scid|sdd)=)[^&\s"']*/gi,
+        '$1[REDACTED]',
+      )
       // OAuth/OIDC fields in form, query or JSON form: access_token=…, "refresh_token": "…", client_secret=…
       .replace(
         /((?:access_token|refresh_token|id_token|client_secret|client_assertion|assertion|password|code_verifier)["']?\s*[=:]\s*["']?)[^&\s"',;}]+/gi,

@@ -34,7 +34,10 @@ export class MemoryLeaseStore implements LeaseStore, PresenceStore {
   readonly description = 'the in-memory store (this process only, not shared between replicas)';
   private readonly leases = new Map<string, MemoryLease>();
   /** Presence records per lease, with the store-clock time of their last refresh. */
-  private readonly presence = new Map<string, Map<string, { announcement: PresenceAnnouncement; refreshedAt: number }>>();
+  private readonly presence = new Map<
+    string,
+    Map<string, { announcement: PresenceAnnouncement; refreshedAt: number }>
+  >();
 
   constructor(private readonly clock: Clock = systemClock) {}
 
@@ -66,15 +69,29 @@ export class MemoryLeaseStore implements LeaseStore, PresenceStore {
   async renew(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
     const lease = this.leases.get(leaseName);
-    if (!lease) throw new LeaseRecordLostError(`lease "${leaseName}" has no record (the store lost it)`, 'BlobNotFound', 404);
+    if (!lease)
+      throw new LeaseRecordLostError(
+        `lease "${leaseName}" has no record (the store lost it)`,
+        'BlobNotFound',
+        404,
+      );
     // Like Azure: an expired lease can be renewed by its holder as long as nobody took it since.
     if (lease.leaseId !== leaseId) {
-      throw new LeaseLostError(`lease "${leaseName}" is not held with this lease id`, 'LeaseIdMismatchWithLeaseOperation', 409);
+      throw new LeaseLostError(
+        `lease "${leaseName}" is not held with this lease id`,
+        'LeaseIdMismatchWithLeaseOperation',
+        409,
+      );
     }
     lease.expiresAt = this.clock.now() + lease.durationMs;
   }
 
-  async release(leaseName: string, leaseId: string, signal: AbortSignal, options: ReleaseOptions = {}): Promise<void> {
+  async release(
+    leaseName: string,
+    leaseId: string,
+    signal: AbortSignal,
+    options: ReleaseOptions = {},
+  ): Promise<void> {
     signal.throwIfAborted();
     const lease = this.leases.get(leaseName);
     if (lease && lease.leaseId === leaseId) {
@@ -99,7 +116,10 @@ export class MemoryLeaseStore implements LeaseStore, PresenceStore {
   async list(leaseName: string, signal: AbortSignal): Promise<PresenceRecord[]> {
     signal.throwIfAborted();
     const now = this.clock.now();
-    return [...(this.presence.get(leaseName)?.values() ?? [])].map(({ announcement, refreshedAt }) => ({ ...announcement, ageMs: now - refreshedAt }));
+    return [...(this.presence.get(leaseName)?.values() ?? [])].map(({ announcement, refreshedAt }) => ({
+      ...announcement,
+      ageMs: now - refreshedAt,
+    }));
   }
 
   /** Test helper: forget every lease, term and presence record, like a storage account that lost its data. */
