@@ -1,0 +1,202 @@
+import { once } from 'node:events';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { BlobServiceClient, type StoragePipelineOptions } from '@azure/storage-blob';
+
+// Azure behaviour that Azurite cannot show, against a scripted Blob endpoint on loopback with the real
+// SDK: the wire form of a conditional Break Lease (Azurite accepts it either way) and throttling
+// answers on List Blobs (Azurite never throttles). See docs/azure-storage-facts.md.
+
+interface Seen {
+  method: string | undefined;
+  url: string | undefined;
+  headers: IncomingHttpHeaders;
+}
+interface Answer {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+let server: Server | undefined;
+afterEach(async () => {
+  server?.closeAllConnections();
+  server?.close();
+  server = undefined;
+});
+
+const errorAnswer = (status: number, code: string): Answer => ({
+  status,
+  headers: { 'x-ms-error-code': code, 'content-type': 'application/xml' },
+  body: `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>scripted</Message></Error>`,
+});
+
+const EMPTY_LISTING: Answer = {
+  status: 200,
+  headers: { 'content-type': 'application/xml' },
+  body:
+    '<?xml version="1.0" encoding="utf-8"?><EnumerationResults ServiceEndpoint="http://127.0.0.1/devstoreaccount1/" ' +
+    'ContainerName="locks"><Prefix>records/</Prefix><Blobs /><NextMarker /></EnumerationResults>',
+};
+
+/** A Blob endpoint whose n-th request gets script(n); returns a client for it and what it saw. */
+async function scriptedEndpoint(
+  script: (n: number) => Answer,
+  pipeline: StoragePipelineOptions,
+): Promise<{ service: BlobServiceClient; seen: Seen[] }> {
+  const seen: Seen[] = [];
+  server = createServer((req, res) => {
+    const answer = script(seen.length);
+    seen.push({ method: req.method, url: req.url, headers: req.headers });
+    req.resume();
+    res.writeHead(answer.status, {
+      'x-ms-request-id': `r${seen.length}`,
+      'x-ms-version': '2025-01-05',
+      date: new Date().toUTCString(),
+      ...answer.headers,
+    });
+    res.end(answer.body ?? '');
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  const connectionString = `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5LWtleS1rZXk=;BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1;`;
+  return { service: BlobServiceClient.fromConnectionString(connectionString, pipeline), seen };
+}
+
+async function refusal(request: Promise<unknown>): Promise<{ status: number; code: string | undefined }> {
+  const error = (await request.then(
+    () => {
+      throw new Error('expected the service to refuse the request, but it succeeded');
+    },
+    (caught: unknown) => caught,
+  )) as { statusCode?: number; code?: string; details?: { errorCode?: string } };
+  return { status: error.statusCode ?? -1, code: error.details?.errorCode ?? error.code };
+}
+
+const NO_RETRIES: StoragePipelineOptions = { retryOptions: { maxTries: 1 } };
+
+describe('Break Lease on the wire (scripted Blob endpoint)', () => {
+  it.each([
+    ['the quoted ETag of a header', '"0x8DD1C2B3A4F5E60"'],
+    ['the unquoted ETag of a listing', '0x8DD1C2B3A4F5E60'],
+  ])(
+    'a conditional break sends break period 0, If-Match with %s exactly as given, and no lease id; Azure’s 412 ConditionNotMet surfaces as such',
+    async (_label, etag) => {
+      const { service, seen } = await scriptedEndpoint(() => errorAnswer(412, 'ConditionNotMet'), NO_RETRIES);
+      const follower = service.getContainerClient('locks').getBlobClient('records/jobs').getBlobLeaseClient();
+
+      const answer = await refusal(follower.breakLease(0, { conditions: { ifMatch: etag } }));
+
+      expect(answer).toEqual({ status: 412, code: 'ConditionNotMet' });
+      expect(seen).toHaveLength(1);
+      const [request] = seen;
+      expect([request!.method, new URL(request!.url!, 'http://x').searchParams.get('comp')]).toEqual([
+        'PUT',
+        'lease',
+      ]);
+      expect([
+        request!.headers['x-ms-lease-action'],
+        request!.headers['x-ms-lease-break-period'],
+        request!.headers['if-match'],
+        request!.headers['x-ms-lease-id'],
+      ]).toEqual(['break', '0', etag, undefined]);
+    },
+  );
+});
+
+/** A List Blobs page as Azure's List Blobs reference describes it: leased records and a NextMarker. */
+function listingPage(names: string[], nextMarker: string): Answer {
+  const blobs = names
+    .map(
+      (name) =>
+        `<Blob><Name>${name}</Name><Properties><Last-Modified>Mon, 07 Dec 2026 14:00:00 GMT</Last-Modified>` +
+        '<Etag>0x8DD1C2B3A4F5E60</Etag><Content-Length>0</Content-Length><BlobType>BlockBlob</BlobType>' +
+        '<LeaseStatus>locked</LeaseStatus><LeaseState>leased</LeaseState><LeaseDuration>fixed</LeaseDuration>' +
+        '</Properties><Metadata><term>3</term></Metadata></Blob>',
+    )
+    .join('');
+  return {
+    status: 200,
+    headers: { 'content-type': 'application/xml' },
+    body:
+      '<?xml version="1.0" encoding="utf-8"?><EnumerationResults ServiceEndpoint="http://127.0.0.1/devstoreaccount1/" ' +
+      `ContainerName="locks"><Prefix>records/</Prefix><MaxResults>10</MaxResults><Blobs>${blobs}</Blobs>` +
+      `<NextMarker>${nextMarker}</NextMarker></EnumerationResults>`,
+  };
+}
+
+describe('short pages on List Blobs (scripted Blob endpoint; Azurite always fills a page)', () => {
+  it('a page shorter than maxresults, even an empty one, may still carry a NextMarker: only an empty NextMarker ends the listing', async () => {
+    const script = [
+      listingPage(['records/a', 'records/b', 'records/c'], 'marker-1'),
+      listingPage([], 'marker-2'),
+      listingPage(['records/d'], ''),
+    ];
+    const { service, seen } = await scriptedEndpoint((n) => script[n]!, NO_RETRIES);
+    const sizes: number[] = [];
+    const names: string[] = [];
+    for await (const page of service
+      .getContainerClient('locks')
+      .listBlobsFlat({ prefix: 'records/', includeMetadata: true })
+      .byPage({ maxPageSize: 10 })) {
+      sizes.push(page.segment.blobItems.length);
+      names.push(...page.segment.blobItems.map((item) => item.name));
+    }
+
+    expect(sizes).toEqual([3, 0, 1]);
+    expect(names).toEqual(['records/a', 'records/b', 'records/c', 'records/d']);
+    expect(seen.map((request) => new URL(request.url!, 'http://x').searchParams.get('marker'))).toEqual([
+      null,
+      'marker-1',
+      'marker-2',
+    ]);
+  });
+});
+
+describe('throttling answers on List Blobs (scripted Blob endpoint; Azurite never throttles)', () => {
+  it.each([
+    [503, 'ServerBusy'],
+    [500, 'OperationTimedOut'],
+  ])('%d %s reaches the caller after one request when SDK retries are off', async (status, code) => {
+    const { service, seen } = await scriptedEndpoint(() => errorAnswer(status, code), NO_RETRIES);
+    const pages = service
+      .getContainerClient('locks')
+      .listBlobsFlat({ prefix: 'records/', includeMetadata: true })
+      .byPage({ maxPageSize: 5000 });
+
+    expect(await refusal(pages.next())).toEqual({ status, code });
+    expect(seen).toHaveLength(1);
+    const query = new URL(seen[0]!.url!, 'http://x').searchParams;
+    expect([query.get('comp'), query.get('prefix'), query.get('include'), query.get('maxresults')]).toEqual([
+      'list',
+      'records/',
+      'metadata',
+      '5000',
+    ]);
+  });
+
+  it.each([
+    [503, 'ServerBusy'],
+    [500, 'OperationTimedOut'],
+  ])(
+    '%d %s is retried by the SDK itself when its retries are on: a poller must count these requests (and their delays) as its own',
+    async (status, code) => {
+      const { service, seen } = await scriptedEndpoint(
+        (n) => (n < 2 ? errorAnswer(status, code) : EMPTY_LISTING),
+        {
+          retryOptions: { maxTries: 3, retryDelayInMs: 10, maxRetryDelayInMs: 20 },
+        },
+      );
+      const page = await service
+        .getContainerClient('locks')
+        .listBlobsFlat({ prefix: 'records/', includeMetadata: true })
+        .byPage()
+        .next();
+
+      expect(page.done ? 'no page' : page.value.segment.blobItems).toEqual([]);
+      expect(seen).toHaveLength(3);
+    },
+  );
+});
