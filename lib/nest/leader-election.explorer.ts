@@ -63,7 +63,16 @@ export class LeaderElectionExplorer implements OnModuleInit {
     const handlerCounts = new Map<string, number>();
     const kinds = new Set<HandlerKind>();
     const wrappers = [...providers, ...(this.discovery.getControllers() as unknown as DiscoveredWrapper[])];
+    // One instance can sit behind several wrappers (useExisting aliases, useValue of an existing
+    // instance under two tokens): its leader work must be registered, and its methods scanned, once.
+    const seen = new WeakSet<object>();
     for (const wrapper of wrappers) {
+      if (wrapper.isAlias) continue;
+      const instance = wrapper.instance;
+      if (instance && typeof instance === 'object') {
+        if (seen.has(instance)) continue;
+        seen.add(instance);
+      }
       const prototype = prototypeOf(wrapper);
       if (!prototype) continue;
       let gated = 0;
