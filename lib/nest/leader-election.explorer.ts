@@ -1,8 +1,10 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, ModulesContainer } from '@nestjs/core';
-import { getLeaderElectionHooks } from './decorators/leader-election.decorator.js';
-import { getLeaderOnlyMetadata } from './decorators/leader-only.decorator.js';
-import { getLeaderTaskMetadata } from './decorators/leader-task.decorator.js';
+import {
+  gatedMethodsOf,
+  getLeaderElectionHooks,
+  getLeaderTaskMetadata,
+} from './leader-election-metadata.accessor.js';
 import { LEADER_GATE } from './leader-election.constants.js';
 import {
   leaderWorkNeedsSingleton,
@@ -76,10 +78,10 @@ export class LeaderElectionExplorer implements OnModuleInit {
       const prototype = prototypeOf(wrapper);
       if (!prototype) continue;
       let gated = 0;
-      for (const name of this.scanner.getAllMethodNames(prototype)) {
-        const method = (prototype as Record<string, unknown>)[name];
-        const metadata = getLeaderOnlyMetadata(method);
-        if (!metadata) continue;
+      // Found by class and property, not by the final method's metadata: a decorator outside
+      // @LeaderOnly that does not copy metadata (a home-made @Log()) hides it from the method.
+      for (const [name, metadata] of gatedMethodsOf(prototype)) {
+        const method = (prototype as Record<string | symbol, unknown>)[name];
         gated++;
         // Recorded for every gated method, 'background' included, so a call never re-reads metadata.
         const kind = handlerKindFromMetadata(method) ?? 'background';

@@ -7,7 +7,8 @@ import type { LeadershipEvent } from '../core/leadership-events.js';
 import type { LeaseMember } from '../core/presence.js';
 import type { ElectionLogger } from '../core/logger.js';
 import { safeLogger, silentLogger } from '../core/logger.js';
-import { decoratedLeaseNames } from './decorators/leader-only.decorator.js';
+import { decoratedLeaseNames } from './leader-election-metadata.accessor.js';
+import type { GatedCall, GatedRunEvent, LeaderGate, LeaderInfo } from './interfaces/leader-gate.interface.js';
 import type { LeaderOnlyMetadata, LeaderOnlyOptions } from './interfaces/leader-only-options.interface.js';
 import type {
   LeaderTaskOptions,
@@ -27,34 +28,11 @@ import {
 import { leadershipStorage, type LeadershipContext } from './leadership-context.js';
 import { RenewalThread } from '../renewal/renewal-thread.js';
 import { UnknownLeaseError } from './unknown-lease.error.js';
-import { isRequestKind, type HandlerKind } from './utils/handler-kind.js';
+import { isRequestKind } from './utils/handler-kind.js';
 import { notLeaderError } from './utils/not-leader-error.js';
-import { isPromiseLike, learnShape, skippedResult, type ReturnShape } from './utils/return-shape.js';
+import { isPromiseLike, learnShape, skippedResult } from './utils/return-shape.js';
 
-/** How a @LeaderOnly wrapper reaches the election of its app (see LEADER_GATE). */
-export interface LeaderGate {
-  runGated(metadata: LeaderOnlyMetadata, instance: object, call: () => unknown, info: GatedCall): unknown;
-}
-
-/**
- * One @LeaderOnly call as the gate decided it (see LeaderElectionService.gatedRuns$): it ran, or it
- * was skipped because this replica does not lead, the previous run is still going, or the app is
- * shutting down.
- */
-export interface GatedRunEvent {
-  leaseName: string;
-  outcome: 'run' | 'skipped';
-  reason?: 'not_leader' | 'overlap' | 'shutdown';
-}
-
-/** The current leader of a lease as this replica last saw it. */
-export interface LeaderInfo {
-  leaseName: string;
-  identity: string;
-  term: number | undefined;
-  /** True when the leader is this replica. */
-  self: boolean;
-}
+export type { GatedCall, GatedRunEvent, LeaderGate, LeaderInfo };
 
 /**
  * Leadership as the application sees it: one election per declared lease (the default lease, every
@@ -774,13 +752,6 @@ interface MissedTimeout {
   metadata: LeaderOnlyMetadata;
   call: () => unknown;
   info: GatedCall;
-}
-
-/** A gated call as the wrapper describes it. */
-export interface GatedCall {
-  kind: HandlerKind;
-  /** Shared by every call of the method; the gate learns from leader runs (see return-shape.ts). */
-  shape: ReturnShape;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { validateLeaseName } from '../../core/election-options.js';
 import type { LeaderTaskMetadata, LeaderTaskOptions } from '../interfaces/leader-work.interface.js';
 import { LEADER_TASK_METADATA } from '../leader-election.constants.js';
-import { decoratedLeaseNames } from './leader-only.decorator.js';
+import { decoratedLeaseNames } from '../leader-election-metadata.accessor.js';
 
 /**
  * Runs the method for as long as this replica leads the lease, starting it again on every new
@@ -35,7 +35,4 @@ export function LeaderTask(leaseNameOrOptions?: string | LeaderTaskOptions): Met
   };
 }
 
-export function getLeaderTaskMetadata(method: unknown): LeaderTaskMetadata | undefined {
-  if (typeof method !== 'function') return undefined;
-  return Reflect.getOwnMetadata(LEADER_TASK_METADATA, method) as LeaderTaskMetadata | undefined;
-}
+export { getLeaderTaskMetadata } from '../leader-election-metadata.accessor.js';
