@@ -208,7 +208,7 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
       (leadership) =>
         leadershipStorage.run(
           contextOf(leadership, { instance: handleKey, handlerName: name, parent: undefined }),
-          () => task(leadership),
+          () => untilTenureEnds(task(leadership), leadership.signal),
         ),
       {
         name,
@@ -778,6 +778,32 @@ function isReentry(frame: RunFrame): boolean {
     if (outer.instance === frame.instance && outer.handlerName === frame.handlerName) return true;
   }
   return false;
+}
+
+/**
+ * A task's Observable is its run: subscribed now (inside the leadership context), over when it
+ * completes or errors, and unsubscribed when the tenure's signal aborts. Anything else is returned as is.
+ */
+function untilTenureEnds(result: unknown, signal: AbortSignal): unknown {
+  if (!isObservable(result)) return result;
+  return new Promise<void>((resolve, reject) => {
+    const end = (): void => {
+      subscription.unsubscribe();
+      resolve();
+    };
+    const subscription = result.subscribe({
+      error: (error: unknown) => {
+        signal.removeEventListener('abort', end);
+        reject(error as Error);
+      },
+      complete: () => {
+        signal.removeEventListener('abort', end);
+        resolve();
+      },
+    });
+    if (signal.aborted) end();
+    else if (!subscription.closed) signal.addEventListener('abort', end, { once: true });
+  });
 }
 
 function contextOf(leadership: Leadership, frame: RunFrame): LeadershipContext {

@@ -13,7 +13,8 @@ import { decoratedLeaseNames } from '../leader-election-metadata.accessor.js';
  *   }
  *
  * The method receives the tenure (lease, term, AbortSignal, isActive()) and must return (or reject)
- * soon after `leadership.signal` aborts. Never two runs at once in one replica. At shutdown the module
+ * soon after `leadership.signal` aborts. A method returning an Observable is subscribed for the tenure
+ * and unsubscribed when it ends. Never two runs at once in one replica. At shutdown the module
  * aborts the signal and waits up to shutdownTimeoutMs; a run still going then keeps the lease from
  * being released (it expires instead), so no new leader starts beside it.
  * On a singleton provider (default scope) only.
