@@ -1,6 +1,12 @@
 import { Injectable, Module, type DynamicModule } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import type { ElectionOptions } from '../core/election-options.js';
+import {
+  InvalidElectionOptionError,
+  refuseNullOptions,
+  refuseUnknownOptions,
+  validateIdentity,
+  type ElectionOptions,
+} from '../core/election-options.js';
 import type { LeaderElectorDependencies, Leadership } from '../core/leader-elector.js';
 import type { LeadershipEndReason } from '../core/leadership-events.js';
 import { LeaderElectionHealthIndicator } from '../nest/health/leader-election.health-indicator.js';
@@ -42,6 +48,37 @@ export interface LeaderElectionTestingOptions {
    * durations). Default false: a test app records nothing, even when @opentelemetry/api is installed.
    */
   metrics?: LeaderElectionModuleOptions['metrics'];
+}
+
+/** Every option of the testing kit: any other key is refused (a typo must not boot as leader). */
+const TESTING_OPTION_KEYS = [
+  'role',
+  'leader',
+  'identity',
+  'leaseName',
+  'healthDetails',
+  'shutdownTimeoutMs',
+  'logger',
+  'metrics',
+] as const satisfies ReadonlyArray<keyof LeaderElectionTestingOptions>;
+
+const ROLES = ['leader', 'follower'] as const;
+
+/**
+ * Checks the kit's own options (role, leader) and refuses unknown keys, as the real module does; the
+ * options it shares with the real module are checked by the real resolver when the module is built.
+ */
+export function validateTestingOptions(options: unknown): LeaderElectionTestingOptions {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object' || Array.isArray(options))
+    throw new InvalidElectionOptionError('options', options, 'an object (LeaderElectionTestingOptions)');
+  refuseUnknownOptions(options, TESTING_OPTION_KEYS, 'LeaderElectionTestingModule option');
+  refuseNullOptions(options);
+  const { role, leader } = options as LeaderElectionTestingOptions;
+  if (role !== undefined && !ROLES.includes(role))
+    throw new InvalidElectionOptionError('role', role, '"leader" (default) or "follower"');
+  if (leader !== undefined) validateIdentity(leader, 'leader');
+  return options as LeaderElectionTestingOptions;
 }
 
 /**
@@ -114,7 +151,8 @@ export class LeaderElectionTesting {
  */
 @Module({})
 export class LeaderElectionTestingModule {
-  static forRoot(options: LeaderElectionTestingOptions = {}): DynamicModule {
+  static forRoot(given?: LeaderElectionTestingOptions): DynamicModule {
+    const options = validateTestingOptions(given);
     const testing = new LeaderElectionTesting(options);
     return {
       module: LeaderElectionTestingModule,
