@@ -31,6 +31,7 @@ import { UnknownLeaseError } from './unknown-lease.error.js';
 import { isRequestKind } from './utils/handler-kind.js';
 import { notLeaderError } from './utils/not-leader-error.js';
 import { isPromiseLike, learnShape, skippedResult } from './utils/return-shape.js';
+import { cleanText, describeFailure } from './utils/failure-text.js';
 
 export type { GatedCall, GatedRunEvent, LeaderGate, LeaderInfo };
 
@@ -203,19 +204,22 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
       throw new Error('LeaderElectionService.runWhileLeader: the application is shutting down');
     const elector = this.electorFor(options.leaseName);
     const name = options.name ?? 'leader task';
+    const failures = new FailureLog(this.logger);
     const handle = runTaskWhileLeader(
       elector,
       (leadership) =>
-        leadershipStorage.run(
-          contextOf(leadership, { instance: handleKey, handlerName: name, parent: undefined }),
-          () => untilTenureEnds(task(leadership), leadership.signal),
+        failures.watch(() =>
+          leadershipStorage.run(
+            contextOf(leadership, { instance: handleKey, handlerName: name, parent: undefined }),
+            () => untilTenureEnds(task(leadership), leadership.signal),
+          ),
         ),
       {
         name,
         onError: options.onError,
         restartDelayMs: options.restartDelayMs,
         maxRestartDelayMs: options.maxRestartDelayMs,
-        logger: this.logger,
+        logger: failures.logger,
       },
     );
     let set = this.tasks.get(elector.leaseName);
@@ -307,10 +311,13 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
       const method = methods[event.type];
       const hook = instance[method] as ((event: LeadershipEvent) => unknown) | undefined;
       if (typeof hook !== 'function') return;
-      const fail = (error: unknown): void =>
+      const fail = (error: unknown): void => {
+        const failure = describeFailure(error);
         this.logger.error(
-          `${owner}.${method} for "${event.leaseName}" failed (ignored; the election goes on): ${error instanceof Error ? error.message : String(error)}`,
+          `${owner}.${method} for "${event.leaseName}" failed (ignored; the election goes on): ${failure.message}`,
+          failure.stack,
         );
+      };
       try {
         const result = hook.call(instance, event);
         if (isPromiseLike(result)) Promise.resolve(result).catch(fail);
@@ -395,8 +402,10 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
       const outcome = await Promise.race([elector.start().then(() => 'started' as const), timedOut]);
       if (outcome === 'timeout') this.logger.warn(startupTimedOut(elector.leaseName, timeoutMs));
     } catch (error) {
+      const failure = describeFailure(error);
       this.logger.error(
-        `Could not start the election for "${elector.leaseName}": ${error instanceof Error ? error.message : String(error)}`,
+        `Could not start the election for "${elector.leaseName}": ${failure.message}`,
+        failure.stack,
       );
     } finally {
       clearTimeout(timer);
@@ -615,13 +624,10 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
     // Outside the elector's state emission: user code must not run inside the election loop.
     setTimeout(() => {
       for (const entry of pending) {
-        const fail = (error: unknown): void =>
-          this.logger.error(
-            missedTimeoutFailed(
-              entry.metadata.handlerName,
-              error instanceof Error ? error.message : String(error),
-            ),
-          );
+        const fail = (error: unknown): void => {
+          const failure = describeFailure(error);
+          this.logger.error(missedTimeoutFailed(entry.metadata.handlerName, failure.message), failure.stack);
+        };
         try {
           const result = this.runGated(entry.metadata, entry.instance, entry.call, entry.info);
           if (isPromiseLike(result)) Promise.resolve(result).catch(fail);
@@ -669,11 +675,10 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
       return undefined;
     }
     this.renewal = new RenewalThread({ ...setting, logger: this.logger });
-    this.renewal.ready.catch((error: unknown) =>
-      this.logger.error(
-        `renewalThread: the renewal thread did not start: ${error instanceof Error ? error.message : String(error)}`,
-      ),
-    );
+    this.renewal.ready.catch((error: unknown) => {
+      const failure = describeFailure(error);
+      this.logger.error(`renewalThread: the renewal thread did not start: ${failure.message}`, failure.stack);
+    });
     this.logger.log(
       `Renewing leases on a worker thread; it stops renewing once the main thread has not run for more than ${setting.maxBlockedMs} ms`,
     );
@@ -778,6 +783,47 @@ function isReentry(frame: RunFrame): boolean {
     if (outer.instance === frame.instance && outer.handlerName === frame.handlerName) return true;
   }
   return false;
+}
+
+/**
+ * The core's runWhileLeader logs a failed run as one line (message only): this remembers the error
+ * the run threw and adds its stack and cause chain to that line, as Nest's Logger.error(message,
+ * stack) shows them. Messages are redacted like the stack.
+ */
+class FailureLog {
+  private last: unknown;
+  private failed = false;
+  readonly logger: ElectionLogger;
+
+  constructor(target: ElectionLogger) {
+    this.logger = {
+      debug: (message) => target.debug?.(cleanText(message)),
+      log: (message) => target.log(cleanText(message)),
+      warn: (message) => target.warn(cleanText(message)),
+      error: (message, stack) => {
+        const remembered = this.failed ? describeFailure(this.last).stack : undefined;
+        this.failed = false;
+        this.last = undefined;
+        target.error(cleanText(message), stack ?? remembered);
+      },
+    };
+  }
+
+  watch(run: () => unknown): unknown {
+    this.failed = false;
+    this.last = undefined;
+    const remember = (error: unknown): never => {
+      this.failed = true;
+      this.last = error;
+      throw error;
+    };
+    try {
+      const result = run();
+      return isPromiseLike(result) ? Promise.resolve(result).catch(remember) : result;
+    } catch (error) {
+      return remember(error);
+    }
+  }
 }
 
 /**
