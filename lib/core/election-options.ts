@@ -374,16 +374,11 @@ export function resolveElectionOptions(options: ElectionOptions): ResolvedElecti
   refuseNullOptions(options);
   options = { ...options };
   for (const key of ELECTION_OPTION_KEYS) {
-    if (
-      key === 'leaseName' ||
-      key === 'identity' ||
-      key === 'presence' ||
-      key === 'failback' ||
-      options[key] === undefined
-    )
-      continue;
+    if (key === 'leaseName' || key === 'identity' || options[key] === undefined) continue;
     (options as unknown as Record<string, unknown>)[key] =
-      key === 'canLead' ? booleanFromEnv(options[key]) : numberFromEnv(options[key]);
+      key === 'canLead' || key === 'presence' || key === 'failback'
+        ? booleanFromEnv(options[key])
+        : numberFromEnv(options[key]);
   }
   const leaseName = validateLeaseName(options.leaseName);
   const identity = validateIdentity(options.identity);

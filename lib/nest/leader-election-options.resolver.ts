@@ -107,7 +107,7 @@ const NULL_REFUSED = [
 ] as const satisfies ReadonlyArray<keyof LeaderElectionModuleOptions>;
 
 /** Every module option: any other key is refused (a typo must not boot with a default). */
-const MODULE_OPTION_KEYS = [
+export const MODULE_OPTION_KEYS = [
   'connectionString',
   'accountUrl',
   'credential',
@@ -166,11 +166,9 @@ export function resolveLeaderElectionOptions(
     const value = options[key];
     if (value === undefined) continue;
     timings[key] =
-      key === 'canLead'
+      key === 'canLead' || key === 'presence' || key === 'failback'
         ? booleanFromEnv(value)
-        : key === 'presence' || key === 'failback'
-          ? value
-          : numberFromEnv(value);
+        : numberFromEnv(value);
   }
   const election = resolveElectionOptions({
     ...(timings as ElectionTimingOptions & ElectionPreferenceOptions),
@@ -207,7 +205,7 @@ export function resolveLeaderElectionOptions(
     );
   }
 
-  const logger = options.logger as
+  const logger = booleanFromEnv(options.logger) as
     Partial<Record<'log' | 'warn' | 'error', unknown>> | false | undefined | null;
   if (
     logger !== undefined &&
@@ -242,7 +240,7 @@ export function resolveLeaderElectionOptions(
     startupTimeoutMs,
     healthStoreOutageMs,
     healthDetails,
-    logger: options.logger,
+    logger: logger === false ? false : options.logger,
     metrics,
   };
 }
