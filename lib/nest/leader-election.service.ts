@@ -32,6 +32,7 @@ import { isRequestKind } from './utils/handler-kind.js';
 import { notLeaderError } from './utils/not-leader-error.js';
 import { isPromiseLike, learnShape, skippedResult } from './utils/return-shape.js';
 import { cleanText, describeFailure } from './utils/failure-text.js';
+import { fakeTimersWarning, globalTimersAreFaked } from './utils/fake-timers.js';
 
 export type { GatedCall, GatedRunEvent, LeaderGate, LeaderInfo };
 
@@ -385,6 +386,8 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
     this.electorFor();
     for (const name of leaseNames) this.electorFor(name);
     this.started = true;
+    // The testing kit (createElector) creates no timers; the real module's renewals need real turns.
+    if (!this.options.createElector && globalTimersAreFaked()) this.logger.warn(fakeTimersWarning());
     this.logger.log(
       `Starting leader election as "${this.identity}" on ${this.options.store.description} for lease(s) ${this.leaseNames.map((name) => `"${name}"`).join(', ')}`,
     );
