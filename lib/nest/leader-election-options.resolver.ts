@@ -47,6 +47,8 @@ export interface ResolvedLeaderElectionOptions {
   timings: ElectionTimingOptions & ElectionPreferenceOptions;
   /** Timings as resolved for the default lease (all leases share them). */
   election: ResolvedElectionOptions;
+  /** False: elections start only when the app calls LeaderElectionService.start(). */
+  autoStart: boolean;
   releaseOnShutdown: boolean;
   shutdownTimeoutMs: number;
   startupTimeoutMs: number;
@@ -98,6 +100,7 @@ const NULL_REFUSED = [
   'identity',
   'containerName',
   'createIfMissing',
+  'autoStart',
   'releaseOnShutdown',
   'shutdownTimeoutMs',
   'startupTimeoutMs',
@@ -118,6 +121,7 @@ export const MODULE_OPTION_KEYS = [
   'leaseName',
   'identity',
   ...TIMING_KEYS,
+  'autoStart',
   'releaseOnShutdown',
   'shutdownTimeoutMs',
   'startupTimeoutMs',
@@ -176,6 +180,10 @@ export function resolveLeaderElectionOptions(
     identity,
   });
 
+  const autoStart = booleanFromEnv(options.autoStart ?? true);
+  if (typeof autoStart !== 'boolean') {
+    throw new InvalidElectionOptionError('autoStart', autoStart, BOOLEAN_ALLOWED);
+  }
   const releaseOnShutdown = booleanFromEnv(options.releaseOnShutdown ?? true);
   if (typeof releaseOnShutdown !== 'boolean') {
     throw new InvalidElectionOptionError('releaseOnShutdown', releaseOnShutdown, BOOLEAN_ALLOWED);
@@ -235,6 +243,7 @@ export function resolveLeaderElectionOptions(
     identity,
     timings: timings as ElectionTimingOptions & ElectionPreferenceOptions,
     election,
+    autoStart,
     releaseOnShutdown,
     shutdownTimeoutMs,
     startupTimeoutMs,

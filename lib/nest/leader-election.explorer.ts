@@ -96,7 +96,7 @@ export class LeaderElectionExplorer implements OnModuleInit {
     await loadTransportErrors(kinds);
     this.closeGateEarly();
     this.service.registerHandlers(handlerCounts);
-    await this.service.start(handlerCounts.keys());
+    await this.service.boot(handlerCounts.keys());
   }
 
   /**

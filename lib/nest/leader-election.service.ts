@@ -58,7 +58,8 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
   /** Extension points for metrics (see electorCreated$ and gatedRuns$). */
   private readonly electorCreatedSubject = new Subject<LeaderElector>();
   private readonly gatedRunsSubject = new Subject<GatedRunEvent>();
-  private started = false;
+  private startedAll = false;
+  private readonly startedLeases = new Set<string>();
   /** The process's renewal thread for this app (renewalThread option), created with the first election. */
   private renewal?: RenewalThread;
   private renewalDecided = false;
@@ -336,7 +337,7 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
    */
   async join(leaseName: string): Promise<LeaderElector> {
     const elector = this.electorFor(leaseName);
-    if (this.started && !this.shuttingDown) await this.startOne(elector);
+    if (this.isStarted(elector.leaseName) && !this.shuttingDown) await this.startOne(elector);
     return elector;
   }
 
@@ -360,7 +361,7 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
       this.electors.set(name, elector);
       this.watchTransitions(elector);
       this.electorCreatedSubject.next(elector);
-      if (this.started && !this.shuttingDown) void this.startOne(elector);
+      if (this.isStarted(name) && !this.shuttingDown) void this.startOne(elector);
     }
     return elector;
   }
@@ -372,26 +373,53 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
   }
 
   /**
-   * Starts the elections for the given leases (and the default one) and waits, bounded by
-   * startupTimeoutMs, for their first attempt, so a replica that can lead does so before the
-   * first scheduled tick. Called by the module at init; a storage outage never fails boot.
+   * Called by the explorer at init: declares the default lease and the decorated ones, then joins
+   * their elections unless `autoStart` is false (the app then calls start() when it is ready).
    */
-  async start(leaseNames: Iterable<string> = []): Promise<void> {
+  async boot(leaseNames: Iterable<string>): Promise<void> {
+    if (this.shuttingDown) return this.start();
+    this.electorFor();
+    for (const name of leaseNames) this.electorFor(name);
+    // The testing kit (createElector) creates no timers; the real module's renewals need real turns.
+    if (!this.options.createElector && globalTimersAreFaked()) this.logger.warn(fakeTimersWarning());
+    if (this.options.autoStart) return this.start();
+    this.logger.log(
+      `Leader election not started (autoStart: false): leader-only work skips until LeaderElectionService.start() is called`,
+    );
+  }
+
+  /**
+   * Joins the elections: every declared lease (no argument; later declarations then start at once),
+   * or only the named lease(s), declaring them. Resolves after their first attempt, bounded by
+   * startupTimeoutMs, so a replica that can lead does so before the first scheduled tick; a storage
+   * outage never makes it reject. The module calls it at boot unless `autoStart` is false.
+   */
+  async start(leaseNames?: string | Iterable<string>): Promise<void> {
     if (this.shuttingDown) {
       // app.close() ran while another module's init was still pending: the destroy hooks have run
       // already, so an election started now would never be stopped (a zombie holding the lease).
       this.logger.log('Not starting leader election: the application is already shutting down');
       return;
     }
-    this.electorFor();
-    for (const name of leaseNames) this.electorFor(name);
-    this.started = true;
-    // The testing kit (createElector) creates no timers; the real module's renewals need real turns.
-    if (!this.options.createElector && globalTimersAreFaked()) this.logger.warn(fakeTimersWarning());
+    let electors: LeaderElector[];
+    if (leaseNames === undefined) {
+      this.electorFor();
+      this.startedAll = true;
+      electors = [...this.electors.values()];
+    } else {
+      const names = typeof leaseNames === 'string' ? [leaseNames] : [...leaseNames];
+      electors = names.map((name) => this.electorFor(name));
+      for (const elector of electors) this.startedLeases.add(elector.leaseName);
+    }
     this.logger.log(
-      `Starting leader election as "${this.identity}" on ${this.options.store.description} for lease(s) ${this.leaseNames.map((name) => `"${name}"`).join(', ')}`,
+      `Starting leader election as "${this.identity}" on ${this.options.store.description} for lease(s) ${electors.map((elector) => `"${elector.leaseName}"`).join(', ')}`,
     );
-    await Promise.all([...this.electors.values()].map((elector) => this.startOne(elector)));
+    await Promise.all(electors.map((elector) => this.startOne(elector)));
+  }
+
+  /** False until start() (or the boot, with autoStart) joined this lease's election. */
+  isStarted(leaseName?: string): boolean {
+    return this.startedAll || this.startedLeases.has(this.nameOf(leaseName));
   }
 
   private async startOne(elector: LeaderElector): Promise<void> {
