@@ -1,8 +1,15 @@
 // Public API of nestjs-leader-election. Nothing else is exported.
 export { systemClock, type Clock, type TimerHandle } from './core/clock.js';
 export {
-  ELECTION_DEFAULTS,
+  ElectorStoppedError,
   InvalidElectionOptionError,
+  LeaderElectionError,
+  LeaderElectionSetupError,
+  NotLeaderError,
+  UnknownLeaseError,
+} from './core/errors.js';
+export {
+  ELECTION_DEFAULTS,
   MAX_LEASE_SECONDS,
   MIN_LEASE_SECONDS,
   resolveElectionOptions,
@@ -115,7 +122,6 @@ export type {
 } from './nest/interfaces/leader-work.interface.js';
 export { LeaderOnlyInterceptor } from './nest/leader-only.interceptor.js';
 export { NotLeaderException, type NotLeaderResponseBody } from './nest/not-leader.exception.js';
-export { UnknownLeaseError } from './nest/unknown-lease.error.js';
 export { currentLeadership, type LeadershipContext } from './nest/leadership-context.js';
 export {
   LeaderElectionHealthIndicator,

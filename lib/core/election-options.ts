@@ -11,6 +11,8 @@
  *   - A leader believes it leads only until tSend + D − safetyMarginMs, where tSend is the monotonic
  *     time just before the last successful acquire/renew was sent.
  */
+import { InvalidElectionOptionError, safeString } from './errors.js';
+
 export interface ElectionTimingOptions {
   /** Lease duration D in whole seconds, 15–60. Default 15. Crash takeover takes up to D + retryInterval. */
   leaseDurationSeconds?: number;
@@ -109,75 +111,7 @@ export const MAX_LEASE_SECONDS = 60;
 export const MAX_ERROR_BACKOFF_MS = 3_600_000;
 export const LEASE_NAME_PATTERN = /^[A-Za-z0-9_-](?:[A-Za-z0-9._/-]{0,198}[A-Za-z0-9_-])?$/;
 
-/** A value as an error may carry it: primitives only (strings truncated), never an object. */
-export type DescribedOptionValue = string | number | boolean | bigint | symbol | null | undefined;
-
-export class InvalidElectionOptionError extends Error {
-  /**
-   * The offending value when it is a primitive (a string is truncated to 80 characters, and replaced
-   * by a placeholder when it looks like a credential). Objects and functions are never kept: a
-   * ContainerClient, a credential or a logger may hold keys or SAS tokens, and Nest prints an
-   * exception's enumerable fields. `valueType` describes them instead.
-   */
-  readonly value: DescribedOptionValue;
-  /** The type of the offending value, e.g. "string", "number", "object (ContainerClient)", "function". */
-  readonly valueType: string;
-
-  constructor(
-    readonly option: string,
-    value: unknown,
-    readonly allowed: string,
-  ) {
-    super(`Invalid leader election option "${option}": got ${describe(value)}; allowed: ${allowed}.`);
-    this.name = 'InvalidElectionOptionError';
-    this.value = safeValue(value);
-    this.valueType = typeOf(value);
-  }
-}
-
-/** Strings that look like storage or Entra credentials: never echoed, even truncated. */
-const CREDENTIAL_LIKE =
-  /AccountKey=|SharedAccessSignature=|(?:^|[?&;])sig=|Bearer\s|eyJ[A-Za-z0-9_-]{6,}\.|(?:access|refresh|id)_token|client_secret/i;
-
-function safeString(value: string): string {
-  if (CREDENTIAL_LIKE.test(value)) return '[not shown: looks like a credential]';
-  return value.length > 80 ? `${value.slice(0, 80)}…` : value;
-}
-
-function safeValue(value: unknown): DescribedOptionValue {
-  if (typeof value === 'string') return safeString(value);
-  if (value === null || (typeof value !== 'object' && typeof value !== 'function'))
-    return value as DescribedOptionValue;
-  return undefined;
-}
-
-/** "object (ContainerClient)", "array", "function", or the primitive's typeof. Never the content. */
-function typeOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'array';
-  if (typeof value === 'object') {
-    let name: unknown;
-    try {
-      name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
-    } catch {
-      name = undefined; // a Proxy may throw: the type is all we need
-    }
-    return typeof name === 'string' && name && name !== 'Object' && /^[\w$]{1,60}$/.test(name)
-      ? `object (${name})`
-      : 'object';
-  }
-  return typeof value;
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(safeString(value));
-  if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : String(value);
-  if (typeof value === 'boolean' || typeof value === 'bigint') return String(value);
-  if (value === undefined) return 'undefined';
-  if (value === null) return 'null';
-  const type = typeOf(value);
-  return `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
-}
+export { InvalidElectionOptionError, type DescribedOptionValue } from './errors.js';
 
 /**
  * Numbers may come straight from the environment (`ConfigService.get()` returns strings): a plain

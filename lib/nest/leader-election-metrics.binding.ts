@@ -9,6 +9,7 @@ import type { Provider } from '@nestjs/common';
 import { RESOLVED_LEADER_ELECTION_OPTIONS } from './leader-election.constants.js';
 import type { ResolvedLeaderElectionOptions } from './leader-election-options.resolver.js';
 import { LeaderElectionService } from './leader-election.service.js';
+import { LeaderElectionSetupError } from '../core/errors.js';
 
 /**
  * Connects the `metrics` module option to the service: every election the service creates is
@@ -46,7 +47,7 @@ export class LeaderElectionMetricsBinding implements OnApplicationShutdown {
       const loaded = await loadGlobalMeterProvider();
       if (!loaded.available) {
         if (enabled === true) {
-          throw new Error(
+          throw new LeaderElectionSetupError(
             `LeaderElectionModule: "metrics" is on but ${loaded.reason}. Install @opentelemetry/api (npm install @opentelemetry/api), give metrics.meterProvider, or set metrics: false`,
           );
         }
@@ -61,9 +62,12 @@ export class LeaderElectionMetricsBinding implements OnApplicationShutdown {
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       if (enabled === true)
-        throw new Error(`LeaderElectionModule: "metrics" is on but cannot be recorded: ${reason}`, {
-          cause: error,
-        });
+        throw new LeaderElectionSetupError(
+          `LeaderElectionModule: "metrics" is on but cannot be recorded: ${reason}`,
+          {
+            cause: error,
+          },
+        );
       logger.warn(`Leader election metrics off: ${reason}`);
       return new LeaderElectionMetricsBinding(service, undefined);
     }

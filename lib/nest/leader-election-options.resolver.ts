@@ -36,6 +36,7 @@ import {
   DEFAULT_STARTUP_TIMEOUT_MS,
 } from './leader-election.constants.js';
 import { conflictingStores, noStoreConfigured } from './leader-election.messages.js';
+import { LeaderElectionSetupError } from '../core/errors.js';
 
 export interface ResolvedLeaderElectionOptions {
   store: LeaseStore;
@@ -376,7 +377,7 @@ function buildStore(
   const given = (['connectionString', 'accountUrl', 'containerClient', 'store'] as const).filter(
     (key) => options[key] !== undefined && options[key] !== null && options[key] !== '',
   );
-  if (given.length > 1) throw new TypeError(conflictingStores(given));
+  if (given.length > 1) throw new LeaderElectionSetupError(conflictingStores(given));
   if (given.length === 0) {
     if (options.connectionString === '') {
       throw new InvalidElectionOptionError(
@@ -385,10 +386,10 @@ function buildStore(
         'a non-empty Azure Storage connection string (is the environment variable set?)',
       );
     }
-    throw new TypeError(noStoreConfigured());
+    throw new LeaderElectionSetupError(noStoreConfigured());
   }
   if (options.credential !== undefined && given[0] !== 'accountUrl') {
-    throw new TypeError(
+    throw new LeaderElectionSetupError(
       `LeaderElectionModule: "credential" is only used with "accountUrl", but ${given[0]} was given.`,
     );
   }

@@ -14,6 +14,7 @@ import {
 import { LeaderElectionService } from './leader-election.service.js';
 import { handlerKindFromMetadata, recordHandlerKind, type HandlerKind } from './utils/handler-kind.js';
 import { loadTransportErrors } from './utils/not-leader-error.js';
+import { LeaderElectionSetupError } from '../core/errors.js';
 
 /** The parts of Nest's InstanceWrapper and Module the explorer uses (structural: no deep imports). */
 interface DiscoveredWrapper {
@@ -118,7 +119,7 @@ export class LeaderElectionExplorer implements OnModuleInit {
       !wrapper.instance ||
       typeof wrapper.instance !== 'object'
     ) {
-      throw new Error(
+      throw new LeaderElectionSetupError(
         leaderWorkNeedsSingleton(className, tasks.length > 0 ? tasks : ['@LeaderElection hooks']),
       );
     }
@@ -147,7 +148,7 @@ export class LeaderElectionExplorer implements OnModuleInit {
       for (const host of hosts)
         if (module.imports.has(host) && !hosts.has(module)) importers.add(module.name);
     }
-    throw new Error(registeredTwice(services.size, [...importers]));
+    throw new LeaderElectionSetupError(registeredTwice(services.size, [...importers]));
   }
 
   /**
@@ -176,7 +177,7 @@ export class LeaderElectionExplorer implements OnModuleInit {
     if (wrapper.isDependencyTreeStatic()) return; // transient, all instances created at boot
     const metatype = wrapper.metatype;
     if (typeof metatype !== 'function' || wrapper.inject || !metatype.prototype) {
-      throw new Error(unreachableInstances(String(wrapper.name)));
+      throw new LeaderElectionSetupError(unreachableInstances(String(wrapper.name)));
     }
     if ((metatype as { [GATED_SUBCLASS]?: boolean })[GATED_SUBCLASS]) return;
     const Base = metatype as new (...args: unknown[]) => object;

@@ -20,6 +20,7 @@ import { RESOLVED_LEADER_ELECTION_OPTIONS } from './leader-election.constants.js
 import type { ResolvedLeaderElectionOptions } from './leader-election-options.resolver.js';
 import {
   following,
+  unknownLease,
   missedTimeoutFailed,
   overlapSkipped,
   skippedWhileFollowing,
@@ -27,7 +28,7 @@ import {
 } from './leader-election.messages.js';
 import { leadershipStorage, type LeadershipContext } from './leadership-context.js';
 import { RenewalThread } from '../renewal/renewal-thread.js';
-import { UnknownLeaseError } from './unknown-lease.error.js';
+import { ElectorStoppedError, InvalidElectionOptionError, UnknownLeaseError } from '../core/errors.js';
 import { isRequestKind } from './utils/handler-kind.js';
 import { notLeaderError } from './utils/not-leader-error.js';
 import { isPromiseLike, learnShape, skippedResult } from './utils/return-shape.js';
@@ -203,7 +204,10 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
     options: LeaderTaskOptions & { name?: string } = {},
   ): LeaderTaskHandle {
     if (this.shuttingDown)
-      throw new Error('LeaderElectionService.runWhileLeader: the application is shutting down');
+      throw new ElectorStoppedError(
+        undefined,
+        'LeaderElectionService.runWhileLeader: the application is shutting down',
+      );
     const elector = this.electorFor(options.leaseName);
     const name = options.name ?? 'leader task';
     const failures = new FailureLog(this.logger);
@@ -275,8 +279,7 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
     fn: (...args: A) => R,
     options: LeaderOnlyOptions & { name?: string } = {},
   ): (...args: A) => R | undefined {
-    if (typeof fn !== 'function')
-      throw new TypeError('LeaderElectionService.leaderOnly: fn must be a function');
+    if (typeof fn !== 'function') throw new InvalidElectionOptionError('leaderOnly fn', fn, 'a function');
     if (options.leaseName !== undefined) validateLeaseName(options.leaseName, 'leaderOnly leaseName');
     this.electorFor(options.leaseName);
     const metadata: LeaderOnlyMetadata = {
@@ -727,7 +730,12 @@ export class LeaderElectionService implements LeaderGate, OnModuleDestroy {
 
   private requireElector(leaseName: string | undefined): LeaderElector {
     const elector = this.declaredElector(leaseName);
-    if (!elector) throw new UnknownLeaseError(String(leaseName), this.leaseNames);
+    if (!elector)
+      throw new UnknownLeaseError(
+        String(leaseName),
+        this.leaseNames,
+        unknownLease(String(leaseName), this.leaseNames),
+      );
     return elector;
   }
 

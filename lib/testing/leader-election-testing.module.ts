@@ -25,6 +25,7 @@ import { LeaderElectionService } from '../nest/leader-election.service.js';
 import { LeaderOnlyInterceptor } from '../nest/leader-only.interceptor.js';
 import { MemoryLeaseStore } from '../stores/memory/memory-lease-store.js';
 import { ManualLeaderElector } from './manual-leader-elector.js';
+import { UnknownLeaseError } from '../core/errors.js';
 
 export interface LeaderElectionTestingOptions {
   /** Role of every lease at boot. Default 'leader' (term 1), so leader-only code runs. */
@@ -110,7 +111,9 @@ export class LeaderElectionTesting {
     const name = leaseName ?? this.options.leaseName ?? DEFAULT_LEASE_NAME;
     const elector = this.electors.get(name);
     if (!elector) {
-      throw new Error(
+      throw new UnknownLeaseError(
+        name,
+        [...this.electors.keys()],
         `LeaderElectionTesting: lease "${name}" is not declared in this app (declared: ${[...this.electors.keys()].map((n) => `"${n}"`).join(', ') || 'none yet'}); declare it with @LeaderOnly(name), @LeaderTask(name) or service.join(name)`,
       );
     }

@@ -8,6 +8,7 @@ import { noGate, noGateRefused } from '../leader-election.messages.js';
 import { copyMethodMetadata } from '../utils/copy-method-metadata.js';
 import { handlerKindOf, isRequestKind } from '../utils/handler-kind.js';
 import { declaredShape, skippedResult } from '../utils/return-shape.js';
+import { LeaderElectionSetupError } from '../../core/errors.js';
 
 const warnedUnmanaged = new WeakSet<object>();
 
@@ -40,7 +41,9 @@ export function LeaderOnly(leaseNameOrOptions?: string | LeaderOnlyOptions): Met
     const original: unknown = descriptor.value;
     const handlerName = `${(target as { constructor?: { name?: string } }).constructor?.name ?? 'anonymous'}.${String(propertyKey)}`;
     if (typeof original !== 'function') {
-      throw new TypeError(`@LeaderOnly can only decorate methods; ${handlerName} is not a method`);
+      throw new LeaderElectionSetupError(
+        `@LeaderOnly can only decorate methods; ${handlerName} is not a method`,
+      );
     }
     const metadata: LeaderOnlyMetadata = {
       leaseName: options.leaseName,
@@ -62,7 +65,7 @@ export function LeaderOnly(leaseNameOrOptions?: string | LeaderOnlyOptions): Met
             warnedUnmanaged.add(this);
             new Logger('LeaderElection').warn(noGate(handlerName));
           }
-          if (isRequestKind(kind)) throw new Error(noGateRefused(handlerName));
+          if (isRequestKind(kind)) throw new LeaderElectionSetupError(noGateRefused(handlerName));
           return skippedResult(shape);
         }
         return gate.runGated(

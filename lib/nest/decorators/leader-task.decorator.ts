@@ -2,6 +2,7 @@ import { validateLeaseName } from '../../core/election-options.js';
 import type { LeaderTaskMetadata, LeaderTaskOptions } from '../interfaces/leader-work.interface.js';
 import { LEADER_TASK_METADATA } from '../leader-election.constants.js';
 import { decoratedLeaseNames } from '../leader-election-metadata.accessor.js';
+import { LeaderElectionSetupError } from '../../core/errors.js';
 
 /**
  * Runs the method for as long as this replica leads the lease, starting it again on every new
@@ -29,7 +30,9 @@ export function LeaderTask(leaseNameOrOptions?: string | LeaderTaskOptions): Met
   return (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor) => {
     const handlerName = `${(target as { constructor?: { name?: string } }).constructor?.name ?? 'anonymous'}.${String(propertyKey)}`;
     if (typeof descriptor.value !== 'function')
-      throw new TypeError(`@LeaderTask can only decorate methods; ${handlerName} is not a method`);
+      throw new LeaderElectionSetupError(
+        `@LeaderTask can only decorate methods; ${handlerName} is not a method`,
+      );
     const metadata: LeaderTaskMetadata = { ...options, handlerName };
     Reflect.defineMetadata(LEADER_TASK_METADATA, metadata, descriptor.value as object);
     return descriptor;
