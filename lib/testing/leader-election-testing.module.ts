@@ -9,20 +9,16 @@ import {
 } from '../core/election-options.js';
 import type { LeaderElectorDependencies, Leadership } from '../core/leader-elector.js';
 import type { LeadershipEndReason } from '../core/leadership-events.js';
-import { LeaderElectionHealthIndicator } from '../nest/health/leader-election.health-indicator.js';
 import type {
   HealthDetailsLevel,
   LeaderElectionModuleOptions,
 } from '../nest/interfaces/leader-election-options.interface.js';
-import { LEADER_ELECTION_METRICS_PROVIDER } from '../nest/leader-election-metrics.binding.js';
 import { DEFAULT_LEASE_NAME, RESOLVED_LEADER_ELECTION_OPTIONS } from '../nest/leader-election.constants.js';
-import { LeaderElectionExplorer } from '../nest/leader-election.explorer.js';
 import {
   resolveLeaderElectionOptions,
   type ResolvedLeaderElectionOptions,
 } from '../nest/leader-election-options.resolver.js';
-import { LeaderElectionService } from '../nest/leader-election.service.js';
-import { LeaderOnlyInterceptor } from '../nest/leader-only.interceptor.js';
+import { LEADER_ELECTION_EXPORTS, LEADER_ELECTION_PROVIDERS } from '../nest/leader-election.providers.js';
 import { MemoryLeaseStore } from '../stores/memory/memory-lease-store.js';
 import { ManualLeaderElector } from './manual-leader-elector.js';
 import { UnknownLeaseError } from '../core/errors.js';
@@ -178,18 +174,9 @@ export class LeaderElectionTestingModule {
           }),
         },
         { provide: LeaderElectionTesting, useValue: testing },
-        LeaderElectionService,
-        LEADER_ELECTION_METRICS_PROVIDER,
-        LeaderElectionExplorer,
-        LeaderElectionHealthIndicator,
-        LeaderOnlyInterceptor,
+        ...LEADER_ELECTION_PROVIDERS,
       ],
-      exports: [
-        LeaderElectionService,
-        LeaderElectionHealthIndicator,
-        LeaderOnlyInterceptor,
-        LeaderElectionTesting,
-      ],
+      exports: [...LEADER_ELECTION_EXPORTS, LeaderElectionTesting],
     };
   }
 }
