@@ -7,6 +7,8 @@ import {
   validateIdentity,
   type ElectionOptions,
 } from '../core/election-options.js';
+import { keysOf, readEnvironmentStrings, type OptionTable } from '../core/options/option-table.js';
+import { MODULE_OPTION_TABLE } from '../nest/options/module-option-table.js';
 import type { LeaderElectorDependencies, Leadership } from '../core/leader-elector.js';
 import type { LeadershipEndReason } from '../core/leadership-events.js';
 import type {
@@ -47,35 +49,53 @@ export interface LeaderElectionTestingOptions {
   metrics?: LeaderElectionModuleOptions['metrics'];
 }
 
-/** Every option of the testing kit: any other key is refused (a typo must not boot as leader). */
-const TESTING_OPTION_KEYS = [
-  'role',
-  'leader',
-  'identity',
-  'leaseName',
-  'healthDetails',
-  'shutdownTimeoutMs',
-  'logger',
-  'metrics',
-] as const satisfies ReadonlyArray<keyof LeaderElectionTestingOptions>;
-
-const ROLES = ['leader', 'follower'] as const;
+/**
+ * The testing kit's options, one row each: its own (role, leader) and the real module's rows for the
+ * options it shares. Unknown keys are refused against it, as the real module does.
+ */
+export const TESTING_OPTION_TABLE: OptionTable<keyof LeaderElectionTestingOptions> = {
+  role: {
+    type: '"leader" | "follower"',
+    env: 'none',
+    default: '`leader`',
+    range: '"leader" (default) or "follower"',
+    doc: 'Role of every lease at boot (leader: term 1).',
+    check: (value, option) => {
+      if (value !== 'leader' && value !== 'follower')
+        throw new InvalidElectionOptionError(option, value, '"leader" (default) or "follower"');
+      return value;
+    },
+  },
+  leader: {
+    type: 'string',
+    env: 'none',
+    default: '`other-replica`',
+    range: 'an identity',
+    doc: 'As a follower: the identity shown as leader.',
+    check: (value, option) => validateIdentity(value, option),
+  },
+  identity: { ...MODULE_OPTION_TABLE.identity, default: '`test-replica`' },
+  leaseName: MODULE_OPTION_TABLE.leaseName,
+  healthDetails: { ...MODULE_OPTION_TABLE.healthDetails, default: '`full`' },
+  shutdownTimeoutMs: MODULE_OPTION_TABLE.shutdownTimeoutMs,
+  logger: { ...MODULE_OPTION_TABLE.logger, default: '`false`' },
+  metrics: { ...MODULE_OPTION_TABLE.metrics, default: '`false`' },
+};
 
 /**
- * Checks the kit's own options (role, leader) and refuses unknown keys, as the real module does; the
- * options it shares with the real module are checked by the real resolver when the module is built.
+ * Checks the kit's options against its table (unknown keys, nulls, role, leader) as the real module
+ * does; the options it shares with the real module are checked again by the real resolver at boot.
  */
 export function validateTestingOptions(options: unknown): LeaderElectionTestingOptions {
   if (options === undefined) return {};
   if (options === null || typeof options !== 'object' || Array.isArray(options))
     throw new InvalidElectionOptionError('options', options, 'an object (LeaderElectionTestingOptions)');
-  refuseUnknownOptions(options, TESTING_OPTION_KEYS, 'LeaderElectionTestingModule option');
+  refuseUnknownOptions(options, keysOf(TESTING_OPTION_TABLE), 'LeaderElectionTestingModule option');
   refuseNullOptions(options);
-  const { role, leader } = options as LeaderElectionTestingOptions;
-  if (role !== undefined && !ROLES.includes(role))
-    throw new InvalidElectionOptionError('role', role, '"leader" (default) or "follower"');
-  if (leader !== undefined) validateIdentity(leader, 'leader');
-  return options as LeaderElectionTestingOptions;
+  const input = readEnvironmentStrings(options as LeaderElectionTestingOptions, TESTING_OPTION_TABLE);
+  for (const key of ['role', 'leader'] as const)
+    if (input[key] !== undefined) TESTING_OPTION_TABLE[key].check!(input[key], key);
+  return input;
 }
 
 /**
