@@ -3,15 +3,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { METRIC_NAMES } from '../../lib/metrics/metric-names.js';
 
-// The README's "Metrics" section names every metric and carries the alert rules that
+// docs/metrics.md names every metric and carries the alert rules that
 // docs/prometheus/leader-election.rules.yml holds (checked there with promtool test rules).
 
 const root = process.cwd();
-const readme = readFileSync(join(root, 'README.md'), 'utf8');
-const metricsSection = readme.slice(
-  readme.indexOf('## Metrics'),
-  readme.indexOf('\n## ', readme.indexOf('## Metrics') + 1),
-);
+const metricsSection = readFileSync(join(root, 'docs', 'metrics.md'), 'utf8');
 
 /** Names as @opentelemetry/exporter-prometheus shows them (test/e2e/sample-app-metrics.e2e.spec.ts scrapes them). */
 const PROMETHEUS_NAMES: Record<keyof typeof METRIC_NAMES, string> = {
@@ -23,7 +19,7 @@ const PROMETHEUS_NAMES: Record<keyof typeof METRIC_NAMES, string> = {
   gatedRuns: 'leader_election_gated_runs_total',
 };
 
-describe('README "Metrics"', () => {
+describe('docs/metrics.md', () => {
   it('names every metric, as OpenTelemetry and as Prometheus names it', () => {
     expect(metricsSection.length).toBeGreaterThan(1000);
     for (const key of Object.keys(METRIC_NAMES) as Array<keyof typeof METRIC_NAMES>) {
