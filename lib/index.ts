@@ -111,6 +111,8 @@ export {
   type GatedRunEvent,
   type LeaderInfo,
 } from './nest/leader-election.service.js';
+export { LeaderElectionRegistry } from './nest/leader-election.registry.js';
+export { LeaderGateRunner } from './nest/leader-gate.js';
 export { LeaderOnly, getLeaderOnlyMetadata } from './nest/decorators/leader-only.decorator.js';
 export { LeaderTask } from './nest/decorators/leader-task.decorator.js';
 export { LeaderElection } from './nest/decorators/leader-election.decorator.js';

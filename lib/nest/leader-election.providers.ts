@@ -22,9 +22,11 @@ export const LEADER_ELECTION_PROVIDERS: Provider[] = [
   LeaderOnlyInterceptor,
 ];
 
-/** What an app injects. */
+/** What an app injects (the registry and the gate for extensions: electorCreated$, gatedRuns$). */
 export const LEADER_ELECTION_EXPORTS = [
   LeaderElectionService,
   LeaderElectionHealthIndicator,
   LeaderOnlyInterceptor,
+  LeaderElectionRegistry,
+  LeaderGateRunner,
 ] as const;

@@ -197,6 +197,16 @@ export class LeaderElectionService {
     return this.registry.shutdown();
   }
 
+  /** @deprecated since 0.2: inject LeaderElectionRegistry and use its electorCreated$; removed in 0.3. */
+  get electorCreated$(): Observable<LeaderElector> {
+    return this.registry.electorCreated$;
+  }
+
+  /** @deprecated since 0.2: inject LeaderGateRunner and use its gatedRuns$; removed in 0.3. */
+  get gatedRuns$(): Observable<GatedRunEvent> {
+    return this.gate.gatedRuns$;
+  }
+
   private withElector<T>(
     leaseName: string | undefined,
     use: (elector: LeaderElector) => Promise<T>,
