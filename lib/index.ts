@@ -1,8 +1,15 @@
 // Public API of nestjs-leader-election. Nothing else is exported.
 export { systemClock, type Clock, type TimerHandle } from './core/clock.js';
 export {
-  ELECTION_DEFAULTS,
+  ElectorStoppedError,
   InvalidElectionOptionError,
+  LeaderElectionError,
+  LeaderElectionSetupError,
+  NotLeaderError,
+  UnknownLeaseError,
+} from './core/errors.js';
+export {
+  ELECTION_DEFAULTS,
   MAX_LEASE_SECONDS,
   MIN_LEASE_SECONDS,
   resolveElectionOptions,
@@ -104,6 +111,8 @@ export {
   type GatedRunEvent,
   type LeaderInfo,
 } from './nest/leader-election.service.js';
+export { LeaderElectionRegistry } from './nest/leader-election.registry.js';
+export { LeaderGateRunner } from './nest/leader-gate.js';
 export { LeaderOnly, getLeaderOnlyMetadata } from './nest/decorators/leader-only.decorator.js';
 export { LeaderTask } from './nest/decorators/leader-task.decorator.js';
 export { LeaderElection } from './nest/decorators/leader-election.decorator.js';
@@ -115,7 +124,6 @@ export type {
 } from './nest/interfaces/leader-work.interface.js';
 export { LeaderOnlyInterceptor } from './nest/leader-only.interceptor.js';
 export { NotLeaderException, type NotLeaderResponseBody } from './nest/not-leader.exception.js';
-export { UnknownLeaseError } from './nest/unknown-lease.error.js';
 export { currentLeadership, type LeadershipContext } from './nest/leadership-context.js';
 export {
   LeaderElectionHealthIndicator,

@@ -11,61 +11,19 @@
  *   - A leader believes it leads only until tSend + D − safetyMarginMs, where tSend is the monotonic
  *     time just before the last successful acquire/renew was sent.
  */
-export interface ElectionTimingOptions {
-  /** Lease duration D in whole seconds, 15–60. Default 15. Crash takeover takes up to D + retryInterval. */
-  leaseDurationSeconds?: number;
-  /** How often the leader renews, ms. Default D/3. Must satisfy renewIntervalMs + safetyMarginMs < D. */
-  renewIntervalMs?: number;
-  /** How often a follower polls the lease, ms. Default 2000. Graceful takeover takes about this long. */
-  retryIntervalMs?: number;
-  /** Random spread applied to retryIntervalMs, as a fraction in [0, 1). Default 0.2 (±20 %). */
-  retryJitter?: number;
-  /** Time subtracted from the lease end to absorb clock-rate drift between us and the server, ms. Default 1000. */
-  safetyMarginMs?: number;
-  /** Upper bound for one store request, ms. Default min(5000, renewIntervalMs). Renewals are further bounded by the time left. */
-  requestTimeoutMs?: number;
-  /** Pause between retries of a failed renewal, ms. Default min(500, renewIntervalMs / 4). */
-  renewRetryIntervalMs?: number;
-  /** Longest pause between follower polls after permanent errors (auth, names), ms. Default 30000. */
-  maxErrorBackoffMs?: number;
-}
+import { InvalidElectionOptionError } from './errors.js';
+import type { ElectionPreferenceOptions, ElectionTimingOptions } from './options/election-option-types.js';
+import {
+  NUMERIC_STRING_NOTE,
+  numberFromEnv,
+  refuseNullOptions,
+  refuseUnknownOptions,
+} from './options/option-input.js';
+import { validateIdentity, validateLeaseName } from './options/names.js';
+import { PREFERENCE_OPTION_TABLE, TIMING_OPTION_TABLE } from './options/election-option-table.js';
+import { keysOf, readEnvironmentStrings } from './options/option-table.js';
 
-/**
- * Presence and preferred leaders (see docs/GUARANTEES.md, "Presence and preferred leaders"). Every
- * candidate announces itself in a presence record of its own; priorities decide who takes a FREE
- * lease, never who keeps a held one (unless failback is on), and never cost liveness: a free lease
- * is taken by the next candidates after preferenceWindowMs per better priority tier present.
- */
-export interface ElectionPreferenceOptions {
-  /**
-   * This candidate's priority: HIGHER is preferred (as in MongoDB, VRRP/keepalived; EShopworld's
-   * WorkerProcess uses the opposite, 0 = highest). Default 0. Setting it on a candidate makes it
-   * wait electionDelayMs after start before taking a free lease, so better candidates can announce.
-   */
-  priority?: number;
-  /** False for observers that take part (presence, state) but never lead. Default true. */
-  canLead?: boolean;
-  /**
-   * Presence records: true (default) or { intervalMs, staleAfterMs }. Each candidate refreshes its
-   * record every intervalMs (default 10000: one metadata write); a record not refreshed for
-   * staleAfterMs (default 3 × intervalMs) counts as gone, and the leader deletes it. false turns
-   * presence off (no extra requests; priorities and members() then unavailable). Used only with a
-   * store that supports presence (the memory and Azure blob stores do).
-   */
-  presence?: boolean | { intervalMs?: number; staleAfterMs?: number };
-  /** With a priority set: how long a newly started candidate waits before taking a free lease, ms. Default presence interval + retryIntervalMs. */
-  electionDelayMs?: number;
-  /**
-   * How long a free lease is left to better candidates, per better priority tier present, ms: a
-   * candidate with k better tiers live takes a free lease after k × this. Default 2 × retryIntervalMs + requestTimeoutMs.
-   */
-  preferenceWindowMs?: number;
-  /**
-   * Failback: a leader that sees a better live candidate present for afterStableMs hands over to it
-   * (finishes its work, releases with the candidate named as successor). Off by default (false).
-   */
-  failback?: false | { afterStableMs: number };
-}
+export type { ElectionPreferenceOptions, ElectionTimingOptions } from './options/election-option-types.js';
 
 export interface ResolvedPreferenceOptions {
   priority: number;
@@ -107,222 +65,18 @@ export const MIN_LEASE_SECONDS = 15;
 export const MAX_LEASE_SECONDS = 60;
 /** Upper bound of maxErrorBackoffMs: a replica with a misconfiguration fixed should notice within the hour. */
 export const MAX_ERROR_BACKOFF_MS = 3_600_000;
-export const LEASE_NAME_PATTERN = /^[A-Za-z0-9_-](?:[A-Za-z0-9._/-]{0,198}[A-Za-z0-9_-])?$/;
 
-/** A value as an error may carry it: primitives only (strings truncated), never an object. */
-export type DescribedOptionValue = string | number | boolean | bigint | symbol | null | undefined;
-
-export class InvalidElectionOptionError extends Error {
-  /**
-   * The offending value when it is a primitive (a string is truncated to 80 characters, and replaced
-   * by a placeholder when it looks like a credential). Objects and functions are never kept: a
-   * ContainerClient, a credential or a logger may hold keys or SAS tokens, and Nest prints an
-   * exception's enumerable fields. `valueType` describes them instead.
-   */
-  readonly value: DescribedOptionValue;
-  /** The type of the offending value, e.g. "string", "number", "object (ContainerClient)", "function". */
-  readonly valueType: string;
-
-  constructor(
-    readonly option: string,
-    value: unknown,
-    readonly allowed: string,
-  ) {
-    super(`Invalid leader election option "${option}": got ${describe(value)}; allowed: ${allowed}.`);
-    this.name = 'InvalidElectionOptionError';
-    this.value = safeValue(value);
-    this.valueType = typeOf(value);
-  }
-}
-
-/** Strings that look like storage or Entra credentials: never echoed, even truncated. */
-const CREDENTIAL_LIKE =
-  /AccountKey=|SharedAccessSignature=|(?:^|[?&;])sig=|Bearer\s|eyJ[A-Za-z0-9_-]{6,}\.|(?:access|refresh|id)_token|client_secret/i;
-
-function safeString(value: string): string {
-  if (CREDENTIAL_LIKE.test(value)) return '[not shown: looks like a credential]';
-  return value.length > 80 ? `${value.slice(0, 80)}…` : value;
-}
-
-function safeValue(value: unknown): DescribedOptionValue {
-  if (typeof value === 'string') return safeString(value);
-  if (value === null || (typeof value !== 'object' && typeof value !== 'function'))
-    return value as DescribedOptionValue;
-  return undefined;
-}
-
-/** "object (ContainerClient)", "array", "function", or the primitive's typeof. Never the content. */
-function typeOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'array';
-  if (typeof value === 'object') {
-    let name: unknown;
-    try {
-      name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
-    } catch {
-      name = undefined; // a Proxy may throw: the type is all we need
-    }
-    return typeof name === 'string' && name && name !== 'Object' && /^[\w$]{1,60}$/.test(name)
-      ? `object (${name})`
-      : 'object';
-  }
-  return typeof value;
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(safeString(value));
-  if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : String(value);
-  if (typeof value === 'boolean' || typeof value === 'bigint') return String(value);
-  if (value === undefined) return 'undefined';
-  if (value === null) return 'null';
-  const type = typeOf(value);
-  return `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
-}
-
-/**
- * Numbers may come straight from the environment (`ConfigService.get()` returns strings): a plain
- * decimal string such as "15", "-1" or "0.25" is read as that number. Anything else — "15s", "",
- * " 15", "0x10", "1e3", "+5", "Infinity" — is left as is and refused by the option's own check, so
- * a typo never becomes a default.
- */
-export const NUMERIC_STRING = /^-?\d+(?:\.\d+)?$/;
-
-/** A number, or a well-formed decimal string read as a number; anything else is returned unchanged. */
-export function numberFromEnv(value: unknown): unknown {
-  return typeof value === 'string' && NUMERIC_STRING.test(value) ? Number(value) : value;
-}
-
-/** true/false, or the exact strings "true"/"false" (as read from the environment); anything else unchanged. */
-export function booleanFromEnv(value: unknown): unknown {
-  if (value === 'true') return true;
-  if (value === 'false') return false;
-  return value;
-}
-
-/** Appended to "allowed" texts of numeric options: strings are accepted, but only plain decimals. */
-export const NUMERIC_STRING_NOTE =
-  ' (a plain decimal string such as "15" is accepted too, e.g. from the environment)';
-
-/** Levenshtein distance, for "did you mean" suggestions. */
-function editDistance(a: string, b: string): number {
-  const previous = Array.from({ length: b.length + 1 }, (_, index) => index);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = previous[0]!;
-    previous[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = previous[j]!;
-      previous[j] = Math.min(above + 1, previous[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return previous[b.length]!;
-}
-
-/** The known option closest to `key` (case-insensitive edit distance), if one is reasonably close. */
-export function nearestOption(key: string, known: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of known) {
-    const distance = editDistance(key.toLowerCase(), candidate.toLowerCase());
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  // A typo, a missing/extra letter or a wrong case: within a third of the name's length.
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined;
-}
-
-/**
- * Refuses keys that are not options: a typo (`leaseDurationSecond`) would otherwise boot with the
- * default. The error names the key and the nearest valid option.
- */
-export function refuseUnknownOptions(options: object, known: readonly string[], what = 'option'): void {
-  for (const key of Object.keys(options)) {
-    if (known.includes(key)) continue;
-    const nearest = nearestOption(key.slice(0, 100), known);
-    const allowed = nearest
-      ? `a known ${what} (did you mean "${nearest}"?)`
-      : `a known ${what}: ${known.join(', ')}`;
-    throw new InvalidElectionOptionError(safeString(key), (options as Record<string, unknown>)[key], allowed);
-  }
-}
-
-/**
- * Refuses `null` for the given options: the `??` defaults would otherwise quietly read null (e.g. an
- * unset value from a config service) as "use the default". Shared with the Nest layer.
- */
-export function refuseNullOptions(options: object, keys: readonly string[] = Object.keys(options)): void {
-  for (const option of keys) {
-    if ((options as Record<string, unknown>)[option] === null) {
-      throw new InvalidElectionOptionError(
-        option,
-        null,
-        'a value of the documented type; leave the option out (undefined) to get its default',
-      );
-    }
-  }
-}
-
-/**
- * Lease names that a plain JavaScript object cannot hold as an own key by assignment: a lease
- * called "__proto__" would vanish from health maps (and from anything that merges them).
- */
-const RESERVED_LEASE_NAMES = new Set(['__proto__']);
-
-/** Validates lease and identity strings. Exported so stores and the Nest layer use the same rule. */
-export function validateLeaseName(value: unknown, option = 'leaseName'): string {
-  const allowed =
-    "1–200 characters: letters, digits, '.', '_', '-', '/'; not starting or ending with '.' or '/', no empty, '.' or '..' path segment; not \"__proto__\"";
-  // '.' and '..' segments would be normalised away in the blob URL ("x/../leader" is the blob "leader").
-  if (
-    typeof value !== 'string' ||
-    !LEASE_NAME_PATTERN.test(value) ||
-    RESERVED_LEASE_NAMES.has(value) ||
-    value.split('/').some((segment) => segment === '' || segment === '.' || segment === '..')
-  ) {
-    throw new InvalidElectionOptionError(option, value, allowed);
-  }
-  return value;
-}
-
-/**
- * C0 and C1 control characters (line breaks, ESC of ANSI sequences, NUL, DEL…) and the Unicode
- * bidirectional overrides/isolates: an identity is written to logs, health output and other
- * replicas' logs, where these could forge lines or reorder text.
- */
-// eslint-disable-next-line no-control-regex
-const UNSAFE_IDENTITY_CHARS = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
-
-/** True when the string has no lone surrogate (String.prototype.isWellFormed, spelled out for ES2023 typings). */
-function isWellFormed(value: string): boolean {
-  return (value as string & { isWellFormed(): boolean }).isWellFormed();
-}
-
-export function validateIdentity(value: unknown, option = 'identity'): string {
-  if (typeof value !== 'string' || value.trim().length === 0 || value.length > 256) {
-    throw new InvalidElectionOptionError(option, value, IDENTITY_ALLOWED);
-  }
-  if (UNSAFE_IDENTITY_CHARS.test(value)) {
-    throw new InvalidElectionOptionError(
-      option,
-      value,
-      `${IDENTITY_ALLOWED}; it contains a control or bidirectional-override character`,
-    );
-  }
-  if (!isWellFormed(value)) {
-    // e.g. podName.slice(0, 256) cutting an emoji in half: it could never be recorded as the holder.
-    throw new InvalidElectionOptionError(
-      option,
-      value,
-      `${IDENTITY_ALLOWED}; it contains a lone UTF-16 surrogate (half of an emoji or other character cut by slicing?)`,
-    );
-  }
-  return value;
-}
-
-const IDENTITY_ALLOWED =
-  'a non-empty string of at most 256 UTF-16 code units, well-formed (no lone surrogate), without line breaks or other control characters';
+export { InvalidElectionOptionError, type DescribedOptionValue } from './errors.js';
+export {
+  booleanFromEnv,
+  nearestOption,
+  numberFromEnv,
+  NUMERIC_STRING,
+  NUMERIC_STRING_NOTE,
+  refuseNullOptions,
+  refuseUnknownOptions,
+} from './options/option-input.js';
+export { LEASE_NAME_PATTERN, validateIdentity, validateLeaseName } from './options/names.js';
 
 function finiteNumber(option: string, value: unknown, allowed: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value)) {
@@ -335,35 +89,19 @@ function finiteNumber(option: string, value: unknown, allowed: string): number {
   return value;
 }
 
-/** The keys of ElectionPreferenceOptions (also module options). */
-export const PREFERENCE_OPTION_KEYS = [
-  'priority',
-  'canLead',
-  'presence',
-  'electionDelayMs',
-  'preferenceWindowMs',
-  'failback',
-] as const satisfies ReadonlyArray<keyof ElectionPreferenceOptions>;
+/** The keys of ElectionPreferenceOptions (also module options), from their table. */
+export const PREFERENCE_OPTION_KEYS = keysOf(PREFERENCE_OPTION_TABLE);
 
-/** The keys of ElectionTimingOptions (also module options). */
-export const TIMING_OPTION_KEYS = [
-  'leaseDurationSeconds',
-  'renewIntervalMs',
-  'retryIntervalMs',
-  'retryJitter',
-  'safetyMarginMs',
-  'requestTimeoutMs',
-  'renewRetryIntervalMs',
-  'maxErrorBackoffMs',
-] as const satisfies ReadonlyArray<keyof ElectionTimingOptions>;
+/** The keys of ElectionTimingOptions (also module options), from their table. */
+export const TIMING_OPTION_KEYS = keysOf(TIMING_OPTION_TABLE);
 
 /** Every key of ElectionOptions: anything else is refused as a typo. */
-export const ELECTION_OPTION_KEYS = [
+export const ELECTION_OPTION_KEYS: (keyof ElectionOptions)[] = [
   'leaseName',
   'identity',
   ...TIMING_OPTION_KEYS,
   ...PREFERENCE_OPTION_KEYS,
-] as const satisfies ReadonlyArray<keyof ElectionOptions>;
+];
 
 /** Applies defaults, derives dependent timings, and checks every invariant. */
 export function resolveElectionOptions(options: ElectionOptions): ResolvedElectionOptions {
@@ -372,19 +110,7 @@ export function resolveElectionOptions(options: ElectionOptions): ResolvedElecti
   }
   refuseUnknownOptions(options, ELECTION_OPTION_KEYS, 'election option');
   refuseNullOptions(options);
-  options = { ...options };
-  for (const key of ELECTION_OPTION_KEYS) {
-    if (
-      key === 'leaseName' ||
-      key === 'identity' ||
-      key === 'presence' ||
-      key === 'failback' ||
-      options[key] === undefined
-    )
-      continue;
-    (options as unknown as Record<string, unknown>)[key] =
-      key === 'canLead' ? booleanFromEnv(options[key]) : numberFromEnv(options[key]);
-  }
+  options = readEnvironmentStrings(options, { ...TIMING_OPTION_TABLE, ...PREFERENCE_OPTION_TABLE });
   const leaseName = validateLeaseName(options.leaseName);
   const identity = validateIdentity(options.identity);
 

@@ -3,7 +3,8 @@ export interface ElectionLogger {
   debug?(message: string): void;
   log(message: string): void;
   warn(message: string): void;
-  error(message: string): void;
+  /** `stack`: the failure's stack and cause chain, as Nest's Logger.error(message, stack) takes it. */
+  error(message: string, stack?: string): void;
 }
 
 /** Default logger outside Nest: warnings and errors to the console, the rest dropped. */
@@ -11,7 +12,7 @@ export function consoleLogger(context: string): ElectionLogger {
   return {
     log: () => undefined,
     warn: (message) => console.warn(`[${context}] ${message}`),
-    error: (message) => console.error(`[${context}] ${message}`),
+    error: (message, stack) => console.error(`[${context}] ${message}${stack ? `\n${stack}` : ''}`),
   };
 }
 
@@ -32,10 +33,13 @@ const safeLoggers = new WeakSet<object>();
  */
 export function safeLogger(logger: Partial<ElectionLogger>): ElectionLogger {
   if (safeLoggers.has(logger)) return logger as ElectionLogger; // the service hands its wrapped logger to each elector
-  const call = (method: keyof ElectionLogger, message: string): void => {
+  const call = (method: keyof ElectionLogger, message: string, stack?: string): void => {
     try {
-      const fn = logger[method];
-      if (typeof fn === 'function') fn.call(logger, message);
+      const fn = logger[method] as ((...args: string[]) => void) | undefined;
+      if (typeof fn === 'function') {
+        if (stack === undefined) fn.call(logger, message);
+        else fn.call(logger, message, stack);
+      }
     } catch {
       // Nothing sensible to do: the logger itself is broken.
     }
@@ -44,7 +48,7 @@ export function safeLogger(logger: Partial<ElectionLogger>): ElectionLogger {
     debug: (message) => call('debug', message),
     log: (message) => call('log', message),
     warn: (message) => call('warn', message),
-    error: (message) => call('error', message),
+    error: (message, stack) => call('error', message, stack),
   };
   safeLoggers.add(safe);
   return safe;

@@ -10,6 +10,7 @@ import type {
   MetricsMeter,
 } from './meter-types.js';
 import { METRIC_ATTRIBUTES as A, METRIC_NAMES, STORE_REQUEST_BUCKETS_SECONDS } from './metric-names.js';
+import { LeaderElectionError, LeaderElectionSetupError } from '../core/errors.js';
 
 export interface ElectionMetricsOptions {
   /**
@@ -67,7 +68,7 @@ export class LeaderElectionMetrics {
   constructor(meter: MetricsMeter, options: ElectionMetricsOptions = {}) {
     this.includeIdentity = options.includeIdentity === true;
     if (typeof meter?.createGauge !== 'function') {
-      throw new TypeError(
+      throw new LeaderElectionSetupError(
         'LeaderElectionMetrics needs an OpenTelemetry Meter with createGauge (@opentelemetry/api 1.9 or later)',
       );
     }
@@ -108,7 +109,7 @@ export class LeaderElectionMetrics {
    * them; recording also ends by itself when the elector stops (is_leader is left at 0).
    */
   instrument(elector: LeaderElector): () => void {
-    if (this.disposed) throw new Error('LeaderElectionMetrics was disposed');
+    if (this.disposed) throw new LeaderElectionError('LeaderElectionMetrics was disposed');
     const existing = this.instrumented.get(elector);
     if (existing) return () => this.forget(elector);
     const base: MetricAttributes = { [A.lease]: elector.leaseName };

@@ -8,8 +8,6 @@ import {
   refuseNullOptions,
   refuseUnknownOptions,
   resolveElectionOptions,
-  validateIdentity,
-  validateLeaseName,
   PREFERENCE_OPTION_KEYS,
   TIMING_OPTION_KEYS,
   type ElectionOptions,
@@ -18,7 +16,6 @@ import {
   type ResolvedElectionOptions,
 } from '../core/election-options.js';
 import type { LeaderElector, LeaderElectorDependencies } from '../core/leader-elector.js';
-import { MAX_TIMER_DELAY_MS } from '../core/clock.js';
 import type { LeaseStore } from '../core/lease-store.js';
 import type { ElectionLogger } from '../core/logger.js';
 import type { RenewalThreadConnection } from '../renewal/renewal-thread.js';
@@ -36,6 +33,14 @@ import {
   DEFAULT_STARTUP_TIMEOUT_MS,
 } from './leader-election.constants.js';
 import { conflictingStores, noStoreConfigured } from './leader-election.messages.js';
+import {
+  BOOLEAN_ALLOWED,
+  checkOption,
+  MODULE_OPTION_KEYS,
+  MODULE_OPTION_TABLE,
+} from './options/module-option-table.js';
+import { nullRefusedKeys, readEnvironmentStrings } from '../core/options/option-table.js';
+import { LeaderElectionSetupError } from '../core/errors.js';
 
 export interface ResolvedLeaderElectionOptions {
   store: LeaseStore;
@@ -47,6 +52,8 @@ export interface ResolvedLeaderElectionOptions {
   timings: ElectionTimingOptions & ElectionPreferenceOptions;
   /** Timings as resolved for the default lease (all leases share them). */
   election: ResolvedElectionOptions;
+  /** False: elections start only when the app calls LeaderElectionService.start(). */
+  autoStart: boolean;
   releaseOnShutdown: boolean;
   shutdownTimeoutMs: number;
   startupTimeoutMs: number;
@@ -87,53 +94,9 @@ const METRICS_OPTION_KEYS = [
 ] as const satisfies ReadonlyArray<keyof LeaderElectionMetricsOptions>;
 
 /** Timing and preference options: per replica, passed to every election (the core checks them). */
-const TIMING_KEYS = [...TIMING_OPTION_KEYS, ...PREFERENCE_OPTION_KEYS] as const;
+const TIMING_KEYS = [...TIMING_OPTION_KEYS, ...PREFERENCE_OPTION_KEYS];
 
-/**
- * Module options whose `undefined` means "default" (the timings are checked by the core). Storage
- * options are not listed: a null connection string means "not given" and gets its own message.
- */
-const NULL_REFUSED = [
-  'leaseName',
-  'identity',
-  'containerName',
-  'createIfMissing',
-  'releaseOnShutdown',
-  'shutdownTimeoutMs',
-  'startupTimeoutMs',
-  'healthStoreOutageMs',
-  'healthDetails',
-  'metrics',
-] as const satisfies ReadonlyArray<keyof LeaderElectionModuleOptions>;
-
-/** Every module option: any other key is refused (a typo must not boot with a default). */
-const MODULE_OPTION_KEYS = [
-  'connectionString',
-  'accountUrl',
-  'credential',
-  'containerClient',
-  'containerName',
-  'createIfMissing',
-  'store',
-  'leaseName',
-  'identity',
-  ...TIMING_KEYS,
-  'releaseOnShutdown',
-  'shutdownTimeoutMs',
-  'startupTimeoutMs',
-  'healthStoreOutageMs',
-  'healthDetails',
-  'renewalThread',
-  'logger',
-  'metrics',
-] as const satisfies ReadonlyArray<keyof LeaderElectionModuleOptions>;
-
-// Compile-time check that MODULE_OPTION_KEYS lists every option of the interface.
-type UnlistedOption = Exclude<keyof LeaderElectionModuleOptions, (typeof MODULE_OPTION_KEYS)[number]>;
-const everyOptionListed: [UnlistedOption] extends [never] ? true : UnlistedOption = true;
-void everyOptionListed;
-
-const HEALTH_DETAILS_LEVELS: readonly HealthDetailsLevel[] = ['minimal', 'full'];
+export { MODULE_OPTION_KEYS };
 
 /**
  * `<hostname>-<pid>-<6 hex>`: the random part keeps two apps in one process, or containers on host
@@ -156,58 +119,41 @@ export function resolveLeaderElectionOptions(
     throw new InvalidElectionOptionError('options', options, 'an object (LeaderElectionModuleOptions)');
   }
   refuseUnknownOptions(options, MODULE_OPTION_KEYS, 'LeaderElectionModule option');
-  refuseNullOptions(options, NULL_REFUSED);
-  const defaultLeaseName = validateLeaseName(options.leaseName ?? DEFAULT_LEASE_NAME);
-  const identity = validateIdentity(options.identity ?? defaultIdentity());
+  refuseNullOptions(options, nullRefusedKeys(MODULE_OPTION_TABLE));
+  // One pass over the table: environment strings read ("15", "true"), then each value checked.
+  const input = readEnvironmentStrings(options, MODULE_OPTION_TABLE);
+  const defaultLeaseName = checkOption<string>('leaseName', input.leaseName ?? DEFAULT_LEASE_NAME);
+  const identity = checkOption<string>('identity', input.identity ?? defaultIdentity());
 
   const timings: Record<string, unknown> = {};
-  for (const key of TIMING_KEYS) {
-    // Plain decimal strings ("15") and "true"/"false" may come from the environment; the core checks the rest.
-    const value = options[key];
-    if (value === undefined) continue;
-    timings[key] =
-      key === 'canLead'
-        ? booleanFromEnv(value)
-        : key === 'presence' || key === 'failback'
-          ? value
-          : numberFromEnv(value);
-  }
+  for (const key of TIMING_KEYS) if (input[key] !== undefined) timings[key] = input[key];
   const election = resolveElectionOptions({
     ...(timings as ElectionTimingOptions & ElectionPreferenceOptions),
     leaseName: defaultLeaseName,
     identity,
   });
 
-  const releaseOnShutdown = booleanFromEnv(options.releaseOnShutdown ?? true);
-  if (typeof releaseOnShutdown !== 'boolean') {
-    throw new InvalidElectionOptionError('releaseOnShutdown', releaseOnShutdown, BOOLEAN_ALLOWED);
-  }
-  const shutdownTimeoutMs = timerMs(
+  const autoStart = checkOption<boolean>('autoStart', input.autoStart ?? true);
+  const releaseOnShutdown = checkOption<boolean>('releaseOnShutdown', input.releaseOnShutdown ?? true);
+  const shutdownTimeoutMs = checkOption<number>(
     'shutdownTimeoutMs',
-    options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
+    input.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
   );
-  const startupTimeoutMs = timerMs(
+  const startupTimeoutMs = checkOption<number>(
     'startupTimeoutMs',
-    options.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS,
+    input.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS,
   );
-  const healthStoreOutageMs = timerMs(
+  const healthStoreOutageMs = checkOption<number>(
     'healthStoreOutageMs',
-    options.healthStoreOutageMs ?? 3 * election.leaseDurationMs,
+    input.healthStoreOutageMs ?? 3 * election.leaseDurationMs,
   );
-  const createIfMissing = booleanFromEnv(options.createIfMissing);
-  if (createIfMissing !== undefined && typeof createIfMissing !== 'boolean') {
-    throw new InvalidElectionOptionError('createIfMissing', createIfMissing, BOOLEAN_ALLOWED);
-  }
-  const healthDetails = options.healthDetails ?? 'minimal';
-  if (!HEALTH_DETAILS_LEVELS.includes(healthDetails)) {
-    throw new InvalidElectionOptionError(
-      'healthDetails',
-      healthDetails,
-      `one of ${HEALTH_DETAILS_LEVELS.map((level) => `"${level}"`).join(', ')}`,
-    );
-  }
+  const createIfMissing =
+    input.createIfMissing === undefined
+      ? undefined
+      : checkOption<boolean>('createIfMissing', input.createIfMissing);
+  const healthDetails = checkOption<HealthDetailsLevel>('healthDetails', input.healthDetails ?? 'minimal');
 
-  const logger = options.logger as
+  const logger = input.logger as
     Partial<Record<'log' | 'warn' | 'error', unknown>> | false | undefined | null;
   if (
     logger !== undefined &&
@@ -225,10 +171,10 @@ export function resolveLeaderElectionOptions(
     );
   }
 
-  const metrics = resolveMetricsOption(options.metrics);
+  const metrics = resolveMetricsOption(input.metrics);
 
   const { store, ownsStore } = buildStore({ ...options, createIfMissing });
-  const renewalThread = resolveRenewalThread(options);
+  const renewalThread = resolveRenewalThread(input);
   return {
     ...(renewalThread ? { renewalThread } : {}),
     store,
@@ -237,12 +183,13 @@ export function resolveLeaderElectionOptions(
     identity,
     timings: timings as ElectionTimingOptions & ElectionPreferenceOptions,
     election,
+    autoStart,
     releaseOnShutdown,
     shutdownTimeoutMs,
     startupTimeoutMs,
     healthStoreOutageMs,
     healthDetails,
-    logger: options.logger,
+    logger: logger === false ? false : options.logger,
     metrics,
   };
 }
@@ -346,30 +293,13 @@ function resolveMetricsOption(given: unknown): ResolvedMetricsOptions {
   };
 }
 
-const BOOLEAN_ALLOWED =
-  'true or false (the strings "true" and "false" are accepted too, e.g. from the environment)';
-
-/** A wait that ends up in setTimeout: Node fires anything above 2^31 − 1 ms after 1 ms instead. */
-function timerMs(option: string, given: unknown): number {
-  const value = numberFromEnv(given);
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_TIMER_DELAY_MS) {
-    const allowed = `a number of ms from 0 to ${MAX_TIMER_DELAY_MS} (about 24.8 days, Node's timer limit)`;
-    throw new InvalidElectionOptionError(
-      option,
-      value,
-      typeof value === 'string' ? `${allowed}${NUMERIC_STRING_NOTE}` : allowed,
-    );
-  }
-  return value;
-}
-
 function buildStore(
   options: Omit<LeaderElectionModuleOptions, 'createIfMissing'> & { createIfMissing?: boolean },
 ): { store: LeaseStore; ownsStore: boolean } {
   const given = (['connectionString', 'accountUrl', 'containerClient', 'store'] as const).filter(
     (key) => options[key] !== undefined && options[key] !== null && options[key] !== '',
   );
-  if (given.length > 1) throw new TypeError(conflictingStores(given));
+  if (given.length > 1) throw new LeaderElectionSetupError(conflictingStores(given));
   if (given.length === 0) {
     if (options.connectionString === '') {
       throw new InvalidElectionOptionError(
@@ -378,10 +308,10 @@ function buildStore(
         'a non-empty Azure Storage connection string (is the environment variable set?)',
       );
     }
-    throw new TypeError(noStoreConfigured());
+    throw new LeaderElectionSetupError(noStoreConfigured());
   }
   if (options.credential !== undefined && given[0] !== 'accountUrl') {
-    throw new TypeError(
+    throw new LeaderElectionSetupError(
       `LeaderElectionModule: "credential" is only used with "accountUrl", but ${given[0]} was given.`,
     );
   }

@@ -1,17 +1,23 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, ModulesContainer } from '@nestjs/core';
-import { getLeaderElectionHooks } from './decorators/leader-election.decorator.js';
-import { getLeaderOnlyMetadata } from './decorators/leader-only.decorator.js';
-import { getLeaderTaskMetadata } from './decorators/leader-task.decorator.js';
+import {
+  gatedMethodsOf,
+  getLeaderElectionHooks,
+  getLeaderTaskMetadata,
+} from './leader-election-metadata.accessor.js';
 import { LEADER_GATE } from './leader-election.constants.js';
 import {
   leaderWorkNeedsSingleton,
   registeredTwice,
   unreachableInstances,
 } from './leader-election.messages.js';
+import { LeaderElectionRegistry } from './leader-election.registry.js';
 import { LeaderElectionService } from './leader-election.service.js';
+import { LeaderGateRunner } from './leader-gate.js';
+import { LeaderWorkRunner } from './leader-work.js';
 import { handlerKindFromMetadata, recordHandlerKind, type HandlerKind } from './utils/handler-kind.js';
 import { loadTransportErrors } from './utils/not-leader-error.js';
+import { LeaderElectionSetupError } from '../core/errors.js';
 
 /** The parts of Nest's InstanceWrapper and Module the explorer uses (structural: no deep imports). */
 interface DiscoveredWrapper {
@@ -42,7 +48,7 @@ interface NestModuleRef {
  * - finds every provider and controller with @LeaderOnly methods and records what kind of handler
  *   each method is (route, message pattern, resolver, gateway message, @Timeout), read from the
  *   FINAL method on the prototype, so the answer does not depend on which decorator wraps whom;
- * - links instances to this app's LeaderElectionService (request-scoped and transient classes too:
+ * - links instances to this app's gate (LeaderGateRunner) (request-scoped and transient classes too:
  *   their per-request instances are built from a subclass that carries the link);
  * - registers the gate's closing in the first onModuleDestroy Nest runs (see closeGateEarly);
  * - starts the elections those methods use, waiting (bounded) for the first attempt, before any
@@ -54,7 +60,9 @@ export class LeaderElectionExplorer implements OnModuleInit {
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
     private readonly modules: ModulesContainer,
-    private readonly service: LeaderElectionService,
+    private readonly registry: LeaderElectionRegistry,
+    private readonly gate: LeaderGateRunner,
+    private readonly work: LeaderWorkRunner,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -63,20 +71,29 @@ export class LeaderElectionExplorer implements OnModuleInit {
     const handlerCounts = new Map<string, number>();
     const kinds = new Set<HandlerKind>();
     const wrappers = [...providers, ...(this.discovery.getControllers() as unknown as DiscoveredWrapper[])];
+    // One instance can sit behind several wrappers (useExisting aliases, useValue of an existing
+    // instance under two tokens): its leader work must be registered, and its methods scanned, once.
+    const seen = new WeakSet<object>();
     for (const wrapper of wrappers) {
+      if (wrapper.isAlias) continue;
+      const instance = wrapper.instance;
+      if (instance && typeof instance === 'object') {
+        if (seen.has(instance)) continue;
+        seen.add(instance);
+      }
       const prototype = prototypeOf(wrapper);
       if (!prototype) continue;
       let gated = 0;
-      for (const name of this.scanner.getAllMethodNames(prototype)) {
-        const method = (prototype as Record<string, unknown>)[name];
-        const metadata = getLeaderOnlyMetadata(method);
-        if (!metadata) continue;
+      // Found by class and property, not by the final method's metadata: a decorator outside
+      // @LeaderOnly that does not copy metadata (a home-made @Log()) hides it from the method.
+      for (const [name, metadata] of gatedMethodsOf(prototype)) {
+        const method = (prototype as Record<string | symbol, unknown>)[name];
         gated++;
         // Recorded for every gated method, 'background' included, so a call never re-reads metadata.
         const kind = handlerKindFromMetadata(method) ?? 'background';
         recordHandlerKind(metadata, kind);
         kinds.add(kind);
-        const leaseName = metadata.leaseName ?? this.service.defaultLeaseName;
+        const leaseName = metadata.leaseName ?? this.registry.options.defaultLeaseName;
         handlerCounts.set(leaseName, (handlerCounts.get(leaseName) ?? 0) + 1);
       }
       if (gated > 0) this.linkToGate(wrapper);
@@ -84,8 +101,8 @@ export class LeaderElectionExplorer implements OnModuleInit {
     }
     await loadTransportErrors(kinds);
     this.closeGateEarly();
-    this.service.registerHandlers(handlerCounts);
-    await this.service.start(handlerCounts.keys());
+    this.gate.registerHandlers(handlerCounts);
+    await this.registry.boot(handlerCounts.keys());
   }
 
   /**
@@ -107,19 +124,19 @@ export class LeaderElectionExplorer implements OnModuleInit {
       !wrapper.instance ||
       typeof wrapper.instance !== 'object'
     ) {
-      throw new Error(
+      throw new LeaderElectionSetupError(
         leaderWorkNeedsSingleton(className, tasks.length > 0 ? tasks : ['@LeaderElection hooks']),
       );
     }
     const instance = wrapper.instance as Record<string, (...args: unknown[]) => unknown>;
     for (const name of tasks) {
       const metadata = getLeaderTaskMetadata(prototype[name as keyof typeof prototype])!;
-      this.service.runWhileLeader((leadership) => instance[name]!.call(instance, leadership), {
+      this.work.runWhileLeader((leadership) => instance[name]!.call(instance, leadership), {
         ...metadata,
         name: metadata.handlerName,
       });
     }
-    if (hooks) this.service.addHooks(instance, hooks.leaseName, className);
+    if (hooks) this.work.addHooks(instance, hooks.leaseName, className);
   }
 
   private refuseSecondRegistration(providers: DiscoveredWrapper[]): void {
@@ -136,7 +153,7 @@ export class LeaderElectionExplorer implements OnModuleInit {
       for (const host of hosts)
         if (module.imports.has(host) && !hosts.has(module)) importers.add(module.name);
     }
-    throw new Error(registeredTwice(services.size, [...importers]));
+    throw new LeaderElectionSetupError(registeredTwice(services.size, [...importers]));
   }
 
   /**
@@ -150,7 +167,7 @@ export class LeaderElectionExplorer implements OnModuleInit {
     const link = (instance: unknown): void => {
       if (instance && typeof instance === 'object') {
         Object.defineProperty(instance, LEADER_GATE, {
-          value: this.service,
+          value: this.gate,
           enumerable: false,
           configurable: true,
           writable: true,
@@ -165,11 +182,11 @@ export class LeaderElectionExplorer implements OnModuleInit {
     if (wrapper.isDependencyTreeStatic()) return; // transient, all instances created at boot
     const metatype = wrapper.metatype;
     if (typeof metatype !== 'function' || wrapper.inject || !metatype.prototype) {
-      throw new Error(unreachableInstances(String(wrapper.name)));
+      throw new LeaderElectionSetupError(unreachableInstances(String(wrapper.name)));
     }
     if ((metatype as { [GATED_SUBCLASS]?: boolean })[GATED_SUBCLASS]) return;
     const Base = metatype as new (...args: unknown[]) => object;
-    const gate = this.service;
+    const gate = this.gate;
     const Gated = class extends Base {
       constructor(...args: unknown[]) {
         super(...args);
@@ -188,11 +205,11 @@ export class LeaderElectionExplorer implements OnModuleInit {
 
   /**
    * Nest runs onModuleDestroy module by module, the root module first and global modules (this one)
-   * last, so the service's own hook would close the gate only after the application's modules were
+   * last, so the registry's own hook would close the gate only after the application's modules were
    * destroyed: a tick could still run against a closed database. Register the closing (stop gated
    * runs, drain, release) as a provider of the module Nest destroys first, at the highest hierarchy
    * level so it runs before that module's other providers. Nest internals (Module.addProvider,
-   * InstanceWrapper.hierarchyLevel): if they change, the service's own onModuleDestroy still closes
+   * InstanceWrapper.hierarchyLevel): if they change, the registry's own onModuleDestroy still closes
    * the gate, later (docs/OPERATIONS.md says where to release resources either way).
    */
   private closeGateEarly(): void {
@@ -204,11 +221,11 @@ export class LeaderElectionExplorer implements OnModuleInit {
       const first = destroyOrder[0];
       if (!first) return;
       const token = Symbol('nestjs-leader-election:close-gate');
-      first.addProvider({ provide: token, useValue: { onModuleDestroy: () => this.service.shutdown() } });
+      first.addProvider({ provide: token, useValue: { onModuleDestroy: () => this.registry.shutdown() } });
       const hook = first.providers.get(token);
       if (hook) hook.hierarchyLevel = Number.MAX_SAFE_INTEGER;
     } catch {
-      // Fallback: LeaderElectionService.onModuleDestroy.
+      // Fallback: LeaderElectionRegistry.onModuleDestroy.
     }
   }
 }

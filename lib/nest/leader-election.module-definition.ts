@@ -1,5 +1,5 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
-import { InvalidElectionOptionError } from '../core/election-options.js';
+import { InvalidElectionOptionError } from '../core/errors.js';
 import type {
   LeaderElectionModuleExtras,
   LeaderElectionModuleOptions,

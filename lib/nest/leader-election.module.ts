@@ -1,17 +1,13 @@
 import { Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { LeaderElectionHealthIndicator } from './health/leader-election.health-indicator.js';
 import type { LeaderElectionModuleOptions } from './interfaces/leader-election-options.interface.js';
 import { RESOLVED_LEADER_ELECTION_OPTIONS } from './leader-election.constants.js';
-import { LeaderElectionExplorer } from './leader-election.explorer.js';
-import { LEADER_ELECTION_METRICS_PROVIDER } from './leader-election-metrics.binding.js';
 import {
   LEADER_ELECTION_MODULE_OPTIONS,
   LeaderElectionConfigurableModule,
 } from './leader-election.module-definition.js';
 import { resolveLeaderElectionOptions } from './leader-election-options.resolver.js';
-import { LeaderElectionService } from './leader-election.service.js';
-import { LeaderOnlyInterceptor } from './leader-only.interceptor.js';
+import { LEADER_ELECTION_EXPORTS, LEADER_ELECTION_PROVIDERS } from './leader-election.providers.js';
 
 /**
  * LeaderElectionModule.forRoot({ connectionString, ... }) or
@@ -26,12 +22,8 @@ import { LeaderOnlyInterceptor } from './leader-only.interceptor.js';
       inject: [LEADER_ELECTION_MODULE_OPTIONS],
       useFactory: (options: LeaderElectionModuleOptions) => resolveLeaderElectionOptions(options),
     },
-    LeaderElectionService,
-    LEADER_ELECTION_METRICS_PROVIDER,
-    LeaderElectionExplorer,
-    LeaderElectionHealthIndicator,
-    LeaderOnlyInterceptor,
+    ...LEADER_ELECTION_PROVIDERS,
   ],
-  exports: [LeaderElectionService, LeaderElectionHealthIndicator, LeaderOnlyInterceptor],
+  exports: [...LEADER_ELECTION_EXPORTS],
 })
 export class LeaderElectionModule extends LeaderElectionConfigurableModule {}

@@ -1,6 +1,6 @@
 import { Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { catchError, throwError, type Observable } from 'rxjs';
-import { getLeaderOnlyMetadata } from './decorators/leader-only.decorator.js';
+import { getHandlerLeaderOnlyMetadata } from './leader-election-metadata.accessor.js';
 import { LeaderElectionService } from './leader-election.service.js';
 import { NotLeaderException } from './not-leader.exception.js';
 
@@ -14,7 +14,7 @@ export class LeaderOnlyInterceptor implements NestInterceptor {
   constructor(private readonly service: LeaderElectionService) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const metadata = getLeaderOnlyMetadata(context.getHandler());
+    const metadata = getHandlerLeaderOnlyMetadata(context.getHandler(), context.getClass());
     if (!metadata || context.getType() !== 'http') return next.handle();
     const leaseName = metadata.leaseName ?? this.service.defaultLeaseName;
     const response = context.switchToHttp().getResponse<unknown>();

@@ -1,24 +1,29 @@
 import { Injectable, Module, type DynamicModule } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import type { ElectionOptions } from '../core/election-options.js';
+import {
+  InvalidElectionOptionError,
+  refuseNullOptions,
+  refuseUnknownOptions,
+  validateIdentity,
+  type ElectionOptions,
+} from '../core/election-options.js';
+import { keysOf, readEnvironmentStrings, type OptionTable } from '../core/options/option-table.js';
+import { MODULE_OPTION_TABLE } from '../nest/options/module-option-table.js';
 import type { LeaderElectorDependencies, Leadership } from '../core/leader-elector.js';
 import type { LeadershipEndReason } from '../core/leadership-events.js';
-import { LeaderElectionHealthIndicator } from '../nest/health/leader-election.health-indicator.js';
 import type {
   HealthDetailsLevel,
   LeaderElectionModuleOptions,
 } from '../nest/interfaces/leader-election-options.interface.js';
-import { LEADER_ELECTION_METRICS_PROVIDER } from '../nest/leader-election-metrics.binding.js';
 import { DEFAULT_LEASE_NAME, RESOLVED_LEADER_ELECTION_OPTIONS } from '../nest/leader-election.constants.js';
-import { LeaderElectionExplorer } from '../nest/leader-election.explorer.js';
 import {
   resolveLeaderElectionOptions,
   type ResolvedLeaderElectionOptions,
 } from '../nest/leader-election-options.resolver.js';
-import { LeaderElectionService } from '../nest/leader-election.service.js';
-import { LeaderOnlyInterceptor } from '../nest/leader-only.interceptor.js';
+import { LEADER_ELECTION_EXPORTS, LEADER_ELECTION_PROVIDERS } from '../nest/leader-election.providers.js';
 import { MemoryLeaseStore } from '../stores/memory/memory-lease-store.js';
 import { ManualLeaderElector } from './manual-leader-elector.js';
+import { UnknownLeaseError } from '../core/errors.js';
 
 export interface LeaderElectionTestingOptions {
   /** Role of every lease at boot. Default 'leader' (term 1), so leader-only code runs. */
@@ -42,6 +47,55 @@ export interface LeaderElectionTestingOptions {
    * durations). Default false: a test app records nothing, even when @opentelemetry/api is installed.
    */
   metrics?: LeaderElectionModuleOptions['metrics'];
+}
+
+/**
+ * The testing kit's options, one row each: its own (role, leader) and the real module's rows for the
+ * options it shares. Unknown keys are refused against it, as the real module does.
+ */
+export const TESTING_OPTION_TABLE: OptionTable<keyof LeaderElectionTestingOptions> = {
+  role: {
+    type: '"leader" | "follower"',
+    env: 'none',
+    default: '`leader`',
+    range: '"leader" (default) or "follower"',
+    doc: 'Role of every lease at boot (leader: term 1).',
+    check: (value, option) => {
+      if (value !== 'leader' && value !== 'follower')
+        throw new InvalidElectionOptionError(option, value, '"leader" (default) or "follower"');
+      return value;
+    },
+  },
+  leader: {
+    type: 'string',
+    env: 'none',
+    default: '`other-replica`',
+    range: 'an identity',
+    doc: 'As a follower: the identity shown as leader.',
+    check: (value, option) => validateIdentity(value, option),
+  },
+  identity: { ...MODULE_OPTION_TABLE.identity, default: '`test-replica`' },
+  leaseName: MODULE_OPTION_TABLE.leaseName,
+  healthDetails: { ...MODULE_OPTION_TABLE.healthDetails, default: '`full`' },
+  shutdownTimeoutMs: MODULE_OPTION_TABLE.shutdownTimeoutMs,
+  logger: { ...MODULE_OPTION_TABLE.logger, default: '`false`' },
+  metrics: { ...MODULE_OPTION_TABLE.metrics, default: '`false`' },
+};
+
+/**
+ * Checks the kit's options against its table (unknown keys, nulls, role, leader) as the real module
+ * does; the options it shares with the real module are checked again by the real resolver at boot.
+ */
+export function validateTestingOptions(options: unknown): LeaderElectionTestingOptions {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object' || Array.isArray(options))
+    throw new InvalidElectionOptionError('options', options, 'an object (LeaderElectionTestingOptions)');
+  refuseUnknownOptions(options, keysOf(TESTING_OPTION_TABLE), 'LeaderElectionTestingModule option');
+  refuseNullOptions(options);
+  const input = readEnvironmentStrings(options as LeaderElectionTestingOptions, TESTING_OPTION_TABLE);
+  for (const key of ['role', 'leader'] as const)
+    if (input[key] !== undefined) TESTING_OPTION_TABLE[key].check!(input[key], key);
+  return input;
 }
 
 /**
@@ -73,7 +127,9 @@ export class LeaderElectionTesting {
     const name = leaseName ?? this.options.leaseName ?? DEFAULT_LEASE_NAME;
     const elector = this.electors.get(name);
     if (!elector) {
-      throw new Error(
+      throw new UnknownLeaseError(
+        name,
+        [...this.electors.keys()],
         `LeaderElectionTesting: lease "${name}" is not declared in this app (declared: ${[...this.electors.keys()].map((n) => `"${n}"`).join(', ') || 'none yet'}); declare it with @LeaderOnly(name), @LeaderTask(name) or service.join(name)`,
       );
     }
@@ -114,7 +170,8 @@ export class LeaderElectionTesting {
  */
 @Module({})
 export class LeaderElectionTestingModule {
-  static forRoot(options: LeaderElectionTestingOptions = {}): DynamicModule {
+  static forRoot(given?: LeaderElectionTestingOptions): DynamicModule {
+    const options = validateTestingOptions(given);
     const testing = new LeaderElectionTesting(options);
     return {
       module: LeaderElectionTestingModule,
@@ -137,18 +194,9 @@ export class LeaderElectionTestingModule {
           }),
         },
         { provide: LeaderElectionTesting, useValue: testing },
-        LeaderElectionService,
-        LEADER_ELECTION_METRICS_PROVIDER,
-        LeaderElectionExplorer,
-        LeaderElectionHealthIndicator,
-        LeaderOnlyInterceptor,
+        ...LEADER_ELECTION_PROVIDERS,
       ],
-      exports: [
-        LeaderElectionService,
-        LeaderElectionHealthIndicator,
-        LeaderOnlyInterceptor,
-        LeaderElectionTesting,
-      ],
+      exports: [...LEADER_ELECTION_EXPORTS, LeaderElectionTesting],
     };
   }
 }

@@ -8,6 +8,7 @@ import {
 } from '../core/leader-elector.js';
 import type { LeaseStore } from '../core/lease-store.js';
 import type { LeadershipEndReason } from '../core/leadership-events.js';
+import { ElectorStoppedError, InvalidElectionOptionError, LeaderElectionError } from '../core/errors.js';
 
 /**
  * Time that never passes and timers that never fire: a tenure granted by a test lasts until the test
@@ -24,9 +25,9 @@ const frozenClock: Clock = {
 /** A store that is never called (the manual elector makes no requests). */
 const unusedStore: LeaseStore = {
   description: 'the testing kit (no storage)',
-  observe: () => Promise.reject(new Error('the testing kit makes no storage requests')),
-  acquire: () => Promise.reject(new Error('the testing kit makes no storage requests')),
-  renew: () => Promise.reject(new Error('the testing kit makes no storage requests')),
+  observe: () => Promise.reject(new LeaderElectionError('the testing kit makes no storage requests')),
+  acquire: () => Promise.reject(new LeaderElectionError('the testing kit makes no storage requests')),
+  renew: () => Promise.reject(new LeaderElectionError('the testing kit makes no storage requests')),
   release: () => Promise.resolve(),
 };
 
@@ -52,8 +53,8 @@ export class ManualLeaderElector extends LeaderElector {
   /** Makes this replica leader with `term` (default: one above the last term seen). Returns the tenure. */
   grant(term = this.lastTerm + 1): Leadership {
     if (!Number.isSafeInteger(term) || term < 1)
-      throw new RangeError(`grant(term): a whole number ≥ 1, got ${String(term)}`);
-    if (!this.grantTenure(term)) throw new Error(`The election of "${this.leaseName}" is stopped`);
+      throw new InvalidElectionOptionError('grant(term)', term, 'a whole number ≥ 1');
+    if (!this.grantTenure(term)) throw new ElectorStoppedError(this.leaseName);
     this.lastTerm = Math.max(this.lastTerm, term);
     return this.leadership!;
   }

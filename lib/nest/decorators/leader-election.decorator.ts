@@ -1,6 +1,6 @@
 import { validateLeaseName } from '../../core/election-options.js';
 import { LEADER_ELECTION_CLASS_METADATA } from '../leader-election.constants.js';
-import { decoratedLeaseNames } from './leader-only.decorator.js';
+import { decoratedLeaseNames } from '../leader-election-metadata.accessor.js';
 
 /**
  * Makes a provider receive the leadership transitions of a lease (default: the module's lease)
@@ -18,8 +18,4 @@ export function LeaderElection(leaseName?: string): ClassDecorator {
   };
 }
 
-/** The @LeaderElection settings of a class, if it has the decorator. */
-export function getLeaderElectionHooks(type: unknown): { leaseName?: string } | undefined {
-  if (typeof type !== 'function') return undefined;
-  return Reflect.getMetadata(LEADER_ELECTION_CLASS_METADATA, type) as { leaseName?: string } | undefined;
-}
+export { getLeaderElectionHooks } from '../leader-election-metadata.accessor.js';

@@ -2,19 +2,15 @@ import { Logger } from '@nestjs/common';
 import { validateLeaseName } from '../../core/election-options.js';
 import type { LeaderOnlyMetadata, LeaderOnlyOptions } from '../interfaces/leader-only-options.interface.js';
 import { LEADER_GATE, LEADER_ONLY_METADATA } from '../leader-election.constants.js';
-import type { LeaderGate } from '../leader-election.service.js';
+import type { LeaderGate } from '../interfaces/leader-gate.interface.js';
+import { decoratedLeaseNames, recordGatedMethod } from '../leader-election-metadata.accessor.js';
 import { noGate, noGateRefused } from '../leader-election.messages.js';
 import { copyMethodMetadata } from '../utils/copy-method-metadata.js';
 import { handlerKindOf, isRequestKind } from '../utils/handler-kind.js';
 import { declaredShape, skippedResult } from '../utils/return-shape.js';
+import { LeaderElectionSetupError } from '../../core/errors.js';
 
 const warnedUnmanaged = new WeakSet<object>();
-
-/**
- * Every lease named by a @LeaderOnly in this process. Such a lease is declared by code, so reading
- * its state never counts as "an unknown name" even before the explorer has run (see the service).
- */
-export const decoratedLeaseNames = new Set<string>();
 
 /**
  * Runs the method only on the replica that leads `leaseName` (default: the module's lease).
@@ -45,7 +41,9 @@ export function LeaderOnly(leaseNameOrOptions?: string | LeaderOnlyOptions): Met
     const original: unknown = descriptor.value;
     const handlerName = `${(target as { constructor?: { name?: string } }).constructor?.name ?? 'anonymous'}.${String(propertyKey)}`;
     if (typeof original !== 'function') {
-      throw new TypeError(`@LeaderOnly can only decorate methods; ${handlerName} is not a method`);
+      throw new LeaderElectionSetupError(
+        `@LeaderOnly can only decorate methods; ${handlerName} is not a method`,
+      );
     }
     const metadata: LeaderOnlyMetadata = {
       leaseName: options.leaseName,
@@ -67,7 +65,7 @@ export function LeaderOnly(leaseNameOrOptions?: string | LeaderOnlyOptions): Met
             warnedUnmanaged.add(this);
             new Logger('LeaderElection').warn(noGate(handlerName));
           }
-          if (isRequestKind(kind)) throw new Error(noGateRefused(handlerName));
+          if (isRequestKind(kind)) throw new LeaderElectionSetupError(noGateRefused(handlerName));
           return skippedResult(shape);
         }
         return gate.runGated(
@@ -81,13 +79,10 @@ export function LeaderOnly(leaseNameOrOptions?: string | LeaderOnlyOptions): Met
 
     copyMethodMetadata(original, wrapper);
     Reflect.defineMetadata(LEADER_ONLY_METADATA, metadata, wrapper);
+    recordGatedMethod(target, propertyKey, metadata);
     descriptor.value = wrapper;
     return descriptor;
   };
 }
 
-/** The @LeaderOnly metadata of a method, if any. */
-export function getLeaderOnlyMetadata(method: unknown): LeaderOnlyMetadata | undefined {
-  if (typeof method !== 'function') return undefined;
-  return Reflect.getOwnMetadata(LEADER_ONLY_METADATA, method) as LeaderOnlyMetadata | undefined;
-}
+export { getLeaderOnlyMetadata } from '../leader-election-metadata.accessor.js';

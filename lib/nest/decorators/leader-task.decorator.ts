@@ -1,7 +1,8 @@
 import { validateLeaseName } from '../../core/election-options.js';
 import type { LeaderTaskMetadata, LeaderTaskOptions } from '../interfaces/leader-work.interface.js';
 import { LEADER_TASK_METADATA } from '../leader-election.constants.js';
-import { decoratedLeaseNames } from './leader-only.decorator.js';
+import { decoratedLeaseNames } from '../leader-election-metadata.accessor.js';
+import { LeaderElectionSetupError } from '../../core/errors.js';
 
 /**
  * Runs the method for as long as this replica leads the lease, starting it again on every new
@@ -13,7 +14,8 @@ import { decoratedLeaseNames } from './leader-only.decorator.js';
  *   }
  *
  * The method receives the tenure (lease, term, AbortSignal, isActive()) and must return (or reject)
- * soon after `leadership.signal` aborts. Never two runs at once in one replica. At shutdown the module
+ * soon after `leadership.signal` aborts. A method returning an Observable is subscribed for the tenure
+ * and unsubscribed when it ends. Never two runs at once in one replica. At shutdown the module
  * aborts the signal and waits up to shutdownTimeoutMs; a run still going then keeps the lease from
  * being released (it expires instead), so no new leader starts beside it.
  * On a singleton provider (default scope) only.
@@ -28,14 +30,13 @@ export function LeaderTask(leaseNameOrOptions?: string | LeaderTaskOptions): Met
   return (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor) => {
     const handlerName = `${(target as { constructor?: { name?: string } }).constructor?.name ?? 'anonymous'}.${String(propertyKey)}`;
     if (typeof descriptor.value !== 'function')
-      throw new TypeError(`@LeaderTask can only decorate methods; ${handlerName} is not a method`);
+      throw new LeaderElectionSetupError(
+        `@LeaderTask can only decorate methods; ${handlerName} is not a method`,
+      );
     const metadata: LeaderTaskMetadata = { ...options, handlerName };
     Reflect.defineMetadata(LEADER_TASK_METADATA, metadata, descriptor.value as object);
     return descriptor;
   };
 }
 
-export function getLeaderTaskMetadata(method: unknown): LeaderTaskMetadata | undefined {
-  if (typeof method !== 'function') return undefined;
-  return Reflect.getOwnMetadata(LEADER_TASK_METADATA, method) as LeaderTaskMetadata | undefined;
-}
+export { getLeaderTaskMetadata } from '../leader-election-metadata.accessor.js';

@@ -16,6 +16,11 @@ export interface LeaderElectionHealthDetails {
   role: LeadershipState['role'];
   /** Current leader's term as last seen (this replica's while leading), or null. */
   term: number | null;
+  /**
+   * Present (false) while this replica has not joined the election yet (`autoStart: false` and
+   * LeaderElectionService.start() not called): status is `up`, a replica warming up is healthy.
+   */
+  started?: false;
   /** Present when down: why (never a storage URL, an identity or a service message). */
   reason?: string;
   /** Present when down because of a permanent storage error: its code, e.g. "AuthenticationFailed". */
@@ -99,6 +104,7 @@ export class LeaderElectionHealthIndicator {
       leaseName: state.leaseName,
       role: state.role,
       term: state.term ?? null,
+      ...(state.role === 'idle' && !this.service.isStarted(leaseName) ? { started: false as const } : {}),
       ...(reason ? { reason } : {}),
       ...(errorCode ? { errorCode } : {}),
     };

@@ -47,6 +47,13 @@ export interface LeaderElectionModuleOptions extends ElectionTimingOptions, Elec
   /** How this replica appears to others (pod name, instance id). Default `<hostname>-<pid>-<6 hex>` (random per app start, so two apps never share one). */
   identity?: string;
 
+  /**
+   * Join the elections at boot (default true). false: the app takes part only once it calls
+   * `LeaderElectionService.start()` (all leases) or `start(leaseName)`, e.g. after warming caches;
+   * until then every @LeaderOnly call skips, no @LeaderTask runs, and health reports `up` with
+   * `started: false`.
+   */
+  autoStart?: boolean;
   /** Release held leases on shutdown so a follower takes over within one poll. Default true. */
   releaseOnShutdown?: boolean;
   /** Longest wait for @LeaderOnly runs in flight at shutdown before releasing, ms. Default 10000. */

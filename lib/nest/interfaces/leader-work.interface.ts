@@ -46,3 +46,8 @@ export interface OnLeadershipLost {
 export interface OnLeaderChanged {
   onLeaderChanged(event: LeaderChangedEvent): unknown;
 }
+
+/** What @LeaderElection(leaseName?) records on the class. */
+export interface LeaderElectionHooksMetadata {
+  leaseName?: string;
+}

@@ -1,0 +1,81 @@
+import type { LeaderElectionHooksMetadata } from './interfaces/leader-work.interface.js';
+import type { LeaderOnlyMetadata } from './interfaces/leader-only-options.interface.js';
+import type { LeaderTaskMetadata } from './interfaces/leader-work.interface.js';
+import {
+  LEADER_ELECTION_CLASS_METADATA,
+  LEADER_ONLY_METADATA,
+  LEADER_TASK_METADATA,
+} from './leader-election.constants.js';
+
+/**
+ * Reads what the decorators record (as nestjs/schedule's SchedulerMetadataAccessor does), and keeps
+ * the two process-wide facts they record outside reflect metadata:
+ * - every lease named by a decorator (declared by code: reading its state is never "an unknown name");
+ * - which methods of a class @LeaderOnly decorated, keyed by prototype and property, so the explorer
+ *   finds a gated method even when a decorator outside @LeaderOnly replaced it without copying
+ *   metadata (the method on the prototype then carries none).
+ */
+export const decoratedLeaseNames = new Set<string>();
+
+const gatedMethods = new WeakMap<object, Map<string | symbol, LeaderOnlyMetadata>>();
+
+/** Called by @LeaderOnly for the method it decorates. */
+export function recordGatedMethod(
+  prototype: object,
+  key: string | symbol,
+  metadata: LeaderOnlyMetadata,
+): void {
+  let methods = gatedMethods.get(prototype);
+  if (!methods) gatedMethods.set(prototype, (methods = new Map()));
+  methods.set(key, metadata);
+}
+
+/**
+ * The @LeaderOnly methods of a class and its base classes: property key -> metadata. The metadata on
+ * the final method wins (a copying wrapper shares it); else the one recorded when @LeaderOnly ran.
+ */
+export function gatedMethodsOf(prototype: object): Map<string | symbol, LeaderOnlyMetadata> {
+  const found = new Map<string | symbol, LeaderOnlyMetadata>();
+  for (let level: object | null = prototype; level && level !== Object.prototype;) {
+    for (const [key, metadata] of gatedMethods.get(level) ?? [])
+      if (!found.has(key)) found.set(key, metadata);
+    level = Object.getPrototypeOf(level) as object | null;
+  }
+  for (const [key, recorded] of found) {
+    found.set(key, getLeaderOnlyMetadata((prototype as Record<string | symbol, unknown>)[key]) ?? recorded);
+  }
+  return found;
+}
+
+/** The @LeaderOnly metadata of a method, if any. */
+export function getLeaderOnlyMetadata(method: unknown): LeaderOnlyMetadata | undefined {
+  if (typeof method !== 'function') return undefined;
+  return Reflect.getOwnMetadata(LEADER_ONLY_METADATA, method) as LeaderOnlyMetadata | undefined;
+}
+
+/**
+ * The @LeaderOnly metadata of a route handler as Nest hands it to an interceptor: on the function,
+ * or recorded for the property of the class that holds this very function.
+ */
+export function getHandlerLeaderOnlyMetadata(
+  handler: unknown,
+  type: unknown,
+): LeaderOnlyMetadata | undefined {
+  const own = getLeaderOnlyMetadata(handler);
+  if (own || typeof type !== 'function' || typeof handler !== 'function') return own;
+  const prototype = type.prototype as Record<string | symbol, unknown> | undefined;
+  if (!prototype) return undefined;
+  for (const [key, metadata] of gatedMethodsOf(prototype)) if (prototype[key] === handler) return metadata;
+  return undefined;
+}
+
+export function getLeaderTaskMetadata(method: unknown): LeaderTaskMetadata | undefined {
+  if (typeof method !== 'function') return undefined;
+  return Reflect.getOwnMetadata(LEADER_TASK_METADATA, method) as LeaderTaskMetadata | undefined;
+}
+
+/** The @LeaderElection settings of a class, if it has the decorator. */
+export function getLeaderElectionHooks(type: unknown): LeaderElectionHooksMetadata | undefined {
+  if (typeof type !== 'function') return undefined;
+  return Reflect.getMetadata(LEADER_ELECTION_CLASS_METADATA, type) as LeaderElectionHooksMetadata | undefined;
+}

@@ -1,0 +1,71 @@
+import { isObservable } from 'rxjs';
+import type { ElectionLogger } from '../../core/logger.js';
+import { cleanText, describeFailure } from './failure-text.js';
+import { isPromiseLike } from './return-shape.js';
+
+/**
+ * The core's runWhileLeader logs a failed run as one line (message only): this remembers the error
+ * the run threw and adds its stack and cause chain to that line, as Nest's Logger.error(message,
+ * stack) shows them. Messages are redacted like the stack.
+ */
+export class FailureLog {
+  private last: unknown;
+  private failed = false;
+  readonly logger: ElectionLogger;
+
+  constructor(target: ElectionLogger) {
+    this.logger = {
+      debug: (message) => target.debug?.(cleanText(message)),
+      log: (message) => target.log(cleanText(message)),
+      warn: (message) => target.warn(cleanText(message)),
+      error: (message, stack) => {
+        const remembered = this.failed ? describeFailure(this.last).stack : undefined;
+        this.failed = false;
+        this.last = undefined;
+        target.error(cleanText(message), stack ?? remembered);
+      },
+    };
+  }
+
+  watch(run: () => unknown): unknown {
+    this.failed = false;
+    this.last = undefined;
+    const remember = (error: unknown): never => {
+      this.failed = true;
+      this.last = error;
+      throw error;
+    };
+    try {
+      const result = run();
+      return isPromiseLike(result) ? Promise.resolve(result).catch(remember) : result;
+    } catch (error) {
+      return remember(error);
+    }
+  }
+}
+
+/**
+ * A task's Observable is its run: subscribed now (inside the leadership context), over when it
+ * completes or errors, and unsubscribed when the tenure's signal aborts. Anything else is returned as is.
+ */
+export function untilTenureEnds(result: unknown, signal: AbortSignal): unknown {
+  if (!isObservable(result)) return result;
+  return new Promise<void>((resolve, reject) => {
+    const end = (): void => {
+      subscription.unsubscribe();
+      resolve();
+    };
+    const subscription = result.subscribe({
+      error: (error: unknown) => {
+        signal.removeEventListener('abort', end);
+        reject(error as Error);
+      },
+      complete: () => {
+        signal.removeEventListener('abort', end);
+        resolve();
+      },
+    });
+    if (signal.aborted) end();
+    else if (!subscription.closed) signal.addEventListener('abort', end, { once: true });
+  });
+}
