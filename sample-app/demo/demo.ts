@@ -14,13 +14,16 @@
  * The replicas have priorities (replica-3 = 3 is preferred, replica-1 = 1 least): the best one wins
  * the first election after its election delay, the next best takes over a graceful stop, a restarted
  * best one stays a follower (no failback by default), and the table shows the members of the lease
- * (presence records: priority, role, last seen) as the replicas' GET /leader reports them.
+ * (presence records: priority, role, last refresh). The demo lists the records itself, on demand: a
+ * replica's members() answers from a listing up to one presence interval old, so a replica restarted
+ * seconds ago could show its previous record's age and read as dead.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Table from 'cli-table3';
 import logUpdate from 'log-update';
+import { AzureBlobLeaseStore, type PresenceRecord } from 'nestjs-leader-election';
 import { freePort, startAzurite, type RunningAzurite } from '../../test/support/azurite.mjs';
 import { ReplicaProcess, waitForLeader, type ReplicaLeaderView } from './replica-process.js';
 
@@ -36,6 +39,11 @@ const views = new Map<string, ReplicaLeaderView | undefined>();
 let azurite: RunningAzurite | undefined;
 let replicas: ReplicaProcess[] = [];
 let renderTimer: NodeJS.Timeout | undefined;
+/** Presence records of lease "leader", listed by the demo itself (ages on the storage service's clock). */
+let presenceStore: AzureBlobLeaseStore | undefined;
+let presence: { records: PresenceRecord[]; listedAt: number } | undefined;
+const PRESENCE_LIST_EVERY_MS = 1_000;
+let listing: Promise<void> | undefined;
 
 /** A consumer start or stop, timed when the replica's line reached the demo (one clock for all). */
 interface ConsumerEvent {
@@ -120,10 +128,10 @@ function render(): void {
       'sees leader',
       'term',
       'consumer',
-      'member: last seen',
+      'presence: refreshed',
     ],
   });
-  const members = knownMembers();
+  const members = new Map((presence?.records ?? []).map((record) => [record.identity, record]));
   for (const replica of replicas) {
     const view = views.get(replica.id);
     const lease = (name: string) => view?.leases.find((entry) => entry.leaseName === name);
@@ -138,9 +146,7 @@ function render(): void {
       main?.leader ?? '-',
       main?.term ?? '-',
       view?.consumer?.running ? `▶ term ${view.consumer.term}` : '-',
-      members.has(replica.id)
-        ? `${(members.get(replica.id)!.lastSeenAgoMs / 1000).toFixed(1)} s ago`
-        : 'not a member',
+      members.has(replica.id) ? `${(members.get(replica.id)!.ageMs / 1000).toFixed(0)} s ago` : 'no record',
     ]);
   }
   logUpdate(
@@ -148,30 +154,32 @@ function render(): void {
   );
 }
 
-/** Members of lease "leader" by identity, merged over every replica's latest listing (the freshest wins). */
-function knownMembers(): Map<string, NonNullable<ReplicaLeaderView['members']>[number]> {
-  const merged = new Map<string, NonNullable<ReplicaLeaderView['members']>[number]>();
-  for (const view of views.values()) {
-    for (const member of view?.members ?? []) {
-      const known = merged.get(member.identity);
-      if (!known || member.lastSeenAgoMs < known.lastSeenAgoMs) merged.set(member.identity, member);
-    }
+/** Lists the presence records of lease "leader" now (one List Blobs), unless a listing is fresh. */
+async function listPresence(maxAgeMs = PRESENCE_LIST_EVERY_MS): Promise<PresenceRecord[] | undefined> {
+  if (!presenceStore) return undefined;
+  if (!presence || Date.now() - presence.listedAt > maxAgeMs) {
+    listing ??= presenceStore
+      .list('leader', AbortSignal.timeout(5_000))
+      .then((records) => void (presence = { records, listedAt: Date.now() }))
+      .catch(() => undefined)
+      .finally(() => (listing = undefined));
+    await listing;
   }
-  return merged;
+  return presence?.records;
 }
 
-/** One line: the members of lease "leader", best first, as the leader (else any replica) lists them. */
+/** One line: the members of lease "leader", best first, listed now; roles as the replicas report them. */
 async function membersLine(): Promise<string> {
   await pollViews();
-  // The leader's own listing first: its roles are authoritative (a follower may not have seen a new leader yet).
-  const withMembers = [...views.values()].filter((view) => view?.members);
-  const list = (
-    withMembers.find((view) =>
-      view?.leases.some((lease) => lease.leaseName === 'leader' && lease.role === 'leader'),
-    ) ?? withMembers[0]
-  )?.members;
-  if (!list) return 'members: none listed (presence off?)';
-  return `members of "leader", best first: ${list.map((m) => `${m.identity} (priority ${m.priority}, ${m.role}, seen ${(m.lastSeenAgoMs / 1000).toFixed(1)} s ago)`).join(', ')}`;
+  const records = await listPresence(0);
+  if (!records) return 'members: could not list the presence records';
+  const leader = [...views.values()]
+    .flatMap((view) => view?.leases ?? [])
+    .find((lease) => lease.leaseName === 'leader' && lease.role === 'leader')?.leader;
+  const live = records
+    .filter((record) => record.ageMs <= 30_000) // the default presence.staleAfterMs
+    .sort((a, b) => Number(b.canLead) - Number(a.canLead) || b.priority - a.priority);
+  return `members of "leader", best first (listed now): ${live.map((m) => `${m.identity} (priority ${m.priority}, ${m.identity === leader ? 'leader' : 'follower'}, refreshed ${(m.ageMs / 1000).toFixed(0)} s ago)`).join(', ')}`;
 }
 
 async function pollViews(): Promise<void> {
@@ -216,7 +224,8 @@ async function main(): Promise<void> {
   event(
     `starting 3 replicas (lease ${LEASE_SECONDS} s, follower poll ${RETRY_INTERVAL_MS} ms, priorities ${replicas.map((r) => `${r.id} = ${PRIORITIES[r.id]}`).join(', ')}); logs in ${logDir}`,
   );
-  renderTimer = setInterval(() => void pollViews().then(render), 200);
+  presenceStore = new AzureBlobLeaseStore({ connectionString, containerName: env.LEASE_CONTAINER });
+  renderTimer = setInterval(() => void Promise.all([pollViews(), listPresence()]).then(render), 200);
   const bootAt = Date.now();
   await Promise.all(replicas.map((replica) => replica.start()));
   event(

@@ -20,9 +20,11 @@ import { runCli } from '../../lib/cli/program.js';
 import { AzureBlobLeaseStore } from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
 import { installPackedPackage, repoRoot, run, type RunResult } from '../support/packed-package.js';
 
-// The operator CLI (lib/cli) as an operator runs it: a child process (through tsx, from the sources;
-// once from the packed package's bin), against the Jest global Azurite, on a container of its own
-// holding leases in different states, written by the real store.
+// The operator CLI (lib/cli) as an operator runs it: a child process running the packed package's
+// build (dist/lib/cli/cli.js; once through its npm bin link), against the Jest global Azurite, on a
+// container of its own holding leases in different states, written by the real store. The package is
+// packed once per run (shared with the other packed-package tests); a process then starts in about
+// 0.3 s, where compiling the sources with tsx in every process took about 1.3 s.
 
 const connectionString = process.env.AZURITE_CONNECTION_STRING!;
 const accountKey = /AccountKey=([^;]+)/.exec(connectionString)![1]!;
@@ -41,12 +43,15 @@ const TIMEOUT = 60_000;
 /** A hostile holder name: colours, cursor movement, a bidi override, line breaks, and far too long. */
 const EVIL_HOLDER = `\u001b[31mred\u001b[0m\u001b[2J\u202eevil\r\nline${'x'.repeat(400)}`;
 
-/** Runs the CLI from the sources; never rejects on a non-zero exit. */
+/** The packed package's CLI entry, set in beforeAll. */
+let cliEntry: string;
+
+/** Runs the packed CLI; never rejects on a non-zero exit. */
 function cli(
   args: string[],
   env: NodeJS.ProcessEnv = { AZURE_STORAGE_CONNECTION_STRING: connectionString },
 ): Promise<RunResult> {
-  return run(process.execPath, ['--import', 'tsx', join('lib', 'cli', 'cli.ts'), ...args], {
+  return run(process.execPath, [cliEntry, ...args], {
     cwd: repoRoot,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     timeoutMs: 50_000,
@@ -80,6 +85,8 @@ function rowOf(table: string, lease: string): string {
 }
 
 beforeAll(async () => {
+  const { nodeModules } = await installPackedPackage();
+  cliEntry = join(nodeModules, 'nestjs-leader-election', 'dist', 'lib', 'cli', 'cli.js');
   // orders/daily: three acquisitions (term 3), the last one carrying a recovered term; held now.
   await store.acquire(
     { leaseName: 'orders/daily', leaseId: id(1), identity: 'web-1', durationSeconds: 15 },
@@ -116,7 +123,7 @@ beforeAll(async () => {
     { ...evilMetadata, leader: encodeURIComponent(EVIL_HOLDER) },
     { conditions: { leaseId: id(6) } },
   );
-}, TIMEOUT);
+}, 300_000); // packing the package (once per run) included
 
 afterAll(async () => {
   await containerClient.deleteIfExists();

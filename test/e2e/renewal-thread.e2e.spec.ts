@@ -1,8 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import {
   AccountSASPermissions,
   AccountSASResourceTypes,
@@ -13,52 +10,30 @@ import {
 import { LeaderElector } from '../../lib/core/leader-elector.js';
 import { silentLogger } from '../../lib/core/logger.js';
 import { AzureBlobLeaseStore } from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
-import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite, type RunningAzurite } from '../support/azurite.mjs';
+import { AZURITE_ACCOUNT, AZURITE_KEY } from '../support/azurite.mjs';
+import {
+  BLOCK_MS,
+  killBlockingLeaders,
+  startBlockingLeader,
+  type BlockingLeaderLine as Line,
+} from './blocking-leader-process.js';
 
 // Issue 11 on Azurite: a leader process whose main thread is blocked by CPU-bound work for longer
 // than the lease (20 s, D = 15 s), with renewals on the renewal thread. A competitor in this process
-// polls every 200 ms throughout. Needs dist/lib (npm test builds it in build:apps).
+// polls every 200 ms throughout. Needs dist/lib (npm test builds it in build:apps). The
+// TokenCredential cases are in renewal-thread-token.e2e.spec.ts.
 
 jest.setTimeout(90_000);
 
 const connectionString = process.env.AZURITE_CONNECTION_STRING!;
-const script = fileURLToPath(new URL('../support/blocking-leader.mjs', import.meta.url));
-const BLOCK_MS = 20_000;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-let child: ChildProcess | undefined;
 let competitor: LeaderElector | undefined;
 afterEach(async () => {
-  child?.kill('SIGKILL');
+  killBlockingLeaders();
   await competitor?.stop();
-  child = undefined;
   competitor = undefined;
 });
-
-interface Line {
-  leading?: boolean;
-  afterBlock?: number;
-  tokensMinted?: number;
-  isLeader?: boolean;
-  active?: boolean;
-  term?: number;
-}
-
-/** Starts the blocking leader; resolves its output lines as they come. */
-function startBlockingLeader(env: Record<string, string>): { next(): Promise<Line> } {
-  child = spawn(process.execPath, [script], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  return {
-    async next() {
-      const { value, done } = await lines.next();
-      if (done) throw new Error('the blocking leader exited without output');
-      return JSON.parse(value as string) as Line;
-    },
-  };
-}
 
 /** Samples the competitor every 50 ms until `until` resolves; returns when it first led (ms after start), if it did. */
 async function watchCompetitor(elector: LeaderElector, until: Promise<unknown>): Promise<number | undefined> {
@@ -140,47 +115,5 @@ describe('renewal off the main thread: each way to reach storage', () => {
     );
     expect(competitorLedAfter).toBeUndefined();
     expect(after).toMatchObject({ afterBlock: 1, isLeader: true, active: true, term: 1 });
-  });
-
-  describe('accountUrl + TokenCredential (Azurite over HTTPS with --oauth basic)', () => {
-    let oauthAzurite: RunningAzurite;
-    beforeAll(async () => {
-      oauthAzurite = await startAzurite({ oauth: true });
-    });
-    afterAll(async () => {
-      await oauthAzurite?.stop();
-    });
-
-    async function runWithToken(thread: boolean, blocks: number): Promise<Line[]> {
-      const leader = startBlockingLeader({
-        ACCOUNT_URL: oauthAzurite.accountUrl!,
-        NODE_EXTRA_CA_CERTS: oauthAzurite.caFile!,
-        TOKEN_LIFETIME_MS: '30000',
-        CONTAINER: `e2e-token-${randomBytes(4).toString('hex')}`,
-        THREAD: thread ? '1' : '0',
-        MAX_BLOCKED_MS: '60000',
-        BLOCK_MS: String(BLOCK_MS),
-        BLOCKS: String(blocks),
-        GAP_MS: '1000',
-      });
-      const lines = [await leader.next()];
-      for (let i = 0; i < blocks; i++) lines.push(await leader.next());
-      return lines;
-    }
-
-    it('tokens minted on the main thread reach the thread before they expire: two 20 s blocks (41 s, past the 30 s token life) keep the lease under one term', async () => {
-      const [before, first, second] = await runWithToken(true, 2);
-      expect(before).toMatchObject({ leading: true, term: 1 });
-      expect(first).toMatchObject({ afterBlock: 1, isLeader: true, active: true, term: 1 });
-      // The second block renews with a token minted after the first: the first one expired during it.
-      expect(second).toMatchObject({ afterBlock: 2, isLeader: true, active: true, term: 1 });
-      expect(second!.tokensMinted).toBeGreaterThanOrEqual(2);
-    });
-
-    it('control: the same credential with main-thread renewals loses the lease in a 20 s block', async () => {
-      const [before, after] = await runWithToken(false, 1);
-      expect(before).toMatchObject({ leading: true, term: 1 });
-      expect(after).toMatchObject({ afterBlock: 1, isLeader: false, active: false });
-    });
   });
 });
