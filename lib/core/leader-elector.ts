@@ -88,11 +88,14 @@ export interface LeaderElectorDependencies {
   random?: () => number;
   logger?: ElectionLogger;
   /**
-   * Runs when this replica hands its lease over (yieldTo, failback) after its tenure's signal was
-   * aborted and before the release: wait for the tenure's work. Resolving false keeps the lease from
-   * being released (it expires instead), as StopOptions.beforeRelease does.
+   * The drain: runs after a tenure's signal was aborted and before its lease is released (yieldTo,
+   * failback, stepDown, onError 'step-down'; stop() too unless StopOptions.beforeRelease is given):
+   * wait for the tenure's work. Resolving false, or not resolving within drainTimeoutMs, keeps the
+   * lease from being released (it expires instead).
    */
   beforeHandover?: () => Promise<boolean | void>;
+  /** Longest wait for the drain before the lease is left to expire, ms. Default: the lease duration. */
+  drainTimeoutMs?: number;
   /**
    * Renews leases off the main thread (lib/renewal: RenewalThread). The main thread still acquires,
    * steps down and checks every deadline, reading the renewal send times from shared memory.
@@ -182,8 +185,14 @@ export class LeaderElector {
   private delegated?: DelegatedRenewal;
   /** Monotonic time start() was called (the election delay counts from it). */
   private startedAt = 0;
-  /** Monotonic time this replica first saw the lease free, while it stays free (preference windows). */
-  private freeSince?: number;
+  /**
+   * When this replica first saw the lease free, tied to the record it saw (term, successor): a mark
+   * from another record (or from before this replica's own tenure) says nothing about this one.
+   */
+  private free?: { since: number; term: number; successor?: string };
+  /** The release of an ended tenure (after its drain): no acquire while it is pending. */
+  private pendingRelease?: Promise<void>;
+  private readonly drainTimeoutMs: number;
   /**
    * Most better priority tiers seen live since the lease went free: a better candidate whose record
    * goes stale during the wait must not shorten it (it would let a worse tier tie with the next one).
@@ -212,6 +221,7 @@ export class LeaderElector {
     this.requests = new StoreRequests(this.clock, this.stopController.signal, this.options);
     this.recordLoss = new RecordLossRules(this.clock, this.logger, this.options);
     this.beforeHandover = dependencies.beforeHandover;
+    this.drainTimeoutMs = dependencies.drainTimeoutMs ?? this.options.leaseDurationMs;
     this.renewalDelegate = dependencies.renewalDelegate;
     const preference = this.options.preference;
     if (preference.presence && isPresenceStore(store)) {
@@ -346,12 +356,15 @@ export class LeaderElector {
 
   private describeMembers(records: PresenceRecord[]): LeaseMember[] {
     const leader = this.isLeader() ? this.identity : this.observedLeader;
-    return [...records].sort(comparePreference).map((record) => ({
+    // Candidates first: an observer (canLead false) never leads, whatever its priority.
+    const order = (a: PresenceRecord, b: PresenceRecord): number =>
+      a.canLead !== b.canLead ? (a.canLead ? -1 : 1) : comparePreference(a, b);
+    return [...records].sort(order).map((record) => ({
       identity: record.identity,
       priority: record.priority,
       canLead: record.canLead,
       startedAt: record.startedAt,
-      lastSeenAgoMs: record.ageMs,
+      lastSeenAgoMs: Math.round(record.ageMs),
       role: record.identity === leader ? 'leader' : 'follower',
       self: record.identity === this.identity,
     }));
@@ -386,21 +399,58 @@ export class LeaderElector {
     // a successor that stops right away hands back within a poll (a window-long cooldown here made a
     // graceful stop just after a failback take 4–5 s).
     this.cooldownUntil = Math.max(this.cooldownUntil, this.clock.now() + this.options.retryIntervalMs);
+    const tenure = this.tenure;
     this.demote('step-down', `handing over to "${identity}" (${why})`);
-    let mayRelease = true;
+    await this.releaseEnded(tenure, this.beforeHandover, identity);
+  }
+
+  /**
+   * Releases the lease of an ended tenure: drains its work first (bounded by drainTimeoutMs; past
+   * it, or when the drain says work still runs, the lease is left to expire, logged), and never
+   * frees a lease a later tenure holds. No acquire is made while this is pending, so the lease
+   * cannot be re-acquired during the drain and then freed under the new tenure.
+   */
+  private releaseEnded(
+    tenure: Tenure | undefined,
+    drain: (() => Promise<boolean | void>) | undefined,
+    successor?: string,
+  ): Promise<void> {
+    const releasing = (async () => {
+      if (!(await this.drained(drain))) {
+        // The lease stays ours until it expires: re-acquiring it would start a tenure beside that work.
+        this.cooldownUntil = Math.max(this.cooldownUntil, this.clock.now() + this.options.leaseDurationMs);
+        this.logger.warn(
+          `Not releasing lease "${this.leaseName}"${successor === undefined ? '' : ` to "${successor}"`}: work of the ended tenure is still running; the lease expires by itself within ${this.options.leaseDurationSeconds} s, so no new leader starts beside that work until then`,
+        );
+        return;
+      }
+      if (this.tenure !== undefined && this.tenure !== tenure) return; // a later tenure holds the lease
+      await this.releaseLease(successor);
+    })();
+    this.pendingRelease = releasing;
+    void releasing.finally(() => {
+      if (this.pendingRelease === releasing) this.pendingRelease = undefined;
+      this.wake();
+    });
+    return releasing;
+  }
+
+  /** Runs the drain, bounded by drainTimeoutMs: true when the ended tenure's work has stopped. */
+  private async drained(drain: (() => Promise<boolean | void>) | undefined): Promise<boolean> {
+    if (!drain) return true;
+    const bound = new AbortController();
     try {
-      mayRelease = (await this.beforeHandover?.()) !== false;
+      const outcome = await Promise.race([
+        drain().then((result) => result !== false),
+        sleep(this.clock, this.drainTimeoutMs, bound.signal).then(() => false),
+      ]);
+      return outcome;
     } catch (error) {
-      this.logger.warn(`beforeHandover failed: ${messageOf(error)}`);
+      this.logger.warn(`The drain before releasing "${this.leaseName}" failed: ${messageOf(error)}`);
+      return true;
+    } finally {
+      bound.abort();
     }
-    if (!mayRelease) {
-      this.logger.warn(
-        `Not releasing lease "${this.leaseName}" to "${identity}": work of the ended tenure is still running; the lease expires by itself instead`,
-      );
-      return;
-    }
-    await this.releaseLease(identity);
-    this.wake();
   }
 
   /** Resolves with the tenure as soon as this replica leads (at once if it already does). */
@@ -446,9 +496,10 @@ export class LeaderElector {
     // The later of the two: a short step-down must not end a longer one already running. (The
     // record-loss wait is separate state, so no cooldown can shorten it.)
     this.cooldownUntil = Math.max(this.cooldownUntil, this.clock.now() + cooldownMs);
-    const wasLeader = this.role === 'leader';
+    const tenure = this.role === 'leader' ? this.tenure : undefined;
+    const mayHoldLease = tenure !== undefined || this.acquireOutcomeUnknown;
     this.demote('step-down', 'stepped down voluntarily');
-    if (wasLeader || this.acquireOutcomeUnknown) await this.releaseLease();
+    if (mayHoldLease) await this.releaseEnded(tenure, tenure ? this.beforeHandover : undefined);
     this.wake();
   }
 
@@ -466,25 +517,14 @@ export class LeaderElector {
     this.stopController.abort(new LeadershipEndedError('election stopped'));
     await this.loop;
     await this.requests.settle();
-    const mayHoldLease = this.role === 'leader' || this.acquireOutcomeUnknown;
+    const tenure = this.role === 'leader' ? this.tenure : undefined;
+    const mayHoldLease = tenure !== undefined || this.acquireOutcomeUnknown;
     this.demote('stopped', 'election stopped');
     this.setRole('stopped');
-    let mayRelease = true;
-    if (beforeRelease) {
-      try {
-        mayRelease = (await beforeRelease()) !== false;
-      } catch (error) {
-        this.logger.warn(`beforeRelease hook failed: ${messageOf(error)}`);
-      }
-    }
-    if (release && mayHoldLease) {
-      if (mayRelease) await this.releaseLease();
-      else {
-        this.logger.warn(
-          `Not releasing lease "${this.leaseName}": work of the ended tenure is still running after the shutdown timeout; the lease expires by itself within ${this.options.leaseDurationSeconds} s, so no new leader starts beside that work until then`,
-        );
-      }
-    }
+    await this.pendingRelease;
+    const drain = beforeRelease ?? (tenure ? this.beforeHandover : undefined);
+    if (release && mayHoldLease) await this.releaseEnded(tenure, drain);
+    else if (drain) await this.drained(drain);
     await this.presence?.stop();
     this.stateSubject.complete();
     this.eventSubject.complete();
@@ -554,6 +594,7 @@ export class LeaderElector {
   private async followerAttempt(): Promise<number> {
     const now = this.clock.now();
     if (now < this.cooldownUntil) return this.cooldownUntil - now;
+    if (this.pendingRelease) return this.pollDelay(); // woken when it settles
     try {
       // Observe even when the last acquire's outcome is unknown: the observation is where a lost
       // record is noticed, and skipping it once could let this replica lead beside a holder that
@@ -573,10 +614,7 @@ export class LeaderElector {
       // A lease recorded as ours may be one we hold from before a failed renewal or a lost acquire
       // response: acquiring with our stable lease id is idempotent, so just try (unless another
       // replica is known to use our identity: then the record may be theirs).
-      if (observation.held) {
-        this.freeSince = undefined;
-        this.freeTiers = 0;
-      } else this.freeSince ??= this.clock.now();
+      this.noteFree(observation);
       const recordedAsOurs = observation.holder === this.identity && !this.identityCollision;
       const shouldAcquire = this.acquireOutcomeUnknown || !observation.held || recordedAsOurs;
       if (!shouldAcquire || !this.options.preference.canLead) return this.pollDelay();
@@ -613,7 +651,8 @@ export class LeaderElector {
     const preference = this.options.preference;
     if (!preference.canLead) return true;
     const now = this.clock.now();
-    const freeFor = now - (this.freeSince ?? now);
+    const freeSince = this.free?.since ?? now;
+    const freeFor = now - freeSince;
     if (observation.successor !== undefined) {
       if (observation.successor === this.identity) return false;
       if (freeFor < preference.preferenceWindowMs) return true;
@@ -626,10 +665,24 @@ export class LeaderElector {
       const tiers = this.freeTiers;
       // Windows count from when this replica could first compete (a lease free during our own
       // election delay was not yet left to anyone).
-      return now - Math.max(this.freeSince ?? now, eligibleAt) < tiers * preference.preferenceWindowMs;
+      return now - Math.max(freeSince, eligibleAt) < tiers * preference.preferenceWindowMs;
     } catch {
       return false;
     }
+  }
+
+  /** Keeps the "free since" mark while the same free record is observed; any other record resets it. */
+  private noteFree(observation: LeaseObservation): void {
+    const same =
+      this.free !== undefined &&
+      this.free.term === observation.term &&
+      this.free.successor === observation.successor;
+    if (observation.held || !same) this.freeTiers = 0;
+    this.free = observation.held
+      ? undefined
+      : same
+        ? this.free
+        : { since: this.clock.now(), term: observation.term, successor: observation.successor };
   }
 
   /** The acquire half of a follower poll, after `observation` showed the lease free or ours. */
@@ -754,7 +807,7 @@ export class LeaderElector {
           if (error instanceof LeaseRecordLostError && this.clock.now() < this.deadline) {
             // Our lease was valid until the deadline, so the record was lost while we held it: we
             // are the only replica that could believe in the lost lease, and we are stepping down.
-            this.recordLoss.ownRecordLost(tenure.term);
+            this.recordLoss.ownRecordLost(tenure.term, this.lastSendAt + this.options.leaseDurationMs);
           }
           this.demote('lost', `lease lost: ${messageOf(error)}`);
           return;
@@ -786,18 +839,9 @@ export class LeaderElector {
     // Our own acquisition wrote the newest record: any loss before it is settled, and a later drop
     // below this term is a new loss (never "already waited out").
     this.recordLoss.promoted(term);
-    if (this.renewalDelegate) {
-      this.delegated = this.renewalDelegate.begin({
-        leaseName: this.leaseName,
-        leaseId: this.leaseId,
-        sentAt,
-        leaseDurationMs: this.options.leaseDurationMs,
-        safetyMarginMs: this.options.safetyMarginMs,
-        renewIntervalMs: this.options.renewIntervalMs,
-        renewRetryIntervalMs: this.options.renewRetryIntervalMs,
-        requestTimeoutMs: this.options.requestTimeoutMs,
-      });
-    }
+    this.free = undefined;
+    this.freeTiers = 0;
+    if (this.renewalDelegate) this.delegated = this.delegate(sentAt);
     this.armDeadlineTimer(this.tenure);
     this.setRole('leader');
     this.logger.log(`Became leader of "${this.leaseName}" as "${this.identity}" (term ${term})`);
@@ -813,6 +857,27 @@ export class LeaderElector {
     });
     this.announceLeader();
     return true;
+  }
+
+  /** Hands the tenure's renewals to the delegate; on the main thread if the delegate cannot take it. */
+  private delegate(sentAt: number): DelegatedRenewal | undefined {
+    try {
+      return this.renewalDelegate!.begin({
+        leaseName: this.leaseName,
+        leaseId: this.leaseId,
+        sentAt,
+        leaseDurationMs: this.options.leaseDurationMs,
+        safetyMarginMs: this.options.safetyMarginMs,
+        renewIntervalMs: this.options.renewIntervalMs,
+        renewRetryIntervalMs: this.options.renewRetryIntervalMs,
+        requestTimeoutMs: this.options.requestTimeoutMs,
+      });
+    } catch (error) {
+      this.logger.warn(
+        `The renewal delegate cannot renew "${this.leaseName}" (${messageOf(error)}); renewing on the main thread`,
+      );
+      return undefined;
+    }
   }
 
   /**
@@ -845,7 +910,8 @@ export class LeaderElector {
     if (!delegated || !tenure) return;
     const lost = delegated.lost();
     if (lost) {
-      if (lost.recordLost && this.clock.now() < this.deadline) this.recordLoss.ownRecordLost(tenure.term);
+      if (lost.recordLost && this.clock.now() < this.deadline)
+        this.recordLoss.ownRecordLost(tenure.term, this.lastSendAt + this.options.leaseDurationMs);
       this.demote('lost', `lease lost: ${lost.message}`);
       return;
     }

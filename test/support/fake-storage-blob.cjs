@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-require-imports, no-undef */
 // A stand-in for @azure/storage-blob inside the renewal worker (test/unit/renewal-thread-slots.spec.ts).
 // Loading it takes a long time on purpose, and it moves the main thread's clock probe while it loads:
 // a worker that measures its clock offset after loading the SDK then reads a wrong probe

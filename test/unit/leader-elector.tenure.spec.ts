@@ -97,12 +97,15 @@ describe('a tenure ends through one release path', () => {
     expect(terms.get(2)).toBe('b');
   });
 
-  it('stepDown() drains the tenure’s leader-task runs before releasing (defect 2: two runs of a single-reader task)', async () => {
+  it('stepDown() runs the drain before releasing (defect 2: two runs of a single-reader task)', async () => {
     const h = setup();
-    const a = h.candidate('a');
+    // As the Nest module does: the elector's drain hook waits for the tenure's leader-task runs.
+    const aTask: { handle?: LeaderTaskHandle } = {};
+    const a = candidateWith(h, 'a', {}, { beforeHandover: () => aTask.handle!.whenIdle(10_000) });
     const b = h.candidate('b');
     const work = slowStoppingTask(h, 5_000);
-    handles.push(runWhileLeader(a.elector, work.task, { clock: h.clock, logger: new RecordingLogger() }));
+    aTask.handle = runWhileLeader(a.elector, work.task, { clock: h.clock, logger: new RecordingLogger() });
+    handles.push(aTask.handle);
     handles.push(runWhileLeader(b.elector, work.task, { clock: h.clock, logger: new RecordingLogger() }));
     await a.elector.start();
     await b.elector.start();
@@ -118,18 +121,19 @@ describe('a tenure ends through one release path', () => {
 
   it("onError 'step-down' drains too, and the failing run itself does not hold the drain up", async () => {
     const h = setup();
-    const a = h.candidate('a');
+    let aTask: LeaderTaskHandle | undefined;
+    const a = candidateWith(h, 'a', {}, { beforeHandover: () => aTask!.whenIdle(10_000) });
     const b = h.candidate('b');
     let bRuns = 0;
     handles.push(
-      runWhileLeader(
+      (aTask = runWhileLeader(
         a.elector,
         async () => {
           await sleep(h.clock, 500);
           throw new Error('poison message');
         },
         { clock: h.clock, logger: new RecordingLogger(), onError: 'step-down' },
-      ),
+      )),
     );
     handles.push(runWhileLeader(b.elector, () => void (bRuns += 1), { clock: h.clock }));
     await a.elector.start();

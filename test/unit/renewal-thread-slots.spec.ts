@@ -11,6 +11,7 @@ import {
   PROBE,
   slotIndex,
   SlotState,
+  stateWord,
   toMs,
   toUs,
 } from '../../lib/renewal/shared-renewal-state.js';
@@ -72,8 +73,8 @@ function fakeWorker(fakeRenewMs: number, fakeShiftsProbe: boolean) {
   );
   const hold = (slot: number, generation: number, sentAt: number, renewIntervalMs: number): void => {
     Atomics.store(state, slotIndex(slot, 0), toUs(sentAt));
-    Atomics.store(state, slotIndex(slot, 1), SlotState.ACTIVE);
     Atomics.store(state, slotIndex(slot, 2), BigInt(generation));
+    Atomics.store(state, slotIndex(slot, 1), stateWord(generation, SlotState.ACTIVE));
     worker.postMessage({
       type: 'hold',
       hold: {
@@ -116,9 +117,10 @@ describe('renewal thread slots', () => {
     const other = systemClock.now() - 5_000;
     Atomics.store(fake.state, slotIndex(0, 0), toUs(other));
     Atomics.store(fake.state, slotIndex(0, 2), 2n);
+    Atomics.store(fake.state, slotIndex(0, 1), stateWord(2, SlotState.ACTIVE));
     await until(() => fake.renewCalls.length >= 3, 1_000);
     expect(toMs(Atomics.load(fake.state, slotIndex(0, 0)))).toBe(toMs(toUs(other)));
-    expect(Atomics.load(fake.state, slotIndex(0, 1))).toBe(SlotState.ACTIVE);
+    expect(Atomics.load(fake.state, slotIndex(0, 1))).toBe(stateWord(2, SlotState.ACTIVE));
   });
 
   it('the worker measures its clock offset before loading the storage SDK', async () => {
