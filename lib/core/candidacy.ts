@@ -1,4 +1,4 @@
-import type { Clock } from './clock.js';
+import { sleep, type Clock } from './clock.js';
 import { jitteredRetryDelay, type ResolvedElectionOptions } from './election-options.js';
 import type { LeaseObservation, LeaseStore } from './lease-store.js';
 import type { ElectionLogger } from './logger.js';
@@ -7,6 +7,7 @@ import type { RecordLossRules } from './record-loss.js';
 import { sanitizeForeignText } from './sanitize.js';
 import type { StoreHealth } from './store-health.js';
 import type { StoreRequests } from './store-requests.js';
+import type { Tenure } from './tenure.js';
 import { permanentErrorBackoff } from './timing.js';
 
 /** What a follower poll needs from its elector. */
@@ -25,8 +26,6 @@ export interface CandidacyHost {
   noteObservation(observation: LeaseObservation): void;
   /** Becomes leader on an acquire sent at `sentAt`; false when it came too late to use. */
   promote(sentAt: number, term: number): boolean;
-  /** True while an ended tenure's release (after its drain) is pending: no acquire meanwhile. */
-  releasePending(): boolean;
 }
 
 /**
@@ -49,6 +48,9 @@ export class Candidacy {
   /** Most better priority tiers seen live since the lease went free (a stale one never shortens the wait). */
   private freeTiers = 0;
   private startedAt = 0;
+  /** The release of an ended tenure, after its drain: no acquire while it is pending. */
+  private pendingRelease?: Promise<void>;
+  private wakeController = new AbortController();
 
   constructor(
     private readonly host: CandidacyHost,
@@ -64,6 +66,28 @@ export class Candidacy {
 
   started(): void {
     this.startedAt = this.clock.now();
+  }
+
+  /** Sleeps between polls until `ms` passed, the election stops, or wake() is called. */
+  sleep(ms: number): Promise<void> {
+    return sleep(this.clock, ms, [this.host.stopSignal, this.wakeController.signal]);
+  }
+
+  /** Polls now (a release settled, a step-down ended its tenure). */
+  wake(): void {
+    const previous = this.wakeController;
+    this.wakeController = new AbortController();
+    previous.abort();
+  }
+
+  /** stepDown's cooldown: validated, and never shortening a longer one already running. */
+  coolDownFor(cooldownMs: number, option: string): void {
+    if (typeof cooldownMs !== 'number' || !(cooldownMs >= 0) || !Number.isFinite(cooldownMs)) {
+      const got = typeof cooldownMs === 'number' ? String(cooldownMs) : typeof cooldownMs;
+      throw new RangeError(`${option} must be a finite number ≥ 0, got ${got}`);
+    }
+    // The record-loss wait is separate state, so no cooldown can shorten it.
+    this.coolDown(this.clock.now() + cooldownMs);
   }
 
   /** Stays out of the election until `until` (the later of this and any cooldown already running). */
@@ -86,7 +110,7 @@ export class Candidacy {
     const host = this.host;
     const now = this.clock.now();
     if (now < this.cooldownUntil) return this.cooldownUntil - now;
-    if (host.releasePending()) return this.pollDelay(); // woken when it settles
+    if (this.pendingRelease) return this.pollDelay(); // woken when it settles
     try {
       // Observe even when the last acquire's outcome is unknown: the observation is where a lost
       // record is noticed, and skipping it could let us lead beside the holder of the lost record.
@@ -119,8 +143,38 @@ export class Candidacy {
     }
   }
 
+  /** Settles when no release is pending. */
+  async releasesSettled(): Promise<void> {
+    await this.pendingRelease;
+  }
+
+  /**
+   * Gives back what an ended tenure (or an acquire in doubt) may hold, through the tenure: its work
+   * drained first, never freeing a later tenure's lease (`current`). While this is pending no poll
+   * acquires, so the lease cannot be re-acquired during the drain and then freed under a new tenure.
+   */
+  releaseAfter(
+    tenure: Tenure | undefined,
+    current: () => Tenure | undefined,
+    drain?: () => Promise<boolean | void>,
+    successor?: string,
+  ): Promise<void> {
+    const releasing = (async () => {
+      if (!tenure) return this.release(successor);
+      const outcome = await tenure.release({ current, send: (to) => this.release(to) }, drain, successor);
+      // The lease stays ours until it expires: re-acquiring it would start a tenure beside that work.
+      if (outcome === 'left-to-expire') this.coolDown(tenure.leaseExpiredBy());
+    })();
+    this.pendingRelease = releasing;
+    void releasing.finally(() => {
+      if (this.pendingRelease === releasing) this.pendingRelease = undefined;
+      this.wake();
+    });
+    return releasing;
+  }
+
   /** Gives the lease back (409 counts as released); a failure just lets it expire. */
-  async release(successor?: string): Promise<void> {
+  private async release(successor?: string): Promise<void> {
     const host = this.host;
     this.releasesSent += 1;
     try {

@@ -3,7 +3,6 @@ import type { Observable } from 'rxjs';
 import { Candidacy, type CandidacyHost } from './candidacy.js';
 import { sleep, systemClock, type Clock } from './clock.js';
 import {
-  InvalidElectionOptionError,
   resolveElectionOptions,
   type ElectionOptions,
   type ResolvedElectionOptions,
@@ -21,14 +20,12 @@ import type { LeadershipEndReason, LeadershipEvent } from './leadership-events.j
 import { LeadershipPublisher } from './leadership-publisher.js';
 import { consoleLogger, safeLogger, type ElectionLogger } from './logger.js';
 import { PresenceAgent } from './presence-agent.js';
-import { describeMembers, isPresenceStore, type LeaseMember } from './presence.js';
+import { describeMembers, type LeaseMember } from './presence.js';
 import { RecordLossRules } from './record-loss.js';
-import type { DelegatedRenewal, RenewalDelegate } from './renewal-delegate.js';
 import { messageOf, StoreHealth } from './store-health.js';
 import { StoreRequests, type StoreRequestEvent } from './store-requests.js';
-import { Tenure, type TenureEnvironment } from './tenure.js';
-import { renewWhenDue, type RenewalHost } from './tenure-renewal.js';
-import { deadlineAfter } from './timing.js';
+import type { Tenure } from './tenure.js';
+import { TenureKeeper } from './tenure-keeper.js';
 
 export type { StoreRequestEvent } from './store-requests.js';
 export {
@@ -55,20 +52,11 @@ export class LeaderElector {
 
   private readonly clock: Clock;
   private readonly logger: ElectionLogger;
-  private role: LeaderRole = 'idle';
-  private roleSince: number;
   private tenure?: Tenure;
-  private observedLeader?: string;
-  private observedTerm?: number;
-  /** Highest term ever seen here: passed to acquire so terms never go backwards. */
-  private highestTermSeen = 0;
   private readonly stopController = new AbortController();
-  private wakeController = new AbortController();
   private loop?: Promise<void>;
   private firstAttempt?: Promise<void>;
   private stopping?: Promise<void>;
-  /** The release of an ended tenure, after its drain: the candidacy acquires nothing meanwhile. */
-  private pendingRelease?: Promise<void>;
   private readonly requests: StoreRequests;
   private readonly recordLoss: RecordLossRules;
   private readonly health: StoreHealth;
@@ -76,9 +64,7 @@ export class LeaderElector {
   private readonly publisher: LeadershipPublisher;
   private readonly presence?: PresenceAgent;
   private readonly beforeHandover?: () => Promise<boolean | void>;
-  private readonly renewalDelegate?: RenewalDelegate;
-  private readonly tenureEnvironment: TenureEnvironment;
-  private readonly renewalHost: RenewalHost;
+  private readonly keeper: TenureKeeper;
 
   constructor(
     private readonly store: LeaseStore,
@@ -90,48 +76,32 @@ export class LeaderElector {
     const logger = (this.logger = safeLogger(
       dependencies.logger ?? consoleLogger(`LeaderElector:${this.options.leaseName}`),
     ));
-    this.roleSince = clock.wallNow();
     this.requests = new StoreRequests(clock, this.stopController.signal, this.options);
     this.recordLoss = new RecordLossRules(clock, logger, this.options);
     this.health = new StoreHealth(clock, logger, this.options.leaseName);
     this.beforeHandover = dependencies.beforeHandover;
-    this.renewalDelegate = dependencies.renewalDelegate;
-    this.tenureEnvironment = {
+    const stop = this.stopController.signal;
+    this.presence = PresenceAgent.create(store, this, this.options, this.requests, clock, logger, stop);
+    this.candidacy = new Candidacy(this.candidacyHost(), clock, logger, dependencies.random ?? Math.random);
+    this.keeper = new TenureKeeper({
       clock,
       logger,
+      lease: this,
       timings: this.options,
-      leaseName: this.options.leaseName,
       drainTimeoutMs: dependencies.drainTimeoutMs ?? this.options.leaseDurationMs,
-      onDeadline: (tenure) => this.checkDeadline(tenure),
-    };
-    const preference = this.options.preference;
-    if (preference.presence && isPresenceStore(store)) {
-      const settings = { ...preference, presence: preference.presence };
-      const stop = this.stopController.signal;
-      this.presence = new PresenceAgent(store, this, settings, this.requests, clock, logger, stop);
-    } else if (preference.prioritySet || preference.failbackAfterMs !== undefined) {
-      throw new InvalidElectionOptionError(
-        preference.prioritySet ? 'priority' : 'failback',
-        preference.prioritySet ? preference.priority : 'on',
-        `a store with presence records (MemoryLeaseStore or AzureBlobLeaseStore; ${store.description} has none)`,
-      );
-    }
-    this.candidacy = new Candidacy(this.candidacyHost(), clock, logger, dependencies.random ?? Math.random);
-    this.renewalHost = {
-      clock,
-      timings: this.options,
+      renewalDelegate: dependencies.renewalDelegate,
       health: this.health,
-      stopSignal: this.stopController.signal,
+      recordLoss: this.recordLoss,
+      stopSignal: stop,
+      current: () => this.tenure,
       sendRenew: (tenure, timeoutMs) =>
         this.requests.send('renew', (signal) => store.renew(this.leaseName, this.leaseId, signal), {
           timeoutMs,
           signal: tenure.signal,
         }),
-      lost: (tenure, message, recordLost) => this.lost(tenure, message, recordLost),
-      deadlinePassed: (tenure) => this.demote(tenure, 'deadline', this.deadlineMissedReason(tenure)),
-      followDelegate: (tenure) => this.followDelegate(tenure),
-    };
-    this.publisher = new LeadershipPublisher(() => this.snapshot());
+      demote: (tenure, reason, message) => this.demote(tenure, reason, message),
+    });
+    this.publisher = new LeadershipPublisher(this.options, clock, this.health, () => this.tenure?.term);
   }
 
   get leaseName(): string {
@@ -149,17 +119,15 @@ export class LeaderElector {
    */
   isLeader(): boolean {
     const tenure = this.tenure;
-    if (!tenure || this.role !== 'leader') return false;
-    this.followDelegate(tenure);
-    if (tenure.isValid()) return true;
-    this.demote(tenure, 'deadline', this.deadlineMissedReason(tenure));
-    return false;
+    return tenure !== undefined && this.publisher.role === 'leader' && this.keeper.check(tenure);
   }
 
   /** The current tenure, only while isLeader() is true. */
   get leadership(): Leadership | undefined {
     const tenure = this.tenure;
-    return tenure && this.isLeader() ? this.describeTenure(tenure) : undefined;
+    return tenure && this.isLeader()
+      ? tenure.describe(this, () => this.tenure === tenure && this.isLeader())
+      : undefined;
   }
 
   /** Monotonic ms left before this replica must consider itself deposed (0 when not leader). */
@@ -169,7 +137,7 @@ export class LeaderElector {
 
   get state(): LeadershipState {
     this.isLeader(); // steps down first if the deadline has passed unnoticed
-    return this.snapshot();
+    return this.publisher.snapshot();
   }
 
   /**
@@ -196,7 +164,7 @@ export class LeaderElector {
    * storage errors (an outage at boot leaves a follower that keeps trying).
    */
   start(): Promise<void> {
-    if (this.role === 'stopped')
+    if (this.publisher.role === 'stopped')
       return Promise.reject(
         new Error(`LeaderElector "${this.leaseName}" was stopped and cannot be restarted`),
       );
@@ -204,7 +172,7 @@ export class LeaderElector {
     let firstAttemptDone!: () => void;
     this.firstAttempt = new Promise<void>((resolve) => (firstAttemptDone = resolve));
     this.candidacy.started();
-    this.setRole('follower');
+    this.publisher.setRole('follower');
     this.presence?.start();
     this.loop = this.run(firstAttemptDone);
     return this.firstAttempt;
@@ -226,13 +194,13 @@ export class LeaderElector {
         `Presence is off for "${this.leaseName}" (presence: false, or the store keeps no presence records)`,
       );
     const records = await this.presence.liveRecords();
-    return describeMembers(records, this.isLeader() ? this.identity : this.observedLeader, this.identity);
+    return describeMembers(records, this.publisher.currentLeader(this.isLeader()), this.identity);
   }
 
   /** The members as of the last listing, without I/O (for health output); undefined when presence is off. */
   lastKnownMembers(): LeaseMember[] | undefined {
     if (!this.presence) return undefined;
-    const leader = this.isLeader() ? this.identity : this.observedLeader;
+    const leader = this.publisher.currentLeader(this.isLeader());
     return describeMembers(this.presence.lastKnownLive(), leader, this.identity);
   }
 
@@ -244,31 +212,24 @@ export class LeaderElector {
     if (!this.isLeader())
       throw new Error(`Not the leader of "${this.leaseName}": only the leader can hand it over`);
     if (identity === this.identity) throw new Error(`yieldTo: "${identity}" is this replica`);
-    const members = this.presence ? await this.presence.liveRecords(0) : [];
-    const target = members.find((member) => member.identity === identity);
-    if (!target || !target.canLead) {
-      throw new Error(
-        `yieldTo: "${identity}" is not a live member of "${this.leaseName}" that can lead (live: ${members.map((m) => `"${m.identity}"`).join(', ') || 'none'})`,
-      );
-    }
+    await PresenceAgent.liveCandidate(this.presence, this.leaseName, identity);
     await this.handOver(identity, 'manual switchover (yieldTo)');
   }
 
   /** @internal Used by yieldTo and the presence agent (failback). */
   async handOver(identity: string, why: string): Promise<void> {
     const tenure = this.tenure;
-    if (this.role !== 'leader' || !tenure) return;
+    if (this.publisher.role !== 'leader' || !tenure) return;
     // One poll only: the successor mark keeps everyone (us included) off the free lease for a window.
     this.candidacy.coolDown(this.clock.now() + this.options.retryIntervalMs);
-    this.demote(tenure, 'step-down', `handing over to "${identity}" (${why})`);
-    await this.releaseAfter(tenure, this.beforeHandover, identity);
+    await this.endAndRelease('step-down', `handing over to "${identity}" (${why})`, identity);
   }
 
   /** Resolves with the tenure as soon as this replica leads (at once if it already does). */
   waitForLeadership(signal?: AbortSignal): Promise<Leadership> {
     const current = this.leadership;
     if (current) return Promise.resolve(current);
-    if (this.role === 'stopped')
+    if (this.publisher.role === 'stopped')
       return Promise.reject(new Error(`LeaderElector "${this.leaseName}" is stopped`));
     const stopped = `LeaderElector "${this.leaseName}" stopped before it became leader`;
     return this.publisher.waitFor(() => this.leadership, stopped, signal);
@@ -279,18 +240,9 @@ export class LeaderElector {
    * out for `cooldownMs` (default: one lease duration) so another replica can take over.
    */
   async stepDown(options: { cooldownMs?: number } = {}): Promise<void> {
-    const cooldownMs = options.cooldownMs ?? this.options.leaseDurationMs;
-    if (typeof cooldownMs !== 'number' || !(cooldownMs >= 0) || !Number.isFinite(cooldownMs)) {
-      const got = typeof cooldownMs === 'number' ? String(cooldownMs) : typeof cooldownMs;
-      throw new RangeError(`stepDown cooldownMs must be a finite number ≥ 0, got ${got}`);
-    }
-    // The later of the two; the record-loss wait is separate state, so no cooldown shortens it.
-    this.candidacy.coolDown(this.clock.now() + cooldownMs);
-    const tenure = this.role === 'leader' ? this.tenure : undefined;
-    const mayHoldLease = tenure !== undefined || this.candidacy.mayHoldLease;
-    if (tenure) this.demote(tenure, 'step-down', 'stepped down voluntarily');
-    if (mayHoldLease) await this.releaseAfter(tenure, tenure ? this.beforeHandover : undefined);
-    this.wake();
+    this.candidacy.coolDownFor(options.cooldownMs ?? this.options.leaseDurationMs, 'stepDown cooldownMs');
+    await this.endAndRelease('step-down', 'stepped down voluntarily');
+    this.candidacy.wake();
   }
 
   /**
@@ -307,13 +259,13 @@ export class LeaderElector {
     this.stopController.abort(new LeadershipEndedError('election stopped'));
     await this.loop;
     await this.requests.settle();
-    const tenure = this.role === 'leader' ? this.tenure : undefined;
+    const tenure = this.publisher.role === 'leader' ? this.tenure : undefined;
     const mayHoldLease = tenure !== undefined || this.candidacy.mayHoldLease;
     if (tenure) this.demote(tenure, 'stopped', 'election stopped');
-    this.setRole('stopped');
-    await this.pendingRelease;
-    const drain = beforeRelease ?? (tenure ? this.beforeHandover : undefined);
-    if (release && mayHoldLease) await this.releaseAfter(tenure, drain);
+    this.publisher.setRole('stopped');
+    await this.candidacy.releasesSettled();
+    const drain = beforeRelease ?? this.beforeHandover;
+    if (release && mayHoldLease) await this.candidacy.releaseAfter(tenure, () => this.tenure, drain);
     else if (drain)
       await drain().catch((error: unknown) => this.logger.warn(`Drain failed: ${messageOf(error)}`));
     await this.presence?.stop();
@@ -325,7 +277,7 @@ export class LeaderElector {
 
   /** Transitions without a store: the same state stream, events, signals and logs as real ones. */
   protected grantTenure(term: number): boolean {
-    if (this.role === 'stopped') return false;
+    if (this.publisher.role === 'stopped') return false;
     if (this.tenure) this.demote(this.tenure, 'lost', 'tenure replaced by the test');
     return this.promote(this.clock.now(), term);
   }
@@ -335,15 +287,15 @@ export class LeaderElector {
   }
 
   protected noteLeader(leader: string | undefined, term: number | undefined): void {
-    this.noteObservation({
+    this.observed({
       held: leader !== undefined,
       holder: leader,
-      term: term ?? this.observedTerm ?? 0,
+      term: term ?? this.publisher.lastTerm ?? 0,
     });
   }
 
   protected enterRole(role: LeaderRole): void {
-    this.setRole(role);
+    this.publisher.setRole(role);
     if (role === 'stopped') {
       this.publisher.complete();
       this.requests.complete();
@@ -357,15 +309,14 @@ export class LeaderElector {
     while (!stopSignal.aborted) {
       try {
         const tenure = this.tenure;
-        if (tenure && this.role === 'leader') {
+        if (tenure && this.publisher.role === 'leader') {
           firstAttemptDone();
-          await renewWhenDue(tenure, this.renewalHost);
+          await this.keeper.renewWhenDue(tenure);
           continue;
         }
         const delay = await this.candidacy.poll();
         firstAttemptDone();
-        if (!this.isLeader() && !stopSignal.aborted)
-          await sleep(this.clock, delay, [stopSignal, this.wakeController.signal]);
+        if (!this.isLeader() && !stopSignal.aborted) await this.candidacy.sleep(delay);
       } catch (error) {
         // Defensive: every expected failure is handled where it happens. Never let the loop die.
         firstAttemptDone();
@@ -378,29 +329,18 @@ export class LeaderElector {
 
   /** Becomes leader after a successful acquire sent at `sentAt`. False if its deadline already passed. */
   private promote(sentAt: number, term: number): boolean {
-    if (this.clock.now() >= deadlineAfter(sentAt, this.options)) {
-      this.logger.warn(
-        `Acquired lease "${this.leaseName}" too late to use it (the request took longer than the lease); acquiring again`,
-      );
-      return false;
-    }
-    const delegated = this.renewalDelegate ? this.delegate(sentAt) : undefined;
-    const tenure = (this.tenure = new Tenure(term, sentAt, this.tenureEnvironment, delegated));
-    this.observedLeader = this.identity;
-    this.observedTerm = term;
-    this.highestTermSeen = Math.max(this.highestTermSeen, term);
+    const tenure = this.keeper.begin(term, sentAt);
+    if (!tenure) return false;
+    this.tenure = tenure;
+    this.publisher.leading(term);
     // Our acquisition wrote the newest record: any earlier loss is settled, and marks about the free
     // lease seen before it say nothing about the record now.
     this.recordLoss.promoted(term);
     this.candidacy.tenureBoundary();
     tenure.armDeadlineTimer();
-    this.setRole('leader');
+    this.publisher.setRole('leader');
     this.logger.log(`Became leader of "${this.leaseName}" as "${this.identity}" (term ${term})`);
-    const at = this.clock.wallNow();
-    const expiresAt = at + (tenure.deadline - this.clock.now());
-    const base = { leaseName: this.leaseName, identity: this.identity, at };
-    this.publisher.publish({ type: 'acquired', ...base, term, signal: tenure.signal, expiresAt });
-    this.announceLeader();
+    this.publisher.acquired(term, tenure.signal, tenure.deadline - this.clock.now());
     return true;
   }
 
@@ -408,93 +348,30 @@ export class LeaderElector {
   private demote(tenure: Tenure, reason: LeadershipEndReason, message: string): void {
     if (this.tenure !== tenure) return;
     this.tenure = undefined;
-    this.observedLeader = undefined;
     this.candidacy.tenureBoundary();
-    if (this.role === 'leader') this.setRole('follower');
+    this.publisher.following();
     tenure.end(reason, message);
     const line = `Stepped down from "${this.leaseName}" (term ${tenure.term}): ${message}`;
     // Leaving on purpose (stop, step-down) is routine; losing the lease deserves a warning.
     if (reason === 'step-down' || reason === 'stopped') this.logger.log(line);
     else this.logger.warn(line);
-    const at = this.clock.wallNow();
-    const base = { leaseName: this.leaseName, identity: this.identity, at };
-    this.publisher.publish({ type: 'lost', ...base, term: tenure.term, reason, message });
-  }
-
-  private lost(tenure: Tenure, message: string, recordLost: boolean): void {
-    // The record vanished while our lease was valid: we were its holder (the mark expires with it).
-    if (recordLost) this.recordLoss.ownRecordLost(tenure.term, tenure.leaseExpiredBy());
-    this.demote(tenure, 'lost', message);
-  }
-
-  /** The deadline timer fired: re-read a delegated renewal, then step down unless the deadline moved. */
-  private checkDeadline(tenure: Tenure): void {
-    if (this.tenure !== tenure) return;
-    this.followDelegate(tenure);
-    if (this.tenure !== tenure) return;
-    if (tenure.isValid())
-      tenure.armDeadlineTimer(); // timers may fire a little early
-    else this.demote(tenure, 'deadline', this.deadlineMissedReason(tenure));
-  }
-
-  /** Reads the renewal thread's progress (a shared-memory read): a loss ends the tenure at once. */
-  private followDelegate(tenure: Tenure): void {
-    if (!tenure.delegated) return;
-    const sentBefore = tenure.lastSendAt;
-    const lost = tenure.followDelegate();
-    if (lost) this.lost(tenure, `lease lost: ${lost.message}`, lost.recordLost && tenure.isValid());
-    else if (tenure.lastSendAt > sentBefore) this.health.answered();
-  }
-
-  private deadlineMissedReason(tenure: Tenure): string {
-    return tenure.deadlineMissedReason(this.health.lastError?.message);
-  }
-
-  /** Hands the tenure's renewals to the delegate; on the main thread if the delegate cannot take it. */
-  private delegate(sentAt: number): DelegatedRenewal | undefined {
-    const { leaseDurationMs, safetyMarginMs, renewIntervalMs, renewRetryIntervalMs, requestTimeoutMs } =
-      this.options;
-    try {
-      return this.renewalDelegate!.begin({
-        leaseName: this.leaseName,
-        leaseId: this.leaseId,
-        sentAt,
-        leaseDurationMs,
-        safetyMarginMs,
-        renewIntervalMs,
-        renewRetryIntervalMs,
-        requestTimeoutMs,
-      });
-    } catch (error) {
-      this.logger.warn(
-        `The renewal delegate cannot renew "${this.leaseName}" (${messageOf(error)}); renewing on the main thread`,
-      );
-      return undefined;
-    }
+    this.publisher.lost(tenure.term, reason, message);
   }
 
   /**
-   * Releases what an ended tenure (or an acquire in doubt) may hold, through the tenure: drained
-   * first, never freeing a later tenure's lease. No acquire is made while it is pending.
+   * Ends the current tenure (if any) and gives back what this replica may hold, through the tenure:
+   * its work drained first (the drain hook), never freeing a later tenure's lease.
    */
-  private releaseAfter(
-    tenure: Tenure | undefined,
-    drain?: () => Promise<boolean | void>,
+  private async endAndRelease(
+    reason: LeadershipEndReason,
+    message: string,
     successor?: string,
   ): Promise<void> {
-    const channel = { current: () => this.tenure, send: (to?: string) => this.candidacy.release(to) };
-    const releasing = (async () => {
-      if (!tenure) return this.candidacy.release(successor);
-      const outcome = await tenure.release(channel, drain, successor);
-      // The lease stays ours until it expires: re-acquiring it would start a tenure beside that work.
-      if (outcome === 'left-to-expire') this.candidacy.coolDown(tenure.leaseExpiredBy());
-    })();
-    this.pendingRelease = releasing;
-    void releasing.finally(() => {
-      if (this.pendingRelease === releasing) this.pendingRelease = undefined;
-      this.wake();
-    });
-    return releasing;
+    const tenure = this.publisher.role === 'leader' ? this.tenure : undefined;
+    const mayHoldLease = tenure !== undefined || this.candidacy.mayHoldLease;
+    if (tenure) this.demote(tenure, reason, message);
+    if (mayHoldLease)
+      await this.candidacy.releaseAfter(tenure, () => this.tenure, this.beforeHandover, successor);
   }
 
   private candidacyHost(): CandidacyHost {
@@ -509,66 +386,14 @@ export class LeaderElector {
       recordLoss: this.recordLoss,
       presence: this.presence,
       stopSignal: this.stopController.signal,
-      highestTermSeen: () => this.highestTermSeen,
-      noteObservation: (observation) => this.noteObservation(observation),
+      highestTermSeen: () => this.publisher.highestTermSeen,
+      noteObservation: (observation) => this.observed(observation),
       promote: (sentAt, term) => this.promote(sentAt, term),
-      releasePending: () => this.pendingRelease !== undefined,
     };
   }
 
-  private wake(): void {
-    const previous = this.wakeController;
-    this.wakeController = new AbortController();
-    previous.abort();
-  }
-
-  private noteObservation(observation: LeaseObservation): void {
+  private observed(observation: LeaseObservation): void {
     if (observation.held && observation.holder !== this.identity) this.candidacy.sawOtherHolder();
-    this.observedLeader = observation.held ? observation.holder : undefined;
-    this.observedTerm = observation.term > 0 ? observation.term : this.observedTerm;
-    this.highestTermSeen = Math.max(this.highestTermSeen, observation.term);
-    this.announceLeader();
-    this.publisher.emit();
-  }
-
-  private announceLeader(): void {
-    const base = { leaseName: this.leaseName, identity: this.identity, at: this.clock.wallNow() };
-    const self = this.observedLeader === this.identity && this.role === 'leader';
-    this.publisher.announceLeader(base, this.observedLeader, this.observedTerm, self);
-  }
-
-  private setRole(role: LeaderRole): void {
-    if (this.role === role) return;
-    this.role = role;
-    this.roleSince = this.clock.wallNow();
-    this.publisher.emit();
-  }
-
-  private snapshot(): LeadershipState {
-    const leading = this.role === 'leader';
-    return {
-      leaseName: this.options.leaseName,
-      identity: this.options.identity,
-      role: this.role,
-      leader: leading ? this.identity : this.observedLeader,
-      term: leading ? this.tenure?.term : this.observedTerm,
-      since: this.roleSince,
-      lastStoreContactAt: this.health.lastContactAt,
-      lastError: this.health.lastError,
-      consecutiveFailures: this.health.consecutiveFailures,
-    };
-  }
-
-  private describeTenure(tenure: Tenure): Leadership {
-    const current = (): boolean => this.tenure === tenure && this.isLeader();
-    return {
-      leaseName: this.leaseName,
-      identity: this.identity,
-      term: tenure.term,
-      signal: tenure.signal,
-      since: tenure.since,
-      isActive: current,
-      remainingMs: () => (current() ? tenure.remainingMs() : 0),
-    };
+    this.publisher.observed(observation);
   }
 }

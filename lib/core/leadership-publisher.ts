@@ -1,14 +1,25 @@
 import { BehaviorSubject, distinctUntilChanged, Subject, type Observable } from 'rxjs';
-import type { Leadership, LeadershipState } from './leadership.js';
-import { publishDiagnostics, type LeadershipEvent } from './leadership-events.js';
+import type { Clock } from './clock.js';
+import type { LeaseObservation } from './lease-store.js';
+import type { LeaderRole, Leadership, LeadershipState } from './leadership.js';
+import { publishDiagnostics, type LeadershipEndReason, type LeadershipEvent } from './leadership-events.js';
+import type { StoreHealth } from './store-health.js';
 
 /**
- * Tells the world about one election: the state stream, the events stream and the diagnostics
- * channels, each in the order the elector makes its transitions. A subscriber may cause a transition
+ * What this replica knows about one election (its role, the leader and term last seen) and how it
+ * tells the world: the state stream, the events stream and the diagnostics channels, each in the
+ * order the elector makes its transitions. A subscriber may cause a transition
  * while it is being told of one (it calls stepDown() on "leader"): that one is delivered after every
  * subscriber has seen the first, so all see the same order and the last state they see is current.
  */
 export class LeadershipPublisher {
+  role: LeaderRole = 'idle';
+  private roleSince: number;
+  /** The leader and term last seen (this replica while it leads). */
+  private leader?: string;
+  private term?: number;
+  /** Highest term ever seen here: passed to acquire so terms never go backwards. */
+  highestTermSeen = 0;
   private readonly states: BehaviorSubject<LeadershipState>;
   private readonly events = new Subject<LeadershipEvent>();
   private emitting = false;
@@ -18,8 +29,80 @@ export class LeadershipPublisher {
   /** The leader and term last announced by a 'leader-changed' event. */
   private announced?: { leader: string; term: number | undefined };
 
-  constructor(private readonly snapshot: () => LeadershipState) {
-    this.states = new BehaviorSubject(snapshot());
+  constructor(
+    private readonly self: { leaseName: string; identity: string },
+    private readonly clock: Clock,
+    private readonly health: StoreHealth,
+    /** The current tenure's term (the elector's). */
+    private readonly tenureTerm: () => number | undefined,
+  ) {
+    this.roleSince = clock.wallNow();
+    this.states = new BehaviorSubject(this.snapshot());
+  }
+
+  snapshot(): LeadershipState {
+    const leading = this.role === 'leader';
+    return {
+      leaseName: this.self.leaseName,
+      identity: this.self.identity,
+      role: this.role,
+      leader: leading ? this.self.identity : this.leader,
+      term: leading ? this.tenureTerm() : this.term,
+      since: this.roleSince,
+      lastStoreContactAt: this.health.lastContactAt,
+      lastError: this.health.lastError,
+      consecutiveFailures: this.health.consecutiveFailures,
+    };
+  }
+
+  /** The leader as last seen: this replica while it leads (`leading`), else the record's holder. */
+  currentLeader(leading: boolean): string | undefined {
+    return leading ? this.self.identity : this.leader;
+  }
+
+  get lastTerm(): number | undefined {
+    return this.term;
+  }
+
+  setRole(role: LeaderRole): void {
+    if (this.role === role) return;
+    this.role = role;
+    this.roleSince = this.clock.wallNow();
+    this.emit();
+  }
+
+  /** A store observation (or a test double's): who leads with which term. */
+  observed(observation: LeaseObservation): void {
+    this.leader = observation.held ? observation.holder : undefined;
+    this.term = observation.term > 0 ? observation.term : this.term;
+    this.highestTermSeen = Math.max(this.highestTermSeen, observation.term);
+    this.announceLeader();
+    this.emit();
+  }
+
+  /** A tenure with `term` is beginning: this replica is the leader seen. */
+  leading(term: number): void {
+    this.leader = this.self.identity;
+    this.term = term;
+    this.highestTermSeen = Math.max(this.highestTermSeen, term);
+  }
+
+  /** Publishes 'acquired' (then 'leader-changed') for the tenure that began. */
+  acquired(term: number, signal: AbortSignal, deadlineInMs: number): void {
+    const at = this.clock.wallNow();
+    this.publish({ type: 'acquired', ...this.self, at, term, signal, expiresAt: at + deadlineInMs });
+    this.announceLeader();
+  }
+
+  /** The tenure with `term` is ending: back to following (the caller aborts its signal next). */
+  following(): void {
+    this.leader = undefined;
+    if (this.role === 'leader') this.setRole('follower');
+  }
+
+  /** Publishes the 'lost' event of a tenure that ended. */
+  lost(term: number, reason: LeadershipEndReason, message: string): void {
+    this.publish({ type: 'lost', ...this.self, at: this.clock.wallNow(), term, reason, message });
   }
 
   get state$(): Observable<LeadershipState> {
@@ -67,16 +150,13 @@ export class LeadershipPublisher {
   }
 
   /** Publishes 'leader-changed' when the known (leader, term) pair changed to a known leader. */
-  announceLeader(
-    base: { leaseName: string; identity: string; at: number },
-    leader: string | undefined,
-    term: number | undefined,
-    self: boolean,
-  ): void {
+  private announceLeader(): void {
+    const { leader, term } = this;
     if (leader === undefined) return;
     if (this.announced && this.announced.leader === leader && this.announced.term === term) return;
     this.announced = { leader, term };
-    this.publish({ type: 'leader-changed', ...base, leader, term, self });
+    const self = leader === this.self.identity && this.role === 'leader';
+    this.publish({ type: 'leader-changed', ...this.self, at: this.clock.wallNow(), leader, term, self });
   }
 
   /** Resolves with `current()` as soon as it is defined; rejects when the election stops or `signal` aborts. */

@@ -1,8 +1,8 @@
 import { sleep, type Clock, type TimerHandle } from './clock.js';
-import { LeadershipEndedError } from './leadership.js';
+import { LeadershipEndedError, type Leadership } from './leadership.js';
 import type { LeadershipEndReason } from './leadership-events.js';
 import type { ElectionLogger } from './logger.js';
-import type { DelegatedRenewal } from './renewal-delegate.js';
+import type { DelegatedRenewal, RenewalDelegate } from './renewal-delegate.js';
 import { messageOf } from './store-health.js';
 import { deadlineAfter, leaseExpiredBy, renewalDueAt, type Timings } from './timing.js';
 
@@ -99,6 +99,19 @@ export class Tenure {
     return undefined;
   }
 
+  /** The tenure as work sees it; `current` is the elector's isLeader() check for this tenure. */
+  describe(owner: { leaseName: string; identity: string }, current: () => boolean): Leadership {
+    return {
+      leaseName: owner.leaseName,
+      identity: owner.identity,
+      term: this.term,
+      signal: this.signal,
+      since: this.since,
+      isActive: current,
+      remainingMs: () => (current() ? this.remainingMs() : 0),
+    };
+  }
+
   /** When this tenure's lease has surely expired on the server unless renewed again. */
   leaseExpiredBy(): number {
     return leaseExpiredBy(this.lastSendAt, this.env.timings);
@@ -185,5 +198,34 @@ export class Tenure {
       return `${base}: no renewal could be sent for ${(overdueMs / 1000).toFixed(1)} s after it was due (event loop blocked or process paused?)`;
     }
     return lastError ? `${base} (last error: ${lastError})` : base;
+  }
+}
+
+/** Hands a new tenure's renewals to the delegate; undefined (renew on the main thread) if it cannot take it. */
+export function delegateRenewals(
+  delegate: RenewalDelegate,
+  elector: { leaseName: string; leaseId: string },
+  timings: Timings,
+  sentAt: number,
+  logger: ElectionLogger,
+): DelegatedRenewal | undefined {
+  const { leaseDurationMs, safetyMarginMs, renewIntervalMs, renewRetryIntervalMs, requestTimeoutMs } =
+    timings;
+  try {
+    return delegate.begin({
+      leaseName: elector.leaseName,
+      leaseId: elector.leaseId,
+      sentAt,
+      leaseDurationMs,
+      safetyMarginMs,
+      renewIntervalMs,
+      renewRetryIntervalMs,
+      requestTimeoutMs,
+    });
+  } catch (error) {
+    logger.warn(
+      `The renewal delegate cannot renew "${elector.leaseName}" (${messageOf(error)}); renewing on the main thread`,
+    );
+    return undefined;
   }
 }
