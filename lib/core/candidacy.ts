@@ -7,21 +7,21 @@ import type { RecordLossRules } from './record-loss.js';
 import { sanitizeForeignText } from './sanitize.js';
 import type { StoreHealth } from './store-health.js';
 import type { StoreRequests } from './store-requests.js';
-import type { Tenure } from './tenure.js';
+import { drainWithin, type Tenure } from './tenure.js';
 import { permanentErrorBackoff } from './timing.js';
 
 /** What a follower poll needs from its elector. */
 export interface CandidacyHost {
-  readonly leaseName: string;
-  readonly identity: string;
-  readonly leaseId: string;
-  readonly options: ResolvedElectionOptions;
+  /** The elector: its lease name, identity, stable lease id and options. */
+  readonly lease: { leaseName: string; identity: string; leaseId: string; options: ResolvedElectionOptions };
   readonly store: LeaseStore;
   readonly requests: StoreRequests;
   readonly health: StoreHealth;
   readonly recordLoss: RecordLossRules;
   readonly presence?: PresenceAgent;
   readonly stopSignal: AbortSignal;
+  /** Longest wait for a drain before the lease is left to expire. */
+  readonly drainTimeoutMs: number;
   highestTermSeen(): number;
   noteObservation(observation: LeaseObservation): void;
   /** Becomes leader on an acquire sent at `sentAt`; false when it came too late to use. */
@@ -102,7 +102,7 @@ export class Candidacy {
   }
 
   pollDelay(): number {
-    return jitteredRetryDelay(this.host.options, this.random);
+    return jitteredRetryDelay(this.host.lease.options, this.random);
   }
 
   /** One follower poll. Returns how long to wait before the next one. */
@@ -115,8 +115,8 @@ export class Candidacy {
       // Observe even when the last acquire's outcome is unknown: the observation is where a lost
       // record is noticed, and skipping it could let us lead beside the holder of the lost record.
       const observation = trustedObservation(
-        await host.requests.send('observe', (signal) => host.store.observe(host.leaseName, signal), {
-          timeoutMs: host.options.requestTimeoutMs,
+        await host.requests.send('observe', (signal) => host.store.observe(host.lease.leaseName, signal), {
+          timeoutMs: host.lease.options.requestTimeoutMs,
         }),
       );
       host.health.answered();
@@ -127,9 +127,9 @@ export class Candidacy {
       this.noteFree(observation);
       // A lease recorded as ours may be one we hold from before a failed renewal or a lost acquire
       // response: acquiring with our stable lease id is idempotent (unless our identity is shared).
-      const recordedAsOurs = observation.holder === host.identity && !this.identityCollision;
+      const recordedAsOurs = observation.holder === host.lease.identity && !this.identityCollision;
       const shouldAcquire = this.outcomeUnknown || !observation.held || recordedAsOurs;
-      if (!shouldAcquire || !host.options.preference.canLead) return this.pollDelay();
+      if (!shouldAcquire || !host.lease.options.preference.canLead) return this.pollDelay();
       if (!observation.held && !this.outcomeUnknown && (await this.leavesFreeLeaseToOthers(observation)))
         return this.pollDelay();
       return await this.tryAcquire(observation);
@@ -138,7 +138,7 @@ export class Candidacy {
       const kind = host.health.failed(error, 'follower poll');
       if (kind === 'lost') this.outcomeUnknown = false;
       if (kind === 'permanent')
-        return permanentErrorBackoff(host.health.consecutivePermanentFailures, host.options);
+        return permanentErrorBackoff(host.health.consecutivePermanentFailures, host.lease.options);
       return this.pollDelay();
     }
   }
@@ -160,7 +160,14 @@ export class Candidacy {
     successor?: string,
   ): Promise<void> {
     const releasing = (async () => {
-      if (!tenure) return this.release(successor);
+      if (!tenure) {
+        // An acquire in doubt (no tenure uses it): work of an earlier tenure may still run.
+        const { clock, logger } = this;
+        const env = { clock, logger, leaseName: this.host.lease.leaseName, timings: this.host.lease.options };
+        if (await drainWithin({ ...env, drainTimeoutMs: this.host.drainTimeoutMs }, drain, successor))
+          return this.release(successor);
+        return this.coolDown(clock.now() + this.host.lease.options.leaseDurationMs);
+      }
       const outcome = await tenure.release({ current, send: (to) => this.release(to) }, drain, successor);
       // The lease stays ours until it expires: re-acquiring it would start a tenure beside that work.
       if (outcome === 'left-to-expire') this.coolDown(tenure.leaseExpiredBy());
@@ -182,13 +189,13 @@ export class Candidacy {
         'release',
         (signal) =>
           successor === undefined
-            ? host.store.release(host.leaseName, host.leaseId, signal)
-            : host.store.release(host.leaseName, host.leaseId, signal, { successor }),
-        { timeoutMs: host.options.requestTimeoutMs, abortOnStop: false },
+            ? host.store.release(host.lease.leaseName, host.lease.leaseId, signal)
+            : host.store.release(host.lease.leaseName, host.lease.leaseId, signal, { successor }),
+        { timeoutMs: host.lease.options.requestTimeoutMs, abortOnStop: false },
       );
       this.outcomeUnknown = false;
       host.health.answered();
-      this.logger.log(`Released lease "${host.leaseName}"`);
+      this.logger.log(`Released lease "${host.lease.leaseName}"`);
     } catch (error) {
       host.health.failed(error, 'release'); // the lease expires by itself within one lease duration
     }
@@ -214,11 +221,11 @@ export class Candidacy {
    * listing never blocks (liveness first).
    */
   private async leavesFreeLeaseToOthers(observation: LeaseObservation): Promise<boolean> {
-    const preference = this.host.options.preference;
+    const preference = this.host.lease.options.preference;
     const now = this.clock.now();
     const freeSince = this.free?.since ?? now;
     if (observation.successor !== undefined) {
-      if (observation.successor === this.host.identity) return false;
+      if (observation.successor === this.host.lease.identity) return false;
       if (now - freeSince < preference.preferenceWindowMs) return true;
     }
     const presence = this.host.presence;
@@ -248,10 +255,10 @@ export class Candidacy {
       (signal) =>
         host.store.acquire(
           {
-            leaseName: host.leaseName,
-            leaseId: host.leaseId,
-            identity: host.identity,
-            durationSeconds: host.options.leaseDurationSeconds,
+            leaseName: host.lease.leaseName,
+            leaseId: host.lease.leaseId,
+            identity: host.lease.identity,
+            durationSeconds: host.lease.options.leaseDurationSeconds,
             minimumTerm: host.highestTermSeen(),
             ...(recoveredTerm !== undefined ? { recoveredTerm } : {}),
           },
@@ -259,12 +266,12 @@ export class Candidacy {
         ),
       // Not aborted by stop(): stop()'s release must reach the server after an acquire it may be
       // processing (else the lease stays held for a lease duration). Still bounded by the timeout.
-      { timeoutMs: host.options.requestTimeoutMs, abortOnStop: false },
+      { timeoutMs: host.lease.options.requestTimeoutMs, abortOnStop: false },
     );
     host.health.answered();
     if (!result.acquired) {
       this.outcomeUnknown = false;
-      if (observation.held && observation.holder === host.identity && !outcomeWasUnknown)
+      if (observation.held && observation.holder === host.lease.identity && !outcomeWasUnknown)
         this.noteRefusedOwnRecord();
       // A refused acquire may not say who holds the lease (Azure's 409 does not): keep the observed one.
       const refused = trustedObservation(result.observation);
@@ -305,7 +312,7 @@ export class Candidacy {
     if (this.refusedOwnRecord < 2 || this.identityCollision) return;
     this.identityCollision = true;
     this.logger.warn(
-      `Another replica holds "${this.host.leaseName}" under this replica's own identity "${this.host.identity}": give every replica a unique identity (logs, health and currentLeader() cannot tell them apart). Until then this replica no longer treats a record naming "${this.host.identity}" as its own`,
+      `Another replica holds "${this.host.lease.leaseName}" under this replica's own identity "${this.host.lease.identity}": give every replica a unique identity (logs, health and currentLeader() cannot tell them apart). Until then this replica no longer treats a record naming "${this.host.lease.identity}" as its own`,
     );
   }
 

@@ -64,6 +64,7 @@ export class LeaderElector {
   private readonly publisher: LeadershipPublisher;
   private readonly presence?: PresenceAgent;
   private readonly beforeHandover?: () => Promise<boolean | void>;
+  private readonly drainTimeoutMs: number;
   private readonly keeper: TenureKeeper;
 
   constructor(
@@ -80,6 +81,7 @@ export class LeaderElector {
     this.recordLoss = new RecordLossRules(clock, logger, this.options);
     this.health = new StoreHealth(clock, logger, this.options.leaseName);
     this.beforeHandover = dependencies.beforeHandover;
+    this.drainTimeoutMs = dependencies.drainTimeoutMs ?? this.options.leaseDurationMs;
     const stop = this.stopController.signal;
     this.presence = PresenceAgent.create(store, this, this.options, this.requests, clock, logger, stop);
     this.candidacy = new Candidacy(this.candidacyHost(), clock, logger, dependencies.random ?? Math.random);
@@ -88,7 +90,7 @@ export class LeaderElector {
       logger,
       lease: this,
       timings: this.options,
-      drainTimeoutMs: dependencies.drainTimeoutMs ?? this.options.leaseDurationMs,
+      drainTimeoutMs: this.drainTimeoutMs,
       renewalDelegate: dependencies.renewalDelegate,
       health: this.health,
       recordLoss: this.recordLoss,
@@ -287,11 +289,7 @@ export class LeaderElector {
   }
 
   protected noteLeader(leader: string | undefined, term: number | undefined): void {
-    this.observed({
-      held: leader !== undefined,
-      holder: leader,
-      term: term ?? this.publisher.lastTerm ?? 0,
-    });
+    this.observed({ held: leader !== undefined, holder: leader, term: term ?? this.publisher.lastTerm ?? 0 });
   }
 
   protected enterRole(role: LeaderRole): void {
@@ -362,30 +360,23 @@ export class LeaderElector {
    * Ends the current tenure (if any) and gives back what this replica may hold, through the tenure:
    * its work drained first (the drain hook), never freeing a later tenure's lease.
    */
-  private async endAndRelease(
-    reason: LeadershipEndReason,
-    message: string,
-    successor?: string,
-  ): Promise<void> {
+  private async endAndRelease(reason: LeadershipEndReason, why: string, to?: string): Promise<void> {
     const tenure = this.publisher.role === 'leader' ? this.tenure : undefined;
     const mayHoldLease = tenure !== undefined || this.candidacy.mayHoldLease;
-    if (tenure) this.demote(tenure, reason, message);
-    if (mayHoldLease)
-      await this.candidacy.releaseAfter(tenure, () => this.tenure, this.beforeHandover, successor);
+    if (tenure) this.demote(tenure, reason, why);
+    if (mayHoldLease) await this.candidacy.releaseAfter(tenure, () => this.tenure, this.beforeHandover, to);
   }
 
   private candidacyHost(): CandidacyHost {
     return {
-      leaseName: this.options.leaseName,
-      identity: this.options.identity,
-      leaseId: this.leaseId,
-      options: this.options,
+      lease: this,
       store: this.store,
       requests: this.requests,
       health: this.health,
       recordLoss: this.recordLoss,
       presence: this.presence,
       stopSignal: this.stopController.signal,
+      drainTimeoutMs: this.drainTimeoutMs,
       highestTermSeen: () => this.publisher.highestTermSeen,
       noteObservation: (observation) => this.observed(observation),
       promote: (sentAt, term) => this.promote(sentAt, term),

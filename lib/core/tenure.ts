@@ -150,11 +150,8 @@ export class Tenure {
   ): Promise<TenureState> {
     if (this.state !== 'ended') return this.state;
     this.state = 'draining';
-    if (!(await this.drain(drain))) {
+    if (!(await drainWithin(this.env, drain, successor))) {
       this.state = 'left-to-expire';
-      this.env.logger.warn(
-        `Not releasing lease "${this.env.leaseName}"${successor === undefined ? '' : ` to "${successor}"`}: work of the ended tenure is still running; the lease expires by itself within ${this.env.timings.leaseDurationMs / 1000} s, so no new leader starts beside that work until then`,
-      );
       return this.state;
     }
     const current = channel.current();
@@ -165,23 +162,6 @@ export class Tenure {
     await channel.send(successor);
     this.state = 'released';
     return this.state;
-  }
-
-  /** Runs `drain`, bounded by drainTimeoutMs: true when the tenure's work has stopped. */
-  async drain(drain?: () => Promise<boolean | void>): Promise<boolean> {
-    if (!drain) return true;
-    const bound = new AbortController();
-    try {
-      return await Promise.race([
-        drain().then((result) => result !== false),
-        sleep(this.env.clock, this.env.drainTimeoutMs, bound.signal).then(() => false),
-      ]);
-    } catch (error) {
-      this.env.logger.warn(`The drain before releasing "${this.env.leaseName}" failed: ${messageOf(error)}`);
-      return true;
-    } finally {
-      bound.abort();
-    }
   }
 
   /**
@@ -228,4 +208,34 @@ export function delegateRenewals(
     );
     return undefined;
   }
+}
+
+/**
+ * Runs a drain, bounded by drainTimeoutMs: true when the ended tenure's work has stopped. False (the
+ * drain says work still runs, or it did not end in time) is logged: the lease is left to expire.
+ */
+export async function drainWithin(
+  env: Pick<TenureEnvironment, 'clock' | 'logger' | 'leaseName' | 'drainTimeoutMs' | 'timings'>,
+  drain?: () => Promise<boolean | void>,
+  successor?: string,
+): Promise<boolean> {
+  if (!drain) return true;
+  const bound = new AbortController();
+  let drained: boolean;
+  try {
+    drained = await Promise.race([
+      drain().then((result) => result !== false),
+      sleep(env.clock, env.drainTimeoutMs, bound.signal).then(() => false),
+    ]);
+  } catch (error) {
+    env.logger.warn(`The drain before releasing "${env.leaseName}" failed: ${messageOf(error)}`);
+    drained = true;
+  } finally {
+    bound.abort();
+  }
+  if (!drained)
+    env.logger.warn(
+      `Not releasing lease "${env.leaseName}"${successor === undefined ? '' : ` to "${successor}"`}: work of the ended tenure is still running; the lease expires by itself within ${env.timings.leaseDurationMs / 1000} s, so no new leader starts beside that work until then`,
+    );
+  return drained;
 }

@@ -158,6 +158,22 @@ describe('a tenure ends through one release path', () => {
   });
 });
 
+describe('stop() with no current tenure', () => {
+  it('an acquire in doubt after a tenure ended at its deadline is released only once the drain allows it', async () => {
+    const h = setup();
+    const a = h.candidate('a');
+    await a.elector.start();
+    a.store.always('renew', { type: 'transient' }).always('acquire', { type: 'transient' });
+    await h.clock.advanceTo(15_000); // deadline at 14 s; re-acquires since then failed in an unknown way
+    expect(a.elector.isLeader()).toBe(false);
+    const stopping = a.elector.stop({ beforeRelease: async () => false });
+    await h.clock.advance(5_000);
+    await stopping;
+    expect(a.store.callsOf('release')).toHaveLength(0);
+    expect(a.logger.text()).toMatch(/Not releasing lease "jobs": work of the ended tenure is still running/);
+  });
+});
+
 describe('record-loss marks expire with the record they describe', () => {
   it('a stale own-loss mark never lets a replica skip the wait after a later loss of another record (defect 3: two leaders with term 2)', async () => {
     const h = setup();
