@@ -39,7 +39,10 @@ export type StoreEffect =
  */
 export class AzureModel {
   readonly leases = new Map<string, LeaseRecord>();
-  readonly presence = new Map<string, Map<string, { announcement: PresenceAnnouncement; refreshedAt: number }>>();
+  readonly presence = new Map<
+    string,
+    Map<string, { announcement: PresenceAnnouncement; refreshedAt: number }>
+  >();
   private lives = 0;
   private deletingUntil = -Infinity;
   onEffect?: (effect: StoreEffect) => void;

@@ -55,7 +55,7 @@ export interface Network {
   /** Every answer an acquire got (or not): tells whether the replica knows its last acquire's outcome. */
   acquireSettled?(replica: number, lease: string, definite: boolean): void;
   /** A term this replica has been told about (observation or acquire answer). */
-  told?(replica: number, lease: string, term: number): void;
+  told?(replica: number, lease: string, term: number, observedLife?: number): void;
 }
 
 /**
@@ -76,12 +76,15 @@ export class Connection implements LeaseStore, PresenceStore {
   ) {}
 
   observe(leaseName: string, signal: AbortSignal): Promise<LeaseObservation> {
-    return this.send('observe', leaseName, signal, () => this.network.model.observe(leaseName), describeObservation).then(
-      (observation) => {
-        this.network.told?.(this.replica, leaseName, observation.term);
-        return observation;
-      },
-    );
+    let life: number | undefined;
+    const observe = (): LeaseObservation => {
+      life = this.network.model.leases.get(leaseName)?.life ?? 0;
+      return this.network.model.observe(leaseName);
+    };
+    return this.send('observe', leaseName, signal, observe, describeObservation).then((observation) => {
+      this.network.told?.(this.replica, leaseName, observation.term, life);
+      return observation;
+    });
   }
 
   acquire(request: AcquireRequest, signal: AbortSignal): Promise<AcquireResult> {
@@ -117,7 +120,13 @@ export class Connection implements LeaseStore, PresenceStore {
   }
 
   renew(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
-    return this.send('renew', leaseName, signal, () => this.network.model.renew(leaseName, leaseId), () => 'ok');
+    return this.send(
+      'renew',
+      leaseName,
+      signal,
+      () => this.network.model.renew(leaseName, leaseId),
+      () => 'ok',
+    );
   }
 
   release(leaseName: string, leaseId: string, signal: AbortSignal, options?: ReleaseOptions): Promise<void> {
@@ -135,11 +144,24 @@ export class Connection implements LeaseStore, PresenceStore {
   }
 
   announce(leaseName: string, announcement: PresenceAnnouncement, signal: AbortSignal): Promise<void> {
-    return this.send('announce', leaseName, signal, () => this.network.model.announce(leaseName, announcement), () => 'ok');
+    return this.send(
+      'announce',
+      leaseName,
+      signal,
+      () => this.network.model.announce(leaseName, announcement),
+      () => 'ok',
+    );
   }
 
   withdraw(leaseName: string, identity: string, signal: AbortSignal): Promise<void> {
-    return this.send('withdraw', leaseName, signal, () => this.network.model.withdraw(leaseName, identity), () => 'ok', identity);
+    return this.send(
+      'withdraw',
+      leaseName,
+      signal,
+      () => this.network.model.withdraw(leaseName, identity),
+      () => 'ok',
+      identity,
+    );
   }
 
   list(leaseName: string, signal: AbortSignal): Promise<PresenceRecord[]> {
@@ -148,7 +170,8 @@ export class Connection implements LeaseStore, PresenceStore {
       leaseName,
       signal,
       () => this.network.model.list(leaseName),
-      (records) => records.map((r) => `${r.identity}(p${r.priority},${Math.round(r.ageMs / 1000)}s)`).join(' '),
+      (records) =>
+        records.map((r) => `${r.identity}(p${r.priority},${Math.round(r.ageMs / 1000)}s)`).join(' '),
     );
   }
 
@@ -212,36 +235,59 @@ export class Connection implements LeaseStore, PresenceStore {
           this.network.trace(`${name} → hangs (fault)`);
           return;
         case 'transient':
-          sched.setTimeout(net, () => {
-            if (done) return;
-            this.network.trace(`${name} → 503 (fault)`);
-            deliver({ ok: false, error: new TransientStoreError('injected 503', 'ServerBusy', 503) });
-          }, out);
+          sched.setTimeout(
+            net,
+            () => {
+              if (done) return;
+              this.network.trace(`${name} → 503 (fault)`);
+              deliver({ ok: false, error: new TransientStoreError('injected 503', 'ServerBusy', 503) });
+            },
+            out,
+          );
           return;
         case 'unknown':
-          sched.setTimeout(net, () => {
-            if (!land(false)) return;
-            this.network.trace(`${name} → answer lost (fault)`);
-            deliver({ ok: false, error: new TransientStoreError('injected: answer lost', 'Injected', 500) });
-          }, out);
+          sched.setTimeout(
+            net,
+            () => {
+              if (!land(false)) return;
+              this.network.trace(`${name} → answer lost (fault)`);
+              deliver({
+                ok: false,
+                error: new TransientStoreError('injected: answer lost', 'Injected', 500),
+              });
+            },
+            out,
+          );
           return;
         case 'lands-late':
-          sched.setTimeout(net, () => {
-            const outcome = land(true);
-            if (outcome && !done) deliver(outcome);
-          }, fault.delayMs);
+          sched.setTimeout(
+            net,
+            () => {
+              const outcome = land(true);
+              if (outcome && !done) deliver(outcome);
+            },
+            fault.delayMs,
+          );
           return;
         case 'partial':
-          sched.setTimeout(net, () => {
-            const outcome = land(false, op === 'acquire');
-            if (outcome) deliver(outcome);
-          }, out);
+          sched.setTimeout(
+            net,
+            () => {
+              const outcome = land(false, op === 'acquire');
+              if (outcome) deliver(outcome);
+            },
+            out,
+          );
           return;
         default:
-          sched.setTimeout(net, () => {
-            const outcome = land(false);
-            if (outcome) deliver(outcome);
-          }, out);
+          sched.setTimeout(
+            net,
+            () => {
+              const outcome = land(false);
+              if (outcome) deliver(outcome);
+            },
+            out,
+          );
       }
     });
   }

@@ -69,10 +69,14 @@ class SimWorker extends EventEmitter {
   postMessage(message: unknown): void {
     const copy = structuredClone(message);
     const env = this.env;
-    env.sched.setTimeout(env.worker, () => {
-      if (this.terminated) return;
-      for (const listener of this.portListeners) listener(copy);
-    }, 0);
+    env.sched.setTimeout(
+      env.worker,
+      () => {
+        if (this.terminated) return;
+        for (const listener of this.portListeners) listener(copy);
+      },
+      0,
+    );
   }
 
   unref(): this {
@@ -124,7 +128,9 @@ function asRestError(error: unknown): unknown {
   return Object.assign(new Error(error.message), { statusCode, code: (error as { code?: string }).code });
 }
 
-type RenewalThreadClass = new (options: Record<string, unknown>) => RenewalDelegate & { close(): Promise<void> };
+type RenewalThreadClass = new (
+  options: Record<string, unknown>,
+) => RenewalDelegate & { close(): Promise<void> };
 let loaded: Promise<RenewalThreadClass> | undefined;
 
 /** Imports lib/renewal/renewal-thread.ts with node:worker_threads' Worker replaced by SimWorker. */

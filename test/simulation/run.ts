@@ -27,9 +27,15 @@ export interface SimulationResult {
 }
 
 /** Runs `runs` schedules of a profile; on failure, shrinks and describes the counterexample with its trace. */
-export async function simulate(profileName: string, runs: number, seed: number, path?: string): Promise<SimulationResult> {
+export async function simulate(
+  profileName: string,
+  runs: number,
+  seed: number,
+  path?: string,
+): Promise<SimulationResult> {
   const profile = PROFILES[profileName];
-  if (!profile) throw new Error(`unknown profile "${profileName}" (known: ${Object.keys(PROFILES).join(', ')})`);
+  if (!profile)
+    throw new Error(`unknown profile "${profileName}" (known: ${Object.keys(PROFILES).join(', ')})`);
   let executed = 0;
   let virtualMs = 0;
   let firstFailure: SimulationResult['firstFailure'];
@@ -52,7 +58,8 @@ export async function simulate(profileName: string, runs: number, seed: number, 
     maxSkipsPerRun: 100,
   });
   const wallMs = performance.now() - started;
-  if (!details.failed) return { profile: profileName, runs: details.numRuns, failed: false, seed, wallMs, virtualMs };
+  if (!details.failed)
+    return { profile: profileName, runs: details.numRuns, failed: false, seed, wallMs, virtualMs };
   const scenario = details.counterexample![0] as Scenario;
   let traced: World | undefined;
   // Re-run the shrunk schedule with tracing to show what happened, step by step.
@@ -63,7 +70,8 @@ export async function simulate(profileName: string, runs: number, seed: number, 
   });
   void world;
   const trace = traced?.traceText ?? '';
-  const error = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+  const error =
+    details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
   const report = [
     `FAILED (profile ${profileName}) after ${details.numRuns} run(s), ${details.numShrinks} shrink(s)`,
     `replay: npm run simulate -- --profile ${profileName} --seed ${details.seed} --path "${details.counterexamplePath}"`,

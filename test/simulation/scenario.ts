@@ -32,6 +32,8 @@ export interface Profile {
   /** Leaves out paths that end a tenure without a hand-over drain on today's core, to reach the others. */
   noStepDown?: boolean;
   noFailback?: boolean;
+  /** Adjusts the drawn configuration (e.g. priorities and failback always on). */
+  shape?: (config: SimConfig) => SimConfig;
 }
 
 const BASE: Record<Op['t'], number> = {
@@ -49,6 +51,7 @@ const BASE: Record<Op['t'], number> = {
   gatedRun: 2,
   taskFail: 1,
   flapSide: 1,
+  yieldOnAcquire: 1,
 };
 
 export const PROFILES: Record<string, Profile> = {
@@ -65,6 +68,28 @@ export const PROFILES: Record<string, Profile> = {
     weights: { yieldTo: 8, gatedRun: 4, fault: 1, loseRecord: 0, deleteContainer: 0, crash: 0, pause: 1 },
     maxCommands: 30,
     noStepDown: true,
+  },
+  /** Named successors: failback, and yieldTo right after an acquisition (defect 5). No leader work. */
+  successor: {
+    name: 'successor',
+    weights: {
+      yieldTo: 4,
+      yieldOnAcquire: 6,
+      gatedRun: 0,
+      loseRecord: 0,
+      deleteContainer: 0,
+      fault: 1,
+      pause: 1,
+    },
+    maxCommands: 30,
+    noStepDown: true,
+    shape: (c) => ({
+      ...c,
+      presence: true,
+      tasks: false,
+      priorities: c.priorities ?? [2, 0, 1, 0, 1],
+      failbackAfterMs: c.failbackAfterMs ?? 0,
+    }),
   },
   /** Record loss with partitions (defect 3). */
   recordLoss: {
@@ -103,10 +128,13 @@ function opArbitrary(t: Op['t']): fc.Arbitrary<Op> {
       return fc
         .record({
           r: fc.oneof(fc.constant('leader' as const), replica),
-          cooldownMs: fc.option(fc.oneof(fc.constant(0), fc.integer({ min: 100, max: 8000 })), { nil: undefined }),
+          cooldownMs: fc.option(fc.oneof(fc.constant(0), fc.integer({ min: 100, max: 8000 })), {
+            nil: undefined,
+          }),
         })
         .map(({ r, cooldownMs }) => ({ t, r, ...(cooldownMs !== undefined ? { cooldownMs } : {}) }));
     case 'yieldTo':
+    case 'yieldOnAcquire':
       return replica.map((to) => ({ t, to }));
     case 'pause':
       return fc.record({ r: replica, ms: fc.integer({ min: 200, max: 25_000 }) }).map((x) => ({ t, ...x }));
@@ -116,7 +144,14 @@ function opArbitrary(t: Op['t']): fc.Arbitrary<Op> {
       return fc
         .record({
           r: fc.option(replica, { nil: undefined, freq: 3 }),
-          kind: fc.constantFrom<FaultKind>('transient', 'hang', 'unknown', 'lands-late', 'partial', 'latency'),
+          kind: fc.constantFrom<FaultKind>(
+            'transient',
+            'hang',
+            'unknown',
+            'lands-late',
+            'partial',
+            'latency',
+          ),
           ops: fc.option(fc.subarray(OPERATIONS, { minLength: 1 }), { nil: undefined }),
           lease: fc.option(fc.constantFrom(JOBS, SIDE), { nil: undefined, freq: 3 }),
           ms: fc.integer({ min: 100, max: 30_000 }),
@@ -135,17 +170,26 @@ function opArbitrary(t: Op['t']): fc.Arbitrary<Op> {
       return fc.integer({ min: 0, max: 5000 }).map((ms) => ({ t, ms }));
     case 'gatedRun':
       return fc
-        .record({ durationMs: fc.integer({ min: 100, max: 20_000 }), drainMs: fc.integer({ min: 0, max: 6000 }) })
+        .record({
+          durationMs: fc.integer({ min: 100, max: 20_000 }),
+          drainMs: fc.integer({ min: 0, max: 6000 }),
+        })
         .map((x) => ({ t, ...x }));
     case 'taskFail':
       return fc.constant({ t });
     case 'flapSide':
-      return fc.oneof(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 200, max: 300 })).map((n) => ({ t, n }));
+      return fc
+        .oneof(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 200, max: 300 }))
+        .map((n) => ({ t, n }));
   }
 }
 
 export function commandsArbitrary(profile: Profile): fc.Arbitrary<Iterable<fc.AsyncCommand<object, World>>> {
-  const weights = { ...BASE, ...profile.weights, ...(profile.noStepDown ? { stepDown: 0, taskFail: 0 } : {}) };
+  const weights = {
+    ...BASE,
+    ...profile.weights,
+    ...(profile.noStepDown ? { stepDown: 0, taskFail: 0 } : {}),
+  };
   const arbitraries = (Object.keys(weights) as Array<Op['t']>)
     .filter((t) => weights[t] > 0)
     .map((t) => ({
@@ -186,7 +230,8 @@ export function configArbitrary(profile: Profile): fc.Arbitrary<SimConfig> {
         onError: profile.noStepDown ? c.onError.map(() => 'restart' as const) : c.onError,
         shutdownTimeoutMs: 10_000,
       } satisfies SimConfig;
-    });
+    })
+    .map((c) => (profile.shape ? profile.shape(c) : c));
 }
 
 export interface Scenario {
@@ -226,7 +271,12 @@ export function describeScenario(scenario: Scenario): string {
       `${c.failbackAfterMs !== undefined ? `, failback after ${c.failbackAfterMs} ms` : ''}` +
       `${c.delegated ? ', e1 renews on the renewal thread (+ side lease)' : ''}` +
       `${c.tasks ? `, leader tasks (onError ${c.onError.slice(0, c.replicas).join('/')})` : ''}` +
-      `, started at 0: ${[...Array(c.replicas).keys()].filter((r) => c.startMask & (1 << r)).map((r) => `e${r + 1}`).join(' ') || 'none'}`,
+      `, started at 0: ${
+        [...Array(c.replicas).keys()]
+          .filter((r) => c.startMask & (1 << r))
+          .map((r) => `e${r + 1}`)
+          .join(' ') || 'none'
+      }`,
     `world seed: ${scenario.seed}`,
   ];
   let i = 0;
