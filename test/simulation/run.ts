@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { performance } from 'node:perf_hooks';
 import type { World } from './world.js';
-import { describeScenario, PROFILES, runScenario, scenarioArbitrary, type Scenario } from './scenario.js';
+import { toPinned, describeScenario, PROFILES, runScenario, scenarioArbitrary, type Scenario } from './scenario.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -78,6 +78,7 @@ export async function simulate(
     `violation: ${replayError || error}`,
     'schedule (shrunk):',
     describeScenario(scenario),
+    `as data (for test/simulation/pinned.ts): ${JSON.stringify(toPinned(scenario))}`,
     'trace (virtual time, replica, store call → result):',
     trace,
   ].join('\n');

@@ -94,7 +94,7 @@ export const PROFILES: Record<string, Profile> = {
   /** Record loss with partitions (defect 3). */
   recordLoss: {
     name: 'recordLoss',
-    weights: { loseRecord: 6, fault: 8, pause: 2, yieldTo: 0, gatedRun: 0, flapSide: 0 },
+    weights: { loseRecord: 6, fault: 8, pause: 2, yieldTo: 0, yieldOnAcquire: 0, gatedRun: 0, flapSide: 0 },
     maxCommands: 40,
     noStepDown: true,
     noFailback: true,
@@ -102,7 +102,7 @@ export const PROFILES: Record<string, Profile> = {
   /** Many tenures of a second lease on the renewal thread (defect 4). */
   slots: {
     name: 'slots',
-    weights: { flapSide: 6, fault: 4, yieldTo: 0, loseRecord: 0, deleteContainer: 0, crash: 0, stop: 0 },
+    weights: { flapSide: 6, fault: 4, yieldTo: 0, yieldOnAcquire: 0, loseRecord: 0, deleteContainer: 0, crash: 0, stop: 0 },
     maxCommands: 20,
     noStepDown: true,
     noFailback: true,
@@ -282,4 +282,23 @@ export function describeScenario(scenario: Scenario): string {
   let i = 0;
   for (const command of scenario.commands) lines.push(`  ${++i}. ${String(command)}`);
   return lines.join('\n');
+}
+
+/** A scenario as plain data (for pinned regressions): configuration, world seed and steps. */
+export interface PinnedSchedule {
+  config: SimConfig;
+  seed: number;
+  steps: Step[];
+}
+
+export function toPinned(scenario: Scenario): PinnedSchedule {
+  return {
+    config: scenario.config,
+    seed: scenario.seed,
+    steps: [...scenario.commands].map((command) => (command as SimCommand).step),
+  };
+}
+
+export function fromPinned(pinned: PinnedSchedule): Scenario {
+  return { config: pinned.config, seed: pinned.seed, commands: pinned.steps.map((step) => new SimCommand(step)) };
 }

@@ -199,7 +199,11 @@ export class World implements Network {
   readonly model = new AzureModel(() => this.sched.now);
   readonly net = new Owner('network');
   private readonly worldOwner = new Owner('world');
+  /** Network latency. Separate streams for drains and each elector's jitter, so that a core that
+   * draws a different number of random values does not reshuffle the rest of a pinned schedule. */
   private readonly rng: () => number;
+  private readonly drainRng: () => number;
+  private readonly seed: number;
   private readonly instances: Instance[] = [];
   private readonly all: Instance[] = [];
   private readonly faults: Fault[] = [];
@@ -228,7 +232,9 @@ export class World implements Network {
     seed: number,
     private readonly tracing = false,
   ) {
+    this.seed = seed;
     this.rng = prng(seed);
+    this.drainRng = prng(seed ^ 0x5bd1e995);
     this.D = config.leaseDurationSeconds * 1000;
     this.renewIntervalMs = Math.floor(this.D / 3);
     this.requestTimeoutMs = Math.min(5000, this.renewIntervalMs);
@@ -356,12 +362,13 @@ export class World implements Network {
       ...(cfg.failbackAfterMs !== undefined ? { failback: { afterStableMs: cfg.failbackAfterMs } } : {}),
     };
     const inst = {} as Instance;
+    const jitter = prng(this.seed ^ Math.imul(r + 1, 0x9e3779b1) ^ gen);
     const elector = new LeaderElector(
       conn,
       { leaseName: JOBS, ...options },
       {
         clock: this.sched.clockFor(electorOwner),
-        random: this.rng,
+        random: jitter,
         logger,
         beforeHandover: () => this.drain(inst, JOBS),
         ...(thread ? { renewalDelegate: thread.delegate } : {}),
@@ -374,7 +381,7 @@ export class World implements Network {
         { leaseName: SIDE, identity, retryIntervalMs: cfg.retryIntervalMs, retryJitter: 0, presence: false },
         {
           clock: this.sched.clockFor(sideOwner),
-          random: this.rng,
+          random: jitter,
           logger,
           renewalDelegate: thread.delegate,
         },
@@ -461,10 +468,10 @@ export class World implements Network {
   // ------------------------------------------------------------------ leader work
 
   private drawDrain(): number {
-    const x = this.rng();
-    if (x < 0.65) return Math.floor(this.rng() * (this.margin - 100)); // stops within the margin
-    if (x < 0.95) return this.margin + Math.floor(this.rng() * 7000); // slow, within the drain bound
-    return this.config.shutdownTimeoutMs + 1000 + Math.floor(this.rng() * 8000); // ignores it past the bound
+    const x = this.drainRng();
+    if (x < 0.65) return Math.floor(this.drainRng() * (this.margin - 100)); // stops within the margin
+    if (x < 0.95) return this.margin + Math.floor(this.drainRng() * 7000); // slow, within the drain bound
+    return this.config.shutdownTimeoutMs + 1000 + Math.floor(this.drainRng() * 8000); // ignores it past the bound
   }
 
   private taskRun(inst: Instance, leadership: Leadership): Promise<void> {
