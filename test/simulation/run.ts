@@ -7,7 +7,14 @@
 import fc from 'fast-check';
 import { performance } from 'node:perf_hooks';
 import type { World } from './world.js';
-import { toPinned, describeScenario, PROFILES, runScenario, scenarioArbitrary, type Scenario } from './scenario.js';
+import {
+  toPinned,
+  describeScenario,
+  PROFILES,
+  runScenario,
+  scenarioArbitrary,
+  type Scenario,
+} from './scenario.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);

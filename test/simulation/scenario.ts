@@ -102,7 +102,16 @@ export const PROFILES: Record<string, Profile> = {
   /** Many tenures of a second lease on the renewal thread (defect 4). */
   slots: {
     name: 'slots',
-    weights: { flapSide: 6, fault: 4, yieldTo: 0, yieldOnAcquire: 0, loseRecord: 0, deleteContainer: 0, crash: 0, stop: 0 },
+    weights: {
+      flapSide: 6,
+      fault: 4,
+      yieldTo: 0,
+      yieldOnAcquire: 0,
+      loseRecord: 0,
+      deleteContainer: 0,
+      crash: 0,
+      stop: 0,
+    },
     maxCommands: 20,
     noStepDown: true,
     noFailback: true,
@@ -280,8 +289,19 @@ export function describeScenario(scenario: Scenario): string {
     `world seed: ${scenario.seed}`,
   ];
   let i = 0;
-  for (const command of scenario.commands) lines.push(`  ${++i}. ${String(command)}`);
+  for (const command of scenario.commands) {
+    const step = ((command as { cmd?: SimCommand }).cmd ?? (command as SimCommand)).step;
+    lines.push(`  ${++i}. ${describeOp(normalizeOp(step.op, c.replicas))}; +${step.dtMs} ms`);
+  }
   return lines.join('\n');
+}
+
+/** Replica numbers as the world reads them (modulo the number of replicas). */
+export function normalizeOp(op: Op, replicas: number): Op {
+  const fix = (r: number): number => r % replicas;
+  if ('r' in op && typeof op.r === 'number') return { ...op, r: fix(op.r) } as Op;
+  if ('to' in op) return { ...op, to: fix(op.to) } as Op;
+  return op;
 }
 
 /** A scenario as plain data (for pinned regressions): configuration, world seed and steps. */
@@ -295,10 +315,18 @@ export function toPinned(scenario: Scenario): PinnedSchedule {
   return {
     config: scenario.config,
     seed: scenario.seed,
-    steps: [...scenario.commands].map((command) => (command as SimCommand).step),
+    // fast-check hands the commands over wrapped (CommandWrapper.cmd).
+    steps: [...scenario.commands].map((command) => {
+      const step = ((command as { cmd?: SimCommand }).cmd ?? (command as SimCommand)).step;
+      return { ...step, op: normalizeOp(step.op, scenario.config.replicas) };
+    }),
   };
 }
 
 export function fromPinned(pinned: PinnedSchedule): Scenario {
-  return { config: pinned.config, seed: pinned.seed, commands: pinned.steps.map((step) => new SimCommand(step)) };
+  return {
+    config: pinned.config,
+    seed: pinned.seed,
+    commands: pinned.steps.map((step) => new SimCommand(step)),
+  };
 }

@@ -37,12 +37,18 @@ describe('simulation: random schedules keep every invariant', () => {
 
 describe('simulation: pinned schedules (each broke an invariant on the core of 039637a)', () => {
   for (const pinned of PINNED) {
-    it(pinned.name, async () => {
-      let error: unknown;
-      await runScenario(pinned.scenario()).catch((e: unknown) => (error = e));
-      expect(error === undefined ? 'no invariant broken' : `${String(error)}\n${describeScenario(pinned.scenario())}`).toBe(
-        'no invariant broken',
-      );
-    }, 60_000);
+    it(
+      pinned.name,
+      async () => {
+        let error: unknown;
+        await runScenario(pinned.scenario()).catch((e: unknown) => (error = e));
+        expect(
+          error === undefined
+            ? 'no invariant broken'
+            : `${String(error)}\n${describeScenario(pinned.scenario())}`,
+        ).toBe('no invariant broken');
+      },
+      60_000,
+    );
   }
 });
