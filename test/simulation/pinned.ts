@@ -43,6 +43,15 @@ const SCHEDULES: Array<{ name: string; schedule: PinnedSchedule }> = [
     ]),
   },
   {
+    name: 'defect 3 (family): the pre-loss holder re-acquires at once although another record came and went unseen ([a], recordLoss seed 2)',
+    schedule: pin({ replicas: 4, retryIntervalMs: 2000, presence: true, priorities: [0, 0, 0, 0, 0], startMask: 9 }, 0, [
+      { op: { t: 'fault', kind: 'hang', ms: 9027, delayMs: 50 }, dtMs: 9142 },
+      { op: { t: 'pause', r: 0, ms: 200 }, dtMs: 7110 },
+      { op: { t: 'loseRecord', lease: 'jobs' }, dtMs: 1869 },
+      { op: { t: 'loseRecord', lease: 'jobs' }, dtMs: 2012 },
+    ]),
+  },
+  {
     name: 'defect 4: 256 tenures of another lease reuse the slot of a held lease on the renewal thread ([f], slots seed 3)',
     schedule: pin({ delegated: true }, 0, [
       { op: { t: 'flapSide', n: 200 }, dtMs: 0 },
@@ -74,6 +83,15 @@ const SCHEDULES: Array<{ name: string; schedule: PinnedSchedule }> = [
       { op: { t: 'yieldTo', to: 0 }, dtMs: 15685 },
       { op: { t: 'start', r: 1 }, dtMs: 2581 },
       { op: { t: 'stepDown', r: 'leader', cooldownMs: 0 }, dtMs: 3000 },
+    ]),
+  },
+  {
+    name: 'finding 7: a renewal thread started while its process was stopped converts times with a wrong offset and renews only at the deadline ([f], recordLoss seed 1)',
+    schedule: pin({ delegated: true }, 0, [
+      { op: { t: 'pause', r: 0, ms: 8991 }, dtMs: 3000 },
+      { op: { t: 'wait' }, dtMs: 15097 },
+      { op: { t: 'wait' }, dtMs: 15954 },
+      { op: { t: 'stop', r: 1 }, dtMs: 16003 },
     ]),
   },
 ];

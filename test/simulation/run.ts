@@ -102,7 +102,49 @@ export async function simulate(
   };
 }
 
+/**
+ * Throughput and a census of what breaks, without shrinking: runs `runs` schedules of a profile and
+ * counts them by the first invariant each one broke ("ok" when none did).
+ */
+export async function survey(
+  profileName: string,
+  runs: number,
+  seed: number,
+): Promise<{ wallMs: number; virtualMs: number; counts: Record<string, number>; firstSeen: Record<string, number> }> {
+  const profile = PROFILES[profileName];
+  if (!profile) throw new Error(`unknown profile "${profileName}"`);
+  const counts: Record<string, number> = {};
+  const firstSeen: Record<string, number> = {};
+  let virtualMs = 0;
+  const started = performance.now();
+  const scenarios = fc.sample(scenarioArbitrary(profile), { seed, numRuns: runs });
+  for (const [i, scenario] of scenarios.entries()) {
+    let key = 'ok';
+    const world = await runScenario(scenario, false, (w) => (current = w)).catch((error: unknown) => {
+      key = (error as { invariant?: string }).invariant ?? `error: ${String(error).slice(0, 60)}`;
+      return undefined;
+    });
+    virtualMs += (world ?? current)?.stats().virtualMs ?? 0;
+    counts[key] = (counts[key] ?? 0) + 1;
+    firstSeen[key] ??= i + 1;
+  }
+  return { wallMs: performance.now() - started, virtualMs, counts, firstSeen };
+}
+let current: World | undefined;
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--survey')) {
+    const which = arg('profile') ?? 'all';
+    const runs = Number(arg('runs') ?? 1000);
+    const seed = Number(arg('seed') ?? 1);
+    for (const profile of which === 'all' ? Object.keys(PROFILES) : [which]) {
+      const r = await survey(profile, runs, seed);
+      console.log(
+        `${profile}: ${runs} schedules in ${(r.wallMs / 1000).toFixed(1)} s (${((runs / r.wallMs) * 1000).toFixed(1)}/s, ${(r.virtualMs / 3_600_000).toFixed(1)} h virtual); first broken invariant: ${JSON.stringify(r.counts)}; first seen at schedule ${JSON.stringify(r.firstSeen)}`,
+      );
+    }
+    return;
+  }
   const runs = Number(arg('runs') ?? 1000);
   const seed = Number(arg('seed') ?? Date.now() % 0x7fffffff);
   const path = arg('path');
