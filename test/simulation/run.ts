@@ -122,6 +122,7 @@ export async function survey(
     let key = 'ok';
     const world = await runScenario(scenario, false, (w) => (current = w)).catch((error: unknown) => {
       key = (error as { invariant?: string }).invariant ?? `error: ${String(error).slice(0, 60)}`;
+      if (process.argv.includes('--verbose')) console.log(`  #${i + 1} ${key}: ${String(error).slice(0, 300)}`);
       return undefined;
     });
     virtualMs += (world ?? current)?.stats().virtualMs ?? 0;

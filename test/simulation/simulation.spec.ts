@@ -13,12 +13,12 @@ import { describeScenario, PROFILES, runScenario } from './scenario.js';
 const SEED = Number(process.env.SIM_SEED ?? 20261207);
 const SCALE = Number(process.env.SIM_RUNS_SCALE ?? 1);
 const BUDGET: Record<string, number> = {
-  mixed: 600,
-  stepdown: 300,
-  handover: 300,
-  successor: 300,
-  recordLoss: 600,
-  slots: 12,
+  mixed: 1000,
+  stepdown: 400,
+  handover: 400,
+  successor: 400,
+  recordLoss: 1500,
+  slots: 60,
 };
 
 describe('simulation: random schedules keep every invariant', () => {
