@@ -44,12 +44,16 @@ const SCHEDULES: Array<{ name: string; schedule: PinnedSchedule }> = [
   },
   {
     name: 'defect 3 (family): the pre-loss holder re-acquires at once although another record came and went unseen ([a], recordLoss seed 2)',
-    schedule: pin({ replicas: 4, retryIntervalMs: 2000, presence: true, priorities: [0, 0, 0, 0, 0], startMask: 9 }, 0, [
-      { op: { t: 'fault', kind: 'hang', ms: 9027, delayMs: 50 }, dtMs: 9142 },
-      { op: { t: 'pause', r: 0, ms: 200 }, dtMs: 7110 },
-      { op: { t: 'loseRecord', lease: 'jobs' }, dtMs: 1869 },
-      { op: { t: 'loseRecord', lease: 'jobs' }, dtMs: 2012 },
-    ]),
+    schedule: pin(
+      { replicas: 4, retryIntervalMs: 2000, presence: true, priorities: [0, 0, 0, 0, 0], startMask: 9 },
+      0,
+      [
+        { op: { t: 'fault', kind: 'hang', ms: 9027, delayMs: 50 }, dtMs: 9142 },
+        { op: { t: 'pause', r: 0, ms: 200 }, dtMs: 7110 },
+        { op: { t: 'loseRecord', lease: 'jobs' }, dtMs: 1869 },
+        { op: { t: 'loseRecord', lease: 'jobs' }, dtMs: 2012 },
+      ],
+    ),
   },
   {
     name: 'defect 4: 256 tenures of another lease reuse the slot of a held lease on the renewal thread ([f], slots seed 3)',

@@ -110,7 +110,12 @@ export async function survey(
   profileName: string,
   runs: number,
   seed: number,
-): Promise<{ wallMs: number; virtualMs: number; counts: Record<string, number>; firstSeen: Record<string, number> }> {
+): Promise<{
+  wallMs: number;
+  virtualMs: number;
+  counts: Record<string, number>;
+  firstSeen: Record<string, number>;
+}> {
   const profile = PROFILES[profileName];
   if (!profile) throw new Error(`unknown profile "${profileName}"`);
   const counts: Record<string, number> = {};
@@ -118,11 +123,21 @@ export async function survey(
   let virtualMs = 0;
   const started = performance.now();
   const scenarios = fc.sample(scenarioArbitrary(profile), { seed, numRuns: runs });
+  const only = arg('only');
   for (const [i, scenario] of scenarios.entries()) {
+    if (only !== undefined && i + 1 !== Number(only)) continue;
+    if (only !== undefined) {
+      const world = await runScenario(scenario, true, (w) => (current = w)).catch((e: unknown) => e);
+      console.log(describeScenario(scenario));
+      console.log(current?.traceText);
+      console.log(String(world));
+      break;
+    }
     let key = 'ok';
     const world = await runScenario(scenario, false, (w) => (current = w)).catch((error: unknown) => {
       key = (error as { invariant?: string }).invariant ?? `error: ${String(error).slice(0, 60)}`;
-      if (process.argv.includes('--verbose')) console.log(`  #${i + 1} ${key}: ${String(error).slice(0, 300)}`);
+      if (process.argv.includes('--verbose'))
+        console.log(`  #${i + 1} ${key}: ${String(error).slice(0, 300)}`);
       return undefined;
     });
     virtualMs += (world ?? current)?.stats().virtualMs ?? 0;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import type { FaultKind, Operation } from './connection.js';
-import { describeOp, JOBS, SIDE, World, type Op, type SimConfig } from './world.js';
+import { describeOp, JOBS, normalizeOp, SIDE, World, type Op, type SimConfig } from './world.js';
 
 /** One step of a schedule: apply an operation, then let `dtMs` of virtual time pass. */
 export interface Step {
@@ -294,14 +294,6 @@ export function describeScenario(scenario: Scenario): string {
     lines.push(`  ${++i}. ${describeOp(normalizeOp(step.op, c.replicas))}; +${step.dtMs} ms`);
   }
   return lines.join('\n');
-}
-
-/** Replica numbers as the world reads them (modulo the number of replicas). */
-export function normalizeOp(op: Op, replicas: number): Op {
-  const fix = (r: number): number => r % replicas;
-  if ('r' in op && typeof op.r === 'number') return { ...op, r: fix(op.r) } as Op;
-  if ('to' in op) return { ...op, to: fix(op.to) } as Op;
-  return op;
 }
 
 /** A scenario as plain data (for pinned regressions): configuration, world seed and steps. */

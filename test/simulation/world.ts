@@ -101,6 +101,14 @@ export function describeOp(op: Op): string {
   }
 }
 
+/** Replica numbers as the world reads them (modulo the number of replicas). */
+export function normalizeOp(op: Op, replicas: number): Op {
+  const fix = (r: number): number => r % replicas;
+  if ('r' in op && typeof op.r === 'number') return { ...op, r: fix(op.r) } as Op;
+  if ('to' in op) return { ...op, to: fix(op.to) } as Op;
+  return op;
+}
+
 export class SimViolation extends Error {
   constructor(
     readonly invariant: string,
@@ -747,7 +755,7 @@ export class World implements Network {
   // ------------------------------------------------------------------ operations
 
   async apply(op: Op): Promise<void> {
-    this.trace(`» ${describeOp(op)}`);
+    this.trace(`» ${describeOp(normalizeOp(op, this.instances.length))}`);
     const now = this.sched.now;
     if (op.t !== 'wait' && op.t !== 'gatedRun' && op.t !== 'yieldOnAcquire') this.expectations = []; // a disturbance cancels expectations
     switch (op.t) {
