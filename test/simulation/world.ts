@@ -219,6 +219,8 @@ export class World implements Network {
   private readonly works = new Set<Work>();
   private workSeq = 0;
   private readonly lossAt = new Map<string, number>();
+  /** The record life each lease id's latest acquisition landed on (lease:leaseId → life). */
+  private readonly acquiredLife = new Map<string, number>();
   private expectations: Expectation[] = [];
   /** An armed onLeadershipAcquired hook (yieldOnAcquire). */
   private yieldHook?: number;
@@ -250,6 +252,7 @@ export class World implements Network {
     this.electionDelayMs = (config.presence ? config.presenceIntervalMs : 0) + config.retryIntervalMs;
     this.maxLandsLateMs = 2 * this.requestTimeoutMs;
     this.model.onEffect = (effect) => {
+      if (effect.type === 'acquired') this.acquiredLife.set(`${effect.lease}:${effect.leaseId}`, effect.life);
       if (effect.type === 'record-lost') {
         for (const lease of effect.lease ? [effect.lease] : [JOBS, SIDE])
           this.lossAt.set(lease, this.sched.now);
@@ -599,18 +602,18 @@ export class World implements Network {
         inst,
         lease: event.leaseName,
         term: event.term,
-        life: record?.life ?? -1,
+        // The record its acquisition landed on (it may have been deleted and recreated since).
+        life: this.acquiredLife.get(`${event.leaseName}:${leaseId}`) ?? -1,
         begin: now,
         toldBefore: inst.maxTermTold.get(event.leaseName) ?? 0,
       };
-      // A late-landing retry of our own acquire (same lease id) may have written a higher term since.
-      if (!record || record.leaseId !== leaseId || record.term < event.term) {
-        const lost = (this.lossAt.get(event.leaseName) ?? -Infinity) >= now - 2 * this.requestTimeoutMs;
-        if (!lost)
-          this.fail(
-            'g',
-            `${inst.label} leads "${event.leaseName}" with term ${event.term} but the store records ${record ? `term ${record.term}, lease ${record.leaseId === leaseId ? 'ours' : record.leaseId ? 'of another' : 'free'}` : 'nothing'}`,
-          );
+      // A late-landing retry of our own acquire (same lease id) may have written a higher term since;
+      // a record deleted since the acquisition landed leaves only (a) to check.
+      if (record?.life === tenure.life && (record.leaseId !== leaseId || record.term < event.term)) {
+        this.fail(
+          'g',
+          `${inst.label} leads "${event.leaseName}" with term ${event.term} but the store records term ${record.term}, lease ${record.leaseId === leaseId ? 'ours' : record.leaseId ? 'of another' : 'free'}`,
+        );
       }
       // (b) no two tenures share a term, unless the later acquirer was never told of it (a lost record).
       for (const other of this.tenures) {
@@ -664,7 +667,7 @@ export class World implements Network {
     const life = this.model.leases.get(p.lease)?.life;
     const lost = (t: Tenure): boolean => t.life !== life;
     const blind = (stale: Tenure, fresh: Tenure): boolean => {
-      if (!lost(stale) || stale.life === fresh.life || fresh.begin < stale.begin) return false;
+      if (!lost(stale) || fresh.life <= stale.life) return false;
       if (fresh.toldBefore === 0) return true;
       if (fresh.inst.livesSeen.has(`${stale.lease}:${stale.life}`)) return false;
       const noticed = fresh.inst.dropNoticedAt.get(fresh.lease);
