@@ -60,6 +60,8 @@ export type Op =
       ms: number;
       delayMs: number;
     }
+  /** A replica cut off from storage (every request hangs until its abort) for a long while. */
+  | { t: 'partition'; r: number; ms: number }
   | { t: 'loseRecord'; lease: string }
   | { t: 'deleteContainer'; ms: number }
   | { t: 'gatedRun'; durationMs: number; drainMs: number }
@@ -88,6 +90,8 @@ export function describeOp(op: Op): string {
       return `block main thread of ${rep(op.r)} for ${op.ms} ms`;
     case 'fault':
       return `fault ${op.kind}${op.kind === 'lands-late' || op.kind === 'latency' ? ` ${op.delayMs} ms` : ''} on ${rep(op.r)}${op.ops ? ` [${op.ops.join(',')}]` : ''}${op.lease ? ` lease ${op.lease}` : ''} for ${op.ms} ms`;
+    case 'partition':
+      return `partition ${rep(op.r)} from storage for ${op.ms} ms`;
     case 'loseRecord':
       return `delete the ${op.lease} lease blob`;
     case 'deleteContainer':
@@ -857,6 +861,8 @@ export class World implements Network {
             );
         return;
       }
+      case 'partition':
+        return this.apply({ t: 'fault', r: op.r, kind: 'hang', ms: op.ms, delayMs: 0 });
       case 'loseRecord':
         this.model.deleteRecord(op.lease);
         return;
@@ -894,8 +900,13 @@ export class World implements Network {
   private handOver(from: Instance, target: Instance): void {
     const now = this.sched.now;
     const healthy = this.faults.every((f) => f.until <= now);
+    const poll = this.config.retryIntervalMs * (1 + this.config.retryJitter);
+    // A replica that noticed a lost record waits D before leading, successor or not.
+    const noRecentLoss =
+      (this.lossAt.get(JOBS) ?? -Infinity) < now - this.D - 2 * this.requestTimeoutMs - poll;
     const expect =
       healthy &&
+      noRecentLoss &&
       target.state === 'running' &&
       !target.proc.paused &&
       !target.proc.blocked &&
@@ -908,7 +919,6 @@ export class World implements Network {
       },
     );
     if (!expect) return;
-    const poll = this.config.retryIntervalMs * (1 + this.config.retryJitter);
     this.expectations.push({
       what: `${from.label} handed over with yieldTo(${target.identity}) at ${fmt(now)}`,
       identity: target.identity,
