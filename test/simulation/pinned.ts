@@ -98,6 +98,32 @@ const SCHEDULES: Array<{ name: string; schedule: PinnedSchedule }> = [
       { op: { t: 'stop', r: 1 }, dtMs: 16003 },
     ]),
   },
+  {
+    name: 'finding 8: a recreated record that reaches the same term as the lost one hides the loss: a replica that saw both leads beside the old holder ([d]/[a], recordLoss census seed 12 #1548)',
+    schedule: pin(
+      {
+        replicas: 5,
+        retryIntervalMs: 2000,
+        retryJitter: 0.2,
+        presence: true,
+        priorities: [1, 1, 1, 1, 0],
+        delegated: true,
+        tasks: true,
+        startMask: 24,
+      },
+      2092264691,
+      [
+        { op: { t: 'loseRecord', lease: 'jobs' }, dtMs: 2758 },
+        { op: { t: 'start', r: 1 }, dtMs: 1557 },
+        { op: { t: 'start', r: 1 }, dtMs: 1168 },
+        { op: { t: 'deleteContainer', ms: 317 }, dtMs: 1004 },
+        { op: { t: 'stop', r: 4 }, dtMs: 1505 },
+        { op: { t: 'loseRecord', lease: 'side' }, dtMs: 476 },
+        { op: { t: 'wait' }, dtMs: 1092 },
+        { op: { t: 'start', r: 3 }, dtMs: 7142 },
+      ],
+    ),
+  },
 ];
 
 export const PINNED: Array<{ name: string; scenario: () => Scenario }> = SCHEDULES.map(
