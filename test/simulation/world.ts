@@ -988,6 +988,17 @@ export class World implements Network {
     );
   }
 
+  /** For the checker's own test (checker.spec.ts): a stopped elector that left a timer behind. */
+  leaveTimerOnStoppedElector(r: number): void {
+    const inst = this.instances[r]!;
+    this.sched.setTimeout(inst.electorOwner, () => undefined, 60_000);
+  }
+
+  /** For the checker's own test: the current elector of replica r, behind the world's back. */
+  electorOf(r: number): LeaderElector {
+    return this.instances[r]!.elector;
+  }
+
   stats(): { virtualMs: number; timers: number } {
     return { virtualMs: this.sched.now, timers: this.sched.fired };
   }
