@@ -53,6 +53,7 @@ const BASE: Record<Op['t'], number> = {
   flapSide: 1,
   yieldOnAcquire: 1,
   partition: 0,
+  partitionOnLoss: 0,
 };
 
 export const PROFILES: Record<string, Profile> = {
@@ -99,6 +100,7 @@ export const PROFILES: Record<string, Profile> = {
       loseRecord: 6,
       fault: 8,
       partition: 3,
+      partitionOnLoss: 3,
       pause: 2,
       yieldTo: 0,
       yieldOnAcquire: 0,
@@ -187,6 +189,8 @@ function opArbitrary(t: Op['t']): fc.Arbitrary<Op> {
       return fc
         .record({ r: replica, ms: fc.integer({ min: 15_000, max: 45_000 }) })
         .map((x) => ({ t, ...x }));
+    case 'partitionOnLoss':
+      return fc.integer({ min: 15_000, max: 45_000 }).map((ms) => ({ t, ms }));
     case 'loseRecord':
       return fc.constantFrom(JOBS, SIDE).map((lease) => ({ t, lease }));
     case 'deleteContainer':
