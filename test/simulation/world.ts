@@ -968,16 +968,15 @@ export class World implements Network {
       inst.proc.paused = false;
       inst.proc.blocked = false;
     }
-    if (!this.instances.some((i) => i.state === 'running')) {
-      const inst = this.instances.find((i) => i.state !== 'stopping') ?? this.instances[0]!;
-      await this.apply({ t: 'start', r: inst.r });
-    }
     this.quietSince = this.sched.now;
     const bound = this.livenessBoundMs();
     const leaderAtStart = this.lastLeaderAt;
-    const step = 1000;
-    for (let waited = 0; waited < bound; waited += step) {
+    for (let waited = 0; waited < bound;) {
+      // A replica still stopping cannot be started until its stop() resolves (its drain is within the bound).
+      const candidate = await this.startCandidate();
+      const step = candidate ? 1000 : 100;
       await this.advance(step);
+      waited += step;
       this.throwIfViolated();
       if (this.lastLeaderAt > leaderAtStart || this.currentLeader()) return;
     }
@@ -985,6 +984,15 @@ export class World implements Network {
       'f',
       `no leader within ${bound} ms of storage becoming healthy (quiet since ${fmt(this.quietSince)})`,
     );
+  }
+
+  /** Makes sure a candidate runs: starts a replica if none runs and one is not stopping. */
+  private async startCandidate(): Promise<boolean> {
+    if (this.instances.some((i) => i.state === 'running')) return true;
+    const inst = this.instances.find((i) => i.state !== 'stopping');
+    if (!inst) return false;
+    await this.apply({ t: 'start', r: inst.r });
+    return true;
   }
 
   /**
