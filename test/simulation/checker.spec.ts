@@ -111,4 +111,23 @@ describe('simulation checker: no false alarms', () => {
     });
     expect(violation).toBe('none');
   });
+
+  it('(f) stability: a replica restarted after a fault on all is excused by that fault', async () => {
+    const ended: string[] = [];
+    const violation = await violationOf(
+      async (world) => {
+        await world.advance(5000); // e1 leads alone
+        await world.apply({ t: 'stop', r: 0 });
+        await world.advance(1000); // stopped
+        // Renewals fail until too close to the restarted e1's deadline for a retry: it ends by deadline.
+        await world.apply({ t: 'fault', kind: 'transient', ops: ['renew'], ms: 14_000, delayMs: 0 });
+        await world.apply({ t: 'start', r: 0 }); // a new process, created after the fault
+        world.electorOf(0).events$.subscribe((e) => void (e.type === 'lost' && ended.push(e.reason)));
+        await world.advance(60_000);
+      },
+      { delegated: true, startMask: 1 },
+    );
+    expect(ended).toContain('deadline'); // the fault did end the new process's tenure
+    expect(violation).toBe('none');
+  });
 });

@@ -172,7 +172,7 @@ interface Instance {
   stopCalledAt?: number;
   stopped: number;
   cooldownUntil: number;
-  /** Until when a fault, pause or block excuses a lost tenure of this instance. */
+  /** Until when a pause or block of this process excuses a lost tenure (storage faults: World.faultExcuseUntil). */
   excuseUntil: number;
   lastHaltEnd: number;
   lastAcquireDefinite: Map<string, boolean>;
@@ -223,6 +223,9 @@ export class World implements Network {
   private readonly instances: Instance[] = [];
   private readonly all: Instance[] = [];
   private readonly faults: Fault[] = [];
+  /** Until when storage faults excuse a lost tenure, per replica number: faults hit a replica by its
+   * number (faultFor), so they also excuse a process started after they were injected. */
+  private readonly faultExcuseUntil: number[] = [];
   private readonly tenures: Tenure[] = [];
   private readonly works = new Set<Work>();
   private workSeq = 0;
@@ -698,10 +701,17 @@ export class World implements Network {
     return blind(p, q) || blind(q, p);
   }
 
+  /** Storage faults until `until` excuse lost tenures of `replica` (undefined: every replica). */
+  private excuseFaults(replica: number | undefined, until: number): void {
+    for (let r = 0; r < this.config.replicas; r++)
+      if (replica === undefined || r === replica)
+        this.faultExcuseUntil[r] = Math.max(this.faultExcuseUntil[r] ?? -Infinity, until);
+  }
+
   private excused(inst: Instance, lease: string): boolean {
     const window = this.D + 2 * this.requestTimeoutMs + this.maxLandsLateMs;
     const now = this.sched.now;
-    if (inst.excuseUntil >= now - window) return true;
+    if (Math.max(inst.excuseUntil, this.faultExcuseUntil[inst.r] ?? -Infinity) >= now - window) return true;
     if ((this.lossAt.get(lease) ?? -Infinity) >= now - window) return true;
     return false;
   }
@@ -871,12 +881,7 @@ export class World implements Network {
           delayMs: op.delayMs,
         };
         this.faults.push(fault);
-        for (const inst of this.instances)
-          if (replica === undefined || inst.r === replica)
-            inst.excuseUntil = Math.max(
-              inst.excuseUntil,
-              fault.until + (op.kind === 'lands-late' ? op.delayMs : 0),
-            );
+        this.excuseFaults(replica, fault.until + (op.kind === 'lands-late' ? op.delayMs : 0));
         return;
       }
       case 'partition':
@@ -889,7 +894,7 @@ export class World implements Network {
         return;
       case 'deleteContainer':
         this.model.deleteContainer(op.ms);
-        for (const inst of this.instances) inst.excuseUntil = Math.max(inst.excuseUntil, now + op.ms);
+        this.excuseFaults(undefined, now + op.ms);
         return;
       case 'gatedRun': {
         const inst = this.currentLeader();
