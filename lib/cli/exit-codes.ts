@@ -1,4 +1,6 @@
-/** The CLI's exit codes (documented in README "Operator CLI" and in `--help`). */
+import { LeaderElectionError } from '../core/errors.js';
+
+/** The CLI's exit codes (documented in docs/cli.md and in `--help`). */
 export const ExitCode = {
   /** Done (including "nothing to do", and Ctrl-C ending `watch`). */
   ok: 0,
@@ -13,13 +15,12 @@ export const ExitCode = {
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
 /** An error the CLI reports as one message on stderr, ending with the given exit code. */
-export class CliError extends Error {
+export class CliError extends LeaderElectionError {
   constructor(
     readonly exitCode: ExitCodeValue,
     message: string,
   ) {
     super(message);
-    this.name = 'CliError';
   }
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { ContainerClient } from '@azure/storage-blob';
 import { InvalidElectionOptionError } from '../../lib/core/election-options.js';
+import { LeaderElectionError } from '../../lib/core/errors.js';
 import { PermanentStoreError } from '../../lib/core/lease-store.js';
 import { AzureBlobLeaseStore } from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
 import { displayUrl, redactSecrets } from '../../lib/stores/azure-blob/redact.js';
@@ -49,7 +50,7 @@ describe('secrets never reach descriptions or messages', () => {
     } catch (e) {
       error = e;
     }
-    expect(error).toBeInstanceOf(TypeError);
+    expect(error).toBeInstanceOf(LeaderElectionError);
     const everything = `${String(error)} ${(error as Error).stack} ${JSON.stringify(error)} ${JSON.stringify((error as { input?: unknown }).input ?? '')}`;
     expect(everything).toMatch(/"accountUrl"/);
     expect(everything).not.toContain(SIG);

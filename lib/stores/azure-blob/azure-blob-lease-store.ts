@@ -24,6 +24,7 @@ import {
   type ReleaseOptions,
 } from '../../core/lease-store.js';
 import type { PresenceAnnouncement, PresenceRecord, PresenceStore } from '../../core/presence.js';
+import { LeaderElectionSetupError } from '../../core/errors.js';
 import { sanitizeForeignText } from '../../core/sanitize.js';
 import { validateContainerName } from './azure-blob-names.js';
 import { displayUrl, redactSecrets } from './redact.js';
@@ -133,7 +134,7 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
 
   constructor(options: AzureBlobLeaseStoreOptions) {
     if (options === null || typeof options !== 'object') {
-      throw new TypeError(
+      throw new LeaderElectionSetupError(
         'AzureBlobLeaseStore options must be an object with connectionString, accountUrl + credential, or containerClient',
       );
     }
@@ -172,7 +173,7 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
     if ('connectionString' in options) {
       const connectionString = options.connectionString;
       if (typeof connectionString !== 'string' || connectionString.trim() === '') {
-        throw new TypeError(
+        throw new LeaderElectionSetupError(
           'Invalid leader election option "connectionString": got an empty value; allowed: an Azure Storage connection string',
         );
       }
@@ -183,8 +184,7 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
       } catch (error) {
         // Never echo the connection string: it carries the account key or a SAS token. No `cause`
         // either: the SDK error may quote the value.
-        // eslint-disable-next-line preserve-caught-error
-        throw new TypeError(
+        throw new LeaderElectionSetupError(
           `Invalid leader election option "connectionString": it could not be parsed (${redactSecrets(messageOf(error), [connectionString, ...secrets])}); allowed: an Azure Storage connection string with AccountName/AccountKey, BlobEndpoint/SharedAccessSignature, or UseDevelopmentStorage=true. The value is not shown because it contains credentials.`,
         );
       }
@@ -192,12 +192,12 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
     }
     if ('accountUrl' in options) {
       if (typeof options.accountUrl !== 'string' || !/^https?:\/\//.test(options.accountUrl)) {
-        throw new TypeError(
+        throw new LeaderElectionSetupError(
           `Invalid leader election option "accountUrl": got ${JSON.stringify(typeof options.accountUrl === 'string' ? displayUrl(options.accountUrl) : typeof options.accountUrl)}; allowed: an http(s) URL such as https://<account>.blob.core.windows.net`,
         );
       }
       if (!options.credential || typeof (options.credential as TokenCredential).getToken !== 'function') {
-        throw new TypeError(
+        throw new LeaderElectionSetupError(
           'Invalid leader election option "credential": allowed: a TokenCredential (e.g. new DefaultAzureCredential() from @azure/identity) when accountUrl is given',
         );
       }
@@ -206,14 +206,14 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
         query = new URL(options.accountUrl).search;
       } catch {
         // Not rethrown: Node's URL error carries the whole input (SAS included) in its `input` field.
-        throw new TypeError(
+        throw new LeaderElectionSetupError(
           `Invalid leader election option "accountUrl": got ${JSON.stringify(displayUrl(options.accountUrl))}, which is not a valid URL; allowed: an http(s) URL such as https://<account>.blob.core.windows.net`,
         );
       }
       const service = new BlobServiceClient(options.accountUrl, options.credential, STORE_PIPELINE_OPTIONS);
       return { client: service.getContainerClient(containerName), secrets: query ? [query.slice(1)] : [] };
     }
-    throw new TypeError(
+    throw new LeaderElectionSetupError(
       'AzureBlobLeaseStore needs one of: connectionString, accountUrl + credential, or containerClient',
     );
   }
