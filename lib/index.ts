@@ -80,7 +80,7 @@ export {
   type PresenceStore,
 } from './core/presence.js';
 
-// OpenTelemetry metrics (optional peer @opentelemetry/api; see README "Metrics")
+// OpenTelemetry metrics (optional peer @opentelemetry/api; see docs/metrics.md)
 export {
   instrumentElector,
   LeaderElectionMetrics,

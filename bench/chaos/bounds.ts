@@ -6,7 +6,7 @@ export function faultBounds(timings: ChaosTimings): (fault: FaultRecord) => numb
   const R = timings.retryIntervalMs * (1 + timings.retryJitter); // the longest follower poll gap
   // Priorities: the fault hits the leader; the best replica still running has at most one live
   // better tier (the faulted leader, whose record stays live up to staleAfterMs), so it leaves the
-  // free lease to it for one preference window at most (README: D + R + tiers × window).
+  // free lease to it for one preference window at most (docs/presence-and-priorities.md: D + R + tiers × window).
   const window = timings.priorities ? (timings.preferenceWindowMs ?? 0) : 0;
   return (fault) => base(fault) + (fault.kind === 'sigterm' ? 0 : window);
   function base(fault: FaultRecord): number {

@@ -4,7 +4,7 @@
  * counts with a {annotation} unit, `error.type` for the kind of a failure.
  *
  * A Prometheus exporter turns dots into underscores, adds `_total` to counters and a unit suffix to
- * the histogram: see the README ("Metrics") for the names as Prometheus shows them.
+ * the histogram: see docs/metrics.md for the names as Prometheus shows them.
  */
 export const METRIC_NAMES = {
   /** Gauge, 1 while this replica leads the lease, else 0 (set at every role change). */

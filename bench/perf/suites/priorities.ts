@@ -13,7 +13,7 @@ import { seconds } from '../support/report.js';
 import { summarize, type Summary } from '../support/stats.js';
 import { anyExited, type Suite, type SuiteContext } from './context.js';
 
-// Library defaults at D = 15 s, spelled out so the bounds below can be checked against the README.
+// Library defaults at D = 15 s, spelled out so the bounds below can be checked against docs/presence-and-priorities.md.
 const LEASE_SECONDS = 15;
 const RETRY_MS = 2_000;
 const JITTER = 0.2;
@@ -223,7 +223,7 @@ export const prioritiesSuite: Suite = {
     ctx.log(`priorities: ${n} crash + ${n} graceful trials, failback after ${FAILBACK_AFTER_MS / 1000} s`);
     const result = await runPriorities(ctx, n);
     const R = RETRY_MS * (1 + JITTER);
-    // Stated worst case (README): D + R + (tiers above the next replica) × preferenceWindowMs; r2 has one tier above it (r1's record stays live up to staleAfterMs after a crash).
+    // Stated worst case (docs/presence-and-priorities.md): D + R + (tiers above the next replica) × preferenceWindowMs; r2 has one tier above it (r1's record stays live up to staleAfterMs after a crash).
     const crashBound = LEASE_SECONDS * 1000 + R + 1 * PREFERENCE_WINDOW_MS;
     const gracefulBound = R;
     // Failback from r1's boot: up to one listing until the leader first sees r1, then afterStableMs
@@ -284,7 +284,7 @@ export const prioritiesSuite: Suite = {
           head: ['scenario', 'trials', 'min', 'p50', 'p90', 'max', 'bound', 'within bound', 'detail'],
           rows,
           notes: [
-            `Bounds: crash D + 1.2 R + 1 tier × preferenceWindowMs = ${seconds(crashBound, 1)} (the README's worst case D + R + tiers × window; r1's record still counts as live for up to 30 s after the kill, so r2 leaves the free lease to it for one window); graceful 1.2 R (r1 releases the lease and withdraws its record); failback afterStableMs + 3 presence intervals (first seen at a listing, afterStableMs checked once per listing, a refresh after first seen required) + 1.2 R.`,
+            `Bounds: crash D + 1.2 R + 1 tier × preferenceWindowMs = ${seconds(crashBound, 1)} (docs/presence-and-priorities.md's worst case D + R + tiers × window; r1's record still counts as live for up to 30 s after the kill, so r2 leaves the free lease to it for one window); graceful 1.2 R (r1 releases the lease and withdraws its record); failback afterStableMs + 3 presence intervals (first seen at a listing, afterStableMs checked once per listing, a refresh after first seen required) + 1.2 R.`,
             `Fresh cluster started worst-first (${result.initial.order.join(', ')}, 1 s apart): ${result.initial.firstLeader} ran first, ${seconds(result.initial.lastStartToFirstRunMs)} after r1 booted (electionDelayMs 12 s).`,
             `Runs of two replicas overlapping in time over the whole suite: ${result.overlaps}. Runs per replica: ${Object.entries(
               result.leaderRunsByReplica,

@@ -79,7 +79,7 @@ export interface LeaderElectionModuleOptions extends ElectionTimingOptions, Elec
   /** Logger for election events; default Nest's Logger ("LeaderElection" context). `false` silences it. */
   logger?: ElectionLogger | false;
   /**
-   * OpenTelemetry metrics of every election and @LeaderOnly gate (README, "Metrics").
+   * OpenTelemetry metrics of every election and @LeaderOnly gate (docs/metrics.md).
    * - not set (default): on when the optional peer `@opentelemetry/api` can be loaded, through its
    *   global MeterProvider (a no-op until an OpenTelemetry SDK registers one); off, silently, when it
    *   is not installed;
