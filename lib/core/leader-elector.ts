@@ -1,133 +1,49 @@
 import { randomUUID } from 'node:crypto';
-import { BehaviorSubject, distinctUntilChanged, Subject, type Observable } from 'rxjs';
-import { sleep, systemClock, type Clock, type TimerHandle } from './clock.js';
+import type { Observable } from 'rxjs';
+import { Candidacy, type CandidacyHost } from './candidacy.js';
+import { sleep, systemClock, type Clock } from './clock.js';
 import {
-  InvalidElectionOptionError,
-  jitteredRetryDelay,
   resolveElectionOptions,
   type ElectionOptions,
   type ResolvedElectionOptions,
 } from './election-options.js';
+import type { LeaseObservation, LeaseStore } from './lease-store.js';
 import {
-  errorKindOf,
-  LeaseRecordLostError,
-  type LeaseObservation,
-  type LeaseStore,
-  type LeaseStoreErrorKind,
-} from './lease-store.js';
-import { publishDiagnostics, type LeadershipEndReason, type LeadershipEvent } from './leadership-events.js';
+  LeadershipEndedError,
+  type LeaderElectorDependencies,
+  type LeaderRole,
+  type Leadership,
+  type LeadershipState,
+  type StopOptions,
+} from './leadership.js';
+import type { LeadershipEndReason, LeadershipEvent } from './leadership-events.js';
+import { LeadershipPublisher } from './leadership-publisher.js';
 import { consoleLogger, safeLogger, type ElectionLogger } from './logger.js';
 import { PresenceAgent } from './presence-agent.js';
-import { comparePreference, isPresenceStore, type LeaseMember, type PresenceRecord } from './presence.js';
+import { describeMembers, type LeaseMember } from './presence.js';
 import { RecordLossRules } from './record-loss.js';
-import type { DelegatedRenewal, RenewalDelegate } from './renewal-delegate.js';
-import { sanitizeForeignText } from './sanitize.js';
+import { messageOf, StoreHealth } from './store-health.js';
 import { StoreRequests, type StoreRequestEvent } from './store-requests.js';
+import type { Tenure } from './tenure.js';
+import { TenureKeeper } from './tenure-keeper.js';
 
 export type { StoreRequestEvent } from './store-requests.js';
-
-export type LeaderRole = 'idle' | 'follower' | 'leader' | 'stopped';
-
-/** A snapshot of one election as this replica sees it. */
-export interface LeadershipState {
-  leaseName: string;
-  /** This replica's identity. */
-  identity: string;
-  role: LeaderRole;
-  /** Identity of the current leader as last seen (this replica when leading), if any. */
-  leader?: string;
-  /** Term of the current leader (this replica's term when leading), or the last term seen. */
-  term?: number;
-  /** Wall-clock ms when `role` last changed. */
-  since: number;
-  /** Wall-clock ms of the last successful store response. */
-  lastStoreContactAt?: number;
-  /** The most recent store failure, cleared by the next success. */
-  lastError?: { kind: LeaseStoreErrorKind; message: string; code?: string; at: number };
-  /** Number of store failures in a row (0 while the store answers). */
-  consecutiveFailures: number;
-}
+export {
+  LeadershipEndedError,
+  type LeaderElectorDependencies,
+  type LeaderRole,
+  type Leadership,
+  type LeadershipState,
+  type StopOptions,
+} from './leadership.js';
 
 /**
- * One tenure as leader. `signal` aborts the moment the tenure ends (deadline, loss, stop, step-down)
- * so long-running work can stop, and `term` lets that work fence writes to other systems.
- */
-export interface Leadership {
-  readonly leaseName: string;
-  readonly identity: string;
-  /** Fencing term: strictly greater than the term of every earlier leader of this lease. */
-  readonly term: number;
-  readonly signal: AbortSignal;
-  /** Wall-clock ms when this tenure began. */
-  readonly since: number;
-  /** True while this tenure is current and inside its deadline (same check as isLeader()). */
-  isActive(): boolean;
-  /**
-   * Monotonic ms left before this replica must consider the tenure over unless it renews (0 once it
-   * ended). Renewals move it forward; a long step should check it (or isActive()) before starting.
-   */
-  remainingMs(): number;
-}
-
-/** Reason given to a leadership signal when the tenure ends. */
-export class LeadershipEndedError extends Error {
-  constructor(
-    /** Human-readable detail, as logged. */
-    readonly reason: string,
-    /** Why the tenure ended, typed: 'lost', 'deadline', 'step-down' or 'stopped'. */
-    readonly kind: LeadershipEndReason = 'stopped',
-  ) {
-    super(`Leadership ended: ${reason}`);
-    this.name = 'LeadershipEndedError';
-  }
-}
-
-export interface LeaderElectorDependencies {
-  clock?: Clock;
-  /** Uniform [0, 1) source for the poll jitter. */
-  random?: () => number;
-  logger?: ElectionLogger;
-  /**
-   * Runs when this replica hands its lease over (yieldTo, failback) after its tenure's signal was
-   * aborted and before the release: wait for the tenure's work. Resolving false keeps the lease from
-   * being released (it expires instead), as StopOptions.beforeRelease does.
-   */
-  beforeHandover?: () => Promise<boolean | void>;
-  /**
-   * Renews leases off the main thread (lib/renewal: RenewalThread). The main thread still acquires,
-   * steps down and checks every deadline, reading the renewal send times from shared memory.
-   */
-  renewalDelegate?: RenewalDelegate;
-}
-
-export interface StopOptions {
-  /** Release the lease after stepping down (default true), so a follower takes over within one poll. */
-  release?: boolean;
-  /**
-   * Runs after the leadership signal is aborted and before the lease is released (e.g. drain running
-   * jobs). Resolving `false` keeps the lease from being released: work of the ended tenure is still
-   * running, and handing the lease to a follower now could let a new leader start beside it. The
-   * lease then expires by itself within one lease duration.
-   */
-  beforeRelease?: () => Promise<boolean | void>;
-}
-
-interface Tenure {
-  term: number;
-  controller: AbortController;
-  since: number;
-}
-
-/**
- * Leader election for one lease name over a {@link LeaseStore}.
- *
- * Follower: observe the lease every retryInterval (± jitter); try to acquire only when it is free
- * (or recorded as ours). Leader: renew every renewInterval. The replica counts as leader only while
- * `now < deadline`, with deadline = tSend + D − safetyMargin and tSend the monotonic time just before
- * the last successful acquire/renew was sent: the server's lease started after tSend, so it surely
- * lasts until tSend + D. Renewals that fail transiently are retried until the deadline, each bounded
- * by the time left; a definite loss steps down at once. The loop survives every error; only stop()
- * ends it.
+ * Leader election for one lease name over a {@link LeaseStore}: a thin loop over three parts. A
+ * {@link Candidacy} makes one follower poll at a time (observe; acquire only a free lease or one
+ * recorded as ours). A {@link Tenure} is one leadership: term, signal, send-time deadline (the
+ * replica leads only while now < tSend + D − safetyMargin), renewals, and the release, which drains
+ * the tenure's work first. A {@link LeadershipPublisher} tells the world. The loop survives every
+ * error; only stop() ends it. Rules and their tests: docs/GUARANTEES.md.
  */
 export class LeaderElector {
   readonly options: ResolvedElectionOptions;
@@ -135,69 +51,21 @@ export class LeaderElector {
   readonly leaseId: string = randomUUID();
 
   private readonly clock: Clock;
-  private readonly random: () => number;
   private readonly logger: ElectionLogger;
-  private readonly stateSubject: BehaviorSubject<LeadershipState>;
-
-  private role: LeaderRole = 'idle';
-  private roleSince: number;
   private tenure?: Tenure;
-  /** Monotonic time before the last successful acquire/renew was sent. */
-  private lastSendAt = -Infinity;
-  private deadline = -Infinity;
-  private deadlineTimer?: TimerHandle;
-  private observedLeader?: string;
-  private observedTerm?: number;
-  /** Highest term ever seen here: passed to acquire so terms never go backwards. */
-  private highestTermSeen = 0;
-  /** Acquires refused although the record named us: another replica uses our identity (see identityCollision). */
-  private refusedOwnRecord = 0;
-  /** Another replica uses this identity: a record naming us is not taken as ours. */
-  private identityCollision = false;
-  /** Permanent errors in a row: their backoff grows with these only, not with earlier transient ones. */
-  private consecutivePermanentFailures = 0;
-  /** Monotonic time the last renewal request of the current tenure was sent. */
-  private lastRenewAttemptAt = -Infinity;
-  private lastStoreContactAt?: number;
-  private lastError?: LeadershipState['lastError'];
-  private consecutiveFailures = 0;
-  /** Counts releases sent: an acquire that a release overtook must not be used (see followerAttempt). */
-  private releasesSent = 0;
-  /** The last acquire failed in an unknown way: the lease may be ours, so try acquiring directly. */
-  private acquireOutcomeUnknown = false;
-  private cooldownUntil = -Infinity;
   private readonly stopController = new AbortController();
-  private wakeController = new AbortController();
   private loop?: Promise<void>;
   private firstAttempt?: Promise<void>;
   private stopping?: Promise<void>;
-  /** Every store call: timeouts, in-flight tracking for stop(), requests$. */
   private readonly requests: StoreRequests;
   private readonly recordLoss: RecordLossRules;
-  /** Presence records (when on and the store supports them). */
+  private readonly health: StoreHealth;
+  private readonly candidacy: Candidacy;
+  private readonly publisher: LeadershipPublisher;
   private readonly presence?: PresenceAgent;
   private readonly beforeHandover?: () => Promise<boolean | void>;
-  private readonly renewalDelegate?: RenewalDelegate;
-  /** The current tenure's renewals, when they run on the renewal thread. */
-  private delegated?: DelegatedRenewal;
-  /** Monotonic time start() was called (the election delay counts from it). */
-  private startedAt = 0;
-  /** Monotonic time this replica first saw the lease free, while it stays free (preference windows). */
-  private freeSince?: number;
-  /**
-   * Most better priority tiers seen live since the lease went free: a better candidate whose record
-   * goes stale during the wait must not shorten it (it would let a worse tier tie with the next one).
-   */
-  private freeTiers = 0;
-  /** stateSubject.next() is running: a transition made by a subscriber is emitted after it (see emit). */
-  private emitting = false;
-  private emitAgain = false;
-  private readonly eventSubject = new Subject<LeadershipEvent>();
-  /** Events not yet delivered: a transition caused by a subscriber waits for the current delivery. */
-  private readonly eventQueue: LeadershipEvent[] = [];
-  private deliveringEvents = false;
-  /** The leader and term last announced by a 'leader-changed' event. */
-  private announced?: { leader: string; term: number | undefined };
+  private readonly drainTimeoutMs: number;
+  private readonly keeper: TenureKeeper;
 
   constructor(
     private readonly store: LeaseStore,
@@ -205,33 +73,37 @@ export class LeaderElector {
     dependencies: LeaderElectorDependencies = {},
   ) {
     this.options = resolveElectionOptions(options);
-    this.clock = dependencies.clock ?? systemClock;
-    this.random = dependencies.random ?? Math.random;
-    this.logger = safeLogger(dependencies.logger ?? consoleLogger(`LeaderElector:${this.options.leaseName}`));
-    this.roleSince = this.clock.wallNow();
-    this.requests = new StoreRequests(this.clock, this.stopController.signal, this.options);
-    this.recordLoss = new RecordLossRules(this.clock, this.logger, this.options);
+    const clock = (this.clock = dependencies.clock ?? systemClock);
+    const logger = (this.logger = safeLogger(
+      dependencies.logger ?? consoleLogger(`LeaderElector:${this.options.leaseName}`),
+    ));
+    this.requests = new StoreRequests(clock, this.stopController.signal, this.options);
+    this.recordLoss = new RecordLossRules(clock, logger, this.options);
+    this.health = new StoreHealth(clock, logger, this.options.leaseName);
     this.beforeHandover = dependencies.beforeHandover;
-    this.renewalDelegate = dependencies.renewalDelegate;
-    const preference = this.options.preference;
-    if (preference.presence && isPresenceStore(store)) {
-      this.presence = new PresenceAgent(
-        store,
-        this,
-        { ...preference, presence: preference.presence },
-        this.requests,
-        this.clock,
-        this.logger,
-        this.stopController.signal,
-      );
-    } else if (preference.prioritySet || preference.failbackAfterMs !== undefined) {
-      throw new InvalidElectionOptionError(
-        preference.prioritySet ? 'priority' : 'failback',
-        preference.prioritySet ? preference.priority : 'on',
-        `a store with presence records (MemoryLeaseStore or AzureBlobLeaseStore; ${store.description} has none)`,
-      );
-    }
-    this.stateSubject = new BehaviorSubject(this.snapshot());
+    this.drainTimeoutMs = dependencies.drainTimeoutMs ?? this.options.leaseDurationMs;
+    const stop = this.stopController.signal;
+    this.presence = PresenceAgent.create(store, this, this.options, this.requests, clock, logger, stop);
+    this.candidacy = new Candidacy(this.candidacyHost(), clock, logger, dependencies.random ?? Math.random);
+    this.keeper = new TenureKeeper({
+      clock,
+      logger,
+      lease: this,
+      timings: this.options,
+      drainTimeoutMs: this.drainTimeoutMs,
+      renewalDelegate: dependencies.renewalDelegate,
+      health: this.health,
+      recordLoss: this.recordLoss,
+      stopSignal: stop,
+      current: () => this.tenure,
+      sendRenew: (tenure, timeoutMs) =>
+        this.requests.send('renew', (signal) => store.renew(this.leaseName, this.leaseId, signal), {
+          timeoutMs,
+          signal: tenure.signal,
+        }),
+      demote: (tenure, reason, message) => this.demote(tenure, reason, message),
+    });
+    this.publisher = new LeadershipPublisher(this.options, clock, this.health, () => this.tenure?.term);
   }
 
   get leaseName(): string {
@@ -243,81 +115,66 @@ export class LeaderElector {
   }
 
   /**
-   * True only while this replica holds the lease AND the monotonic clock is before the deadline.
-   * Checked at every call, so a tick that runs late (starved timers, a paused process) is refused
-   * even when no timer has yet noticed that the deadline passed. A call that finds the deadline
-   * passed steps down on the spot, so the leadership signal aborts before the caller goes on (after
-   * an event-loop stall the deadline timer only runs once the stalled task has finished).
+   * True only while this replica holds the lease AND the monotonic clock is before the deadline,
+   * checked at every call: a tick that runs late (starved timers, a paused process) is refused, and
+   * the call steps down on the spot, so the tenure's signal aborts before the caller goes on.
    */
   isLeader(): boolean {
-    if (this.role !== 'leader') return false;
-    if (this.delegated) this.syncDelegated();
-    if (this.role !== 'leader') return false;
-    if (this.clock.now() < this.deadline) return true;
-    this.demote('deadline', this.deadlineMissedReason());
-    return false;
+    const tenure = this.tenure;
+    return tenure !== undefined && this.publisher.role === 'leader' && this.keeper.check(tenure);
   }
 
   /** The current tenure, only while isLeader() is true. */
   get leadership(): Leadership | undefined {
     const tenure = this.tenure;
-    if (!tenure || !this.isLeader()) return undefined;
-    return this.describeTenure(tenure);
+    return tenure && this.isLeader()
+      ? tenure.describe(this, () => this.tenure === tenure && this.isLeader())
+      : undefined;
   }
 
   /** Monotonic ms left before this replica must consider itself deposed (0 when not leader). */
   remainingLeaseMs(): number {
-    return this.isLeader() ? this.deadline - this.clock.now() : 0;
+    return this.isLeader() ? this.tenure!.remainingMs() : 0;
   }
 
   get state(): LeadershipState {
     this.isLeader(); // steps down first if the deadline has passed unnoticed
-    return this.snapshot();
+    return this.publisher.snapshot();
   }
 
   /**
-   * Every transition, in the order the elector makes them: 'acquired' (a tenure begins), 'lost' (it
-   * ends, with the reason), 'leader-changed' (a new leader or term became known, this replica
-   * included). Each fires exactly once per transition; nothing is replayed to late subscribers. A
-   * subscriber that throws never breaks the election, but RxJS reports its error as unhandled
-   * (process 'uncaughtException'): catch inside your subscriber. The same events are published on
-   * `node:diagnostics_channel` (see LEADERSHIP_CHANNELS).
+   * Every transition in the order the elector makes them: 'acquired', 'lost' (with the reason),
+   * 'leader-changed'. Each fires once; nothing is replayed. A throwing subscriber never breaks the
+   * election (RxJS reports it as unhandled: catch inside). Also on `node:diagnostics_channel`.
    */
   get events$(): Observable<LeadershipEvent> {
-    return this.eventSubject.asObservable();
+    return this.publisher.events$;
   }
 
-  /**
-   * One event per store call as it settles (operation, duration, outcome, error kind): what metrics
-   * need for request latency, renewal failures and acquire attempts. Not replayed, not on a
-   * diagnostics channel (a poll every few seconds per lease is not a transition).
-   */
+  /** One event per store call as it settles (operation, duration, outcome, error kind), for metrics. */
   get requests$(): Observable<StoreRequestEvent> {
     return this.requests.events$;
   }
 
   /** Current state first, then every change of role, leader or term. */
   get state$(): Observable<LeadershipState> {
-    return this.stateSubject.pipe(
-      distinctUntilChanged((a, b) => a.role === b.role && a.leader === b.leader && a.term === b.term),
-    );
+    return this.publisher.state$;
   }
 
   /**
-   * Starts the election. Resolves once the first attempt (observe, and acquire when the lease is
-   * free) has completed or failed; it never rejects for storage errors, so an outage at boot leaves
-   * the replica a follower that keeps trying.
+   * Starts the election. Resolves once the first attempt has completed or failed; never rejects for
+   * storage errors (an outage at boot leaves a follower that keeps trying).
    */
   start(): Promise<void> {
-    if (this.role === 'stopped')
+    if (this.publisher.role === 'stopped')
       return Promise.reject(
         new Error(`LeaderElector "${this.leaseName}" was stopped and cannot be restarted`),
       );
     if (this.firstAttempt) return this.firstAttempt;
     let firstAttemptDone!: () => void;
     this.firstAttempt = new Promise<void>((resolve) => (firstAttemptDone = resolve));
-    this.startedAt = this.clock.now();
-    this.setRole('follower');
+    this.candidacy.started();
+    this.publisher.setRole('follower');
     this.presence?.start();
     this.loop = this.run(firstAttemptDone);
     return this.firstAttempt;
@@ -327,135 +184,73 @@ export class LeaderElector {
     return this.options.requestTimeoutMs;
   }
 
-  /**
-   * The live members of this lease (presence records refreshed within staleAfterMs), best first, from
-   * a listing at most one presence interval old. Rejects when presence is off or the store has none.
-   */
+  /** Number of store calls tracked as in flight (for tests and diagnostics). */
+  get inFlightRequests(): number {
+    return this.requests.size;
+  }
+
+  /** The live members, candidates first then best first, from a listing at most one presence interval old. */
   async members(): Promise<LeaseMember[]> {
     if (!this.presence)
       throw new Error(
         `Presence is off for "${this.leaseName}" (presence: false, or the store keeps no presence records)`,
       );
-    return this.describeMembers(await this.presence.liveRecords());
+    const records = await this.presence.liveRecords();
+    return describeMembers(records, this.publisher.currentLeader(this.isLeader()), this.identity);
   }
 
   /** The members as of the last listing, without I/O (for health output); undefined when presence is off. */
   lastKnownMembers(): LeaseMember[] | undefined {
-    return this.presence ? this.describeMembers(this.presence.lastKnownLive()) : undefined;
-  }
-
-  private describeMembers(records: PresenceRecord[]): LeaseMember[] {
-    const leader = this.isLeader() ? this.identity : this.observedLeader;
-    return [...records].sort(comparePreference).map((record) => ({
-      identity: record.identity,
-      priority: record.priority,
-      canLead: record.canLead,
-      startedAt: record.startedAt,
-      lastSeenAgoMs: record.ageMs,
-      role: record.identity === leader ? 'leader' : 'follower',
-      self: record.identity === this.identity,
-    }));
+    if (!this.presence) return undefined;
+    const leader = this.publisher.currentLeader(this.isLeader());
+    return describeMembers(this.presence.lastKnownLive(), leader, this.identity);
   }
 
   /**
-   * Manual switchover: hands the lease to `identity`, a live member that can lead. Ends this tenure
-   * (its signal aborts), waits for its work (beforeHandover), then releases the lease naming the
-   * successor, which the other candidates leave to it for one preference window. This replica stays
-   * out for that window too. Rejects when this replica does not lead or `identity` is not a live
-   * member that can lead.
+   * Manual switchover to `identity`, a live member that can lead: ends this tenure, drains its work,
+   * then releases naming the successor, whom the others leave the free lease to for one window.
    */
   async yieldTo(identity: string): Promise<void> {
     if (!this.isLeader())
       throw new Error(`Not the leader of "${this.leaseName}": only the leader can hand it over`);
     if (identity === this.identity) throw new Error(`yieldTo: "${identity}" is this replica`);
-    const members = this.presence ? await this.presence.liveRecords(0) : [];
-    const target = members.find((member) => member.identity === identity);
-    if (!target || !target.canLead) {
-      throw new Error(
-        `yieldTo: "${identity}" is not a live member of "${this.leaseName}" that can lead (live: ${members.map((m) => `"${m.identity}"`).join(', ') || 'none'})`,
-      );
-    }
+    await PresenceAgent.liveCandidate(this.presence, this.leaseName, identity);
     await this.handOver(identity, 'manual switchover (yieldTo)');
   }
 
   /** @internal Used by yieldTo and the presence agent (failback). */
   async handOver(identity: string, why: string): Promise<void> {
-    if (this.role !== 'leader') return;
-    // Only one poll: the successor mark itself keeps this replica (like every other) off the free
-    // lease for one preference window, and it ends as soon as the successor has taken the lease, so
-    // a successor that stops right away hands back within a poll (a window-long cooldown here made a
-    // graceful stop just after a failback take 4–5 s).
-    this.cooldownUntil = Math.max(this.cooldownUntil, this.clock.now() + this.options.retryIntervalMs);
-    this.demote('step-down', `handing over to "${identity}" (${why})`);
-    let mayRelease = true;
-    try {
-      mayRelease = (await this.beforeHandover?.()) !== false;
-    } catch (error) {
-      this.logger.warn(`beforeHandover failed: ${messageOf(error)}`);
-    }
-    if (!mayRelease) {
-      this.logger.warn(
-        `Not releasing lease "${this.leaseName}" to "${identity}": work of the ended tenure is still running; the lease expires by itself instead`,
-      );
-      return;
-    }
-    await this.releaseLease(identity);
-    this.wake();
+    const tenure = this.tenure;
+    if (this.publisher.role !== 'leader' || !tenure) return;
+    // One poll only: the successor mark keeps everyone (us included) off the free lease for a window.
+    this.candidacy.coolDown(this.clock.now() + this.options.retryIntervalMs);
+    await this.endAndRelease('step-down', `handing over to "${identity}" (${why})`, identity);
   }
 
   /** Resolves with the tenure as soon as this replica leads (at once if it already does). */
   waitForLeadership(signal?: AbortSignal): Promise<Leadership> {
     const current = this.leadership;
     if (current) return Promise.resolve(current);
-    if (this.role === 'stopped')
+    if (this.publisher.role === 'stopped')
       return Promise.reject(new Error(`LeaderElector "${this.leaseName}" is stopped`));
-    return new Promise((resolve, reject) => {
-      const onAbort = (): void => {
-        subscription.unsubscribe();
-        reject(signal?.reason ?? new Error('waitForLeadership aborted'));
-      };
-      const subscription = this.stateSubject.subscribe((state) => {
-        if (state.role === 'stopped') {
-          queueMicrotask(() => subscription.unsubscribe());
-          signal?.removeEventListener('abort', onAbort);
-          reject(new Error(`LeaderElector "${this.leaseName}" stopped before it became leader`));
-          return;
-        }
-        const leadership = this.leadership;
-        if (leadership) {
-          queueMicrotask(() => subscription.unsubscribe());
-          signal?.removeEventListener('abort', onAbort);
-          resolve(leadership);
-        }
-      });
-      if (signal?.aborted) onAbort();
-      else signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    const stopped = `LeaderElector "${this.leaseName}" stopped before it became leader`;
+    return this.publisher.waitFor(() => this.leadership, stopped, signal);
   }
 
   /**
-   * Voluntarily gives up leadership: aborts the tenure, releases the lease, and stays out of the
-   * election for `cooldownMs` (default: one lease duration) so another replica can take over.
+   * Voluntarily gives up leadership: ends the tenure, drains its work, releases the lease, and stays
+   * out for `cooldownMs` (default: one lease duration) so another replica can take over.
    */
   async stepDown(options: { cooldownMs?: number } = {}): Promise<void> {
-    const cooldownMs = options.cooldownMs ?? this.options.leaseDurationMs;
-    if (typeof cooldownMs !== 'number' || !(cooldownMs >= 0) || !Number.isFinite(cooldownMs)) {
-      const got = typeof cooldownMs === 'number' ? String(cooldownMs) : typeof cooldownMs;
-      throw new RangeError(`stepDown cooldownMs must be a finite number ≥ 0, got ${got}`);
-    }
-    // The later of the two: a short step-down must not end a longer one already running. (The
-    // record-loss wait is separate state, so no cooldown can shorten it.)
-    this.cooldownUntil = Math.max(this.cooldownUntil, this.clock.now() + cooldownMs);
-    const wasLeader = this.role === 'leader';
-    this.demote('step-down', 'stepped down voluntarily');
-    if (wasLeader || this.acquireOutcomeUnknown) await this.releaseLease();
-    this.wake();
+    this.candidacy.coolDownFor(options.cooldownMs ?? this.options.leaseDurationMs, 'stepDown cooldownMs');
+    await this.endAndRelease('step-down', 'stepped down voluntarily');
+    this.candidacy.wake();
   }
 
   /**
-   * Stops the election: no more polls or renewals, in-flight requests are aborted and awaited
-   * (bounded by requestTimeoutMs), the tenure's signal is aborted, `beforeRelease` runs, and the lease
-   * is released if this replica held it. Idempotent.
+   * Stops the election: no more polls or renewals, in-flight requests aborted and awaited (bounded),
+   * the tenure ended, its work drained (`beforeRelease`, else the elector's drain), and the lease
+   * released if this replica may hold it. Idempotent.
    */
   stop(options: StopOptions = {}): Promise<void> {
     this.stopping ??= this.doStop(options);
@@ -466,82 +261,62 @@ export class LeaderElector {
     this.stopController.abort(new LeadershipEndedError('election stopped'));
     await this.loop;
     await this.requests.settle();
-    const mayHoldLease = this.role === 'leader' || this.acquireOutcomeUnknown;
-    this.demote('stopped', 'election stopped');
-    this.setRole('stopped');
-    let mayRelease = true;
-    if (beforeRelease) {
-      try {
-        mayRelease = (await beforeRelease()) !== false;
-      } catch (error) {
-        this.logger.warn(`beforeRelease hook failed: ${messageOf(error)}`);
-      }
-    }
-    if (release && mayHoldLease) {
-      if (mayRelease) await this.releaseLease();
-      else {
-        this.logger.warn(
-          `Not releasing lease "${this.leaseName}": work of the ended tenure is still running after the shutdown timeout; the lease expires by itself within ${this.options.leaseDurationSeconds} s, so no new leader starts beside that work until then`,
-        );
-      }
-    }
+    const tenure = this.publisher.role === 'leader' ? this.tenure : undefined;
+    const mayHoldLease = tenure !== undefined || this.candidacy.mayHoldLease;
+    if (tenure) this.demote(tenure, 'stopped', 'election stopped');
+    this.publisher.setRole('stopped');
+    await this.candidacy.releasesSettled();
+    const drain = beforeRelease ?? this.beforeHandover;
+    if (release && mayHoldLease) await this.candidacy.releaseAfter(tenure, () => this.tenure, drain);
+    else if (drain)
+      await drain().catch((error: unknown) => this.logger.warn(`Drain failed: ${messageOf(error)}`));
     await this.presence?.stop();
-    this.stateSubject.complete();
-    this.eventSubject.complete();
+    this.publisher.complete();
     this.requests.complete();
   }
 
-  // ---------------------------------------------------------------- for test doubles
+  // ---------------------------------------------------------------- for test doubles (lib/testing)
 
-  /**
-   * Transitions without a store, for the testing kit's manually driven elector
-   * (nestjs-leader-election/testing): the same state stream, events, signals and logs as real ones.
-   */
+  /** Transitions without a store: the same state stream, events, signals and logs as real ones. */
   protected grantTenure(term: number): boolean {
-    if (this.role === 'stopped') return false;
-    if (this.role === 'leader') this.demote('lost', 'tenure replaced by the test');
+    if (this.publisher.role === 'stopped') return false;
+    if (this.tenure) this.demote(this.tenure, 'lost', 'tenure replaced by the test');
     return this.promote(this.clock.now(), term);
   }
 
   protected endTenure(reason: LeadershipEndReason, message: string): void {
-    this.demote(reason, message);
+    if (this.tenure) this.demote(this.tenure, reason, message);
   }
 
   protected noteLeader(leader: string | undefined, term: number | undefined): void {
-    this.noteObservation({
-      held: leader !== undefined,
-      holder: leader,
-      term: term ?? this.observedTerm ?? 0,
-    });
+    this.observed({ held: leader !== undefined, holder: leader, term: term ?? this.publisher.lastTerm ?? 0 });
   }
 
   protected enterRole(role: LeaderRole): void {
-    this.setRole(role);
+    this.publisher.setRole(role);
     if (role === 'stopped') {
-      this.stateSubject.complete();
-      this.eventSubject.complete();
+      this.publisher.complete();
       this.requests.complete();
     }
   }
 
-  // ---------------------------------------------------------------- the loop
+  // ---------------------------------------------------------------- the loop and its transitions
 
   private async run(firstAttemptDone: () => void): Promise<void> {
     const stopSignal = this.stopController.signal;
     while (!stopSignal.aborted) {
       try {
-        if (this.role === 'leader') {
+        const tenure = this.tenure;
+        if (tenure && this.publisher.role === 'leader') {
           firstAttemptDone();
-          await this.renewWhenDue();
+          await this.keeper.renewWhenDue(tenure);
           continue;
         }
-        const delay = await this.followerAttempt();
+        const delay = await this.candidacy.poll();
         firstAttemptDone();
-        if (!this.isLeader() && !stopSignal.aborted) {
-          await sleep(this.clock, delay, [stopSignal, this.wakeController.signal]);
-        }
+        if (!this.isLeader() && !stopSignal.aborted) await this.candidacy.sleep(delay);
       } catch (error) {
-        // Defensive: every expected failure is handled below. Never let the loop die.
+        // Defensive: every expected failure is handled where it happens. Never let the loop die.
         firstAttemptDone();
         this.logger.error(`Unexpected error in the election loop (continuing): ${messageOf(error)}`);
         await sleep(this.clock, this.options.retryIntervalMs, stopSignal);
@@ -550,578 +325,66 @@ export class LeaderElector {
     firstAttemptDone();
   }
 
-  /** One follower poll. Returns how long to wait before the next one. */
-  private async followerAttempt(): Promise<number> {
-    const now = this.clock.now();
-    if (now < this.cooldownUntil) return this.cooldownUntil - now;
-    try {
-      // Observe even when the last acquire's outcome is unknown: the observation is where a lost
-      // record is noticed, and skipping it once could let this replica lead beside a holder that
-      // still believes in the lost lease, with the same term.
-      const observation = trustedObservation(
-        await this.request(
-          'observe',
-          (signal) => this.store.observe(this.leaseName, signal),
-          this.options.requestTimeoutMs,
-        ),
-      );
-      this.storeAnswered();
-      this.noteObservation(observation);
-      if (this.recordLoss.waitingAfter(observation)) return this.pollDelay();
-      // stepDown() may have been called while the observation was on its way.
-      if (this.clock.now() < this.cooldownUntil) return this.cooldownUntil - this.clock.now();
-      // A lease recorded as ours may be one we hold from before a failed renewal or a lost acquire
-      // response: acquiring with our stable lease id is idempotent, so just try (unless another
-      // replica is known to use our identity: then the record may be theirs).
-      if (observation.held) {
-        this.freeSince = undefined;
-        this.freeTiers = 0;
-      } else this.freeSince ??= this.clock.now();
-      const recordedAsOurs = observation.holder === this.identity && !this.identityCollision;
-      const shouldAcquire = this.acquireOutcomeUnknown || !observation.held || recordedAsOurs;
-      if (!shouldAcquire || !this.options.preference.canLead) return this.pollDelay();
-      if (
-        !observation.held &&
-        !this.acquireOutcomeUnknown &&
-        (await this.leavesFreeLeaseToOthers(observation))
-      )
-        return this.pollDelay();
-      return await this.tryAcquire(observation);
-    } catch (error) {
-      if (this.stopController.signal.aborted) return 0;
-      const kind = errorKindOf(error);
-      if (kind === 'lost') this.acquireOutcomeUnknown = false;
-      this.storeFailed(error, 'follower poll');
-      if (kind === 'permanent') {
-        return Math.min(
-          this.options.maxErrorBackoffMs,
-          this.options.retryIntervalMs * 2 ** Math.min(16, this.consecutivePermanentFailures - 1),
-        );
-      }
-      return this.pollDelay();
-    }
-  }
-
-  /**
-   * Preference for a FREE lease (a held one is never contested): true while this replica must leave
-   * it to others. Never for ever: a named successor gets one preference window; better priority
-   * tiers that are live get one window each, counted from when this replica first saw the lease free;
-   * a newly started candidate with a priority first waits electionDelayMs so better ones can announce.
-   * A failed presence listing never blocks (liveness first). canLead false never takes a lease.
-   */
-  private async leavesFreeLeaseToOthers(observation: LeaseObservation): Promise<boolean> {
-    const preference = this.options.preference;
-    if (!preference.canLead) return true;
-    const now = this.clock.now();
-    const freeFor = now - (this.freeSince ?? now);
-    if (observation.successor !== undefined) {
-      if (observation.successor === this.identity) return false;
-      if (freeFor < preference.preferenceWindowMs) return true;
-    }
-    if (!preference.prioritySet || !this.presence) return false;
-    const eligibleAt = this.startedAt + preference.electionDelayMs;
-    if (now < eligibleAt) return true;
-    try {
-      this.freeTiers = Math.max(this.freeTiers, await this.presence.betterTiers());
-      const tiers = this.freeTiers;
-      // Windows count from when this replica could first compete (a lease free during our own
-      // election delay was not yet left to anyone).
-      return now - Math.max(this.freeSince ?? now, eligibleAt) < tiers * preference.preferenceWindowMs;
-    } catch {
-      return false;
-    }
-  }
-
-  /** The acquire half of a follower poll, after `observation` showed the lease free or ours. */
-  private async tryAcquire(observation: LeaseObservation): Promise<number> {
-    const sentAt = this.clock.now();
-    const releasesBefore = this.releasesSent;
-    const outcomeWasUnknown = this.acquireOutcomeUnknown;
-    const termOnRecord = this.recordLoss.termOnRecord;
-    const recoveredTerm = this.recordLoss.recoveredTerm;
-    this.acquireOutcomeUnknown = true;
-    const result = await this.request(
-      'acquire',
-      (signal) =>
-        this.store.acquire(
-          {
-            leaseName: this.leaseName,
-            leaseId: this.leaseId,
-            identity: this.identity,
-            durationSeconds: this.options.leaseDurationSeconds,
-            minimumTerm: this.highestTermSeen,
-            ...(recoveredTerm !== undefined ? { recoveredTerm } : {}),
-          },
-          signal,
-        ),
-      this.options.requestTimeoutMs,
-      undefined,
-      // Not aborted by stop(): an acquire the server may already be processing is awaited, so that
-      // stop()'s release reaches the server after it (otherwise the release could land first and
-      // leave the lease held for a whole lease duration). It is still bounded by requestTimeoutMs.
-      false,
-    );
-    this.storeAnswered();
-    if (!result.acquired) {
-      this.acquireOutcomeUnknown = false;
-      if (observation.held && observation.holder === this.identity && !outcomeWasUnknown)
-        this.noteRefusedOwnRecord();
-      // A refused acquire may not say who holds the lease (Azure's 409 does not): keep the holder
-      // the observation just showed instead of forgetting it.
-      const refused = trustedObservation(result.observation);
-      this.noteObservation({ ...refused, holder: refused.holder ?? observation.holder });
-      return this.pollDelay();
-    }
-    if (this.stopController.signal.aborted) return 0; // stop() releases: acquireOutcomeUnknown is still set
-    if (this.releasesSent !== releasesBefore) {
-      // stepDown() sent a release while this acquire was on its way. The server may have
-      // processed the release after the acquire, so the lease may already be free and another
-      // replica about to take it: never lead on this answer. Release again (409 is fine).
-      await this.releaseLease();
-      return Math.max(0, this.cooldownUntil - this.clock.now());
-    }
-    this.acquireOutcomeUnknown = false;
-    this.highestTermSeen = Math.max(this.highestTermSeen, result.term);
-    if (
-      this.recordLoss.lostAtAcquisition(
-        termOnRecord,
-        result.previousTerm,
-        result.term,
-        recoveredTerm !== undefined,
-      )
-    ) {
-      // The record was lost between our last observation and this acquisition: the holder from
-      // before the loss may still believe in its lease. Do not lead on it, and do not release it
-      // either: holding it unused keeps everyone else out for one lease duration, which is exactly
-      // the wait the loss calls for. We take it up again (same lease id) once the wait is over.
-      return this.pollDelay();
-    }
-    if (!this.promote(sentAt, result.term)) {
-      this.acquireOutcomeUnknown = true; // we hold the lease but the acquisition took too long
-      return 0;
-    }
-    return 0;
-  }
-
-  /** Leader: sleep until the next renewal is due, then renew, retrying transient failures until the deadline. */
-  private async renewWhenDue(): Promise<void> {
-    const tenure = this.tenure;
-    if (!tenure) return;
-    const stopSignal = this.stopController.signal;
-    const tenureOrStop = [stopSignal, tenure.controller.signal];
-    const ended = (): boolean => stopSignal.aborted || tenure.controller.signal.aborted;
-    if (this.delegated) {
-      // The renewal thread renews; this loop only follows its progress (and the deadline timer and
-      // every isLeader() read it too).
-      while (this.tenure === tenure && !ended()) {
-        this.syncDelegated();
-        if (this.tenure !== tenure) return;
-        await sleep(
-          this.clock,
-          Math.min(this.options.renewRetryIntervalMs, Math.max(0, this.deadline - this.clock.now())),
-          tenureOrStop,
-        );
-      }
-      return;
-    }
-    await sleep(this.clock, this.lastSendAt + this.options.renewIntervalMs - this.clock.now(), tenureOrStop);
-
-    while (this.tenure === tenure && !ended()) {
-      const remaining = this.deadline - this.clock.now();
-      if (remaining <= 0) {
-        this.demote('deadline', this.deadlineMissedReason());
-        return;
-      }
-      const sentAt = this.clock.now();
-      this.lastRenewAttemptAt = sentAt;
-      try {
-        await this.request(
-          'renew',
-          (signal) => this.store.renew(this.leaseName, this.leaseId, signal),
-          Math.min(this.options.requestTimeoutMs, remaining),
-          tenure.controller.signal,
-        );
-        if (this.tenure !== tenure) return; // deposed while the answer was on its way; the next poll re-acquires
-        this.lastSendAt = sentAt;
-        this.deadline = sentAt + this.options.leaseDurationMs - this.options.safetyMarginMs;
-        this.armDeadlineTimer(tenure);
-        this.storeAnswered();
-        return;
-      } catch (error) {
-        if (ended()) return;
-        if (errorKindOf(error) === 'lost') {
-          this.storeAnswered();
-          if (error instanceof LeaseRecordLostError && this.clock.now() < this.deadline) {
-            // Our lease was valid until the deadline, so the record was lost while we held it: we
-            // are the only replica that could believe in the lost lease, and we are stepping down.
-            this.recordLoss.ownRecordLost(tenure.term);
-          }
-          this.demote('lost', `lease lost: ${messageOf(error)}`);
-          return;
-        }
-        this.storeFailed(error, 'renewal');
-        const left = this.deadline - this.clock.now();
-        await sleep(this.clock, Math.min(this.options.renewRetryIntervalMs, Math.max(0, left)), tenureOrStop);
-      }
-    }
-  }
-
-  // ---------------------------------------------------------------- transitions
-
-  /** Becomes leader after a successful acquire sent at `sentAt`. False if the deadline already passed. */
+  /** Becomes leader after a successful acquire sent at `sentAt`. False if its deadline already passed. */
   private promote(sentAt: number, term: number): boolean {
-    const deadline = sentAt + this.options.leaseDurationMs - this.options.safetyMarginMs;
-    if (this.clock.now() >= deadline) {
-      this.logger.warn(
-        `Acquired lease "${this.leaseName}" too late to use it (the request took longer than the lease); acquiring again`,
-      );
-      return false;
-    }
-    this.lastSendAt = sentAt;
-    this.deadline = deadline;
-    this.tenure = { term, controller: new AbortController(), since: this.clock.wallNow() };
-    this.observedLeader = this.identity;
-    this.observedTerm = term;
-    this.highestTermSeen = Math.max(this.highestTermSeen, term);
-    // Our own acquisition wrote the newest record: any loss before it is settled, and a later drop
-    // below this term is a new loss (never "already waited out").
+    const tenure = this.keeper.begin(term, sentAt);
+    if (!tenure) return false;
+    this.tenure = tenure;
+    this.publisher.leading(term);
+    // Our acquisition wrote the newest record: any earlier loss is settled, and marks about the free
+    // lease seen before it say nothing about the record now.
     this.recordLoss.promoted(term);
-    if (this.renewalDelegate) {
-      this.delegated = this.renewalDelegate.begin({
-        leaseName: this.leaseName,
-        leaseId: this.leaseId,
-        sentAt,
-        leaseDurationMs: this.options.leaseDurationMs,
-        safetyMarginMs: this.options.safetyMarginMs,
-        renewIntervalMs: this.options.renewIntervalMs,
-        renewRetryIntervalMs: this.options.renewRetryIntervalMs,
-        requestTimeoutMs: this.options.requestTimeoutMs,
-      });
-    }
-    this.armDeadlineTimer(this.tenure);
-    this.setRole('leader');
+    this.candidacy.tenureBoundary();
+    tenure.armDeadlineTimer();
+    this.publisher.setRole('leader');
     this.logger.log(`Became leader of "${this.leaseName}" as "${this.identity}" (term ${term})`);
-    const now = this.clock.wallNow();
-    this.publish({
-      type: 'acquired',
-      leaseName: this.leaseName,
-      identity: this.identity,
-      at: now,
-      term,
-      signal: this.tenure.controller.signal,
-      expiresAt: now + (deadline - this.clock.now()),
-    });
-    this.announceLeader();
+    this.publisher.acquired(term, tenure.signal, tenure.deadline - this.clock.now());
     return true;
   }
 
-  /**
-   * Why the deadline passed, for the step-down line. A renewal that was due but never sent means
-   * this process could not run its timers (event loop blocked, process paused): name that, since the
-   * fix is in the user's job code, not in the storage configuration.
-   */
-  private deadlineMissedReason(): string {
-    const base = 'lease deadline reached without a successful renewal';
-    const threadStopped = this.delegated?.stoppedBecause();
-    if (threadStopped) return `${base}: ${threadStopped}`;
-    const now = this.clock.now();
-    const renewalDueAt = this.lastSendAt + this.options.renewIntervalMs;
-    const sentSinceDue = this.lastRenewAttemptAt >= renewalDueAt;
-    const overdueMs = now - renewalDueAt;
-    if (!sentSinceDue && overdueMs > this.options.renewRetryIntervalMs) {
-      return `${base}: no renewal could be sent for ${(overdueMs / 1000).toFixed(1)} s after it was due (event loop blocked or process paused?)`;
-    }
-    if (this.lastError) return `${base} (last error: ${this.lastError.message})`;
-    return base;
-  }
-
-  /**
-   * Reads the renewal thread's progress (a synchronous shared-memory read): a later renewal send time
-   * moves the deadline exactly as a main-thread renewal would; a definite loss steps down at once.
-   */
-  private syncDelegated(): void {
-    const delegated = this.delegated;
-    const tenure = this.tenure;
-    if (!delegated || !tenure) return;
-    const lost = delegated.lost();
-    if (lost) {
-      if (lost.recordLost && this.clock.now() < this.deadline) this.recordLoss.ownRecordLost(tenure.term);
-      this.demote('lost', `lease lost: ${lost.message}`);
-      return;
-    }
-    const sentAt = delegated.lastSentAt();
-    if (sentAt > this.lastSendAt) {
-      this.lastSendAt = sentAt;
-      this.lastRenewAttemptAt = sentAt;
-      this.deadline = sentAt + this.options.leaseDurationMs - this.options.safetyMarginMs;
-      this.storeAnswered();
-    }
-  }
-
-  /** Ends the current tenure (if any): abort its signal, go back to following. */
-  private demote(reason: LeadershipEndReason, message: string): void {
-    const tenure = this.tenure;
-    if (!tenure) return;
+  /** Ends `tenure` if it is the current one: back to following, its signal aborted, 'lost' published. */
+  private demote(tenure: Tenure, reason: LeadershipEndReason, message: string): void {
+    if (this.tenure !== tenure) return;
     this.tenure = undefined;
-    this.deadline = -Infinity;
-    this.delegated?.end();
-    this.delegated = undefined;
-    if (this.deadlineTimer !== undefined) this.clock.clearTimeout(this.deadlineTimer);
-    this.deadlineTimer = undefined;
-    this.observedLeader = undefined;
-    if (this.role === 'leader') this.setRole('follower');
-    tenure.controller.abort(new LeadershipEndedError(message, reason));
+    this.candidacy.tenureBoundary();
+    this.publisher.following();
+    tenure.end(reason, message);
     const line = `Stepped down from "${this.leaseName}" (term ${tenure.term}): ${message}`;
     // Leaving on purpose (stop, step-down) is routine; losing the lease deserves a warning.
     if (reason === 'step-down' || reason === 'stopped') this.logger.log(line);
     else this.logger.warn(line);
-    this.publish({
-      type: 'lost',
-      leaseName: this.leaseName,
-      identity: this.identity,
-      at: this.clock.wallNow(),
-      term: tenure.term,
-      reason,
-      message,
-    });
-  }
-
-  /** Steps down exactly at the deadline even if a renewal is still hanging. */
-  private armDeadlineTimer(tenure: Tenure): void {
-    if (this.deadlineTimer !== undefined) this.clock.clearTimeout(this.deadlineTimer);
-    const fire = (): void => {
-      this.deadlineTimer = undefined;
-      if (this.tenure !== tenure) return;
-      if (this.delegated) this.syncDelegated();
-      if (this.tenure !== tenure) return;
-      const left = this.deadline - this.clock.now();
-      if (left > 0) {
-        this.deadlineTimer = this.clock.setTimeout(fire, left); // timers may fire a little early
-        return;
-      }
-      this.demote('deadline', this.deadlineMissedReason());
-    };
-    this.deadlineTimer = this.clock.setTimeout(fire, this.deadline - this.clock.now());
-  }
-
-  private async releaseLease(successor?: string): Promise<void> {
-    this.releasesSent += 1;
-    try {
-      await this.request(
-        'release',
-        (signal) =>
-          successor === undefined
-            ? this.store.release(this.leaseName, this.leaseId, signal)
-            : this.store.release(this.leaseName, this.leaseId, signal, { successor }),
-        this.options.requestTimeoutMs,
-        undefined,
-        false,
-      );
-      this.acquireOutcomeUnknown = false;
-      this.storeAnswered();
-      this.logger.log(`Released lease "${this.leaseName}"`);
-    } catch (error) {
-      // The lease expires by itself within one lease duration; nothing else to do.
-      this.storeFailed(error, 'release');
-    }
-  }
-
-  // ---------------------------------------------------------------- helpers
-
-  /** Runs one store call through `requests` (timeout, stop, tracking, requests$). */
-  private request<T>(
-    operation: StoreRequestEvent['operation'],
-    call: (signal: AbortSignal) => Promise<T>,
-    timeoutMs: number,
-    extraSignal?: AbortSignal,
-    abortOnStop = true,
-  ): Promise<T> {
-    return this.requests.send(operation, call, { timeoutMs, signal: extraSignal, abortOnStop });
-  }
-
-  /** Number of store calls tracked as in flight (for tests and diagnostics). */
-  get inFlightRequests(): number {
-    return this.requests.size;
-  }
-
-  private pollDelay(): number {
-    return jitteredRetryDelay(this.options, this.random);
-  }
-
-  private wake(): void {
-    const previous = this.wakeController;
-    this.wakeController = new AbortController();
-    previous.abort();
-  }
-
-  private noteObservation(observation: LeaseObservation): void {
-    if (observation.held && observation.holder !== this.identity) this.refusedOwnRecord = 0;
-    this.observedLeader = observation.held ? observation.holder : undefined;
-    this.observedTerm = observation.term > 0 ? observation.term : this.observedTerm;
-    this.highestTermSeen = Math.max(this.highestTermSeen, observation.term);
-    this.announceLeader();
-    this.emit();
-  }
-
-  /** Publishes 'leader-changed' when the known (leader, term) pair changed to a known leader. */
-  private announceLeader(): void {
-    const leader = this.observedLeader;
-    const term = this.observedTerm;
-    if (leader === undefined) return;
-    if (this.announced && this.announced.leader === leader && this.announced.term === term) return;
-    this.announced = { leader, term };
-    this.publish({
-      type: 'leader-changed',
-      leaseName: this.leaseName,
-      identity: this.identity,
-      at: this.clock.wallNow(),
-      leader,
-      term,
-      self: leader === this.identity && this.role === 'leader',
-    });
+    this.publisher.lost(tenure.term, reason, message);
   }
 
   /**
-   * Delivers an event to events$ subscribers and its diagnostics channel, in transition order: an
-   * event caused by a subscriber is queued until the current one has reached everyone.
+   * Ends the current tenure (if any) and gives back what this replica may hold, through the tenure:
+   * its work drained first (the drain hook), never freeing a later tenure's lease.
    */
-  private publish(event: LeadershipEvent): void {
-    this.eventQueue.push(event);
-    if (this.deliveringEvents) return;
-    this.deliveringEvents = true;
-    try {
-      for (let next = this.eventQueue.shift(); next; next = this.eventQueue.shift()) {
-        // RxJS catches a throwing subscriber and rethrows it asynchronously as an unhandled error:
-        // the loop goes on either way (the Nest hooks catch and log their callers' errors).
-        this.eventSubject.next(next);
-        publishDiagnostics(next);
-      }
-    } finally {
-      this.deliveringEvents = false;
-    }
+  private async endAndRelease(reason: LeadershipEndReason, why: string, to?: string): Promise<void> {
+    const tenure = this.publisher.role === 'leader' ? this.tenure : undefined;
+    const mayHoldLease = tenure !== undefined || this.candidacy.mayHoldLease;
+    if (tenure) this.demote(tenure, reason, why);
+    if (mayHoldLease) await this.candidacy.releaseAfter(tenure, () => this.tenure, this.beforeHandover, to);
   }
 
-  /**
-   * An acquire was refused although the record named this replica and no acquire of ours was in
-   * doubt: another replica uses the same identity (e.g. two apps in one process, or containers on
-   * host networking where every pid is 1). Twice in a row rules out a takeover racing our poll.
-   */
-  private noteRefusedOwnRecord(): void {
-    this.refusedOwnRecord += 1;
-    if (this.refusedOwnRecord < 2 || this.identityCollision) return;
-    this.identityCollision = true;
-    this.logger.warn(
-      `Another replica holds "${this.leaseName}" under this replica's own identity "${this.identity}": give every replica a unique identity (logs, health and currentLeader() cannot tell them apart). Until then this replica no longer treats a record naming "${this.identity}" as its own`,
-    );
-  }
-
-  private storeAnswered(): void {
-    if (this.consecutiveFailures > 0) {
-      this.logger.log(
-        `Lease store reachable again for "${this.leaseName}" after ${this.consecutiveFailures} failed request(s)`,
-      );
-    }
-    this.consecutiveFailures = 0;
-    this.consecutivePermanentFailures = 0;
-    this.lastError = undefined;
-    this.lastStoreContactAt = this.clock.wallNow();
-  }
-
-  private storeFailed(error: unknown, during: string): void {
-    const kind = errorKindOf(error);
-    const message = messageOf(error);
-    this.consecutiveFailures += 1;
-    if (kind === 'permanent') this.consecutivePermanentFailures += 1;
-    this.lastError = { kind, message, code: codeOf(error), at: this.clock.wallNow() };
-    const line = `Lease store ${kind} error during ${during} of "${this.leaseName}": ${message}`;
-    if (kind === 'permanent')
-      this.logger.error(`${line} (check the storage configuration; retrying with backoff)`);
-    else if (this.consecutiveFailures === 1) this.logger.warn(line);
-    else this.logger.debug?.(`${line} (failure ${this.consecutiveFailures} in a row)`);
-  }
-
-  private setRole(role: LeaderRole): void {
-    if (this.role === role) return;
-    this.role = role;
-    this.roleSince = this.clock.wallNow();
-    this.emit();
-  }
-
-  /**
-   * Publishes the current state. A subscriber may cause a transition while it is being told of one
-   * (e.g. it calls stepDown() on "leader"): that transition is published after every subscriber has
-   * seen the first one, so all subscribers see the same order and the last state they see is current.
-   */
-  private emit(): void {
-    if (!this.stateSubject || this.stateSubject.closed) return;
-    if (this.emitting) {
-      this.emitAgain = true;
-      return;
-    }
-    this.emitting = true;
-    try {
-      do {
-        this.emitAgain = false;
-        this.stateSubject.next(this.snapshot());
-      } while (this.emitAgain && !this.stateSubject.closed);
-    } finally {
-      this.emitting = false;
-    }
-  }
-
-  private snapshot(): LeadershipState {
-    const leading = this.role === 'leader';
+  private candidacyHost(): CandidacyHost {
     return {
-      leaseName: this.options.leaseName,
-      identity: this.options.identity,
-      role: this.role,
-      leader: leading ? this.identity : this.observedLeader,
-      term: leading ? this.tenure?.term : this.observedTerm,
-      since: this.roleSince,
-      lastStoreContactAt: this.lastStoreContactAt,
-      lastError: this.lastError,
-      consecutiveFailures: this.consecutiveFailures,
+      lease: this,
+      store: this.store,
+      requests: this.requests,
+      health: this.health,
+      recordLoss: this.recordLoss,
+      presence: this.presence,
+      stopSignal: this.stopController.signal,
+      drainTimeoutMs: this.drainTimeoutMs,
+      highestTermSeen: () => this.publisher.highestTermSeen,
+      noteObservation: (observation) => this.observed(observation),
+      promote: (sentAt, term) => this.promote(sentAt, term),
     };
   }
 
-  private describeTenure(tenure: Tenure): Leadership {
-    return {
-      leaseName: this.leaseName,
-      identity: this.identity,
-      term: tenure.term,
-      signal: tenure.controller.signal,
-      since: tenure.since,
-      isActive: () => this.tenure === tenure && this.isLeader(),
-      remainingMs: () => (this.tenure === tenure && this.isLeader() ? this.deadline - this.clock.now() : 0),
-    };
+  private observed(observation: LeaseObservation): void {
+    if (observation.held && observation.holder !== this.identity) this.candidacy.sawOtherHolder();
+    this.publisher.observed(observation);
   }
-}
-
-/**
- * What a store reports is foreign input (another replica wrote it; a custom store may pass it through
- * unchecked): terms must be safe integers (anything else reads as 0, a lost record, so the
- * record-loss rules apply) and holder identities are stripped of control characters and capped.
- */
-function trustedObservation(observation: LeaseObservation): LeaseObservation {
-  const safeTerm = (value: unknown): number | undefined =>
-    typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
-  const recoveredTerm = safeTerm(observation.recoveredTerm);
-  const successor = sanitizeForeignText(observation.successor);
-  return {
-    held: observation.held === true,
-    holder: sanitizeForeignText(observation.holder),
-    term: safeTerm(observation.term) ?? 0,
-    acquiredAt: observation.acquiredAt,
-    ...(recoveredTerm !== undefined ? { recoveredTerm } : {}),
-    ...(successor !== undefined ? { successor } : {}),
-  };
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function codeOf(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' ? code : undefined;
 }

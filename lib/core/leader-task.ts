@@ -120,7 +120,8 @@ export function runWhileLeader(
           logger.error(
             `${describe(leadership)} failed: ${messageOf(error)}; stepping down so another replica can lead`,
           );
-          await elector.stepDown().catch(() => undefined);
+          // Not awaited: stepDown drains this tenure's work, and this run is part of it.
+          void elector.stepDown().catch(() => undefined);
           return;
         }
         const delay = Math.min(maxRestartDelayMs, restartDelayMs * 2 ** Math.min(20, failures - 1));

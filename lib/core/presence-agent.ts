@@ -1,8 +1,14 @@
 import { sleep, type Clock } from './clock.js';
-import type { ResolvedPreferenceOptions } from './election-options.js';
+import {
+  InvalidElectionOptionError,
+  type ResolvedElectionOptions,
+  type ResolvedPreferenceOptions,
+} from './election-options.js';
+import type { LeaseStore } from './lease-store.js';
 import type { ElectionLogger } from './logger.js';
 import {
   comparePreference,
+  isPresenceStore,
   type PresenceAnnouncement,
   type PresenceRecord,
   type PresenceStore,
@@ -58,6 +64,49 @@ export class PresenceAgent {
       canLead: preference.canLead,
       startedAt: clock.wallNow(),
     };
+  }
+
+  /**
+   * The agent for an election, when presence is on and the store keeps presence records; priorities
+   * and failback without such a store are refused, naming the option.
+   */
+  static create(
+    store: LeaseStore,
+    host: PresenceHost,
+    options: ResolvedElectionOptions,
+    requests: StoreRequests,
+    clock: Clock,
+    logger: ElectionLogger,
+    stopSignal: AbortSignal,
+  ): PresenceAgent | undefined {
+    const preference = options.preference;
+    if (preference.presence && isPresenceStore(store)) {
+      const settings = { ...preference, presence: preference.presence };
+      return new PresenceAgent(store, host, settings, requests, clock, logger, stopSignal);
+    }
+    if (preference.prioritySet || preference.failbackAfterMs !== undefined) {
+      throw new InvalidElectionOptionError(
+        preference.prioritySet ? 'priority' : 'failback',
+        preference.prioritySet ? preference.priority : 'on',
+        `a store with presence records (MemoryLeaseStore or AzureBlobLeaseStore; ${store.description} has none)`,
+      );
+    }
+    return undefined;
+  }
+
+  /** Rejects unless `identity` is a live member that can lead (from a fresh listing): yieldTo's check. */
+  static async liveCandidate(
+    agent: PresenceAgent | undefined,
+    leaseName: string,
+    identity: string,
+  ): Promise<void> {
+    const members = agent ? await agent.liveRecords(0) : [];
+    const target = members.find((member) => member.identity === identity);
+    if (!target || !target.canLead) {
+      throw new Error(
+        `yieldTo: "${identity}" is not a live member of "${leaseName}" that can lead (live: ${members.map((m) => `"${m.identity}"`).join(', ') || 'none'})`,
+      );
+    }
   }
 
   start(): void {

@@ -70,3 +70,25 @@ export function comparePreference(a: PresenceAnnouncement, b: PresenceAnnounceme
   if (a.startedAt !== b.startedAt) return a.startedAt - b.startedAt;
   return a.identity < b.identity ? -1 : a.identity > b.identity ? 1 : 0;
 }
+
+/**
+ * Members as LeaderElector.members() lists them: candidates before observers (canLead false never
+ * leads, whatever its priority), then in preference order; ages in whole milliseconds.
+ */
+export function describeMembers(
+  records: PresenceRecord[],
+  leader: string | undefined,
+  self: string,
+): LeaseMember[] {
+  const order = (a: PresenceRecord, b: PresenceRecord): number =>
+    a.canLead !== b.canLead ? (a.canLead ? -1 : 1) : comparePreference(a, b);
+  return [...records].sort(order).map((record) => ({
+    identity: record.identity,
+    priority: record.priority,
+    canLead: record.canLead,
+    startedAt: record.startedAt,
+    lastSeenAgoMs: Math.round(record.ageMs),
+    role: record.identity === leader ? 'leader' : 'follower',
+    self: record.identity === self,
+  }));
+}

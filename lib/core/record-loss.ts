@@ -26,7 +26,12 @@ export class RecordLossRules {
    */
   private recordTerm = 0;
   private wait?: { until: number; termBefore: number };
-  private ownLoss?: { term: number };
+  /**
+   * This replica held the record when it was lost: its term, and when the lost lease had surely
+   * expired on the server (last send + D). Only that loss is ours, and only until then: by that time
+   * another replica may have led on a newer record this replica never saw.
+   */
+  private ownLoss?: { term: number; until: number };
 
   constructor(
     private readonly clock: Clock,
@@ -41,19 +46,26 @@ export class RecordLossRules {
 
   /** The term to write as `recoveredTerm` with the next acquire: set only after our own record was lost. */
   get recoveredTerm(): number | undefined {
-    return this.ownLoss?.term;
+    return this.currentOwnLoss()?.term;
+  }
+
+  private currentOwnLoss(): { term: number; until: number } | undefined {
+    if (this.ownLoss && this.clock.now() >= this.ownLoss.until) this.ownLoss = undefined;
+    return this.ownLoss;
   }
 
   /** Applied to every follower observation. True while this replica must not compete. */
   waitingAfter(observation: LeaseObservation): boolean {
     const termBefore = this.recordTerm;
-    if (this.ownLoss && observation.held && observation.holder !== this.lease.identity) {
+    const ownLoss = this.currentOwnLoss();
+    if (ownLoss && observation.held && observation.holder !== this.lease.identity) {
       // Someone else leads on the new record: from here on the ordinary rules apply to us.
       this.ownLoss = undefined;
     }
     this.recordTerm = observation.term;
     if (observation.term < termBefore) {
-      if (this.ownLoss) this.wait = undefined;
+      // Ours only if the record that dropped is the one we held (same term) and still in time.
+      if (this.ownLoss && this.ownLoss.term === termBefore) this.wait = undefined;
       else this.start(termBefore, `by a follower poll, term ${observation.term} now`);
     }
     const wait = this.wait;
@@ -88,8 +100,8 @@ export class RecordLossRules {
   }
 
   /** Our renewal found our own record gone while our lease was valid: we were the pre-loss holder. */
-  ownRecordLost(term: number): void {
-    this.ownLoss = { term };
+  ownRecordLost(term: number, leaseExpiredBy: number): void {
+    this.ownLoss = { term, until: leaseExpiredBy };
   }
 
   /** We lead with `term`: our acquisition wrote the newest record, any earlier loss is settled. */

@@ -13,6 +13,8 @@ import {
   PROBE,
   slotIndex,
   SlotState,
+  stateOfWord,
+  stateWord,
   toMs,
   toUs,
 } from './shared-renewal-state.js';
@@ -33,10 +35,13 @@ export interface RenewalThreadSettings {
   /**
    * Longest time the main thread may be blocked (no heartbeat) and still have its leases renewed,
    * ms. Default 60000 (4 × the default lease): a CPU-bound job of up to a minute keeps the lease. The
-   * last renewal goes out between maxBlockedMs − renewInterval and maxBlockedMs into a block, so a
-   * block keeps the lease below maxBlockedMs + D − safetyMargin − renewInterval and loses it from
-   * maxBlockedMs + D − safetyMargin (69 s and 74 s at defaults); a wedged process is taken over within
-   * about maxBlockedMs + D + R instead of holding the lease for ever.
+   * last renewal goes out between maxBlockedMs − renewInterval and maxBlockedMs into a block, and the
+   * lease then runs out D after it. A block that ends before that keeps the tenure until its deadline
+   * (last renewal + D − safetyMargin), then the process steps down and, at its next poll, re-acquires
+   * its own still-held lease (same lease id) with a new term: nobody else can take it meanwhile. Only
+   * a block that outlasts the lease (from about maxBlockedMs + D − renewInterval into it) lets
+   * another replica take over, within about maxBlockedMs + D + R: a wedged process cannot hold the
+   * lease for ever.
    */
   maxBlockedMs?: number;
   /** End the process (SIGKILL) if the main thread is still blocked when a lease's deadline passes. Default false. */
@@ -60,7 +65,8 @@ export class RenewalThread implements RenewalDelegate {
   private readonly logger: ElectionLogger;
   private readonly losses = new Map<string, { recordLost: boolean; message: string }>();
   private readonly stops = new Map<string, string>();
-  private nextSlot = 0;
+  /** Slots owned by a tenure that has not ended: a slot is given out again only once freed. */
+  private readonly usedSlots = new Set<number>();
   private generation = 0;
   private closed = false;
   readonly ready: Promise<void>;
@@ -154,13 +160,16 @@ export class RenewalThread implements RenewalDelegate {
 
   begin(lease: DelegatedLease): DelegatedRenewal {
     if (this.closed) throw new Error('The renewal thread is closed');
-    const slot = this.nextSlot;
-    this.nextSlot = (this.nextSlot + 1) % MAX_SLOTS;
+    let slot = 0;
+    while (slot < MAX_SLOTS && this.usedSlots.has(slot)) slot += 1;
+    if (slot === MAX_SLOTS)
+      throw new Error(`All ${MAX_SLOTS} renewal thread slots are held by running tenures`);
+    this.usedSlots.add(slot);
     const generation = ++this.generation;
     const key = `${slot}:${generation}`;
     Atomics.store(this.state, slotIndex(slot, 0), toUs(lease.sentAt));
-    Atomics.store(this.state, slotIndex(slot, 1), SlotState.ACTIVE);
     Atomics.store(this.state, slotIndex(slot, 2), BigInt(generation));
+    Atomics.store(this.state, slotIndex(slot, 1), stateWord(generation, SlotState.ACTIVE));
     this.worker.postMessage({
       type: 'hold',
       hold: { ...lease, slot, generation, sentAtUs: toUs(lease.sentAt).toString() },
@@ -171,7 +180,9 @@ export class RenewalThread implements RenewalDelegate {
       lastSentAt: () => (mine() ? toMs(Atomics.load(this.state, slotIndex(slot, 0))) : -Infinity),
       lost: () => {
         if (!mine()) return undefined;
-        const state = Atomics.load(this.state, slotIndex(slot, 1));
+        const word = stateOfWord(Atomics.load(this.state, slotIndex(slot, 1)));
+        if (word.generation !== generation) return undefined;
+        const state = word.state;
         if (state !== SlotState.LOST && state !== SlotState.RECORD_LOST) return undefined;
         return (
           this.losses.get(key) ?? {
@@ -187,6 +198,8 @@ export class RenewalThread implements RenewalDelegate {
         this.losses.delete(key);
         this.stops.delete(key);
         this.worker.postMessage({ type: 'end', slot, generation });
+        // Free for a later tenure: the worker writes to it only by compare-and-set on its own values.
+        this.usedSlots.delete(slot);
       },
     };
   }

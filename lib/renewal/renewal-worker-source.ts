@@ -17,6 +17,11 @@
 export function renewalWorkerMain(): void {
   const { parentPort, workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
   const { performance } = require('node:perf_hooks') as typeof import('node:perf_hooks');
+  const nowUs = (): bigint => BigInt(Math.floor(performance.now() * 1000));
+  // Offset handshake, first thing: the main thread wrote its clock into PROBE (state[1]) before
+  // starting us, and every microsecond spent before this reading (loading the SDK takes 100–250 ms)
+  // would put this thread's deadlines later than the main thread's.
+  const offsetUs = nowUs() - Atomics.load((workerData as { state: BigInt64Array }).state, 1);
   const data = workerData as {
     state: BigInt64Array;
     storageModulePath: string;
@@ -32,7 +37,6 @@ export function renewalWorkerMain(): void {
   };
   const { BlobServiceClient } = require(data.storageModulePath) as typeof import('@azure/storage-blob');
   const HEARTBEAT = 0;
-  const PROBE = 1;
   const SLOT_BASE = 4;
   const SLOT_SIZE = 4;
   const LOST = 1n;
@@ -40,9 +44,6 @@ export function renewalWorkerMain(): void {
   const STOPPED_BLOCKED = 3n;
   const ENDED = 4n;
   const state = data.state;
-  const nowUs = (): bigint => BigInt(Math.floor(performance.now() * 1000));
-  // Offset handshake: the main thread wrote its clock into PROBE before starting us.
-  const offsetUs = nowUs() - Atomics.load(state, PROBE);
   const pipelineOptions = data.pipelineOptions;
   // A TokenCredential cannot cross threads; its tokens can. This one hands the SDK the newest token
   // the main thread posted (the SDK caches it and asks again near its expiry); before the first
@@ -73,6 +74,12 @@ export function renewalWorkerMain(): void {
   const sleep = (ms: number): Promise<void> =>
     new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(ms, 2_147_483_647))));
   const at = (slot: number, field: number): number => SLOT_BASE + slot * SLOT_SIZE + field;
+  const ACTIVE = 0n;
+  const word = (hold: { generation: number }, code: bigint): bigint => BigInt(hold.generation) * 8n + code;
+  /** Moves this generation's slot from ACTIVE to `code`; false when the slot is no longer ours. */
+  const setState = (hold: { slot: number; generation: number }, code: bigint): boolean =>
+    Atomics.compareExchange(state, at(hold.slot, 1), word(hold, ACTIVE), word(hold, code)) ===
+    word(hold, ACTIVE);
   const ended = new Set<string>();
 
   interface Hold {
@@ -93,6 +100,8 @@ export function renewalWorkerMain(): void {
     const lease = container.getBlobClient(hold.leaseName).getBlobLeaseClient(hold.leaseId);
     // Send times on the worker clock (the main clock value + offset: at least the truth).
     let sentUs = BigInt(hold.sentAtUs) + offsetUs;
+    // The value this generation last wrote (or the main thread wrote at begin): the CAS expectation.
+    let published = BigInt(hold.sentAtUs);
     const deadlineUs = (): bigint => sentUs + BigInt((hold.leaseDurationMs - hold.safetyMarginMs) * 1000);
     for (;;) {
       await sleep(Number(sentUs + BigInt(hold.renewIntervalMs * 1000) - nowUs()) / 1000);
@@ -102,7 +111,7 @@ export function renewalWorkerMain(): void {
         if (now >= deadlineUs()) return; // the main thread steps down at the same deadline
         const silenceMs = Number(now - offsetUs - Atomics.load(state, HEARTBEAT)) / 1000;
         if (silenceMs > data.maxBlockedMs) {
-          Atomics.store(state, at(hold.slot, 1), STOPPED_BLOCKED);
+          if (!setState(hold, STOPPED_BLOCKED)) return;
           parentPort!.postMessage({
             type: 'stopped',
             slot: hold.slot,
@@ -124,14 +133,17 @@ export function renewalWorkerMain(): void {
           clearTimeout(timer);
           sentUs = now;
           if (ended.has(key)) return;
-          Atomics.store(state, at(hold.slot, 0), now - offsetUs);
+          const next = now - offsetUs;
+          if (Atomics.load(state, at(hold.slot, 2)) !== BigInt(hold.generation)) return;
+          if (Atomics.compareExchange(state, at(hold.slot, 0), published, next) !== published) return;
+          published = next;
           break;
         } catch (error) {
           clearTimeout(timer);
           const status = (error as { statusCode?: number }).statusCode;
           if (status === 404 || status === 409 || status === 412) {
             if (ended.has(key)) return;
-            Atomics.store(state, at(hold.slot, 1), status === 404 ? RECORD_LOST : LOST);
+            if (!setState(hold, status === 404 ? RECORD_LOST : LOST)) return;
             parentPort!.postMessage({
               type: 'lost',
               slot: hold.slot,
@@ -163,7 +175,7 @@ export function renewalWorkerMain(): void {
         void renewWhileHeld(message.hold);
       } else if (message.type === 'end') {
         ended.add(`${message.slot}:${message.generation}`);
-        Atomics.store(state, at(message.slot, 1), ENDED);
+        setState(message, ENDED);
       }
     },
   );

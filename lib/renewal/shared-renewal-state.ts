@@ -9,8 +9,13 @@
  *   [1] clock probe (µs, main clock): written once by the main thread for the offset handshake
  *   per slot s (from SLOT_BASE + s × SLOT_SIZE):
  *     [+0] send time of the last successful acquire/renew (µs, main clock)
- *     [+1] state: ACTIVE, LOST, RECORD_LOST, STOPPED_BLOCKED, ENDED
+ *     [+1] state word: generation × 8 + state (ACTIVE, LOST, RECORD_LOST, STOPPED_BLOCKED, ENDED)
  *     [+2] generation (which tenure the slot belongs to)
+ *
+ * Ownership: the main thread gives a free slot to a tenure (a new generation) and frees it only when
+ * that tenure ends. The renewal thread may still be finishing a renewal of an ended tenure, so it
+ * writes only by compare-and-set: a send time against the value it wrote last, a state against its
+ * own generation's ACTIVE word. A slot passed on to a later tenure is never written by the old one.
  */
 export const HEARTBEAT = 0;
 export const PROBE = 1;
@@ -19,6 +24,15 @@ export const SLOT_SIZE = 4;
 export const MAX_SLOTS = 256;
 
 export const SlotState = { ACTIVE: 0n, LOST: 1n, RECORD_LOST: 2n, STOPPED_BLOCKED: 3n, ENDED: 4n } as const;
+
+/** The state word of a slot: which generation it describes, and that generation's state. */
+export function stateWord(generation: number, state: bigint): bigint {
+  return BigInt(generation) * 8n + state;
+}
+
+export function stateOfWord(word: bigint): { generation: number; state: bigint } {
+  return { generation: Number(word / 8n), state: word % 8n };
+}
 
 export function createSharedState(): BigInt64Array {
   return new BigInt64Array(

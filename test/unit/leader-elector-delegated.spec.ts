@@ -140,6 +140,33 @@ describe('LeaderElector with a renewal delegate', () => {
     );
   });
 
+  it('past maxBlockedMs, a block that ends before the lease runs out: the tenure ends at its deadline and the process re-acquires its own lease with a new term; nobody else takes over', async () => {
+    const { delegate, store } = await leaderWithDelegate();
+    const memory = (store as unknown as { inner: MemoryLeaseStore }).inner;
+    const other = new LeaderElector(
+      new FaultyStore(memory, clock),
+      { leaseName: 'jobs', identity: 'b', retryJitter: 0, presence: false },
+      { clock, logger: new RecordingLogger() },
+    );
+    await other.start();
+    delegate.stopped = 'the renewal thread stopped renewing (main thread blocked past maxBlockedMs)';
+    let otherLed = false;
+    for (let t = 0; t < 2 * D; t += 100) {
+      await clock.advance(100);
+      if (delegate.begun.length === 2 && t % 5_000 === 0) {
+        // The new tenure is renewed again (the scripted thread renews for real, then publishes).
+        const sentAt = clock.now();
+        await memory.renew('jobs', elector!.leaseId, new AbortController().signal);
+        delegate.sentAt = sentAt;
+      }
+      otherLed ||= other.isLeader();
+      expect(elector!.isLeader() && other.isLeader()).toBe(false);
+    }
+    expect(otherLed).toBe(false);
+    expect(elector!.state).toMatchObject({ role: 'leader', term: 2 });
+    await other.stop();
+  });
+
   it('a later tenure starts a new delegated renewal (the old one stays ended)', async () => {
     const { delegate } = await leaderWithDelegate();
     await clock.advance(D); // nothing published: steps down, then re-acquires its own free lease

@@ -1,0 +1,343 @@
+import { sleep, type Clock } from './clock.js';
+import { jitteredRetryDelay, type ResolvedElectionOptions } from './election-options.js';
+import type { LeaseObservation, LeaseStore } from './lease-store.js';
+import type { ElectionLogger } from './logger.js';
+import type { PresenceAgent } from './presence-agent.js';
+import type { RecordLossRules } from './record-loss.js';
+import { sanitizeForeignText } from './sanitize.js';
+import type { StoreHealth } from './store-health.js';
+import type { StoreRequests } from './store-requests.js';
+import { drainWithin, type Tenure } from './tenure.js';
+import { permanentErrorBackoff } from './timing.js';
+
+/** What a follower poll needs from its elector. */
+export interface CandidacyHost {
+  /** The elector: its lease name, identity, stable lease id and options. */
+  readonly lease: { leaseName: string; identity: string; leaseId: string; options: ResolvedElectionOptions };
+  readonly store: LeaseStore;
+  readonly requests: StoreRequests;
+  readonly health: StoreHealth;
+  readonly recordLoss: RecordLossRules;
+  readonly presence?: PresenceAgent;
+  readonly stopSignal: AbortSignal;
+  /** Longest wait for a drain before the lease is left to expire. */
+  readonly drainTimeoutMs: number;
+  highestTermSeen(): number;
+  noteObservation(observation: LeaseObservation): void;
+  /** Becomes leader on an acquire sent at `sentAt`; false when it came too late to use. */
+  promote(sentAt: number, term: number): boolean;
+}
+
+/**
+ * A candidate's side of the election, one follower poll at a time: the cooldown, the record-loss
+ * wait, the preference windows for a free lease (a named successor, better priority tiers, the
+ * election delay), acquires whose outcome is unknown, a second replica using our identity, and the
+ * backoff after permanent errors. Releases go through here too: an acquire a release overtook is
+ * never led on.
+ */
+export class Candidacy {
+  private cooldownUntil = -Infinity;
+  /** The last acquire failed in an unknown way (or was not led on): the lease may be ours. */
+  private outcomeUnknown = false;
+  private releasesSent = 0;
+  private refusedOwnRecord = 0;
+  /** Another replica uses this identity: a record naming us is not taken as ours. */
+  private identityCollision = false;
+  /** When this replica first saw the lease free, tied to the record seen (term, successor). */
+  private free?: { since: number; term: number; successor?: string };
+  /** Most better priority tiers seen live since the lease went free (a stale one never shortens the wait). */
+  private freeTiers = 0;
+  private startedAt = 0;
+  /** The release of an ended tenure, after its drain: no acquire while it is pending. */
+  private pendingRelease?: Promise<void>;
+  private wakeController = new AbortController();
+
+  constructor(
+    private readonly host: CandidacyHost,
+    private readonly clock: Clock,
+    private readonly logger: ElectionLogger,
+    private readonly random: () => number,
+  ) {}
+
+  /** The lease may be held under our lease id although no tenure uses it (stop and stepDown release it). */
+  get mayHoldLease(): boolean {
+    return this.outcomeUnknown;
+  }
+
+  started(): void {
+    this.startedAt = this.clock.now();
+  }
+
+  /** Sleeps between polls until `ms` passed, the election stops, or wake() is called. */
+  sleep(ms: number): Promise<void> {
+    return sleep(this.clock, ms, [this.host.stopSignal, this.wakeController.signal]);
+  }
+
+  /** Polls now (a release settled, a step-down ended its tenure). */
+  wake(): void {
+    const previous = this.wakeController;
+    this.wakeController = new AbortController();
+    previous.abort();
+  }
+
+  /** stepDown's cooldown: validated, and never shortening a longer one already running. */
+  coolDownFor(cooldownMs: number, option: string): void {
+    if (typeof cooldownMs !== 'number' || !(cooldownMs >= 0) || !Number.isFinite(cooldownMs)) {
+      const got = typeof cooldownMs === 'number' ? String(cooldownMs) : typeof cooldownMs;
+      throw new RangeError(`${option} must be a finite number ≥ 0, got ${got}`);
+    }
+    // The record-loss wait is separate state, so no cooldown can shorten it.
+    this.coolDown(this.clock.now() + cooldownMs);
+  }
+
+  /** Stays out of the election until `until` (the later of this and any cooldown already running). */
+  coolDown(until: number): void {
+    this.cooldownUntil = Math.max(this.cooldownUntil, until);
+  }
+
+  /** A tenure began or ended: marks about the free lease seen before it say nothing about the record now. */
+  tenureBoundary(): void {
+    this.free = undefined;
+    this.freeTiers = 0;
+  }
+
+  pollDelay(): number {
+    return jitteredRetryDelay(this.host.lease.options, this.random);
+  }
+
+  /** One follower poll. Returns how long to wait before the next one. */
+  async poll(): Promise<number> {
+    const host = this.host;
+    const now = this.clock.now();
+    if (now < this.cooldownUntil) return this.cooldownUntil - now;
+    if (this.pendingRelease) return this.pollDelay(); // woken when it settles
+    try {
+      // Observe even when the last acquire's outcome is unknown: the observation is where a lost
+      // record is noticed, and skipping it could let us lead beside the holder of the lost record.
+      const observation = trustedObservation(
+        await host.requests.send('observe', (signal) => host.store.observe(host.lease.leaseName, signal), {
+          timeoutMs: host.lease.options.requestTimeoutMs,
+        }),
+      );
+      host.health.answered();
+      host.noteObservation(observation);
+      if (host.recordLoss.waitingAfter(observation)) return this.pollDelay();
+      // stepDown() may have been called while the observation was on its way.
+      if (this.clock.now() < this.cooldownUntil) return this.cooldownUntil - this.clock.now();
+      this.noteFree(observation);
+      // A lease recorded as ours may be one we hold from before a failed renewal or a lost acquire
+      // response: acquiring with our stable lease id is idempotent (unless our identity is shared).
+      const recordedAsOurs = observation.holder === host.lease.identity && !this.identityCollision;
+      const shouldAcquire = this.outcomeUnknown || !observation.held || recordedAsOurs;
+      if (!shouldAcquire || !host.lease.options.preference.canLead) return this.pollDelay();
+      if (!observation.held && !this.outcomeUnknown && (await this.leavesFreeLeaseToOthers(observation)))
+        return this.pollDelay();
+      return await this.tryAcquire(observation);
+    } catch (error) {
+      if (host.stopSignal.aborted) return 0;
+      const kind = host.health.failed(error, 'follower poll');
+      if (kind === 'lost') this.outcomeUnknown = false;
+      if (kind === 'permanent')
+        return permanentErrorBackoff(host.health.consecutivePermanentFailures, host.lease.options);
+      return this.pollDelay();
+    }
+  }
+
+  /** Settles when no release is pending. */
+  async releasesSettled(): Promise<void> {
+    await this.pendingRelease;
+  }
+
+  /**
+   * Gives back what an ended tenure (or an acquire in doubt) may hold, through the tenure: its work
+   * drained first, never freeing a later tenure's lease (`current`). While this is pending no poll
+   * acquires, so the lease cannot be re-acquired during the drain and then freed under a new tenure.
+   */
+  releaseAfter(
+    tenure: Tenure | undefined,
+    current: () => Tenure | undefined,
+    drain?: () => Promise<boolean | void>,
+    successor?: string,
+  ): Promise<void> {
+    const releasing = (async () => {
+      if (!tenure) {
+        // An acquire in doubt (no tenure uses it): work of an earlier tenure may still run.
+        const { clock, logger } = this;
+        const env = { clock, logger, leaseName: this.host.lease.leaseName, timings: this.host.lease.options };
+        if (await drainWithin({ ...env, drainTimeoutMs: this.host.drainTimeoutMs }, drain, successor))
+          return this.release(successor);
+        return this.coolDown(clock.now() + this.host.lease.options.leaseDurationMs);
+      }
+      const outcome = await tenure.release({ current, send: (to) => this.release(to) }, drain, successor);
+      // The lease stays ours until it expires: re-acquiring it would start a tenure beside that work.
+      if (outcome === 'left-to-expire') this.coolDown(tenure.leaseExpiredBy());
+    })();
+    this.pendingRelease = releasing;
+    void releasing.finally(() => {
+      if (this.pendingRelease === releasing) this.pendingRelease = undefined;
+      this.wake();
+    });
+    return releasing;
+  }
+
+  /** Gives the lease back (409 counts as released); a failure just lets it expire. */
+  private async release(successor?: string): Promise<void> {
+    const host = this.host;
+    this.releasesSent += 1;
+    try {
+      await host.requests.send(
+        'release',
+        (signal) =>
+          successor === undefined
+            ? host.store.release(host.lease.leaseName, host.lease.leaseId, signal)
+            : host.store.release(host.lease.leaseName, host.lease.leaseId, signal, { successor }),
+        { timeoutMs: host.lease.options.requestTimeoutMs, abortOnStop: false },
+      );
+      this.outcomeUnknown = false;
+      host.health.answered();
+      this.logger.log(`Released lease "${host.lease.leaseName}"`);
+    } catch (error) {
+      host.health.failed(error, 'release'); // the lease expires by itself within one lease duration
+    }
+  }
+
+  /** Keeps the "free since" mark while the same free record is observed; any other record resets it. */
+  private noteFree(observation: LeaseObservation): void {
+    const same =
+      this.free !== undefined &&
+      this.free.term === observation.term &&
+      this.free.successor === observation.successor;
+    if (observation.held || !same) this.freeTiers = 0;
+    if (observation.held) this.free = undefined;
+    else if (!same)
+      this.free = { since: this.clock.now(), term: observation.term, successor: observation.successor };
+  }
+
+  /**
+   * Preference for a FREE lease (a held one is never contested): true while this replica must leave
+   * it to others. Never for ever: a named successor gets one preference window; better priority
+   * tiers that are live get one window each, counted from when this replica first saw this record
+   * free; a newly started candidate with a priority first waits electionDelayMs. A failed presence
+   * listing never blocks (liveness first).
+   */
+  private async leavesFreeLeaseToOthers(observation: LeaseObservation): Promise<boolean> {
+    const preference = this.host.lease.options.preference;
+    const now = this.clock.now();
+    const freeSince = this.free?.since ?? now;
+    if (observation.successor !== undefined) {
+      if (observation.successor === this.host.lease.identity) return false;
+      if (now - freeSince < preference.preferenceWindowMs) return true;
+    }
+    const presence = this.host.presence;
+    if (!preference.prioritySet || !presence) return false;
+    const eligibleAt = this.startedAt + preference.electionDelayMs;
+    if (now < eligibleAt) return true;
+    try {
+      this.freeTiers = Math.max(this.freeTiers, await presence.betterTiers());
+      // Windows count from when this replica could first compete.
+      return now - Math.max(freeSince, eligibleAt) < this.freeTiers * preference.preferenceWindowMs;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The acquire half of a poll, after `observation` showed the lease free or ours. */
+  private async tryAcquire(observation: LeaseObservation): Promise<number> {
+    const host = this.host;
+    const sentAt = this.clock.now();
+    const releasesBefore = this.releasesSent;
+    const outcomeWasUnknown = this.outcomeUnknown;
+    const termOnRecord = host.recordLoss.termOnRecord;
+    const recoveredTerm = host.recordLoss.recoveredTerm;
+    this.outcomeUnknown = true;
+    const result = await host.requests.send(
+      'acquire',
+      (signal) =>
+        host.store.acquire(
+          {
+            leaseName: host.lease.leaseName,
+            leaseId: host.lease.leaseId,
+            identity: host.lease.identity,
+            durationSeconds: host.lease.options.leaseDurationSeconds,
+            minimumTerm: host.highestTermSeen(),
+            ...(recoveredTerm !== undefined ? { recoveredTerm } : {}),
+          },
+          signal,
+        ),
+      // Not aborted by stop(): stop()'s release must reach the server after an acquire it may be
+      // processing (else the lease stays held for a lease duration). Still bounded by the timeout.
+      { timeoutMs: host.lease.options.requestTimeoutMs, abortOnStop: false },
+    );
+    host.health.answered();
+    if (!result.acquired) {
+      this.outcomeUnknown = false;
+      if (observation.held && observation.holder === host.lease.identity && !outcomeWasUnknown)
+        this.noteRefusedOwnRecord();
+      // A refused acquire may not say who holds the lease (Azure's 409 does not): keep the observed one.
+      const refused = trustedObservation(result.observation);
+      host.noteObservation({ ...refused, holder: refused.holder ?? observation.holder });
+      return this.pollDelay();
+    }
+    if (host.stopSignal.aborted) return 0; // stop() releases: the outcome stays unknown
+    if (this.releasesSent !== releasesBefore) {
+      // A release went out while this acquire was on its way and may have landed after it: the
+      // lease may already be free for others. Never lead on this answer; release again.
+      await this.release();
+      return Math.max(0, this.cooldownUntil - this.clock.now());
+    }
+    this.outcomeUnknown = false;
+    if (
+      host.recordLoss.lostAtAcquisition(
+        termOnRecord,
+        result.previousTerm,
+        result.term,
+        recoveredTerm !== undefined,
+      )
+    ) {
+      // The record was lost between our observation and this acquisition: its holder may still
+      // believe in it. Neither lead on it nor release it (holding it unused keeps everyone out for
+      // the wait); it is taken up again (same lease id) once the wait is over.
+      return this.pollDelay();
+    }
+    if (!host.promote(sentAt, result.term)) this.outcomeUnknown = true; // held, but acquired too late to use
+    return 0;
+  }
+
+  /**
+   * An acquire was refused although the record named us and no acquire of ours was in doubt:
+   * another replica uses our identity. Twice in a row rules out a takeover racing our poll.
+   */
+  private noteRefusedOwnRecord(): void {
+    this.refusedOwnRecord += 1;
+    if (this.refusedOwnRecord < 2 || this.identityCollision) return;
+    this.identityCollision = true;
+    this.logger.warn(
+      `Another replica holds "${this.host.lease.leaseName}" under this replica's own identity "${this.host.lease.identity}": give every replica a unique identity (logs, health and currentLeader() cannot tell them apart). Until then this replica no longer treats a record naming "${this.host.lease.identity}" as its own`,
+    );
+  }
+
+  /** An observation naming someone else: a refused acquire of our own record was a takeover after all. */
+  sawOtherHolder(): void {
+    this.refusedOwnRecord = 0;
+  }
+}
+
+/**
+ * What a store reports is foreign input (another replica wrote it): terms must be safe integers
+ * (anything else reads as 0, a lost record, so the record-loss rules apply) and holder identities are
+ * stripped of control characters and capped.
+ */
+export function trustedObservation(observation: LeaseObservation): LeaseObservation {
+  const safeTerm = (value: unknown): number | undefined =>
+    typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  const recoveredTerm = safeTerm(observation.recoveredTerm);
+  const successor = sanitizeForeignText(observation.successor);
+  return {
+    held: observation.held === true,
+    holder: sanitizeForeignText(observation.holder),
+    term: safeTerm(observation.term) ?? 0,
+    acquiredAt: observation.acquiredAt,
+    ...(recoveredTerm !== undefined ? { recoveredTerm } : {}),
+    ...(successor !== undefined ? { successor } : {}),
+  };
+}

@@ -1,0 +1,241 @@
+import { sleep, type Clock, type TimerHandle } from './clock.js';
+import { LeadershipEndedError, type Leadership } from './leadership.js';
+import type { LeadershipEndReason } from './leadership-events.js';
+import type { ElectionLogger } from './logger.js';
+import type { DelegatedRenewal, RenewalDelegate } from './renewal-delegate.js';
+import { messageOf } from './store-health.js';
+import { deadlineAfter, leaseExpiredBy, renewalDueAt, type Timings } from './timing.js';
+
+/**
+ * Where a tenure is in its life. Only 'leading' counts as leader (and only before the deadline).
+ *   leading → ended (signal aborted: loss, deadline, step-down, stop, hand-over)
+ *   ended → draining (release asked: waiting for the tenure's work)
+ *   draining → released | left-to-expire (work still running past the bound) | superseded (a later
+ *   tenure holds the lease: this one never frees it)
+ */
+export type TenureState = 'leading' | 'ended' | 'draining' | 'released' | 'left-to-expire' | 'superseded';
+
+export interface TenureEnvironment {
+  clock: Clock;
+  logger: ElectionLogger;
+  timings: Timings;
+  leaseName: string;
+  /** Longest wait for the drain before the lease is left to expire. */
+  drainTimeoutMs: number;
+  /** Called when the deadline timer fires while the tenure still leads (the elector checks and steps down). */
+  onDeadline(tenure: Tenure): void;
+}
+
+/** How a tenure gives its lease back (the elector's store call and its view of the current tenure). */
+export interface ReleaseChannel {
+  current(): Tenure | undefined;
+  send(successor?: string): Promise<void>;
+}
+
+/**
+ * One tenure as leader: its term, signal, send-time deadline, renewal strategy (main thread, or
+ * `delegated` to the renewal thread) and state. It ends once, and it releases its lease only after
+ * draining its work, and never when a later tenure holds the lease.
+ */
+export class Tenure {
+  state: TenureState = 'leading';
+  readonly controller = new AbortController();
+  /** Wall-clock ms when this tenure began. */
+  readonly since: number;
+  /** Send time of the last successful acquire/renew (monotonic). */
+  lastSendAt: number;
+  deadline: number;
+  /** Send time of the last renewal attempt, successful or not. */
+  lastRenewAttemptAt = -Infinity;
+  private timer?: TimerHandle;
+
+  constructor(
+    readonly term: number,
+    sentAt: number,
+    private readonly env: TenureEnvironment,
+    readonly delegated?: DelegatedRenewal,
+  ) {
+    this.since = env.clock.wallNow();
+    this.lastSendAt = sentAt;
+    this.deadline = deadlineAfter(sentAt, env.timings);
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** The one validity check (client-go's isLeaseValid): leading, and before the deadline. */
+  isValid(now = this.env.clock.now()): boolean {
+    return this.state === 'leading' && now < this.deadline;
+  }
+
+  remainingMs(): number {
+    const now = this.env.clock.now();
+    return this.isValid(now) ? this.deadline - now : 0;
+  }
+
+  /** A renewal sent at `sentAt` succeeded: the deadline moves with it. */
+  renewed(sentAt: number, rearm = true): void {
+    if (sentAt <= this.lastSendAt) return;
+    this.lastSendAt = sentAt;
+    this.deadline = deadlineAfter(sentAt, this.env.timings);
+    if (rearm) this.armDeadlineTimer();
+  }
+
+  /**
+   * Reads the renewal thread's progress (a synchronous shared-memory read): a later send time moves
+   * the deadline exactly as a main-thread renewal would. Returns the loss it reports, if any.
+   */
+  followDelegate(): { recordLost: boolean; message: string } | undefined {
+    const delegated = this.delegated;
+    if (!delegated || this.state !== 'leading') return undefined;
+    const lost = delegated.lost();
+    if (lost) return lost;
+    const sentAt = delegated.lastSentAt();
+    if (sentAt > this.lastSendAt) {
+      this.lastRenewAttemptAt = sentAt;
+      this.renewed(sentAt, false); // the timer re-arms itself when it finds the deadline moved
+    }
+    return undefined;
+  }
+
+  /** The tenure as work sees it; `current` is the elector's isLeader() check for this tenure. */
+  describe(owner: { leaseName: string; identity: string }, current: () => boolean): Leadership {
+    return {
+      leaseName: owner.leaseName,
+      identity: owner.identity,
+      term: this.term,
+      signal: this.signal,
+      since: this.since,
+      isActive: current,
+      remainingMs: () => (current() ? this.remainingMs() : 0),
+    };
+  }
+
+  /** When this tenure's lease has surely expired on the server unless renewed again. */
+  leaseExpiredBy(): number {
+    return leaseExpiredBy(this.lastSendAt, this.env.timings);
+  }
+
+  /** Steps down exactly at the deadline even if a renewal is still hanging. */
+  armDeadlineTimer(): void {
+    const clock = this.env.clock;
+    if (this.timer !== undefined) clock.clearTimeout(this.timer);
+    this.timer = clock.setTimeout(() => {
+      this.timer = undefined;
+      if (this.state === 'leading') this.env.onDeadline(this);
+    }, this.deadline - clock.now());
+  }
+
+  /** Ends the tenure (once): aborts its signal, stops its renewals and timer. False if it had ended. */
+  end(reason: LeadershipEndReason, message: string): boolean {
+    if (this.state !== 'leading') return false;
+    this.state = 'ended';
+    if (this.timer !== undefined) this.env.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.delegated?.end();
+    this.controller.abort(new LeadershipEndedError(message, reason));
+    return true;
+  }
+
+  /**
+   * Gives the lease back after the tenure ended: drains its work first (bounded by drainTimeoutMs;
+   * a drain that says work still runs, or does not end in time, leaves the lease to expire, logged),
+   * and never frees a lease a later tenure holds.
+   */
+  async release(
+    channel: ReleaseChannel,
+    drain?: () => Promise<boolean | void>,
+    successor?: string,
+  ): Promise<TenureState> {
+    if (this.state !== 'ended') return this.state;
+    this.state = 'draining';
+    if (!(await drainWithin(this.env, drain, successor))) {
+      this.state = 'left-to-expire';
+      return this.state;
+    }
+    const current = channel.current();
+    if (current !== undefined && current !== this) {
+      this.state = 'superseded';
+      return this.state;
+    }
+    await channel.send(successor);
+    this.state = 'released';
+    return this.state;
+  }
+
+  /**
+   * Why the deadline passed, for the step-down line. A renewal due but never sent means this process
+   * could not run its timers (event loop blocked, process paused): the fix is in the job code.
+   */
+  deadlineMissedReason(lastError?: string): string {
+    const base = 'lease deadline reached without a successful renewal';
+    const threadStopped = this.delegated?.stoppedBecause();
+    if (threadStopped) return `${base}: ${threadStopped}`;
+    const dueAt = renewalDueAt(this.lastSendAt, this.env.timings);
+    const overdueMs = this.env.clock.now() - dueAt;
+    if (this.lastRenewAttemptAt < dueAt && overdueMs > this.env.timings.renewRetryIntervalMs) {
+      return `${base}: no renewal could be sent for ${(overdueMs / 1000).toFixed(1)} s after it was due (event loop blocked or process paused?)`;
+    }
+    return lastError ? `${base} (last error: ${lastError})` : base;
+  }
+}
+
+/** Hands a new tenure's renewals to the delegate; undefined (renew on the main thread) if it cannot take it. */
+export function delegateRenewals(
+  delegate: RenewalDelegate,
+  elector: { leaseName: string; leaseId: string },
+  timings: Timings,
+  sentAt: number,
+  logger: ElectionLogger,
+): DelegatedRenewal | undefined {
+  const { leaseDurationMs, safetyMarginMs, renewIntervalMs, renewRetryIntervalMs, requestTimeoutMs } =
+    timings;
+  try {
+    return delegate.begin({
+      leaseName: elector.leaseName,
+      leaseId: elector.leaseId,
+      sentAt,
+      leaseDurationMs,
+      safetyMarginMs,
+      renewIntervalMs,
+      renewRetryIntervalMs,
+      requestTimeoutMs,
+    });
+  } catch (error) {
+    logger.warn(
+      `The renewal delegate cannot renew "${elector.leaseName}" (${messageOf(error)}); renewing on the main thread`,
+    );
+    return undefined;
+  }
+}
+
+/**
+ * Runs a drain, bounded by drainTimeoutMs: true when the ended tenure's work has stopped. False (the
+ * drain says work still runs, or it did not end in time) is logged: the lease is left to expire.
+ */
+export async function drainWithin(
+  env: Pick<TenureEnvironment, 'clock' | 'logger' | 'leaseName' | 'drainTimeoutMs' | 'timings'>,
+  drain?: () => Promise<boolean | void>,
+  successor?: string,
+): Promise<boolean> {
+  if (!drain) return true;
+  const bound = new AbortController();
+  let drained: boolean;
+  try {
+    drained = await Promise.race([
+      drain().then((result) => result !== false),
+      sleep(env.clock, env.drainTimeoutMs, bound.signal).then(() => false),
+    ]);
+  } catch (error) {
+    env.logger.warn(`The drain before releasing "${env.leaseName}" failed: ${messageOf(error)}`);
+    drained = true;
+  } finally {
+    bound.abort();
+  }
+  if (!drained)
+    env.logger.warn(
+      `Not releasing lease "${env.leaseName}"${successor === undefined ? '' : ` to "${successor}"`}: work of the ended tenure is still running; the lease expires by itself within ${env.timings.leaseDurationMs / 1000} s, so no new leader starts beside that work until then`,
+    );
+  return drained;
+}
