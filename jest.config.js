@@ -30,5 +30,7 @@ export default {
     },
     // The seeded fault-harness run (about 2 min of real time): in `npm run test:all`, not `npm test`.
     { ...shared, displayName: 'chaos', testMatch: ['<rootDir>/test/e2e/chaos.e2e.spec.ts'] },
+    // Deterministic simulation (virtual time only): a bounded budget of schedules plus pinned regressions.
+    { ...shared, displayName: 'simulation', testMatch: ['<rootDir>/test/simulation/**/*.spec.ts'] },
   ],
 };

@@ -1,0 +1,108 @@
+import { fromPinned, type PinnedSchedule, type Scenario, type Step } from './scenario.js';
+import type { SimConfig } from './world.js';
+
+/**
+ * Shrunk schedules the tester found by itself on the core of commit 039637a (see findings.md), kept
+ * as data so they replay without the generator: each must pass once the core is fixed. They drive
+ * the elector through its public API only; the world's random streams are per purpose (network,
+ * drains, each elector's jitter), so a core that draws a different number of random values still
+ * replays the same schedule.
+ */
+const BASE: SimConfig = {
+  replicas: 2,
+  leaseDurationSeconds: 15,
+  retryIntervalMs: 1000,
+  retryJitter: 0,
+  presence: false,
+  presenceIntervalMs: 2000,
+  delegated: false,
+  tasks: false,
+  onError: ['restart', 'restart', 'restart', 'restart', 'restart'],
+  startMask: 1,
+  shutdownTimeoutMs: 10_000,
+};
+
+function pin(config: Partial<SimConfig>, seed: number, steps: Step[]): PinnedSchedule {
+  return { config: { ...BASE, ...config }, seed, steps };
+}
+
+const SCHEDULES: Array<{ name: string; schedule: PinnedSchedule }> = [
+  {
+    name: 'defect 1: yieldTo re-acquires during the drain, then releases under the new tenure ([g], handover seed 1)',
+    schedule: pin({ replicas: 4, presence: true, tasks: true, startMask: 9 }, 0, [
+      { op: { t: 'flapSide', n: 200 }, dtMs: 3000 },
+      { op: { t: 'yieldTo', to: 3 }, dtMs: 0 },
+      { op: { t: 'yieldTo', to: 0 }, dtMs: 3000 },
+    ]),
+  },
+  {
+    name: 'defect 2: stepDown() releases while the task of the ended tenure still runs ([c], stepdown seed 1)',
+    schedule: pin({ tasks: true }, 0, [
+      { op: { t: 'fault', kind: 'transient', ms: 100, delayMs: 50 }, dtMs: 3000 },
+      { op: { t: 'stepDown', r: 0 }, dtMs: 0 },
+    ]),
+  },
+  {
+    name: 'defect 3 (family): the pre-loss holder re-acquires at once although another record came and went unseen ([a], recordLoss seed 2)',
+    schedule: pin(
+      { replicas: 4, retryIntervalMs: 2000, presence: true, priorities: [0, 0, 0, 0, 0], startMask: 9 },
+      0,
+      [
+        { op: { t: 'fault', kind: 'hang', ms: 9027, delayMs: 50 }, dtMs: 9142 },
+        { op: { t: 'pause', r: 0, ms: 200 }, dtMs: 7110 },
+        { op: { t: 'loseRecord', lease: 'jobs' }, dtMs: 1869 },
+        { op: { t: 'loseRecord', lease: 'jobs' }, dtMs: 2012 },
+      ],
+    ),
+  },
+  {
+    name: 'defect 4: 256 tenures of another lease reuse the slot of a held lease on the renewal thread ([f], slots seed 3)',
+    schedule: pin({ delegated: true }, 0, [
+      { op: { t: 'flapSide', n: 200 }, dtMs: 0 },
+      { op: { t: 'flapSide', n: 200 }, dtMs: 3000 },
+    ]),
+  },
+  {
+    name: 'defect 5: the ex-leader takes the lease it just handed to a successor (stale freeSince) ([h], handover seed 3)',
+    schedule: pin({ presence: true, startMask: 3 }, 0, [
+      { op: { t: 'gatedRun', durationMs: 100, drainMs: 0 }, dtMs: 7143 },
+      { op: { t: 'yieldTo', to: 1 }, dtMs: 0 },
+      { op: { t: 'yieldTo', to: 0 }, dtMs: 3000 },
+    ]),
+  },
+  {
+    name: 'defect 5, successor crashed: the ex-leader does not leave the lease to it for the window ([h], successor seed 2)',
+    schedule: pin({ presence: true, priorities: [0, 0, 0, 0, 0], failbackAfterMs: 0, startMask: 14 }, 0, [
+      { op: { t: 'wait' }, dtMs: 12 },
+      { op: { t: 'start', r: 0 }, dtMs: 3101 },
+      { op: { t: 'yieldTo', to: 0 }, dtMs: 0 },
+      { op: { t: 'crash', r: 0 }, dtMs: 7 },
+    ]),
+  },
+  {
+    name: 'finding 6: stepDown({ cooldownMs: 0 }) re-acquires while its release is in flight and leads on a freed lease ([g], mixed seed 2)',
+    schedule: pin({}, 92418230, [
+      { op: { t: 'start', r: 0 }, dtMs: 1362 },
+      { op: { t: 'wait' }, dtMs: 10387 },
+      { op: { t: 'yieldTo', to: 0 }, dtMs: 15685 },
+      { op: { t: 'start', r: 1 }, dtMs: 2581 },
+      { op: { t: 'stepDown', r: 'leader', cooldownMs: 0 }, dtMs: 3000 },
+    ]),
+  },
+  {
+    name: 'finding 7: a renewal thread started while its process was stopped converts times with a wrong offset and renews only at the deadline ([f], recordLoss seed 1)',
+    schedule: pin({ delegated: true }, 0, [
+      { op: { t: 'pause', r: 0, ms: 8991 }, dtMs: 3000 },
+      { op: { t: 'wait' }, dtMs: 15097 },
+      { op: { t: 'wait' }, dtMs: 15954 },
+      { op: { t: 'stop', r: 1 }, dtMs: 16003 },
+    ]),
+  },
+];
+
+export const PINNED: Array<{ name: string; scenario: () => Scenario }> = SCHEDULES.map(
+  ({ name, schedule }) => ({
+    name,
+    scenario: () => fromPinned(schedule),
+  }),
+);
