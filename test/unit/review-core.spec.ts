@@ -1,0 +1,119 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { sleep } from '../../lib/core/clock.js';
+import type { ElectionOptions } from '../../lib/core/election-options.js';
+import { LeaderElector, type LeaderElectorDependencies } from '../../lib/core/leader-elector.js';
+import { runWhileLeader, type LeaderTaskHandle } from '../../lib/core/leader-task.js';
+import { FaultyStore } from '../support/faulty-store.js';
+import {
+  leadersAmong,
+  setup,
+  stopAllElectors,
+  type Candidate,
+  type Harness,
+} from '../support/elector-harness.js';
+import { RecordingLogger } from '../support/recording-logger.js';
+
+// Hostile review of the tenure core (issue 18). Each test names a finding and fails on the core it
+// was written against; none of them is a regression test for an already known defect.
+
+afterEach(stopAllElectors);
+let handles: LeaderTaskHandle[] = [];
+afterEach(() => {
+  for (const handle of handles) handle.dispose();
+  handles = [];
+});
+
+function candidateWith(
+  h: Harness,
+  identity: string,
+  options: Partial<ElectionOptions>,
+  dependencies: LeaderElectorDependencies,
+): Candidate {
+  const store = new FaultyStore(h.memory, h.clock);
+  const logger = new RecordingLogger();
+  const elector = new LeaderElector(
+    store,
+    { leaseName: 'jobs', identity, retryJitter: 0, presence: false, ...options },
+    { clock: h.clock, logger, ...dependencies },
+  );
+  h.electors.push(elector);
+  return { elector, store, logger, states: [] };
+}
+
+/** Advances in 100 ms steps; records every instant at which two electors lead and every shared term. */
+async function runWatched(h: Harness, ms: number, all: Candidate[]): Promise<string[]> {
+  const violations: string[] = [];
+  const termOwners = new Map<number, string>();
+  for (let t = 0; t < ms; t += 100) {
+    await h.clock.advance(100);
+    const leaders = leadersAmong(...all);
+    if (leaders.length > 1)
+      violations.push(
+        `${leaders.map((x) => `${x.elector.identity}(term ${x.elector.state.term})`).join(' and ')} lead at ${h.clock.now()}`,
+      );
+    for (const leader of leaders) {
+      const term = leader.elector.state.term!;
+      const owner = termOwners.get(term) ?? leader.elector.identity;
+      if (owner !== leader.elector.identity)
+        violations.push(`term ${term} led by ${owner} and ${leader.elector.identity}`);
+      termOwners.set(term, owner);
+    }
+  }
+  return violations;
+}
+
+/** A leader task whose runs take `stopMs` to stop after their signal aborts; counts runs across the cluster. */
+function slowStoppingTask(h: Harness, stopMs: number) {
+  let running = 0;
+  let maxConcurrent = 0;
+  const task = async (leadership: { signal: AbortSignal }): Promise<void> => {
+    running += 1;
+    maxConcurrent = Math.max(maxConcurrent, running);
+    try {
+      await new Promise<void>((resolve) => {
+        if (leadership.signal.aborted) resolve();
+        else leadership.signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+      await sleep(h.clock, stopMs);
+    } finally {
+      running -= 1;
+    }
+  };
+  return { task, maxConcurrent: () => maxConcurrent };
+}
+
+describe('review: the acquire-in-doubt release', () => {
+  it('R1 stepDown() while an acquire is in flight: the acquire is led on during the drain (cooldown ignored), then the drained release frees the lease under that new tenure (two leaders)', async () => {
+    const h = setup();
+    // As the Nest service's drainWork: waits for the @LeaderOnly runs in flight when the drain began.
+    const inFlight = new Set<Promise<void>>();
+    const drain = async (): Promise<boolean> => {
+      await Promise.allSettled([...inFlight]);
+      return true;
+    };
+    const a = candidateWith(h, 'a', {}, { beforeHandover: drain });
+    const b = h.candidate('b');
+    await a.elector.start(); // term 1 at 0 s
+    // A @LeaderOnly run of term 1 that needs 8 s to stop after its signal aborts.
+    const term1 = a.elector.leadership!;
+    const run = new Promise<void>((resolve) =>
+      term1.signal.addEventListener('abort', () => void sleep(h.clock, 8_000).then(resolve), { once: true }),
+    );
+    inFlight.add(run);
+    void run.then(() => inFlight.delete(run));
+    await h.clock.advanceTo(500);
+    await b.elector.start(); // b polls at x.5 s
+    // a's renewals fail: term 1 ends at its deadline (14 s); its run stops at 22 s.
+    a.store.always('renew', { type: 'transient' });
+    // The re-acquire of its own still-held lease at 14 s reaches the store at once, its answer at 17 s.
+    a.store.inject('acquire', { type: 'slow-answer', ms: 3_000 });
+    await h.clock.advanceTo(15_000);
+    expect(a.elector.isLeader()).toBe(false);
+    a.store.clear('renew');
+    // While that acquire's outcome is unknown, the operator asks a to step down and stay out for a minute.
+    const steppingDown = a.elector.stepDown({ cooldownMs: 60_000 });
+    const violations = await runWatched(h, 15_000, [a, b]);
+    await steppingDown;
+    expect(violations).toEqual([]);
+  });
+});
