@@ -117,3 +117,36 @@ describe('review: the acquire-in-doubt release', () => {
     expect(violations).toEqual([]);
   });
 });
+
+describe('review: a release that lands after the caller gave up on it', () => {
+  it('R2 yieldTo(): the release times out client-side, the old leader re-acquires its still-held lease, then the release lands and frees it under the new tenure (two leaders)', async () => {
+    const h = setup({ presence: true });
+    const a = h.candidate('a');
+    const b = h.candidate('b');
+    await a.elector.start(); // term 1 at 0 s
+    await h.clock.advanceTo(500);
+    await b.elector.start(); // b polls at x.5 s
+    await h.clock.advanceTo(1_000);
+    // The release reaches the server 7 s after it was sent; the client gives up at requestTimeout (5 s).
+    a.store.inject('release', { type: 'lands-late', ms: 7_000 });
+    const yielding = a.elector.yieldTo('b');
+    const violations = await runWatched(h, 15_000, [a, b]);
+    await yielding;
+    expect(violations).toEqual([]);
+  });
+
+  it('R2b stepDown({ cooldownMs: 0 }): the same through a release that lands late (finding 6 through the timeout)', async () => {
+    const h = setup();
+    const a = h.candidate('a');
+    const b = h.candidate('b');
+    await a.elector.start();
+    await h.clock.advanceTo(500);
+    await b.elector.start();
+    await h.clock.advanceTo(1_000);
+    a.store.inject('release', { type: 'lands-late', ms: 7_000 });
+    const steppingDown = a.elector.stepDown({ cooldownMs: 0 });
+    const violations = await runWatched(h, 15_000, [a, b]);
+    await steppingDown;
+    expect(violations).toEqual([]);
+  });
+});
