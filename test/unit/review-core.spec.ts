@@ -150,3 +150,26 @@ describe('review: a release that lands after the caller gave up on it', () => {
     expect(violations).toEqual([]);
   });
 });
+
+describe('review: a release that starts while a follower poll is on its way', () => {
+  it('R3 stepDown({ cooldownMs: 0 }) with an acquire in doubt and an observation in flight: the poll acquires after the release was sent (no pending-release check after the observation), the release lands after that acquire (two leaders)', async () => {
+    const h = setup();
+    const a = h.candidate('a');
+    const b = h.candidate('b');
+    // a's first acquire takes the lease, but its answer comes after the request timeout (5 s): in doubt.
+    a.store.inject('acquire', { type: 'slow-answer', ms: 6_000 });
+    void a.elector.start();
+    await h.clock.advanceTo(500);
+    await b.elector.start(); // sees the lease held by a; polls at x.5 s
+    await h.clock.advanceTo(6_900);
+    expect(a.elector.isLeader()).toBe(false);
+    // The next poll (7 s) observes over a slow link; meanwhile the operator steps a down.
+    a.store.inject('observe', { type: 'delay', ms: 1_500 });
+    a.store.inject('release', { type: 'delay', ms: 3_000 });
+    await h.clock.advanceTo(7_500);
+    const steppingDown = a.elector.stepDown({ cooldownMs: 0 });
+    const violations = await runWatched(h, 15_000, [a, b]);
+    await steppingDown;
+    expect(violations).toEqual([]);
+  });
+});
