@@ -173,3 +173,27 @@ describe('review: a release that starts while a follower poll is on its way', ()
     expect(violations).toEqual([]);
   });
 });
+
+describe('review: a drain within its bound outlives the lease', () => {
+  it("R4 stepDown() just before a renewal: the drain (12 s, within the default bound of D = 15 s) outlasts the unrenewed lease (10 s left), so b acquires and runs beside the ended tenure's work (two task runs, healthy storage)", async () => {
+    const h = setup();
+    const aTask: { handle?: LeaderTaskHandle } = {};
+    const a = candidateWith(h, 'a', {}, { beforeHandover: () => aTask.handle!.whenIdle() });
+    const b = h.candidate('b');
+    const work = slowStoppingTask(h, 12_000);
+    aTask.handle = runWhileLeader(a.elector, work.task, { clock: h.clock, logger: new RecordingLogger() });
+    handles.push(aTask.handle);
+    handles.push(runWhileLeader(b.elector, work.task, { clock: h.clock, logger: new RecordingLogger() }));
+    await a.elector.start(); // term 1, acquired at 0 s; its lease runs until 15 s unless renewed
+    await h.clock.advanceTo(500);
+    await b.elector.start();
+    await h.clock.advanceTo(4_900); // the first renewal is due at 5 s
+    const steppingDown = a.elector.stepDown({ cooldownMs: 60_000 });
+    const violations = await runWatched(h, 20_000, [a, b]);
+    await steppingDown;
+    expect({ violations, maxConcurrentRuns: work.maxConcurrent() }).toEqual({
+      violations: [],
+      maxConcurrentRuns: 1,
+    });
+  });
+});
