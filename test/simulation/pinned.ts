@@ -98,6 +98,32 @@ const SCHEDULES: Array<{ name: string; schedule: PinnedSchedule }> = [
       { op: { t: 'stop', r: 1 }, dtMs: 16003 },
     ]),
   },
+  // Review of the tenure core (branch review): schedules that break an invariant on the NEW core.
+  {
+    name: 'review R2: a release that lands after its timeout frees the lease its replica re-acquired meanwhile ([g], reviewStep seed 12)',
+    schedule: pin({}, 0, [
+      { op: { t: 'fault', kind: 'lands-late', ms: 100, delayMs: 5037, ops: ['release'] }, dtMs: 15 },
+      { op: { t: 'stepDown', r: 'leader', cooldownMs: 100 }, dtMs: 3000 },
+    ]),
+  },
+  {
+    name: 'review S2: a candidate acquires on a stale observation ("free, no successor") a lease just released to a named successor ([h], review seed 21)',
+    schedule: pin(
+      {
+        replicas: 4,
+        retryIntervalMs: 2000,
+        presence: true,
+        presenceIntervalMs: 5000,
+        priorities: [0, 2, 0, 2, 0],
+        startMask: 15,
+      },
+      702187061,
+      [
+        { op: { t: 'fault', kind: 'hang', ms: 2026, delayMs: 50, r: 0 }, dtMs: 3000 },
+        { op: { t: 'yieldOnAcquire', to: 0 }, dtMs: 3000 },
+      ],
+    ),
+  },
 ];
 
 export const PINNED: Array<{ name: string; scenario: () => Scenario }> = SCHEDULES.map(
