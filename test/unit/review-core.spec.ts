@@ -197,3 +197,22 @@ describe('review: a drain within its bound outlives the lease', () => {
     });
   });
 });
+
+describe('review: transitions as subscribers see them', () => {
+  it("R5 a state$ subscriber that steps down the moment it sees role 'leader' gets 'lost' before 'acquired' for the same term, and 'acquired' carries an aborted signal", async () => {
+    const h = setup();
+    const a = h.candidate('a');
+    const events: string[] = [];
+    a.elector.events$.subscribe((event) => {
+      if (event.type === 'acquired') events.push(`acquired ${event.term} aborted=${event.signal.aborted}`);
+      if (event.type === 'lost') events.push(`lost ${event.term}`);
+    });
+    // E.g. a replica being drained for a deploy: it gives the lease away whenever it gets it.
+    a.elector.state$.subscribe((state) => {
+      if (state.role === 'leader') void a.elector.stepDown({ cooldownMs: 60_000 });
+    });
+    await a.elector.start();
+    await h.clock.advance(1_000);
+    expect(events).toEqual(['acquired 1 aborted=false', 'lost 1']);
+  });
+});
