@@ -216,3 +216,19 @@ describe('review: transitions as subscribers see them', () => {
     expect(events).toEqual(['acquired 1 aborted=false', 'lost 1']);
   });
 });
+
+describe('review: drains and their bounds', () => {
+  it('R6 stop() of a follower (no tenure, nothing in doubt) awaits its drain hook unbounded: a drain that never settles keeps stop() from ever resolving (every other drain is bounded by drainTimeoutMs)', async () => {
+    const h = setup();
+    const a = h.candidate('a');
+    const b = candidateWith(h, 'b', {}, { beforeHandover: () => new Promise<void>(() => undefined) });
+    h.electors.pop(); // stopped below; the shared afterEach would wait for it for ever
+    await a.elector.start();
+    await b.elector.start();
+    expect(b.elector.state.role).toBe('follower');
+    let stopped = false;
+    void b.elector.stop().then(() => (stopped = true));
+    await h.clock.advance(60_000); // four times the default bound (D)
+    expect(stopped).toBe(true);
+  });
+});
