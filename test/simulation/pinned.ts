@@ -56,6 +56,57 @@ const SCHEDULES: Array<{ name: string; schedule: PinnedSchedule }> = [
     ),
   },
   {
+    name: "defect 3 (the issue's sequence): a stale own-loss mark skips the wait after someone else's record is lost: two leaders with term 2 ([a], recordLoss census seed 31 #5575)",
+    schedule: pin(
+      {
+        replicas: 5,
+        leaseDurationSeconds: 20,
+        retryIntervalMs: 2000,
+        retryJitter: 0.2,
+        presence: true,
+        presenceIntervalMs: 5000,
+        priorities: [0, 0, 0, 0, 0],
+        delegated: true,
+        tasks: true,
+        startMask: 5,
+      },
+      641207283,
+      [
+        { op: { t: 'partitionOnLoss', ms: 20366 }, dtMs: 10700 },
+        { op: { t: 'wait' }, dtMs: 2521 },
+        { op: { t: 'crash', r: 3 }, dtMs: 3612 },
+        { op: { t: 'deleteContainer', ms: 2521 }, dtMs: 2452 },
+        { op: { t: 'block', r: 2, ms: 5640 }, dtMs: 2789 },
+        {
+          op: {
+            t: 'fault',
+            kind: 'transient',
+            ms: 13821,
+            delayMs: 5542,
+            r: 1,
+            ops: ['observe', 'renew', 'release', 'withdraw'],
+          },
+          dtMs: 997,
+        },
+        { op: { t: 'deleteContainer', ms: 377 }, dtMs: 2567 },
+        {
+          op: {
+            t: 'fault',
+            kind: 'unknown',
+            ms: 4502,
+            delayMs: 731,
+            r: 3,
+            ops: ['observe', 'announce'],
+            lease: 'jobs',
+          },
+          dtMs: 13726,
+        },
+        { op: { t: 'loseRecord', lease: 'jobs' }, dtMs: 3876 },
+        { op: { t: 'loseRecord', lease: 'jobs' }, dtMs: 2764 },
+      ],
+    ),
+  },
+  {
     name: 'defect 4: 256 tenures of another lease reuse the slot of a held lease on the renewal thread ([f], slots seed 3)',
     schedule: pin({ delegated: true }, 0, [
       { op: { t: 'flapSide', n: 200 }, dtMs: 0 },
@@ -97,6 +148,32 @@ const SCHEDULES: Array<{ name: string; schedule: PinnedSchedule }> = [
       { op: { t: 'wait' }, dtMs: 15954 },
       { op: { t: 'stop', r: 1 }, dtMs: 16003 },
     ]),
+  },
+  {
+    name: 'finding 8: a recreated record that reaches the same term as the lost one hides the loss: a replica that saw both leads beside the old holder ([d]/[a], recordLoss census seed 12 #1548)',
+    schedule: pin(
+      {
+        replicas: 5,
+        retryIntervalMs: 2000,
+        retryJitter: 0.2,
+        presence: true,
+        priorities: [1, 1, 1, 1, 0],
+        delegated: true,
+        tasks: true,
+        startMask: 24,
+      },
+      2092264691,
+      [
+        { op: { t: 'loseRecord', lease: 'jobs' }, dtMs: 2758 },
+        { op: { t: 'start', r: 1 }, dtMs: 1557 },
+        { op: { t: 'start', r: 1 }, dtMs: 1168 },
+        { op: { t: 'deleteContainer', ms: 317 }, dtMs: 1004 },
+        { op: { t: 'stop', r: 4 }, dtMs: 1505 },
+        { op: { t: 'loseRecord', lease: 'side' }, dtMs: 476 },
+        { op: { t: 'wait' }, dtMs: 1092 },
+        { op: { t: 'start', r: 3 }, dtMs: 7142 },
+      ],
+    ),
   },
   // Review of the tenure core (branch review): schedules that break an invariant on the NEW core.
   {

@@ -129,6 +129,7 @@ export async function survey(
     if (only !== undefined) {
       const world = await runScenario(scenario, true, (w) => (current = w)).catch((e: unknown) => e);
       console.log(describeScenario(scenario));
+      console.log(`as data: ${JSON.stringify(toPinned(scenario))}`);
       console.log(current?.traceText);
       console.log(String(world));
       break;

@@ -52,6 +52,8 @@ const BASE: Record<Op['t'], number> = {
   taskFail: 1,
   flapSide: 1,
   yieldOnAcquire: 1,
+  partition: 0,
+  partitionOnLoss: 0,
 };
 
 export const PROFILES: Record<string, Profile> = {
@@ -94,7 +96,17 @@ export const PROFILES: Record<string, Profile> = {
   /** Record loss with partitions (defect 3). */
   recordLoss: {
     name: 'recordLoss',
-    weights: { loseRecord: 6, fault: 8, pause: 2, yieldTo: 0, yieldOnAcquire: 0, gatedRun: 0, flapSide: 0 },
+    weights: {
+      loseRecord: 6,
+      fault: 8,
+      partition: 3,
+      partitionOnLoss: 3,
+      pause: 2,
+      yieldTo: 0,
+      yieldOnAcquire: 0,
+      gatedRun: 0,
+      flapSide: 0,
+    },
     maxCommands: 40,
     noStepDown: true,
     noFailback: true,
@@ -173,6 +185,12 @@ function opArbitrary(t: Op['t']): fc.Arbitrary<Op> {
           ...(ops !== undefined ? { ops } : {}),
           ...(lease !== undefined ? { lease } : {}),
         }));
+    case 'partition':
+      return fc
+        .record({ r: replica, ms: fc.integer({ min: 15_000, max: 45_000 }) })
+        .map((x) => ({ t, ...x }));
+    case 'partitionOnLoss':
+      return fc.integer({ min: 15_000, max: 45_000 }).map((ms) => ({ t, ms }));
     case 'loseRecord':
       return fc.constantFrom(JOBS, SIDE).map((lease) => ({ t, lease }));
     case 'deleteContainer':

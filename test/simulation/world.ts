@@ -60,6 +60,10 @@ export type Op =
       ms: number;
       delayMs: number;
     }
+  /** The next replica to lose the lease (loss or deadline) is then cut off from storage for `ms`. */
+  | { t: 'partitionOnLoss'; ms: number }
+  /** A replica cut off from storage (every request hangs until its abort) for a long while. */
+  | { t: 'partition'; r: number; ms: number }
   | { t: 'loseRecord'; lease: string }
   | { t: 'deleteContainer'; ms: number }
   | { t: 'gatedRun'; durationMs: number; drainMs: number }
@@ -88,6 +92,10 @@ export function describeOp(op: Op): string {
       return `block main thread of ${rep(op.r)} for ${op.ms} ms`;
     case 'fault':
       return `fault ${op.kind}${op.kind === 'lands-late' || op.kind === 'latency' ? ` ${op.delayMs} ms` : ''} on ${rep(op.r)}${op.ops ? ` [${op.ops.join(',')}]` : ''}${op.lease ? ` lease ${op.lease}` : ''} for ${op.ms} ms`;
+    case 'partition':
+      return `partition ${rep(op.r)} from storage for ${op.ms} ms`;
+    case 'partitionOnLoss':
+      return `the next replica to lose the lease is then partitioned for ${op.ms} ms`;
     case 'loseRecord':
       return `delete the ${op.lease} lease blob`;
     case 'deleteContainer':
@@ -224,6 +232,8 @@ export class World implements Network {
   private expectations: Expectation[] = [];
   /** An armed onLeadershipAcquired hook (yieldOnAcquire). */
   private yieldHook?: number;
+  /** An armed partition of the next replica that loses the lease (partitionOnLoss). */
+  private partitionHook?: number;
   private violation?: SimViolation;
   private readonly traceLines: string[] = [];
   private lastLeaderAt = 0;
@@ -549,8 +559,11 @@ export class World implements Network {
     if (inst.proc.paused || inst.proc.blocked || inst.lastHaltEnd >= work.tenureBegin) return true; // SIGSTOP: fencing territory
     const reason = (work.signal.reason as { kind?: string } | undefined)?.kind;
     const involuntary = reason === 'deadline' || reason === 'lost';
-    if (involuntary && work.drainMs >= this.margin) return true; // ignored its signal longer than the margin
-    if (involuntary && (this.lossAt.get(work.lease) ?? -Infinity) >= work.tenureBegin) return true; // record loss
+    // Ignored its signal longer than the margin while the lease could expire without a release
+    // (lost, deadline, or storage faults / pauses around it): the documented "does not cover".
+    if (work.drainMs >= this.margin && (involuntary || this.excused(inst, work.lease))) return true;
+    // A lost record frees the lease without its holder's release (then (a) still judges the two leaders).
+    if ((this.lossAt.get(work.lease) ?? -Infinity) >= work.tenureBegin) return true;
     if (work.drainMs > this.config.shutdownTimeoutMs) return true; // ignored its signal past the drain bound
     return false;
   }
@@ -646,6 +659,15 @@ export class World implements Network {
       if (tenure) {
         tenure.end = now;
         tenure.reason = event.reason;
+      }
+      const ms = this.partitionHook;
+      if (
+        ms !== undefined &&
+        event.leaseName === JOBS &&
+        (event.reason === 'lost' || event.reason === 'deadline')
+      ) {
+        this.partitionHook = undefined;
+        void this.apply({ t: 'partition', r: inst.r, ms });
       }
       // (f2) Under healthy storage a tenure ends only when asked to.
       if ((event.reason === 'deadline' || event.reason === 'lost') && !this.excused(inst, event.leaseName)) {
@@ -857,6 +879,11 @@ export class World implements Network {
             );
         return;
       }
+      case 'partition':
+        return this.apply({ t: 'fault', r: op.r, kind: 'hang', ms: op.ms, delayMs: 0 });
+      case 'partitionOnLoss':
+        this.partitionHook = op.ms;
+        return;
       case 'loseRecord':
         this.model.deleteRecord(op.lease);
         return;
@@ -894,8 +921,13 @@ export class World implements Network {
   private handOver(from: Instance, target: Instance): void {
     const now = this.sched.now;
     const healthy = this.faults.every((f) => f.until <= now);
+    const poll = this.config.retryIntervalMs * (1 + this.config.retryJitter);
+    // A replica that noticed a lost record waits D before leading, successor or not.
+    const noRecentLoss =
+      (this.lossAt.get(JOBS) ?? -Infinity) < now - this.D - 2 * this.requestTimeoutMs - poll;
     const expect =
       healthy &&
+      noRecentLoss &&
       target.state === 'running' &&
       !target.proc.paused &&
       !target.proc.blocked &&
@@ -908,7 +940,6 @@ export class World implements Network {
       },
     );
     if (!expect) return;
-    const poll = this.config.retryIntervalMs * (1 + this.config.retryJitter);
     this.expectations.push({
       what: `${from.label} handed over with yieldTo(${target.identity}) at ${fmt(now)}`,
       identity: target.identity,
@@ -976,6 +1007,17 @@ export class World implements Network {
       tiers * this.preferenceWindowMs +
       3 * (poll + 2 * this.requestTimeoutMs)
     );
+  }
+
+  /** For the checker's own test (checker.spec.ts): a stopped elector that left a timer behind. */
+  leaveTimerOnStoppedElector(r: number): void {
+    const inst = this.instances[r]!;
+    this.sched.setTimeout(inst.electorOwner, () => undefined, 60_000);
+  }
+
+  /** For the checker's own test: the current elector of replica r, behind the world's back. */
+  electorOf(r: number): LeaderElector {
+    return this.instances[r]!.elector;
   }
 
   stats(): { virtualMs: number; timers: number } {

@@ -1,0 +1,99 @@
+import { describe, expect, it } from '@jest/globals';
+import type { AcquireRequest } from '../../lib/core/lease-store.js';
+import { World, type SimConfig } from './world.js';
+
+/**
+ * The checker must be able to fail: each invariant that none of the old core's defects broke is
+ * broken here on purpose, by sabotaging the store model (the elector is the real one).
+ */
+const CONFIG: SimConfig = {
+  replicas: 2,
+  leaseDurationSeconds: 15,
+  retryIntervalMs: 1000,
+  retryJitter: 0,
+  presence: true,
+  presenceIntervalMs: 2000,
+  delegated: false,
+  tasks: false,
+  onError: ['restart', 'restart', 'restart', 'restart', 'restart'],
+  startMask: 3,
+  shutdownTimeoutMs: 10_000,
+};
+
+async function violationOf(
+  run: (world: World) => Promise<void>,
+  config: Partial<SimConfig> = {},
+): Promise<string> {
+  const world = new World({ ...CONFIG, ...config }, 1);
+  await world.init();
+  try {
+    await run(world);
+    world.throwIfViolated();
+    await world.finish();
+  } catch (error) {
+    return (error as { invariant?: string }).invariant ?? String(error);
+  }
+  return 'none';
+}
+
+describe('simulation checker: every invariant can fail', () => {
+  it('passes a quiet cluster (control)', async () => {
+    expect(await violationOf((w) => w.advance(60_000))).toBe('none');
+  });
+
+  it('(b) a store that writes the same term twice', async () => {
+    const violation = await violationOf(async (world) => {
+      const acquire = world.model.acquire.bind(world.model);
+      world.model.acquire = (request: AcquireRequest, writeTerm?: boolean) => {
+        const result = acquire({ ...request, minimumTerm: 0 }, writeTerm);
+        const record = world.model.leases.get(request.leaseName);
+        if (result.acquired && record) record.term = result.term = 1;
+        return result;
+      };
+      await world.advance(5000);
+      await world.apply({ t: 'stepDown', r: 'leader', cooldownMs: 60_000 });
+      await world.advance(20_000);
+    });
+    expect(violation).toBe('b');
+  });
+
+  it('(e) a timer left behind by a stopped elector', async () => {
+    const violation = await violationOf(async (world) => {
+      await world.apply({ t: 'stop', r: 1 });
+      await world.advance(20_000);
+      world.leaveTimerOnStoppedElector(1);
+      await world.advance(1000);
+    });
+    expect(violation).toBe('e');
+  });
+
+  it('(f) liveness: a store that refuses every acquire', async () => {
+    const violation = await violationOf(async (world) => {
+      world.model.acquire = () => ({ acquired: false, observation: { held: true, term: 0 } });
+      await world.advance(1000);
+    });
+    expect(violation).toBe('f');
+  });
+
+  it('(i) a hand-over whose successor is refused', async () => {
+    const violation = await violationOf(
+      async (world) => {
+        await world.advance(5000); // e1 leads (e2 not started yet)
+        await world.apply({ t: 'start', r: 1 });
+        await world.advance(5000);
+        const acquire = world.model.acquire.bind(world.model);
+        world.model.acquire = (request: AcquireRequest, writeTerm?: boolean) =>
+          request.identity === 'e2'
+            ? { acquired: false, observation: { held: true, term: 0 } }
+            : acquire(request, writeTerm);
+        await world.apply({ t: 'yieldTo', to: 1 });
+        await world.advance(200); // the release has landed; the ex-leader's one-poll cooldown still runs
+        // The ex-leader leaves too (behind the world's back, so the expectation stands).
+        void world.electorOf(0).stop();
+        await world.advance(60_000);
+      },
+      { startMask: 1 },
+    );
+    expect(violation).toBe('i');
+  });
+});
