@@ -248,7 +248,6 @@ export class Candidacy {
     const releasesBefore = this.releasesSent;
     const outcomeWasUnknown = this.outcomeUnknown;
     const termOnRecord = host.recordLoss.termOnRecord;
-    const recoveredTerm = host.recordLoss.recoveredTerm;
     this.outcomeUnknown = true;
     const result = await host.requests.send(
       'acquire',
@@ -260,7 +259,6 @@ export class Candidacy {
             identity: host.lease.identity,
             durationSeconds: host.lease.options.leaseDurationSeconds,
             minimumTerm: host.highestTermSeen(),
-            ...(recoveredTerm !== undefined ? { recoveredTerm } : {}),
           },
           signal,
         ),
@@ -286,14 +284,7 @@ export class Candidacy {
       return Math.max(0, this.cooldownUntil - this.clock.now());
     }
     this.outcomeUnknown = false;
-    if (
-      host.recordLoss.lostAtAcquisition(
-        termOnRecord,
-        result.previousTerm,
-        result.term,
-        recoveredTerm !== undefined,
-      )
-    ) {
+    if (host.recordLoss.lostAtAcquisition(termOnRecord, result.previousTerm, result.term)) {
       // The record was lost between our observation and this acquisition: its holder may still
       // believe in it. Neither lead on it nor release it (holding it unused keeps everyone out for
       // the wait); it is taken up again (same lease id) once the wait is over.
