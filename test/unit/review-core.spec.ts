@@ -238,3 +238,23 @@ describe('review: drains and their bounds', () => {
     expect(stopped).toBe(true);
   });
 });
+
+describe('review: stepDown() cooldown against a poll already past its cooldown check', () => {
+  it('R7 stepDown({ cooldownMs: 60 s }) on a follower while its priority check (presence listing) is in flight: it acquires and leads right after stepDown() resolved', async () => {
+    const h = setup({ presence: true });
+    const a = h.candidate('a', { priority: 5, electionDelayMs: 1_000 });
+    await a.elector.start();
+    await h.clock.advanceTo(1_900);
+    expect(a.elector.isLeader()).toBe(false);
+    // The poll at 2 s finds the lease free and lists the members over a slow link (1 s).
+    a.store.inject('list', { type: 'delay', ms: 1_000 });
+    await h.clock.advanceTo(2_500);
+    await a.elector.stepDown({ cooldownMs: 60_000 });
+    const leaders: number[] = [];
+    for (let t = 0; t < 10_000; t += 100) {
+      await h.clock.advance(100);
+      if (a.elector.isLeader()) leaders.push(h.clock.now());
+    }
+    expect(leaders).toEqual([]);
+  });
+});
