@@ -201,6 +201,14 @@ const SCHEDULES: Array<{ name: string; schedule: PinnedSchedule }> = [
       ],
     ),
   },
+  {
+    name: 'review S1: a hand-over whose drain overruns the bound is dropped, and the yielder itself re-takes the lease the instant it expires ([i], reviewHand seed 33)',
+    schedule: pin({ replicas: 3, presence: true, tasks: true, startMask: 6 }, 1453311347, [
+      { op: { t: 'yieldTo', to: 0 }, dtMs: 3000 },
+      { op: { t: 'yieldTo', to: 1 }, dtMs: 11116 },
+      { op: { t: 'wait' }, dtMs: 19885 },
+    ]),
+  },
 ];
 
 export const PINNED: Array<{ name: string; scenario: () => Scenario }> = SCHEDULES.map(
