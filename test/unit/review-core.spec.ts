@@ -258,3 +258,23 @@ describe('review: stepDown() cooldown against a poll already past its cooldown c
     expect(leaders).toEqual([]);
   });
 });
+
+describe('review: start() and stop()', () => {
+  it('R8 start() called while stop() waits for an acquire in flight resolves as if the elector were running (it rejects only once stop() has moved on)', async () => {
+    const h = setup();
+    const a = h.candidate('a');
+    a.store.inject('acquire', { type: 'delay', ms: 1_000 }); // not aborted by stop(): its release must follow it
+    void a.elector.start();
+    await h.clock.advance(10);
+    const stopping = a.elector.stop();
+    await h.clock.advance(10);
+    const restart = a.elector.start().then(
+      () => 'resolved',
+      (error: unknown) => `rejected: ${String(error)}`,
+    );
+    await h.clock.advance(2_000);
+    await stopping;
+    const restarted = await restart;
+    expect(restarted).toMatch(/^rejected: .*stopped/);
+  });
+});
