@@ -278,3 +278,35 @@ describe('review: start() and stop()', () => {
     expect(restarted).toMatch(/^rejected: .*stopped/);
   });
 });
+
+describe('review: a drain within its bound outlives the lease (Nest bound)', () => {
+  it("R4b with the Nest module's bound (shutdownTimeoutMs 10 s): after a few failed renewal attempts, stepDown()'s 8 s drain outlasts the 5.3 s left on the lease, and b runs beside the ended tenure's work", async () => {
+    const h = setup();
+    const aTask: { handle?: LeaderTaskHandle } = {};
+    const a = candidateWith(
+      h,
+      'a',
+      {},
+      { beforeHandover: () => aTask.handle!.whenIdle(), drainTimeoutMs: 10_000 },
+    );
+    const b = h.candidate('b');
+    const work = slowStoppingTask(h, 8_000);
+    aTask.handle = runWhileLeader(a.elector, work.task, { clock: h.clock, logger: new RecordingLogger() });
+    handles.push(aTask.handle);
+    handles.push(runWhileLeader(b.elector, work.task, { clock: h.clock, logger: new RecordingLogger() }));
+    await a.elector.start(); // lease until 15 s unless renewed
+    await h.clock.advanceTo(500);
+    await b.elector.start();
+    a.store.always('renew', { type: 'transient' }); // a brief storage hiccup from 5 s
+    await h.clock.advanceTo(9_700);
+    expect(a.elector.isLeader()).toBe(true);
+    const steppingDown = a.elector.stepDown({ cooldownMs: 60_000 });
+    a.store.clear('renew');
+    const violations = await runWatched(h, 20_000, [a, b]);
+    await steppingDown;
+    expect({ violations, maxConcurrentRuns: work.maxConcurrent() }).toEqual({
+      violations: [],
+      maxConcurrentRuns: 1,
+    });
+  });
+});
