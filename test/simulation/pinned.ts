@@ -209,6 +209,20 @@ const SCHEDULES: Array<{ name: string; schedule: PinnedSchedule }> = [
       { op: { t: 'wait' }, dtMs: 19885 },
     ]),
   },
+  {
+    name: "review R4 (stop): stop()'s drain, within its bound, outlasts the unrenewed lease; e1 starts its run beside the ended tenure's ([d], reviewHand seed 61)",
+    schedule: pin({ tasks: true, startMask: 10 }, 981419369, [
+      { op: { t: 'yieldTo', to: 0 }, dtMs: 914 },
+      {
+        op: { t: 'fault', kind: 'transient', ms: 20780, delayMs: 50, ops: ['renew', 'withdraw'] },
+        dtMs: 2304,
+      },
+      { op: { t: 'gatedRun', durationMs: 100, drainMs: 0 }, dtMs: 1859 },
+      { op: { t: 'wait' }, dtMs: 6627 },
+      { op: { t: 'start', r: 0 }, dtMs: 10356 },
+      { op: { t: 'stop', r: 1 }, dtMs: 3000 },
+    ]),
+  },
 ];
 
 export const PINNED: Array<{ name: string; scenario: () => Scenario }> = SCHEDULES.map(
