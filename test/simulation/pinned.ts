@@ -223,6 +223,25 @@ const SCHEDULES: Array<{ name: string; schedule: PinnedSchedule }> = [
       { op: { t: 'stop', r: 1 }, dtMs: 3000 },
     ]),
   },
+  {
+    name: 'review S5: yieldTo() accepts a successor that is in its own stepDown cooldown; it never takes the lease and the yielder takes it back after the window ([i], reviewHand seed 91)',
+    schedule: pin(
+      {
+        replicas: 3,
+        presence: true,
+        tasks: true,
+        onError: ['restart', 'step-down', 'restart', 'restart', 'restart'],
+        startMask: 14,
+      },
+      0,
+      [
+        { op: { t: 'wait' }, dtMs: 30 },
+        { op: { t: 'taskFail' }, dtMs: 3000 },
+        { op: { t: 'yieldTo', to: 1 }, dtMs: 17317 },
+        { op: { t: 'wait' }, dtMs: 13684 },
+      ],
+    ),
+  },
 ];
 
 export const PINNED: Array<{ name: string; scenario: () => Scenario }> = SCHEDULES.map(
