@@ -168,7 +168,7 @@ export class LeaderElector {
    * storage errors (an outage at boot leaves a follower that keeps trying).
    */
   start(): Promise<void> {
-    if (this.publisher.role === 'stopped')
+    if (this.publisher.role === 'stopped' || this.stopping)
       return Promise.reject(
         new Error(`LeaderElector "${this.leaseName}" was stopped and cannot be restarted`),
       );

@@ -304,9 +304,11 @@ describe('review: a drain within its bound outlives the lease (Nest bound)', () 
     a.store.clear('renew');
     const violations = await runWatched(h, 20_000, [a, b]);
     await steppingDown;
-    expect({ violations, maxConcurrentRuns: work.maxConcurrent() }).toEqual({
-      violations: [],
-      maxConcurrentRuns: 1,
-    });
+    // Changed by the fix, as R4: a drain cannot extend the lease (5.3 s left, the work needs 8 s after
+    // its signal). The drain gets the lease's remaining time; past it the lease is left to expire,
+    // never released, with a WARN. Never two leaders.
+    expect(violations).toEqual([]);
+    expect(a.store.callsOf('release')).toHaveLength(0);
+    expect(a.logger.text()).toMatch(/still running as its lease runs out/);
   });
 });
