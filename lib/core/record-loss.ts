@@ -21,6 +21,8 @@ export class RecordLossRules {
    * the new record's terms (unlike the highest term ever seen, which only grows).
    */
   private recordTerm = 0;
+  /** Who that term was written for: one acquisition writes a term and its holder together. */
+  private recordHolder?: string;
   private waitUntil?: number;
 
   constructor(
@@ -37,9 +39,20 @@ export class RecordLossRules {
   /** Applied to every follower observation. True while this replica must not compete. */
   waitingAfter(observation: LeaseObservation): boolean {
     const termBefore = this.recordTerm;
+    const holderBefore = this.recordHolder;
     this.recordTerm = observation.term;
+    this.recordHolder = observation.holder;
     if (observation.term < termBefore)
       this.start(termBefore, `by a follower poll, term ${observation.term} now`);
+    else if (
+      observation.term === termBefore &&
+      termBefore > 0 &&
+      holderBefore !== undefined &&
+      observation.holder !== undefined &&
+      observation.holder !== holderBefore
+    )
+      // The same term under another holder: a recreated record climbed back to the lost one's term.
+      this.start(termBefore, `by a follower poll, term ${termBefore} now written for another holder`);
     if (this.waitUntil === undefined) return false;
     if (this.clock.now() < this.waitUntil) return true;
     this.waitUntil = undefined;
@@ -55,6 +68,7 @@ export class RecordLossRules {
     if (previousTerm === undefined || previousTerm >= termBefore) return false;
     this.start(termBefore, 'at acquisition');
     this.recordTerm = newTerm;
+    this.recordHolder = this.lease.identity;
     return true;
   }
 
@@ -70,6 +84,7 @@ export class RecordLossRules {
   /** We lead with `term`: our acquisition wrote the newest record, any earlier loss is settled. */
   promoted(term: number): void {
     this.recordTerm = term;
+    this.recordHolder = this.lease.identity;
     this.waitUntil = undefined;
   }
 
