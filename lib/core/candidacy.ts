@@ -52,6 +52,7 @@ export class Candidacy {
   /** The release of an ended tenure, after its drain: no acquire while it is pending. */
   private pendingRelease?: Promise<void>;
   private wakeController = new AbortController();
+  private presenceListings = 0;
   /** The proposed lease id: stable, so a retried acquire is idempotent, until a release carries it. */
   private proposedLeaseId = randomUUID();
   /** Until then a record naming us may still be held under a retired lease id (its release may land late). */
@@ -145,8 +146,14 @@ export class Candidacy {
         this.clock.now() >= this.retiredUntil;
       const shouldAcquire = this.outcomeUnknown || !observation.held || recordedAsOurs;
       if (!shouldAcquire || !host.lease.options.preference.canLead) return this.pollDelay();
-      if (!observation.held && !this.outcomeUnknown && (await this.leavesFreeLeaseToOthers(observation)))
-        return this.pollDelay();
+      if (!observation.held && !this.outcomeUnknown) {
+        const listedAt = this.presenceListings;
+        if (await this.leavesFreeLeaseToOthers(observation)) return this.pollDelay();
+        // The priority check listed presence (I/O): the lease may have been taken and handed to a
+        // named successor meanwhile. Look again before acquiring on a stale "free, no successor".
+        if (this.presenceListings !== listedAt && !(await this.stillFreeAsSeen(observation)))
+          return this.pollDelay();
+      }
       return await this.tryAcquire(observation);
     } catch (error) {
       if (host.stopSignal.aborted) return 0;
@@ -185,7 +192,9 @@ export class Candidacy {
       }
       const outcome = await tenure.release({ current, send: (to) => this.release(to) }, drain, successor);
       // The lease stays ours until it expires: re-acquiring it would start a tenure beside that work.
-      if (outcome === 'left-to-expire') this.coolDown(tenure.leaseExpiredBy());
+      // A hand-over left to expire still names its successor: leave the lease to it for one window.
+      const window = successor === undefined ? 0 : this.host.lease.options.preference.preferenceWindowMs;
+      if (outcome === 'left-to-expire') this.coolDown(tenure.leaseExpiredBy() + window);
     })();
     this.pendingRelease = releasing;
     void releasing.finally(() => {
@@ -255,12 +264,27 @@ export class Candidacy {
     const eligibleAt = this.startedAt + preference.electionDelayMs;
     if (now < eligibleAt) return true;
     try {
+      this.presenceListings += 1;
       this.freeTiers = Math.max(this.freeTiers, await presence.betterTiers());
       // Windows count from when this replica could first compete.
       return now - Math.max(freeSince, eligibleAt) < this.freeTiers * preference.preferenceWindowMs;
     } catch {
       return false;
     }
+  }
+
+  /** A fresh observation still shows the record `seen` showed free (same term, no successor, not held). */
+  private async stillFreeAsSeen(seen: LeaseObservation): Promise<boolean> {
+    const host = this.host;
+    const now = trustedObservation(
+      await host.requests.send('observe', (signal) => host.store.observe(host.lease.leaseName, signal), {
+        timeoutMs: host.lease.options.requestTimeoutMs,
+      }),
+    );
+    host.noteObservation(now);
+    return (
+      !now.held && now.term === seen.term && now.holder === seen.holder && now.successor === seen.successor
+    );
   }
 
   /** The acquire half of a poll, after `observation` showed the lease free or ours. */
