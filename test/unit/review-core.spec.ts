@@ -312,3 +312,27 @@ describe('review: a drain within its bound outlives the lease (Nest bound)', () 
     expect(a.logger.text()).toMatch(/still running as its lease runs out/);
   });
 });
+
+describe('review: preference decided on an observation that is stale by the time the acquire lands', () => {
+  it('S2 b saw the lease free (no successor), checks priorities over a slow link, and acquires after a took the lease and handed it to c: the successor window is broken', async () => {
+    const h = setup({ presence: true });
+    const b = h.candidate('b', { priority: 1, electionDelayMs: 0 });
+    const a = h.candidate('a');
+    const c = h.candidate('c');
+    b.store.inject('list', { type: 'delay', ms: 1_000 }); // b's priority check at its first poll
+    void b.elector.start(); // observes the lease free at 0 s
+    await h.clock.advanceTo(100);
+    await a.elector.start(); // a (no priority) takes the free lease at once
+    expect(a.elector.isLeader()).toBe(true);
+    await h.clock.advanceTo(150);
+    await c.elector.start(); // c announces itself and follows
+    const acquirers: string[] = [];
+    for (const x of [a, b, c])
+      x.elector.events$.subscribe((event) => {
+        if (event.type === 'acquired') acquirers.push(x.elector.identity);
+      });
+    await a.elector.yieldTo('c'); // released to "c" at 0.15 s, while b's listing is still on its way
+    await runWatched(h, 6_000, [a, b, c]);
+    expect(acquirers).toEqual(['c']);
+  });
+});
