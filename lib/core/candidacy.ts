@@ -282,6 +282,8 @@ export class Candidacy {
       }),
     );
     host.noteObservation(now);
+    // Every observation feeds the record-loss rules: a record seen here and lost later must be noticed.
+    if (host.recordLoss.waitingAfter(now)) return false;
     return (
       !now.held && now.term === seen.term && now.holder === seen.holder && now.successor === seen.successor
     );
