@@ -75,6 +75,11 @@ export class Candidacy {
     return this.outcomeUnknown;
   }
 
+  /** A cooldown keeps this replica out of the election now. */
+  coolingDown(): boolean {
+    return this.clock.now() < this.cooldownUntil;
+  }
+
   started(): void {
     this.startedAt = this.clock.now();
   }

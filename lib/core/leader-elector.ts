@@ -126,6 +126,11 @@ export class LeaderElector {
     return tenure !== undefined && this.publisher.role === 'leader' && this.keeper.check(tenure);
   }
 
+  /** @internal In a cooldown (presence announces it as unable to lead meanwhile). */
+  coolingDown(): boolean {
+    return this.candidacy.coolingDown();
+  }
+
   /** The current tenure, only while isLeader() is true. */
   get leadership(): Leadership | undefined {
     const tenure = this.tenure;

@@ -234,6 +234,26 @@ describe('free-lease marks belong to the record they were seen on', () => {
   });
 });
 
+describe('hand-over to a candidate in a cooldown', () => {
+  it('a candidate in a stepDown cooldown announces that it cannot lead, so yieldTo() to it is refused until the cooldown ends (review S5)', async () => {
+    const h = setup({ presence: true });
+    const a = h.candidate('a');
+    const b = h.candidate('b');
+    await a.elector.start();
+    await h.clock.advanceTo(100);
+    await b.elector.start();
+    await h.clock.advanceTo(1_000);
+    await b.elector.stepDown({ cooldownMs: 60_000 }); // a follower staying out for a minute
+    await h.clock.advanceTo(20_000); // b has announced again since
+    await expect(a.elector.yieldTo('b')).rejects.toThrow(/"b" is not a live member of "jobs" that can lead/);
+    expect(a.elector.isLeader()).toBe(true);
+    await h.clock.advanceTo(81_000); // the cooldown ended at 61 s; b announced again since
+    await a.elector.yieldTo('b');
+    await h.clock.advance(5_000);
+    expect(b.elector.isLeader()).toBe(true);
+  });
+});
+
 describe('members()', () => {
   it('lists candidates before observers (canLead false), then by priority; ages are whole milliseconds', async () => {
     const h = setup({ presence: true });
