@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { sleep, type Clock } from './clock.js';
 import { jitteredRetryDelay, type ResolvedElectionOptions } from './election-options.js';
 import type { LeaseObservation, LeaseStore } from './lease-store.js';
@@ -12,8 +13,8 @@ import { permanentErrorBackoff } from './timing.js';
 
 /** What a follower poll needs from its elector. */
 export interface CandidacyHost {
-  /** The elector: its lease name, identity, stable lease id and options. */
-  readonly lease: { leaseName: string; identity: string; leaseId: string; options: ResolvedElectionOptions };
+  /** The elector: its lease name, identity and options. */
+  readonly lease: { leaseName: string; identity: string; options: ResolvedElectionOptions };
   readonly store: LeaseStore;
   readonly requests: StoreRequests;
   readonly health: StoreHealth;
@@ -51,6 +52,11 @@ export class Candidacy {
   /** The release of an ended tenure, after its drain: no acquire while it is pending. */
   private pendingRelease?: Promise<void>;
   private wakeController = new AbortController();
+  private presenceListings = 0;
+  /** The proposed lease id: stable, so a retried acquire is idempotent, until a release carries it. */
+  private proposedLeaseId = randomUUID();
+  /** Until then a record naming us may still be held under a retired lease id (its release may land late). */
+  private retiredUntil = -Infinity;
 
   constructor(
     private readonly host: CandidacyHost,
@@ -59,9 +65,19 @@ export class Candidacy {
     private readonly random: () => number,
   ) {}
 
+  /** The lease id this replica acquires with now; a tenure renews with the id it was acquired with. */
+  get leaseId(): string {
+    return this.proposedLeaseId;
+  }
+
   /** The lease may be held under our lease id although no tenure uses it (stop and stepDown release it). */
   get mayHoldLease(): boolean {
     return this.outcomeUnknown;
+  }
+
+  /** A cooldown keeps this replica out of the election now. */
+  coolingDown(): boolean {
+    return this.clock.now() < this.cooldownUntil;
   }
 
   started(): void {
@@ -122,16 +138,27 @@ export class Candidacy {
       host.health.answered();
       host.noteObservation(observation);
       if (host.recordLoss.waitingAfter(observation)) return this.pollDelay();
-      // stepDown() may have been called while the observation was on its way.
+      // stepDown() may have been called, or a release begun, while the observation was on its way.
       if (this.clock.now() < this.cooldownUntil) return this.cooldownUntil - this.clock.now();
+      if (this.pendingRelease) return this.pollDelay();
       this.noteFree(observation);
       // A lease recorded as ours may be one we hold from before a failed renewal or a lost acquire
       // response: acquiring with our stable lease id is idempotent (unless our identity is shared).
-      const recordedAsOurs = observation.holder === host.lease.identity && !this.identityCollision;
+      // A record naming us while a retired lease id may still hold it is not ours to take up.
+      const recordedAsOurs =
+        observation.holder === host.lease.identity &&
+        !this.identityCollision &&
+        this.clock.now() >= this.retiredUntil;
       const shouldAcquire = this.outcomeUnknown || !observation.held || recordedAsOurs;
       if (!shouldAcquire || !host.lease.options.preference.canLead) return this.pollDelay();
-      if (!observation.held && !this.outcomeUnknown && (await this.leavesFreeLeaseToOthers(observation)))
-        return this.pollDelay();
+      if (!observation.held && !this.outcomeUnknown) {
+        const listedAt = this.presenceListings;
+        if (await this.leavesFreeLeaseToOthers(observation)) return this.pollDelay();
+        // The priority check listed presence (I/O): the lease may have been taken and handed to a
+        // named successor meanwhile. Look again before acquiring on a stale "free, no successor".
+        if (this.presenceListings !== listedAt && !(await this.stillFreeAsSeen(observation)))
+          return this.pollDelay();
+      }
       return await this.tryAcquire(observation);
     } catch (error) {
       if (host.stopSignal.aborted) return 0;
@@ -170,7 +197,9 @@ export class Candidacy {
       }
       const outcome = await tenure.release({ current, send: (to) => this.release(to) }, drain, successor);
       // The lease stays ours until it expires: re-acquiring it would start a tenure beside that work.
-      if (outcome === 'left-to-expire') this.coolDown(tenure.leaseExpiredBy());
+      // A hand-over left to expire still names its successor: leave the lease to it for one window.
+      const window = successor === undefined ? 0 : this.host.lease.options.preference.preferenceWindowMs;
+      if (outcome === 'left-to-expire') this.coolDown(tenure.leaseExpiredBy() + window);
     })();
     this.pendingRelease = releasing;
     void releasing.finally(() => {
@@ -180,17 +209,24 @@ export class Candidacy {
     return releasing;
   }
 
-  /** Gives the lease back (409 counts as released); a failure just lets it expire. */
-  private async release(successor?: string): Promise<void> {
+  /**
+   * Gives the lease back (409 counts as released); a failure just lets it expire. The id it carries
+   * is retired first: a release that lands late (after its timeout, after a later acquire of ours)
+   * can then never free a lease this replica acquired afterwards.
+   */
+  private async release(successor?: string, leaseId = this.proposedLeaseId): Promise<void> {
     const host = this.host;
     this.releasesSent += 1;
+    const { leaseDurationMs, requestTimeoutMs } = host.lease.options;
+    if (leaseId === this.proposedLeaseId) this.proposedLeaseId = randomUUID();
+    this.retiredUntil = Math.max(this.retiredUntil, this.clock.now() + leaseDurationMs + requestTimeoutMs);
     try {
       await host.requests.send(
         'release',
         (signal) =>
           successor === undefined
-            ? host.store.release(host.lease.leaseName, host.lease.leaseId, signal)
-            : host.store.release(host.lease.leaseName, host.lease.leaseId, signal, { successor }),
+            ? host.store.release(host.lease.leaseName, leaseId, signal)
+            : host.store.release(host.lease.leaseName, leaseId, signal, { successor }),
         { timeoutMs: host.lease.options.requestTimeoutMs, abortOnStop: false },
       );
       this.outcomeUnknown = false;
@@ -233,6 +269,7 @@ export class Candidacy {
     const eligibleAt = this.startedAt + preference.electionDelayMs;
     if (now < eligibleAt) return true;
     try {
+      this.presenceListings += 1;
       this.freeTiers = Math.max(this.freeTiers, await presence.betterTiers());
       // Windows count from when this replica could first compete.
       return now - Math.max(freeSince, eligibleAt) < this.freeTiers * preference.preferenceWindowMs;
@@ -241,14 +278,30 @@ export class Candidacy {
     }
   }
 
+  /** A fresh observation still shows the record `seen` showed free (same term, no successor, not held). */
+  private async stillFreeAsSeen(seen: LeaseObservation): Promise<boolean> {
+    const host = this.host;
+    const now = trustedObservation(
+      await host.requests.send('observe', (signal) => host.store.observe(host.lease.leaseName, signal), {
+        timeoutMs: host.lease.options.requestTimeoutMs,
+      }),
+    );
+    host.noteObservation(now);
+    // Every observation feeds the record-loss rules: a record seen here and lost later must be noticed.
+    if (host.recordLoss.waitingAfter(now)) return false;
+    return (
+      !now.held && now.term === seen.term && now.holder === seen.holder && now.successor === seen.successor
+    );
+  }
+
   /** The acquire half of a poll, after `observation` showed the lease free or ours. */
   private async tryAcquire(observation: LeaseObservation): Promise<number> {
     const host = this.host;
     const sentAt = this.clock.now();
+    const leaseId = this.proposedLeaseId;
     const releasesBefore = this.releasesSent;
     const outcomeWasUnknown = this.outcomeUnknown;
     const termOnRecord = host.recordLoss.termOnRecord;
-    const recoveredTerm = host.recordLoss.recoveredTerm;
     this.outcomeUnknown = true;
     const result = await host.requests.send(
       'acquire',
@@ -256,11 +309,10 @@ export class Candidacy {
         host.store.acquire(
           {
             leaseName: host.lease.leaseName,
-            leaseId: host.lease.leaseId,
+            leaseId,
             identity: host.lease.identity,
             durationSeconds: host.lease.options.leaseDurationSeconds,
             minimumTerm: host.highestTermSeen(),
-            ...(recoveredTerm !== undefined ? { recoveredTerm } : {}),
           },
           signal,
         ),
@@ -271,29 +323,24 @@ export class Candidacy {
     host.health.answered();
     if (!result.acquired) {
       this.outcomeUnknown = false;
-      if (observation.held && observation.holder === host.lease.identity && !outcomeWasUnknown)
-        this.noteRefusedOwnRecord();
+      const ownRecord = observation.held && observation.holder === host.lease.identity;
+      if (ownRecord && !outcomeWasUnknown && sentAt >= this.retiredUntil) this.noteRefusedOwnRecord();
       // A refused acquire may not say who holds the lease (Azure's 409 does not): keep the observed one.
       const refused = trustedObservation(result.observation);
       host.noteObservation({ ...refused, holder: refused.holder ?? observation.holder });
       return this.pollDelay();
     }
     if (host.stopSignal.aborted) return 0; // stop() releases: the outcome stays unknown
-    if (this.releasesSent !== releasesBefore) {
-      // A release went out while this acquire was on its way and may have landed after it: the
-      // lease may already be free for others. Never lead on this answer; release again.
-      await this.release();
+    if (this.pendingRelease) return this.pollDelay(); // begun meanwhile: it releases this acquisition too
+    if (this.releasesSent !== releasesBefore || this.clock.now() < this.cooldownUntil) {
+      // A release went out while this acquire was on its way and may have landed after it (the
+      // lease may already be free for others), or stepDown() was called meanwhile. Never lead on
+      // this answer; release it.
+      await this.release(undefined, leaseId);
       return Math.max(0, this.cooldownUntil - this.clock.now());
     }
     this.outcomeUnknown = false;
-    if (
-      host.recordLoss.lostAtAcquisition(
-        termOnRecord,
-        result.previousTerm,
-        result.term,
-        recoveredTerm !== undefined,
-      )
-    ) {
+    if (host.recordLoss.lostAtAcquisition(termOnRecord, result.previousTerm, result.term)) {
       // The record was lost between our observation and this acquisition: its holder may still
       // believe in it. Neither lead on it nor release it (holding it unused keeps everyone out for
       // the wait); it is taken up again (same lease id) once the wait is over.

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Observable } from 'rxjs';
 import { Candidacy, type CandidacyHost } from './candidacy.js';
 import { sleep, systemClock, type Clock } from './clock.js';
@@ -24,7 +23,7 @@ import { describeMembers, type LeaseMember } from './presence.js';
 import { RecordLossRules } from './record-loss.js';
 import { messageOf, StoreHealth } from './store-health.js';
 import { StoreRequests, type StoreRequestEvent } from './store-requests.js';
-import type { Tenure } from './tenure.js';
+import { drainWithin, type Tenure } from './tenure.js';
 import { TenureKeeper } from './tenure-keeper.js';
 
 export type { StoreRequestEvent } from './store-requests.js';
@@ -47,8 +46,6 @@ export {
  */
 export class LeaderElector {
   readonly options: ResolvedElectionOptions;
-  /** Proposed lease id, stable for this candidate's life so that retried acquires are idempotent. */
-  readonly leaseId: string = randomUUID();
 
   private readonly clock: Clock;
   private readonly logger: ElectionLogger;
@@ -110,6 +107,11 @@ export class LeaderElector {
     return this.options.leaseName;
   }
 
+  /** Proposed lease id: stable so that retried acquires are idempotent; a new one after each release. */
+  get leaseId(): string {
+    return this.candidacy.leaseId;
+  }
+
   get identity(): string {
     return this.options.identity;
   }
@@ -122,6 +124,11 @@ export class LeaderElector {
   isLeader(): boolean {
     const tenure = this.tenure;
     return tenure !== undefined && this.publisher.role === 'leader' && this.keeper.check(tenure);
+  }
+
+  /** @internal In a cooldown (presence announces it as unable to lead meanwhile). */
+  coolingDown(): boolean {
+    return this.candidacy.coolingDown();
   }
 
   /** The current tenure, only while isLeader() is true. */
@@ -166,7 +173,7 @@ export class LeaderElector {
    * storage errors (an outage at boot leaves a follower that keeps trying).
    */
   start(): Promise<void> {
-    if (this.publisher.role === 'stopped')
+    if (this.publisher.role === 'stopped' || this.stopping)
       return Promise.reject(
         new Error(`LeaderElector "${this.leaseName}" was stopped and cannot be restarted`),
       );
@@ -268,8 +275,10 @@ export class LeaderElector {
     await this.candidacy.releasesSettled();
     const drain = beforeRelease ?? this.beforeHandover;
     if (release && mayHoldLease) await this.candidacy.releaseAfter(tenure, () => this.tenure, drain);
-    else if (drain)
-      await drain().catch((error: unknown) => this.logger.warn(`Drain failed: ${messageOf(error)}`));
+    else if (drain) {
+      const { clock, logger, leaseName, drainTimeoutMs, options } = this;
+      await drainWithin({ clock, logger, leaseName, drainTimeoutMs, timings: options }, drain); // bounded
+    }
     await this.presence?.stop();
     this.publisher.complete();
     this.requests.complete();
@@ -336,9 +345,8 @@ export class LeaderElector {
     this.recordLoss.promoted(term);
     this.candidacy.tenureBoundary();
     tenure.armDeadlineTimer();
-    this.publisher.setRole('leader');
     this.logger.log(`Became leader of "${this.leaseName}" as "${this.identity}" (term ${term})`);
-    this.publisher.acquired(term, tenure.signal, tenure.deadline - this.clock.now());
+    this.publisher.becameLeader(term, tenure.signal, tenure.deadline - this.clock.now());
     return true;
   }
 

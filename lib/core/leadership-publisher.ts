@@ -87,6 +87,18 @@ export class LeadershipPublisher {
     this.highestTermSeen = Math.max(this.highestTermSeen, term);
   }
 
+  /**
+   * A tenure began: the role becomes 'leader', 'acquired' (then 'leader-changed') is delivered, and
+   * only then does state$ see it, so a subscriber that ends the tenure on role 'leader' is published
+   * after 'acquired' (whose signal was live when delivered), never before it.
+   */
+  becameLeader(term: number, signal: AbortSignal, deadlineInMs: number): void {
+    this.role = 'leader';
+    this.roleSince = this.clock.wallNow();
+    this.acquired(term, signal, deadlineInMs);
+    this.emit();
+  }
+
   /** Publishes 'acquired' (then 'leader-changed') for the tenure that began. */
   acquired(term: number, signal: AbortSignal, deadlineInMs: number): void {
     const at = this.clock.wallNow();

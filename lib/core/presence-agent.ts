@@ -21,6 +21,8 @@ export interface PresenceHost {
   readonly identity: string;
   readonly requestTimeoutMs: number;
   isLeader(): boolean;
+  /** In a cooldown (stepDown, a hand-over, a lease left to expire): announced as unable to lead meanwhile. */
+  coolingDown?(): boolean;
   /** Failback: hand the lease over to a better candidate (the elector decides how). */
   handOver(identity: string, why: string): Promise<void>;
 }
@@ -173,12 +175,18 @@ export class PresenceAgent {
     return better.size;
   }
 
+  /** A candidate in a cooldown cannot take the lease now: yieldTo and failback must not pick it. */
+  private currentAnnouncement(): PresenceAnnouncement {
+    const cooling = this.announcement.canLead && this.host.coolingDown?.() === true;
+    return cooling ? { ...this.announcement, canLead: false } : this.announcement;
+  }
+
   private async run(): Promise<void> {
     while (!this.stopSignal.aborted) {
       try {
         await this.requests.send(
           'announce',
-          (signal) => this.store.announce(this.host.leaseName, this.announcement, signal),
+          (signal) => this.store.announce(this.host.leaseName, this.currentAnnouncement(), signal),
           { timeoutMs: this.host.requestTimeoutMs },
         );
         if (this.host.isLeader()) await this.leaderDuties();

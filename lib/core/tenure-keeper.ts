@@ -106,8 +106,7 @@ export class TenureKeeper {
         if (!going()) return;
         if (errorKindOf(error) === 'lost') {
           health.answered();
-          // Our lease was valid until the deadline, so a record gone now was lost while we held it.
-          const recordLost = error instanceof LeaseRecordLostError && clock.now() < tenure.deadline;
+          const recordLost = error instanceof LeaseRecordLostError;
           this.lost(tenure, `lease lost: ${messageOf(error)}`, recordLost);
           return;
         }
@@ -122,13 +121,13 @@ export class TenureKeeper {
     if (!tenure.delegated) return;
     const sentBefore = tenure.lastSendAt;
     const lost = tenure.followDelegate();
-    if (lost) this.lost(tenure, `lease lost: ${lost.message}`, lost.recordLost && tenure.isValid());
+    if (lost) this.lost(tenure, `lease lost: ${lost.message}`, lost.recordLost);
     else if (tenure.lastSendAt > sentBefore) this.host.health.answered();
   }
 
   private lost(tenure: Tenure, message: string, recordLost: boolean): void {
-    // The record vanished while our lease was valid: we were its holder (the mark expires with it).
-    if (recordLost) this.host.recordLoss.ownRecordLost(tenure.term, tenure.leaseExpiredBy());
+    // Our record is gone: a loss noticed like any other, waited out for D (no shortcut for its holder).
+    if (recordLost) this.host.recordLoss.ownRecordLost(tenure.term);
     this.host.demote(tenure, 'lost', message);
   }
 

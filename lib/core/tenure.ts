@@ -150,7 +150,14 @@ export class Tenure {
   ): Promise<TenureState> {
     if (this.state !== 'ended') return this.state;
     this.state = 'draining';
-    if (!(await drainWithin(this.env, drain, successor))) {
+    // The drain cannot extend the lease: it gets at most what is left of it (the lease is not renewed).
+    const leaseLeftMs = Math.max(0, this.deadline - this.env.clock.now());
+    const bound = Math.min(this.env.drainTimeoutMs, leaseLeftMs);
+    if (!(await drainWithin({ ...this.env, drainTimeoutMs: bound }, drain, successor))) {
+      if (drain && bound < this.env.drainTimeoutMs)
+        this.env.logger.warn(
+          `Work of the ended tenure of "${this.env.leaseName}" (term ${this.term}) is still running as its lease runs out: another replica may lead beside it from now on (a drain cannot extend the lease; work must stop within the lease's remaining time after its signal aborts)`,
+        );
       this.state = 'left-to-expire';
       return this.state;
     }

@@ -49,6 +49,11 @@ export interface RenewalThreadSettings {
   /** How often the main thread proves it runs, ms. Default 100. */
   heartbeatMs?: number;
   logger?: ElectionLogger;
+  /**
+   * @internal The monotonic clock both threads read (`process.hrtime.bigint`, ns): CLOCK_MONOTONIC is
+   * one clock for every thread of a process. Replaced only by the simulation tester.
+   */
+  monotonicNs?: () => bigint;
 }
 
 /**
@@ -97,6 +102,9 @@ export class RenewalThread implements RenewalDelegate {
     };
     beat();
     Atomics.store(this.state, PROBE, toUs(systemClock.now()));
+    // One time base for both threads, measured here rather than when the thread starts running (a
+    // process stopped meanwhile would skew a later measurement by the stop): see mainClockBase.
+    const timeBase = mainClockBase(options.monotonicNs ?? (() => process.hrtime.bigint()));
     this.heartbeat = setInterval(beat, options.heartbeatMs ?? 100);
     this.heartbeat.unref();
     const storageModulePath = createRequire(import.meta.url).resolve('@azure/storage-blob');
@@ -104,6 +112,7 @@ export class RenewalThread implements RenewalDelegate {
       eval: true,
       workerData: {
         state: this.state,
+        timeBase,
         storageModulePath,
         ...(options.connectionString !== undefined
           ? { connectionString: options.connectionString }
@@ -211,4 +220,18 @@ export class RenewalThread implements RenewalDelegate {
     this.tokens?.close();
     await this.worker.terminate();
   }
+}
+
+/**
+ * Where the elector's clock (systemClock, µs) sits on the process's monotonic clock (µs): main time =
+ * monotonic − base. Two monotonic reads around one main-clock read bound the base from both sides
+ * (the gap is microseconds): the thread converts its times to the main clock with `highUs` (they come
+ * out early: deadlines only move earlier) and the main clock's to its own with `lowUs` (its own
+ * deadline is never later than the main thread's).
+ */
+export function mainClockBase(monotonicNs: () => bigint): { lowUs: bigint; highUs: bigint } {
+  const before = monotonicNs() / 1000n;
+  const main = toUs(systemClock.now());
+  const after = monotonicNs() / 1000n + 1n;
+  return { lowUs: before - main - 1n, highUs: after - main };
 }

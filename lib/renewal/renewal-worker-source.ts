@@ -17,11 +17,19 @@
 export function renewalWorkerMain(): void {
   const { parentPort, workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
   const { performance } = require('node:perf_hooks') as typeof import('node:perf_hooks');
-  const nowUs = (): bigint => BigInt(Math.floor(performance.now() * 1000));
-  // Offset handshake, first thing: the main thread wrote its clock into PROBE (state[1]) before
-  // starting us, and every microsecond spent before this reading (loading the SDK takes 100–250 ms)
-  // would put this thread's deadlines later than the main thread's.
-  const offsetUs = nowUs() - Atomics.load((workerData as { state: BigInt64Array }).state, 1);
+  const timeBase = (workerData as { timeBase?: { lowUs: bigint; highUs: bigint } }).timeBase;
+  // With a time base (RenewalThread always gives one) this thread reads the process's monotonic clock,
+  // the one the base was measured on: the conversion does not depend on when this thread started.
+  const nowUs = timeBase
+    ? (): bigint => process.hrtime.bigint() / 1000n
+    : (): bigint => BigInt(Math.floor(performance.now() * 1000));
+  // Without one: the offset handshake, first thing (the main thread wrote its clock into PROBE,
+  // state[1], before starting us; each µs before this read, e.g. loading the SDK, skews deadlines).
+  const probedUs = timeBase ? 0n : nowUs() - Atomics.load((workerData as { state: BigInt64Array }).state, 1);
+  // Worker time − main time, two bounds: converting to the main clock with the upper one makes send
+  // times early (safe); converting main times here with the lower one keeps this deadline ≤ the main one.
+  const toMainOffsetUs = timeBase ? timeBase.highUs : probedUs;
+  const fromMainOffsetUs = timeBase ? timeBase.lowUs : probedUs;
   const data = workerData as {
     state: BigInt64Array;
     storageModulePath: string;
@@ -98,8 +106,8 @@ export function renewalWorkerMain(): void {
   async function renewWhileHeld(hold: Hold): Promise<void> {
     const key = `${hold.slot}:${hold.generation}`;
     const lease = container.getBlobClient(hold.leaseName).getBlobLeaseClient(hold.leaseId);
-    // Send times on the worker clock (the main clock value + offset: at least the truth).
-    let sentUs = BigInt(hold.sentAtUs) + offsetUs;
+    // Send times on the worker clock (never later than the truth: this deadline is never after the main thread's).
+    let sentUs = BigInt(hold.sentAtUs) + fromMainOffsetUs;
     // The value this generation last wrote (or the main thread wrote at begin): the CAS expectation.
     let published = BigInt(hold.sentAtUs);
     const deadlineUs = (): bigint => sentUs + BigInt((hold.leaseDurationMs - hold.safetyMarginMs) * 1000);
@@ -109,7 +117,7 @@ export function renewalWorkerMain(): void {
         if (ended.has(key)) return;
         const now = nowUs();
         if (now >= deadlineUs()) return; // the main thread steps down at the same deadline
-        const silenceMs = Number(now - offsetUs - Atomics.load(state, HEARTBEAT)) / 1000;
+        const silenceMs = Number(now - toMainOffsetUs - Atomics.load(state, HEARTBEAT)) / 1000;
         if (silenceMs > data.maxBlockedMs) {
           if (!setState(hold, STOPPED_BLOCKED)) return;
           parentPort!.postMessage({
@@ -120,7 +128,7 @@ export function renewalWorkerMain(): void {
           });
           if (data.exitOnBlockedDeadline) {
             await sleep(Number(deadlineUs() - nowUs()) / 1000);
-            const stillSilentMs = Number(nowUs() - offsetUs - Atomics.load(state, HEARTBEAT)) / 1000;
+            const stillSilentMs = Number(nowUs() - toMainOffsetUs - Atomics.load(state, HEARTBEAT)) / 1000;
             if (!ended.has(key) && stillSilentMs > data.maxBlockedMs) process.kill(process.pid, 'SIGKILL');
           }
           return;
@@ -133,7 +141,7 @@ export function renewalWorkerMain(): void {
           clearTimeout(timer);
           sentUs = now;
           if (ended.has(key)) return;
-          const next = now - offsetUs;
+          const next = now - toMainOffsetUs;
           if (Atomics.load(state, at(hold.slot, 2)) !== BigInt(hold.generation)) return;
           if (Atomics.compareExchange(state, at(hold.slot, 0), published, next) !== published) return;
           published = next;

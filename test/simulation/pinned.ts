@@ -175,6 +175,73 @@ const SCHEDULES: Array<{ name: string; schedule: PinnedSchedule }> = [
       ],
     ),
   },
+  // Review of the tenure core (branch review): schedules that break an invariant on the NEW core.
+  {
+    name: 'review R2: a release that lands after its timeout frees the lease its replica re-acquired meanwhile ([g], reviewStep seed 12)',
+    schedule: pin({}, 0, [
+      { op: { t: 'fault', kind: 'lands-late', ms: 100, delayMs: 5037, ops: ['release'] }, dtMs: 15 },
+      { op: { t: 'stepDown', r: 'leader', cooldownMs: 100 }, dtMs: 3000 },
+    ]),
+  },
+  {
+    name: 'review S2: a candidate acquires on a stale observation ("free, no successor") a lease just released to a named successor ([h], review seed 21)',
+    schedule: pin(
+      {
+        replicas: 4,
+        retryIntervalMs: 2000,
+        presence: true,
+        presenceIntervalMs: 5000,
+        priorities: [0, 2, 0, 2, 0],
+        startMask: 15,
+      },
+      702187061,
+      [
+        { op: { t: 'fault', kind: 'hang', ms: 2026, delayMs: 50, r: 0 }, dtMs: 3000 },
+        { op: { t: 'yieldOnAcquire', to: 0 }, dtMs: 3000 },
+      ],
+    ),
+  },
+  {
+    name: 'review S1: a hand-over whose drain overruns the bound is dropped, and the yielder itself re-takes the lease the instant it expires ([i], reviewHand seed 33)',
+    schedule: pin({ replicas: 3, presence: true, tasks: true, startMask: 6 }, 1453311347, [
+      { op: { t: 'yieldTo', to: 0 }, dtMs: 3000 },
+      { op: { t: 'yieldTo', to: 1 }, dtMs: 11116 },
+      { op: { t: 'wait' }, dtMs: 19885 },
+    ]),
+  },
+  {
+    name: "review R4 (stop): stop()'s drain, within its bound, outlasts the unrenewed lease; e1 starts its run beside the ended tenure's ([d], reviewHand seed 61)",
+    schedule: pin({ tasks: true, startMask: 10 }, 981419369, [
+      { op: { t: 'yieldTo', to: 0 }, dtMs: 914 },
+      {
+        op: { t: 'fault', kind: 'transient', ms: 20780, delayMs: 50, ops: ['renew', 'withdraw'] },
+        dtMs: 2304,
+      },
+      { op: { t: 'gatedRun', durationMs: 100, drainMs: 0 }, dtMs: 1859 },
+      { op: { t: 'wait' }, dtMs: 6627 },
+      { op: { t: 'start', r: 0 }, dtMs: 10356 },
+      { op: { t: 'stop', r: 1 }, dtMs: 3000 },
+    ]),
+  },
+  {
+    name: 'review S5: yieldTo() accepts a successor that is in its own stepDown cooldown; it never takes the lease and the yielder takes it back after the window ([i], reviewHand seed 91)',
+    schedule: pin(
+      {
+        replicas: 3,
+        presence: true,
+        tasks: true,
+        onError: ['restart', 'step-down', 'restart', 'restart', 'restart'],
+        startMask: 14,
+      },
+      0,
+      [
+        { op: { t: 'wait' }, dtMs: 30 },
+        { op: { t: 'taskFail' }, dtMs: 3000 },
+        { op: { t: 'yieldTo', to: 1 }, dtMs: 17317 },
+        { op: { t: 'wait' }, dtMs: 13684 },
+      ],
+    ),
+  },
 ];
 
 export const PINNED: Array<{ name: string; scenario: () => Scenario }> = SCHEDULES.map(

@@ -58,7 +58,7 @@ class SimWorker extends EventEmitter {
     };
     const setTimer = (callback: () => void, ms: number): number => sched.setTimeout(worker, callback, ms);
     const clearTimer = (id: number): void => sched.clearTimeout(id);
-    const fakeProcess = { pid: 0, kill: () => env.kill() };
+    const fakeProcess = { pid: 0, kill: () => env.kill(), hrtime: { bigint: () => simMonotonicNs(env) } };
     // The same string the real Worker would eval; `__name` is what some transpilers insert (keepNames).
     const run = new Function('require', 'setTimeout', 'clearTimeout', 'process', '__name', source) as (
       ...args: unknown[]
@@ -177,6 +177,7 @@ export function createRenewalThread(
         containerName: 'sim',
         maxBlockedMs: options.maxBlockedMs,
         heartbeatMs: options.heartbeatMs,
+        monotonicNs: () => simMonotonicNs(env),
       });
       return thread;
     } finally {
@@ -186,6 +187,11 @@ export function createRenewalThread(
   };
   const delegate = onSimClock(sched, construct);
   return { delegate, beat: () => onSimClock(sched, () => heartbeat?.()) };
+}
+
+/** The process's monotonic clock (process.hrtime.bigint) on virtual time, shared by both threads. */
+function simMonotonicNs(env: { sched: Scheduler; skewMs: number }): bigint {
+  return BigInt(Math.round((env.sched.now + env.skewMs) * 1e6));
 }
 
 /** Runs `fn` with systemClock reading the virtual time (it reads the clock of faked timers). */

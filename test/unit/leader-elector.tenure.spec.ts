@@ -190,7 +190,16 @@ describe('record-loss marks expire with the record they describe', () => {
     await h.clock.advanceTo(27_100); // b renewed at 27 s
     h.memory.reset(); // b's record is lost; a's partition ends
     a.store.clear();
-    await runChecked(h, 2 * D, [a, b]);
+    // Never two leaders. (Changed with K1: a may now lead term 2 again once b's belief has ended:
+    // it never saw b's record, the documented residual of a lost record; before, b's own-loss
+    // shortcut kept a out, and that shortcut is what broke (a) in the pinned defect-3 schedules.)
+    for (let t = 0; t < 2 * D; t += 100) {
+      await h.clock.advance(100);
+      expect(leadersAmong(a, b).map((x) => x.elector.identity).length).toBeLessThanOrEqual(1);
+    }
+    expect(a.logger.lines.filter((line) => /lease record of "jobs" was lost/.test(line.message)).length).toBe(
+      2,
+    );
   });
 });
 
@@ -222,6 +231,26 @@ describe('free-lease marks belong to the record they were seen on', () => {
     await runChecked(h, 20_000, [a, b, c]);
     expect(acquired.map((entry) => entry.split(':')[0])).toEqual(['b', 'c']);
     expect(c.elector.isLeader()).toBe(true);
+  });
+});
+
+describe('hand-over to a candidate in a cooldown', () => {
+  it('a candidate in a stepDown cooldown announces that it cannot lead, so yieldTo() to it is refused until the cooldown ends (review S5)', async () => {
+    const h = setup({ presence: true });
+    const a = h.candidate('a');
+    const b = h.candidate('b');
+    await a.elector.start();
+    await h.clock.advanceTo(100);
+    await b.elector.start();
+    await h.clock.advanceTo(1_000);
+    await b.elector.stepDown({ cooldownMs: 60_000 }); // a follower staying out for a minute
+    await h.clock.advanceTo(20_000); // b has announced again since
+    await expect(a.elector.yieldTo('b')).rejects.toThrow(/"b" is not a live member of "jobs" that can lead/);
+    expect(a.elector.isLeader()).toBe(true);
+    await h.clock.advanceTo(81_000); // the cooldown ended at 61 s; b announced again since
+    await a.elector.yieldTo('b');
+    await h.clock.advance(5_000);
+    expect(b.elector.isLeader()).toBe(true);
   });
 });
 
