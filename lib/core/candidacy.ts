@@ -10,6 +10,7 @@ import type { StoreHealth } from './store-health.js';
 import type { StoreRequests } from './store-requests.js';
 import { drainWithin, type Tenure } from './tenure.js';
 import { permanentErrorBackoff } from './timing.js';
+import { InvalidElectionOptionError } from './errors.js';
 
 /** What a follower poll needs from its elector. */
 export interface CandidacyHost {
@@ -99,8 +100,7 @@ export class Candidacy {
   /** stepDown's cooldown: validated, and never shortening a longer one already running. */
   coolDownFor(cooldownMs: number, option: string): void {
     if (typeof cooldownMs !== 'number' || !(cooldownMs >= 0) || !Number.isFinite(cooldownMs)) {
-      const got = typeof cooldownMs === 'number' ? String(cooldownMs) : typeof cooldownMs;
-      throw new RangeError(`${option} must be a finite number ≥ 0, got ${got}`);
+      throw new InvalidElectionOptionError(option, cooldownMs, 'a finite number of ms ≥ 0');
     }
     // The record-loss wait is separate state, so no cooldown can shorten it.
     this.coolDown(this.clock.now() + cooldownMs);

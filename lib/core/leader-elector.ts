@@ -35,6 +35,7 @@ export {
   type LeadershipState,
   type StopOptions,
 } from './leadership.js';
+import { LeaderElectionError, LeaderElectionSetupError, NotLeaderError } from './errors.js';
 
 /**
  * Leader election for one lease name over a {@link LeaseStore}: a thin loop over three parts. A
@@ -198,10 +199,8 @@ export class LeaderElector {
 
   /** The live members, candidates first then best first, from a listing at most one presence interval old. */
   async members(): Promise<LeaseMember[]> {
-    if (!this.presence)
-      throw new Error(
-        `Presence is off for "${this.leaseName}" (presence: false, or the store keeps no presence records)`,
-      );
+    const presenceOff = `Presence is off for "${this.leaseName}" (presence: false, or no presence store)`;
+    if (!this.presence) throw new LeaderElectionSetupError(presenceOff);
     const records = await this.presence.liveRecords();
     return describeMembers(records, this.publisher.currentLeader(this.isLeader()), this.identity);
   }
@@ -219,8 +218,11 @@ export class LeaderElector {
    */
   async yieldTo(identity: string): Promise<void> {
     if (!this.isLeader())
-      throw new Error(`Not the leader of "${this.leaseName}": only the leader can hand it over`);
-    if (identity === this.identity) throw new Error(`yieldTo: "${identity}" is this replica`);
+      throw new NotLeaderError(
+        this.leaseName,
+        `Not the leader of "${this.leaseName}": only the leader can hand it over`,
+      );
+    if (identity === this.identity) throw new LeaderElectionError(`yieldTo: "${identity}" is this replica`);
     await PresenceAgent.liveCandidate(this.presence, this.leaseName, identity);
     await this.handOver(identity, 'manual switchover (yieldTo)');
   }

@@ -2,6 +2,7 @@ import type { Subscription } from 'rxjs';
 import { sleep, systemClock, type Clock } from './clock.js';
 import type { Leadership, LeaderElector } from './leader-elector.js';
 import { consoleLogger, safeLogger, type ElectionLogger } from './logger.js';
+import { LeaderElectionSetupError } from './errors.js';
 
 /** What a leader task does when it throws or rejects while its tenure is still current. */
 export type LeaderTaskFailurePolicy =
@@ -48,7 +49,7 @@ const DEFAULTS = { restartDelayMs: 1_000, maxRestartDelayMs: 30_000 } as const;
 function positiveMs(option: string, value: number | undefined, fallback: number): number {
   const ms = value ?? fallback;
   if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
-    throw new RangeError(
+    throw new LeaderElectionSetupError(
       `Invalid leader task option "${option}": got ${String(value)}; allowed: a number of ms ≥ 0`,
     );
   }
@@ -76,11 +77,12 @@ export function runWhileLeader(
   task: LeaderTaskFunction,
   options: LeaderTaskOptions = {},
 ): LeaderTaskHandle {
-  if (typeof task !== 'function') throw new TypeError('runWhileLeader: task must be a function');
+  if (typeof task !== 'function')
+    throw new LeaderElectionSetupError('runWhileLeader: task must be a function');
   const name = options.name ?? 'leader task';
   const onError = options.onError ?? 'restart';
   if (onError !== 'restart' && onError !== 'step-down') {
-    throw new RangeError(
+    throw new LeaderElectionSetupError(
       `Invalid leader task option "onError": got ${JSON.stringify(onError)}; allowed: "restart" or "step-down"`,
     );
   }

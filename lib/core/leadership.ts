@@ -1,6 +1,5 @@
 import type { Clock } from './clock.js';
 import type { LeaseStoreErrorKind } from './lease-store.js';
-import type { LeadershipEndReason } from './leadership-events.js';
 import type { ElectionLogger } from './logger.js';
 import type { RenewalDelegate } from './renewal-delegate.js';
 
@@ -49,18 +48,8 @@ export interface Leadership {
   remainingMs(): number;
 }
 
-/** Reason given to a leadership signal when the tenure ends. */
-export class LeadershipEndedError extends Error {
-  constructor(
-    /** Human-readable detail, as logged. */
-    readonly reason: string,
-    /** Why the tenure ended, typed: 'lost', 'deadline', 'step-down' or 'stopped'. */
-    readonly kind: LeadershipEndReason = 'stopped',
-  ) {
-    super(`Leadership ended: ${reason}`);
-    this.name = 'LeadershipEndedError';
-  }
-}
+/** Reason given to a leadership signal when the tenure ends (one of the library's errors). */
+export { LeadershipEndedError } from './errors.js';
 
 export interface LeaderElectorDependencies {
   clock?: Clock;

@@ -1,3 +1,5 @@
+import { LeaderElectionError } from './errors.js';
+
 /**
  * The storage port of the election. A store knows how to take, keep and give back one exclusive,
  * expiring lease per lease name, and how to read who holds it. It knows nothing of timing policy:
@@ -106,7 +108,7 @@ export type LeaseStoreErrorKind =
   /** Misconfiguration (authentication, authorization, invalid names): retry slowly, log loudly. */
   | 'permanent';
 
-export class LeaseStoreError extends Error {
+export class LeaseStoreError extends LeaderElectionError {
   constructor(
     readonly kind: LeaseStoreErrorKind,
     message: string,

@@ -14,6 +14,7 @@ import {
   type PresenceStore,
 } from './presence.js';
 import type { StoreRequests } from './store-requests.js';
+import { LeaderElectionError } from './errors.js';
 
 /** What the agent needs from its elector. */
 export interface PresenceHost {
@@ -105,7 +106,7 @@ export class PresenceAgent {
     const members = agent ? await agent.liveRecords(0) : [];
     const target = members.find((member) => member.identity === identity);
     if (!target || !target.canLead) {
-      throw new Error(
+      throw new LeaderElectionError(
         `yieldTo: "${identity}" is not a live member of "${leaseName}" that can lead (live: ${members.map((m) => `"${m.identity}"`).join(', ') || 'none'})`,
       );
     }

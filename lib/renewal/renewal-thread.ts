@@ -18,6 +18,7 @@ import {
   toMs,
   toUs,
 } from './shared-renewal-state.js';
+import { LeaderElectionError, LeaderElectionSetupError } from '../core/errors.js';
 
 /**
  * How the thread reaches storage. A connection string (account key or SAS) crosses into the thread
@@ -79,7 +80,7 @@ export class RenewalThread implements RenewalDelegate {
   constructor(options: RenewalThreadOptions) {
     const maxBlockedMs = options.maxBlockedMs ?? 60_000;
     if (typeof maxBlockedMs !== 'number' || !Number.isFinite(maxBlockedMs) || maxBlockedMs < 1_000) {
-      throw new RangeError(
+      throw new LeaderElectionSetupError(
         `Invalid renewal thread option "maxBlockedMs": got ${typeof maxBlockedMs === 'number' ? maxBlockedMs : typeof maxBlockedMs}; allowed: a number of ms ≥ 1000`,
       );
     }
@@ -89,7 +90,7 @@ export class RenewalThread implements RenewalDelegate {
       /^https?:\/\//.test(options.accountUrl) &&
       typeof options.credential?.getToken === 'function';
     if (byString === byToken) {
-      throw new TypeError(
+      throw new LeaderElectionSetupError(
         'Invalid renewal thread options: give either "connectionString" (account key or SAS) or "accountUrl" with a TokenCredential "credential" (its tokens are minted on the main thread and handed to the thread)',
       );
     }
@@ -168,11 +169,11 @@ export class RenewalThread implements RenewalDelegate {
   }
 
   begin(lease: DelegatedLease): DelegatedRenewal {
-    if (this.closed) throw new Error('The renewal thread is closed');
+    if (this.closed) throw new LeaderElectionError('The renewal thread is closed');
     let slot = 0;
     while (slot < MAX_SLOTS && this.usedSlots.has(slot)) slot += 1;
     if (slot === MAX_SLOTS)
-      throw new Error(`All ${MAX_SLOTS} renewal thread slots are held by running tenures`);
+      throw new LeaderElectionError(`All ${MAX_SLOTS} renewal thread slots are held by running tenures`);
     this.usedSlots.add(slot);
     const generation = ++this.generation;
     const key = `${slot}:${generation}`;

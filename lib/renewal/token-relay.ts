@@ -2,6 +2,7 @@ import type { ElectionLogger } from '../core/logger.js';
 import { sanitizeForeignText } from '../core/sanitize.js';
 import { redactSecrets } from '../stores/azure-blob/redact.js';
 import type { TokenCredential } from '../stores/azure-blob/azure-blob-lease-store.js';
+import { LeaderElectionError } from '../core/errors.js';
 
 /** The scope @azure/storage-blob asks a TokenCredential for (its default audience). */
 export const STORAGE_SCOPE = 'https://storage.azure.com/.default';
@@ -84,7 +85,7 @@ export class TokenRelay {
     try {
       token = await this.options.credential.getToken(STORAGE_SCOPE);
       if (!token || typeof token.token !== 'string' || typeof token.expiresOnTimestamp !== 'number')
-        throw new Error('the credential returned no token');
+        throw new LeaderElectionError('the credential returned no token');
     } catch (error) {
       if (!this.failing) {
         const message =

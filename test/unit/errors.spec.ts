@@ -2,7 +2,14 @@ import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Injectable, Scope, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { LeadershipEndedError } from '../../lib/core/errors.js';
+import { LeaderElector } from '../../lib/core/leader-elector.js';
+import { runWhileLeader } from '../../lib/core/leader-task.js';
+import { LeaseLostError } from '../../lib/core/lease-store.js';
+import { RenewalThread } from '../../lib/renewal/renewal-thread.js';
 import {
   ElectorStoppedError,
   InvalidElectionOptionError,
@@ -15,6 +22,7 @@ import {
   MemoryLeaseStore,
   NotLeaderError,
   UnknownLeaseError,
+  LeadershipEndedError as EntryLeadershipEndedError,
 } from '../../lib/index.js';
 import { LeaderElectionTesting, LeaderElectionTestingModule } from '../../lib/testing/index.js';
 import { resolveLeaderElectionOptions } from '../../lib/nest/leader-election-options.resolver.js';
@@ -111,5 +119,51 @@ describe('LeaderElectionError and its subclasses', () => {
     );
     await service.shutdown();
     expect(thrown(() => service.runWhileLeader(() => undefined))).toBeInstanceOf(ElectorStoppedError);
+  });
+});
+
+describe('errors from the core, the stores and the renewal thread', () => {
+  it('no throw in lib/ uses a plain Error, TypeError or RangeError, and no error class bypasses the base', () => {
+    const libRoot = fileURLToPath(new URL('../../lib', import.meta.url));
+    const offenders: string[] = [];
+    const walk = (dir: string): void => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) walk(path);
+        // The worker source is eval'd in a thread of its own and cannot import the error classes;
+        // what it throws is caught there and posted back as a message.
+        else if (path.endsWith('.ts') && !path.endsWith('renewal-worker-source.ts')) {
+          readFileSync(path, 'utf8')
+            .split('\n')
+            .forEach((line, i) => {
+              if (/throw new (Error|TypeError|RangeError)\(|class \w+ extends Error\b/.test(line))
+                offenders.push(`${path.slice(libRoot.length + 1)}:${i + 1}`);
+            });
+        }
+      }
+    };
+    walk(libRoot);
+    expect(offenders).toEqual(['core/errors.ts:9']);
+  });
+
+  it('the package entry exports the one LeadershipEndedError, and store errors are LeaderElectionErrors', () => {
+    expect(EntryLeadershipEndedError).toBe(LeadershipEndedError);
+    expect(new LeadershipEndedError('stopped')).toBeInstanceOf(LeaderElectionError);
+    expect(new LeaseLostError('gone')).toBeInstanceOf(LeaderElectionError);
+  });
+
+  it('the elector: yieldTo on a follower is NotLeaderError, bad cooldown an InvalidElectionOptionError', async () => {
+    const elector = new LeaderElector(new MemoryLeaseStore(), { leaseName: 'jobs', identity: 'a' });
+    await expect(elector.yieldTo('b')).rejects.toBeInstanceOf(NotLeaderError);
+    await expect(elector.stepDown({ cooldownMs: -1 })).rejects.toBeInstanceOf(InvalidElectionOptionError);
+    await elector.stop();
+  });
+
+  it('runWhileLeader and the renewal thread refuse bad options with a LeaderElectionSetupError', () => {
+    const elector = new LeaderElector(new MemoryLeaseStore(), { leaseName: 'jobs', identity: 'a' });
+    expect(thrown(() => runWhileLeader(elector, 42 as never))).toBeInstanceOf(LeaderElectionSetupError);
+    expect(thrown(() => new RenewalThread({ maxBlockedMs: 5 } as never))).toBeInstanceOf(
+      LeaderElectionSetupError,
+    );
   });
 });
