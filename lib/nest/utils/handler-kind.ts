@@ -32,7 +32,9 @@ const WS_KEYS = ['websockets:message_mapping', 'message']; // @SubscribeMessage
 const SCHEDULER_TYPE = 'SCHEDULER_TYPE'; // @Cron = 1, @Timeout = 2, @Interval = 3
 const SCHEDULER_TIMEOUT = 2;
 
-/** The kind a function's own reflect metadata describes (route, pattern, resolver, gateway message, @Timeout). */
+/**
+ * The kind a function's own reflect metadata describes (route, pattern, resolver, gateway message, @Timeout).
+ */
 export function handlerKindFromMetadata(fn: unknown): HandlerKind | undefined {
   if (typeof fn !== 'function') return undefined;
   const has = (key: string): boolean => Reflect.hasOwnMetadata(key, fn);
