@@ -18,9 +18,8 @@ export function isRequestKind(kind: HandlerKind): boolean {
   return REQUEST_KINDS.has(kind);
 }
 
-// Metadata keys written by the handler decorators of each transport. Literals, not imports: the
-// transports are optional peers (checked against @nestjs/microservices 12, @nestjs/graphql 13,
-// @nestjs/websockets 12 and @nestjs/schedule 12).
+// Metadata keys of each transport's handler decorators, as literals: the transports are optional
+// peers (checked against @nestjs/microservices 12, graphql 13, websockets 12 and schedule 12).
 const RPC_PATTERN = 'microservices:pattern'; // @MessagePattern, @EventPattern
 const GRAPHQL_KEYS = [
   'graphql:resolver_type',

@@ -244,8 +244,7 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
           properties = await blob.getProperties({ abortSignal: signal });
           break;
         } catch (error) {
-          // A keep-alive socket the server closed while this process sat idle — or was blocked or
-          // paused, when every pooled socket may be such a one — fails its next request at once.
+          // A pooled socket the server closed while we sat idle or blocked fails its next request at once;
           // Get Properties only reads, so a few immediate retries are safe and save a WARN and a poll.
           if (!isStaleConnectionError(error) || signal.aborted || attempt >= STALE_CONNECTION_ATTEMPTS)
             throw error;
@@ -480,9 +479,8 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
           409,
         );
       }
-      // 409: ContainerAlreadyExists. 403: credentials scoped to the container (a container SAS)
-      // may not create containers; carry on, the blob calls that follow say whether the container
-      // exists and whether the credentials are valid at all.
+      // 409: ContainerAlreadyExists. 403: a container-scoped credential (container SAS) may not create
+      // containers; carry on, the blob calls that follow tell whether container and credentials are valid.
       if (status !== 409 && status !== 403) throw error;
       this.containerCreateForbidden = status === 403;
     }
@@ -501,9 +499,8 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
     } catch (error) {
       const status = statusOf(error);
       if (status === 404 && !this.containerCreateForbidden) {
-        // The container vanished after we saw it (deleted, or still being deleted when our create
-        // answered 409): look again next time instead of trusting what we saw. (When we may not
-        // create it, a missing container is a configuration error: translated as permanent below.)
+        // The container vanished after we saw it (deleted, or being deleted when our create got 409): look
+        // again next time. Without create rights, a missing container is misconfiguration (permanent, below).
         this.forgetEnsured(leaseName);
         throw new TransientStoreError(
           `container of lease "${leaseName}" on ${this.description} does not exist (yet); creating it ` +
