@@ -76,7 +76,8 @@ export async function connect(
     if (connectionString === undefined || connectionString.trim() === '') {
       throw new CliError(
         ExitCode.usage,
-        `No storage connection: set ${CONNECTION_STRING_ENV}, or pass --connection-string <string> or --account-url <url> (with @azure/identity installed).`,
+        `No storage connection: set ${CONNECTION_STRING_ENV}, or pass --connection-string <string> or ` +
+          `--account-url <url> (with @azure/identity installed).`,
       );
     }
     output.addSecrets(...secretsOfConnectionString(connectionString));
@@ -118,7 +119,9 @@ async function defaultAzureCredential(): Promise<TokenCredential> {
     if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
       throw new CliError(
         ExitCode.storage,
-        '--account-url signs in with DefaultAzureCredential from @azure/identity, which is not installed. Install it next to nestjs-leader-election (npm install @azure/identity), or use --connection-string / AZURE_STORAGE_CONNECTION_STRING.',
+        '--account-url signs in with DefaultAzureCredential from @azure/identity, which is not ' +
+          'installed. Install it next to nestjs-leader-election (npm install @azure/identity), or use ' +
+          '--connection-string / AZURE_STORAGE_CONNECTION_STRING.',
       );
     }
     throw new CliError(

@@ -6,7 +6,9 @@ export const ExitCode = {
   ok: 0,
   /** Storage or connection error: unreachable endpoint, authentication, permission, service error. */
   storage: 1,
-  /** Usage error (bad option or argument, malformed connection string), or an action refused without --yes. */
+  /**
+   * Usage error (bad option or argument, malformed connection string), or an action refused without --yes.
+   */
   usage: 2,
   /** The lease, or its container, does not exist. */
   notFound: 3,

@@ -46,7 +46,10 @@ export class Output {
   }
 }
 
-/** The secrets in a connection string: the whole string and each AccountKey / SharedAccessSignature value (and a SAS's signature). */
+/**
+ * The secrets in a connection string: the whole string and each AccountKey / SharedAccessSignature value (and
+ * a SAS's signature).
+ */
 export function secretsOfConnectionString(connectionString: string): string[] {
   const secrets = [connectionString];
   for (const part of connectionString.split(';')) {

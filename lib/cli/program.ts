@@ -69,7 +69,8 @@ function buildProgram(
 ): Command {
   const program = new Command(PROGRAM_NAME)
     .description(
-      'See and steer the leases of nestjs-leader-election: one Azure Storage blob per lease name in one container.',
+      'See and steer the leases of nestjs-leader-election: one Azure Storage blob per lease name in ' +
+        'one container.',
     )
     .configureOutput({ writeOut: (text) => output.out(text), writeErr: (text) => output.err(text) })
     .exitOverride()
@@ -80,7 +81,8 @@ function buildProgram(
     command
       .option(
         '--connection-string <string>',
-        `storage connection string, key or SAS (default: $${CONNECTION_STRING_ENV}, preferable: arguments show in ps)`,
+        `storage connection string, key or SAS (default: $${CONNECTION_STRING_ENV}, preferable: ` +
+          `arguments show in ps)`,
       )
       .option(
         '--account-url <url>',
@@ -100,11 +102,13 @@ function buildProgram(
       .command('status')
       .summary('every lease in the container, as a table or --json')
       .description(
-        'Every lease in the container: state, holder, term, when acquired (one List Blobs request per 5 000 leases)',
+        'Every lease in the container: state, holder, term, when acquired (one List Blobs request per ' +
+          '5 000 leases)',
       )
       .option(
         '--json',
-        'print a JSON array (sorted by lease; keys lease, state, held, holder, term, acquiredAt, recoveredTerm)',
+        'print a JSON array (sorted by lease; keys lease, state, held, holder, term, acquiredAt, ' +
+          'recoveredTerm)',
       ),
   ).action(async (flags: StatusFlags) => setExitCode(await status(flags, context.env, output)));
 
@@ -128,7 +132,9 @@ function buildProgram(
       .argument('<lease>', 'lease name (the blob name)')
       .summary('end a lease when its current period runs out (no overlap; needs --yes)')
       .description(
-        'End a lease gently: Break Lease with a 60 s break period, so it ends when its current period runs out. The holder steps down at its next renewal and nobody else can take the lease before then: no overlap. Refused without --yes.',
+        'End a lease gently: Break Lease with a 60 s break period, so it ends when its current period ' +
+          'runs out. The holder steps down at its next renewal and nobody else can take the lease before ' +
+          'then: no overlap. Refused without --yes.',
       )
       .option('--yes', 'confirm: act after stating the consequence'),
   ).action(async (lease: string, flags: EndLeaseFlags) =>
@@ -141,7 +147,9 @@ function buildProgram(
       .argument('<lease>', 'lease name (the blob name)')
       .summary('end a lease now (another replica may lead at once; needs --yes)')
       .description(
-        'End a lease now: Break Lease with break period 0. Another replica may lead at once while the old holder still believes it leads until its next renewal fails or its deadline: jobs may run twice unless fenced with the term. Refused without --yes.',
+        'End a lease now: Break Lease with break period 0. Another replica may lead at once while the ' +
+          'old holder still believes it leads until its next renewal fails or its deadline: jobs may run ' +
+          'twice unless fenced with the term. Refused without --yes.',
       )
       .option('--yes', 'confirm: act after stating the consequence'),
   ).action(async (lease: string, flags: EndLeaseFlags) =>
@@ -151,10 +159,13 @@ function buildProgram(
   return program;
 }
 
-const CONNECTION_HELP = `
+const CONNECTION_HELP =
+  `
 Connection (as the module's options):
-  ${CONNECTION_STRING_ENV}       connection string, used when neither --connection-string nor --account-url is given
-  --account-url <url>                   blob endpoint with DefaultAzureCredential (npm install @azure/identity)
+  ${CONNECTION_STRING_ENV}       connection string, used when neither --connection-string ` +
+  `nor --account-url is given
+  --account-url <url>                   blob endpoint with DefaultAzureCredential ` +
+  `(npm install @azure/identity)
   --container <name>                    default "${DEFAULT_CONTAINER_NAME}"
 Secrets (account key, SAS) are never printed.`;
 

@@ -63,7 +63,9 @@ export const ELECTION_DEFAULTS = {
 
 export const MIN_LEASE_SECONDS = 15;
 export const MAX_LEASE_SECONDS = 60;
-/** Upper bound of maxErrorBackoffMs: a replica with a misconfiguration fixed should notice within the hour. */
+/**
+ * Upper bound of maxErrorBackoffMs: a replica with a misconfiguration fixed should notice within the hour.
+ */
 export const MAX_ERROR_BACKOFF_MS = 3_600_000;
 
 export { InvalidElectionOptionError, type DescribedOptionValue } from './errors.js';
@@ -115,7 +117,9 @@ export function resolveElectionOptions(options: ElectionOptions): ResolvedElecti
   const identity = validateIdentity(options.identity);
 
   const leaseSeconds = options.leaseDurationSeconds ?? ELECTION_DEFAULTS.leaseDurationSeconds;
-  const leaseAllowed = `a whole number of seconds from ${MIN_LEASE_SECONDS} to ${MAX_LEASE_SECONDS} (infinite leases are refused: a crashed leader would hold one forever)`;
+  const leaseAllowed =
+    `a whole number of seconds from ${MIN_LEASE_SECONDS} to ${MAX_LEASE_SECONDS} (infinite leases are ` +
+    `refused: a crashed leader would hold one forever)`;
   if (
     typeof leaseSeconds !== 'number' ||
     !Number.isInteger(leaseSeconds) ||
@@ -144,7 +148,9 @@ export function resolveElectionOptions(options: ElectionOptions): ResolvedElecti
   }
 
   const maxRenew = leaseDurationMs - safetyMarginMs;
-  const renewAllowed = `a number of ms > 0 with renewIntervalMs + safetyMarginMs (${safetyMarginMs}) < leaseDurationSeconds × 1000 (${leaseDurationMs}), i.e. below ${maxRenew}`;
+  const renewAllowed =
+    `a number of ms > 0 with renewIntervalMs + safetyMarginMs (${safetyMarginMs}) < ` +
+    `leaseDurationSeconds × 1000 (${leaseDurationMs}), i.e. below ${maxRenew}`;
   const renewIntervalMs = finiteNumber(
     'renewIntervalMs',
     options.renewIntervalMs ?? Math.floor(leaseDurationMs / 3),
@@ -195,7 +201,8 @@ export function resolveElectionOptions(options: ElectionOptions): ResolvedElecti
     throw new InvalidElectionOptionError('renewRetryIntervalMs', renewRetryIntervalMs, renewRetryAllowed);
   }
 
-  const backoffAllowed = `a number of ms from retryIntervalMs (${retryIntervalMs}) to ${MAX_ERROR_BACKOFF_MS} (1 hour)`;
+  const backoffAllowed =
+    `a number of ms from retryIntervalMs (${retryIntervalMs}) to ` + `${MAX_ERROR_BACKOFF_MS} (1 hour)`;
   const maxErrorBackoffMs = finiteNumber(
     'maxErrorBackoffMs',
     options.maxErrorBackoffMs ?? Math.max(ELECTION_DEFAULTS.maxErrorBackoffMs, retryIntervalMs),
@@ -266,7 +273,9 @@ function resolvePreference(
     );
     if (intervalMs < 1000 || intervalMs > MAX_PRESENCE_INTERVAL_MS)
       throw new InvalidElectionOptionError('presence.intervalMs', intervalMs, intervalAllowed);
-    const staleAllowed = `a number of ms above 2 × presence.intervalMs (${2 * intervalMs}) and at most ${10 * MAX_PRESENCE_INTERVAL_MS}`;
+    const staleAllowed =
+      `a number of ms above 2 × presence.intervalMs (${2 * intervalMs}) and at most ` +
+      `${10 * MAX_PRESENCE_INTERVAL_MS}`;
     const staleAfterMs = finiteNumber(
       'presence.staleAfterMs',
       numberFromEnv(spec.staleAfterMs ?? 3 * intervalMs),
@@ -285,7 +294,8 @@ function resolvePreference(
   );
   if (electionDelayMs < 0 || electionDelayMs > MAX_PREFERENCE_WAIT_MS)
     throw new InvalidElectionOptionError('electionDelayMs', electionDelayMs, delayAllowed);
-  const windowAllowed = `a number of ms from retryIntervalMs (${timings.retryIntervalMs}) to ${MAX_PREFERENCE_WAIT_MS}`;
+  const windowAllowed =
+    `a number of ms from retryIntervalMs (${timings.retryIntervalMs}) to ` + `${MAX_PREFERENCE_WAIT_MS}`;
   const preferenceWindowMs = finiteNumber(
     'preferenceWindowMs',
     options.preferenceWindowMs ?? 2 * timings.retryIntervalMs + timings.requestTimeoutMs,

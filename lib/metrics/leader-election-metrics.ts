@@ -69,22 +69,26 @@ export class LeaderElectionMetrics {
     this.includeIdentity = options.includeIdentity === true;
     if (typeof meter?.createGauge !== 'function') {
       throw new LeaderElectionSetupError(
-        'LeaderElectionMetrics needs an OpenTelemetry Meter with createGauge (@opentelemetry/api 1.9 or later)',
+        'LeaderElectionMetrics needs an OpenTelemetry Meter with createGauge (@opentelemetry/api 1.9 ' +
+          'or later)',
       );
     }
     this.isLeader = meter.createGauge(METRIC_NAMES.isLeader, {
       description:
-        'Whether this replica leads the lease: 1 while it holds the lease inside its deadline, else 0 (like Kubernetes leader_election_master_status)',
+        'Whether this replica leads the lease: 1 while it holds the lease inside its deadline, else 0 ' +
+        '(like Kubernetes leader_election_master_status)',
       unit: '1',
     });
     this.transitions = meter.createCounter(METRIC_NAMES.transitions, {
       description:
-        'Leadership transitions of this replica: type "acquired" (a tenure began) or "lost" (it ended; reason lost | deadline | step-down | stopped)',
+        'Leadership transitions of this replica: type "acquired" (a tenure began) or "lost" (it ended; ' +
+        'reason lost | deadline | step-down | stopped)',
       unit: '{transition}',
     });
     this.requestDuration = meter.createHistogram(METRIC_NAMES.storeRequestDuration, {
       description:
-        'Duration of lease-store calls (observe, acquire, renew, release); a call that timed out counts its timeout',
+        'Duration of lease-store calls (observe, acquire, renew, release); a call that timed out ' +
+        'counts its timeout',
       unit: 's',
       advice: { explicitBucketBoundaries: STORE_REQUEST_BUCKETS_SECONDS },
     });

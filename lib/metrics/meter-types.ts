@@ -11,7 +11,9 @@ export type MetricAttributes = Record<string, string>;
 export interface MetricInstrumentOptions {
   description?: string;
   unit?: string;
-  /** Hints for the SDK, e.g. histogram bucket boundaries (@opentelemetry/api ≥ 1.7; older ones ignore it). */
+  /**
+   * Hints for the SDK, e.g. histogram bucket boundaries (@opentelemetry/api ≥ 1.7; older ones ignore it).
+   */
   advice?: { explicitBucketBoundaries?: number[] };
 }
 
@@ -35,7 +37,7 @@ export interface MetricsMeter {
   createGauge(name: string, options?: MetricInstrumentOptions): MetricsGauge;
 }
 
-/** An OpenTelemetry MeterProvider, e.g. `metrics` of @opentelemetry/api (the global one) or an SDK MeterProvider. */
+/** An OpenTelemetry MeterProvider: `metrics` of @opentelemetry/api (the global one) or an SDK one. */
 export interface MetricsMeterProvider {
   getMeter(name: string, version?: string): MetricsMeter;
 }

@@ -49,7 +49,8 @@ export class LeaderElectionMetricsBinding implements OnApplicationShutdown {
       if (!loaded.available) {
         if (enabled === true) {
           throw new LeaderElectionSetupError(
-            `LeaderElectionModule: "metrics" is on but ${loaded.reason}. Install @opentelemetry/api (npm install @opentelemetry/api), give metrics.meterProvider, or set metrics: false`,
+            `LeaderElectionModule: "metrics" is on but ${loaded.reason}. Install @opentelemetry/api ` +
+              `(npm install @opentelemetry/api), give metrics.meterProvider, or set metrics: false`,
           );
         }
         logger.debug?.(`Leader election metrics off: ${loaded.reason}`);
@@ -82,7 +83,10 @@ export class LeaderElectionMetricsBinding implements OnApplicationShutdown {
   }
 }
 
-/** The `metrics` option as a provider (loads @opentelemetry/api, when used, before any election exists); LeaderElectionModule and the testing module share it. */
+/**
+ * The `metrics` option as a provider (loads @opentelemetry/api, when used, before any election exists);
+ * LeaderElectionModule and the testing module share it.
+ */
 export const LEADER_ELECTION_METRICS_PROVIDER: Provider = {
   provide: LeaderElectionMetricsBinding,
   inject: [RESOLVED_LEADER_ELECTION_OPTIONS, LeaderElectionRegistry, LeaderGateRunner],

@@ -69,7 +69,9 @@ export interface ResolvedLeaderElectionOptions {
       })
     | { fallback: string };
   logger?: ElectionLogger | false;
-  /** The `metrics` option: 'auto' (default) records when @opentelemetry/api loads; see ResolvedMetricsOptions. */
+  /**
+   * The `metrics` option: 'auto' (default) records when @opentelemetry/api loads; see ResolvedMetricsOptions.
+   */
   metrics: ResolvedMetricsOptions;
   /**
    * Builds the election of one lease. Only the testing kit sets it (to a manually driven elector);
@@ -245,7 +247,9 @@ function resolveRenewalThread(
     return { accountUrl: options.accountUrl, credential: options.credential, ...settings };
   const source = options.containerClient ? 'an existing ContainerClient' : 'a custom store';
   return {
-    fallback: `renewals stay on the main thread: ${source} cannot be handed to a worker thread (a connection string or accountUrl + credential can)`,
+    fallback:
+      `renewals stay on the main thread: ${source} cannot be handed to a worker thread (a connection ` +
+      `string or accountUrl + credential can)`,
   };
 }
 
@@ -255,7 +259,8 @@ function resolveMetricsOption(given: unknown): ResolvedMetricsOptions {
   if (value === undefined) return { enabled: 'auto', ...defaults };
   if (typeof value === 'boolean') return { enabled: value, ...defaults };
   const allowed =
-    'true, false, or { meterProvider?, meterName?, includeIdentity? } (the strings "true" and "false" are accepted too)';
+    'true, false, or { meterProvider?, meterName?, includeIdentity? } (the strings "true" and "false" ' +
+    'are accepted too)';
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw new InvalidElectionOptionError('metrics', value, allowed);
   refuseUnknownOptions(value, METRICS_OPTION_KEYS, 'metrics option');
@@ -359,7 +364,8 @@ function buildStore(
       throw new InvalidElectionOptionError(
         'credential',
         options.credential,
-        'a TokenCredential with a getToken method (e.g. new DefaultAzureCredential() from @azure/identity) when "accountUrl" is given',
+        'a TokenCredential with a getToken method (e.g. new DefaultAzureCredential() from ' +
+          '@azure/identity) when "accountUrl" is given',
       );
     }
     return {

@@ -84,7 +84,7 @@ export class LeaderElectionRegistry implements OnModuleDestroy {
     return elector;
   }
 
-  /** The election of a declared lease (the default one, any decorated one, or joined), never a new one for another name. */
+  /** The election of a declared lease (default, decorated or joined); never a new one for another name. */
   declaredElector(leaseName: string | undefined): LeaderElector | undefined {
     const name = this.nameOf(leaseName);
     const elector = this.electors.get(name);
@@ -112,7 +112,8 @@ export class LeaderElectionRegistry implements OnModuleDestroy {
     if (!this.options.createElector && globalTimersAreFaked()) this.logger.warn(fakeTimersWarning());
     if (this.options.autoStart) return this.start();
     this.logger.log(
-      'Leader election not started (autoStart: false): leader-only work skips until LeaderElectionService.start() is called',
+      'Leader election not started (autoStart: false): leader-only work skips until ' +
+        'LeaderElectionService.start() is called',
     );
   }
 
@@ -135,7 +136,8 @@ export class LeaderElectionRegistry implements OnModuleDestroy {
       for (const elector of electors) this.startedLeases.add(elector.leaseName);
     }
     this.logger.log(
-      `Starting leader election as "${this.options.identity}" on ${this.options.store.description} for lease(s) ${electors.map((elector) => `"${elector.leaseName}"`).join(', ')}`,
+      `Starting leader election as "${this.options.identity}" on ${this.options.store.description} for ` +
+        `lease(s) ${electors.map((elector) => `"${elector.leaseName}"`).join(', ')}`,
     );
     await Promise.all(electors.map((elector) => this.startOne(elector)));
   }
@@ -145,7 +147,7 @@ export class LeaderElectionRegistry implements OnModuleDestroy {
     return this.startedAll || this.startedLeases.has(this.nameOf(leaseName));
   }
 
-  /** Declares `leaseName` and, once it is started, waits for its first attempt (see LeaderElectionService.join). */
+  /** Declares `leaseName` and, once started, waits for its first attempt (see LeaderElectionService.join). */
   async join(leaseName: string): Promise<LeaderElector> {
     const elector = this.electorFor(leaseName);
     if (this.isStarted(elector.leaseName) && !this.shuttingDown) await this.startOne(elector);
@@ -221,7 +223,8 @@ export class LeaderElectionRegistry implements OnModuleDestroy {
       this.logger.error(`renewalThread: the renewal thread did not start: ${failure.message}`, failure.stack);
     });
     this.logger.log(
-      `Renewing leases on a worker thread; it stops renewing once the main thread has not run for more than ${setting.maxBlockedMs} ms`,
+      `Renewing leases on a worker thread; it stops renewing once the main thread has not run for more ` +
+        `than ${setting.maxBlockedMs} ms`,
     );
     return this.renewal;
   }

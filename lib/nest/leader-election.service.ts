@@ -48,7 +48,7 @@ export class LeaderElectionService {
     return this.registry.options.store.description;
   }
 
-  /** True only while this replica holds the lease inside its deadline (checked now); false for an undeclared lease. */
+  /** True only while this replica holds the lease inside its deadline (checked now); false if undeclared. */
   isLeader(leaseName?: string): boolean {
     return this.registry.declaredElector(leaseName)?.isLeader() ?? false;
   }
@@ -72,7 +72,10 @@ export class LeaderElectionService {
     return this.registry.requireElector(leaseName).state$;
   }
 
-  /** Transitions of one declared lease, in order: 'acquired', 'lost' (with its reason), 'leader-changed'. Not replayed. */
+  /**
+   * Transitions of one declared lease, in order: 'acquired', 'lost' (with its reason), 'leader-changed'.
+   * Not replayed.
+   */
   events$(leaseName?: string): Observable<LeadershipEvent> {
     return this.registry.requireElector(leaseName).events$;
   }
@@ -131,7 +134,10 @@ export class LeaderElectionService {
     return this.work.runWhileLeader(task, options);
   }
 
-  /** The live members of a lease, best first (identity, priority, canLead, lastSeenAgoMs, role, self). Rejects when presence is off. */
+  /**
+   * The live members of a lease, best first (identity, priority, canLead, lastSeenAgoMs, role, self). Rejects
+   * when presence is off.
+   */
   members(leaseName?: string): Promise<LeaseMember[]> {
     return this.withElector(leaseName, (elector) => elector.members());
   }
@@ -187,12 +193,15 @@ export class LeaderElectionService {
     return this.registry.join(leaseName);
   }
 
-  /** The election for `leaseName`, created (and started, once started) on first use. Never pass names from input. */
+  /** The election for `leaseName`, created (and started, if started) on first use. Never pass input names. */
   electorFor(leaseName?: string): LeaderElector {
     return this.registry.electorFor(leaseName);
   }
 
-  /** Closes the gate, stops the elections, drains their work and releases held leases (idempotent; the module calls it at shutdown). */
+  /**
+   * Closes the gate, stops the elections, drains their work and releases held leases (idempotent; the module
+   * calls it at shutdown).
+   */
   shutdown(): Promise<void> {
     return this.registry.shutdown();
   }

@@ -52,7 +52,10 @@ export class LeaderGateRunner implements LeaderGate {
     work.addSubscription(registry.electorCreated$.subscribe((elector) => this.watchTransitions(elector)));
   }
 
-  /** Every @LeaderOnly call as the gate decides it: run, or skipped with the reason. The extension point the metrics binding uses. */
+  /**
+   * Every @LeaderOnly call as the gate decides it: run, or skipped with the reason. The extension point the
+   * metrics binding uses.
+   */
   get gatedRuns$(): Observable<GatedRunEvent> {
     return this.gatedRunsSubject.asObservable();
   }
@@ -62,7 +65,7 @@ export class LeaderGateRunner implements LeaderGate {
     return this.skips.get(this.registry.nameOf(leaseName)) ?? 0;
   }
 
-  /** Records how many @LeaderOnly handlers use each lease (for the follower's log line). Called by the explorer. */
+  /** Counts the @LeaderOnly handlers of each lease (for the follower's log line). Called by the explorer. */
   registerHandlers(counts: ReadonlyMap<string, number>): void {
     for (const [name, count] of counts)
       this.handlerCounts.set(name, (this.handlerCounts.get(name) ?? 0) + count);
@@ -75,7 +78,8 @@ export class LeaderGateRunner implements LeaderGate {
    * drained at shutdown like a decorated method. A skipped call returns undefined (or a resolved
    * Promise once the function has returned one). Declares the lease.
    *
-   *   this.schedulerRegistry.addInterval('sync', setInterval(this.election.leaderOnly(() => this.sync(), { name: 'sync' }), 5_000));
+   *   const sync = this.election.leaderOnly(() => this.sync(), { name: 'sync' });
+   *   this.schedulerRegistry.addInterval('sync', setInterval(sync, 5_000));
    */
   leaderOnly<A extends unknown[], R>(
     fn: (...args: A) => R,

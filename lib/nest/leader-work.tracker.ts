@@ -72,7 +72,9 @@ export class LeaderWorkTracker {
     if (!drained) {
       const stillRunning = this.runningCount(leaseName) + tasks.filter((handle) => handle.running).length;
       this.logger.warn(
-        `${stillRunning} @LeaderOnly run(s) or leader task(s) of "${leaseName}" still running ${this.options.shutdownTimeoutMs} ms after their AbortSignal was aborted; the lease is left to expire instead of being released`,
+        `${stillRunning} @LeaderOnly run(s) or leader task(s) of "${leaseName}" still running ` +
+          `${this.options.shutdownTimeoutMs} ms after their AbortSignal was aborted; the lease is left ` +
+          `to expire instead of being released`,
       );
     }
     return drained;

@@ -106,7 +106,8 @@ export class LeaderWorkRunner {
       const fail = (error: unknown): void => {
         const failure = describeFailure(error);
         this.logger.error(
-          `${owner}.${method} for "${event.leaseName}" failed (ignored; the election goes on): ${failure.message}`,
+          `${owner}.${method} for "${event.leaseName}" failed (ignored; the election goes on): ` +
+            `${failure.message}`,
           failure.stack,
         );
       };

@@ -130,7 +130,9 @@ export class LeaderElectionTesting {
       throw new UnknownLeaseError(
         name,
         [...this.electors.keys()],
-        `LeaderElectionTesting: lease "${name}" is not declared in this app (declared: ${[...this.electors.keys()].map((n) => `"${n}"`).join(', ') || 'none yet'}); declare it with @LeaderOnly(name), @LeaderTask(name) or service.join(name)`,
+        `LeaderElectionTesting: lease "${name}" is not declared in this app (declared: ` +
+          `${[...this.electors.keys()].map((n) => `"${n}"`).join(', ') || 'none yet'}); declare it with ` +
+          `@LeaderOnly(name), @LeaderTask(name) or service.join(name)`,
       );
     }
     return elector;
@@ -166,7 +168,9 @@ export class LeaderElectionTesting {
  * instead of a store. No storage, no network, and no timer of its own: it behaves the same under
  * Jest's or Vitest's fake timers as without them. Global, like the real module.
  *
- *   Test.createTestingModule({ imports: [LeaderElectionTestingModule.forRoot({ role: 'follower' }), JobsModule] })
+ *   Test.createTestingModule({
+ *     imports: [LeaderElectionTestingModule.forRoot({ role: 'follower' }), JobsModule],
+ *   })
  */
 @Module({})
 export class LeaderElectionTestingModule {

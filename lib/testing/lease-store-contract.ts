@@ -113,7 +113,9 @@ export function leaseStoreContract(
       },
     },
     {
-      name: 'acquire() again with the holder’s own lease id succeeds (a retried acquire is idempotent) and raises the term',
+      name:
+        'acquire() again with the holder’s own lease id succeeds (a retried acquire is idempotent) and ' +
+        'raises the term',
       run: async () => {
         const store = await createStore();
         const lease = name();
@@ -125,7 +127,9 @@ export function leaseStoreContract(
       },
     },
     {
-      name: 'renew() with the holder’s lease id succeeds; with another id it throws LeaseLostError (kind "lost")',
+      name:
+        'renew() with the holder’s lease id succeeds; with another id it throws LeaseLostError (kind ' +
+        '"lost")',
       run: async () => {
         const store = await createStore();
         const lease = name();
@@ -139,7 +143,9 @@ export function leaseStoreContract(
       },
     },
     {
-      name: 'release() frees the lease for others; a second release and a release with another id resolve and change nothing',
+      name:
+        'release() frees the lease for others; a second release and a release with another id resolve ' +
+        'and change nothing',
       run: async () => {
         const store = await createStore();
         const lease = name();
@@ -251,7 +257,9 @@ export function leaseStoreContract(
   if (options.deleteRecord) {
     const deleteRecord = options.deleteRecord;
     cases.push({
-      name: 'after the record is deleted: renew() throws LeaseLostError, and terms continue above minimumTerm',
+      name:
+        'after the record is deleted: renew() throws LeaseLostError, and ' +
+        'terms continue above minimumTerm',
       run: async () => {
         const store = await createStore();
         const lease = name();

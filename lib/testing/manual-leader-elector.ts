@@ -67,7 +67,10 @@ export class ManualLeaderElector extends LeaderElector {
     this.endTenure(reason, message);
   }
 
-  /** Shows `leader` (another replica) as the current leader with `term`, ending this replica's tenure first ('lost'). */
+  /**
+   * Shows `leader` (another replica) as the current leader with `term`, first ending this replica's
+   * tenure ('lost').
+   */
   follow(leader: string | undefined, term = this.lastTerm + 1): void {
     this.endTenure('lost', `lease taken by ${leader ?? 'nobody'} (set by the test)`);
     if (leader !== undefined) this.lastTerm = Math.max(this.lastTerm, term);

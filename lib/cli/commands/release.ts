@@ -18,12 +18,17 @@ export const RELEASE: EndLeaseKind = {
   consequence: (row: LeaseRow, where: string) =>
     [
       `Releasing lease "${row.lease}" (${describeHolder(row)}) in ${where}.`,
-      `Only the holder knows the lease id, so this breaks the lease gently (Break Lease, break period ${GENTLE_BREAK_PERIOD_SECONDS} s):`,
+      `Only the holder knows the lease id, so this breaks the lease gently (Break Lease, break period ` +
+        `${GENTLE_BREAK_PERIOD_SECONDS} s):`,
       'it ends when its current period runs out (at most D, 60 s).',
-      'Safety: no overlap. The holder cannot renew any more and steps down at its next renewal (within renewInterval,',
-      '5 s by default); no other replica can acquire the lease before its period ends. After that any replica (the same',
-      `one included) may take it, with term ${row.term === null ? 'n+1' : row.term + 1} or higher. Leader-only jobs pause until then.`,
+      'Safety: no overlap. The holder cannot renew any more and steps down at its next renewal (within ' +
+        'renewInterval,',
+      '5 s by default); no other replica can acquire the lease before its period ends. After that any ' +
+        'replica (the same',
+      `one included) may take it, with term ${row.term === null ? 'n+1' : row.term + 1} or higher. ` +
+        `Leader-only jobs pause until then.`,
     ].join('\n'),
   done: (row: LeaseRow, secondsLeft: number | undefined) =>
-    `Lease "${row.lease}" is breaking: it ends in ${secondsLeft === undefined ? 'at most 60' : secondsLeft} s, then any replica may acquire it.`,
+    `Lease "${row.lease}" is breaking: it ends in ` +
+    `${secondsLeft === undefined ? 'at most 60' : secondsLeft} s, then any replica may acquire it.`,
 };

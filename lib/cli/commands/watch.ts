@@ -52,7 +52,9 @@ export async function watch(
     if (flags.json) {
       output.out(frame);
     } else {
-      const header = `Every ${flags.interval}s, ${new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')}${flags.count ? ` (${refresh}/${flags.count})` : ''}, Ctrl-C to stop\n`;
+      const header =
+        `Every ${flags.interval}s, ${new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')}` +
+        `${flags.count ? ` (${refresh}/${flags.count})` : ''}, Ctrl-C to stop\n`;
       const size = output.terminalSize;
       if (size) {
         // Redraw in place: back to the first line of the previous frame, clear to the end, draw.
@@ -60,7 +62,11 @@ export async function watch(
         const text = `${header}${frame}`;
         const rows = rowsOf(text, size.columns);
         output.out(
-          `${previousRows === 0 ? '' : previousRows < size.rows ? `${linesUp(previousRows)}${CLEAR_TO_END}` : CLEAR_SCREEN}${text}`,
+          (previousRows === 0
+            ? ''
+            : previousRows < size.rows
+              ? `${linesUp(previousRows)}${CLEAR_TO_END}`
+              : CLEAR_SCREEN) + text,
         );
         previousRows = rows;
       } else {

@@ -13,7 +13,9 @@ export const TIMING_OPTION_TABLE: OptionTable<keyof ElectionTimingOptions> = {
     env: 'number',
     default: '`15`',
     range: 'a whole number of seconds from 15 to 60',
-    doc: "Lease duration D (Azure's range; infinite leases are refused). A crashed leader is replaced after at most D + R.",
+    doc:
+      "Lease duration D (Azure's range; infinite leases are refused). A crashed leader is replaced after " +
+      'at most D + R.',
   },
   renewIntervalMs: {
     type: MS,
@@ -73,7 +75,9 @@ export const PREFERENCE_OPTION_TABLE: OptionTable<keyof ElectionPreferenceOption
     env: 'number',
     default: '`0`',
     range: 'a finite number from −1e9 to 1e9; needs presence',
-    doc: "This replica's preference for leading; higher is preferred. Setting it turns preference on for this replica.",
+    doc:
+      "This replica's preference for leading; higher is preferred. Setting it turns preference on for " +
+      'this replica.',
   },
   canLead: {
     type: 'boolean',
@@ -87,7 +91,8 @@ export const PREFERENCE_OPTION_TABLE: OptionTable<keyof ElectionPreferenceOption
     env: 'boolean',
     default: '`true`',
     range:
-      'true, false, or { intervalMs: 1000–300000 (default 10000), staleAfterMs: above 2 × intervalMs (default 3 × intervalMs) }',
+      'true, false, or { intervalMs: 1000–300000 (default 10000), staleAfterMs: above 2 × intervalMs ' +
+      '(default 3 × intervalMs) }',
     doc: 'Presence records (false: no extra requests; priorities and members() then unavailable).',
   },
   electionDelayMs: {

@@ -8,9 +8,12 @@ export interface ElectionTimingOptions {
   retryIntervalMs?: number;
   /** Random spread applied to retryIntervalMs, as a fraction in [0, 1). Default 0.2 (±20 %). */
   retryJitter?: number;
-  /** Time subtracted from the lease end to absorb clock-rate drift between us and the server, ms. Default 1000. */
+  /** Subtracted from the lease end to absorb clock-rate drift between us and the server, ms. Default 1000. */
   safetyMarginMs?: number;
-  /** Upper bound for one store request, ms. Default min(5000, renewIntervalMs). Renewals are further bounded by the time left. */
+  /**
+   * Upper bound for one store request, ms. Default min(5000, renewIntervalMs). Renewals are further bounded
+   * by the time left.
+   */
   requestTimeoutMs?: number;
   /** Pause between retries of a failed renewal, ms. Default min(500, renewIntervalMs / 4). */
   renewRetryIntervalMs?: number;
@@ -41,11 +44,15 @@ export interface ElectionPreferenceOptions {
    * store that supports presence (the memory and Azure blob stores do).
    */
   presence?: boolean | { intervalMs?: number; staleAfterMs?: number };
-  /** With a priority set: how long a newly started candidate waits before taking a free lease, ms. Default presence interval + retryIntervalMs. */
+  /**
+   * With a priority set: how long a newly started candidate waits before taking a free lease, ms. Default
+   * presence interval + retryIntervalMs.
+   */
   electionDelayMs?: number;
   /**
    * How long a free lease is left to better candidates, per better priority tier present, ms: a
-   * candidate with k better tiers live takes a free lease after k × this. Default 2 × retryIntervalMs + requestTimeoutMs.
+   * candidate with k better tiers live takes a free lease after k × this. Default 2 × retryIntervalMs +
+   * requestTimeoutMs.
    */
   preferenceWindowMs?: number;
   /**

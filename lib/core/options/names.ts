@@ -11,7 +11,8 @@ const RESERVED_LEASE_NAMES = new Set(['__proto__']);
 /** Validates lease and identity strings. Exported so stores and the Nest layer use the same rule. */
 export function validateLeaseName(value: unknown, option = 'leaseName'): string {
   const allowed =
-    "1–200 characters: letters, digits, '.', '_', '-', '/'; not starting or ending with '.' or '/', no empty, '.' or '..' path segment; not \"__proto__\"";
+    "1–200 characters: letters, digits, '.', '_', '-', '/'; not starting or ending with '.' or '/', no " +
+    "empty, '.' or '..' path segment; not \"__proto__\"";
   // '.' and '..' segments would be normalised away in the blob URL ("x/../leader" is the blob "leader").
   if (
     typeof value !== 'string' ||
@@ -32,7 +33,9 @@ export function validateLeaseName(value: unknown, option = 'leaseName'): string 
 // eslint-disable-next-line no-control-regex
 const UNSAFE_IDENTITY_CHARS = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
-/** True when the string has no lone surrogate (String.prototype.isWellFormed, spelled out for ES2023 typings). */
+/**
+ * True when the string has no lone surrogate (String.prototype.isWellFormed, spelled out for ES2023 typings).
+ */
 function isWellFormed(value: string): boolean {
   return (value as string & { isWellFormed(): boolean }).isWellFormed();
 }
@@ -53,11 +56,13 @@ export function validateIdentity(value: unknown, option = 'identity'): string {
     throw new InvalidElectionOptionError(
       option,
       value,
-      `${IDENTITY_ALLOWED}; it contains a lone UTF-16 surrogate (half of an emoji or other character cut by slicing?)`,
+      `${IDENTITY_ALLOWED}; it contains a lone UTF-16 surrogate (half of an emoji or other character ` +
+        `cut by slicing?)`,
     );
   }
   return value;
 }
 
 const IDENTITY_ALLOWED =
-  'a non-empty string of at most 256 UTF-16 code units, well-formed (no lone surrogate), without line breaks or other control characters';
+  'a non-empty string of at most 256 UTF-16 code units, well-formed (no lone surrogate), without ' +
+  'line breaks or other control characters';

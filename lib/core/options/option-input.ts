@@ -18,7 +18,9 @@ export function numberFromEnv(value: unknown): unknown {
   return typeof value === 'string' && NUMERIC_STRING.test(value) ? Number(value) : value;
 }
 
-/** true/false, or the exact strings "true"/"false" (as read from the environment); anything else unchanged. */
+/**
+ * true/false, or the exact strings "true"/"false" (as read from the environment); anything else unchanged.
+ */
 export function booleanFromEnv(value: unknown): unknown {
   if (value === 'true') return true;
   if (value === 'false') return false;

@@ -39,7 +39,9 @@ export function LeaderOnly(leaseNameOrOptions?: string | LeaderOnlyOptions): Met
 
   return (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor) => {
     const original: unknown = descriptor.value;
-    const handlerName = `${(target as { constructor?: { name?: string } }).constructor?.name ?? 'anonymous'}.${String(propertyKey)}`;
+    const handlerName =
+      `${(target as { constructor?: { name?: string } }).constructor?.name ?? 'anonymous'}` +
+      `.${String(propertyKey)}`;
     if (typeof original !== 'function') {
       throw new LeaderElectionSetupError(
         `@LeaderOnly can only decorate methods; ${handlerName} is not a method`,

@@ -10,7 +10,9 @@ import { LeaderElectionSetupError } from '../../core/errors.js';
  *
  *   @LeaderTask()
  *   async consume(leadership: Leadership) {
- *     for await (const message of queue.read({ signal: leadership.signal })) await handle(message, leadership.term);
+ *     for await (const message of queue.read({ signal: leadership.signal })) {
+ *       await handle(message, leadership.term);
+ *     }
  *   }
  *
  * The method receives the tenure (lease, term, AbortSignal, isActive()) and must return (or reject)
@@ -28,7 +30,9 @@ export function LeaderTask(leaseNameOrOptions?: string | LeaderTaskOptions): Met
     decoratedLeaseNames.add(options.leaseName);
   }
   return (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor) => {
-    const handlerName = `${(target as { constructor?: { name?: string } }).constructor?.name ?? 'anonymous'}.${String(propertyKey)}`;
+    const handlerName =
+      `${(target as { constructor?: { name?: string } }).constructor?.name ?? 'anonymous'}` +
+      `.${String(propertyKey)}`;
     if (typeof descriptor.value !== 'function')
       throw new LeaderElectionSetupError(
         `@LeaderTask can only decorate methods; ${handlerName} is not a method`,

@@ -95,9 +95,13 @@ export class LeaderElectionHealthIndicator {
     if (state.role === 'stopped') reason = 'the election is stopped';
     else if (state.lastError?.kind === 'permanent') {
       errorCode = state.lastError.code ? sanitizeForeignText(state.lastError.code, 64) : undefined;
-      reason = `permanent storage error${errorCode ? ` (${errorCode})` : ''}: this replica cannot lead until the storage configuration is fixed (see the log)`;
+      reason =
+        `permanent storage error${errorCode ? ` (${errorCode})` : ''}: this replica cannot lead until ` +
+        `the storage configuration is fixed (see the log)`;
     } else if (state.consecutiveFailures > 0 && outageMs > this.options.healthStoreOutageMs) {
-      reason = `lease store unreachable for ${Math.round(outageMs / 1000)} s (limit ${Math.round(this.options.healthStoreOutageMs / 1000)} s)`;
+      reason =
+        `lease store unreachable for ${Math.round(outageMs / 1000)} s (limit ` +
+        `${Math.round(this.options.healthStoreOutageMs / 1000)} s)`;
     }
     const minimal: LeaderElectionHealthDetails = {
       status: reason ? 'down' : 'up',

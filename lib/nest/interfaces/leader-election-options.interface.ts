@@ -44,7 +44,10 @@ export interface LeaderElectionModuleOptions extends ElectionTimingOptions, Elec
 
   /** Lease used when @LeaderOnly() and the service are given no name. Default "leader". */
   leaseName?: string;
-  /** How this replica appears to others (pod name, instance id). Default `<hostname>-<pid>-<6 hex>` (random per app start, so two apps never share one). */
+  /**
+   * How this replica appears to others (pod name, instance id). Default `<hostname>-<pid>-<6 hex>` (random
+   * per app start, so two apps never share one).
+   */
   identity?: string;
 
   /**
@@ -58,9 +61,9 @@ export interface LeaderElectionModuleOptions extends ElectionTimingOptions, Elec
   releaseOnShutdown?: boolean;
   /** Longest wait for @LeaderOnly runs in flight at shutdown before releasing, ms. Default 10000. */
   shutdownTimeoutMs?: number;
-  /** Longest wait at boot for the first election attempt, ms (a storage outage never blocks boot longer). Default 10000. */
+  /** Max wait at boot for the first election attempt, ms (an outage never blocks longer). Default 10000. */
   startupTimeoutMs?: number;
-  /** The health indicator reports `down` after the store has been unreachable this long, ms. Default 3 × lease duration. */
+  /** Health reports `down` once the store has been unreachable this long, ms. Default 3 × lease duration. */
   healthStoreOutageMs?: number;
   /** What health shows: 'minimal' (default, safe for a public endpoint) or 'full'. See HealthDetailsLevel. */
   healthDetails?: HealthDetailsLevel;
@@ -68,10 +71,10 @@ export interface LeaderElectionModuleOptions extends ElectionTimingOptions, Elec
    * Renew held leases on a worker thread, so a leader-only job that blocks the event loop (CPU-bound
    * work) does not lose the lease: true, or { maxBlockedMs (default 60000: renewals stop once the main
    * thread has not run for that long, so a block keeps the lease below maxBlockedMs + D − margin −
-   * renewInterval and loses it from maxBlockedMs + D − margin), exitOnBlockedDeadline (default false: end the process if the
-   * main thread is still blocked when the lease deadline passes) }. Works with `connectionString` and
-   * with `accountUrl` + `credential` (the credential stays on the main thread, which mints tokens and
-   * hands each to the thread while it still has maxBlockedMs + 3 min to live). An existing
+   * renewInterval and loses it from maxBlockedMs + D − margin), exitOnBlockedDeadline (default false: end
+   * the process if the main thread is still blocked when the lease deadline passes) }. Works with
+   * `connectionString` and with `accountUrl` + `credential` (the credential stays on the main thread, which
+   * mints tokens and hands each to the thread while it still has maxBlockedMs + 3 min to live). An existing
    * ContainerClient or a custom store cannot cross into a thread: renewals then stay on the main
    * thread, said once in the log. Default false.
    */

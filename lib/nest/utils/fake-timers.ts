@@ -8,4 +8,10 @@ export function globalTimersAreFaked(): boolean {
 }
 
 export const fakeTimersWarning = (): string =>
-  'Global timers are faked (Jest or Vitest fake timers) while the real LeaderElectionModule runs: a synchronous advanceTimersByTime() past the lease deadline ends the leadership before any renewal can run, so leader-only jobs stop. In tests, replace the module with LeaderElectionTestingModule from "nestjs-leader-election/testing" (Test.createTestingModule({ imports: [AppModule] }).overrideModule(<the LeaderElectionModule.forRoot() your AppModule imports>).useModule(LeaderElectionTestingModule.forRoot()); see "Testing your app" in the docs), or advance time with await jest.advanceTimersByTimeAsync() / vi.advanceTimersByTimeAsync().';
+  'Global timers are faked (Jest or Vitest fake timers) while the real LeaderElectionModule runs: a ' +
+  'synchronous advanceTimersByTime() past the lease deadline ends the leadership before any renewal ' +
+  'can run, so leader-only jobs stop. In tests, replace the module with LeaderElectionTestingModule ' +
+  'from "nestjs-leader-election/testing" (Test.createTestingModule({ imports: [AppModule] ' +
+  '}).overrideModule(<the LeaderElectionModule.forRoot() your AppModule ' +
+  'imports>).useModule(LeaderElectionTestingModule.forRoot()); see "Testing your app" in the docs), ' +
+  'or advance time with await jest.advanceTimersByTimeAsync() / vi.advanceTimersByTimeAsync().';

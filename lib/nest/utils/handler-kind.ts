@@ -18,9 +18,8 @@ export function isRequestKind(kind: HandlerKind): boolean {
   return REQUEST_KINDS.has(kind);
 }
 
-// Metadata keys written by the handler decorators of each transport. Literals, not imports: the
-// transports are optional peers (checked against @nestjs/microservices 12, @nestjs/graphql 13,
-// @nestjs/websockets 12 and @nestjs/schedule 12).
+// Metadata keys of each transport's handler decorators, as literals: the transports are optional
+// peers (checked against @nestjs/microservices 12, graphql 13, websockets 12 and schedule 12).
 const RPC_PATTERN = 'microservices:pattern'; // @MessagePattern, @EventPattern
 const GRAPHQL_KEYS = [
   'graphql:resolver_type',
@@ -32,7 +31,9 @@ const WS_KEYS = ['websockets:message_mapping', 'message']; // @SubscribeMessage
 const SCHEDULER_TYPE = 'SCHEDULER_TYPE'; // @Cron = 1, @Timeout = 2, @Interval = 3
 const SCHEDULER_TIMEOUT = 2;
 
-/** The kind a function's own reflect metadata describes (route, pattern, resolver, gateway message, @Timeout). */
+/**
+ * The kind a function's own reflect metadata describes (route, pattern, resolver, gateway message, @Timeout).
+ */
 export function handlerKindFromMetadata(fn: unknown): HandlerKind | undefined {
   if (typeof fn !== 'function') return undefined;
   const has = (key: string): boolean => Reflect.hasOwnMetadata(key, fn);

@@ -87,7 +87,10 @@ export interface ConnectionStringStoreOptions extends CommonOptions {
   connectionString: string;
 }
 
-/** Connect with an account URL (e.g. https://acct.blob.core.windows.net) and a Microsoft Entra credential such as DefaultAzureCredential. */
+/**
+ * Connect with an account URL (e.g. https://acct.blob.core.windows.net) and a Microsoft Entra credential such
+ * as DefaultAzureCredential.
+ */
 export interface AccountUrlStoreOptions extends CommonOptions {
   accountUrl: string;
   credential: TokenCredential;
@@ -135,7 +138,8 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
   constructor(options: AzureBlobLeaseStoreOptions) {
     if (options === null || typeof options !== 'object') {
       throw new LeaderElectionSetupError(
-        'AzureBlobLeaseStore options must be an object with connectionString, accountUrl + credential, or containerClient',
+        'AzureBlobLeaseStore options must be an object with connectionString, accountUrl + credential, ' +
+          'or containerClient',
       );
     }
     const { client, secrets } = AzureBlobLeaseStore.containerClientFrom(options);
@@ -158,7 +162,7 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
         typeof client.getBlobClient !== 'function' ||
         typeof client.url !== 'string'
       ) {
-        // Described by type only (InvalidElectionOptionError never keeps objects): a client carries its credential.
+        // Described by type only (InvalidElectionOptionError never keeps objects): a client holds a secret.
         throw new InvalidElectionOptionError(
           'containerClient',
           options.containerClient,
@@ -174,7 +178,8 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
       const connectionString = options.connectionString;
       if (typeof connectionString !== 'string' || connectionString.trim() === '') {
         throw new LeaderElectionSetupError(
-          'Invalid leader election option "connectionString": got an empty value; allowed: an Azure Storage connection string',
+          'Invalid leader election option "connectionString": got an empty value; allowed: an Azure ' +
+            'Storage connection string',
         );
       }
       const secrets = secretsInConnectionString(connectionString);
@@ -185,7 +190,10 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
         // Never echo the connection string: it carries the account key or a SAS token. No `cause`
         // either: the SDK error may quote the value.
         throw new LeaderElectionSetupError(
-          `Invalid leader election option "connectionString": it could not be parsed (${redactSecrets(messageOf(error), [connectionString, ...secrets])}); allowed: an Azure Storage connection string with AccountName/AccountKey, BlobEndpoint/SharedAccessSignature, or UseDevelopmentStorage=true. The value is not shown because it contains credentials.`,
+          `Invalid leader election option "connectionString": it could not be parsed ` +
+            `(${redactSecrets(messageOf(error), [connectionString, ...secrets])}); allowed: an Azure ` +
+            `Storage connection string with AccountName/AccountKey, BlobEndpoint/SharedAccessSignature, ` +
+            `or UseDevelopmentStorage=true. The value is not shown because it contains credentials.`,
         );
       }
       return { client: service.getContainerClient(containerName), secrets: [connectionString, ...secrets] };
@@ -193,12 +201,19 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
     if ('accountUrl' in options) {
       if (typeof options.accountUrl !== 'string' || !/^https?:\/\//.test(options.accountUrl)) {
         throw new LeaderElectionSetupError(
-          `Invalid leader election option "accountUrl": got ${JSON.stringify(typeof options.accountUrl === 'string' ? displayUrl(options.accountUrl) : typeof options.accountUrl)}; allowed: an http(s) URL such as https://<account>.blob.core.windows.net`,
+          `Invalid leader election option "accountUrl": got ` +
+            JSON.stringify(
+              typeof options.accountUrl === 'string'
+                ? displayUrl(options.accountUrl)
+                : typeof options.accountUrl,
+            ) +
+            `; allowed: an http(s) URL such as https://<account>.blob.core.windows.net`,
         );
       }
       if (!options.credential || typeof (options.credential as TokenCredential).getToken !== 'function') {
         throw new LeaderElectionSetupError(
-          'Invalid leader election option "credential": allowed: a TokenCredential (e.g. new DefaultAzureCredential() from @azure/identity) when accountUrl is given',
+          'Invalid leader election option "credential": allowed: a TokenCredential (e.g. new ' +
+            'DefaultAzureCredential() from @azure/identity) when accountUrl is given',
         );
       }
       let query: string;
@@ -207,7 +222,9 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
       } catch {
         // Not rethrown: Node's URL error carries the whole input (SAS included) in its `input` field.
         throw new LeaderElectionSetupError(
-          `Invalid leader election option "accountUrl": got ${JSON.stringify(displayUrl(options.accountUrl))}, which is not a valid URL; allowed: an http(s) URL such as https://<account>.blob.core.windows.net`,
+          `Invalid leader election option "accountUrl": got ` +
+            `${JSON.stringify(displayUrl(options.accountUrl))}, which is not a valid URL; allowed: an ` +
+            `http(s) URL such as https://<account>.blob.core.windows.net`,
         );
       }
       const service = new BlobServiceClient(options.accountUrl, options.credential, STORE_PIPELINE_OPTIONS);
@@ -227,8 +244,7 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
           properties = await blob.getProperties({ abortSignal: signal });
           break;
         } catch (error) {
-          // A keep-alive socket the server closed while this process sat idle — or was blocked or
-          // paused, when every pooled socket may be such a one — fails its next request at once.
+          // A pooled socket the server closed while we sat idle or blocked fails its next request at once;
           // Get Properties only reads, so a few immediate retries are safe and save a WARN and a poll.
           if (!isStaleConnectionError(error) || signal.aborted || attempt >= STALE_CONNECTION_ATTEMPTS)
             throw error;
@@ -457,14 +473,14 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
         // Azure keeps a deleted container in this state for 30 s or more; Create Container
         // succeeds only afterwards. Not "exists": try again on the next attempt.
         throw new TransientStoreError(
-          `container of lease "${leaseName}" on ${this.description} is being deleted; it is created again once Azure has finished deleting it (${this.describe(error)})`,
+          `container of lease "${leaseName}" on ${this.description} is being deleted; it is created ` +
+            `again once Azure has finished deleting it (${this.describe(error)})`,
           'ContainerBeingDeleted',
           409,
         );
       }
-      // 409: ContainerAlreadyExists. 403: credentials scoped to the container (a container SAS)
-      // may not create containers; carry on, the blob calls that follow say whether the container
-      // exists and whether the credentials are valid at all.
+      // 409: ContainerAlreadyExists. 403: a container-scoped credential (container SAS) may not create
+      // containers; carry on, the blob calls that follow tell whether container and credentials are valid.
       if (status !== 409 && status !== 403) throw error;
       this.containerCreateForbidden = status === 403;
     }
@@ -483,12 +499,12 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
     } catch (error) {
       const status = statusOf(error);
       if (status === 404 && !this.containerCreateForbidden) {
-        // The container vanished after we saw it (deleted, or still being deleted when our create
-        // answered 409): look again next time instead of trusting what we saw. (When we may not
-        // create it, a missing container is a configuration error: translated as permanent below.)
+        // The container vanished after we saw it (deleted, or being deleted when our create got 409): look
+        // again next time. Without create rights, a missing container is misconfiguration (permanent, below).
         this.forgetEnsured(leaseName);
         throw new TransientStoreError(
-          `container of lease "${leaseName}" on ${this.description} does not exist (yet); creating it again on the next attempt (${this.describe(error)})`,
+          `container of lease "${leaseName}" on ${this.description} does not exist (yet); creating it ` +
+            `again on the next attempt (${this.describe(error)})`,
           codeOf(error),
           404,
         );
@@ -499,7 +515,9 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
     this.ensured.add(leaseName);
   }
 
-  /** Forget that the container and this lease's blob exist: the next acquire checks and creates them again. */
+  /**
+   * Forget that the container and this lease's blob exist: the next acquire checks and creates them again.
+   */
   private forgetEnsured(leaseName: string): void {
     this.ensured.delete(leaseName);
     this.containerEnsured = false;
@@ -532,8 +550,10 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
 }
 
 function classify(status: number | undefined, code: string | undefined, error: unknown): LeaseStoreErrorKind {
-  if (status === 401 || status === 403) return 'permanent'; // AuthenticationFailed, AuthorizationFailure, ...PermissionMismatch
-  if (status === 400 && code !== 'OperationTimedOut') return 'permanent'; // InvalidResourceName, InvalidHeaderValue, ...
+  // AuthenticationFailed, AuthorizationFailure, ...PermissionMismatch
+  if (status === 401 || status === 403) return 'permanent';
+  // InvalidResourceName, InvalidHeaderValue, ...
+  if (status === 400 && code !== 'OperationTimedOut') return 'permanent';
   // The container is not created behind our back: missing means misconfigured (createIfMissing false,
   // or credentials that may not create it, e.g. a container SAS for a container that does not exist).
   if (status === 404 && code === 'ContainerNotFound') return 'permanent';
@@ -557,22 +577,37 @@ export function permanentErrorHint(
     url.includes('devstoreaccount1');
   const name = (error as { name?: string } | undefined)?.name;
   if (name === 'CredentialUnavailableError') {
-    return ' (likely cause: the credential found no identity to use — for DefaultAzureCredential set up a managed/workload identity, environment variables or an Azure CLI login)';
+    return (
+      ' (likely cause: the credential found no identity to use — for DefaultAzureCredential set up a ' +
+      'managed/workload identity, environment variables or an Azure CLI login)'
+    );
   }
   if (name === 'AuthenticationError' || name === 'AggregateAuthenticationError') {
-    return ' (likely cause: the credential could not get a token — check the tenant, client id and secret/certificate of the identity)';
+    return (
+      ' (likely cause: the credential could not get a token — check the tenant, client id and ' +
+      'secret/certificate of the identity)'
+    );
   }
   switch (code) {
     case 'InvalidHeaderValue':
     case 'InvalidQueryParameterValue':
     case 'UnsupportedHeader':
       return local
-        ? ' (likely cause: the storage emulator is older than @azure/storage-blob and rejects its API version (x-ms-version): update Azurite, or start it with --skipApiVersionCheck)'
-        : ' (likely cause: the service rejects a request header, often the API version (x-ms-version) of a storage emulator or Azure Stack older than @azure/storage-blob)';
+        ? ' (likely cause: the storage emulator is older than @azure/storage-blob and rejects its API ' +
+            'version (x-ms-version): update Azurite, or start it with --skipApiVersionCheck)'
+        : ' (likely cause: the service rejects a request header, often the API version (x-ms-version) of ' +
+            'a storage emulator or Azure Stack older than @azure/storage-blob)';
     case 'AuthenticationFailed':
-      return ' (likely cause: a wrong or rotated account key, an expired or malformed SAS token, or a clock more than 15 minutes off)';
+      return (
+        ' (likely cause: a wrong or rotated account key, an expired or malformed SAS token, or a clock ' +
+        'more than 15 minutes off)'
+      );
     case 'AuthorizationPermissionMismatch':
-      return ' (likely cause: the SAS or the role lacks a permission: the lease blobs need read, write and create (SAS sp=rwc, plus a for add), or the Storage Blob Data Contributor role for Microsoft Entra identities)';
+      return (
+        ' (likely cause: the SAS or the role lacks a permission: the lease blobs need read, write and ' +
+        'create (SAS sp=rwc, plus a for add), or the Storage Blob Data Contributor role for Microsoft ' +
+        'Entra identities)'
+      );
     case 'AuthorizationResourceTypeMismatch':
       return ' (likely cause: an account SAS without the container and object resource types: srt=co)';
     case 'AuthorizationServiceMismatch':
@@ -583,12 +618,22 @@ export function permanentErrorHint(
       return ' (likely cause: the SAS allows HTTPS only (spr=https) but the endpoint is http)';
     case 'AuthorizationFailure':
       // Azurite answers a wrong account key with this code too (Azure says AuthenticationFailed).
-      return ' (likely cause: a wrong or rotated account key or an invalid SAS (an emulator reports these so), the storage account firewall or network rules blocking this client, or a credential without access to this account)';
+      return (
+        ' (likely cause: a wrong or rotated account key or an invalid SAS (an emulator reports these ' +
+        'so), the storage account firewall or network rules blocking this client, or a credential ' +
+        'without access to this account)'
+      );
     case 'InvalidAuthenticationInfo':
     case 'NoAuthenticationInformation':
-      return ' (likely cause: missing or malformed credentials, or a token issued for another tenant or audience)';
+      return (
+        ' (likely cause: missing or malformed credentials, or a token issued for another tenant or ' +
+        'audience)'
+      );
     case 'ContainerNotFound':
-      return ' (likely cause: the container does not exist and these credentials may not create it — create it once, e.g. with az storage container create)';
+      return (
+        ' (likely cause: the container does not exist and these credentials may not create it — create ' +
+        'it once, e.g. with az storage container create)'
+      );
     case 'InvalidResourceName':
       return ' (likely cause: an invalid container or lease name)';
     case 'AccountIsDisabled':
@@ -697,7 +742,10 @@ function describeRestError(error: unknown): string {
 /** Get Properties attempts when the connection breaks under it (each such failure is immediate). */
 const STALE_CONNECTION_ATTEMPTS = 4;
 
-/** The connection broke under the request (a reused socket the other side had closed), as opposed to a timeout or an answer. */
+/**
+ * The connection broke under the request (a reused socket the other side had closed), not a timeout or an
+ * answer.
+ */
 function isStaleConnectionError(error: unknown): boolean {
   if (statusOf(error) !== undefined) return false;
   const code = codeOf(error);

@@ -15,7 +15,7 @@ export function redactSecrets(text: string, knownSecrets: readonly string[] = []
         /([?&](?:sig|se|sp|sv|st|spr|srt|ss|sr|skoid|sktid|skt|ske|sks|skv|saoid|suoid|scid|sdd)=)[^&\s"']*/gi,
         '$1[REDACTED]',
       )
-      // OAuth/OIDC fields in form, query or JSON form: access_token=…, "refresh_token": "…", client_secret=…
+      // OAuth/OIDC fields in a form, query or JSON: access_token=…, "refresh_token": "…", client_secret=
       .replace(
         /((?:access_token|refresh_token|id_token|client_secret|client_assertion|assertion|password|code_verifier)["']?\s*[=:]\s*["']?)[^&\s"',;}]+/gi,
         '$1[REDACTED]',
@@ -23,7 +23,7 @@ export function redactSecrets(text: string, knownSecrets: readonly string[] = []
       // A bearer token: only a token-looking word (16+ characters), so the SDK's own sentence
       // "Bearer token authentication is not permitted for non-TLS protected (non-https) URLs." stays intact.
       .replace(/(Bearer\s+)[A-Za-z0-9._~+/-]{16,}=*/g, '$1[REDACTED]')
-      // JWTs anywhere, whole or cut short (header.payload.signature, base64url; the header is JSON, so it starts with eyJ).
+      // JWTs anywhere, whole or cut short (base64url header.payload.signature; a JSON header starts eyJ).
       .replace(/eyJ[A-Za-z0-9_-]{10,}(?:\.[A-Za-z0-9_-]*){0,2}/g, '[REDACTED JWT]')
       .replace(/(SharedKey(?:Lite)?\s+[^:\s]+:)[A-Za-z0-9+/=]+/g, '$1[REDACTED]')
   );
