@@ -25,8 +25,13 @@ export class LeaderElectionSetupError extends LeaderElectionError {}
 export type DescribedOptionValue = string | number | boolean | bigint | symbol | null | undefined;
 
 /** Strings that look like storage or Entra credentials: never echoed, even truncated. */
-const CREDENTIAL_LIKE =
-  /AccountKey=|SharedAccessSignature=|(?:^|[?&;])sig=|Bearer\s|eyJ[A-Za-z0-9_-]{6,}\.|(?:access|refresh|id)_token|client_secret/i;
+export const CREDENTIAL_LIKE = new RegExp(
+  [
+    ...['AccountKey=', 'SharedAccessSignature=', String.raw`(?:^|[?&;])sig=`, String.raw`Bearer\s`],
+    ...[String.raw`eyJ[A-Za-z0-9_-]{6,}\.`, '(?:access|refresh|id)_token', 'client_secret'],
+  ].join('|'),
+  'i',
+);
 
 /** An option value as messages show it: credential-looking strings hidden, long ones cut. */
 export function safeString(value: string): string {
@@ -34,7 +39,10 @@ export function safeString(value: string): string {
   return value.length > 80 ? `${value.slice(0, 80)}…` : value;
 }
 
-/** An option has a value that is not allowed (or a key that is no option). Names the option, the value and what is allowed. */
+/**
+ * An option has a value that is not allowed (or a key that is no option). Names the option, the value
+ * and what is allowed.
+ */
 export class InvalidElectionOptionError extends LeaderElectionError {
   /**
    * The offending value when it is a primitive (a string is truncated to 80 characters, and replaced
@@ -83,7 +91,8 @@ export class UnknownLeaseError extends LeaderElectionError {
   constructor(
     readonly leaseName: string,
     readonly declared: string[],
-    message = `Lease "${leaseName}" is not declared; declared leases: ${declared.map((name) => `"${name}"`).join(', ')}`,
+    message = `Lease "${leaseName}" is not declared; declared leases: ` +
+      declared.map((name) => `"${name}"`).join(', '),
   ) {
     super(message);
   }

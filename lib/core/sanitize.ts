@@ -6,9 +6,15 @@
  */
 
 /** ANSI/VT escape sequences: CSI (ESC [ … final byte), OSC (ESC ] … BEL or ESC \), and two-byte ESC x. */
-const ESCAPE_SEQUENCES =
-  // eslint-disable-next-line no-control-regex
-  /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u009b[0-?]*[ -/]*[@-~]|\u001b[@-_]?/g;
+export const ESCAPE_SEQUENCES = new RegExp(
+  [
+    String.raw`\u001b\[[0-?]*[ -/]*[@-~]`,
+    String.raw`\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?`,
+    String.raw`\u009b[0-?]*[ -/]*[@-~]`,
+    String.raw`\u001b[@-_]?`,
+  ].join('|'),
+  'g',
+);
 /** C0 and C1 controls, DEL, the left-to-right/right-to-left marks, and the bidirectional overrides and isolates. */
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;

@@ -1,3 +1,4 @@
+import { ESCAPE_SEQUENCES } from '../../core/sanitize.js';
 import { redactSecrets } from '../../stores/azure-blob/redact.js';
 
 /**
@@ -13,15 +14,12 @@ export interface FailureText {
 
 const MAX_CAUSES = 5;
 const MAX_STACK_LENGTH = 16_000;
-const ESCAPES =
-  // eslint-disable-next-line no-control-regex
-  /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u009b[0-?]*[ -/]*[@-~]|\u001b[@-_]?/g;
 // eslint-disable-next-line no-control-regex
 const CONTROLS = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 /** Redacted, one line (for the message) or with line breaks kept (for stacks). */
 export function cleanText(text: string, multiline = false): string {
-  const redacted = redactSecrets(text).replace(ESCAPES, '');
+  const redacted = redactSecrets(text).replace(ESCAPE_SEQUENCES, '');
   const lines = multiline ? redacted.replace(/\r\n?/g, '\n') : redacted.replace(/[\r\n]+/g, ' ');
   return lines.replace(CONTROLS, '');
 }

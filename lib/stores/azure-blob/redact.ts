@@ -3,6 +3,23 @@
  * account keys, whole SAS tokens, bearer tokens, OAuth tokens and client secrets (as they appear in
  * identity-provider errors), JWTs, and any extra literal secrets we know about.
  */
+/** SAS query parameters (signature, expiry, permissions, signed key fields…) and their values. */
+export const SAS_PARAMETERS = new RegExp(
+  String.raw`([?&](?:${[
+    ...['sig', 'se', 'sp', 'sv', 'st', 'spr', 'srt', 'ss', 'sr'],
+    ...['skoid', 'sktid', 'skt', 'ske', 'sks', 'skv', 'saoid', 'suoid', 'scid', 'sdd'],
+  ].join('|')})=)[^&\s"']*`,
+  'gi',
+);
+/** OAuth/OIDC fields in a form, query or JSON: access_token=…, "refresh_token": "…", client_secret= */
+export const OAUTH_FIELDS = new RegExp(
+  String.raw`((?:${[
+    ...['access_token', 'refresh_token', 'id_token', 'client_secret'],
+    ...['client_assertion', 'assertion', 'password', 'code_verifier'],
+  ].join('|')})["']?\s*[=:]\s*["']?)[^&\s"',;}]+`,
+  'gi',
+);
+
 export function redactSecrets(text: string, knownSecrets: readonly string[] = []): string {
   let out = text;
   for (const secret of knownSecrets) {
@@ -11,15 +28,8 @@ export function redactSecrets(text: string, knownSecrets: readonly string[] = []
   return (
     out
       .replace(/(AccountKey|SharedAccessSignature)=[^;\s"']*/gi, '$1=[REDACTED]')
-      .replace(
-        /([?&](?:sig|se|sp|sv|st|spr|srt|ss|sr|skoid|sktid|skt|ske|sks|skv|saoid|suoid|scid|sdd)=)[^&\s"']*/gi,
-        '$1[REDACTED]',
-      )
-      // OAuth/OIDC fields in a form, query or JSON: access_token=…, "refresh_token": "…", client_secret=
-      .replace(
-        /((?:access_token|refresh_token|id_token|client_secret|client_assertion|assertion|password|code_verifier)["']?\s*[=:]\s*["']?)[^&\s"',;}]+/gi,
-        '$1[REDACTED]',
-      )
+      .replace(SAS_PARAMETERS, '$1[REDACTED]')
+      .replace(OAUTH_FIELDS, '$1[REDACTED]')
       // A bearer token: only a token-looking word (16+ characters), so the SDK's own sentence
       // "Bearer token authentication is not permitted for non-TLS protected (non-https) URLs." stays intact.
       .replace(/(Bearer\s+)[A-Za-z0-9._~+/-]{16,}=*/g, '$1[REDACTED]')
