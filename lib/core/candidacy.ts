@@ -359,7 +359,10 @@ export class Candidacy {
     if (this.refusedOwnRecord < 2 || this.identityCollision) return;
     this.identityCollision = true;
     this.logger.warn(
-      `Another replica holds "${this.host.lease.leaseName}" under this replica's own identity "${this.host.lease.identity}": give every replica a unique identity (logs, health and currentLeader() cannot tell them apart). Until then this replica no longer treats a record naming "${this.host.lease.identity}" as its own`,
+      `Another replica holds "${this.host.lease.leaseName}" under this replica's own identity ` +
+        `"${this.host.lease.identity}": give every replica a unique identity (logs, health and ` +
+        'currentLeader() cannot tell them apart). Until then this replica no longer treats a record ' +
+        `naming "${this.host.lease.identity}" as its own`,
     );
   }
 

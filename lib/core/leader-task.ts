@@ -6,9 +6,15 @@ import { LeaderElectionSetupError } from './errors.js';
 
 /** What a leader task does when it throws or rejects while its tenure is still current. */
 export type LeaderTaskFailurePolicy =
-  /** Run it again within the same tenure after a backoff (doubling from restartDelayMs to maxRestartDelayMs). */
+  /**
+   * Run it again within the same tenure after a backoff (doubling from restartDelayMs to
+   * maxRestartDelayMs).
+   */
   | 'restart'
-  /** Give up leadership (stepDown) so that another replica can try; this replica stays out for one lease duration. */
+  /**
+   * Give up leadership (stepDown) so that another replica can try; this replica stays out for one lease
+   * duration.
+   */
   | 'step-down';
 
 export interface LeaderTaskOptions {
@@ -40,7 +46,10 @@ export interface LeaderTaskHandle {
    * leader start beside it.
    */
   whenIdle(timeoutMs?: number): Promise<boolean>;
-  /** Ends the registration: no new runs start; the current run is NOT aborted here (its tenure's signal is). */
+  /**
+   * Ends the registration: no new runs start; the current run is NOT aborted here (its tenure's signal
+   * is).
+   */
   dispose(): void;
 }
 
@@ -83,7 +92,8 @@ export function runWhileLeader(
   const onError = options.onError ?? 'restart';
   if (onError !== 'restart' && onError !== 'step-down') {
     throw new LeaderElectionSetupError(
-      `Invalid leader task option "onError": got ${JSON.stringify(onError)}; allowed: "restart" or "step-down"`,
+      `Invalid leader task option "onError": got ${JSON.stringify(onError)}; ` +
+        'allowed: "restart" or "step-down"',
     );
   }
   const restartDelayMs = positiveMs('restartDelayMs', options.restartDelayMs, DEFAULTS.restartDelayMs);
@@ -128,7 +138,8 @@ export function runWhileLeader(
         }
         const delay = Math.min(maxRestartDelayMs, restartDelayMs * 2 ** Math.min(20, failures - 1));
         logger.error(
-          `${describe(leadership)} failed (${failures} in a row): ${messageOf(error)}; restarting in ${delay} ms`,
+          `${describe(leadership)} failed (${failures} in a row): ${messageOf(error)}; ` +
+            `restarting in ${delay} ms`,
         );
         await sleep(clock, delay, leadership.signal);
       }
@@ -141,7 +152,8 @@ export function runWhileLeader(
     const run = (async () => {
       if (previous) {
         logger.warn(
-          `${describe(leadership)} waits for the previous tenure's run, which has not stopped after its signal aborted`,
+          `${describe(leadership)} waits for the previous tenure's run, ` +
+            'which has not stopped after its signal aborted',
         );
         await previous;
       }

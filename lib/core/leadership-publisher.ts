@@ -171,7 +171,10 @@ export class LeadershipPublisher {
     this.publish({ type: 'leader-changed', ...this.self, at: this.clock.wallNow(), leader, term, self });
   }
 
-  /** Resolves with `current()` as soon as it is defined; rejects when the election stops or `signal` aborts. */
+  /**
+   * Resolves with `current()` as soon as it is defined; rejects when the election stops or `signal`
+   * aborts.
+   */
   waitFor(
     current: () => Leadership | undefined,
     stoppedError: string,

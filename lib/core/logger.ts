@@ -32,7 +32,8 @@ const safeLoggers = new WeakSet<object>();
  * that throws there would otherwise end the loop (and reject a promise nobody awaits).
  */
 export function safeLogger(logger: Partial<ElectionLogger>): ElectionLogger {
-  if (safeLoggers.has(logger)) return logger as ElectionLogger; // the service hands its wrapped logger to each elector
+  // The service hands its wrapped logger to each elector.
+  if (safeLoggers.has(logger)) return logger as ElectionLogger;
   const call = (method: keyof ElectionLogger, message: string, stack?: string): void => {
     try {
       const fn = logger[method] as ((...args: string[]) => void) | undefined;

@@ -91,7 +91,8 @@ export class PresenceAgent {
       throw new InvalidElectionOptionError(
         preference.prioritySet ? 'priority' : 'failback',
         preference.prioritySet ? preference.priority : 'on',
-        `a store with presence records (MemoryLeaseStore or AzureBlobLeaseStore; ${store.description} has none)`,
+        'a store with presence records ' +
+          `(MemoryLeaseStore or AzureBlobLeaseStore; ${store.description} has none)`,
       );
     }
     return undefined;
@@ -107,7 +108,8 @@ export class PresenceAgent {
     const target = members.find((member) => member.identity === identity);
     if (!target || !target.canLead) {
       throw new LeaderElectionError(
-        `yieldTo: "${identity}" is not a live member of "${leaseName}" that can lead (live: ${members.map((m) => `"${m.identity}"`).join(', ') || 'none'})`,
+        `yieldTo: "${identity}" is not a live member of "${leaseName}" that can lead ` +
+          `(live: ${members.map((m) => `"${m.identity}"`).join(', ') || 'none'})`,
       );
     }
   }
@@ -130,7 +132,8 @@ export class PresenceAgent {
       );
     } catch (error) {
       this.logger.debug?.(
-        `Could not withdraw the presence record of "${this.host.identity}" for "${this.host.leaseName}" (it goes stale instead): ${messageOf(error)}`,
+        `Could not withdraw the presence record of "${this.host.identity}" for "${this.host.leaseName}" ` +
+          `(it goes stale instead): ${messageOf(error)}`,
       );
     }
   }
@@ -199,7 +202,8 @@ export class PresenceAgent {
         // presence refresh never affects leadership (the record just goes stale).
         if (!this.failing)
           this.logger.debug?.(
-            `Presence of "${this.host.identity}" for "${this.host.leaseName}" could not be refreshed (retrying; leadership is not affected): ${messageOf(error)}`,
+            `Presence of "${this.host.identity}" for "${this.host.leaseName}" could not be refreshed ` +
+              `(retrying; leadership is not affected): ${messageOf(error)}`,
           );
         this.failing = true;
       }
@@ -224,7 +228,8 @@ export class PresenceAgent {
         { timeoutMs: this.host.requestTimeoutMs },
       );
       this.logger.log(
-        `Removed the presence record of "${orphan.identity}" from "${this.host.leaseName}" (not refreshed for ${Math.round(orphan.ageMs / 1000)} s)`,
+        `Removed the presence record of "${orphan.identity}" from "${this.host.leaseName}" ` +
+          `(not refreshed for ${Math.round(orphan.ageMs / 1000)} s)`,
       );
     }
     if (this.preference.failbackAfterMs === undefined) return;
@@ -265,7 +270,8 @@ export class PresenceAgent {
       this.betterSince.clear();
       await this.host.handOver(
         best.identity,
-        `failback: "${best.identity}" (priority ${best.priority}) has been present for ${Math.round(this.preference.failbackAfterMs / 1000)} s`,
+        `failback: "${best.identity}" (priority ${best.priority}) has been present for ` +
+          `${Math.round(this.preference.failbackAfterMs / 1000)} s`,
       );
     }
   }

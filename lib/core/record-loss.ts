@@ -31,7 +31,10 @@ export class RecordLossRules {
     private readonly lease: { leaseName: string; identity: string; leaseDurationMs: number },
   ) {}
 
-  /** The recorded term this replica last saw: an acquisition reporting a lower previous term found a lost record. */
+  /**
+   * The recorded term this replica last saw: an acquisition reporting a lower previous term found a
+   * lost record.
+   */
   get termOnRecord(): number {
     return this.recordTerm;
   }
@@ -94,7 +97,10 @@ export class RecordLossRules {
     this.waitUntil = Math.max(this.waitUntil ?? -Infinity, until);
     if (waiting) return;
     this.logger.warn(
-      `The lease record of "${this.lease.leaseName}" was lost (noticed ${how}; term ${termBefore} recorded before); waiting one lease duration (${this.lease.leaseDurationMs / 1000} s) before leading so that a holder who still believes in its lease has stopped`,
+      `The lease record of "${this.lease.leaseName}" was lost ` +
+        `(noticed ${how}; term ${termBefore} recorded before); ` +
+        `waiting one lease duration (${this.lease.leaseDurationMs / 1000} s) before leading ` +
+        'so that a holder who still believes in its lease has stopped',
     );
   }
 }

@@ -15,7 +15,10 @@ export const ESCAPE_SEQUENCES = new RegExp(
   ].join('|'),
   'g',
 );
-/** C0 and C1 controls, DEL, the left-to-right/right-to-left marks, and the bidirectional overrides and isolates. */
+/**
+ * C0 and C1 controls, DEL, the left-to-right/right-to-left marks, and the bidirectional overrides and
+ * isolates.
+ */
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 

@@ -30,7 +30,8 @@ export class StoreHealth {
   answered(): void {
     if (this.consecutiveFailures > 0) {
       this.logger.log(
-        `Lease store reachable again for "${this.leaseName}" after ${this.consecutiveFailures} failed request(s)`,
+        `Lease store reachable again for "${this.leaseName}" ` +
+          `after ${this.consecutiveFailures} failed request(s)`,
       );
     }
     this.consecutiveFailures = 0;

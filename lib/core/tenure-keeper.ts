@@ -48,7 +48,8 @@ export class TenureKeeper {
     const { clock, logger, lease, renewalDelegate } = this.host;
     if (clock.now() >= deadlineAfter(sentAt, this.host.timings)) {
       logger.warn(
-        `Acquired lease "${lease.leaseName}" too late to use it (the request took longer than the lease); acquiring again`,
+        `Acquired lease "${lease.leaseName}" too late to use it ` +
+          '(the request took longer than the lease); acquiring again',
       );
       return undefined;
     }

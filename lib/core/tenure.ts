@@ -22,7 +22,10 @@ export interface TenureEnvironment {
   leaseName: string;
   /** Longest wait for the drain before the lease is left to expire. */
   drainTimeoutMs: number;
-  /** Called when the deadline timer fires while the tenure still leads (the elector checks and steps down). */
+  /**
+   * Called when the deadline timer fires while the tenure still leads (the elector checks and steps
+   * down).
+   */
   onDeadline(tenure: Tenure): void;
 }
 
@@ -156,7 +159,10 @@ export class Tenure {
     if (!(await drainWithin({ ...this.env, drainTimeoutMs: bound }, drain, successor))) {
       if (drain && bound < this.env.drainTimeoutMs)
         this.env.logger.warn(
-          `Work of the ended tenure of "${this.env.leaseName}" (term ${this.term}) is still running as its lease runs out: another replica may lead beside it from now on (a drain cannot extend the lease; work must stop within the lease's remaining time after its signal aborts)`,
+          `Work of the ended tenure of "${this.env.leaseName}" (term ${this.term}) is still running ` +
+            'as its lease runs out: another replica may lead beside it from now on ' +
+            '(a drain cannot extend the lease; ' +
+            "work must stop within the lease's remaining time after its signal aborts)",
         );
       this.state = 'left-to-expire';
       return this.state;
@@ -182,13 +188,19 @@ export class Tenure {
     const dueAt = renewalDueAt(this.lastSendAt, this.env.timings);
     const overdueMs = this.env.clock.now() - dueAt;
     if (this.lastRenewAttemptAt < dueAt && overdueMs > this.env.timings.renewRetryIntervalMs) {
-      return `${base}: no renewal could be sent for ${(overdueMs / 1000).toFixed(1)} s after it was due (event loop blocked or process paused?)`;
+      return (
+        `${base}: no renewal could be sent for ${(overdueMs / 1000).toFixed(1)} s after it was due ` +
+        '(event loop blocked or process paused?)'
+      );
     }
     return lastError ? `${base} (last error: ${lastError})` : base;
   }
 }
 
-/** Hands a new tenure's renewals to the delegate; undefined (renew on the main thread) if it cannot take it. */
+/**
+ * Hands a new tenure's renewals to the delegate; undefined (renew on the main thread) if it cannot
+ * take it.
+ */
 export function delegateRenewals(
   delegate: RenewalDelegate,
   elector: { leaseName: string; leaseId: string },
@@ -211,7 +223,8 @@ export function delegateRenewals(
     });
   } catch (error) {
     logger.warn(
-      `The renewal delegate cannot renew "${elector.leaseName}" (${messageOf(error)}); renewing on the main thread`,
+      `The renewal delegate cannot renew "${elector.leaseName}" (${messageOf(error)}); ` +
+        'renewing on the main thread',
     );
     return undefined;
   }
@@ -242,7 +255,9 @@ export async function drainWithin(
   }
   if (!drained)
     env.logger.warn(
-      `Not releasing lease "${env.leaseName}"${successor === undefined ? '' : ` to "${successor}"`}: work of the ended tenure is still running; the lease expires by itself within ${env.timings.leaseDurationMs / 1000} s, so no new leader starts beside that work until then`,
+      `Not releasing lease "${env.leaseName}"${successor === undefined ? '' : ` to "${successor}"`}: ` +
+        'work of the ended tenure is still running; the lease expires by itself within ' +
+        `${env.timings.leaseDurationMs / 1000} s, so no new leader starts beside that work until then`,
     );
   return drained;
 }

@@ -45,7 +45,10 @@ export interface RenewalThreadSettings {
    * lease for ever.
    */
   maxBlockedMs?: number;
-  /** End the process (SIGKILL) if the main thread is still blocked when a lease's deadline passes. Default false. */
+  /**
+   * End the process (SIGKILL) if the main thread is still blocked when a lease's deadline passes.
+   * Default false.
+   */
   exitOnBlockedDeadline?: boolean;
   /** How often the main thread proves it runs, ms. Default 100. */
   heartbeatMs?: number;
@@ -81,7 +84,9 @@ export class RenewalThread implements RenewalDelegate {
     const maxBlockedMs = options.maxBlockedMs ?? 60_000;
     if (typeof maxBlockedMs !== 'number' || !Number.isFinite(maxBlockedMs) || maxBlockedMs < 1_000) {
       throw new LeaderElectionSetupError(
-        `Invalid renewal thread option "maxBlockedMs": got ${typeof maxBlockedMs === 'number' ? maxBlockedMs : typeof maxBlockedMs}; allowed: a number of ms ≥ 1000`,
+        `Invalid renewal thread option "maxBlockedMs": got ` +
+          `${typeof maxBlockedMs === 'number' ? maxBlockedMs : typeof maxBlockedMs}; ` +
+          'allowed: a number of ms ≥ 1000',
       );
     }
     const byString = typeof options.connectionString === 'string' && options.connectionString !== '';
@@ -91,7 +96,9 @@ export class RenewalThread implements RenewalDelegate {
       typeof options.credential?.getToken === 'function';
     if (byString === byToken) {
       throw new LeaderElectionSetupError(
-        'Invalid renewal thread options: give either "connectionString" (account key or SAS) or "accountUrl" with a TokenCredential "credential" (its tokens are minted on the main thread and handed to the thread)',
+        'Invalid renewal thread options: give either "connectionString" (account key or SAS) ' +
+          'or "accountUrl" with a TokenCredential "credential" ' +
+          '(its tokens are minted on the main thread and handed to the thread)',
       );
     }
     this.logger = safeLogger(
@@ -153,7 +160,10 @@ export class RenewalThread implements RenewalDelegate {
               message: message.message ?? 'lease lost',
             });
           if (message.type === 'stopped') {
-            const why = `a renewal was due while the main thread had not run for ${Math.round((message.silenceMs ?? 0) / 1000)} s (more than maxBlockedMs, ${maxBlockedMs} ms), so the renewal thread stopped renewing`;
+            const why =
+              'a renewal was due while the main thread had not run for ' +
+              `${Math.round((message.silenceMs ?? 0) / 1000)} s ` +
+              `(more than maxBlockedMs, ${maxBlockedMs} ms), so the renewal thread stopped renewing`;
             this.stops.set(key, why);
             this.logger.warn(`Renewal thread: ${why}`);
           }
@@ -163,7 +173,8 @@ export class RenewalThread implements RenewalDelegate {
     this.ready = Promise.all([started, this.tokens?.first]).then(() => undefined);
     this.worker.on('error', (error) =>
       this.logger.error(
-        `Renewal thread failed (leases are then renewed by nobody and expire; restart the process): ${error.message}`,
+        'Renewal thread failed (leases are then renewed by nobody and expire; restart the process): ' +
+          error.message,
       ),
     );
   }

@@ -106,7 +106,8 @@ export function renewalWorkerMain(): void {
   async function renewWhileHeld(hold: Hold): Promise<void> {
     const key = `${hold.slot}:${hold.generation}`;
     const lease = container.getBlobClient(hold.leaseName).getBlobLeaseClient(hold.leaseId);
-    // Send times on the worker clock (never later than the truth: this deadline is never after the main thread's).
+    // Send times on the worker clock (never later than the truth: this deadline is never after the main
+    // thread's).
     let sentUs = BigInt(hold.sentAtUs) + fromMainOffsetUs;
     // The value this generation last wrote (or the main thread wrote at begin): the CAS expectation.
     let published = BigInt(hold.sentAtUs);

@@ -57,7 +57,10 @@ export function measureOffsetUs(probeUs: bigint, workerNowUs: bigint): bigint {
   return workerNowUs - probeUs;
 }
 
-/** How long the main thread has not beaten, as the renewal thread sees it (never overestimated by the offset rounding's direction). */
+/**
+ * How long the main thread has not beaten, as the renewal thread sees it (never overestimated by the
+ * offset rounding's direction).
+ */
 export function mainSilenceMs(state: BigInt64Array, workerNowUs: bigint, offsetUs: bigint): number {
   return toMs(workerNowUs - offsetUs - Atomics.load(state, HEARTBEAT));
 }

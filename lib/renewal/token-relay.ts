@@ -92,7 +92,8 @@ export class TokenRelay {
           sanitizeForeignText(redactSecrets(error instanceof Error ? error.message : String(error))) ??
           'unknown error';
         this.options.logger.warn(
-          `Renewal thread: the credential could not get a storage token (${message}); retrying every ${TOKEN_RETRY_MS / 1000} s, the thread keeps the token it has`,
+          `Renewal thread: the credential could not get a storage token (${message}); ` +
+            `retrying every ${TOKEN_RETRY_MS / 1000} s, the thread keeps the token it has`,
         );
       }
       this.failing = true;
