@@ -6,6 +6,7 @@ import {
   type ElectionOptions,
   type ResolvedElectionOptions,
 } from './election-options.js';
+import { LeaderElectionError, LeaderElectionSetupError, NotLeaderError } from './errors.js';
 import type { LeaseObservation, LeaseStore } from './lease-store.js';
 import {
   LeadershipEndedError,
@@ -35,7 +36,6 @@ export {
   type LeadershipState,
   type StopOptions,
 } from './leadership.js';
-import { LeaderElectionError, LeaderElectionSetupError, NotLeaderError } from './errors.js';
 
 /**
  * Leader election for one lease name over a {@link LeaseStore}: a thin loop over three parts. A
