@@ -23,6 +23,7 @@ import { describeFailure } from './utils/failure-text.js';
 import { isRequestKind } from './utils/handler-kind.js';
 import { notLeaderError } from './utils/not-leader-error.js';
 import { isPromiseLike, learnShape, skippedResult } from './utils/return-shape.js';
+import { onTenureEnd } from './utils/task-run.js';
 
 /**
  * The @LeaderOnly gate of this app: decides each gated call (run, or skip: not leader, overlap,
@@ -177,20 +178,32 @@ export class LeaderGateRunner implements LeaderGate {
         return undefined;
       }
       const finish = this.startRun(elector.leaseName, slot);
+      let detach = (): void => undefined;
       const subscription = leadershipStorage.run(context, () =>
         source.subscribe({
           next: (value) => subscriber.next(value),
           error: (error: unknown) => {
+            detach();
             finish();
             subscriber.error(error);
           },
           complete: () => {
+            detach();
             finish();
             subscriber.complete();
           },
         }),
       );
+      // The run is the tenure's: when it ends, stop the source and end the subscriber (docs/leader-work.md).
+      if (!subscription.closed)
+        detach = onTenureEnd(context.signal, () => {
+          subscription.unsubscribe();
+          finish();
+          if (isRequestKind(info.kind)) subscriber.error(this.notLeader(elector, info));
+          else subscriber.complete();
+        });
       return () => {
+        detach();
         subscription.unsubscribe();
         finish();
       };
@@ -206,13 +219,17 @@ export class LeaderGateRunner implements LeaderGate {
     this.countSkip(elector.leaseName);
     if (this.gatedRunsSubject.observed)
       this.gatedRunsSubject.next({ leaseName: elector.leaseName, outcome: 'skipped', reason });
-    if (isRequestKind(info.kind))
-      throw notLeaderError(
-        info.kind,
-        elector.state,
-        Math.max(1, Math.ceil(elector.options.retryIntervalMs / 1000)),
-      );
+    if (isRequestKind(info.kind)) throw this.notLeader(elector, info);
     return skippedResult(info.shape);
+  }
+
+  /** The transport's not-leader error for a request handler (a skipped call, or a stream cut at tenure end). */
+  private notLeader(elector: LeaderElector, info: GatedCall): Error {
+    return notLeaderError(
+      info.kind,
+      elector.state,
+      Math.max(1, Math.ceil(elector.options.retryIntervalMs / 1000)),
+    );
   }
 
   private skipOverlap(elector: LeaderElector, metadata: LeaderOnlyMetadata, info: GatedCall): unknown {

@@ -45,27 +45,40 @@ export class FailureLog {
 }
 
 /**
+ * Calls `end` once when the tenure's signal aborts (now, if it already has); returns the detach to call
+ * when the run ended on its own. Shared by @LeaderTask and @LeaderOnly Observables.
+ */
+export function onTenureEnd(signal: AbortSignal, end: () => void): () => void {
+  if (signal.aborted) {
+    end();
+    return () => undefined;
+  }
+  signal.addEventListener('abort', end, { once: true });
+  return () => signal.removeEventListener('abort', end);
+}
+
+/**
  * A task's Observable is its run: subscribed now (inside the leadership context), over when it
  * completes or errors, and unsubscribed when the tenure's signal aborts. Anything else is returned as is.
  */
 export function untilTenureEnds(result: unknown, signal: AbortSignal): unknown {
   if (!isObservable(result)) return result;
   return new Promise<void>((resolve, reject) => {
-    const end = (): void => {
-      subscription.unsubscribe();
-      resolve();
-    };
+    let detach = (): void => undefined;
     const subscription = result.subscribe({
       error: (error: unknown) => {
-        signal.removeEventListener('abort', end);
+        detach();
         reject(error as Error);
       },
       complete: () => {
-        signal.removeEventListener('abort', end);
+        detach();
         resolve();
       },
     });
-    if (signal.aborted) end();
-    else if (!subscription.closed) signal.addEventListener('abort', end, { once: true });
+    if (!subscription.closed)
+      detach = onTenureEnd(signal, () => {
+        subscription.unsubscribe();
+        resolve();
+      });
   });
 }

@@ -1,0 +1,68 @@
+import 'reflect-metadata';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { Injectable, type INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { Observable, Subject, tap } from 'rxjs';
+import { LeaderOnly } from '../../lib/index.js';
+import { LeaderElectionTesting, LeaderElectionTestingModule } from '../../lib/testing/index.js';
+
+// Findings of the hostile review of the Nest layer (2026-12-07, issue 19) in the @LeaderOnly gate,
+// moved here from test/pending/review-nest.spec.ts once fixed.
+
+let app: INestApplication | undefined;
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+});
+
+const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+async function bootKit(
+  providers: unknown[],
+  options: Parameters<typeof LeaderElectionTestingModule.forRoot>[0] = {},
+): Promise<INestApplication> {
+  const moduleRef = await Test.createTestingModule({
+    imports: [LeaderElectionTestingModule.forRoot(options)],
+    providers: providers as never[],
+  }).compile();
+  app = moduleRef.createNestApplication();
+  await app.init();
+  return app;
+}
+
+// A @LeaderOnly method that returns an Observable: a subscription taken while leading must end with
+// the tenure (unsubscribed from the source), as @LeaderTask Observables do.
+
+@Injectable()
+class StreamingJob {
+  readonly source = new Subject<number>();
+  writes: number[] = [];
+  @LeaderOnly()
+  stream(): Observable<number> {
+    return this.source.pipe(tap((value) => this.writes.push(value)));
+  }
+}
+
+describe('review-nest: gated Observables', () => {
+  it('@LeaderOnly Observable subscribed while leading keeps doing leader-only work after leadership ended', async () => {
+    const started = await bootKit([StreamingJob], { role: 'leader' });
+    const job = started.get(StreamingJob);
+    const testing = started.get(LeaderElectionTesting);
+    let completed = false;
+    let failed = false;
+    const subscription = job.stream().subscribe({
+      complete: () => (completed = true),
+      error: () => (failed = true),
+    });
+    job.source.next(1); // while leading: runs
+    expect(job.writes).toEqual([1]);
+
+    testing.loseLeadership(undefined, { leader: 'pod-b' });
+    await flush();
+    job.source.next(2); // this replica is a follower now: pod-b leads
+    subscription.unsubscribe();
+
+    expect(job.writes).toEqual([1]); // the tenure's run must stop with the tenure
+    expect(completed || failed).toBe(true);
+  });
+});
