@@ -120,14 +120,19 @@ export class LeaderGateRunner implements LeaderGate {
         this.rememberMissedTimeout(elector, metadata, instance, call, info);
       return this.skip(elector, info);
     }
-    const frame: RunFrame = { instance, handlerName: metadata.handlerName, parent: currentFrame() };
+    const frame: RunFrame = {
+      instance,
+      handlerName: metadata.handlerName,
+      parent: currentFrame(),
+      openRuns: 0,
+    };
     const slot =
       request || metadata.allowOverlap || isReentry(frame)
         ? undefined
         : this.takeSlot(instance, metadata.handlerName);
     if (slot === null) return this.skipOverlap(elector, metadata, info);
     const context = contextOf(leadership, frame);
-    const finish = this.startRun(elector.leaseName, slot);
+    const finish = this.startRun(elector.leaseName, slot, frame);
     let result: unknown;
     try {
       result = leadershipStorage.run(context, call);
@@ -177,7 +182,7 @@ export class LeaderGateRunner implements LeaderGate {
         subscriber.complete();
         return undefined;
       }
-      const finish = this.startRun(elector.leaseName, slot);
+      const finish = this.startRun(elector.leaseName, slot, frame);
       let detach = (): void => undefined;
       const subscription = leadershipStorage.run(context, () =>
         source.subscribe({
@@ -257,13 +262,16 @@ export class LeaderGateRunner implements LeaderGate {
     return { running, handlerName };
   }
 
-  private startRun(leaseName: string, slot: OverlapSlot | undefined): () => void {
+  /** A run begins: tracked for the drain, its frame open (re-entry) until the returned finish is called. */
+  private startRun(leaseName: string, slot: OverlapSlot | undefined, frame: RunFrame): () => void {
     const done = this.work.trackRun(leaseName);
     if (this.gatedRunsSubject.observed) this.gatedRunsSubject.next({ leaseName, outcome: 'run' });
+    frame.openRuns++;
     let finished = false;
     return () => {
       if (finished) return;
       finished = true;
+      frame.openRuns--;
       slot?.running.delete(slot.handlerName);
       done();
     };

@@ -64,7 +64,8 @@ export class LeaderWorkRunner {
       (leadership) =>
         failures.watch(() =>
           leadershipStorage.run(
-            contextOf(leadership, { instance: handleKey, handlerName: name, parent: undefined }),
+            // A root frame: no @LeaderOnly call shares its instance, so it never makes a call re-entry.
+            contextOf(leadership, { instance: handleKey, handlerName: name, parent: undefined, openRuns: 0 }),
             () => untilTenureEnds(task(leadership), leadership.signal),
           ),
         ),

@@ -9,6 +9,11 @@ export interface RunFrame {
   instance: object;
   handlerName: string;
   parent: RunFrame | undefined;
+  /**
+   * Runs of this frame still going (the call, then each subscription of an Observable it returned).
+   * The async context outlives them (timers, promise callbacks), so a frame counts only while open.
+   */
+  openRuns: number;
 }
 
 const RUN_FRAME = Symbol('nestjs-leader-election:run-frame');
@@ -17,9 +22,11 @@ export function currentFrame(): RunFrame | undefined {
   return (leadershipStorage.getStore() as { [RUN_FRAME]?: RunFrame } | undefined)?.[RUN_FRAME];
 }
 
+/** A nested call of a run of the same method on the same instance that is still in progress. */
 export function isReentry(frame: RunFrame): boolean {
   for (let outer = frame.parent; outer; outer = outer.parent) {
-    if (outer.instance === frame.instance && outer.handlerName === frame.handlerName) return true;
+    if (outer.openRuns > 0 && outer.instance === frame.instance && outer.handlerName === frame.handlerName)
+      return true;
   }
   return false;
 }

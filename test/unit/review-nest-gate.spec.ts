@@ -66,3 +66,47 @@ describe('review-nest: gated Observables', () => {
     expect(completed || failed).toBe(true);
   });
 });
+
+// The overlap check: a call made from a run's async context is re-entry only while that run is still
+// going. The context follows timers, so a retry an ended run scheduled must take the overlap slot
+// like a fresh call (allowOverlap: false, one replica).
+
+@Injectable()
+class RetryingSync {
+  calls = 0;
+  running = 0;
+  maxRunning = 0;
+  hold: Promise<void> = Promise.resolve();
+  @LeaderOnly()
+  async sync(): Promise<void> {
+    const call = ++this.calls;
+    this.running++;
+    this.maxRunning = Math.max(this.maxRunning, this.running);
+    try {
+      if (call === 1) {
+        setTimeout(() => void this.sync(), 0); // failed: retry shortly
+        return;
+      }
+      await this.hold;
+    } finally {
+      this.running--;
+    }
+  }
+}
+
+describe('review-nest: overlap slots', () => {
+  it('a retry scheduled by an ended run bypasses the overlap slot and runs beside the next tick', async () => {
+    const started = await bootKit([RetryingSync], { role: 'leader' });
+    const job = started.get(RetryingSync);
+    await job.sync(); // tick 1: ends at once, its retry is scheduled
+    let release!: () => void;
+    job.hold = new Promise<void>((resolve) => (release = resolve));
+    const tick2 = job.sync(); // tick 2 takes the slot and holds it
+    await new Promise((resolve) => setTimeout(resolve, 10)); // the retry fires while tick 2 runs
+    release();
+    await tick2;
+    await flush();
+    expect(job.calls).toBeGreaterThanOrEqual(2);
+    expect(job.maxRunning).toBe(1); // the retry must be skipped as an overlap, not run beside tick 2
+  });
+});
