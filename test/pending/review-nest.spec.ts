@@ -258,41 +258,6 @@ describe('review-nest: LeaderOnlyInterceptor', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Finding: containerName (and createIfMissing) are silently ignored when the storage is given as an
-// existing ContainerClient or a custom store, although "credential" without accountUrl is refused for
-// the same reason. A replica configured { containerClient: <container "a">, containerName: "leases" }
-// elects on container "a" while one configured with a connection string and containerName "leases"
-// elects on "leases": two leaders, each sure of its lease.
-
-async function bootRejects(options: Record<string, unknown>): Promise<boolean> {
-  try {
-    // Options are resolved when the module's providers are instantiated (compile); the app is not
-    // initialised, so nothing reaches the network.
-    await Test.createTestingModule({
-      imports: [LeaderElectionModule.forRoot({ logger: false, autoStart: false, ...options } as never)],
-    }).compile();
-    return false;
-  } catch {
-    return true;
-  }
-}
-
-describe('review-nest: storage options that cannot apply', () => {
-  it('containerName with an existing ContainerClient of another container is accepted and ignored', async () => {
-    const { ContainerClient } = await import('@azure/storage-blob');
-    const containerClient = new ContainerClient('https://account.blob.core.windows.net/other-container');
-    expect(await bootRejects({ containerClient, containerName: 'leases' })).toBe(true);
-  });
-
-  it('containerName with a custom store is accepted and ignored', async () => {
-    // Control: the same path refuses "credential" without accountUrl (an option that cannot apply).
-    const credential = { getToken: async () => null };
-    expect(await bootRejects({ store: new MemoryLeaseStore(), credential })).toBe(true);
-    expect(await bootRejects({ store: new MemoryLeaseStore(), containerName: 'leases' })).toBe(true);
-  });
-});
-
-// ---------------------------------------------------------------------------------------------
 // Finding: an unknown option whose value is a bare storage account key (e.g. `accountKey`, a natural
 // guess next to `accountUrl`) is echoed in the boot error: the key is base64 without "AccountKey=",
 // so it does not "look like a credential" and 80 of its 88 characters are printed.

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { LeaderTask, type ElectionLogger } from '../../lib/index.js';
+import { LeaderElectionModule, LeaderTask, MemoryLeaseStore, type ElectionLogger } from '../../lib/index.js';
 import { LeaderElectionTestingModule } from '../../lib/testing/index.js';
 
 // Findings of the hostile review of the Nest layer (2026-12-07, issue 19), moved here from
@@ -57,5 +57,55 @@ describe('review-nest: failure logging', () => {
     const text = lines.join('\n');
     expect(text).toContain('Caused by'); // the failure was logged with its cause chain
     expect(text).not.toContain('Hunter2SecretPw');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Finding: containerName was silently ignored beside containerClient or a custom store, so two replicas
+// could elect on different containers (two leaders). It is now refused at boot, like credential
+// without accountUrl.
+
+async function bootRejects(options: Record<string, unknown>): Promise<boolean> {
+  try {
+    // Options are resolved when the module's providers are instantiated (compile); the app is not
+    // initialised, so nothing reaches the network.
+    await Test.createTestingModule({
+      imports: [LeaderElectionModule.forRoot({ logger: false, autoStart: false, ...options } as never)],
+    }).compile();
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+describe('review-nest: storage options that cannot apply', () => {
+  it('containerName with an existing ContainerClient of another container is accepted and ignored', async () => {
+    const { ContainerClient } = await import('@azure/storage-blob');
+    const containerClient = new ContainerClient('https://account.blob.core.windows.net/other-container');
+    expect(await bootRejects({ containerClient, containerName: 'leases' })).toBe(true);
+  });
+
+  it('containerName with a custom store is accepted and ignored', async () => {
+    // Control: the same path refuses "credential" without accountUrl (an option that cannot apply).
+    const credential = { getToken: async () => null };
+    expect(await bootRejects({ store: new MemoryLeaseStore(), credential })).toBe(true);
+    expect(await bootRejects({ store: new MemoryLeaseStore(), containerName: 'leases' })).toBe(true);
+  });
+
+  it("names containerName in the refusal, and accepts the ContainerClient's own container name", async () => {
+    const { ContainerClient } = await import('@azure/storage-blob');
+    const containerClient = new ContainerClient('https://account.blob.core.windows.net/leases');
+    const refusal = Test.createTestingModule({
+      imports: [
+        LeaderElectionModule.forRoot({
+          logger: false,
+          autoStart: false,
+          store: new MemoryLeaseStore(),
+          containerName: 'leases',
+        }),
+      ],
+    }).compile();
+    await expect(refusal).rejects.toThrow(/"containerName" is only used with/);
+    expect(await bootRejects({ containerClient, containerName: 'leases' })).toBe(false);
   });
 });
