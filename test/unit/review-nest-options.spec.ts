@@ -2,7 +2,13 @@ import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { LeaderElectionModule, LeaderTask, MemoryLeaseStore, type ElectionLogger } from '../../lib/index.js';
+import {
+  InvalidElectionOptionError,
+  LeaderElectionModule,
+  LeaderTask,
+  MemoryLeaseStore,
+  type ElectionLogger,
+} from '../../lib/index.js';
 import { LeaderElectionTestingModule } from '../../lib/testing/index.js';
 
 // Findings of the hostile review of the Nest layer (2026-12-07, issue 19), moved here from
@@ -107,5 +113,35 @@ describe('review-nest: storage options that cannot apply', () => {
     }).compile();
     await expect(refusal).rejects.toThrow(/"containerName" is only used with/);
     expect(await bootRejects({ containerClient, containerName: 'leases' })).toBe(false);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Finding: an unknown option whose value is a bare storage account key (base64, no "AccountKey=") was
+// echoed (80 of 88 characters) in the boot error. Unknown keys' values are now described by type only.
+
+describe('review-nest: secrets in option errors', () => {
+  it('a bare account key under an unknown option key is echoed (80 of 88 characters) in the boot error', async () => {
+    const accountKey = Buffer.alloc(64, 0x5a).toString('base64').replace(/^.{8}/, 'Q2xhdWRl'); // 88 chars
+    let message = '';
+    let value: unknown = 'not set';
+    try {
+      await Test.createTestingModule({
+        imports: [
+          LeaderElectionModule.forRoot({
+            accountUrl: 'https://account.blob.core.windows.net',
+            accountKey,
+          } as never),
+        ],
+      }).compile();
+    } catch (error) {
+      message = String((error as Error).message) + String((error as Error).stack);
+      value = (error as InvalidElectionOptionError).value;
+      expect((error as InvalidElectionOptionError).valueType).toBe('string');
+    }
+    expect(message).toContain('accountKey'); // refused, naming the option
+    expect(message).toContain('got a string (value not shown)');
+    expect(message).not.toContain(accountKey.slice(0, 24));
+    expect(value).toBeUndefined();
   });
 });
