@@ -166,58 +166,6 @@ describe('review-nest: leases this app does not declare', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Finding: the decorators' own options are not validated like module options: an unknown key (a
-// typo of leaseName in a shared options object, which TypeScript's weak-type check lets through when
-// another key is right) silently gates on the default lease, and the string "false" (from the
-// environment, where the module's boolean options accept it) is read as true.
-
-describe('review-nest: decorator options', () => {
-  it('@LeaderOnly accepts an unknown option key (leasename) and gates on the default lease instead', () => {
-    const options = { leasename: 'billing', allowOverlap: false };
-    expect(() => LeaderOnly(options as never)).toThrow(/leasename/);
-  });
-
-  it('@LeaderTask accepts an unknown option key (leasename) and runs on the default lease instead', () => {
-    const options = { leasename: 'billing', restartDelayMs: 1000 };
-    expect(() => LeaderTask(options as never)).toThrow(/leasename/);
-  });
-
-  it('@LeaderOnly({ allowOverlap: "false" }) (an environment string) is read as true: overlapping ticks both run', async () => {
-    @Injectable()
-    class SlowJob {
-      running = 0;
-      maxRunning = 0;
-      release!: () => void;
-      readonly released = new Promise<void>((resolve) => (this.release = resolve));
-      @LeaderOnly({ allowOverlap: 'false' as unknown as boolean })
-      async tick(): Promise<void> {
-        this.running++;
-        this.maxRunning = Math.max(this.maxRunning, this.running);
-        await this.released;
-        this.running--;
-      }
-    }
-    let refused = false;
-    try {
-      await bootKit([SlowJob], { role: 'leader' });
-    } catch {
-      refused = true;
-    }
-    let maxRunning = 0;
-    if (!refused) {
-      const job = app!.get(SlowJob);
-      const first = job.tick();
-      const second = job.tick(); // overlapping tick: must be skipped ("false" means false)
-      job.release();
-      await Promise.all([first, second]);
-      maxRunning = job.maxRunning;
-    }
-    // Refused at decoration/boot, or read as false: never two overlapping runs.
-    expect(refused || maxRunning === 1).toBe(true);
-  });
-});
-
-// ---------------------------------------------------------------------------------------------
 // Finding: a subclass that overrides a @LeaderOnly route WITHOUT @LeaderOnly (the override is meant to
 // run on every replica) is still treated as gated by LeaderOnlyInterceptor: the metadata recorded for
 // the base class's property is returned for the subclass's own function, so followers answer 503 for

@@ -5,6 +5,8 @@ import { Test } from '@nestjs/testing';
 import {
   InvalidElectionOptionError,
   LeaderElectionModule,
+  LeaderElectionSetupError,
+  LeaderOnly,
   LeaderTask,
   MemoryLeaseStore,
   type ElectionLogger,
@@ -143,5 +145,67 @@ describe('review-nest: secrets in option errors', () => {
     expect(message).toContain('got a string (value not shown)');
     expect(message).not.toContain(accountKey.slice(0, 24));
     expect(value).toBeUndefined();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Finding: decorator options were not validated: an unknown key (leasename) gated on the default
+// lease, and allowOverlap: "false" (an environment string) was read as true. Both are refused at
+// decoration time now; the strings "true"/"false" are read as the module options read them.
+
+describe('review-nest: decorator options', () => {
+  it('@LeaderOnly accepts an unknown option key (leasename) and gates on the default lease instead', () => {
+    const options = { leasename: 'billing', allowOverlap: false };
+    expect(() => LeaderOnly(options as never)).toThrow(/leasename/);
+    expect(() => LeaderOnly(options as never)).toThrow(LeaderElectionSetupError);
+    expect(() => LeaderOnly(options as never)).toThrow('did you mean "leaseName"?');
+  });
+
+  it('@LeaderTask accepts an unknown option key (leasename) and runs on the default lease instead', () => {
+    const options = { leasename: 'billing', restartDelayMs: 1000 };
+    expect(() => LeaderTask(options as never)).toThrow(/leasename/);
+    expect(() => LeaderTask(options as never)).toThrow('did you mean "leaseName"?');
+  });
+
+  it('@LeaderOnly({ allowOverlap: "false" }) (an environment string) is read as true: overlapping ticks both run', async () => {
+    @Injectable()
+    class SlowJob {
+      running = 0;
+      maxRunning = 0;
+      release!: () => void;
+      readonly released = new Promise<void>((resolve) => (this.release = resolve));
+      @LeaderOnly({ allowOverlap: 'false' as unknown as boolean })
+      async tick(): Promise<void> {
+        this.running++;
+        this.maxRunning = Math.max(this.maxRunning, this.running);
+        await this.released;
+        this.running--;
+      }
+    }
+    let refused = false;
+    try {
+      await bootKit([SlowJob], { role: 'leader' });
+    } catch {
+      refused = true;
+    }
+    let maxRunning = 0;
+    if (!refused) {
+      const job = app!.get(SlowJob);
+      const first = job.tick();
+      const second = job.tick(); // overlapping tick: must be skipped ("false" means false)
+      job.release();
+      await Promise.all([first, second]);
+      maxRunning = job.maxRunning;
+    }
+    // Refused at decoration/boot, or read as false: never two overlapping runs.
+    expect(refused || maxRunning === 1).toBe(true);
+  });
+
+  it('refuses an allowOverlap or runMissedTimeout that is no boolean, naming the option', () => {
+    expect(() => LeaderOnly({ allowOverlap: 'no' as never })).toThrow(/"allowOverlap" got "no"/);
+    expect(() => LeaderOnly({ runMissedTimeout: 1 as never })).toThrow(/"runMissedTimeout" got a number/);
+    expect(() =>
+      LeaderOnly({ allowOverlap: 'true' as never, runMissedTimeout: 'false' as never }),
+    ).not.toThrow();
   });
 });
