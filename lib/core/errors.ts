@@ -54,14 +54,19 @@ export class InvalidElectionOptionError extends LeaderElectionError {
   /** The type of the offending value, e.g. "string", "number", "object (ContainerClient)", "function". */
   readonly valueType: string;
 
+  /** `typeOnly`: describe the value by its type alone (an unknown key's value may be a bare secret). */
   constructor(
     readonly option: string,
     value: unknown,
     readonly allowed: string,
+    typeOnly = false,
   ) {
-    super(`Invalid leader election option "${option}": got ${describeValue(value)}; allowed: ${allowed}.`);
+    const shown = typeOnly
+      ? `${article(typeOf(value))} ${typeOf(value)} (value not shown)`
+      : describeValue(value);
+    super(`Invalid leader election option "${option}": got ${shown}; allowed: ${allowed}.`);
     this.name = 'InvalidElectionOptionError';
-    this.value = safeValue(value);
+    this.value = typeOnly ? undefined : safeValue(value);
     this.valueType = typeOf(value);
   }
 }
@@ -145,5 +150,9 @@ function describeValue(value: unknown): string {
   if (value === undefined) return 'undefined';
   if (value === null) return 'null';
   const type = typeOf(value);
-  return `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
+  return `${article(type)} ${type}`;
+}
+
+function article(type: string): string {
+  return /^[aeiou]/.test(type) ? 'an' : 'a';
 }

@@ -298,6 +298,32 @@ function resolveMetricsOption(given: unknown): ResolvedMetricsOptions {
   };
 }
 
+/**
+ * containerName only names the container for a connection string or accountUrl: ignoring it beside a
+ * ContainerClient of another container or a custom store would let replicas elect on different
+ * containers (two leaders), so it is refused like credential without accountUrl.
+ */
+function refuseContainerNameThatCannotApply(
+  options: Pick<LeaderElectionModuleOptions, 'containerName' | 'containerClient'>,
+  storeOption: string | undefined,
+): void {
+  if (options.containerName === undefined) return;
+  if (storeOption === 'store') {
+    throw new LeaderElectionSetupError(
+      'LeaderElectionModule: "containerName" is only used with "connectionString" or "accountUrl", but ' +
+        'store was given (a custom store chooses where its leases live). Remove containerName.',
+    );
+  }
+  const clientContainer = (options.containerClient as { containerName?: unknown } | undefined)?.containerName;
+  if (storeOption === 'containerClient' && options.containerName !== clientContainer) {
+    throw new LeaderElectionSetupError(
+      'LeaderElectionModule: "containerName" is only used with "connectionString" or "accountUrl", but ' +
+        `containerClient was given (its container is ${JSON.stringify(String(clientContainer))}). ` +
+        'Remove containerName, or pass a ContainerClient of the container you mean.',
+    );
+  }
+}
+
 function buildStore(
   options: Omit<LeaderElectionModuleOptions, 'createIfMissing'> & { createIfMissing?: boolean },
 ): { store: LeaseStore; ownsStore: boolean } {
@@ -320,6 +346,7 @@ function buildStore(
       `LeaderElectionModule: "credential" is only used with "accountUrl", but ${given[0]} was given.`,
     );
   }
+  refuseContainerNameThatCannotApply(options, given[0]);
   if (options.store) {
     const store = options.store;
     for (const method of ['observe', 'acquire', 'renew', 'release'] as const) {

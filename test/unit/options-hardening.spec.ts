@@ -96,7 +96,14 @@ describe('unknown option keys (issue 14, item 8)', () => {
         healthDetails: 'full',
         logger: false,
         createIfMissing: true,
+      }),
+    ).not.toThrow();
+    // containerName applies to a connection string or accountUrl only (beside a store it is refused).
+    expect(() =>
+      resolveLeaderElectionOptions({
+        connectionString: 'UseDevelopmentStorage=true',
         containerName: 'abc',
+        logger: false,
       }),
     ).not.toThrow();
   });

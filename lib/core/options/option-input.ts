@@ -72,7 +72,10 @@ export function refuseUnknownOptions(options: object, known: readonly string[], 
     const allowed = nearest
       ? `a known ${what} (did you mean "${nearest}"?)`
       : `a known ${what}: ${known.join(', ')}`;
-    throw new InvalidElectionOptionError(safeString(key), (options as Record<string, unknown>)[key], allowed);
+    // The value is described by type only: under a misspelt or guessed key (accountKey) it may be a
+    // bare secret that no credential pattern recognises.
+    const value = (options as Record<string, unknown>)[key];
+    throw new InvalidElectionOptionError(safeString(key), value, allowed, true);
   }
 }
 

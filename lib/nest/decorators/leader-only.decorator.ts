@@ -8,6 +8,11 @@ import { noGate, noGateRefused } from '../leader-election.messages.js';
 import { copyMethodMetadata } from '../utils/copy-method-metadata.js';
 import { handlerKindOf, isRequestKind } from '../utils/handler-kind.js';
 import { declaredShape, skippedResult } from '../utils/return-shape.js';
+import {
+  decoratorBoolean,
+  LEADER_ONLY_OPTION_KEYS,
+  refuseUnknownDecoratorKeys,
+} from '../utils/decorator-options.js';
 import { LeaderElectionSetupError } from '../../core/errors.js';
 
 const warnedUnmanaged = new WeakSet<object>();
@@ -32,6 +37,14 @@ const warnedUnmanaged = new WeakSet<object>();
 export function LeaderOnly(leaseNameOrOptions?: string | LeaderOnlyOptions): MethodDecorator {
   const options: LeaderOnlyOptions =
     typeof leaseNameOrOptions === 'string' ? { leaseName: leaseNameOrOptions } : { ...leaseNameOrOptions };
+  refuseUnknownDecoratorKeys('@LeaderOnly', options, LEADER_ONLY_OPTION_KEYS);
+  const allowOverlap = decoratorBoolean('@LeaderOnly', 'allowOverlap', options.allowOverlap, false);
+  const runMissedTimeout = decoratorBoolean(
+    '@LeaderOnly',
+    'runMissedTimeout',
+    options.runMissedTimeout,
+    true,
+  );
   if (options.leaseName !== undefined) {
     validateLeaseName(options.leaseName, '@LeaderOnly leaseName');
     decoratedLeaseNames.add(options.leaseName);
@@ -49,8 +62,8 @@ export function LeaderOnly(leaseNameOrOptions?: string | LeaderOnlyOptions): Met
     }
     const metadata: LeaderOnlyMetadata = {
       leaseName: options.leaseName,
-      allowOverlap: options.allowOverlap ?? false,
-      runMissedTimeout: options.runMissedTimeout ?? true,
+      allowOverlap,
+      runMissedTimeout,
       handlerName,
     };
     // TypeScript applies its design:* metadata before any decorator, so the return type is known here.

@@ -2,6 +2,7 @@ import { validateLeaseName } from '../../core/election-options.js';
 import type { LeaderTaskMetadata, LeaderTaskOptions } from '../interfaces/leader-work.interface.js';
 import { LEADER_TASK_METADATA } from '../leader-election.constants.js';
 import { decoratedLeaseNames } from '../leader-election-metadata.accessor.js';
+import { LEADER_TASK_OPTION_KEYS, refuseUnknownDecoratorKeys } from '../utils/decorator-options.js';
 import { LeaderElectionSetupError } from '../../core/errors.js';
 
 /**
@@ -25,6 +26,7 @@ import { LeaderElectionSetupError } from '../../core/errors.js';
 export function LeaderTask(leaseNameOrOptions?: string | LeaderTaskOptions): MethodDecorator {
   const options: LeaderTaskOptions =
     typeof leaseNameOrOptions === 'string' ? { leaseName: leaseNameOrOptions } : { ...leaseNameOrOptions };
+  refuseUnknownDecoratorKeys('@LeaderTask', options, LEADER_TASK_OPTION_KEYS);
   if (options.leaseName !== undefined) {
     validateLeaseName(options.leaseName, '@LeaderTask leaseName');
     decoratedLeaseNames.add(options.leaseName);

@@ -84,7 +84,9 @@ export const MODULE_OPTION_TABLE: OptionTable<keyof LeaderElectionModuleOptions>
     env: 'none',
     default: '`leader-election`',
     range: 'Azure container naming rules',
-    doc: 'Container of the lease blobs (one blob per lease name).',
+    doc:
+      'Container of the lease blobs (one blob per lease name). With `connectionString` or `accountUrl` ' +
+      'only: refused beside `store`, and beside a `containerClient` of another container.',
   },
   createIfMissing: booleanRow(
     '`true`',

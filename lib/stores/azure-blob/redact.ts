@@ -1,7 +1,8 @@
 /**
  * Removes credentials from text that is about to be logged or put in an error: SAS signatures,
  * account keys, whole SAS tokens, bearer tokens, OAuth tokens and client secrets (as they appear in
- * identity-provider errors), JWTs, and any extra literal secrets we know about.
+ * identity-provider errors), JWTs, passwords in URLs (scheme://user:password@host), and any extra
+ * literal secrets we know about.
  */
 /** SAS query parameters (signature, expiry, permissions, signed key fields…) and their values. */
 export const SAS_PARAMETERS = new RegExp(
@@ -20,6 +21,9 @@ export const OAUTH_FIELDS = new RegExp(
   'gi',
 );
 
+/** The password of a URL's userinfo (amqp://user:password@host, postgres://…, redis://:password@…). */
+export const URL_USERINFO_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s:@/?#]*:)[^\s@/?#]+@/gi;
+
 export function redactSecrets(text: string, knownSecrets: readonly string[] = []): string {
   let out = text;
   for (const secret of knownSecrets) {
@@ -36,6 +40,7 @@ export function redactSecrets(text: string, knownSecrets: readonly string[] = []
       // JWTs anywhere, whole or cut short (base64url header.payload.signature; a JSON header starts eyJ).
       .replace(/eyJ[A-Za-z0-9_-]{10,}(?:\.[A-Za-z0-9_-]*){0,2}/g, '[REDACTED JWT]')
       .replace(/(SharedKey(?:Lite)?\s+[^:\s]+:)[A-Za-z0-9+/=]+/g, '$1[REDACTED]')
+      .replace(URL_USERINFO_PASSWORD, '$1[REDACTED]@')
   );
 }
 
