@@ -228,7 +228,7 @@ export class LeaderGateRunner implements LeaderGate {
     return skippedResult(info.shape);
   }
 
-  /** The transport's not-leader error for a request handler (a skipped call, or a stream cut at tenure end). */
+  /** The transport's not-leader error for a request (a skipped call, or a stream cut at tenure end). */
   private notLeader(elector: LeaderElector, info: GatedCall): Error {
     return notLeaderError(
       info.kind,
