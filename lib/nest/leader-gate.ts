@@ -202,6 +202,8 @@ export class LeaderGateRunner implements LeaderGate {
       // The run is the tenure's: when it ends, stop the source and end the subscriber (docs/leader-work.md).
       if (!subscription.closed)
         detach = onTenureEnd(context.signal, () => {
+          // At shutdown the lease is released only after the drain: the stream may finish within it.
+          if ((context.signal.reason as { kind?: string } | undefined)?.kind === 'stopped') return;
           subscription.unsubscribe();
           finish();
           if (isRequestKind(info.kind)) subscriber.error(this.notLeader(elector, info));
