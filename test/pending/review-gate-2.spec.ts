@@ -1,0 +1,314 @@
+import 'reflect-metadata';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { Controller, Injectable, Post, type INestApplication } from '@nestjs/common';
+import { Interval, ScheduleModule } from '@nestjs/schedule';
+import { Test } from '@nestjs/testing';
+import { concatMap, from, Observable, Subject, tap } from 'rxjs';
+import {
+  LeaderElectionModule,
+  LeaderElectionService,
+  LeaderOnly,
+  LeaderTask,
+  MemoryLeaseStore,
+} from '../../lib/index.js';
+import { LeaderElectionTesting, LeaderElectionTestingModule } from '../../lib/testing/index.js';
+
+// Second hostile review of the Nest layer's gate (2026-12-07, issue 19), after the fixes of
+// review-nest-gate (Observables end with the tenure, retries take the overlap slot, the shutdown
+// exception for Observables). Every test here FAILS on the code it was written against (main at
+// 87fbc32). Run them: see test/pending/README.md.
+
+let app: INestApplication | undefined;
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+});
+
+const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+async function bootKit(
+  providers: unknown[],
+  options: Parameters<typeof LeaderElectionTestingModule.forRoot>[0] = {},
+  imports: unknown[] = [],
+  controllers: unknown[] = [],
+): Promise<INestApplication> {
+  const moduleRef = await Test.createTestingModule({
+    imports: [LeaderElectionTestingModule.forRoot(options), ...(imports as never[])],
+    providers: providers as never[],
+    controllers: controllers as never[],
+  }).compile();
+  app = moduleRef.createNestApplication();
+  await app.init();
+  return app;
+}
+
+/** A MemoryLeaseStore that records, at each release, what the test says is still running. */
+class WatchedStore extends MemoryLeaseStore {
+  runningAtRelease: number[] = [];
+  running = (): number => 0;
+  override async release(...args: Parameters<MemoryLeaseStore['release']>): Promise<void> {
+    this.runningAtRelease.push(this.running());
+    return super.release(...args);
+  }
+}
+
+async function bootReal(store: WatchedStore, providers: unknown[]): Promise<INestApplication> {
+  const moduleRef = await Test.createTestingModule({
+    imports: [LeaderElectionModule.forRoot({ store, identity: 'pod-a', presence: false, logger: false })],
+    providers: providers as never[],
+  }).compile();
+  app = moduleRef.createNestApplication();
+  await app.init();
+  return app;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding 1: at shutdown a gated Observable is left running (abort reason 'stopped', commit
+// 87fbc32) so that it may finish within the drain, but nothing ever cuts it when the drain gives up
+// (shutdownTimeoutMs passed, or the unrenewed lease ran out): the stream keeps doing leader-only
+// work after app.close() resolved, while the lease is left to expire and another replica takes
+// over. docs/leader-work.md: "At shutdown it is left to finish within shutdownTimeoutMs".
+
+@Injectable()
+class EndlessStream {
+  readonly source = new Subject<number>();
+  writes: number[] = [];
+  @LeaderOnly()
+  stream(): Observable<number> {
+    return this.source.pipe(tap((value) => this.writes.push(value)));
+  }
+}
+
+describe('review-gate-2 finding 1: a gated Observable at shutdown', () => {
+  it('is never cut when the shutdown drain gives up: it keeps doing leader-only work after app.close()', async () => {
+    const started = await bootKit([EndlessStream], { role: 'leader', shutdownTimeoutMs: 20 });
+    const job = started.get(EndlessStream);
+    let ended = false;
+    const subscription = job
+      .stream()
+      .subscribe({ complete: () => (ended = true), error: () => (ended = true) });
+    job.source.next(1); // while leading
+    await started.close(); // the drain waits 20 ms for the stream, then gives up (lease left to expire)
+    app = undefined;
+    job.source.next(2); // the app is closed, the tenure over: this is leader work outside any tenure
+    subscription.unsubscribe();
+    expect(job.writes).toEqual([1]);
+    expect(ended).toBe(true);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Finding 2: an Observable's run is over the moment its tenure's signal aborts (unsubscribed), but
+// unsubscribing does not stop work the stream started (a promise inside concatMap/mergeMap: a write
+// in flight). A Promise-returning run keeps its overlap slot and holds the drain until it has
+// stopped (tests "this holds" in test/unit/review-gate-2.spec.ts); an Observable's in-flight work
+// does neither, even when it honours its signal (it needs a moment to stop). So:
+// (a) the same replica's next tenure runs the method beside it (overlap), (b) stepDown() / yieldTo()
+// release the lease while it still writes, (c) the same for a @LeaderTask Observable at shutdown.
+
+/** A write that honours its signal but needs a moment to stop (the test lets it finish). */
+class Writes {
+  running = 0;
+  maxRunning = 0;
+  private readonly pending: Array<() => void> = [];
+  async write(): Promise<void> {
+    this.running++;
+    this.maxRunning = Math.max(this.maxRunning, this.running);
+    try {
+      await new Promise<void>((resolve) => this.pending.push(resolve));
+    } finally {
+      this.running--;
+    }
+  }
+  finishAll(): void {
+    for (const resolve of this.pending.splice(0)) resolve();
+  }
+}
+
+@Injectable()
+class BatchStream {
+  readonly ticks = new Subject<number>();
+  readonly writes = new Writes();
+  @LeaderOnly()
+  stream(): Observable<void> {
+    return this.ticks.pipe(concatMap(() => from(this.writes.write())));
+  }
+}
+
+@Injectable()
+class StreamConsumer {
+  readonly ticks = new Subject<number>();
+  readonly writes = new Writes();
+  @LeaderTask()
+  consume(): Observable<void> {
+    return this.ticks.pipe(concatMap(() => from(this.writes.write())));
+  }
+}
+
+describe('review-gate-2 finding 2: work in flight in a gated Observable when its tenure ends', () => {
+  it('(a) the next tenure runs the method beside the previous run still writing (one replica, allowOverlap false)', async () => {
+    const started = await bootKit([BatchStream], { role: 'leader' });
+    const job = started.get(BatchStream);
+    const testing = started.get(LeaderElectionTesting);
+    const first = job.stream().subscribe();
+    job.ticks.next(1); // a write starts
+    testing.loseLeadership(); // tenure 1 ends: the stream is cut, its write is still finishing
+    testing.becomeLeader();
+    const second = job.stream().subscribe(); // the next tick, in tenure 2
+    job.ticks.next(2);
+    await flush();
+    job.writes.finishAll();
+    first.unsubscribe();
+    second.unsubscribe();
+    expect(job.writes.maxRunning).toBe(1);
+  });
+
+  it('(b) stepDown() releases the lease while the stream started by the ended tenure still writes', async () => {
+    const store = new WatchedStore();
+    const started = await bootReal(store, [BatchStream]);
+    const job = started.get(BatchStream);
+    const service = started.get(LeaderElectionService);
+    expect(service.isLeader()).toBe(true);
+    store.running = () => job.writes.running;
+    const subscription = job.stream().subscribe();
+    job.ticks.next(1);
+    expect(job.writes.running).toBe(1);
+    const stepping = service.stepDown();
+    for (let i = 0; i < 5; i++) await flush();
+    job.writes.finishAll();
+    await stepping;
+    subscription.unsubscribe();
+    expect(store.runningAtRelease).toEqual([0]); // released once, after the write stopped
+  });
+
+  it('(c) a @LeaderTask Observable: shutdown releases the lease while its write still runs', async () => {
+    const store = new WatchedStore();
+    const started = await bootReal(store, [StreamConsumer]);
+    const consumer = started.get(StreamConsumer);
+    expect(started.get(LeaderElectionService).isLeader()).toBe(true);
+    store.running = () => consumer.writes.running;
+    consumer.ticks.next(1);
+    expect(consumer.writes.running).toBe(1);
+    const closing = started.close();
+    app = undefined;
+    for (let i = 0; i < 5; i++) await flush();
+    consumer.writes.finishAll();
+    await closing;
+    expect(store.runningAtRelease).toEqual([0]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Finding 3: async iterables. The gate knows Promises and Observables; an async iterator (an
+// `async *` method, or what a GraphQL @Subscription resolver returns, a kind handler-kind.ts
+// recognises) is returned as is: the call "ends" at once and the iterator keeps producing
+// leader-only work for ever after the tenure ended, untracked by the drain and outside the
+// leadership context. On a follower the skipped call returns undefined, so `for await` throws.
+
+@Injectable()
+class EventFeed {
+  produced = 0;
+  @LeaderOnly()
+  async *events(): AsyncGenerator<number> {
+    for (;;) yield ++this.produced; // each value is leader-only work
+  }
+}
+
+describe('review-gate-2 finding 3: a gated async iterable', () => {
+  it('keeps producing leader-only work after its tenure ended', async () => {
+    const started = await bootKit([EventFeed], { role: 'leader' });
+    const feed = started.get(EventFeed);
+    const iterator = feed.events();
+    expect((await iterator.next()).value).toBe(1);
+    started.get(LeaderElectionTesting).loseLeadership(undefined, { leader: 'pod-b' });
+    const after = await iterator.next().catch(() => ({ done: true, value: undefined }));
+    await iterator.return?.(undefined);
+    expect(after.done).toBe(true);
+    expect(feed.produced).toBe(1);
+  });
+
+  it('on a follower the skipped call is not iterable: `for await` throws a TypeError', async () => {
+    const started = await bootKit([EventFeed], { role: 'follower' });
+    const feed = started.get(EventFeed);
+    const seen: number[] = [];
+    const consume = async (): Promise<void> => {
+      for await (const value of feed.events()) seen.push(value);
+    };
+    await expect(consume()).resolves.toBeUndefined(); // skipped: an empty iteration, as EMPTY for Observables
+    expect(seen).toEqual([]);
+  });
+});
+
+// Finding 4: a @LeaderTask written as an async generator is never iterated: the run "finishes
+// while leading" at once and the tenure's work never happens (as issue 19.3 was for Observables).
+
+@Injectable()
+class GeneratorConsumer {
+  steps = 0;
+  @LeaderTask()
+  async *consume(): AsyncGenerator<number> {
+    for (;;) {
+      this.steps++;
+      yield this.steps;
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  }
+}
+
+describe('review-gate-2 finding 4: a @LeaderTask async generator', () => {
+  it('is never iterated on the leader, and not refused at boot', async () => {
+    let refusedAtBoot = false;
+    try {
+      await bootKit([GeneratorConsumer], { role: 'leader' });
+    } catch {
+      refusedAtBoot = true;
+    }
+    await flush();
+    const steps = app?.get(GeneratorConsumer).steps ?? 0;
+    expect({ refusedAtBoot, ran: steps > 0 }).not.toEqual({ refusedAtBoot: false, ran: false });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Finding 5: a method that is both a route and a scheduled job (`@Post('reindex') @Interval(…)
+// @LeaderOnly()`: "run the job now" next to its schedule) is classified 'http' for every call, so
+// its scheduled ticks get a request's treatment: overlap protection never applies (two ticks run at
+// once on the leader) and on a follower every tick throws NotLeaderException into the scheduler's
+// error log instead of being skipped and counted.
+
+@Controller('jobs')
+class ReindexJob {
+  calls = 0;
+  running = 0;
+  maxRunning = 0;
+  release!: () => void;
+  private readonly hold = new Promise<void>((resolve) => (this.release = resolve));
+
+  @Post('reindex')
+  @Interval(5)
+  @LeaderOnly()
+  async reindex(): Promise<void> {
+    this.calls++;
+    this.running++;
+    this.maxRunning = Math.max(this.maxRunning, this.running);
+    try {
+      await this.hold;
+    } finally {
+      this.running--;
+    }
+  }
+}
+
+describe('review-gate-2 finding 5: a method that is a route and a scheduled job', () => {
+  it('its scheduled ticks overlap on the leader (no overlap slot for "requests")', async () => {
+    const started = await bootKit([], { role: 'leader' }, [ScheduleModule.forRoot()], [ReindexJob]);
+    const job = started.get(ReindexJob);
+    const service = started.get(LeaderElectionService);
+    // Wait until a second tick came: it either ran (overlap) or was skipped as an overlap.
+    for (let i = 0; i < 500 && job.calls < 2 && service.skippedCount() < 1; i++)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    job.release();
+    expect(job.calls).toBeGreaterThanOrEqual(1);
+    expect(job.maxRunning).toBe(1);
+  });
+});
