@@ -312,3 +312,80 @@ describe('review-gate-2 finding 5: a method that is a route and a scheduled job'
     expect(job.maxRunning).toBe(1);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Finding 6: the tenure-end cut runs inside an AbortSignal 'abort' listener, and a teardown that
+// throws there (a cursor whose close() throws once its connection is gone: RxJS rethrows it from
+// unsubscribe() as an UnsubscriptionError) aborts the cut half-way: the run is never marked ended.
+// - @LeaderTask: untilTenureEnds never resolves, so the task "still runs" for ever: the next tenure's
+//   run waits for it (never two runs at once) and never starts (a silent stop); at shutdown the
+//   drain waits for it until shutdownTimeoutMs and the lease is left to expire.
+// - @LeaderOnly: finish() is never called: the overlap slot stays taken (every later tick skipped as
+//   an overlap, for ever) and runningCount() never returns to 0.
+// And the error escapes into Node's EventTarget, which reports it as an uncaught exception: the
+// process crashes on a loss of leadership ("never a crash of the app", docs/leader-work.md). Jest
+// reports that as an error of the test too.
+
+/** An Observable whose teardown throws, as a cursor's close() may once its connection is gone. */
+function cursorStream(state: { subscribed: number; tornDown: number }): Observable<number> {
+  return new Observable<number>(() => {
+    state.subscribed++;
+    return () => {
+      state.tornDown++;
+      throw new Error('cursor already closed');
+    };
+  });
+}
+
+@Injectable()
+class CursorConsumer {
+  readonly state = { subscribed: 0, tornDown: 0 };
+  @LeaderTask()
+  consume(): Observable<number> {
+    return cursorStream(this.state);
+  }
+}
+
+@Injectable()
+class CursorJob {
+  readonly state = { subscribed: 0, tornDown: 0 };
+  @LeaderOnly()
+  stream(): Observable<number> {
+    return cursorStream(this.state);
+  }
+}
+
+describe('review-gate-2 finding 6: a throwing teardown at tenure end', () => {
+  it('@LeaderTask Observable: the run never ends, so the next tenure never starts one', async () => {
+    const started = await bootKit([CursorConsumer], { role: 'leader', shutdownTimeoutMs: 50 });
+    const consumer = started.get(CursorConsumer);
+    const testing = started.get(LeaderElectionTesting);
+    expect(consumer.state.subscribed).toBe(1);
+    testing.loseLeadership(); // the teardown throws
+    await flush();
+    testing.becomeLeader();
+    await flush();
+    await flush();
+    expect(consumer.state.tornDown).toBe(1);
+    expect(consumer.state.subscribed).toBe(2); // tenure 2 runs the consumer again
+  });
+
+  it('@LeaderOnly Observable: the run never ends, its overlap slot stays taken for ever', async () => {
+    const started = await bootKit([CursorJob], { role: 'leader', shutdownTimeoutMs: 50 });
+    const job = started.get(CursorJob);
+    const testing = started.get(LeaderElectionTesting);
+    const service = started.get(LeaderElectionService);
+    job.stream().subscribe();
+    testing.loseLeadership(); // the teardown throws
+    await flush();
+    testing.becomeLeader();
+    const next = job.stream().subscribe(); // the next tick, in tenure 2
+    try {
+      next.unsubscribe();
+    } catch {
+      // its own cursor's teardown error, reaching the code that unsubscribes (as without the gate)
+    }
+    expect(job.state.subscribed).toBe(2);
+    expect(service.runningCount()).toBe(0);
+  });
+});
