@@ -1,13 +1,15 @@
 import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { Controller, Injectable, Post, type INestApplication } from '@nestjs/common';
+import { Controller, Injectable, Post, Sse, type INestApplication, type MessageEvent } from '@nestjs/common';
 import { Interval, ScheduleModule } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
-import { concatMap, from, Observable, Subject, tap } from 'rxjs';
+import request from 'supertest';
+import { concatMap, from, map, Observable, Subject, tap } from 'rxjs';
 import {
   LeaderElectionModule,
   LeaderElectionService,
   LeaderOnly,
+  LeaderOnlyInterceptor,
   LeaderTask,
   MemoryLeaseStore,
 } from '../../lib/index.js';
@@ -387,5 +389,53 @@ describe('review-gate-2 finding 6: a throwing teardown at tenure end', () => {
     }
     expect(job.state.subscribed).toBe(2);
     expect(service.runningCount()).toBe(0);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Finding 7: a leader-only Server-Sent Events route (@Sse, which handler-kind.ts counts as a route)
+// whose stream is cut at tenure end errors with NotLeaderException, as documented; but
+// LeaderOnlyInterceptor's catchError then sets Retry-After on a response whose headers went out
+// when the stream started: Express throws ERR_HTTP_HEADERS_SENT from inside catchError, that error
+// replaces the not-leader one, the client gets "Internal server error" and Nest logs an error.
+
+@Controller('feed')
+class FeedController {
+  readonly source = new Subject<number>();
+  @Sse('events')
+  @LeaderOnly()
+  events(): Observable<MessageEvent> {
+    return this.source.pipe(map((value): MessageEvent => ({ data: String(value) })));
+  }
+}
+
+describe('review-gate-2 finding 7: an SSE route cut at tenure end behind LeaderOnlyInterceptor', () => {
+  it('ends with the not-leader error, not an internal error thrown by setting Retry-After after the headers', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [LeaderElectionTestingModule.forRoot({ role: 'leader' })],
+      controllers: [FeedController],
+    }).compile();
+    app = moduleRef.createNestApplication({ logger: false });
+    app.useGlobalInterceptors(app.get(LeaderOnlyInterceptor));
+    await app.init();
+    const feed = app.get(FeedController);
+    const response = request(app.getHttpServer())
+      .get('/feed/events')
+      .buffer(true)
+      .parse((res, done) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        res.on('end', () => done(null, body));
+      })
+      .then((res) => res.body as string);
+    for (let i = 0; i < 200 && !feed.source.observed; i++) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 20)); // the SSE headers are committed on the next macrotask
+    feed.source.next(1);
+    app.get(LeaderElectionTesting).loseLeadership(undefined, { leader: 'pod-b' });
+    const body = await response;
+    expect(body).toContain('data: 1');
+    expect(body).toContain('event: error');
+    expect(body).toContain('not the leader');
+    expect(body).not.toContain('Internal server error');
   });
 });
