@@ -478,3 +478,54 @@ describe('review-gate-2 finding 7: an SSE route cut at tenure end behind LeaderO
     expect(body).not.toContain('Internal server error');
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Finding 8: the run-time forms take their options unchecked. The decorators refuse an unknown key
+// (a misspelt `leasename`) and read allowOverlap only as true/false/"true"/"false" (review-nest
+// finding 6); leaderOnly(fn, options) and runWhileLeader(task, options) do neither: a misspelt
+// lease name silently gates on / runs under the default lease (another replica may lead it), and
+// allowOverlap: "false" (from configuration) is read by truthiness, so overlapping runs are allowed.
+
+describe('review-gate-2 finding 8: options of leaderOnly() and runWhileLeader()', () => {
+  it('leaderOnly(fn, { leasename }) is refused, naming the option', async () => {
+    const started = await bootKit([], { role: 'leader' });
+    const service = started.get(LeaderElectionService);
+    expect(() => service.leaderOnly(() => undefined, { leasename: 'billing' } as never)).toThrow(/leaseName/);
+  });
+
+  it('leaderOnly(fn, { allowOverlap: "false" }) does not let runs overlap', async () => {
+    const started = await bootKit([], { role: 'leader' });
+    const service = started.get(LeaderElectionService);
+    let running = 0;
+    let maxRunning = 0;
+    let release!: () => void;
+    const hold = new Promise<void>((resolve) => (release = resolve));
+    let gated: (() => Promise<void> | undefined) | undefined;
+    try {
+      gated = service.leaderOnly(
+        async () => {
+          running++;
+          maxRunning = Math.max(maxRunning, running);
+          await hold;
+          running--;
+        },
+        { allowOverlap: 'false' as never },
+      );
+    } catch {
+      return; // refusing the string is a fix too
+    }
+    const first = gated();
+    const second = gated();
+    release();
+    await Promise.all([first, second]);
+    expect(maxRunning).toBe(1);
+  });
+
+  it('runWhileLeader(task, { leasename }) is refused, naming the option', async () => {
+    const started = await bootKit([], { role: 'leader' });
+    const service = started.get(LeaderElectionService);
+    expect(() => service.runWhileLeader(() => undefined, { leasename: 'billing' } as never)).toThrow(
+      /leaseName/,
+    );
+  });
+});
