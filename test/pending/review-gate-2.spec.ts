@@ -10,10 +10,12 @@ import {
   LeaderElectionService,
   LeaderOnly,
   LeaderOnlyInterceptor,
+  LeaderElector,
   LeaderTask,
   MemoryLeaseStore,
+  silentLogger,
 } from '../../lib/index.js';
-import { LeaderElectionTesting, LeaderElectionTestingModule } from '../../lib/testing/index.js';
+import { LeaderElectionTesting, LeaderElectionTestingModule, ManualClock } from '../../lib/testing/index.js';
 
 // Second hostile review of the Nest layer's gate (2026-12-07, issue 19), after the fixes of
 // review-nest-gate (Observables end with the tenure, retries take the overlap slot, the shutdown
@@ -96,6 +98,45 @@ describe('review-gate-2 finding 1: a gated Observable at shutdown', () => {
     subscription.unsubscribe();
     expect(job.writes).toEqual([1]);
     expect(ended).toBe(true);
+  });
+
+  it('with the real elector: the lease is left to expire, another replica leads, and the stream still does leader work', async () => {
+    const storeClock = new ManualClock(); // the store's view of time: the lease expires when the test says
+    const store = new MemoryLeaseStore(storeClock);
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        LeaderElectionModule.forRoot({
+          store,
+          identity: 'pod-a',
+          presence: false,
+          logger: false,
+          shutdownTimeoutMs: 20,
+        }),
+      ],
+      providers: [EndlessStream],
+    }).compile();
+    const podA = moduleRef.createNestApplication();
+    await podA.init();
+    const job = podA.get(EndlessStream);
+    expect(podA.get(LeaderElectionService).isLeader()).toBe(true);
+    const subscription = job.stream().subscribe();
+    job.source.next(1);
+    await podA.close(); // drain gives up after 20 ms: "Not releasing lease", left to expire
+    expect((await store.observe('leader', new AbortController().signal)).held).toBe(true); // not released
+    await storeClock.advance(16_000); // the unrenewed lease runs out
+    const podB = new LeaderElector(
+      store,
+      { leaseName: 'leader', identity: 'pod-b', presence: false },
+      {
+        logger: silentLogger,
+      },
+    );
+    await podB.start();
+    expect(podB.isLeader()).toBe(true);
+    job.source.next(2); // pod-a's stream, while pod-b leads
+    subscription.unsubscribe();
+    await podB.stop();
+    expect(job.writes).toEqual([1]);
   });
 });
 
