@@ -58,7 +58,15 @@ class WatchedStore extends MemoryLeaseStore {
 
 async function bootReal(store: WatchedStore, providers: unknown[]): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({
-    imports: [LeaderElectionModule.forRoot({ store, identity: 'pod-a', presence: false, logger: false })],
+    imports: [
+      LeaderElectionModule.forRoot({
+        store,
+        identity: 'pod-a',
+        presence: false,
+        logger: false,
+        shutdownTimeoutMs: 200,
+      }),
+    ],
     providers: providers as never[],
   }).compile();
   app = moduleRef.createNestApplication();
@@ -148,6 +156,10 @@ describe('review-gate-2 finding 1: a gated Observable at shutdown', () => {
 // does neither, even when it honours its signal (it needs a moment to stop). So:
 // (a) the same replica's next tenure runs the method beside it (overlap), (b) stepDown() / yieldTo()
 // release the lease while it still writes, (c) the same for a @LeaderTask Observable at shutdown.
+// On the paths that release (stop, step-down, hand-over) the stream could be left to finish within
+// the drain, as at shutdown, and cut when the drain gives up (then the lease is left to expire).
+// (a) happens at a loss, where the stream must be cut at once: that part may end as a documented
+// limitation (work started inside a stream is not tracked once it is unsubscribed).
 
 /** A write that honours its signal but needs a moment to stop (the test lets it finish). */
 class Writes {
@@ -221,7 +233,8 @@ describe('review-gate-2 finding 2: work in flight in a gated Observable when its
     job.writes.finishAll();
     await stepping;
     subscription.unsubscribe();
-    expect(store.runningAtRelease).toEqual([0]); // released once, after the write stopped
+    // Released after the write stopped, or left to expire: never released beside it.
+    expect(store.runningAtRelease.filter((running) => running > 0)).toEqual([]);
   });
 
   it('(c) a @LeaderTask Observable: shutdown releases the lease while its write still runs', async () => {
@@ -237,7 +250,7 @@ describe('review-gate-2 finding 2: work in flight in a gated Observable when its
     for (let i = 0; i < 5; i++) await flush();
     consumer.writes.finishAll();
     await closing;
-    expect(store.runningAtRelease).toEqual([0]);
+    expect(store.runningAtRelease.filter((running) => running > 0)).toEqual([]);
   });
 });
 
