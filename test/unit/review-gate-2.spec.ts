@@ -129,6 +129,40 @@ describe('review-gate-2 (holds): a Promise run that outlives its tenure', () => 
     expect(service.isLeader()).toBe(false);
   });
 
+  it('holds the hand-over at yieldTo() until it has stopped; the lease is then released naming the successor', async () => {
+    const store = new WatchedStore();
+    const boot = async (identity: string, providers: unknown[]): Promise<INestApplication> => {
+      const moduleRef = await Test.createTestingModule({
+        imports: [LeaderElectionModule.forRoot({ store, identity, logger: false })],
+        providers: providers as never[],
+      }).compile();
+      const pod = moduleRef.createNestApplication();
+      await pod.init();
+      return pod;
+    };
+    const started = await boot('pod-a', [SlowSync]);
+    app = started;
+    const podB = await boot('pod-b', []);
+    try {
+      const job = started.get(SlowSync);
+      const service = started.get(LeaderElectionService);
+      expect(service.isLeader()).toBe(true);
+      store.running = () => job.running;
+      const run = job.sync();
+      const yielding = service.yieldTo('pod-b');
+      for (let i = 0; i < 5; i++) await flush();
+      expect(job.sawAbort).toBe(true);
+      expect(store.runningAtRelease).toEqual([]); // still draining
+      job.finishAll();
+      await run;
+      await yielding;
+      expect(store.runningAtRelease).toEqual([0]);
+      expect((await store.observe('leader', new AbortController().signal)).successor).toBe('pod-b');
+    } finally {
+      await podB.close();
+    }
+  });
+
   it('holds the release at shutdown; calls made during the drain skip (background) or answer 503 (route)', async () => {
     const store = new WatchedStore();
     const started = await bootReal(store, [SlowSync, ReportsController]);
