@@ -260,6 +260,7 @@ describe('review-gate-2 finding 2: work in flight in a gated Observable when its
 // recognises) is returned as is: the call "ends" at once and the iterator keeps producing
 // leader-only work for ever after the tenure ended, untracked by the drain and outside the
 // leadership context. On a follower the skipped call returns undefined, so `for await` throws.
+// (Supporting them is the fix these tests expect; a call-time refusal would need them rewritten.)
 
 @Injectable()
 class EventFeed {
