@@ -91,6 +91,16 @@ class EndlessStream {
   }
 }
 
+@Controller('live')
+class LiveFeedController {
+  readonly source = new Subject<number>();
+  @Sse('events')
+  @LeaderOnly()
+  events(): Observable<MessageEvent> {
+    return this.source.pipe(map((value): MessageEvent => ({ data: String(value) })));
+  }
+}
+
 describe('review-gate-2 finding 1: a gated Observable at shutdown', () => {
   it('is never cut when the shutdown drain gives up: it keeps doing leader-only work after app.close()', async () => {
     const started = await bootKit([EndlessStream], { role: 'leader', shutdownTimeoutMs: 20 });
@@ -106,6 +116,50 @@ describe('review-gate-2 finding 1: a gated Observable at shutdown', () => {
     subscription.unsubscribe();
     expect(job.writes).toEqual([1]);
     expect(ended).toBe(true);
+  });
+
+  it('a leader-only SSE route goes on streaming after the drain gave up (and app.close() waits for it)', async () => {
+    const warnings: string[] = [];
+    const logger = {
+      log: () => undefined,
+      warn: (line: string) => warnings.push(line),
+      error: () => undefined,
+    };
+    const moduleRef = await Test.createTestingModule({
+      imports: [LeaderElectionTestingModule.forRoot({ role: 'leader', shutdownTimeoutMs: 20, logger })],
+      controllers: [LiveFeedController],
+    }).compile();
+    const pod = moduleRef.createNestApplication({ logger: false });
+    await pod.init();
+    const feed = pod.get(LiveFeedController);
+    let body = '';
+    const response = request(pod.getHttpServer())
+      .get('/live/events')
+      .buffer(true)
+      .parse((res, done) => {
+        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        res.on('end', () => done(null, body));
+      })
+      .then(
+        () => undefined,
+        () => undefined,
+      );
+    for (let i = 0; i < 200 && !feed.source.observed; i++) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 20)); // the SSE headers are committed on the next macrotask
+    let closed = false;
+    const closing = pod.close().then(() => (closed = true));
+    for (let i = 0; i < 400 && !warnings.some((line) => line.includes('left to expire')); i++)
+      await new Promise((r) => setTimeout(r, 5));
+    expect(warnings.some((line) => line.includes('left to expire'))).toBe(true); // the drain gave up
+    await new Promise((r) => setTimeout(r, 50));
+    feed.source.next(7); // the tenure is over and the lease left to expire
+    await new Promise((r) => setTimeout(r, 50));
+    const streamedAfterDrain = body.includes('data: 7');
+    const closedBeforeStreamEnded = closed; // false today: close() waits for the HTTP stream (not asserted: timing)
+    feed.source.complete(); // let the test end either way
+    await closing;
+    await response;
+    expect({ streamedAfterDrain, closedBeforeStreamEnded }).toMatchObject({ streamedAfterDrain: false });
   });
 
   it('with the real elector: the lease is left to expire, another replica leads, and the stream still does leader work', async () => {
