@@ -31,20 +31,42 @@ export function recordGatedMethod(
 }
 
 /**
- * The @LeaderOnly methods of a class and its base classes: property key -> metadata. The metadata on
- * the final method wins (a copying wrapper shares it); else the one recorded when @LeaderOnly ran.
+ * The @LeaderOnly methods of a class and its base classes: property key -> metadata. A key counts
+ * only as the class that defines the method the prototype actually has (an override without
+ * @LeaderOnly is not gated, as Nest's Reflector reads the invoked handler): the metadata on that
+ * method wins (a copying wrapper shares it), else the one recorded when @LeaderOnly decorated it there.
  */
 export function gatedMethodsOf(prototype: object): Map<string | symbol, LeaderOnlyMetadata> {
-  const found = new Map<string | symbol, LeaderOnlyMetadata>();
-  for (let level: object | null = prototype; level && level !== Object.prototype;) {
-    for (const [key, metadata] of gatedMethods.get(level) ?? [])
-      if (!found.has(key)) found.set(key, metadata);
-    level = Object.getPrototypeOf(level) as object | null;
-  }
-  for (const [key, recorded] of found) {
-    found.set(key, getLeaderOnlyMetadata((prototype as Record<string | symbol, unknown>)[key]) ?? recorded);
+  return recordedMethodsOf(gatedMethods, prototype, getLeaderOnlyMetadata);
+}
+
+function recordedMethodsOf<T>(
+  records: WeakMap<object, Map<string | symbol, T>>,
+  prototype: object,
+  readOwn: (method: unknown) => T | undefined,
+): Map<string | symbol, T> {
+  const chain = prototypeChain(prototype);
+  const keys = new Set<string | symbol>();
+  for (const level of chain) for (const key of records.get(level)?.keys() ?? []) keys.add(key);
+  const found = new Map<string | symbol, T>();
+  for (const key of keys) {
+    const owner = chain.find((level) => Object.prototype.hasOwnProperty.call(level, key));
+    if (!owner) continue;
+    const metadata =
+      readOwn((prototype as Record<string | symbol, unknown>)[key]) ?? records.get(owner)?.get(key);
+    if (metadata !== undefined) found.set(key, metadata);
   }
   return found;
+}
+
+/** The prototype and its ancestors, up to (not including) Object.prototype. */
+function prototypeChain(prototype: object): object[] {
+  const chain: object[] = [];
+  for (let level: object | null = prototype; level && level !== Object.prototype;) {
+    chain.push(level);
+    level = Object.getPrototypeOf(level) as object | null;
+  }
+  return chain;
 }
 
 /** The @LeaderOnly metadata of a method, if any. */
