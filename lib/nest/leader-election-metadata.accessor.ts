@@ -11,8 +11,8 @@ import {
  * Reads what the decorators record (as nestjs/schedule's SchedulerMetadataAccessor does), and keeps
  * the two process-wide facts they record outside reflect metadata:
  * - every lease named by a decorator (declared by code: reading its state is never "an unknown name");
- * - which methods of a class @LeaderOnly decorated, keyed by prototype and property, so the explorer
- *   finds a gated method even when a decorator outside @LeaderOnly replaced it without copying
+ * - which methods of a class @LeaderOnly and @LeaderTask decorated, keyed by prototype and property,
+ *   so the explorer finds them even when a decorator outside replaced the method without copying
  *   metadata (the method on the prototype then carries none).
  */
 export const decoratedLeaseNames = new Set<string>();
@@ -28,6 +28,24 @@ export function recordGatedMethod(
   let methods = gatedMethods.get(prototype);
   if (!methods) gatedMethods.set(prototype, (methods = new Map()));
   methods.set(key, metadata);
+}
+
+const leaderTaskMethods = new WeakMap<object, Map<string | symbol, LeaderTaskMetadata>>();
+
+/** Called by @LeaderTask for the method it decorates. */
+export function recordLeaderTask(
+  prototype: object,
+  key: string | symbol,
+  metadata: LeaderTaskMetadata,
+): void {
+  let methods = leaderTaskMethods.get(prototype);
+  if (!methods) leaderTaskMethods.set(prototype, (methods = new Map()));
+  methods.set(key, metadata);
+}
+
+/** The @LeaderTask methods of a class and its base classes, found as gatedMethodsOf finds gated ones. */
+export function leaderTasksOf(prototype: object): Map<string | symbol, LeaderTaskMetadata> {
+  return recordedMethodsOf(leaderTaskMethods, prototype, getLeaderTaskMetadata);
 }
 
 /**

@@ -1,9 +1,9 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
-import { DiscoveryService, MetadataScanner, ModulesContainer } from '@nestjs/core';
+import { DiscoveryService, ModulesContainer } from '@nestjs/core';
 import {
   gatedMethodsOf,
   getLeaderElectionHooks,
-  getLeaderTaskMetadata,
+  leaderTasksOf,
 } from './leader-election-metadata.accessor.js';
 import { LEADER_GATE } from './leader-election.constants.js';
 import {
@@ -58,7 +58,6 @@ interface NestModuleRef {
 export class LeaderElectionExplorer implements OnModuleInit {
   constructor(
     private readonly discovery: DiscoveryService,
-    private readonly scanner: MetadataScanner,
     private readonly modules: ModulesContainer,
     private readonly registry: LeaderElectionRegistry,
     private readonly gate: LeaderGateRunner,
@@ -113,10 +112,10 @@ export class LeaderElectionExplorer implements OnModuleInit {
    * transient provider has none, so it is refused at boot rather than silently never run.
    */
   private registerLeaderWork(wrapper: DiscoveredWrapper, prototype: object): void {
-    const names = this.scanner.getAllMethodNames(prototype);
-    const tasks = names.filter((name) => getLeaderTaskMetadata((prototype as Record<string, unknown>)[name]));
+    // By class and property, like gated methods: found under a decorator that does not copy metadata.
+    const tasks = leaderTasksOf(prototype);
     const hooks = getLeaderElectionHooks(prototype.constructor);
-    if (tasks.length === 0 && !hooks) return;
+    if (tasks.size === 0 && !hooks) return;
     const className = String(wrapper.name);
     if (
       !wrapper.isDependencyTreeStatic() ||
@@ -125,12 +124,15 @@ export class LeaderElectionExplorer implements OnModuleInit {
       typeof wrapper.instance !== 'object'
     ) {
       throw new LeaderElectionSetupError(
-        leaderWorkNeedsSingleton(className, tasks.length > 0 ? tasks : ['@LeaderElection hooks']),
+        leaderWorkNeedsSingleton(
+          className,
+          tasks.size > 0 ? [...tasks.keys()].map(String) : ['@LeaderElection hooks'],
+        ),
       );
     }
-    const instance = wrapper.instance as Record<string, (...args: unknown[]) => unknown>;
-    for (const name of tasks) {
-      const metadata = getLeaderTaskMetadata(prototype[name as keyof typeof prototype])!;
+    const instance = wrapper.instance as Record<string | symbol, (...args: unknown[]) => unknown>;
+    for (const [name, metadata] of tasks) {
+      // The final method (an outer wrapper included), as a call from the app would run it.
       this.work.runWhileLeader((leadership) => instance[name]!.call(instance, leadership), {
         ...metadata,
         name: metadata.handlerName,

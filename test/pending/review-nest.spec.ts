@@ -16,17 +16,6 @@ import { LeaderElectionTestingModule } from '../../lib/testing/index.js';
 // open until they pass). Fix a finding, then move its test to test/unit/ where jest runs it.
 // Run them: see test/pending/README.md.
 
-/** A home-made wrapping decorator that does not copy reflect metadata (as in gate-wrapped-outside). */
-function Log(): MethodDecorator {
-  return (_target, _key, descriptor: PropertyDescriptor) => {
-    const inner = descriptor.value as (...args: unknown[]) => unknown;
-    descriptor.value = function logged(this: unknown, ...args: unknown[]) {
-      return inner.apply(this, args);
-    };
-    return descriptor;
-  };
-}
-
 let app: INestApplication | undefined;
 afterEach(async () => {
   await app?.close();
@@ -47,37 +36,6 @@ async function bootKit(
   await app.init();
   return app;
 }
-
-// ---------------------------------------------------------------------------------------------
-// Finding: @LeaderTask under a wrapping decorator that does not copy metadata is silently never run.
-// Issue 19.2 fixed this shape for @LeaderOnly (recorded by class and property) and demanded that an
-// undetectable case be refused at boot, "never skipped silently"; @LeaderTask still keeps its metadata
-// only on the original function, which the explorer never sees.
-
-@Injectable()
-class WrappedConsumer {
-  runs = 0;
-  @Log()
-  @LeaderTask()
-  async consume(): Promise<void> {
-    this.runs++;
-  }
-}
-
-describe('review-nest: leader tasks', () => {
-  it('@LeaderTask under a non-copying decorator (@Log() @LeaderTask()) never runs on the leader and is not refused at boot', async () => {
-    let refusedAtBoot = false;
-    try {
-      await bootKit([WrappedConsumer], { role: 'leader' });
-    } catch {
-      refusedAtBoot = true;
-    }
-    await flush();
-    const runs = app?.get(WrappedConsumer).runs ?? 0;
-    // Either it runs once for the tenure, or the app refuses to boot: never "boots and never runs".
-    expect({ refusedAtBoot, ranOnce: runs === 1 }).not.toEqual({ refusedAtBoot: false, ranOnce: false });
-  });
-});
 
 // ---------------------------------------------------------------------------------------------
 // Finding: decoratedLeaseNames is process-wide, so a lease named by a @LeaderOnly of a class that is

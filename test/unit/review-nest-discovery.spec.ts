@@ -1,10 +1,10 @@
 import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { Controller, Post, type INestApplication } from '@nestjs/common';
+import { Controller, Injectable, Post, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
-import { LeaderOnly, LeaderOnlyInterceptor } from '../../lib/index.js';
-import { LeaderElectionTestingModule } from '../../lib/testing/index.js';
+import { LeaderOnly, LeaderOnlyInterceptor, LeaderTask, type Leadership } from '../../lib/index.js';
+import { LeaderElectionTesting, LeaderElectionTestingModule } from '../../lib/testing/index.js';
 
 // Findings of the hostile review of the Nest layer (2026-12-07, issue 19) in what the module discovers
 // (which methods are gated or leader tasks, which leases this app declares), moved here from
@@ -14,6 +14,118 @@ let app: INestApplication | undefined;
 afterEach(async () => {
   await app?.close();
   app = undefined;
+});
+
+const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+async function bootKit(
+  providers: unknown[],
+  options: Parameters<typeof LeaderElectionTestingModule.forRoot>[0] = {},
+): Promise<INestApplication> {
+  const moduleRef = await Test.createTestingModule({
+    imports: [LeaderElectionTestingModule.forRoot(options)],
+    providers: providers as never[],
+  }).compile();
+  app = moduleRef.createNestApplication();
+  await app.init();
+  return app;
+}
+
+/** A home-made wrapping decorator that does not copy reflect metadata (as in gate-wrapped-outside). */
+function Log(): MethodDecorator {
+  return (_target, _key, descriptor: PropertyDescriptor) => {
+    const inner = descriptor.value as (...args: unknown[]) => unknown;
+    descriptor.value = function logged(this: unknown, ...args: unknown[]) {
+      return inner.apply(this, args);
+    };
+    return descriptor;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding: @LeaderTask under a wrapping decorator that does not copy metadata was silently never run.
+// Issue 19.2 fixed this shape for @LeaderOnly (recorded by class and property) and demanded that an
+// undetectable case be refused at boot, "never skipped silently"; @LeaderTask kept its metadata only
+// on the original function, which the explorer never sees. Now it is recorded by class and property
+// too, and the explorer runs the final method (the outer wrapper, which calls the task).
+
+@Injectable()
+class WrappedConsumer {
+  runs = 0;
+  @Log()
+  @LeaderTask()
+  async consume(): Promise<void> {
+    this.runs++;
+  }
+}
+
+/** Counts the calls that pass through the outer wrapper. */
+function Counted(calls: { count: number }): MethodDecorator {
+  return (_target, _key, descriptor: PropertyDescriptor) => {
+    const inner = descriptor.value as (...args: unknown[]) => unknown;
+    descriptor.value = function counted(this: unknown, ...args: unknown[]) {
+      calls.count++;
+      return inner.apply(this, args);
+    };
+    return descriptor;
+  };
+}
+
+const wrapperCalls = { count: 0 };
+
+@Injectable()
+class TenureConsumer {
+  terms: number[] = [];
+  @Counted(wrapperCalls)
+  @LeaderTask()
+  async consume(leadership: Leadership): Promise<void> {
+    this.terms.push(leadership.term);
+    await new Promise((resolve) => leadership.signal.addEventListener('abort', resolve));
+  }
+}
+
+/** Overrides the task without @LeaderTask: an ordinary method, as an overriding route is ungated. */
+@Injectable()
+class PlainOverride extends WrappedConsumer {
+  override async consume(): Promise<void> {
+    this.runs += 100;
+  }
+}
+
+describe('review-nest: leader tasks', () => {
+  it('@LeaderTask under a non-copying decorator (@Log() @LeaderTask()) never runs on the leader and is not refused at boot', async () => {
+    let refusedAtBoot = false;
+    try {
+      await bootKit([WrappedConsumer], { role: 'leader' });
+    } catch {
+      refusedAtBoot = true;
+    }
+    await flush();
+    const runs = app?.get(WrappedConsumer).runs ?? 0;
+    // Either it runs once for the tenure, or the app refuses to boot: never "boots and never runs".
+    expect({ refusedAtBoot, ranOnce: runs === 1 }).not.toEqual({ refusedAtBoot: false, ranOnce: false });
+  });
+
+  it('runs a @LeaderTask under a non-copying decorator once per tenure, through the outer wrapper', async () => {
+    wrapperCalls.count = 0;
+    await bootKit([TenureConsumer], { role: 'leader' });
+    await flush();
+    const consumer = app!.get(TenureConsumer);
+    expect(consumer.terms).toEqual([1]);
+    const testing = app!.get(LeaderElectionTesting);
+    testing.loseLeadership();
+    await flush();
+    testing.becomeLeader(undefined, { term: 5 });
+    await flush();
+    expect(consumer.terms).toEqual([1, 5]);
+    expect(wrapperCalls.count).toBe(2);
+  });
+
+  it('does not run an override without @LeaderTask of an inherited leader task', async () => {
+    await bootKit([PlainOverride], { role: 'leader' });
+    await flush();
+    expect(app!.get(PlainOverride).runs).toBe(0);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import { validateLeaseName } from '../../core/election-options.js';
 import type { LeaderTaskMetadata, LeaderTaskOptions } from '../interfaces/leader-work.interface.js';
 import { LEADER_TASK_METADATA } from '../leader-election.constants.js';
-import { decoratedLeaseNames } from '../leader-election-metadata.accessor.js';
+import { decoratedLeaseNames, recordLeaderTask } from '../leader-election-metadata.accessor.js';
 import { LEADER_TASK_OPTION_KEYS, refuseUnknownDecoratorKeys } from '../utils/decorator-options.js';
 import { LeaderElectionSetupError } from '../../core/errors.js';
 
@@ -41,6 +41,9 @@ export function LeaderTask(leaseNameOrOptions?: string | LeaderTaskOptions): Met
       );
     const metadata: LeaderTaskMetadata = { ...options, handlerName };
     Reflect.defineMetadata(LEADER_TASK_METADATA, metadata, descriptor.value as object);
+    // Also by class and property: a decorator outside that replaces the method without copying
+    // metadata (a home-made @Log()) would otherwise hide the task, and it would never run.
+    recordLeaderTask(target, propertyKey, metadata);
     return descriptor;
   };
 }
