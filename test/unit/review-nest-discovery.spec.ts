@@ -3,7 +3,13 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { Controller, Injectable, Post, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
-import { LeaderOnly, LeaderOnlyInterceptor, LeaderTask, type Leadership } from '../../lib/index.js';
+import {
+  LeaderElectionSetupError,
+  LeaderOnly,
+  LeaderOnlyInterceptor,
+  LeaderTask,
+  type Leadership,
+} from '../../lib/index.js';
 import { LeaderElectionTesting, LeaderElectionTestingModule } from '../../lib/testing/index.js';
 
 // Findings of the hostile review of the Nest layer (2026-12-07, issue 19) in what the module discovers
@@ -181,5 +187,49 @@ describe('review-nest: LeaderOnlyInterceptor', () => {
     const response = await request(app!.getHttpServer()).post('/inherited/run');
     expect(response.status).toBe(503);
     expect(response.headers['retry-after']).toBeDefined();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Finding: @LeaderTask on a static method was accepted at decoration and at boot, and never ran (the
+// explorer scans the prototype only). Now the decorator refuses it when the class is defined. The
+// class is therefore declared inside the test (at module scope the throw would stop this file from
+// loading); the pending version declared it at module scope, which only worked while nothing threw.
+
+describe('review-nest: leader tasks that can never run', () => {
+  it('@LeaderTask on a static method is accepted and never runs on the leader', async () => {
+    let refused = false;
+    let runs = 0;
+    try {
+      @Injectable()
+      class StaticConsumer {
+        @LeaderTask()
+        static async consume(): Promise<void> {
+          runs++;
+        }
+      }
+      await bootKit([StaticConsumer], { role: 'leader' });
+    } catch {
+      refused = true;
+    }
+    await flush();
+    expect(refused || runs === 1).toBe(true);
+  });
+
+  it('refuses @LeaderTask on a static method when the class is defined, naming class and method', () => {
+    let thrown: unknown;
+    try {
+      class BillingJobs {
+        @LeaderTask('billing')
+        static async consume(): Promise<void> {}
+      }
+      void BillingJobs;
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(LeaderElectionSetupError);
+    expect((thrown as Error).message).toMatch(
+      /@LeaderTask cannot decorate the static method BillingJobs\.consume: .*instance method/,
+    );
   });
 });

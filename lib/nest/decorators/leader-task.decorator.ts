@@ -21,7 +21,8 @@ import { LeaderElectionSetupError } from '../../core/errors.js';
  * and unsubscribed when it ends. Never two runs at once in one replica. At shutdown the module
  * aborts the signal and waits up to shutdownTimeoutMs; a run still going then keeps the lease from
  * being released (it expires instead), so no new leader starts beside it.
- * On a singleton provider (default scope) only.
+ * On a singleton provider (default scope) only; on a static method it throws LeaderElectionSetupError
+ * when the class is defined.
  */
 export function LeaderTask(leaseNameOrOptions?: string | LeaderTaskOptions): MethodDecorator {
   const options: LeaderTaskOptions =
@@ -32,6 +33,15 @@ export function LeaderTask(leaseNameOrOptions?: string | LeaderTaskOptions): Met
     decoratedLeaseNames.add(options.leaseName);
   }
   return (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor) => {
+    // A static method's target is the class itself: no instance to run on, the explorer never sees it.
+    if (typeof target === 'function') {
+      const staticName = `${target.name || 'anonymous'}.${String(propertyKey)}`;
+      throw new LeaderElectionSetupError(
+        `@LeaderTask cannot decorate the static method ${staticName}: ` +
+          `leader tasks run on the instance of a singleton provider. Make it an instance method of a ` +
+          `provider, or start it with LeaderElectionService.runWhileLeader().`,
+      );
+    }
     const handlerName =
       `${(target as { constructor?: { name?: string } }).constructor?.name ?? 'anonymous'}` +
       `.${String(propertyKey)}`;
