@@ -9,14 +9,11 @@ import {
 
 /**
  * Reads what the decorators record (as nestjs/schedule's SchedulerMetadataAccessor does), and keeps
- * the two process-wide facts they record outside reflect metadata:
- * - every lease named by a decorator (declared by code: reading its state is never "an unknown name");
- * - which methods of a class @LeaderOnly and @LeaderTask decorated, keyed by prototype and property,
- *   so the explorer finds them even when a decorator outside replaced the method without copying
- *   metadata (the method on the prototype then carries none).
+ * which methods of a class @LeaderOnly and @LeaderTask decorated, keyed by prototype and property,
+ * so the explorer finds them even when a decorator outside replaced the method without copying
+ * metadata (the method on the prototype then carries none). Nothing here is process-wide: which
+ * leases an app declares comes from its own providers and controllers (leaseNamesDeclaredBy).
  */
-export const decoratedLeaseNames = new Set<string>();
-
 const gatedMethods = new WeakMap<object, Map<string | symbol, LeaderOnlyMetadata>>();
 
 /** Called by @LeaderOnly for the method it decorates. */
@@ -112,6 +109,19 @@ export function getHandlerLeaderOnlyMetadata(
 export function getLeaderTaskMetadata(method: unknown): LeaderTaskMetadata | undefined {
   if (typeof method !== 'function') return undefined;
   return Reflect.getOwnMetadata(LEADER_TASK_METADATA, method) as LeaderTaskMetadata | undefined;
+}
+
+/**
+ * The leases a class names in its decorators (@LeaderOnly, @LeaderTask, @LeaderElection); the module's
+ * default lease is not among them when a decorator names none.
+ */
+export function leaseNamesDeclaredBy(prototype: object): string[] {
+  const names = [
+    ...[...gatedMethodsOf(prototype).values()].map((metadata) => metadata.leaseName),
+    ...[...leaderTasksOf(prototype).values()].map((metadata) => metadata.leaseName),
+    getLeaderElectionHooks(prototype.constructor)?.leaseName,
+  ];
+  return names.filter((name): name is string => name !== undefined);
 }
 
 /** The @LeaderElection settings of a class, if it has the decorator. */

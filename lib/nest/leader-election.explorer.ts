@@ -16,21 +16,13 @@ import { LeaderElectionService } from './leader-election.service.js';
 import { LeaderGateRunner } from './leader-gate.js';
 import { LeaderWorkRunner } from './leader-work.js';
 import { handlerKindFromMetadata, recordHandlerKind, type HandlerKind } from './utils/handler-kind.js';
+import { discoveredClasses, type DiscoveredWrapper } from './utils/discovered-classes.js';
 import { loadTransportErrors } from './utils/not-leader-error.js';
 import { LeaderElectionSetupError } from '../core/errors.js';
 
-/** The parts of Nest's InstanceWrapper and Module the explorer uses (structural: no deep imports). */
-interface DiscoveredWrapper {
-  readonly name: unknown;
-  readonly token: unknown;
+/** Nest's InstanceWrapper with its host module (structural: no deep imports). */
+interface ExploredWrapper extends DiscoveredWrapper {
   readonly host?: NestModuleRef;
-  readonly isAlias: boolean;
-  readonly instance: unknown;
-  metatype: unknown;
-  readonly inject?: unknown;
-  readonly isTransient: boolean;
-  isDependencyTreeStatic(): boolean;
-  getStaticTransientInstances(): Array<{ instance: unknown } | undefined>;
 }
 
 interface NestModuleRef {
@@ -65,23 +57,10 @@ export class LeaderElectionExplorer implements OnModuleInit {
   ) {}
 
   async onModuleInit(): Promise<void> {
-    const providers = this.discovery.getProviders() as unknown as DiscoveredWrapper[];
-    this.refuseSecondRegistration(providers);
+    this.refuseSecondRegistration(this.discovery.getProviders() as unknown as ExploredWrapper[]);
     const handlerCounts = new Map<string, number>();
     const kinds = new Set<HandlerKind>();
-    const wrappers = [...providers, ...(this.discovery.getControllers() as unknown as DiscoveredWrapper[])];
-    // One instance can sit behind several wrappers (useExisting aliases, useValue of an existing
-    // instance under two tokens): its leader work must be registered, and its methods scanned, once.
-    const seen = new WeakSet<object>();
-    for (const wrapper of wrappers) {
-      if (wrapper.isAlias) continue;
-      const instance = wrapper.instance;
-      if (instance && typeof instance === 'object') {
-        if (seen.has(instance)) continue;
-        seen.add(instance);
-      }
-      const prototype = prototypeOf(wrapper);
-      if (!prototype) continue;
+    for (const { wrapper, prototype } of discoveredClasses(this.discovery)) {
       let gated = 0;
       // Found by class and property, not by the final method's metadata: a decorator outside
       // @LeaderOnly that does not copy metadata (a home-made @Log()) hides it from the method.
@@ -141,7 +120,7 @@ export class LeaderElectionExplorer implements OnModuleInit {
     if (hooks) this.work.addHooks(instance, hooks.leaseName, className);
   }
 
-  private refuseSecondRegistration(providers: DiscoveredWrapper[]): void {
+  private refuseSecondRegistration(providers: ExploredWrapper[]): void {
     const hosts = new Set<NestModuleRef>();
     const services = new Set<unknown>();
     for (const wrapper of providers) {
@@ -233,12 +212,3 @@ export class LeaderElectionExplorer implements OnModuleInit {
 }
 
 const GATED_SUBCLASS = Symbol('nestjs-leader-election:gated-subclass');
-
-function prototypeOf(wrapper: DiscoveredWrapper): object | undefined {
-  const instance = wrapper.instance;
-  if (instance && typeof instance === 'object')
-    return (Object.getPrototypeOf(instance) as object | null) ?? undefined;
-  const metatype = wrapper.metatype;
-  if (typeof metatype === 'function' && !wrapper.inject) return metatype.prototype as object | undefined;
-  return undefined;
-}

@@ -1,13 +1,18 @@
 import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { Controller, Injectable, Post, type INestApplication } from '@nestjs/common';
+import { Controller, Injectable, Module, Post, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import {
+  LeaderElection,
+  LeaderElectionModule,
+  LeaderElectionService,
   LeaderElectionSetupError,
   LeaderOnly,
   LeaderOnlyInterceptor,
   LeaderTask,
+  MemoryLeaseStore,
+  UnknownLeaseError,
   type Leadership,
 } from '../../lib/index.js';
 import { LeaderElectionTesting, LeaderElectionTestingModule } from '../../lib/testing/index.js';
@@ -231,5 +236,126 @@ describe('review-nest: leader tasks that can never run', () => {
     expect((thrown as Error).message).toMatch(
       /@LeaderTask cannot decorate the static method BillingJobs\.consume: .*instance method/,
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Finding: decoratedLeaseNames was process-wide, so a lease named by a @LeaderOnly of a class that is
+// NOT part of this application counted as "declared": a mere read (isLeader / leadership / a health or
+// dashboard call) created that election and, once started, joined it. This replica could then hold a
+// lease whose work it does not have, so that work ran nowhere. Reads are documented as "never create
+// one" for names the app does not declare. Now the declared leases come from this app's providers and
+// controllers (what discovery finds), never from a list filled when any class is defined.
+
+@Injectable()
+class NotInThisApp {
+  @LeaderOnly('billing-ghost')
+  bill(): void {}
+  @LeaderTask('tasks-ghost')
+  async consume(): Promise<void> {}
+}
+void NotInThisApp;
+
+@LeaderElection('hooks-ghost')
+class HooksNotInThisApp {}
+void HooksNotInThisApp;
+
+@Injectable()
+class LocalJob {
+  @LeaderOnly()
+  tick(): void {}
+}
+
+@Module({ providers: [LocalJob] })
+class LocalModule {}
+
+async function bootReal(imports: unknown[]): Promise<LeaderElectionService> {
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      LeaderElectionModule.forRoot({ store: new MemoryLeaseStore(), logger: false }),
+      ...imports,
+    ] as never[],
+  }).compile();
+  app = moduleRef.createNestApplication();
+  await app.init();
+  return app.get(LeaderElectionService);
+}
+
+/** This app's own classes, read from a constructor: before the explorer has declared anything. */
+@Injectable()
+class BillingJob {
+  @LeaderOnly('billing')
+  bill(): void {}
+  @LeaderTask('ledger')
+  async consume(leadership: Leadership): Promise<void> {
+    await new Promise((resolve) => leadership.signal.addEventListener('abort', resolve));
+  }
+}
+
+@LeaderElection('audit')
+@Injectable()
+class AuditHooks {}
+
+@Injectable()
+class EarlyReader {
+  readonly seen: Record<string, string> = {};
+  readonly ghost: unknown;
+  constructor(service: LeaderElectionService) {
+    for (const name of ['billing', 'ledger', 'audit']) this.seen[name] = service.getState(name).leaseName;
+    try {
+      service.getState('billing-ghost');
+    } catch (error) {
+      this.ghost = error;
+    }
+  }
+}
+
+@Module({ providers: [BillingJob, AuditHooks, EarlyReader] })
+class BillingModule {}
+
+describe('review-nest: leases this app does not declare', () => {
+  it('isLeader() of a lease named only by a class outside this app joins its election and takes the lease', async () => {
+    const store = new MemoryLeaseStore();
+    const moduleRef = await Test.createTestingModule({
+      imports: [LeaderElectionModule.forRoot({ store, logger: false }), LocalModule],
+    }).compile();
+    app = moduleRef.createNestApplication();
+    await app.init();
+    const service = app.get(LeaderElectionService);
+
+    service.isLeader('billing-ghost'); // a read, e.g. from a status endpoint
+    await flush();
+    await flush();
+
+    expect(service.isLeader('billing-ghost')).toBe(false); // this replica now holds the ghost lease
+    expect(service.leaseNames).not.toContain('billing-ghost');
+  });
+
+  it('treats a lease named only by @LeaderOnly, @LeaderTask or @LeaderElection outside this app as undeclared', async () => {
+    const service = await bootReal([LocalModule]);
+    for (const name of ['billing-ghost', 'tasks-ghost', 'hooks-ghost']) {
+      expect(service.isLeader(name)).toBe(false);
+      expect(service.leadership(name)).toBeUndefined();
+      expect(() => service.getState(name)).toThrow(UnknownLeaseError);
+    }
+    await flush();
+    expect(service.leaseNames).toEqual(['leader']);
+  });
+
+  it("declares the leases this app's own decorators name, also for a read before the module's init", async () => {
+    const service = await bootReal([BillingModule]);
+    const reader = app!.get(EarlyReader);
+    expect(reader.seen).toEqual({ billing: 'billing', ledger: 'ledger', audit: 'audit' });
+    expect(reader.ghost).toBeInstanceOf(UnknownLeaseError);
+    await flush();
+    expect(service.isLeader('billing')).toBe(true);
+    expect([...service.leaseNames].sort()).toEqual(['audit', 'billing', 'leader', 'ledger']);
+  });
+
+  it('does not count a lease as declared in the testing kit because a class outside the app names it', async () => {
+    await bootKit([LocalJob], { role: 'leader' });
+    const service = app!.get(LeaderElectionService);
+    expect(service.isLeader('billing-ghost')).toBe(false);
+    expect(() => app!.get(LeaderElectionTesting).elector('billing-ghost')).toThrow(UnknownLeaseError);
   });
 });

@@ -1,7 +1,7 @@
 import { validateLeaseName } from '../../core/election-options.js';
 import type { LeaderTaskMetadata, LeaderTaskOptions } from '../interfaces/leader-work.interface.js';
 import { LEADER_TASK_METADATA } from '../leader-election.constants.js';
-import { decoratedLeaseNames, recordLeaderTask } from '../leader-election-metadata.accessor.js';
+import { recordLeaderTask } from '../leader-election-metadata.accessor.js';
 import { LEADER_TASK_OPTION_KEYS, refuseUnknownDecoratorKeys } from '../utils/decorator-options.js';
 import { LeaderElectionSetupError } from '../../core/errors.js';
 
@@ -30,7 +30,6 @@ export function LeaderTask(leaseNameOrOptions?: string | LeaderTaskOptions): Met
   refuseUnknownDecoratorKeys('@LeaderTask', options, LEADER_TASK_OPTION_KEYS);
   if (options.leaseName !== undefined) {
     validateLeaseName(options.leaseName, '@LeaderTask leaseName');
-    decoratedLeaseNames.add(options.leaseName);
   }
   return (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor) => {
     // A static method's target is the class itself: no instance to run on, the explorer never sees it.
