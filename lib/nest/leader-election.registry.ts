@@ -102,7 +102,7 @@ export class LeaderElectionRegistry implements OnModuleDestroy {
   }
 
   /**
-   * A read before the explorer ran (another module's onModuleInit) may name a lease this app's own
+   * A read before the explorer ran (a provider's constructor, say) may name a lease this app's own
    * classes declare: look for it in their decorators, never in a process-wide list (a decorated class
    * outside this app would make a read join its election). After boot each such lease has its election.
    */
