@@ -9,14 +9,11 @@ import {
 
 /**
  * Reads what the decorators record (as nestjs/schedule's SchedulerMetadataAccessor does), and keeps
- * the two process-wide facts they record outside reflect metadata:
- * - every lease named by a decorator (declared by code: reading its state is never "an unknown name");
- * - which methods of a class @LeaderOnly decorated, keyed by prototype and property, so the explorer
- *   finds a gated method even when a decorator outside @LeaderOnly replaced it without copying
- *   metadata (the method on the prototype then carries none).
+ * which methods of a class @LeaderOnly and @LeaderTask decorated, keyed by prototype and property,
+ * so the explorer finds them even when a decorator outside replaced the method without copying
+ * metadata (the method on the prototype then carries none). Nothing here is process-wide: which
+ * leases an app declares comes from its own providers and controllers (leaseNamesDeclaredBy).
  */
-export const decoratedLeaseNames = new Set<string>();
-
 const gatedMethods = new WeakMap<object, Map<string | symbol, LeaderOnlyMetadata>>();
 
 /** Called by @LeaderOnly for the method it decorates. */
@@ -30,21 +27,61 @@ export function recordGatedMethod(
   methods.set(key, metadata);
 }
 
+const leaderTaskMethods = new WeakMap<object, Map<string | symbol, LeaderTaskMetadata>>();
+
+/** Called by @LeaderTask for the method it decorates. */
+export function recordLeaderTask(
+  prototype: object,
+  key: string | symbol,
+  metadata: LeaderTaskMetadata,
+): void {
+  let methods = leaderTaskMethods.get(prototype);
+  if (!methods) leaderTaskMethods.set(prototype, (methods = new Map()));
+  methods.set(key, metadata);
+}
+
+/** The @LeaderTask methods of a class and its base classes, found as gatedMethodsOf finds gated ones. */
+export function leaderTasksOf(prototype: object): Map<string | symbol, LeaderTaskMetadata> {
+  return recordedMethodsOf(leaderTaskMethods, prototype, getLeaderTaskMetadata);
+}
+
 /**
- * The @LeaderOnly methods of a class and its base classes: property key -> metadata. The metadata on
- * the final method wins (a copying wrapper shares it); else the one recorded when @LeaderOnly ran.
+ * The @LeaderOnly methods of a class and its base classes: property key -> metadata. A key counts
+ * only as the class that defines the method the prototype actually has (an override without
+ * @LeaderOnly is not gated, as Nest's Reflector reads the invoked handler): the metadata on that
+ * method wins (a copying wrapper shares it), else the one recorded when @LeaderOnly decorated it there.
  */
 export function gatedMethodsOf(prototype: object): Map<string | symbol, LeaderOnlyMetadata> {
-  const found = new Map<string | symbol, LeaderOnlyMetadata>();
-  for (let level: object | null = prototype; level && level !== Object.prototype;) {
-    for (const [key, metadata] of gatedMethods.get(level) ?? [])
-      if (!found.has(key)) found.set(key, metadata);
-    level = Object.getPrototypeOf(level) as object | null;
-  }
-  for (const [key, recorded] of found) {
-    found.set(key, getLeaderOnlyMetadata((prototype as Record<string | symbol, unknown>)[key]) ?? recorded);
+  return recordedMethodsOf(gatedMethods, prototype, getLeaderOnlyMetadata);
+}
+
+function recordedMethodsOf<T>(
+  records: WeakMap<object, Map<string | symbol, T>>,
+  prototype: object,
+  readOwn: (method: unknown) => T | undefined,
+): Map<string | symbol, T> {
+  const chain = prototypeChain(prototype);
+  const keys = new Set<string | symbol>();
+  for (const level of chain) for (const key of records.get(level)?.keys() ?? []) keys.add(key);
+  const found = new Map<string | symbol, T>();
+  for (const key of keys) {
+    const owner = chain.find((level) => Object.prototype.hasOwnProperty.call(level, key));
+    if (!owner) continue;
+    const metadata =
+      readOwn((prototype as Record<string | symbol, unknown>)[key]) ?? records.get(owner)?.get(key);
+    if (metadata !== undefined) found.set(key, metadata);
   }
   return found;
+}
+
+/** The prototype and its ancestors, up to (not including) Object.prototype. */
+function prototypeChain(prototype: object): object[] {
+  const chain: object[] = [];
+  for (let level: object | null = prototype; level && level !== Object.prototype;) {
+    chain.push(level);
+    level = Object.getPrototypeOf(level) as object | null;
+  }
+  return chain;
 }
 
 /** The @LeaderOnly metadata of a method, if any. */
@@ -72,6 +109,19 @@ export function getHandlerLeaderOnlyMetadata(
 export function getLeaderTaskMetadata(method: unknown): LeaderTaskMetadata | undefined {
   if (typeof method !== 'function') return undefined;
   return Reflect.getOwnMetadata(LEADER_TASK_METADATA, method) as LeaderTaskMetadata | undefined;
+}
+
+/**
+ * The leases a class names in its decorators (@LeaderOnly, @LeaderTask, @LeaderElection); the module's
+ * default lease is not among them when a decorator names none.
+ */
+export function leaseNamesDeclaredBy(prototype: object): string[] {
+  const names = [
+    ...[...gatedMethodsOf(prototype).values()].map((metadata) => metadata.leaseName),
+    ...[...leaderTasksOf(prototype).values()].map((metadata) => metadata.leaseName),
+    getLeaderElectionHooks(prototype.constructor)?.leaseName,
+  ];
+  return names.filter((name): name is string => name !== undefined);
 }
 
 /** The @LeaderElection settings of a class, if it has the decorator. */

@@ -1,9 +1,9 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
-import { DiscoveryService, MetadataScanner, ModulesContainer } from '@nestjs/core';
+import { DiscoveryService, ModulesContainer } from '@nestjs/core';
 import {
   gatedMethodsOf,
   getLeaderElectionHooks,
-  getLeaderTaskMetadata,
+  leaderTasksOf,
 } from './leader-election-metadata.accessor.js';
 import { LEADER_GATE } from './leader-election.constants.js';
 import {
@@ -16,21 +16,13 @@ import { LeaderElectionService } from './leader-election.service.js';
 import { LeaderGateRunner } from './leader-gate.js';
 import { LeaderWorkRunner } from './leader-work.js';
 import { handlerKindFromMetadata, recordHandlerKind, type HandlerKind } from './utils/handler-kind.js';
+import { discoveredClasses, type DiscoveredWrapper } from './utils/discovered-classes.js';
 import { loadTransportErrors } from './utils/not-leader-error.js';
 import { LeaderElectionSetupError } from '../core/errors.js';
 
-/** The parts of Nest's InstanceWrapper and Module the explorer uses (structural: no deep imports). */
-interface DiscoveredWrapper {
-  readonly name: unknown;
-  readonly token: unknown;
+/** Nest's InstanceWrapper with its host module (structural: no deep imports). */
+interface ExploredWrapper extends DiscoveredWrapper {
   readonly host?: NestModuleRef;
-  readonly isAlias: boolean;
-  readonly instance: unknown;
-  metatype: unknown;
-  readonly inject?: unknown;
-  readonly isTransient: boolean;
-  isDependencyTreeStatic(): boolean;
-  getStaticTransientInstances(): Array<{ instance: unknown } | undefined>;
 }
 
 interface NestModuleRef {
@@ -58,7 +50,6 @@ interface NestModuleRef {
 export class LeaderElectionExplorer implements OnModuleInit {
   constructor(
     private readonly discovery: DiscoveryService,
-    private readonly scanner: MetadataScanner,
     private readonly modules: ModulesContainer,
     private readonly registry: LeaderElectionRegistry,
     private readonly gate: LeaderGateRunner,
@@ -66,23 +57,10 @@ export class LeaderElectionExplorer implements OnModuleInit {
   ) {}
 
   async onModuleInit(): Promise<void> {
-    const providers = this.discovery.getProviders() as unknown as DiscoveredWrapper[];
-    this.refuseSecondRegistration(providers);
+    this.refuseSecondRegistration(this.discovery.getProviders() as unknown as ExploredWrapper[]);
     const handlerCounts = new Map<string, number>();
     const kinds = new Set<HandlerKind>();
-    const wrappers = [...providers, ...(this.discovery.getControllers() as unknown as DiscoveredWrapper[])];
-    // One instance can sit behind several wrappers (useExisting aliases, useValue of an existing
-    // instance under two tokens): its leader work must be registered, and its methods scanned, once.
-    const seen = new WeakSet<object>();
-    for (const wrapper of wrappers) {
-      if (wrapper.isAlias) continue;
-      const instance = wrapper.instance;
-      if (instance && typeof instance === 'object') {
-        if (seen.has(instance)) continue;
-        seen.add(instance);
-      }
-      const prototype = prototypeOf(wrapper);
-      if (!prototype) continue;
+    for (const { wrapper, prototype } of discoveredClasses(this.discovery)) {
       let gated = 0;
       // Found by class and property, not by the final method's metadata: a decorator outside
       // @LeaderOnly that does not copy metadata (a home-made @Log()) hides it from the method.
@@ -113,10 +91,10 @@ export class LeaderElectionExplorer implements OnModuleInit {
    * transient provider has none, so it is refused at boot rather than silently never run.
    */
   private registerLeaderWork(wrapper: DiscoveredWrapper, prototype: object): void {
-    const names = this.scanner.getAllMethodNames(prototype);
-    const tasks = names.filter((name) => getLeaderTaskMetadata((prototype as Record<string, unknown>)[name]));
+    // By class and property, like gated methods: found under a decorator that does not copy metadata.
+    const tasks = leaderTasksOf(prototype);
     const hooks = getLeaderElectionHooks(prototype.constructor);
-    if (tasks.length === 0 && !hooks) return;
+    if (tasks.size === 0 && !hooks) return;
     const className = String(wrapper.name);
     if (
       !wrapper.isDependencyTreeStatic() ||
@@ -125,12 +103,15 @@ export class LeaderElectionExplorer implements OnModuleInit {
       typeof wrapper.instance !== 'object'
     ) {
       throw new LeaderElectionSetupError(
-        leaderWorkNeedsSingleton(className, tasks.length > 0 ? tasks : ['@LeaderElection hooks']),
+        leaderWorkNeedsSingleton(
+          className,
+          tasks.size > 0 ? [...tasks.keys()].map(String) : ['@LeaderElection hooks'],
+        ),
       );
     }
-    const instance = wrapper.instance as Record<string, (...args: unknown[]) => unknown>;
-    for (const name of tasks) {
-      const metadata = getLeaderTaskMetadata(prototype[name as keyof typeof prototype])!;
+    const instance = wrapper.instance as Record<string | symbol, (...args: unknown[]) => unknown>;
+    for (const [name, metadata] of tasks) {
+      // The final method (an outer wrapper included), as a call from the app would run it.
       this.work.runWhileLeader((leadership) => instance[name]!.call(instance, leadership), {
         ...metadata,
         name: metadata.handlerName,
@@ -139,7 +120,7 @@ export class LeaderElectionExplorer implements OnModuleInit {
     if (hooks) this.work.addHooks(instance, hooks.leaseName, className);
   }
 
-  private refuseSecondRegistration(providers: DiscoveredWrapper[]): void {
+  private refuseSecondRegistration(providers: ExploredWrapper[]): void {
     const hosts = new Set<NestModuleRef>();
     const services = new Set<unknown>();
     for (const wrapper of providers) {
@@ -231,12 +212,3 @@ export class LeaderElectionExplorer implements OnModuleInit {
 }
 
 const GATED_SUBCLASS = Symbol('nestjs-leader-election:gated-subclass');
-
-function prototypeOf(wrapper: DiscoveredWrapper): object | undefined {
-  const instance = wrapper.instance;
-  if (instance && typeof instance === 'object')
-    return (Object.getPrototypeOf(instance) as object | null) ?? undefined;
-  const metatype = wrapper.metatype;
-  if (typeof metatype === 'function' && !wrapper.inject) return metatype.prototype as object | undefined;
-  return undefined;
-}

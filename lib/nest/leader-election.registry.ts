@@ -1,17 +1,19 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { DiscoveryService } from '@nestjs/core';
 import { Observable, Subject } from 'rxjs';
 import { validateLeaseName } from '../core/election-options.js';
 import { UnknownLeaseError } from '../core/errors.js';
 import { LeaderElector } from '../core/leader-elector.js';
 import type { ElectionLogger } from '../core/logger.js';
 import { RenewalThread } from '../renewal/renewal-thread.js';
-import { decoratedLeaseNames } from './leader-election-metadata.accessor.js';
+import { leaseNamesDeclaredBy } from './leader-election-metadata.accessor.js';
 import { RESOLVED_LEADER_ELECTION_OPTIONS } from './leader-election.constants.js';
 import { startupTimedOut, unknownLease } from './leader-election.messages.js';
 import type { ResolvedLeaderElectionOptions } from './leader-election-options.resolver.js';
 import { LeaderWorkTracker } from './leader-work.tracker.js';
 import { electionLogger } from './utils/election-logger.js';
 import { fakeTimersWarning, globalTimersAreFaked } from './utils/fake-timers.js';
+import { discoveredClasses } from './utils/discovered-classes.js';
 import { describeFailure } from './utils/failure-text.js';
 
 /**
@@ -29,12 +31,15 @@ export class LeaderElectionRegistry implements OnModuleDestroy {
   /** The process's renewal thread for this app (renewalThread option), created with the first election. */
   private renewal?: RenewalThread;
   private renewalDecided = false;
+  /** Set when the explorer has declared this app's leases (each one then has its election). */
+  private booted = false;
   private shuttingDown = false;
   private shutdownDone?: Promise<void>;
 
   constructor(
     @Inject(RESOLVED_LEADER_ELECTION_OPTIONS) readonly options: ResolvedLeaderElectionOptions,
     private readonly work: LeaderWorkTracker,
+    private readonly discovery: DiscoveryService,
   ) {
     this.logger = electionLogger(options);
   }
@@ -84,13 +89,28 @@ export class LeaderElectionRegistry implements OnModuleDestroy {
     return elector;
   }
 
-  /** The election of a declared lease (default, decorated or joined); never a new one for another name. */
+  /**
+   * The election of a declared lease (the default, one a decorator of this app's providers or
+   * controllers names, or one joined); never a new one for another name.
+   */
   declaredElector(leaseName: string | undefined): LeaderElector | undefined {
     const name = this.nameOf(leaseName);
     const elector = this.electors.get(name);
     if (elector) return elector;
-    if (name === this.options.defaultLeaseName || decoratedLeaseNames.has(name)) return this.electorFor(name);
+    if (name === this.options.defaultLeaseName || this.namedByThisApp(name)) return this.electorFor(name);
     return undefined;
+  }
+
+  /**
+   * A read before the explorer ran (a provider's constructor, say) may name a lease this app's own
+   * classes declare: look for it in their decorators, never in a process-wide list (a decorated class
+   * outside this app would make a read join its election). After boot each such lease has its election.
+   */
+  private namedByThisApp(name: string): boolean {
+    if (this.booted) return false;
+    for (const { prototype } of discoveredClasses(this.discovery))
+      if (leaseNamesDeclaredBy(prototype).includes(name)) return true;
+    return false;
   }
 
   requireElector(leaseName: string | undefined): LeaderElector {
@@ -108,6 +128,7 @@ export class LeaderElectionRegistry implements OnModuleDestroy {
     if (this.shuttingDown) return this.start();
     this.electorFor();
     for (const name of leaseNames) this.electorFor(name);
+    this.booted = true;
     // The testing kit (createElector) creates no timers; the real module's renewals need real turns.
     if (!this.options.createElector && globalTimersAreFaked()) this.logger.warn(fakeTimersWarning());
     if (this.options.autoStart) return this.start();

@@ -1,6 +1,5 @@
 import { validateLeaseName } from '../../core/election-options.js';
 import { LEADER_ELECTION_CLASS_METADATA } from '../leader-election.constants.js';
-import { decoratedLeaseNames } from '../leader-election-metadata.accessor.js';
 
 /**
  * Makes a provider receive the leadership transitions of a lease (default: the module's lease)
@@ -9,10 +8,7 @@ import { decoratedLeaseNames } from '../leader-election-metadata.accessor.js';
  * is never called.
  */
 export function LeaderElection(leaseName?: string): ClassDecorator {
-  if (leaseName !== undefined) {
-    validateLeaseName(leaseName, '@LeaderElection leaseName');
-    decoratedLeaseNames.add(leaseName);
-  }
+  if (leaseName !== undefined) validateLeaseName(leaseName, '@LeaderElection leaseName');
   return (target) => {
     Reflect.defineMetadata(LEADER_ELECTION_CLASS_METADATA, { leaseName }, target);
   };

@@ -3,7 +3,7 @@ import { validateLeaseName } from '../../core/election-options.js';
 import type { LeaderOnlyMetadata, LeaderOnlyOptions } from '../interfaces/leader-only-options.interface.js';
 import { LEADER_GATE, LEADER_ONLY_METADATA } from '../leader-election.constants.js';
 import type { LeaderGate } from '../interfaces/leader-gate.interface.js';
-import { decoratedLeaseNames, recordGatedMethod } from '../leader-election-metadata.accessor.js';
+import { recordGatedMethod } from '../leader-election-metadata.accessor.js';
 import { noGate, noGateRefused } from '../leader-election.messages.js';
 import { copyMethodMetadata } from '../utils/copy-method-metadata.js';
 import { handlerKindOf, isRequestKind } from '../utils/handler-kind.js';
@@ -47,7 +47,6 @@ export function LeaderOnly(leaseNameOrOptions?: string | LeaderOnlyOptions): Met
   );
   if (options.leaseName !== undefined) {
     validateLeaseName(options.leaseName, '@LeaderOnly leaseName');
-    decoratedLeaseNames.add(options.leaseName);
   }
 
   return (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor) => {

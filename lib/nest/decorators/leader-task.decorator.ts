@@ -1,7 +1,7 @@
 import { validateLeaseName } from '../../core/election-options.js';
 import type { LeaderTaskMetadata, LeaderTaskOptions } from '../interfaces/leader-work.interface.js';
 import { LEADER_TASK_METADATA } from '../leader-election.constants.js';
-import { decoratedLeaseNames } from '../leader-election-metadata.accessor.js';
+import { recordLeaderTask } from '../leader-election-metadata.accessor.js';
 import { LEADER_TASK_OPTION_KEYS, refuseUnknownDecoratorKeys } from '../utils/decorator-options.js';
 import { LeaderElectionSetupError } from '../../core/errors.js';
 
@@ -21,7 +21,8 @@ import { LeaderElectionSetupError } from '../../core/errors.js';
  * and unsubscribed when it ends. Never two runs at once in one replica. At shutdown the module
  * aborts the signal and waits up to shutdownTimeoutMs; a run still going then keeps the lease from
  * being released (it expires instead), so no new leader starts beside it.
- * On a singleton provider (default scope) only.
+ * On a singleton provider (default scope) only; on a static method it throws LeaderElectionSetupError
+ * when the class is defined.
  */
 export function LeaderTask(leaseNameOrOptions?: string | LeaderTaskOptions): MethodDecorator {
   const options: LeaderTaskOptions =
@@ -29,9 +30,17 @@ export function LeaderTask(leaseNameOrOptions?: string | LeaderTaskOptions): Met
   refuseUnknownDecoratorKeys('@LeaderTask', options, LEADER_TASK_OPTION_KEYS);
   if (options.leaseName !== undefined) {
     validateLeaseName(options.leaseName, '@LeaderTask leaseName');
-    decoratedLeaseNames.add(options.leaseName);
   }
   return (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor) => {
+    // A static method's target is the class itself: no instance to run on, the explorer never sees it.
+    if (typeof target === 'function') {
+      const staticName = `${target.name || 'anonymous'}.${String(propertyKey)}`;
+      throw new LeaderElectionSetupError(
+        `@LeaderTask cannot decorate the static method ${staticName}: ` +
+          `leader tasks run on the instance of a singleton provider. Make it an instance method of a ` +
+          `provider, or start it with LeaderElectionService.runWhileLeader().`,
+      );
+    }
     const handlerName =
       `${(target as { constructor?: { name?: string } }).constructor?.name ?? 'anonymous'}` +
       `.${String(propertyKey)}`;
@@ -41,6 +50,9 @@ export function LeaderTask(leaseNameOrOptions?: string | LeaderTaskOptions): Met
       );
     const metadata: LeaderTaskMetadata = { ...options, handlerName };
     Reflect.defineMetadata(LEADER_TASK_METADATA, metadata, descriptor.value as object);
+    // Also by class and property: a decorator outside that replaces the method without copying
+    // metadata (a home-made @Log()) would otherwise hide the task, and it would never run.
+    recordLeaderTask(target, propertyKey, metadata);
     return descriptor;
   };
 }
