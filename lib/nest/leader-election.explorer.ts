@@ -112,9 +112,10 @@ export class LeaderElectionExplorer implements OnModuleInit {
     const instance = wrapper.instance as Record<string | symbol, (...args: unknown[]) => unknown>;
     for (const [name, metadata] of tasks) {
       // The final method (an outer wrapper included), as a call from the app would run it.
+      const { handlerName, ...options } = metadata;
       this.work.runWhileLeader((leadership) => instance[name]!.call(instance, leadership), {
-        ...metadata,
-        name: metadata.handlerName,
+        ...options,
+        name: handlerName,
       });
     }
     if (hooks) this.work.addHooks(instance, hooks.leaseName, className);
