@@ -1,13 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { isObservable, Observable, Subject } from 'rxjs';
 import { validateLeaseName } from '../core/election-options.js';
-import { InvalidElectionOptionError } from '../core/errors.js';
+import { InvalidElectionOptionError, LeaderElectionSetupError } from '../core/errors.js';
 import type { LeaderElector } from '../core/leader-elector.js';
 import type { ElectionLogger } from '../core/logger.js';
 import type { GatedCall, GatedRunEvent, LeaderGate } from './interfaces/leader-gate.interface.js';
 import type { LeaderOnlyMetadata, LeaderOnlyOptions } from './interfaces/leader-only-options.interface.js';
 import { RESOLVED_LEADER_ELECTION_OPTIONS } from './leader-election.constants.js';
 import {
+  asyncIterableRefused,
   following,
   missedTimeoutFailed,
   overlapSkipped,
@@ -23,7 +24,7 @@ import { describeFailure } from './utils/failure-text.js';
 import { decoratorBoolean, refuseUnknownDecoratorKeys } from './utils/decorator-options.js';
 import { isRequestKind } from './utils/handler-kind.js';
 import { notLeaderError } from './utils/not-leader-error.js';
-import { isPromiseLike, learnShape, skippedResult } from './utils/return-shape.js';
+import { isAsyncIterable, isPromiseLike, learnShape, skippedResult } from './utils/return-shape.js';
 import { drainsBeforeRelease, onTenureEnd, unsubscribeQuietly } from './utils/task-run.js';
 
 /**
@@ -143,6 +144,10 @@ export class LeaderGateRunner implements LeaderGate {
     } catch (error) {
       finish();
       throw error;
+    }
+    if (isAsyncIterable(result)) {
+      finish(); // refused: its iteration could not end with the tenure (docs/leader-work.md)
+      throw new LeaderElectionSetupError(asyncIterableRefused(metadata.handlerName, '@LeaderOnly'));
     }
     learnShape(info.shape, result);
     if (isObservable(result)) {

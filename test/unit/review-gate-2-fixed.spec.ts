@@ -1,11 +1,13 @@
 import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { Controller, Injectable, Sse, type INestApplication, type MessageEvent } from '@nestjs/common';
+import { Controller, Injectable, Post, Sse, type INestApplication, type MessageEvent } from '@nestjs/common';
+import { Interval, ScheduleModule } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { concatMap, from, map, Observable, Subject, tap } from 'rxjs';
 import {
   LeaderElectionModule,
+  LeaderElectionSetupError,
   LeaderElectionService,
   LeaderOnly,
   LeaderOnlyInterceptor,
@@ -462,5 +464,119 @@ describe('review-gate-2 fixed, finding 8: options of leaderOnly() and runWhileLe
     expect(() => service.runWhileLeader(() => undefined, { leasename: 'billing' } as never)).toThrow(
       /leaseName/,
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Findings 3 and 4: async iterables are refused (the gate cannot end an iteration with the tenure,
+// and a follower's skip could not be iterated): an `async *` method under @LeaderOnly or @LeaderTask
+// at boot, naming class and method; an async iterable returned at run time (leaderOnly(fn), a
+// method the explorer did not see) at call time, with a LeaderElectionSetupError.
+
+@Injectable()
+class EventFeed {
+  produced = 0;
+  @LeaderOnly()
+  async *events(): AsyncGenerator<number> {
+    for (;;) yield ++this.produced; // each value is leader-only work
+  }
+}
+
+@Injectable()
+class GeneratorConsumer {
+  steps = 0;
+  @LeaderTask()
+  async *consume(): AsyncGenerator<number> {
+    for (;;) yield ++this.steps;
+  }
+}
+
+describe('review-gate-2 fixed, findings 3 and 4: async iterables are refused', () => {
+  it('a @LeaderOnly async generator method is refused at boot, naming class and method', async () => {
+    const boot = bootKit([EventFeed], { role: 'leader' });
+    await expect(boot).rejects.toThrow(LeaderElectionSetupError);
+    await expect(boot).rejects.toThrow(/EventFeed\.events.*async iterable/);
+    app = undefined;
+  });
+
+  it('leaderOnly(fn) returning an async iterable is refused at call time, its run freed', async () => {
+    const started = await bootKit([], { role: 'leader' });
+    const service = started.get(LeaderElectionService);
+    let produced = 0;
+    const gated = service.leaderOnly(
+      async function* () {
+        yield ++produced;
+      },
+      { name: 'events' },
+    );
+    expect(() => gated()).toThrow(/events.*async iterable/);
+    expect(produced).toBe(0);
+    expect(service.runningCount()).toBe(0);
+  });
+
+  it('a @LeaderTask async generator is refused at boot, naming class and method', async () => {
+    const boot = bootKit([GeneratorConsumer], { role: 'leader' });
+    await expect(boot).rejects.toThrow(/GeneratorConsumer\.consume.*async iterable/);
+    app = undefined;
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Finding 5: a method that is both a route and a scheduled job (`@Post('reindex') @Interval(…)
+// @LeaderOnly()`) was classified 'http' for every call (ticks lost overlap protection and threw on
+// followers). The gate cannot tell who called, so the shape is refused at boot, naming the method.
+
+@Controller('jobs')
+class ReindexJob {
+  calls = 0;
+  @Post('reindex')
+  @Interval(5)
+  @LeaderOnly()
+  async reindex(): Promise<void> {
+    this.calls++;
+  }
+}
+
+describe('review-gate-2 fixed, finding 5: a method that is a route and a scheduled job', () => {
+  it.each(['leader', 'follower'] as const)('is refused at boot, naming the method (%s)', async (role) => {
+    const boot = bootKit([], { role }, [ScheduleModule.forRoot()], [ReindexJob]);
+    await expect(boot).rejects.toThrow(LeaderElectionSetupError);
+    await expect(boot).rejects.toThrow(/ReindexJob\.reindex is both a request handler.*scheduled job/);
+    app = undefined;
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Finding 9 (low, documented in docs/leader-work.md "Recursion at shutdown", not changed; this test
+// pins the documented behaviour so a change is deliberate): at shutdown a run in flight may finish within the drain
+// (docs/leader-work.md; commit 87fbc32 lets a gated Observable go on emitting for that reason), but
+// a run that recurses (processPage(n + 1), "not an overlap") has its nested call skipped the moment
+// shutdown begins: the skip returns undefined, so the run "finishes" early and silently with a
+// truncated result, although the lease is held until the drain ends either way.
+
+@Injectable()
+class Paging {
+  pages: number[] = [];
+  resume!: () => void;
+  @LeaderOnly()
+  async process(page: number): Promise<void> {
+    this.pages.push(page);
+    if (page === 1) await new Promise<void>((resolve) => (this.resume = resolve));
+    if (page < 3) await this.process(page + 1);
+  }
+}
+
+describe('review-gate-2 finding 9 (documented): recursion of a run in flight at shutdown', () => {
+  it('is skipped: the nested call gets undefined and the run ends early (the drain waits for it)', async () => {
+    const started = await bootKit([Paging], { role: 'leader', shutdownTimeoutMs: 1_000 });
+    const paging = started.get(Paging);
+    const run = paging.process(1);
+    const closing = started.close();
+    app = undefined;
+    await flush();
+    paging.resume(); // page 1 done: the run goes on to page 2 within the drain
+    await run;
+    await closing;
+    expect(paging.pages).toEqual([1]);
   });
 });
