@@ -68,7 +68,7 @@ export class ManualLeaderElector extends LeaderElector {
   ): void {
     this.endTenure(reason, message);
     // A step-down is followed by the drain, as on the real elector (streams may finish within it).
-    if (reason === 'step-down' && this.handoverDrain) void this.handoverDrain();
+    if (reason === 'step-down' && this.handoverDrain) void this.handoverDrain().catch(() => undefined);
   }
 
   /**
@@ -93,7 +93,7 @@ export class ManualLeaderElector extends LeaderElector {
     const leading = this.isLeader();
     this.endTenure('step-down', 'stepped down voluntarily');
     // The drain cuts streams left to finish within it when it gives up (not awaited: nothing to release).
-    if (leading) void this.handoverDrain?.();
+    if (leading) void this.handoverDrain?.().catch(() => undefined);
   }
 
   override async stop(options: StopOptions = {}): Promise<void> {
