@@ -514,6 +514,26 @@ describe('review-gate-2 fixed, findings 3 and 4: async iterables are refused', (
     expect(service.runningCount()).toBe(0);
   });
 
+  it('runWhileLeader(task) whose run returns an async iterable fails that run (logged, naming it), never iterated', async () => {
+    const errors: string[] = [];
+    const logger = {
+      log: () => undefined,
+      warn: () => undefined,
+      error: (line: string) => errors.push(line),
+    };
+    const started = await bootKit([], { role: 'leader', logger });
+    let produced = 0;
+    started.get(LeaderElectionService).runWhileLeader(
+      async function* () {
+        yield ++produced;
+      },
+      { name: 'feed', restartDelayMs: 60_000 },
+    );
+    for (let i = 0; i < 5; i++) await flush();
+    expect(produced).toBe(0);
+    expect(errors.some((line) => /feed.*async iterable/.test(line))).toBe(true);
+  });
+
   it('a @LeaderTask async generator is refused at boot, naming class and method', async () => {
     const boot = bootKit([GeneratorConsumer], { role: 'leader' });
     await expect(boot).rejects.toThrow(/GeneratorConsumer\.consume.*async iterable/);

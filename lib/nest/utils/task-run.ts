@@ -1,7 +1,9 @@
 import { isObservable, type Subscription } from 'rxjs';
 import type { ElectionLogger } from '../../core/logger.js';
 import { cleanText, describeFailure } from './failure-text.js';
-import { isPromiseLike } from './return-shape.js';
+import { LeaderElectionSetupError } from '../../core/errors.js';
+import { asyncIterableRefused } from '../leader-election.messages.js';
+import { isAsyncIterable, isPromiseLike } from './return-shape.js';
 
 /**
  * The core's runWhileLeader logs a failed run as one line (message only): this remembers the error
@@ -90,6 +92,9 @@ export function untilTenureEnds(
   signal: AbortSignal,
   end: { logger: ElectionLogger; name: string; deferCut?: (cut: () => void) => () => void },
 ): unknown {
+  // An iteration could not end with the tenure: a failure of the run (logged, onError), never silent.
+  if (isAsyncIterable(result))
+    throw new LeaderElectionSetupError(asyncIterableRefused(end.name, 'runWhileLeader()'));
   if (!isObservable(result)) return result;
   return new Promise<void>((resolve, reject) => {
     let detach = (): void => undefined;
