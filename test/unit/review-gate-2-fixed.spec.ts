@@ -274,6 +274,20 @@ describe('review-gate-2 fixed, finding 2 (b)(c): a stream at step-down or shutdo
     expect(store.runningAtRelease.filter((running) => running > 0)).toEqual([]);
   });
 
+  it('the testing kit: stepDown() lets the stream go on within the drain and cuts it when the drain gives up', async () => {
+    const started = await bootKit([EndlessStream], { role: 'leader', shutdownTimeoutMs: 20 });
+    const job = started.get(EndlessStream);
+    let ended = false;
+    job.stream().subscribe({ complete: () => (ended = true) });
+    job.source.next(1);
+    await started.get(LeaderElectionService).stepDown();
+    job.source.next(2); // within the drain (the real elector holds the lease until it ends)
+    for (let i = 0; i < 200 && !ended; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    job.source.next(3); // after the drain gave up
+    expect(ended).toBe(true);
+    expect(job.writes).toEqual([1, 2]);
+  });
+
   it('(c) a @LeaderTask Observable: shutdown never releases the lease while its write still runs', async () => {
     const store = new WatchedStore();
     const started = await bootReal(store, [StreamConsumer]);
