@@ -60,9 +60,10 @@ export interface LeaderElectorDependencies {
    * The drain: runs after a tenure's signal was aborted and before its lease is released (yieldTo,
    * failback, stepDown, onError 'step-down'; stop() too unless StopOptions.beforeRelease is given):
    * wait for the tenure's work. Resolving false, or not resolving within drainTimeoutMs, keeps the
-   * lease from being released (it expires instead).
+   * lease from being released (it expires instead). Its `gaveUp` signal aborts when that bound is
+   * reached: cut the work still running.
    */
-  beforeHandover?: () => Promise<boolean | void>;
+  beforeHandover?: (gaveUp?: AbortSignal) => Promise<boolean | void>;
   /** Longest wait for the drain before the lease is left to expire, ms. Default: the lease duration. */
   drainTimeoutMs?: number;
   /**
@@ -79,7 +80,8 @@ export interface StopOptions {
    * Runs after the leadership signal is aborted and before the lease is released (e.g. drain running
    * jobs). Resolving `false` keeps the lease from being released: work of the ended tenure is still
    * running, and handing the lease to a follower now could let a new leader start beside it. The
-   * lease then expires by itself within one lease duration.
+   * lease then expires by itself within one lease duration. `gaveUp` aborts when the drain's bound
+   * is reached (work still running must be cut then).
    */
-  beforeRelease?: () => Promise<boolean | void>;
+  beforeRelease?: (gaveUp?: AbortSignal) => Promise<boolean | void>;
 }

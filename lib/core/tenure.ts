@@ -29,6 +29,13 @@ export interface TenureEnvironment {
   onDeadline(tenure: Tenure): void;
 }
 
+/**
+ * Waits for an ended tenure's work; resolving false keeps the lease from being released. `gaveUp`
+ * aborts when the drain's bound is reached: work still running then must be cut (the lease is left
+ * to expire and another replica may lead once it has).
+ */
+export type TenureDrain = (gaveUp?: AbortSignal) => Promise<boolean | void>;
+
 /** How a tenure gives its lease back (the elector's store call and its view of the current tenure). */
 export interface ReleaseChannel {
   current(): Tenure | undefined;
@@ -146,11 +153,7 @@ export class Tenure {
    * a drain that says work still runs, or does not end in time, leaves the lease to expire, logged),
    * and never frees a lease a later tenure holds.
    */
-  async release(
-    channel: ReleaseChannel,
-    drain?: () => Promise<boolean | void>,
-    successor?: string,
-  ): Promise<TenureState> {
+  async release(channel: ReleaseChannel, drain?: TenureDrain, successor?: string): Promise<TenureState> {
     if (this.state !== 'ended') return this.state;
     this.state = 'draining';
     // The drain cannot extend the lease: it gets at most what is left of it (the lease is not renewed).
@@ -236,16 +239,20 @@ export function delegateRenewals(
  */
 export async function drainWithin(
   env: Pick<TenureEnvironment, 'clock' | 'logger' | 'leaseName' | 'drainTimeoutMs' | 'timings'>,
-  drain?: () => Promise<boolean | void>,
+  drain?: TenureDrain,
   successor?: string,
 ): Promise<boolean> {
   if (!drain) return true;
   const bound = new AbortController();
+  const gaveUp = new AbortController();
   let drained: boolean;
   try {
     drained = await Promise.race([
-      drain().then((result) => result !== false),
-      sleep(env.clock, env.drainTimeoutMs, bound.signal).then(() => false),
+      drain(gaveUp.signal).then((result) => result !== false),
+      sleep(env.clock, env.drainTimeoutMs, bound.signal).then(() => {
+        gaveUp.abort(); // the bound (drainTimeoutMs or the lease's end) is reached: cut what is left
+        return false;
+      }),
     ]);
   } catch (error) {
     env.logger.warn(`The drain before releasing "${env.leaseName}" failed: ${messageOf(error)}`);

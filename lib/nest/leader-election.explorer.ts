@@ -7,15 +7,24 @@ import {
 } from './leader-election-metadata.accessor.js';
 import { LEADER_GATE } from './leader-election.constants.js';
 import {
+  asyncIterableRefused,
   leaderWorkNeedsSingleton,
   registeredTwice,
+  routeAndScheduledJob,
   unreachableInstances,
 } from './leader-election.messages.js';
 import { LeaderElectionRegistry } from './leader-election.registry.js';
 import { LeaderElectionService } from './leader-election.service.js';
 import { LeaderGateRunner } from './leader-gate.js';
 import { LeaderWorkRunner } from './leader-work.js';
-import { handlerKindFromMetadata, recordHandlerKind, type HandlerKind } from './utils/handler-kind.js';
+import {
+  handlerKindFromMetadata,
+  isRequestKind,
+  isScheduledJob,
+  recordHandlerKind,
+  type HandlerKind,
+} from './utils/handler-kind.js';
+import { isAsyncGenerator } from './utils/return-shape.js';
 import { discoveredClasses, type DiscoveredWrapper } from './utils/discovered-classes.js';
 import { loadTransportErrors } from './utils/not-leader-error.js';
 import { LeaderElectionSetupError } from '../core/errors.js';
@@ -69,6 +78,10 @@ export class LeaderElectionExplorer implements OnModuleInit {
         gated++;
         // Recorded for every gated method, 'background' included, so a call never re-reads metadata.
         const kind = handlerKindFromMetadata(method) ?? 'background';
+        if (isRequestKind(kind) && isScheduledJob(method))
+          throw new LeaderElectionSetupError(routeAndScheduledJob(metadata.handlerName));
+        if (isAsyncGenerator(metadata))
+          throw new LeaderElectionSetupError(asyncIterableRefused(metadata.handlerName, '@LeaderOnly'));
         recordHandlerKind(metadata, kind);
         kinds.add(kind);
         const leaseName = metadata.leaseName ?? this.registry.options.defaultLeaseName;
@@ -111,10 +124,13 @@ export class LeaderElectionExplorer implements OnModuleInit {
     }
     const instance = wrapper.instance as Record<string | symbol, (...args: unknown[]) => unknown>;
     for (const [name, metadata] of tasks) {
+      if (isAsyncGenerator(metadata))
+        throw new LeaderElectionSetupError(asyncIterableRefused(metadata.handlerName, '@LeaderTask'));
       // The final method (an outer wrapper included), as a call from the app would run it.
+      const { handlerName, ...options } = metadata;
       this.work.runWhileLeader((leadership) => instance[name]!.call(instance, leadership), {
-        ...metadata,
-        name: metadata.handlerName,
+        ...options,
+        name: handlerName,
       });
     }
     if (hooks) this.work.addHooks(instance, hooks.leaseName, className);

@@ -79,3 +79,13 @@ export const leaderWorkNeedsSingleton = (className: string, methods: string[]): 
   `${className} has leader work (${methods.join(', ')}) but is request-scoped or transient: leader ` +
   `tasks and leadership hooks need the one long-lived instance of a default-scoped provider. Move ` +
   `them to a singleton provider.`;
+
+export const routeAndScheduledJob = (handler: string): string =>
+  `@LeaderOnly ${handler} is both a request handler (route, pattern, resolver or gateway message) and ` +
+  `a scheduled job (@Cron, @Interval or @Timeout): the gate cannot tell a tick from a request, so ticks ` +
+  `would lose overlap protection and throw on followers. Move the schedule to a method of its own that ` +
+  `calls ${handler.split('.').pop() ?? handler}().`;
+
+export const asyncIterableRefused = (handler: string, decorator: string): string =>
+  `${decorator} ${handler} returns an async iterable (an async generator): the gate cannot end its ` +
+  `iteration with the tenure, so it is not supported. Return an Observable (from(iterable)) or a Promise.`;

@@ -74,13 +74,15 @@ export class LeaderElectionRegistry implements OnModuleDestroy {
     let elector = this.electors.get(name);
     if (!elector) {
       const electionOptions = { ...this.options.timings, leaseName: name, identity: this.options.identity };
+      // A hand-over (stepDown, yieldTo, failback) waits for the tenure's work like a shutdown does.
+      const beforeHandover = (gaveUp?: AbortSignal): Promise<boolean> =>
+        this.work.drain(name, Date.now() + this.options.shutdownTimeoutMs, gaveUp);
       elector = this.options.createElector
-        ? this.options.createElector(electionOptions, { logger: this.logger })
+        ? this.options.createElector(electionOptions, { logger: this.logger, beforeHandover })
         : new LeaderElector(this.options.store, electionOptions, {
             logger: this.logger,
             renewalDelegate: this.renewalThread(),
-            // A hand-over (yieldTo, failback) waits for the tenure's work like a shutdown does.
-            beforeHandover: () => this.work.drain(name, Date.now() + this.options.shutdownTimeoutMs),
+            beforeHandover,
           });
       this.electors.set(name, elector);
       this.electorCreatedSubject.next(elector);
@@ -215,7 +217,7 @@ export class LeaderElectionRegistry implements OnModuleDestroy {
       [...this.electors.values()].map((elector) =>
         elector.stop({
           release: this.options.releaseOnShutdown,
-          beforeRelease: () => this.work.drain(elector.leaseName, drainDeadline),
+          beforeRelease: (gaveUp) => this.work.drain(elector.leaseName, drainDeadline, gaveUp),
         }),
       ),
     );

@@ -1,13 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { isObservable, Observable, Subject } from 'rxjs';
 import { validateLeaseName } from '../core/election-options.js';
-import { InvalidElectionOptionError } from '../core/errors.js';
+import { InvalidElectionOptionError, LeaderElectionSetupError } from '../core/errors.js';
 import type { LeaderElector } from '../core/leader-elector.js';
 import type { ElectionLogger } from '../core/logger.js';
 import type { GatedCall, GatedRunEvent, LeaderGate } from './interfaces/leader-gate.interface.js';
 import type { LeaderOnlyMetadata, LeaderOnlyOptions } from './interfaces/leader-only-options.interface.js';
 import { RESOLVED_LEADER_ELECTION_OPTIONS } from './leader-election.constants.js';
 import {
+  asyncIterableRefused,
   following,
   missedTimeoutFailed,
   overlapSkipped,
@@ -20,10 +21,11 @@ import { LeaderWorkTracker } from './leader-work.tracker.js';
 import { contextOf, currentFrame, isReentry, type RunFrame } from './run-frame.js';
 import { electionLogger } from './utils/election-logger.js';
 import { describeFailure } from './utils/failure-text.js';
+import { decoratorBoolean, refuseUnknownDecoratorKeys } from './utils/decorator-options.js';
 import { isRequestKind } from './utils/handler-kind.js';
 import { notLeaderError } from './utils/not-leader-error.js';
-import { isPromiseLike, learnShape, skippedResult } from './utils/return-shape.js';
-import { onTenureEnd } from './utils/task-run.js';
+import { isAsyncIterable, isPromiseLike, learnShape, skippedResult } from './utils/return-shape.js';
+import { drainsBeforeRelease, onTenureEnd, unsubscribeQuietly } from './utils/task-run.js';
 
 /**
  * The @LeaderOnly gate of this app: decides each gated call (run, or skip: not leader, overlap,
@@ -87,11 +89,14 @@ export class LeaderGateRunner implements LeaderGate {
     options: LeaderOnlyOptions & { name?: string } = {},
   ): (...args: A) => R | undefined {
     if (typeof fn !== 'function') throw new InvalidElectionOptionError('leaderOnly fn', fn, 'a function');
+    // Checked like the decorator's: a misspelt key or allowOverlap: "false" must not pass unread.
+    refuseUnknownDecoratorKeys('leaderOnly()', options, [...LEADER_ONLY_FUNCTION_KEYS]);
     if (options.leaseName !== undefined) validateLeaseName(options.leaseName, 'leaderOnly leaseName');
+    const allowOverlap = decoratorBoolean('leaderOnly()', 'allowOverlap', options.allowOverlap, false);
     this.registry.electorFor(options.leaseName);
     const metadata: LeaderOnlyMetadata = {
       leaseName: options.leaseName,
-      allowOverlap: options.allowOverlap ?? false,
+      allowOverlap,
       runMissedTimeout: false,
       handlerName: options.name ?? (fn.name || 'dynamic job'),
     };
@@ -139,6 +144,10 @@ export class LeaderGateRunner implements LeaderGate {
     } catch (error) {
       finish();
       throw error;
+    }
+    if (isAsyncIterable(result)) {
+      finish(); // refused: its iteration could not end with the tenure (docs/leader-work.md)
+      throw new LeaderElectionSetupError(asyncIterableRefused(metadata.handlerName, '@LeaderOnly'));
     }
     learnShape(info.shape, result);
     if (isObservable(result)) {
@@ -200,19 +209,27 @@ export class LeaderGateRunner implements LeaderGate {
         }),
       );
       // The run is the tenure's: when it ends, stop the source and end the subscriber (docs/leader-work.md).
+      const cut = (): void => {
+        unsubscribeQuietly(subscription, this.logger, metadata.handlerName);
+        finish();
+        if (isRequestKind(info.kind)) subscriber.error(this.notLeader(elector, info));
+        else subscriber.complete();
+      };
       if (!subscription.closed)
         detach = onTenureEnd(context.signal, () => {
-          // At shutdown the lease is released only after the drain: the stream may finish within it.
-          if ((context.signal.reason as { kind?: string } | undefined)?.kind === 'stopped') return;
-          subscription.unsubscribe();
-          finish();
-          if (isRequestKind(info.kind)) subscriber.error(this.notLeader(elector, info));
-          else subscriber.complete();
+          // Stop, step-down, hand-over: the lease is held until the drain ends, so the stream may finish
+          // within it; it is cut when the drain gives up. A loss cuts it at once.
+          if (drainsBeforeRelease(context.signal))
+            detach = this.work.cutWhenDrainGivesUp(elector.leaseName, cut);
+          else cut();
         });
       return () => {
         detach();
-        subscription.unsubscribe();
-        finish();
+        try {
+          subscription.unsubscribe(); // a teardown error reaches the code that unsubscribes
+        } finally {
+          finish();
+        }
       };
     });
   }
@@ -345,6 +362,9 @@ export class LeaderGateRunner implements LeaderGate {
     this.work.addSubscription(subscription);
   }
 }
+
+/** The options leaderOnly(fn, options) takes (runMissedTimeout is for decorated @Timeout methods only). */
+const LEADER_ONLY_FUNCTION_KEYS = ['leaseName', 'allowOverlap', 'name'] as const;
 
 interface OverlapSlot {
   running: Set<string>;

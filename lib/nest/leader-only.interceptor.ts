@@ -29,8 +29,9 @@ export class LeaderOnlyInterceptor implements NestInterceptor {
     }
     return next.handle().pipe(
       catchError((error: unknown) => {
-        // Leadership ended between this check and the handler's own gate.
-        if (error instanceof NotLeaderException)
+        // Leadership ended between this check and the handler's own gate. A stream cut at tenure end
+        // (SSE) has sent its headers already: setting one would throw and replace the not-leader error.
+        if (error instanceof NotLeaderException && !headersSent(response))
           setHeader(response, 'Retry-After', String(error.retryAfterSeconds));
         return throwError(() => error);
       }),
@@ -46,4 +47,9 @@ function setHeader(response: unknown, name: string, value: string): void {
   if (typeof target.setHeader === 'function')
     target.setHeader(name, value); // express, node:http
   else if (typeof target.header === 'function') target.header(name, value); // fastify
+}
+
+function headersSent(response: unknown): boolean {
+  const target = response as { headersSent?: boolean; sent?: boolean; raw?: { headersSent?: boolean } };
+  return target.headersSent === true || target.sent === true || target.raw?.headersSent === true;
 }

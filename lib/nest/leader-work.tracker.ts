@@ -16,6 +16,8 @@ export class LeaderWorkTracker {
   private readonly runs = new Map<string, Set<Promise<void>>>();
   private readonly tasks = new Map<string, Set<LeaderTaskHandle>>();
   private readonly subscriptions: Subscription[] = [];
+  private readonly deferredCuts = new Map<string, Set<() => void>>();
+  private readonly forcedCuts = new Map<string, number>();
   private readonly logger: ElectionLogger;
 
   constructor(
@@ -48,6 +50,37 @@ export class LeaderWorkTracker {
     this.subscriptions.push(subscription);
   }
 
+  /**
+   * A stream of a tenure ended by stop, step-down or hand-over, left to finish within the drain (the
+   * lease is held until then): `cut` runs when the drain gives up, or after twice shutdownTimeoutMs
+   * if no drain comes. Returns the undo to call when the stream ended on its own.
+   */
+  cutWhenDrainGivesUp(leaseName: string, cut: () => void): () => void {
+    let set = this.deferredCuts.get(leaseName);
+    if (!set) this.deferredCuts.set(leaseName, (set = new Set()));
+    const cuts = set;
+    const entry = (): void => {
+      clearTimeout(timer);
+      cuts.delete(entry);
+      cut();
+    };
+    const timer = setTimeout(() => {
+      // Cut without a drain giving up: its work may still run, so the next drain must not release.
+      this.forcedCuts.set(leaseName, (this.forcedCuts.get(leaseName) ?? 0) + 1);
+      entry();
+    }, 2 * this.options.shutdownTimeoutMs);
+    timer.unref?.();
+    cuts.add(entry);
+    return () => {
+      clearTimeout(timer);
+      cuts.delete(entry);
+    };
+  }
+
+  private cutDeferred(leaseName: string): void {
+    for (const cut of [...(this.deferredCuts.get(leaseName) ?? [])]) cut();
+  }
+
   /** Number of @LeaderOnly runs in progress for a lease. */
   runningCount(leaseName: string): number {
     return this.runs.get(leaseName)?.size ?? 0;
@@ -56,20 +89,32 @@ export class LeaderWorkTracker {
   /**
    * Waits (until `deadline`) for the ended tenure's work: @LeaderOnly runs and leader tasks. Resolves
    * false when some is still running then: the lease must not be released (a follower could start
-   * beside that work); it expires by itself instead (LeaderElector.stop logs which happened).
+   * beside that work); it expires by itself instead (LeaderElector.stop logs which happened). When the
+   * drain gives up (`deadline`, or `gaveUp`: the tenure's bound, e.g. the lease's end) the streams left
+   * to finish within it are cut.
    */
-  async drain(leaseName: string, deadline: number): Promise<boolean> {
+  async drain(leaseName: string, deadline: number, gaveUp?: AbortSignal): Promise<boolean> {
+    const forced = this.forcedCuts.get(leaseName) ?? 0;
+    this.forcedCuts.delete(leaseName);
     const runs = [...(this.runs.get(leaseName) ?? [])];
     const tasks = [...(this.tasks.get(leaseName) ?? [])].filter((handle) => handle.running);
-    if (runs.length === 0 && tasks.length === 0) return true;
+    if (runs.length === 0 && tasks.length === 0) return forced === 0;
     const left = Math.max(0, deadline - Date.now());
     let timer: NodeJS.Timeout | undefined;
+    let stopWaiting = (): void => undefined;
     const drained = await Promise.race([
       Promise.all([Promise.allSettled(runs), ...tasks.map((handle) => handle.whenIdle())]).then(() => true),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), left))),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), left);
+        stopWaiting = () => resolve(false);
+        gaveUp?.addEventListener('abort', stopWaiting, { once: true });
+        if (gaveUp?.aborted) resolve(false);
+      }),
     ]);
     clearTimeout(timer);
+    gaveUp?.removeEventListener('abort', stopWaiting);
     if (!drained) {
+      this.cutDeferred(leaseName);
       const stillRunning = this.runningCount(leaseName) + tasks.filter((handle) => handle.running).length;
       this.logger.warn(
         `${stillRunning} @LeaderOnly run(s) or leader task(s) of "${leaseName}" still running ` +
@@ -77,7 +122,7 @@ export class LeaderWorkTracker {
           `to expire instead of being released`,
       );
     }
-    return drained;
+    return drained && forced === 0;
   }
 
   /** After the elections stopped: no more hooks, transitions or task starts. */

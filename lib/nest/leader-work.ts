@@ -17,6 +17,7 @@ import { leadershipStorage } from './leadership-context.js';
 import { LeaderWorkTracker } from './leader-work.tracker.js';
 import { contextOf } from './run-frame.js';
 import { electionLogger } from './utils/election-logger.js';
+import { LEADER_TASK_OPTION_KEYS, refuseUnknownDecoratorKeys } from './utils/decorator-options.js';
 import { describeFailure } from './utils/failure-text.js';
 import { isPromiseLike } from './utils/return-shape.js';
 import { FailureLog, untilTenureEnds } from './utils/task-run.js';
@@ -56,6 +57,7 @@ export class LeaderWorkRunner {
         undefined,
         'LeaderElectionService.runWhileLeader: the application is shutting down',
       );
+    refuseUnknownDecoratorKeys('runWhileLeader()', options, [...LEADER_TASK_OPTION_KEYS, 'name']);
     const elector = this.registry.electorFor(options.leaseName);
     const name = options.name ?? 'leader task';
     const failures = new FailureLog(this.logger);
@@ -66,7 +68,12 @@ export class LeaderWorkRunner {
           leadershipStorage.run(
             // A root frame: no @LeaderOnly call shares its instance, so it never makes a call re-entry.
             contextOf(leadership, { instance: handleKey, handlerName: name, parent: undefined, openRuns: 0 }),
-            () => untilTenureEnds(task(leadership), leadership.signal),
+            () =>
+              untilTenureEnds(task(leadership), leadership.signal, {
+                logger: this.logger,
+                name,
+                deferCut: (cut) => this.work.cutWhenDrainGivesUp(elector.leaseName, cut),
+              }),
           ),
         ),
       {

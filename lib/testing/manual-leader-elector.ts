@@ -40,6 +40,7 @@ const unusedStore: LeaseStore = {
 export class ManualLeaderElector extends LeaderElector {
   private lastTerm = 0;
   private initialTerm?: number;
+  private readonly handoverDrain?: LeaderElectorDependencies['beforeHandover'];
 
   constructor(
     options: ElectionOptions,
@@ -47,6 +48,7 @@ export class ManualLeaderElector extends LeaderElector {
     startAsLeader?: { term?: number },
   ) {
     super(unusedStore, options, { ...dependencies, clock: frozenClock });
+    this.handoverDrain = dependencies.beforeHandover;
     if (startAsLeader) this.initialTerm = startAsLeader.term ?? 1;
   }
 
@@ -65,6 +67,8 @@ export class ManualLeaderElector extends LeaderElector {
     message = `ended by the test (${reason})`,
   ): void {
     this.endTenure(reason, message);
+    // A step-down is followed by the drain, as on the real elector (streams may finish within it).
+    if (reason === 'step-down' && this.handoverDrain) void this.handoverDrain().catch(() => undefined);
   }
 
   /**
@@ -86,7 +90,10 @@ export class ManualLeaderElector extends LeaderElector {
   }
 
   override async stepDown(): Promise<void> {
+    const leading = this.isLeader();
     this.endTenure('step-down', 'stepped down voluntarily');
+    // The drain cuts streams left to finish within it when it gives up (not awaited: nothing to release).
+    if (leading) void this.handoverDrain?.().catch(() => undefined);
   }
 
   override async stop(options: StopOptions = {}): Promise<void> {

@@ -7,7 +7,7 @@ import { recordGatedMethod } from '../leader-election-metadata.accessor.js';
 import { noGate, noGateRefused } from '../leader-election.messages.js';
 import { copyMethodMetadata } from '../utils/copy-method-metadata.js';
 import { handlerKindOf, isRequestKind } from '../utils/handler-kind.js';
-import { declaredShape, skippedResult } from '../utils/return-shape.js';
+import { declaredShape, noteAsyncGenerator, skippedResult } from '../utils/return-shape.js';
 import {
   decoratorBoolean,
   LEADER_ONLY_OPTION_KEYS,
@@ -94,6 +94,7 @@ export function LeaderOnly(leaseNameOrOptions?: string | LeaderOnlyOptions): Met
     copyMethodMetadata(original, wrapper);
     Reflect.defineMetadata(LEADER_ONLY_METADATA, metadata, wrapper);
     recordGatedMethod(target, propertyKey, metadata);
+    noteAsyncGenerator(metadata, original);
     descriptor.value = wrapper;
     return descriptor;
   };

@@ -3,6 +3,7 @@ import type { LeaderTaskMetadata, LeaderTaskOptions } from '../interfaces/leader
 import { LEADER_TASK_METADATA } from '../leader-election.constants.js';
 import { recordLeaderTask } from '../leader-election-metadata.accessor.js';
 import { LEADER_TASK_OPTION_KEYS, refuseUnknownDecoratorKeys } from '../utils/decorator-options.js';
+import { noteAsyncGenerator } from '../utils/return-shape.js';
 import { LeaderElectionSetupError } from '../../core/errors.js';
 
 /**
@@ -53,6 +54,7 @@ export function LeaderTask(leaseNameOrOptions?: string | LeaderTaskOptions): Met
     // Also by class and property: a decorator outside that replaces the method without copying
     // metadata (a home-made @Log()) would otherwise hide the task, and it would never run.
     recordLeaderTask(target, propertyKey, metadata);
+    noteAsyncGenerator(metadata, descriptor.value);
     return descriptor;
   };
 }

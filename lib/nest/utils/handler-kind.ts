@@ -45,6 +45,11 @@ export function handlerKindFromMetadata(fn: unknown): HandlerKind | undefined {
   return undefined;
 }
 
+/** True when a @nestjs/schedule decorator (@Cron, @Interval, @Timeout) marked the function. */
+export function isScheduledJob(fn: unknown): boolean {
+  return typeof fn === 'function' && Reflect.getOwnMetadata(SCHEDULER_TYPE, fn) !== undefined;
+}
+
 /**
  * Kinds found by the explorer on the FINAL method of each class (whatever decorator wraps whom: a
  * tracing decorator outside @LeaderOnly may carry the route metadata while our wrapper does not).

@@ -44,3 +44,23 @@ export function skippedResult(shape: ReturnShape): unknown {
 export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
+
+/** Decorated methods (by their metadata) written as `async *`: refused at boot by the explorer. */
+const asyncGenerators = new WeakSet<object>();
+
+export function noteAsyncGenerator(metadata: object, original: unknown): void {
+  const tag = (original as { [Symbol.toStringTag]?: string } | undefined)?.[Symbol.toStringTag];
+  if (tag === 'AsyncGeneratorFunction') asyncGenerators.add(metadata);
+}
+
+export function isAsyncGenerator(metadata: object): boolean {
+  return asyncGenerators.has(metadata);
+}
+
+/** An async iterable that is not an Observable (the gate cannot end its iteration with the tenure). */
+export function isAsyncIterable(value: unknown): boolean {
+  return (
+    !isObservable(value) &&
+    typeof (value as { [Symbol.asyncIterator]?: unknown } | null)?.[Symbol.asyncIterator] === 'function'
+  );
+}

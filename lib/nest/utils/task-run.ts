@@ -1,7 +1,9 @@
-import { isObservable } from 'rxjs';
+import { isObservable, type Subscription } from 'rxjs';
 import type { ElectionLogger } from '../../core/logger.js';
 import { cleanText, describeFailure } from './failure-text.js';
-import { isPromiseLike } from './return-shape.js';
+import { LeaderElectionSetupError } from '../../core/errors.js';
+import { asyncIterableRefused } from '../leader-election.messages.js';
+import { isAsyncIterable, isPromiseLike } from './return-shape.js';
 
 /**
  * The core's runWhileLeader logs a failed run as one line (message only): this remembers the error
@@ -58,10 +60,41 @@ export function onTenureEnd(signal: AbortSignal, end: () => void): () => void {
 }
 
 /**
- * A task's Observable is its run: subscribed now (inside the leadership context), over when it
- * completes or errors, and unsubscribed when the tenure's signal aborts. Anything else is returned as is.
+ * True when the tenure ended by stop, step-down or hand-over: its lease is released only after the
+ * drain, so a stream may finish within it (and is cut when the drain gives up). A loss or a missed
+ * deadline ends it at once: another replica may already lead.
  */
-export function untilTenureEnds(result: unknown, signal: AbortSignal): unknown {
+export function drainsBeforeRelease(signal: AbortSignal): boolean {
+  const kind = (signal.reason as { kind?: string } | undefined)?.kind;
+  return kind === 'stopped' || kind === 'step-down';
+}
+
+/** Unsubscribes at tenure end; a teardown that throws is logged, never thrown into the abort listener. */
+export function unsubscribeQuietly(subscription: Subscription, logger: ElectionLogger, name: string): void {
+  try {
+    subscription.unsubscribe();
+  } catch (error) {
+    const failure = describeFailure(error);
+    logger.error(
+      `${name}: its stream's teardown failed at tenure end (the run ended): ${failure.message}`,
+      failure.stack,
+    );
+  }
+}
+
+/**
+ * A task's Observable is its run: subscribed now (inside the leadership context), over when it
+ * completes or errors, and unsubscribed when the tenure's signal aborts (at stop or step-down, when
+ * the drain gives up: `deferCut`). Anything else is returned as is.
+ */
+export function untilTenureEnds(
+  result: unknown,
+  signal: AbortSignal,
+  end: { logger: ElectionLogger; name: string; deferCut?: (cut: () => void) => () => void },
+): unknown {
+  // An iteration could not end with the tenure: a failure of the run (logged, onError), never silent.
+  if (isAsyncIterable(result))
+    throw new LeaderElectionSetupError(asyncIterableRefused(end.name, 'runWhileLeader()'));
   if (!isObservable(result)) return result;
   return new Promise<void>((resolve, reject) => {
     let detach = (): void => undefined;
@@ -75,10 +108,14 @@ export function untilTenureEnds(result: unknown, signal: AbortSignal): unknown {
         resolve();
       },
     });
+    const cut = (): void => {
+      unsubscribeQuietly(subscription, end.logger, end.name);
+      resolve();
+    };
     if (!subscription.closed)
       detach = onTenureEnd(signal, () => {
-        subscription.unsubscribe();
-        resolve();
+        if (end.deferCut && drainsBeforeRelease(signal)) detach = end.deferCut(cut);
+        else cut();
       });
   });
 }
