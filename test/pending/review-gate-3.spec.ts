@@ -4,9 +4,11 @@ import { Injectable, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { Observable, Subject, tap } from 'rxjs';
 import {
+  LeaderElectionModule,
   LeaderElectionService,
   LeaderElector,
   LeaderOnly,
+  LeaderTask,
   MemoryLeaseStore,
   silentLogger,
 } from '../../lib/index.js';
@@ -123,5 +125,49 @@ describe('review-gate-3 finding 3: a forced cut is held against a later, unrelat
     expect(cut).toBe(true); // the fallback cut it
     // ...much later, a later tenure of this replica steps down with nothing running:
     expect(await tracker.drain('jobs', Date.now() + 5)).toBe(true);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Finding 4 (low): when the tenure's signal has already aborted (stop / step-down) by the time a
+// stream is attached, onTenureEnd() runs `end` at once, `end` stores the deferred cut's undo in
+// `detach`, and then `detach = onTenureEnd(...)` overwrites it with onTenureEnd's no-op. The stream
+// that then completes on its own never undoes its deferred cut: the fallback timer fires
+// 2 x shutdownTimeoutMs later, counts a forced cut, and the lease's next drain refuses to release.
+// Same shape in untilTenureEnds (task-run.ts) and gateObservable (leader-gate.ts). Reached by a
+// @LeaderTask that steps down before returning its (final) stream.
+
+@Injectable()
+class StepsDownThenFlushes {
+  readonly source = new Subject<number>();
+  constructor(private readonly service: LeaderElectionService) {}
+  @LeaderTask()
+  flush(): Observable<number> {
+    void this.service.stepDown(); // the tenure ends (step-down) before the stream is attached
+    return this.source;
+  }
+}
+
+describe('review-gate-3 finding 4: a stream attached after its tenure ended keeps its deferred cut', () => {
+  it('completing on its own leaves no forced cut behind: the next drain releases', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        LeaderElectionModule.forRoot({
+          store: new MemoryLeaseStore(),
+          identity: 'pod-a',
+          presence: false,
+          logger: false,
+          shutdownTimeoutMs: 10,
+        }),
+      ],
+      providers: [StepsDownThenFlushes],
+    }).compile();
+    app = moduleRef.createNestApplication();
+    await app.init();
+    const job = app.get(StepsDownThenFlushes);
+    await new Promise((resolve) => setImmediate(resolve));
+    job.source.complete(); // the final stream ends on its own, within the drain
+    await new Promise((resolve) => setTimeout(resolve, 60)); // past 2 x shutdownTimeoutMs
+    expect(await app.get(LeaderWorkTracker).drain('leader', Date.now() + 5)).toBe(true);
   });
 });
