@@ -109,8 +109,8 @@ describe('review-gate-3 finding 2: the testing kit stepDown() does not await its
 
 // ---------------------------------------------------------------------------------------------
 // Finding 3 (low): a forced cut (the fallback timer, 2 x shutdownTimeoutMs after a stop/step-down
-// that no drain followed: a custom `createElector` that ignores beforeHandover, the kit's
-// endLeadership('stopped')) is remembered per lease name with no tie to its tenure, and consumed by
+// that no drain followed, or whose undo was lost: finding 4; or a custom `createElector` that ignores
+// beforeHandover) is remembered per lease name with no tie to its tenure, and consumed by
 // the NEXT drain of that lease whenever it comes: a later tenure, hours later, whose work has all
 // ended, then refuses to release (stepDown/yieldTo/shutdown leave the lease to expire: one lease
 // duration without a leader, and a yieldTo's successor waits for the expiry). The cut stream's run

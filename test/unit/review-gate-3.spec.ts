@@ -181,3 +181,23 @@ describe('review-gate-3 held: the real elector at step-down', () => {
     expect(store.releases).toBe(1);
   });
 });
+
+describe('review-gate-3 held: stop during a step-down drain', () => {
+  it('app.close() while the step-down drain waits for a stream: the lease is never released beside it', async () => {
+    const store = new WatchedStore();
+    const started = await bootReal(store);
+    const job = started.get(EndlessStream);
+    let ended = false;
+    job.stream().subscribe({ complete: () => (ended = true), error: () => (ended = true) });
+    job.source.next(1);
+    const stepping = started.get(LeaderElectionService).stepDown();
+    await new Promise((resolve) => setImmediate(resolve));
+    const closing = started.close();
+    app = undefined;
+    await Promise.all([stepping, closing]);
+    job.source.next(2);
+    expect(ended).toBe(true);
+    expect(job.writes).toEqual([1]);
+    expect(store.releases).toBe(0);
+  });
+});
