@@ -1,0 +1,203 @@
+import 'reflect-metadata';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { Injectable, type INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { Observable, Subject, tap } from 'rxjs';
+import {
+  LeaderElectionModule,
+  LeaderElectionService,
+  LeaderElector,
+  LeaderOnly,
+  MemoryLeaseStore,
+  silentLogger,
+} from '../../lib/index.js';
+import { ManualClock } from '../../lib/testing/index.js';
+import { LeaderWorkTracker } from '../../lib/nest/leader-work.tracker.js';
+
+// Third hostile review of the gate (2026-12-07, issue 19), of merge 7af3b6c: rules that held. The
+// findings (failing tests) are in test/pending/review-gate-3.spec.ts.
+
+let app: INestApplication | undefined;
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+});
+
+const never = (): Promise<boolean> => new Promise<boolean>(() => undefined);
+
+async function leaderOnManualClock(): Promise<{
+  clock: ManualClock;
+  store: MemoryLeaseStore;
+  elector: LeaderElector;
+  drains: AbortSignal[];
+}> {
+  const clock = new ManualClock();
+  const store = new MemoryLeaseStore(clock);
+  const drains: AbortSignal[] = [];
+  const elector = new LeaderElector(
+    store,
+    { leaseName: 'jobs', identity: 'a', presence: false, retryJitter: 0 },
+    {
+      clock,
+      logger: silentLogger,
+      beforeHandover: (gaveUp) => {
+        drains.push(gaveUp!);
+        return never(); // a stream still running within the drain
+      },
+    },
+  );
+  await elector.start();
+  expect(elector.isLeader()).toBe(true);
+  return { clock, store, elector, drains };
+}
+
+describe('review-gate-3 held: the drain of a released tenure is cut at the tenure deadline', () => {
+  it('stepDown({ cooldownMs }): gaveUp fires exactly at tSend + D - safetyMargin, and the lease is not released', async () => {
+    const { clock, store, elector, drains } = await leaderOnManualClock();
+    await clock.advance(3_000); // before the first renewal: the deadline is the acquire's
+    const remaining = elector.leadership!.remainingMs();
+    const stepping = elector.stepDown({ cooldownMs: 60_000 });
+    for (let i = 0; i < 20 && drains.length === 0; i++) await clock.advance(0);
+    expect(drains).toHaveLength(1);
+    await clock.advance(remaining - 1);
+    expect(drains[0]!.aborted).toBe(false); // the stream may go on while the tenure is valid
+    await clock.advance(1);
+    expect(drains[0]!.aborted).toBe(true);
+    await stepping;
+    expect((await store.observe('jobs', new AbortController().signal)).holder).toBe('a'); // left to expire
+    await elector.stop({ release: false, beforeRelease: async () => true });
+  });
+
+  it('stop() that releases: gaveUp fires by the deadline; one drain only', async () => {
+    const { clock, elector } = await leaderOnManualClock();
+    const remaining = elector.leadership!.remainingMs();
+    const signals: AbortSignal[] = [];
+    const stopping = elector.stop({
+      beforeRelease: (gaveUp) => {
+        signals.push(gaveUp!);
+        return never();
+      },
+    });
+    for (let i = 0; i < 20 && signals.length === 0; i++) await clock.advance(0);
+    await clock.advance(remaining);
+    expect(signals.map((signal) => signal.aborted)).toEqual([true]);
+    await stopping;
+  });
+});
+
+describe('review-gate-3 held: the tracker', () => {
+  it('a deferred cut undone (the stream ended on its own) leaves no timer: the next drain releases', async () => {
+    const tracker = new LeaderWorkTracker({ shutdownTimeoutMs: 5, logger: false } as never);
+    let cut = false;
+    const undo = tracker.cutWhenDrainGivesUp('jobs', () => (cut = true));
+    undo();
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(cut).toBe(false);
+    expect(await tracker.drain('jobs', Date.now() + 5)).toBe(true);
+  });
+
+  it('gaveUp cuts only the deferred streams of its own lease', async () => {
+    const tracker = new LeaderWorkTracker({ shutdownTimeoutMs: 10_000, logger: false } as never);
+    const cuts: string[] = [];
+    const undoA = tracker.cutWhenDrainGivesUp('a', () => cuts.push('a'));
+    const undoB = tracker.cutWhenDrainGivesUp('b', () => cuts.push('b'));
+    const done = tracker.trackRun('a');
+    const gaveUp = new AbortController();
+    const draining = tracker.drain('a', Date.now() + 10_000, gaveUp.signal);
+    gaveUp.abort();
+    expect(await draining).toBe(false);
+    expect(cuts).toEqual(['a']);
+    done();
+    undoA();
+    undoB();
+  });
+});
+
+@Injectable()
+class EndlessStream {
+  readonly source = new Subject<number>();
+  writes: number[] = [];
+  @LeaderOnly()
+  stream(): Observable<number> {
+    return this.source.pipe(tap((value) => this.writes.push(value)));
+  }
+}
+
+class WatchedStore extends MemoryLeaseStore {
+  releases = 0;
+  override async release(...args: Parameters<MemoryLeaseStore['release']>): Promise<void> {
+    this.releases++;
+    return super.release(...args);
+  }
+}
+
+async function bootReal(store: WatchedStore): Promise<INestApplication> {
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      LeaderElectionModule.forRoot({
+        store,
+        identity: 'pod-a',
+        presence: false,
+        logger: false,
+        shutdownTimeoutMs: 50,
+      }),
+    ],
+    providers: [EndlessStream],
+  }).compile();
+  app = moduleRef.createNestApplication();
+  await app.init();
+  return app;
+}
+
+describe('review-gate-3 held: the real elector at step-down', () => {
+  it('await stepDown() resolves after the drain: a stream that does not end is cut by then, the lease not released', async () => {
+    const store = new WatchedStore();
+    const started = await bootReal(store);
+    const job = started.get(EndlessStream);
+    let ended = false;
+    job.stream().subscribe({ complete: () => (ended = true), error: () => (ended = true) });
+    job.source.next(1);
+    await started.get(LeaderElectionService).stepDown();
+    job.source.next(2);
+    expect(ended).toBe(true);
+    expect(job.writes).toEqual([1]);
+    expect(store.releases).toBe(0);
+  });
+
+  it('a stream that completes within the drain is not cut: all its values, then the lease is released', async () => {
+    const store = new WatchedStore();
+    const started = await bootReal(store);
+    const job = started.get(EndlessStream);
+    let completed = false;
+    job.stream().subscribe({ complete: () => (completed = true) });
+    job.source.next(1);
+    const stepping = started.get(LeaderElectionService).stepDown();
+    await new Promise((resolve) => setImmediate(resolve));
+    job.source.next(2); // within the drain
+    job.source.complete();
+    await stepping;
+    expect(completed).toBe(true);
+    expect(job.writes).toEqual([1, 2]);
+    expect(store.releases).toBe(1);
+  });
+});
+
+describe('review-gate-3 held: stop during a step-down drain', () => {
+  it('app.close() while the step-down drain waits for a stream: the lease is never released beside it', async () => {
+    const store = new WatchedStore();
+    const started = await bootReal(store);
+    const job = started.get(EndlessStream);
+    let ended = false;
+    job.stream().subscribe({ complete: () => (ended = true), error: () => (ended = true) });
+    job.source.next(1);
+    const stepping = started.get(LeaderElectionService).stepDown();
+    await new Promise((resolve) => setImmediate(resolve));
+    const closing = started.close();
+    app = undefined;
+    await Promise.all([stepping, closing]);
+    job.source.next(2);
+    expect(ended).toBe(true);
+    expect(job.writes).toEqual([1]);
+    expect(store.releases).toBe(0);
+  });
+});
