@@ -242,6 +242,13 @@ const SCHEDULES: Array<{ name: string; schedule: PinnedSchedule }> = [
       ],
     ),
   },
+  {
+    name: "open on the new core: a replica paused right after observing the lease free acquires on its 9-second-old observation, 21 ms into a named successor's window ([h], stepdown seed 20261208 #14307)",
+    schedule: pin({ replicas: 4, presence: true, startMask: 13 }, 0, [
+      { op: { t: 'pause', r: 0, ms: 9225 }, dtMs: 9212 },
+      { op: { t: 'yieldTo', to: 2 }, dtMs: 3000 },
+    ]),
+  },
 ];
 
 export const PINNED: Array<{ name: string; scenario: () => Scenario }> = SCHEDULES.map(
