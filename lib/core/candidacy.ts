@@ -313,6 +313,9 @@ export class Candidacy {
             identity: host.lease.identity,
             durationSeconds: host.lease.options.leaseDurationSeconds,
             minimumTerm: host.highestTermSeen(),
+            // Taken only if the free record we saw is still that record: a pause or a slow request
+            // between the observation and the acquire cannot make a stale "free" win (GUARANTEES.md).
+            ...(!observation.held && observation.etag !== undefined ? { ifMatch: observation.etag } : {}),
           },
           signal,
         ),
@@ -389,5 +392,6 @@ export function trustedObservation(observation: LeaseObservation): LeaseObservat
     acquiredAt: observation.acquiredAt,
     ...(recoveredTerm !== undefined ? { recoveredTerm } : {}),
     ...(successor !== undefined ? { successor } : {}),
+    ...(typeof observation.etag === 'string' ? { etag: observation.etag } : {}),
   };
 }

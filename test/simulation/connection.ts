@@ -90,7 +90,9 @@ export class Connection implements LeaseStore, PresenceStore {
   acquire(request: AcquireRequest, signal: AbortSignal): Promise<AcquireResult> {
     this.leaseIds.set(request.leaseName, request.leaseId);
     const sentAt = this.network.sched.now;
-    const args = `min ${request.minimumTerm ?? 0}${request.recoveredTerm !== undefined ? ` recovered ${request.recoveredTerm}` : ''}`;
+    const args =
+      `min ${request.minimumTerm ?? 0}${request.recoveredTerm !== undefined ? ` recovered ${request.recoveredTerm}` : ''}` +
+      (request.ifMatch !== undefined ? ` if-match ${request.ifMatch}` : '');
     const pending = this.send(
       'acquire',
       request.leaseName,
@@ -102,7 +104,9 @@ export class Connection implements LeaseStore, PresenceStore {
       (result) =>
         result.acquired
           ? `acquired term ${result.term} (previous ${result.previousTerm ?? '?'})`
-          : 'refused (409 held)',
+          : result.observation.etag !== undefined
+            ? `refused (412 record changed: ${describeObservation(result.observation)})`
+            : 'refused (409 held)',
       args,
     );
     return pending.then(

@@ -319,6 +319,7 @@ export class World implements Network {
     if (!record || this.model.isHeld(record) || record.successor === undefined) return;
     if (record.releasedAt === undefined || request.identity === record.successor) return;
     if (sentAt <= record.releasedAt) return; // sent before the hand-over
+    if (!this.model.conditionHolds(request)) return; // refused by its If-Match: takes nothing
     const inst = this.instOf(replica, request.leaseId, request.leaseName);
     if (inst && inst.lastAcquireDefinite.get(request.leaseName) === false) return; // retrying an unknown outcome
     const windowEnd = record.releasedAt + this.preferenceWindowMs;
