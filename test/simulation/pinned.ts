@@ -249,6 +249,29 @@ const SCHEDULES: Array<{ name: string; schedule: PinnedSchedule }> = [
       { op: { t: 'yieldTo', to: 2 }, dtMs: 3000 },
     ]),
   },
+  {
+    name: 'on the new core: a replica whose last acquire got a 503 (outcome unknown) ignores the successor named on the free lease and takes it; the successor never leads ([i], successor seed 20261209 #16502)',
+    schedule: pin(
+      {
+        replicas: 5,
+        presence: true,
+        priorities: [2, 0, 1, 0, 1],
+        failbackAfterMs: 0,
+        startMask: 30,
+      },
+      2,
+      [
+        {
+          op: { t: 'fault', kind: 'transient', ms: 26082, delayMs: 50, ops: ['acquire', 'list'] },
+          dtMs: 3000,
+        },
+        { op: { t: 'yieldOnAcquire', to: 1 }, dtMs: 17070 },
+        { op: { t: 'flapSide', n: 1 }, dtMs: 6417 },
+        { op: { t: 'wait' }, dtMs: 19579 },
+        { op: { t: 'yieldOnAcquire', to: 0 }, dtMs: 11953 },
+      ],
+    ),
+  },
 ];
 
 export const PINNED: Array<{ name: string; scenario: () => Scenario }> = SCHEDULES.map(

@@ -149,3 +149,39 @@ describe('a record lost between the observation and the acquire', () => {
     expect([a, b, c].filter((x) => x.elector.isLeader())).toHaveLength(1);
   });
 });
+
+describe('candidacy: an acquire in doubt (its answer was an error) does not override a hand-over', () => {
+  it('the retry after an unknown outcome is conditional too: a release to a named successor in between makes it take nothing', async () => {
+    const h = setup();
+    const a = h.candidate('a');
+    a.store.inject('acquire', { type: 'transient' }); // a's first acquire: outcome unknown to a
+    a.store.inject('acquire', { type: 'delay', ms: 500 }); // its retry reaches the store 500 ms late
+    a.elector.start();
+    await h.clock.advance(100);
+    await h.memory.acquire(request('id-b', 'b'), live()); // b leads
+    // a's next poll sees b's lease held and, its outcome unknown, retries (idempotent for its own id).
+    while (a.store.callsOf('acquire').length < 2) await h.clock.advance(50);
+    await h.memory.release('jobs', 'id-b', live(), { successor: 'c' }); // b hands over to c meanwhile
+    await h.clock.advance(1_000);
+    expect(a.elector.isLeader()).toBe(false);
+    expect(await h.memory.observe('jobs', live())).toMatchObject({ held: false, successor: 'c' });
+  });
+
+  it('a lease observed free with a named successor is left to it for the window, also right after an acquire in doubt', async () => {
+    const h = setup();
+    const a = h.candidate('a');
+    a.store.inject('acquire', { type: 'transient' });
+    a.elector.start();
+    await h.clock.advance(100);
+    await h.memory.acquire(request('id-b', 'b'), live());
+    await h.memory.release('jobs', 'id-b', live(), { successor: 'c' });
+    const polls = a.store.callsOf('observe').length;
+    while (a.store.callsOf('observe').length === polls) await h.clock.advance(50); // a's next poll
+    await h.clock.advance(1_000);
+    expect(a.elector.isLeader()).toBe(false);
+    expect(a.store.callsOf('acquire')).toHaveLength(1);
+    // c never comes: after the preference window a takes the lease.
+    await h.clock.advance(30_000);
+    expect(a.elector.isLeader()).toBe(true);
+  });
+});
