@@ -46,6 +46,8 @@ export interface Network {
   model: AzureModel;
   net: Owner;
   faultFor(replica: number, op: Operation, lease: string): Fault | undefined;
+  /** The store reports no record versions: observations carry no etag. */
+  readonly unversioned?: boolean;
   latency(): number;
   trace(line: string): void;
   /** Called as an acquire is about to be processed (for the hand-over window check). */
@@ -79,7 +81,7 @@ export class Connection implements LeaseStore, PresenceStore {
     let life: number | undefined;
     const observe = (): LeaseObservation => {
       life = this.network.model.leases.get(leaseName)?.life ?? 0;
-      return this.network.model.observe(leaseName);
+      return this.versioned(this.network.model.observe(leaseName));
     };
     return this.send('observe', leaseName, signal, observe, describeObservation).then((observation) => {
       this.network.told?.(this.replica, leaseName, observation.term, life);
@@ -99,7 +101,8 @@ export class Connection implements LeaseStore, PresenceStore {
       signal,
       (partial) => {
         this.network.beforeAcquire?.(this.replica, request, sentAt);
-        return this.network.model.acquire(request, !partial);
+        const result = this.network.model.acquire(request, !partial);
+        return result.acquired ? result : { ...result, observation: this.versioned(result.observation) };
       },
       (result) =>
         result.acquired
@@ -177,6 +180,12 @@ export class Connection implements LeaseStore, PresenceStore {
       (records) =>
         records.map((r) => `${r.identity}(p${r.priority},${Math.round(r.ageMs / 1000)}s)`).join(' '),
     );
+  }
+
+  private versioned(observation: LeaseObservation): LeaseObservation {
+    if (!this.network.unversioned) return observation;
+    const { etag: _etag, ...rest } = observation;
+    return rest;
   }
 
   private send<T>(
