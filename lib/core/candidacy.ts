@@ -151,7 +151,8 @@ export class Candidacy {
         this.clock.now() >= this.retiredUntil;
       const shouldAcquire = this.outcomeUnknown || !observation.held || recordedAsOurs;
       if (!shouldAcquire || !host.lease.options.preference.canLead) return this.pollDelay();
-      if (!observation.held && !this.outcomeUnknown) {
+      // Also after an acquire in doubt: a lease observed free is not ours now, so the preferences apply.
+      if (!observation.held) {
         const listedAt = this.presenceListings;
         if (await this.leavesFreeLeaseToOthers(observation)) return this.pollDelay();
         // The priority check listed presence (I/O): the lease may have been taken and handed to a
@@ -313,6 +314,9 @@ export class Candidacy {
             identity: host.lease.identity,
             durationSeconds: host.lease.options.leaseDurationSeconds,
             minimumTerm: host.highestTermSeen(),
+            // Taken only if the record is still the one observed: a pause or a slow request between
+            // the observation and the acquire cannot make a stale observation win (GUARANTEES.md).
+            ...(observation.etag !== undefined ? { ifMatch: observation.etag } : {}),
           },
           signal,
         ),
@@ -389,5 +393,6 @@ export function trustedObservation(observation: LeaseObservation): LeaseObservat
     acquiredAt: observation.acquiredAt,
     ...(recoveredTerm !== undefined ? { recoveredTerm } : {}),
     ...(successor !== undefined ? { successor } : {}),
+    ...(typeof observation.etag === 'string' ? { etag: observation.etag } : {}),
   };
 }

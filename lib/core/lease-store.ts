@@ -65,6 +65,13 @@ export interface AcquireRequest {
    * every acquisition that does not set it.
    */
   recoveredTerm?: number;
+  /**
+   * Acquire only if the lease record is still the version an observation reported
+   * ({@link LeaseObservation.etag}); otherwise take nothing and answer `acquired: false` with a fresh
+   * observation. Set on acquires made because an observation showed the lease free, so that an
+   * observation made stale by a pause or a slow network is never acted on (docs/GUARANTEES.md).
+   */
+  ifMatch?: string;
 }
 
 export interface LeaseObservation {
@@ -83,6 +90,12 @@ export interface LeaseObservation {
    * acquisition. Other candidates leave the free lease to it for one preference window.
    */
   successor?: string;
+  /**
+   * Opaque version of the record: it changes whenever a tenure begins (every acquisition writes its
+   * term) and when the record is created or a successor is named, never on renewals. Optional: a
+   * store without versions omits it, and its acquires are then unconditional.
+   */
+  etag?: string;
 }
 
 export type AcquireResult =

@@ -24,7 +24,11 @@ import {
   type AcquireResult,
 } from '../../lib/core/lease-store.js';
 import { InvalidElectionOptionError } from '../../lib/core/election-options.js';
-import { AzureBlobLeaseStore, METADATA } from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
+import {
+  ABSENT_RECORD_ETAG,
+  AzureBlobLeaseStore,
+  METADATA,
+} from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY, azuriteConnectionString } from '../support/azurite.mjs';
 import { RecordingLogger } from '../support/recording-logger.js';
 
@@ -224,6 +228,88 @@ describe('AzureBlobLeaseStore on Azurite: acquire, terms and metadata', () => {
     // Still ours: renew works with the same id.
     await expect(store.renew(lease, leaseId, live())).resolves.toBeUndefined();
     await store.release(lease, leaseId, live());
+  });
+});
+
+describe('AzureBlobLeaseStore on Azurite: acquire conditional on the record observed (ifMatch)', () => {
+  const request = (lease: string, identity: string, ifMatch?: string) => ({
+    leaseName: lease,
+    leaseId: randomUUID(),
+    identity,
+    durationSeconds: D_SECONDS,
+    ...(ifMatch !== undefined ? { ifMatch } : {}),
+  });
+
+  it('a stale observation takes nothing: acquired false with a fresh observation; the fresh ETag acquires', async () => {
+    const lease = leaseName('if-match');
+    const first = request(lease, 'a');
+    await store.acquire(first, live());
+    await store.release(lease, first.leaseId, live());
+    const seen = await store.observe(lease, live());
+    expect(seen).toMatchObject({ held: false, term: 1, etag: expect.stringMatching(/^".+"$/) });
+    // While that observation is on its way, b leads (term 2) and hands the lease over to c.
+    const b = request(lease, 'b');
+    await store.acquire(b, live());
+    await store.release(lease, b.leaseId, live(), { successor: 'c' });
+
+    const stale = await store.acquire(request(lease, 'x', seen.etag), live());
+    const now = await store.observe(lease, live());
+    expect(stale).toEqual({ acquired: false, observation: now });
+    expect(now).toMatchObject({ held: false, holder: 'b', term: 2, successor: 'c' });
+    expect(now.etag).not.toBe(seen.etag);
+
+    expect(await store.acquire(request(lease, 'c', now.etag), live())).toMatchObject({
+      acquired: true,
+      term: 3,
+    });
+  });
+
+  it('renewals and a plain release keep the ETag: an observation of the freed lease still acquires', async () => {
+    const lease = leaseName('if-match-renew');
+    const a = request(lease, 'a');
+    await store.acquire(a, live());
+    const held = await store.observe(lease, live());
+    await store.renew(lease, a.leaseId, live());
+    await store.release(lease, a.leaseId, live());
+    const free = await store.observe(lease, live());
+    expect(free.etag).toBe(held.etag);
+    expect(await store.acquire(request(lease, 'b', held.etag), live())).toMatchObject({
+      acquired: true,
+      term: 2,
+    });
+  });
+
+  it('a blob observed missing: the acquire creates it; if someone else created it since, nothing is taken', async () => {
+    await container.createIfNotExists();
+    const lease = leaseName('if-match-absent');
+    const missing = await store.observe(lease, live());
+    expect(missing.etag).toBe(ABSENT_RECORD_ETAG);
+    expect(await store.acquire(request(lease, 'a', missing.etag), live())).toMatchObject({
+      acquired: true,
+      term: 1,
+    });
+
+    const other = leaseName('if-match-absent-raced');
+    const seen = await store.observe(other, live());
+    const b = request(other, 'b');
+    await store.acquire(b, live()); // b creates the blob and leads
+    await store.release(other, b.leaseId, live(), { successor: 'c' });
+    const refused = await store.acquire(request(other, 'x', seen.etag), live());
+    expect(refused).toMatchObject({ acquired: false, observation: { held: false, term: 1, successor: 'c' } });
+  });
+
+  it('the observed blob was deleted: nothing is taken (no blob is created), the fresh observation shows it missing', async () => {
+    const lease = leaseName('if-match-deleted');
+    const a = request(lease, 'a');
+    await store.acquire(a, live());
+    await store.release(lease, a.leaseId, live());
+    const seen = await store.observe(lease, live());
+    await container.getBlobClient(lease).delete();
+    expect(await store.acquire(request(lease, 'x', seen.etag), live())).toEqual({
+      acquired: false,
+      observation: { held: false, term: 0, etag: ABSENT_RECORD_ETAG },
+    });
+    expect(await container.getBlobClient(lease).exists()).toBe(false);
   });
 });
 
@@ -471,13 +557,21 @@ describe('AzureBlobLeaseStore on Azurite: renew and release', () => {
 describe('AzureBlobLeaseStore on Azurite: observe', () => {
   it('returns { held: false, term: 0 } for a missing blob', async () => {
     await container.createIfNotExists();
-    expect(await store.observe(leaseName('missing'), live())).toEqual({ held: false, term: 0 });
+    expect(await store.observe(leaseName('missing'), live())).toEqual({
+      held: false,
+      term: 0,
+      etag: ABSENT_RECORD_ETAG,
+    });
   });
 
   it('returns { held: false, term: 0 } for a missing container', async () => {
     const missing = new AzureBlobLeaseStore({ connectionString, containerName: `it-none-${suffix}` });
     expect(await service.getContainerClient(`it-none-${suffix}`).exists()).toBe(false);
-    expect(await missing.observe(leaseName('missing'), live())).toEqual({ held: false, term: 0 });
+    expect(await missing.observe(leaseName('missing'), live())).toEqual({
+      held: false,
+      term: 0,
+      etag: ABSENT_RECORD_ETAG,
+    });
   });
 });
 

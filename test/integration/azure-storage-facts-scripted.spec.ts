@@ -2,7 +2,9 @@ import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
 import { BlobServiceClient, type StoragePipelineOptions } from '@azure/storage-blob';
+import { AzureBlobLeaseStore } from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
 
 // Azure behaviour that Azurite cannot show, against a scripted Blob endpoint on loopback with the real
 // SDK: the wire form of a conditional Break Lease (Azurite accepts it either way) and throttling
@@ -102,6 +104,90 @@ describe('Break Lease on the wire (scripted Blob endpoint)', () => {
         request!.headers['if-match'],
         request!.headers['x-ms-lease-id'],
       ]).toEqual(['break', '0', etag, undefined]);
+    },
+  );
+});
+
+describe('Acquire Lease with If-Match on the wire (scripted Blob endpoint)', () => {
+  it('a conditional acquire sends the duration, the proposed lease id and If-Match exactly as given; Azure’s 412 ConditionNotMet surfaces as such', async () => {
+    const { service, seen } = await scriptedEndpoint(() => errorAnswer(412, 'ConditionNotMet'), NO_RETRIES);
+    const leaseId = '0b1d6c2e-4f7a-4c39-9d7e-2a5b8c1f3e60';
+    const candidate = service
+      .getContainerClient('locks')
+      .getBlobClient('records/jobs')
+      .getBlobLeaseClient(leaseId);
+
+    const answer = await refusal(
+      candidate.acquireLease(15, { conditions: { ifMatch: '"0x8DD1C2B3A4F5E60"' } }),
+    );
+
+    expect(answer).toEqual({ status: 412, code: 'ConditionNotMet' });
+    expect(seen).toHaveLength(1);
+    expect([
+      seen[0]!.method,
+      new URL(seen[0]!.url!, 'http://x').searchParams.get('comp'),
+      seen[0]!.headers['x-ms-lease-action'],
+      seen[0]!.headers['x-ms-lease-duration'],
+      seen[0]!.headers['x-ms-proposed-lease-id'],
+      seen[0]!.headers['if-match'],
+    ]).toEqual(['PUT', 'lease', 'acquire', '15', leaseId, '"0x8DD1C2B3A4F5E60"']);
+  });
+
+  it.each([
+    [412, 'ConditionNotMet'],
+    [409, 'LeaseAlreadyPresent'],
+    [404, 'BlobNotFound'],
+  ])(
+    'AzureBlobLeaseStore: a conditional acquire answered %d %s takes nothing, creates nothing and reports not acquired (Azure does not document which of these a stale ETag on a leased or deleted blob gets)',
+    async (status, code) => {
+      const properties: Answer = {
+        status: 200,
+        headers: {
+          etag: '"0x8DD1C2B3A4F5E61"',
+          'x-ms-lease-state': 'leased',
+          'x-ms-lease-status': 'locked',
+          'x-ms-meta-leader': 'b',
+          'x-ms-meta-term': '2',
+          'x-ms-blob-type': 'BlockBlob',
+        },
+      };
+      const again = status === 404 ? errorAnswer(404, 'BlobNotFound') : properties; // the fresh observation
+      const { seen } = await scriptedEndpoint(
+        (n) => (n === 0 ? errorAnswer(status, code) : again),
+        NO_RETRIES,
+      );
+      const port = (server!.address() as AddressInfo).port;
+      const store = new AzureBlobLeaseStore({
+        connectionString: `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5LWtleS1rZXk=;BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1;`,
+        containerName: 'locks',
+      });
+      const result = await store.acquire(
+        {
+          leaseName: 'jobs',
+          leaseId: randomUUID(),
+          identity: 'x',
+          durationSeconds: 15,
+          ifMatch: '"0x8DD1C2B3A4F5E60"',
+        },
+        new AbortController().signal,
+      );
+
+      expect(result.acquired).toBe(false);
+      if (status === 412)
+        expect(result).toEqual({
+          acquired: false,
+          observation: expect.objectContaining({
+            held: true,
+            holder: 'b',
+            term: 2,
+            etag: '"0x8DD1C2B3A4F5E61"',
+          }),
+        });
+      if (status === 404)
+        expect(result).toEqual({ acquired: false, observation: { held: false, term: 0, etag: 'absent' } });
+      // The acquire was the store's first request and its only write: no blob created, no metadata written.
+      expect(seen[0]!.headers['if-match']).toBe('"0x8DD1C2B3A4F5E60"');
+      expect(seen.map((request) => request.method)).toEqual(status === 409 ? ['PUT'] : ['PUT', 'HEAD']);
     },
   );
 });

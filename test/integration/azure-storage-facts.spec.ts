@@ -222,6 +222,74 @@ describe('Break Lease (the fast-failover takeover)', () => {
   });
 });
 
+describe('Acquire Lease with If-Match (the election acquires only the record it observed)', () => {
+  it('acquire with If-Match on a stale ETag answers 412 ConditionNotMet and takes nothing; with the current ETag it acquires, leaving the ETag as it was', async () => {
+    const blob = await emptyBlob(uniqueName('conditional-acquire'));
+    const observed = await observe(blob); // a follower sees the lease free
+    // Meanwhile another replica leads (its acquisition writes the term) and hands the lease over.
+    const other = blob.getBlobLeaseClient(randomUUID());
+    await other.acquireLease(15);
+    const term = await blob.setMetadata({ term: '1' }, { conditions: { leaseId: other.leaseId } });
+    await other.releaseLease();
+
+    const stale = blob.getBlobLeaseClient(randomUUID());
+    expect(await refusal(stale.acquireLease(15, { conditions: { ifMatch: observed.etag } }))).toEqual({
+      status: 412,
+      code: 'ConditionNotMet',
+    });
+    const after = await observe(blob);
+    expect([after.leaseState, after.leaseStatus, after.etag]).toEqual(['available', 'unlocked', term.etag]);
+
+    const current = blob.getBlobLeaseClient(randomUUID());
+    const acquired = await current.acquireLease(15, { conditions: { ifMatch: after.etag } });
+    expect(acquired.etag).toBe(term.etag);
+    expect([(await observe(blob)).leaseState, (await observe(blob)).etag]).toEqual(['leased', term.etag]);
+    await current.releaseLease();
+  });
+
+  it('acquire with If-Match on a blob leased by another: 409 LeaseAlreadyPresent with the current ETag; with a stale one 412 on Azurite', async () => {
+    const blob = await emptyBlob(uniqueName('conditional-acquire-held'));
+    const observed = await observe(blob);
+    const holder = blob.getBlobLeaseClient(randomUUID());
+    await holder.acquireLease(15);
+    expect(
+      await refusal(
+        blob.getBlobLeaseClient(randomUUID()).acquireLease(15, { conditions: { ifMatch: observed.etag } }),
+      ),
+    ).toEqual({ status: 409, code: 'LeaseAlreadyPresent' });
+    await blob.setMetadata({ term: '1' }, { conditions: { leaseId: holder.leaseId } });
+    // Stale ETag and a held lease: Azurite checks the condition first (D4 of docs/azure-storage-facts.md);
+    // the election treats 409 and 412 alike (nothing taken).
+    expect(
+      await refusal(
+        blob.getBlobLeaseClient(randomUUID()).acquireLease(15, { conditions: { ifMatch: observed.etag } }),
+      ),
+    ).toEqual({ status: 412, code: 'ConditionNotMet' });
+    await holder.renewLease(); // still the holder's lease
+  });
+
+  it('acquire with If-Match on a deleted blob answers 412 ConditionNotMet on Azurite (D9); Put Blob with If-None-Match * on an existing blob answers 409 BlobAlreadyExists', async () => {
+    const name = uniqueName('conditional-acquire-deleted');
+    const blob = await emptyBlob(name);
+    const observed = await observe(blob);
+    await blob.delete();
+    expect(
+      await refusal(
+        blob.getBlobLeaseClient(randomUUID()).acquireLease(15, { conditions: { ifMatch: observed.etag } }),
+      ),
+    ).toEqual({ status: 412, code: 'ConditionNotMet' });
+    expect(await blob.exists()).toBe(false); // nothing was created
+    // A blob observed missing is created with If-None-Match *: it fails once someone else created it.
+    const created = await container
+      .getBlockBlobClient(name)
+      .upload('', 0, { conditions: { ifNoneMatch: '*' } });
+    expect(created.etag).not.toBe(observed.etag); // a recreated blob never shows the old ETag
+    expect(
+      await refusal(container.getBlockBlobClient(name).upload('', 0, { conditions: { ifNoneMatch: '*' } })),
+    ).toEqual({ status: 409, code: 'BlobAlreadyExists' });
+  });
+});
+
 describe('Last-Modified and Date (staleness in server time)', () => {
   it('Date and Last-Modified are RFC 1123 with whole seconds on properties, writes, lease answers and listings', async () => {
     const name = uniqueName('resolution');

@@ -21,7 +21,15 @@ export interface LeaseRecord {
   successor?: string;
   /** How the lease last became free: drives the successor-window check. */
   releasedAt?: number;
+  /**
+   * The blob's ETag: a new value whenever the blob is created or its metadata is written (every
+   * acquisition that writes its term, a named successor), never on lease operations (Azure's rule).
+   */
+  etag: string;
 }
+
+/** The ETag an observation of a missing blob reports: acquire with it only while the blob is still missing. */
+export const ABSENT_ETAG = 'absent';
 
 /** What the model reports to the invariant checker as each request lands. */
 export type StoreEffect =
@@ -44,6 +52,7 @@ export class AzureModel {
     Map<string, { announcement: PresenceAnnouncement; refreshedAt: number }>
   >();
   private lives = 0;
+  private etags = 0;
   private deletingUntil = -Infinity;
   onEffect?: (effect: StoreEffect) => void;
 
@@ -56,13 +65,14 @@ export class AzureModel {
   observe(lease: string): LeaseObservation {
     this.checkContainer();
     const record = this.leases.get(lease);
-    if (!record) return { held: false, term: 0 };
+    if (!record) return { held: false, term: 0, etag: ABSENT_ETAG };
     return {
       held: this.isHeld(record),
       ...(record.holder !== undefined ? { holder: record.holder } : {}),
       term: record.term,
       ...(record.recoveredTerm !== undefined ? { recoveredTerm: record.recoveredTerm } : {}),
       ...(record.successor !== undefined ? { successor: record.successor } : {}),
+      etag: record.etag,
     };
   }
 
@@ -70,8 +80,11 @@ export class AzureModel {
   acquire(request: AcquireRequest, writeTerm = true): AcquireResult {
     this.checkContainer();
     let record = this.leases.get(request.leaseName);
+    if (!this.conditionHolds(request))
+      return { acquired: false, observation: this.observe(request.leaseName) };
     if (!record) {
-      record = { life: ++this.lives, expiresAt: -Infinity, durationMs: 0, term: 0 };
+      const etag = this.nextEtag();
+      record = { life: ++this.lives, expiresAt: -Infinity, durationMs: 0, term: 0, etag };
       this.leases.set(request.leaseName, record);
     }
     if (this.isHeld(record) && record.leaseId !== request.leaseId) {
@@ -96,6 +109,7 @@ export class AzureModel {
     record.holder = request.identity;
     record.recoveredTerm = request.recoveredTerm;
     record.successor = undefined;
+    record.etag = this.nextEtag();
     this.onEffect?.({
       type: 'acquired',
       lease: request.leaseName,
@@ -105,6 +119,12 @@ export class AzureModel {
       life: record.life,
     });
     return { acquired: true, term: record.term, previousTerm };
+  }
+
+  /** Acquire's If-Match: the record is still the version observed (for a missing blob: still missing); 412 otherwise. */
+  conditionHolds(request: AcquireRequest): boolean {
+    const etag = this.leases.get(request.leaseName)?.etag ?? ABSENT_ETAG;
+    return request.ifMatch === undefined || request.ifMatch === etag;
   }
 
   renew(lease: string, leaseId: string): void {
@@ -125,7 +145,10 @@ export class AzureModel {
     // 409/404 on release count as released.
     if (!record || record.leaseId !== leaseId) return;
     this.onEffect?.({ type: 'released', lease, leaseId, ...(successor !== undefined ? { successor } : {}) });
-    if (successor !== undefined) record.successor = successor;
+    if (successor !== undefined) {
+      record.successor = successor;
+      record.etag = this.nextEtag(); // the successor is written into metadata
+    }
     record.leaseId = undefined;
     record.expiresAt = -Infinity;
     record.releasedAt = this.now();
@@ -165,6 +188,10 @@ export class AzureModel {
     this.presence.clear();
     this.deletingUntil = this.now() + deletionMs;
     this.onEffect?.({ type: 'record-lost' });
+  }
+
+  private nextEtag(): string {
+    return `"0x${(++this.etags).toString(16)}"`;
   }
 
   private checkContainer(): void {

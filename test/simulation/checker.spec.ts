@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { AcquireRequest } from '../../lib/core/lease-store.js';
+import { PINNED } from './pinned.js';
+import { runScenario } from './scenario.js';
 import { World, type SimConfig } from './world.js';
 
 /**
@@ -73,6 +75,17 @@ describe('simulation checker: every invariant can fail', () => {
       await world.advance(1000);
     });
     expect(violation).toBe('f');
+  });
+
+  it('(h) a store whose If-Match never fails: the pinned paused-observer schedule takes the successor’s lease', async () => {
+    const pinned = PINNED.find((p) => p.name.startsWith('open on the new core: a replica paused'))!;
+    const violation = await runScenario(pinned.scenario(), false, (world) => {
+      world.model.conditionHolds = () => true;
+    }).then(
+      () => 'none',
+      (error: unknown) => (error as { invariant?: string }).invariant ?? String(error),
+    );
+    expect(violation).toBe('h');
   });
 
   it('(i) a hand-over whose successor is refused', async () => {

@@ -46,6 +46,8 @@ export interface Network {
   model: AzureModel;
   net: Owner;
   faultFor(replica: number, op: Operation, lease: string): Fault | undefined;
+  /** The store reports no record versions: observations carry no etag. */
+  readonly unversioned?: boolean;
   latency(): number;
   trace(line: string): void;
   /** Called as an acquire is about to be processed (for the hand-over window check). */
@@ -79,7 +81,7 @@ export class Connection implements LeaseStore, PresenceStore {
     let life: number | undefined;
     const observe = (): LeaseObservation => {
       life = this.network.model.leases.get(leaseName)?.life ?? 0;
-      return this.network.model.observe(leaseName);
+      return this.versioned(this.network.model.observe(leaseName));
     };
     return this.send('observe', leaseName, signal, observe, describeObservation).then((observation) => {
       this.network.told?.(this.replica, leaseName, observation.term, life);
@@ -90,19 +92,24 @@ export class Connection implements LeaseStore, PresenceStore {
   acquire(request: AcquireRequest, signal: AbortSignal): Promise<AcquireResult> {
     this.leaseIds.set(request.leaseName, request.leaseId);
     const sentAt = this.network.sched.now;
-    const args = `min ${request.minimumTerm ?? 0}${request.recoveredTerm !== undefined ? ` recovered ${request.recoveredTerm}` : ''}`;
+    const args =
+      `min ${request.minimumTerm ?? 0}${request.recoveredTerm !== undefined ? ` recovered ${request.recoveredTerm}` : ''}` +
+      (request.ifMatch !== undefined ? ` if-match ${request.ifMatch}` : '');
     const pending = this.send(
       'acquire',
       request.leaseName,
       signal,
       (partial) => {
         this.network.beforeAcquire?.(this.replica, request, sentAt);
-        return this.network.model.acquire(request, !partial);
+        const result = this.network.model.acquire(request, !partial);
+        return result.acquired ? result : { ...result, observation: this.versioned(result.observation) };
       },
       (result) =>
         result.acquired
           ? `acquired term ${result.term} (previous ${result.previousTerm ?? '?'})`
-          : 'refused (409 held)',
+          : result.observation.etag !== undefined
+            ? `refused (412 record changed: ${describeObservation(result.observation)})`
+            : 'refused (409 held)',
       args,
     );
     return pending.then(
@@ -173,6 +180,12 @@ export class Connection implements LeaseStore, PresenceStore {
       (records) =>
         records.map((r) => `${r.identity}(p${r.priority},${Math.round(r.ageMs / 1000)}s)`).join(' '),
     );
+  }
+
+  private versioned(observation: LeaseObservation): LeaseObservation {
+    if (!this.network.unversioned) return observation;
+    const { etag: _etag, ...rest } = observation;
+    return rest;
   }
 
   private send<T>(

@@ -242,6 +242,36 @@ const SCHEDULES: Array<{ name: string; schedule: PinnedSchedule }> = [
       ],
     ),
   },
+  {
+    name: "open on the new core: a replica paused right after observing the lease free acquires on its 9-second-old observation, 21 ms into a named successor's window ([h], stepdown seed 20261208 #14307)",
+    schedule: pin({ replicas: 4, presence: true, startMask: 13 }, 0, [
+      { op: { t: 'pause', r: 0, ms: 9225 }, dtMs: 9212 },
+      { op: { t: 'yieldTo', to: 2 }, dtMs: 3000 },
+    ]),
+  },
+  {
+    name: 'on the new core: a replica whose last acquire got a 503 (outcome unknown) ignores the successor named on the free lease and takes it; the successor never leads ([i], successor seed 20261209 #16502)',
+    schedule: pin(
+      {
+        replicas: 5,
+        presence: true,
+        priorities: [2, 0, 1, 0, 1],
+        failbackAfterMs: 0,
+        startMask: 30,
+      },
+      2,
+      [
+        {
+          op: { t: 'fault', kind: 'transient', ms: 26082, delayMs: 50, ops: ['acquire', 'list'] },
+          dtMs: 3000,
+        },
+        { op: { t: 'yieldOnAcquire', to: 1 }, dtMs: 17070 },
+        { op: { t: 'flapSide', n: 1 }, dtMs: 6417 },
+        { op: { t: 'wait' }, dtMs: 19579 },
+        { op: { t: 'yieldOnAcquire', to: 0 }, dtMs: 11953 },
+      ],
+    ),
+  },
 ];
 
 export const PINNED: Array<{ name: string; scenario: () => Scenario }> = SCHEDULES.map(

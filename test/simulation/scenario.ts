@@ -246,6 +246,8 @@ export function configArbitrary(profile: Profile): fc.Arbitrary<SimConfig> {
         maxLength: 5,
       }),
       startMask: fc.integer({ min: 1, max: 31 }),
+      // One schedule in four runs on a store without record versions (unconditional acquires).
+      unversioned: fc.integer({ min: 0, max: 3 }).map((n) => n === 0),
     })
     .map((c) => {
       const presence = c.presence || c.priorities !== undefined || c.failbackAfterMs !== undefined;
@@ -298,6 +300,7 @@ export function describeScenario(scenario: Scenario): string {
       `${c.failbackAfterMs !== undefined ? `, failback after ${c.failbackAfterMs} ms` : ''}` +
       `${c.delegated ? ', e1 renews on the renewal thread (+ side lease)' : ''}` +
       `${c.tasks ? `, leader tasks (onError ${c.onError.slice(0, c.replicas).join('/')})` : ''}` +
+      `${c.unversioned ? ', store without record versions' : ''}` +
       `, started at 0: ${
         [...Array(c.replicas).keys()]
           .filter((r) => c.startMask & (1 << r))

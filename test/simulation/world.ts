@@ -38,6 +38,11 @@ export interface SimConfig {
   shutdownTimeoutMs: number;
   /** Replicas started at time 0 (bit mask; at least one). */
   startMask: number;
+  /**
+   * The store reports no record versions (a custom store written before them): acquires are
+   * unconditional, and (h) and (i) are not promised against stale observations (docs/GUARANTEES.md).
+   */
+  unversioned?: boolean;
 }
 
 export type Op =
@@ -296,6 +301,10 @@ export class World implements Network {
     return 1 + Math.floor(this.rng() * 20);
   }
 
+  get unversioned(): boolean {
+    return this.config.unversioned === true;
+  }
+
   faultFor(replica: number, op: Operation, lease: string): Fault | undefined {
     const now = this.sched.now;
     for (const fault of this.faults) {
@@ -319,6 +328,8 @@ export class World implements Network {
     if (!record || this.model.isHeld(record) || record.successor === undefined) return;
     if (record.releasedAt === undefined || request.identity === record.successor) return;
     if (sentAt <= record.releasedAt) return; // sent before the hand-over
+    if (this.unversioned) return; // acquires on stale observations: not promised without versions
+    if (!this.model.conditionHolds(request)) return; // refused by its If-Match: takes nothing
     const inst = this.instOf(replica, request.leaseId, request.leaseName);
     if (inst && inst.lastAcquireDefinite.get(request.leaseName) === false) return; // retrying an unknown outcome
     const windowEnd = record.releasedAt + this.preferenceWindowMs;
@@ -933,6 +944,7 @@ export class World implements Network {
     const expect =
       healthy &&
       noRecentLoss &&
+      !this.unversioned &&
       target.state === 'running' &&
       !target.proc.paused &&
       !target.proc.blocked &&

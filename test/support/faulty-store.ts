@@ -48,6 +48,7 @@ export class FaultyStore implements LeaseStore, PresenceStore {
   readonly calls: StoreCall[] = [];
   private readonly queued = new Map<StoreOperation, Fault[]>();
   private readonly persistent = new Map<StoreOperation, Fault>();
+  private versionless = false;
 
   constructor(
     private readonly inner: LeaseStore & Partial<PresenceStore>,
@@ -83,12 +84,26 @@ export class FaultyStore implements LeaseStore, PresenceStore {
     return this.calls.filter((call) => call.operation === operation);
   }
 
+  /** From now on observations carry no record version (a custom store without one): acquires are unconditional. */
+  withoutRecordVersions(): this {
+    this.versionless = true;
+    return this;
+  }
+
   observe(leaseName: string, signal: AbortSignal): Promise<LeaseObservation> {
-    return this.run('observe', signal, (s) => this.inner.observe(leaseName, s));
+    return this.run('observe', signal, (s) => this.inner.observe(leaseName, s)).then((o) => this.strip(o));
   }
 
   acquire(request: AcquireRequest, signal: AbortSignal): Promise<AcquireResult> {
-    return this.run('acquire', signal, (s) => this.inner.acquire(request, s));
+    return this.run('acquire', signal, (s) => this.inner.acquire(request, s)).then((result) =>
+      result.acquired ? result : { ...result, observation: this.strip(result.observation) },
+    );
+  }
+
+  private strip(observation: LeaseObservation): LeaseObservation {
+    if (!this.versionless) return observation;
+    const { etag: _etag, ...rest } = observation;
+    return rest;
   }
 
   renew(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {

@@ -79,7 +79,10 @@ describe('lost lease record: who may lead, and when', () => {
   it('notices a loss at acquisition time: a record lost between its observation and its acquire is neither used nor released', async () => {
     // b observes at 2.0 s (free, term 1 recorded); its acquire reaches the store 300 ms later. In
     // between c acquires (term 2) and the store loses its data: b's acquire creates a new record.
+    // b's store reports no record versions (a custom store): with them b's acquire is refused by its
+    // If-Match instead (test/unit/conditional-acquire.spec.ts).
     const { clock, memory, a, b, c } = await aStepsDownThenBAndCCompete();
+    b.store.withoutRecordVersions();
     b.store.inject('acquire', { type: 'delay', ms: 300 });
     await clock.advanceTo(2_100);
     expect(c.elector.state).toMatchObject({ role: 'leader', term: 2 });

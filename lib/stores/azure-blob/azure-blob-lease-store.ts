@@ -31,6 +31,13 @@ import { displayUrl, redactSecrets } from './redact.js';
 
 export const DEFAULT_CONTAINER_NAME = 'leader-election';
 
+/**
+ * The record version an observation of a missing lease blob reports. An acquire with it as If-Match
+ * creates the blob and takes the lease only if nobody created the blob since (a real ETag is quoted,
+ * so it never equals this).
+ */
+export const ABSENT_RECORD_ETAG = 'absent';
+
 /** Metadata keys written by the holder on every acquisition. */
 export const METADATA = {
   leader: 'leader',
@@ -121,8 +128,9 @@ export const STORE_PIPELINE_OPTIONS: StoragePipelineOptions = {
  * A {@link LeaseStore} on Azure Storage blob leases: one blob per lease name in one container.
  *
  * - observe: Get Properties (no lease id needed, no 409 noise).
- * - acquire: Acquire Lease with the candidate's stable proposed id, then write `leader`, `term`
- *   (previous + 1) and `acquiredat` into metadata under the lease; acquired only once written.
+ * - acquire: Acquire Lease with the candidate's stable proposed id (and If-Match on the observed ETag
+ *   when the request has `ifMatch`), then write `leader`, `term` (previous + 1) and `acquiredat` into
+ *   metadata under the lease; acquired only once written.
  * - renew / release: Renew Lease / Release Lease; 409 on release counts as released.
  * Missing container and blob are created on first acquire, never overwriting an existing blob.
  */
@@ -253,9 +261,10 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
       return {
         held: properties.leaseState === 'leased' || properties.leaseState === 'breaking',
         ...readMetadata(properties.metadata),
+        ...(properties.etag ? { etag: properties.etag } : {}),
       };
     } catch (error) {
-      if (statusOf(error) === 404) return { held: false, term: 0 };
+      if (statusOf(error) === 404) return { held: false, term: 0, etag: ABSENT_RECORD_ETAG };
       throw this.translate(error, 'observe', leaseName);
     }
   }
@@ -275,10 +284,24 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
     const blob = this.blob(request.leaseName);
     const leaseClient = blob.getBlobLeaseClient(request.leaseId);
     try {
-      await this.ensureBlob(request.leaseName, signal);
+      // If-Match: the blob must still be the version observed; for a blob observed missing, we must be
+      // the one creating it now (docs/GUARANTEES.md, "Acquire conditional on the record observed").
+      let ifMatch = request.ifMatch;
+      if (ifMatch === ABSENT_RECORD_ETAG) {
+        ifMatch = this.createIfMissing ? await this.createBlob(request.leaseName, signal) : undefined;
+        if (this.createIfMissing && ifMatch === undefined)
+          return await this.changedSinceObserved(request.leaseName, signal);
+      } else if (ifMatch === undefined) await this.ensureBlob(request.leaseName, signal);
       try {
-        await leaseClient.acquireLease(request.durationSeconds, { abortSignal: signal });
+        const conditions = ifMatch === undefined ? {} : { conditions: { ifMatch } };
+        await leaseClient.acquireLease(request.durationSeconds, { abortSignal: signal, ...conditions });
       } catch (error) {
+        // 412 ConditionNotMet: a tenure began (or the blob was recreated) since the observation; 404: the
+        // observed blob is gone. Either way nothing was taken: not an error, and the caller observes anew.
+        if (ifMatch !== undefined && (statusOf(error) === 412 || statusOf(error) === 404)) {
+          if (statusOf(error) === 404) this.forgetEnsured(request.leaseName);
+          return await this.changedSinceObserved(request.leaseName, signal);
+        }
         if (statusOf(error) !== 404 || !this.createIfMissing) throw error;
         // Deleted behind our back (or container removed): create again, then retry once.
         this.forgetEnsured(request.leaseName);
@@ -487,15 +510,34 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
     this.containerEnsured = true;
   }
 
+  /**
+   * The answer to an acquire whose If-Match failed: nothing was taken, and what the record is now. If
+   * that cannot be read, a refusal like a 409's (held, holder unknown): the caller observes again.
+   */
+  private async changedSinceObserved(leaseName: string, signal: AbortSignal): Promise<AcquireResult> {
+    try {
+      return { acquired: false, observation: await this.observe(leaseName, signal) };
+    } catch {
+      return { acquired: false, observation: { held: true, term: 0 } };
+    }
+  }
+
   /** Creates the container and an empty blob when missing; an existing blob (leased or not) is left alone. */
   private async ensureBlob(leaseName: string, signal: AbortSignal): Promise<void> {
     if (!this.createIfMissing || this.ensured.has(leaseName)) return;
+    await this.createBlob(leaseName, signal);
+  }
+
+  /** Creates the container if needed and the blob unless it exists: its new ETag (undefined: it existed). */
+  private async createBlob(leaseName: string, signal: AbortSignal): Promise<string | undefined> {
     await this.ensureContainer(signal, leaseName);
+    let etag: string | undefined;
     try {
-      await this.container.getBlockBlobClient(leaseName).upload('', 0, {
+      const created = await this.container.getBlockBlobClient(leaseName).upload('', 0, {
         abortSignal: signal,
         conditions: { ifNoneMatch: '*' },
       });
+      etag = created.etag;
     } catch (error) {
       const status = statusOf(error);
       if (status === 404 && !this.containerCreateForbidden) {
@@ -509,10 +551,11 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
           404,
         );
       }
-      // 409 BlobAlreadyExists, 412 condition failed or blob leased: it exists, which is all we need.
+      // 409 BlobAlreadyExists, 412 condition failed or blob leased: it exists.
       if (status !== 409 && status !== 412) throw error;
     }
     this.ensured.add(leaseName);
+    return etag;
   }
 
   /**

@@ -20,7 +20,12 @@ interface MemoryLease {
   acquiredAt?: number;
   recoveredTerm?: number;
   successor?: string;
+  /** Record version, like a blob's ETag: new on creation and on every metadata write (never on lease ops). */
+  etag: string;
 }
+
+/** The version a missing record reports: an acquire with it succeeds only while the record is missing. */
+const ABSENT_ETAG = 'absent';
 
 /**
  * A {@link LeaseStore} in process memory with the same semantics as the Azure blob store: leases
@@ -38,6 +43,8 @@ export class MemoryLeaseStore implements LeaseStore, PresenceStore {
     string,
     Map<string, { announcement: PresenceAnnouncement; refreshedAt: number }>
   >();
+  /** Versions are never reused, not even by a record that is deleted and created again. */
+  private versions = 0;
 
   constructor(private readonly clock: Clock = systemClock) {}
 
@@ -45,11 +52,18 @@ export class MemoryLeaseStore implements LeaseStore, PresenceStore {
     signal.throwIfAborted();
     // Like a blob that does not exist yet: reading it creates nothing.
     const lease = this.leases.get(leaseName);
-    return lease ? this.observation(lease) : { held: false, term: 0 };
+    return lease ? this.observation(lease) : { held: false, term: 0, etag: ABSENT_ETAG };
   }
 
   async acquire(request: AcquireRequest, signal: AbortSignal): Promise<AcquireResult> {
     signal.throwIfAborted();
+    if (
+      request.ifMatch !== undefined &&
+      request.ifMatch !== (this.leases.get(request.leaseName)?.etag ?? ABSENT_ETAG)
+    ) {
+      // The record changed since the observation the caller acted on (Azure: 412 ConditionNotMet).
+      return { acquired: false, observation: await this.observe(request.leaseName, signal) };
+    }
     const lease = this.lease(request.leaseName);
     if (this.isHeld(lease) && lease.leaseId !== request.leaseId) {
       return { acquired: false, observation: this.observation(lease) };
@@ -63,6 +77,7 @@ export class MemoryLeaseStore implements LeaseStore, PresenceStore {
     lease.acquiredAt = this.clock.wallNow();
     lease.recoveredTerm = request.recoveredTerm;
     lease.successor = undefined;
+    lease.etag = this.nextEtag();
     return { acquired: true, term: lease.term, previousTerm };
   }
 
@@ -95,6 +110,8 @@ export class MemoryLeaseStore implements LeaseStore, PresenceStore {
     signal.throwIfAborted();
     const lease = this.leases.get(leaseName);
     if (lease && lease.leaseId === leaseId) {
+      // Naming a successor writes metadata (a new version); a plain release is a lease operation only.
+      if (options.successor !== undefined || lease.successor !== undefined) lease.etag = this.nextEtag();
       lease.successor = options.successor;
       lease.leaseId = undefined;
       lease.expiresAt = -Infinity;
@@ -144,10 +161,14 @@ export class MemoryLeaseStore implements LeaseStore, PresenceStore {
   private lease(leaseName: string): MemoryLease {
     let lease = this.leases.get(leaseName);
     if (!lease) {
-      lease = { expiresAt: -Infinity, durationMs: 0, term: 0 };
+      lease = { expiresAt: -Infinity, durationMs: 0, term: 0, etag: this.nextEtag() };
       this.leases.set(leaseName, lease);
     }
     return lease;
+  }
+
+  private nextEtag(): string {
+    return `"${++this.versions}"`;
   }
 
   private isHeld(lease: MemoryLease): boolean {
@@ -162,6 +183,7 @@ export class MemoryLeaseStore implements LeaseStore, PresenceStore {
       acquiredAt: lease.acquiredAt,
       recoveredTerm: lease.recoveredTerm,
       ...(lease.successor !== undefined ? { successor: lease.successor } : {}),
+      etag: lease.etag,
     };
   }
 }
