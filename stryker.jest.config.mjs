@@ -1,5 +1,6 @@
 // The unit tests of the core, for `npm run mutate` (no Azurite, no projects: Stryker's per-test
 // coverage needs one plain config).
+const simulation = process.env.MUTATE_SIMULATION === '1';
 /** @type {import('jest').Config} */
 export default {
   extensionsToTreatAsEsm: ['.ts'],
@@ -7,9 +8,14 @@ export default {
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },
   testEnvironment: 'node',
   testMatch: [
+    '<rootDir>/test/unit/core-rules-*.spec.ts',
     '<rootDir>/test/unit/leader-elector*.spec.ts',
     '<rootDir>/test/unit/leader-task.spec.ts',
+    '<rootDir>/test/unit/leader-task-observable.spec.ts',
     '<rootDir>/test/unit/presence-priorities.spec.ts',
+    '<rootDir>/test/unit/review-core.spec.ts',
     '<rootDir>/test/unit/tenure.spec.ts',
+    // MUTATE_SIMULATION=1: also the deterministic simulation, on a small budget (SIM_RUNS_SCALE).
+    ...(simulation ? ['<rootDir>/test/simulation/simulation.spec.ts'] : []),
   ],
 };
