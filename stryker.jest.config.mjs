@@ -4,7 +4,11 @@ const simulation = process.env.MUTATE_SIMULATION === '1';
 /** @type {import('jest').Config} */
 export default {
   extensionsToTreatAsEsm: ['.ts'],
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  moduleNameMapper: {
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+    '^nestjs-leader-election$': '<rootDir>/lib/index.ts',
+    '^nestjs-leader-election/testing$': '<rootDir>/lib/testing/index.ts',
+  },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },
   testEnvironment: 'node',
   testMatch: [
@@ -15,6 +19,13 @@ export default {
     '<rootDir>/test/unit/presence-priorities.spec.ts',
     '<rootDir>/test/unit/review-core.spec.ts',
     '<rootDir>/test/unit/tenure.spec.ts',
+    // Specs of the layers above that pin the core's logs, errors and test hooks.
+    '<rootDir>/test/unit/errors.spec.ts',
+    '<rootDir>/test/unit/failure-logging.spec.ts',
+    '<rootDir>/test/unit/fake-timers-warning.spec.ts',
+    '<rootDir>/test/unit/health-indicator.spec.ts',
+    '<rootDir>/test/unit/metrics.spec.ts',
+    '<rootDir>/test/unit/testing-kit-options.spec.ts',
     // MUTATE_SIMULATION=1: also the deterministic simulation, on a small budget (SIM_RUNS_SCALE).
     ...(simulation ? ['<rootDir>/test/simulation/simulation.spec.ts'] : []),
   ],
