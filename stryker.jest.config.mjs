@@ -20,7 +20,6 @@ export default {
     '<rootDir>/test/unit/review-core.spec.ts',
     '<rootDir>/test/unit/tenure.spec.ts',
     // Specs of the layers above that pin the core's logs, errors and test hooks.
-    '<rootDir>/test/unit/errors.spec.ts',
     '<rootDir>/test/unit/failure-logging.spec.ts',
     '<rootDir>/test/unit/fake-timers-warning.spec.ts',
     '<rootDir>/test/unit/health-indicator.spec.ts',
