@@ -109,6 +109,22 @@ describe('acquires and stop', () => {
   });
 });
 
+describe('poll failures', () => {
+  it('after a transient poll failure the next poll comes one retry interval later (the permanent-error backoff is for permanent errors)', async () => {
+    const { candidate, clock } = setup();
+    const a = candidate('a');
+    const b = candidate('b');
+    await a.elector.start();
+    await b.elector.start();
+    b.store.inject('observe', { type: 'transient' });
+    await clock.advance(3 * RETRY);
+    expect(observes(b.store.calls)).toEqual([0, RETRY, 2 * RETRY, 3 * RETRY]);
+    expect(b.logger.text()).toContain(
+      'warn: Lease store transient error during follower poll of "jobs": injected transient failure of observe',
+    );
+  });
+});
+
 describe('the election delay of a candidate with a priority', () => {
   it('a candidate started with a priority leaves a free lease alone for exactly electionDelayMs', async () => {
     const { candidate, clock } = setup({ presence: true });
