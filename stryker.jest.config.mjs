@@ -11,6 +11,11 @@ export default {
   },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },
   testEnvironment: 'node',
+  // A mutant that makes a test hang fails it after 2 s instead of 5 s: the run then ends before
+  // Stryker's own timeout, and the assertions of the other tests are reported. Kills whose reason is
+  // this timeout are counted as hangs, not as assertion kills (docs/mutation/README.md).
+  testTimeout: 2_000,
+  testSequencer: '<rootDir>/test/support/mutate-sequencer.cjs',
   testMatch: [
     '<rootDir>/test/unit/core-rules-*.spec.ts',
     '<rootDir>/test/unit/leader-elector*.spec.ts',
