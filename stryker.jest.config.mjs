@@ -15,7 +15,7 @@ export default {
   // Stryker's own timeout, and the assertions of the other tests are reported. Kills whose reason is
   // this timeout are counted as hangs, not as assertion kills (docs/mutation/README.md).
   testTimeout: 2_000,
-  testSequencer: '<rootDir>/test/support/mutate-sequencer.cjs',
+  testSequencer: '<rootDir>/test/support/mutate-sequencer.mjs',
   testMatch: [
     '<rootDir>/test/unit/core-rules-*.spec.ts',
     '<rootDir>/test/unit/leader-elector*.spec.ts',
