@@ -80,6 +80,17 @@ describe('record-loss rules', () => {
     expect(warnings(logger)).toHaveLength(2);
   });
 
+  it('a loss noticed the moment the previous wait ends is a new loss: warned about, and waited out for D', async () => {
+    const { loss, clock, logger } = rules();
+    loss.promoted(3);
+    loss.ownRecordLost(3);
+    await clock.advance(D);
+    loss.ownRecordLost(3);
+    expect(warnings(logger)).toHaveLength(2);
+    await clock.advance(D - 1);
+    expect(loss.waitingAfter(held(3, 'me'))).toBe(true);
+  });
+
   it('a second loss noticed at acquisition never shortens a running wait', async () => {
     const { loss, clock } = rules();
     loss.waitingAfter(held(9, 'a'));
