@@ -159,6 +159,24 @@ describe('how a tenure ends, as the log shows it', () => {
 });
 
 describe('the facade', () => {
+  it("the 'acquired' event says when the tenure expires unless renewed: the acquire's send time + D − safetyMargin", async () => {
+    const { candidate, clock } = setup();
+    const a = candidate('a');
+    const acquired: Array<{ term: number; at: number; expiresAt: number }> = [];
+    a.elector.events$.subscribe((event) => {
+      if (event.type === 'acquired')
+        acquired.push({ term: event.term, at: event.at, expiresAt: event.expiresAt });
+    });
+    await clock.advance(3_000);
+    a.store.inject('acquire', { type: 'delay', ms: 400 });
+    const starting = a.elector.start();
+    await clock.advance(400);
+    await starting;
+    expect(acquired).toEqual([
+      { term: 1, at: clock.wallStart + 3_400, expiresAt: clock.wallStart + 3_000 + D - 1_000 },
+    ]);
+  });
+
   it('yieldTo() is only for the leader, and never to itself', async () => {
     const { candidate } = setup({ presence: true });
     const a = candidate('a');
