@@ -159,6 +159,22 @@ describe('how a tenure ends, as the log shows it', () => {
 });
 
 describe('the facade', () => {
+  it('start() twice runs one election loop; stop() twice stops once; a stopped elector cannot be restarted', async () => {
+    const { candidate, clock } = setup();
+    const a = candidate('a');
+    const b = candidate('b');
+    await a.elector.start();
+    await Promise.all([b.elector.start(), b.elector.start()]);
+    await clock.advance(2 * RETRY);
+    expect(observes(b.store.calls)).toEqual([0, RETRY, 2 * RETRY]);
+    const stopping = b.elector.stop();
+    expect(b.elector.stop()).toBe(stopping);
+    await stopping;
+    await expect(b.elector.start()).rejects.toThrow(
+      'LeaderElector "jobs" was stopped and cannot be restarted',
+    );
+  });
+
   it("the 'acquired' event says when the tenure expires unless renewed: the acquire's send time + D − safetyMargin", async () => {
     const { candidate, clock } = setup();
     const a = candidate('a');
