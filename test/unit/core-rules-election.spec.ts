@@ -125,6 +125,25 @@ describe('poll failures', () => {
   });
 });
 
+describe('a lease handed to a named successor', () => {
+  it('the others leave it to the successor for exactly one preference window from when each first saw it free', async () => {
+    // retryInterval 2.5 s: the window (2 × 2.5 s + 5 s = 10 s) ends exactly on a poll.
+    const { candidate, clock } = setup({ presence: true, retryIntervalMs: 2_500 });
+    const a = candidate('a');
+    const b = candidate('b');
+    const c = candidate('c');
+    for (const x of [a, b, c]) await x.elector.start();
+    c.store.always('acquire', { type: 'hang' }); // the successor cannot take it
+    await clock.advanceTo(1_000);
+    await a.elector.yieldTo('c');
+    await clock.advanceTo(2_500); // b first sees the lease free, named for c
+    await clock.advanceTo(12_499);
+    expect([a, b, c].filter((x) => x.elector.isLeader())).toEqual([]);
+    await clock.advanceTo(12_500);
+    expect(b.elector.isLeader()).toBe(true);
+  });
+});
+
 describe('the election delay of a candidate with a priority', () => {
   it('a candidate started with a priority leaves a free lease alone for exactly electionDelayMs', async () => {
     const { candidate, clock } = setup({ presence: true });
