@@ -20,16 +20,9 @@ export default {
     '<rootDir>/test/unit/core-rules-*.spec.ts',
     '<rootDir>/test/unit/leader-elector*.spec.ts',
     '<rootDir>/test/unit/leader-task.spec.ts',
-    '<rootDir>/test/unit/leader-task-observable.spec.ts',
     '<rootDir>/test/unit/presence-priorities.spec.ts',
     '<rootDir>/test/unit/review-core.spec.ts',
     '<rootDir>/test/unit/tenure.spec.ts',
-    // Specs of the layers above that pin the core's logs, errors and test hooks.
-    '<rootDir>/test/unit/failure-logging.spec.ts',
-    '<rootDir>/test/unit/fake-timers-warning.spec.ts',
-    '<rootDir>/test/unit/health-indicator.spec.ts',
-    '<rootDir>/test/unit/metrics.spec.ts',
-    '<rootDir>/test/unit/testing-kit-options.spec.ts',
     // MUTATE_SIMULATION=1: also the deterministic simulation, on a small budget (SIM_RUNS_SCALE).
     ...(simulation ? ['<rootDir>/test/simulation/simulation.spec.ts'] : []),
   ],
