@@ -144,6 +144,22 @@ describe('a lease handed to a named successor', () => {
   });
 });
 
+describe('a second replica with our identity', () => {
+  it('one refused acquire of a record naming us may be a takeover racing our poll: only a second one in a row is called a collision', async () => {
+    const { candidate, clock } = setup();
+    const first = candidate('same');
+    const second = candidate('same');
+    await first.elector.start();
+    await second.elector.start(); // refused once
+    const collision = () => second.logger.lines.filter((line) => /own identity "same"/.test(line.message));
+    expect(second.store.callsOf('acquire')).toHaveLength(1);
+    expect(collision()).toEqual([]);
+    await clock.advance(RETRY); // refused again
+    expect(second.store.callsOf('acquire')).toHaveLength(2);
+    expect(collision()).toHaveLength(1);
+  });
+});
+
 describe('the election delay of a candidate with a priority', () => {
   it('a candidate started with a priority leaves a free lease alone for exactly electionDelayMs', async () => {
     const { candidate, clock } = setup({ presence: true });
