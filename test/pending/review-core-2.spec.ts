@@ -1,7 +1,11 @@
-import { describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import type { ContainerClient } from '@azure/storage-blob';
+import { LeaderElector } from '../../lib/core/leader-elector.js';
 import type { AcquireRequest } from '../../lib/core/lease-store.js';
 import { AzureBlobLeaseStore } from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
+import { FaultyStore } from '../support/faulty-store.js';
+import { D, leadersAmong, setup, stopAllElectors, type Candidate } from '../support/elector-harness.js';
+import { RecordingLogger } from '../support/recording-logger.js';
 
 // Hostile review of the new core, round 2 (issue 18): findings that are still open. Each test fails
 // on the branch it was written against (review-core2 at 6442818); see test/pending/README.md.
@@ -129,5 +133,43 @@ describe('review-core-2 finding 1: the Azure store keeps the conditional acquire
     const result = await store.acquire(request(missing), live());
     expect(result.acquired).toBe(false);
     expect(blob.leaseId).toBeUndefined();
+  });
+});
+
+afterEach(stopAllElectors);
+
+describe('review-core-2 finding 2: a drain that throws is no proof that the work stopped', () => {
+  it('stepDown with a throwing drain hook leaves the lease to expire: nobody leads beside the running work', async () => {
+    // The drain is the only witness that the ended tenure's work stopped (GUARANTEES: "the lease is
+    // never released while work of the ended tenure is known to run"). tenure.ts drainWithin counts a
+    // rejected drain as drained and releases at once: b leads within a poll while a's work still runs.
+    const h = setup();
+    let workRunning = false;
+    const drain = async (): Promise<boolean> => {
+      if (workRunning) throw new Error('drain hook bug (e.g. a tracker lookup that throws)');
+      return true;
+    };
+    const store = new FaultyStore(h.memory, h.clock);
+    const elector = new LeaderElector(
+      store,
+      { leaseName: 'jobs', identity: 'a', retryJitter: 0, presence: false },
+      { clock: h.clock, logger: new RecordingLogger(), beforeHandover: drain },
+    );
+    h.electors.push(elector);
+    const a: Candidate = { elector, store, logger: new RecordingLogger(), states: [] };
+    const b = h.candidate('b');
+    await a.elector.start();
+    await b.elector.start();
+    expect(a.elector.isLeader()).toBe(true);
+    workRunning = true; // a's job ignores its signal for a while (it never reports idle)
+    await a.elector.stepDown({ cooldownMs: 60_000 });
+    const bLedAt: number[] = [];
+    for (let t = 0; t < D + 3_000; t += 100) {
+      await h.clock.advance(100);
+      if (leadersAmong(b).length > 0) bLedAt.push(h.clock.now());
+    }
+    // Not before a's lease had expired by itself (acquired at 0, never renewed after the step-down).
+    expect(bLedAt.length).toBeGreaterThan(0);
+    expect(bLedAt[0]).toBeGreaterThanOrEqual(D);
   });
 });
