@@ -173,3 +173,40 @@ describe('review-core-2 finding 2: a drain that throws is no proof that the work
     expect(bLedAt[0]).toBeGreaterThanOrEqual(D);
   });
 });
+
+describe('review-core-2 finding 3: a lease left to expire is expected to expire D after the last renewal the tenure read', () => {
+  it('a renewal in flight when the tenure ends extends the lease; the step-down cooldown ends before it: a re-leads beside its own running work', async () => {
+    // a leads from 0 s. Its renewal is sent at 5 s and reaches the store at 6 s (the server extends
+    // the lease to 21 s). a steps down at 5.5 s (that renewal's answer is dropped: the tenure ended);
+    // its drain says work still runs, so the lease is left to expire and a cools down until
+    // leaseExpiredBy() = last send time READ (0 s) + D = 15 s. At 15 s a's poll finds the lease still
+    // held under its own lease id, "recorded as ours", and re-acquires it: a new tenure (and a new
+    // run of its task) beside the old run the drain reported, 6 s before the lease would have expired.
+    const h = setup();
+    const store = new FaultyStore(h.memory, h.clock);
+    const elector = new LeaderElector(
+      store,
+      { leaseName: 'jobs', identity: 'a', retryJitter: 0, presence: false },
+      { clock: h.clock, logger: new RecordingLogger(), beforeHandover: () => Promise.resolve(false) },
+    );
+    h.electors.push(elector);
+    await elector.start();
+    expect(elector.isLeader()).toBe(true);
+    store.inject('renew', { type: 'lands-late', ms: 1_000 });
+    await h.clock.advanceTo(5_500);
+    expect(store.callsOf('renew').map((call) => call.at)).toEqual([5_000]);
+    await elector.stepDown({ cooldownMs: 0 });
+    await h.clock.advanceTo(6_100);
+    // The late renewal did reach the store: the lease now runs until 6 s + D.
+    const leases = (h.memory as unknown as { leases: Map<string, { expiresAt: number }> }).leases;
+    expect(leases.get('jobs')?.expiresAt).toBe(6_000 + D);
+    const ledAt: number[] = [];
+    for (let t = 6_100; t < 6_000 + D; t += 100) {
+      await h.clock.advance(100);
+      if (elector.isLeader()) ledAt.push(h.clock.now());
+    }
+    // The store held the lease for a (unrenewed since 6 s) until 21 s: work of the ended tenure may
+    // run until then, and no tenure may begin beside it.
+    expect(ledAt).toEqual([]);
+  });
+});
