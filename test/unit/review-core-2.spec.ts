@@ -37,3 +37,37 @@ describe('review-core-2: conditional acquire and acquires in doubt', () => {
     expect(a.elector.state.term).toBe(2);
   });
 });
+
+describe('review-core-2: a hand-over whose release answer is lost', () => {
+  it.each([
+    ['the release succeeded but its answer was lost', 'succeed-then-fail'],
+    ['the release reached the store after its timeout', 'lands-late'],
+  ] as const)(
+    'the named successor keeps its window (%s): neither the yielder nor a bystander takes the lease within it',
+    async (_case, fault) => {
+      const h = setup();
+      const a = h.candidate('a');
+      const b = h.candidate('b');
+      await a.elector.start();
+      await b.elector.start();
+      expect(a.elector.isLeader()).toBe(true);
+      a.store.inject('release', fault === 'lands-late' ? { type: 'lands-late', ms: 6_000 } : { type: fault });
+      const handing = a.elector.handOver('c', 'review');
+      const acquiredAt: number[] = [];
+      let releasedAt: number | undefined;
+      for (let t = 0; t < 40_000; t += 100) {
+        await h.clock.advance(100);
+        const seen = await h.memory.observe('jobs', new AbortController().signal);
+        if (releasedAt === undefined && !seen.held && seen.successor === 'c') releasedAt = h.clock.now();
+        expect(leadersAmong(a, b).length).toBeLessThanOrEqual(1);
+        if (leadersAmong(a, b).length === 1 && acquiredAt.length === 0) acquiredAt.push(h.clock.now());
+      }
+      await handing;
+      // c never comes: after its window someone else leads, never before.
+      const window = 2 * 2_000 + 5_000;
+      expect(releasedAt).toBeDefined();
+      expect(acquiredAt).toHaveLength(1);
+      expect(acquiredAt[0]! - releasedAt!).toBeGreaterThanOrEqual(window);
+    },
+  );
+});
