@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import type { ContainerClient } from '@azure/storage-blob';
 import { LeaderElector } from '../../lib/core/leader-elector.js';
 import type { AcquireRequest } from '../../lib/core/lease-store.js';
+import type { DelegatedLease, DelegatedRenewal, RenewalDelegate } from '../../lib/core/renewal-delegate.js';
 import { AzureBlobLeaseStore } from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
 import { FaultyStore } from '../support/faulty-store.js';
 import { D, leadersAmong, setup, stopAllElectors, type Candidate } from '../support/elector-harness.js';
@@ -207,6 +208,48 @@ describe('review-core-2 finding 3: a lease left to expire is expected to expire 
     }
     // The store held the lease for a (unrenewed since 6 s) until 21 s: work of the ended tenure may
     // run until then, and no tenure may begin beside it.
+    expect(ledAt).toEqual([]);
+  });
+});
+
+describe('review-core-2 finding 3 (renewal delegate): a renewal published but not yet read when the tenure ends', () => {
+  it('the lease left to expire runs D from that renewal; the cooldown ends D after the older send time the tenure had read', async () => {
+    const h = setup();
+    let sentAt = -Infinity;
+    const delegate: RenewalDelegate = {
+      begin: (lease: DelegatedLease): DelegatedRenewal => {
+        sentAt = lease.sentAt;
+        return {
+          lastSentAt: () => sentAt,
+          lost: () => undefined,
+          stoppedBecause: () => undefined,
+          end: () => {},
+        };
+      },
+    };
+    const store = new FaultyStore(h.memory, h.clock);
+    const elector = new LeaderElector(
+      store,
+      { leaseName: 'jobs', identity: 'a', retryJitter: 0, presence: false },
+      {
+        clock: h.clock,
+        logger: new RecordingLogger(),
+        renewalDelegate: delegate,
+        beforeHandover: () => Promise.resolve(false),
+      },
+    );
+    h.electors.push(elector);
+    await elector.start();
+    await h.clock.advanceTo(5_000);
+    // The renewal thread renews at 5 s and publishes it; a steps down before it reads the slot.
+    await h.memory.renew('jobs', elector.leaseId, new AbortController().signal);
+    sentAt = 5_000;
+    await elector.stepDown({ cooldownMs: 0 });
+    const ledAt: number[] = [];
+    for (let t = 5_000; t < 5_000 + D; t += 100) {
+      await h.clock.advance(100);
+      if (elector.isLeader()) ledAt.push(h.clock.now());
+    }
     expect(ledAt).toEqual([]);
   });
 });
