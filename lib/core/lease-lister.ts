@@ -4,7 +4,7 @@ import type { LeaseObservation, LeaseStore } from './lease-store.js';
  * Optional batched observation port of a {@link LeaseStore}: every lease record of the store (one
  * container) read at once, e.g. one List Blobs with metadata. It only replaces observations: acquire,
  * renew and release stay per-lease operations, so a stale listing costs a refused acquire or a poll,
- * never safety (docs/GUARANTEES.md, "Observations from a listing").
+ * never safety (docs/OPERATIONS.md, "Many leases").
  */
 export interface LeaseLister {
   /**

@@ -13,6 +13,9 @@ import { silentLogger } from '../../lib/core/logger.js';
 import { SharedLeaseObserver, type ObservingElection } from '../../lib/core/shared-observer.js';
 import { StoreRequests } from '../../lib/core/store-requests.js';
 import { MemoryLeaseStore } from '../../lib/stores/memory/memory-lease-store.js';
+import { AzureBlobLeaseStore } from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
+import type { LeaderElectionModuleOptions } from '../../lib/nest/interfaces/leader-election-options.interface.js';
+import { resolveLeaderElectionOptions } from '../../lib/nest/leader-election-options.resolver.js';
 import { ManualClock } from '../support/manual-clock.js';
 
 const RETRY = 2_000;
@@ -301,5 +304,43 @@ describe('SharedLeaseObserver: the age of a listed observation', () => {
     await clock.advance(10 * RETRY);
     expect(store.count('list')).toBe(1);
     expect(clock.pendingTimers).toBe(0);
+  });
+});
+
+describe('listingFromLeases: the switch-over option', () => {
+  const connectionString = 'UseDevelopmentStorage=true';
+
+  it('reaches the Azure store the module builds (numbers and decimal strings from the environment); default 13', () => {
+    const built = (listingFromLeases?: unknown): number =>
+      (
+        resolveLeaderElectionOptions({
+          connectionString,
+          ...(listingFromLeases === undefined ? {} : { listingFromLeases }),
+        } as LeaderElectionModuleOptions).store as AzureBlobLeaseStore
+      ).listingFromLeases;
+    expect([built(), built(2), built('40'), built(1_000_000)]).toEqual([13, 2, 40, 1_000_000]);
+  });
+
+  it.each([0, -1, 2.5, 1_000_001, '13 ', 'all', true])(
+    'refuses %p, naming the option and what is allowed (module and store alike)',
+    (listingFromLeases) => {
+      const allowed = /"listingFromLeases": got .*; allowed: a whole number from 1 to 1000000/;
+      expect(() =>
+        resolveLeaderElectionOptions({
+          connectionString,
+          listingFromLeases,
+        } as unknown as LeaderElectionModuleOptions),
+      ).toThrow(allowed);
+      if (typeof listingFromLeases === 'number')
+        expect(() => new AzureBlobLeaseStore({ connectionString, listingFromLeases })).toThrow(allowed);
+    },
+  );
+
+  it('is refused beside a custom store (it could not apply)', () => {
+    expect(() =>
+      resolveLeaderElectionOptions({ store: new MemoryLeaseStore(), listingFromLeases: 20 }),
+    ).toThrow(
+      /"listingFromLeases" applies to the Azure store the module builds, but a custom store was given/,
+    );
   });
 });

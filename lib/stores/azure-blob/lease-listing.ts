@@ -24,20 +24,22 @@ export interface LeaseRecordReader {
   readMetadata(metadata: Record<string, string> | undefined): Omit<LeaseObservation, 'held'>;
 }
 
+/** What `listingFromLeases` allows, as errors and the options table say it. */
+export const LISTING_FROM_LEASES_ALLOWED = `a whole number from 1 to ${MAX_LISTING_FROM_LEASES} (leases)`;
+
+/** `listingFromLeases`, validated (the store's and the module's option). */
+export function checkListingFromLeases(value: unknown, option = 'listingFromLeases'): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_LISTING_FROM_LEASES)
+    throw new InvalidElectionOptionError(option, value, LISTING_FROM_LEASES_ALLOWED);
+  return value;
+}
+
 /** Validated listing options of an AzureBlobLeaseStore. */
 export function resolveListingOptions(options: { listingFromLeases?: unknown; listingPageSize?: unknown }): {
   listingFromLeases: number;
   listingPageSize: number;
 } {
-  const fromAllowed = `a whole number from 1 to ${MAX_LISTING_FROM_LEASES} (leases per container)`;
-  const listingFromLeases = options.listingFromLeases ?? DEFAULT_LISTING_FROM_LEASES;
-  if (
-    typeof listingFromLeases !== 'number' ||
-    !Number.isInteger(listingFromLeases) ||
-    listingFromLeases < 1 ||
-    listingFromLeases > MAX_LISTING_FROM_LEASES
-  )
-    throw new InvalidElectionOptionError('listingFromLeases', listingFromLeases, fromAllowed);
+  const listingFromLeases = checkListingFromLeases(options.listingFromLeases ?? DEFAULT_LISTING_FROM_LEASES);
   const pageAllowed = `a whole number from 1 to ${MAX_LISTING_PAGE_SIZE} (blobs per List Blobs page)`;
   const listingPageSize = options.listingPageSize ?? MAX_LISTING_PAGE_SIZE;
   if (
