@@ -65,7 +65,8 @@ export class SharedLeaseObserver {
   private waiters: Waiter[] = [];
   private listingMode = false;
   private lastSentAt = -Infinity;
-  private listingInFlight = false;
+  /** Aborts the listing in flight: its last poll stopped waiting (a stopped election leaves no timer). */
+  private listingInFlight?: AbortController;
   private timer?: { handle: TimerHandle };
   private throttledInARow = 0;
   private backoffUntil = -Infinity;
@@ -118,7 +119,10 @@ export class SharedLeaseObserver {
       if (signal.aborted) return reject(signal.reason);
       const onAbort = (): void => {
         this.waiters = this.waiters.filter((waiter) => waiter !== entry);
-        if (this.waiters.length === 0) this.cancelTimer();
+        if (this.waiters.length === 0) {
+          this.cancelTimer();
+          this.listingInFlight?.abort(signal.reason);
+        }
         reject(signal.reason);
       };
       const entry: Waiter = {
@@ -169,9 +173,9 @@ export class SharedLeaseObserver {
     const pages = Math.max(1, Math.ceil(names.length / (lister.listingPageSize ?? 5000)));
     const timeoutMs = Math.min(...served.map((waiter) => waiter.timeoutMs)) * pages;
     this.lastSentAt = sentAt;
-    this.listingInFlight = true;
     this.listings += 1;
     const controller = new AbortController();
+    this.listingInFlight = controller;
     const timeout = this.clock.setTimeout(() => controller.abort(timedOut(timeoutMs)), timeoutMs);
     let outcome: { listed: ReadonlyMap<string, LeaseObservation> } | { error: unknown };
     try {
@@ -187,7 +191,7 @@ export class SharedLeaseObserver {
       this.clock.clearTimeout(timeout);
       controller.abort();
     }
-    this.listingInFlight = false;
+    this.listingInFlight = undefined;
     this.waiters = this.waiters.filter((waiter) => !served.includes(waiter));
     this.noteThrottling('error' in outcome ? outcome.error : undefined, served);
     for (const waiter of served) {

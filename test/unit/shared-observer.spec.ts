@@ -73,7 +73,13 @@ class ReplicaStore implements LeaseStore, LeaseLister {
     this.calls.push({ op: 'list', at: this.clock.now() });
     if (this.hangListings) return new Promise(() => {});
     if (this.listingLatencyMs > 0)
-      await new Promise<void>((resolve) => this.clock.setTimeout(resolve, this.listingLatencyMs));
+      await new Promise<void>((resolve, reject) => {
+        const timer = this.clock.setTimeout(resolve, this.listingLatencyMs);
+        signal.addEventListener('abort', () => {
+          this.clock.clearTimeout(timer);
+          reject(signal.reason);
+        });
+      });
     // Read when the listing reaches the server (after half the latency would be as good).
     if (this.listingFailures.length > 0) throw this.listingFailures.shift();
     const listed = new Map<string, LeaseObservation>();
@@ -303,6 +309,21 @@ describe('SharedLeaseObserver: the age of a listed observation', () => {
     expect(String(await waiting)).toContain('stopped');
     await clock.advance(10 * RETRY);
     expect(store.count('list')).toBe(1);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('a listing in flight when its last poll stops is aborted: a stopped election leaves no timer behind (found by the simulation tester, listing profile)', async () => {
+    clock = new ManualClock();
+    const store = new ReplicaStore(new MemoryLeaseStore(clock), clock, 1);
+    store.listingLatencyMs = 500;
+    const observer = SharedLeaseObserver.of(store, clock);
+    const stop = new AbortController();
+    const waiting = observer.observe(election('a', store, stop.signal)).catch((error: unknown) => error);
+    await clock.advance(10); // the listing is on its way
+    expect(store.count('list')).toBe(1);
+    stop.abort(new Error('stopped'));
+    expect(String(await waiting)).toContain('stopped');
+    await clock.advance(0);
     expect(clock.pendingTimers).toBe(0);
   });
 });
