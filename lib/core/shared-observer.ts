@@ -94,9 +94,11 @@ export class SharedLeaseObserver {
   /** One follower poll's observation of its lease: per lease, or from the next shared listing. */
   observe(election: ObservingElection): Promise<LeaseObservation> {
     const { leaseName, options } = election.lease;
-    this.polls.set(leaseName, { at: this.clock.now(), intervalMs: options.retryIntervalMs });
-    this.chooseMode();
-    if (!this.listingMode || !this.lister)
+    if (this.lister) {
+      this.polls.set(leaseName, { at: this.clock.now(), intervalMs: options.retryIntervalMs });
+      this.chooseMode();
+    }
+    if (!this.listingMode)
       return election.requests.send('observe', (signal) => election.store.observe(leaseName, signal), {
         timeoutMs: options.requestTimeoutMs,
       });
@@ -105,8 +107,7 @@ export class SharedLeaseObserver {
 
   /** The switch-over rule: list from `listingFromLeases` followed leases, back below 7/8 of it. */
   private chooseMode(): void {
-    if (!this.lister) return;
-    const threshold = this.lister.listingFromLeases;
+    const threshold = this.lister!.listingFromLeases;
     const followed = this.followedLeases();
     if (followed >= threshold) this.listingMode = true;
     else if (followed < threshold - Math.ceil(threshold / 8)) this.listingMode = false;

@@ -1,7 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { LeaderElector } from '../../lib/core/leader-elector.js';
 import type { LeaseObservation } from '../../lib/core/lease-store.js';
+import { silentLogger } from '../../lib/core/logger.js';
 import { AzureBlobLeaseStore } from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
 import { MAX_LISTING_PAGE_SIZE } from '../../lib/stores/azure-blob/lease-listing.js';
 
@@ -19,10 +21,20 @@ let container: ContainerClient;
 /** Items per page the listing read, in order. */
 let pages: number[] = [];
 
-/** The container client, with every page listBlobsFlat().byPage() yields counted. */
-function countingPages(client: ContainerClient): ContainerClient {
+/** The container client, with every page listBlobsFlat().byPage() yields counted (and Get Properties). */
+function countingPages(client: ContainerClient, getProperties: number[] = []): ContainerClient {
   return new Proxy(client, {
     get(target, property) {
+      if (property === 'getBlobClient') {
+        return (name: string) =>
+          new Proxy(target.getBlobClient(name), {
+            get(blob, key) {
+              if (key === 'getProperties') getProperties.push(Date.now());
+              const value = Reflect.get(blob, key, blob) as unknown;
+              return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(blob) : value;
+            },
+          });
+      }
       if (property === 'listBlobsFlat') {
         return (...args: Parameters<ContainerClient['listBlobsFlat']>) => {
           const listing = target.listBlobsFlat(...args);
@@ -136,5 +148,53 @@ describe('AzureBlobLeaseStore.listLeases', () => {
       expect(() => new AzureBlobLeaseStore({ connectionString, listingPageSize })).toThrow(
         /"listingPageSize": got .*allowed: a whole number from 1 to 5000/,
       );
+  });
+});
+
+describe('the shared poller on Azurite', () => {
+  it('2 replicas × 8 leases with listingFromLeases 2 and pages of 3: the follower observes by paged listings only, every lease has one leader, and a release is taken over within about one poll', async () => {
+    const R = 500;
+    const app = `poller-${randomUUID().slice(0, 6)}/`;
+    const names = Array.from({ length: 8 }, (_, i) => `${app}lease-${i}`);
+    const getProperties = [[], []] as number[][];
+    const replicas = [0, 1].map((r) => {
+      const store = new AzureBlobLeaseStore({
+        containerClient: countingPages(container, getProperties[r]),
+        listingFromLeases: 2,
+        listingPageSize: PAGE_SIZE,
+      });
+      return names.map(
+        (leaseName) =>
+          new LeaderElector(
+            store,
+            { leaseName, identity: `r${r}`, presence: false, retryIntervalMs: R },
+            { logger: silentLogger },
+          ),
+      );
+    });
+    const [first, second] = replicas as [LeaderElector[], LeaderElector[]];
+    try {
+      await Promise.all(first.map((elector) => elector.start()));
+      await Promise.all(second.map((elector) => elector.start()));
+      expect(first.every((elector) => elector.isLeader())).toBe(true);
+      pages = [];
+      const from = Date.now();
+      await new Promise((resolve) => setTimeout(resolve, 6 * R));
+      expect(second.some((elector) => elector.isLeader())).toBe(false);
+      // The follower's observations: listings of the 8 lease blobs in pages of 3, no Get Properties.
+      expect(getProperties[1]!.filter((at) => at >= from)).toEqual([]);
+      // Each listing reads pages of 3, 3 and 2 (one started before `from` may show only its tail).
+      expect(new Set(pages)).toEqual(new Set([3, 2]));
+      expect(pages.filter((items) => items === 2).length).toBeGreaterThanOrEqual(4);
+      // Replica 0 stops and releases: replica 1 leads every lease within about one poll.
+      await Promise.all(first.map((elector) => elector.stop()));
+      const released = Date.now();
+      while (!second.every((elector) => elector.isLeader()) && Date.now() - released < 10_000)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(second.map((elector) => elector.isLeader())).toEqual(names.map(() => true));
+      expect(Date.now() - released).toBeLessThan(3 * R + 1000); // R, the listing and the acquires
+    } finally {
+      await Promise.all([...first, ...second].map((elector) => elector.stop()));
+    }
   });
 });
