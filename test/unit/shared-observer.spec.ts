@@ -224,7 +224,7 @@ describe('SharedLeaseObserver: followers of many leases list once per poll', () 
     expect(listings.slice(1).map((at, i) => at - listings[i]!)).toEqual(listings.slice(1).map(() => RETRY));
   });
 
-  it('switches back to per-lease polls below 7/8 of the threshold (hysteresis), and lists nothing once it follows no lease', async () => {
+  it('switches back to per-lease polls below threshold − ⌈threshold / 8⌉ (hysteresis: 14 at 16), and lists nothing once it follows no lease', async () => {
     const { stores, byReplica } = cluster(2, 16, 16);
     await startAll(byReplica.flat());
     await clock.advance(10_000);
