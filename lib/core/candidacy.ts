@@ -10,6 +10,7 @@ import type { StoreHealth } from './store-health.js';
 import type { StoreRequests } from './store-requests.js';
 import { drainWithin, type Tenure } from './tenure.js';
 import { permanentErrorBackoff } from './timing.js';
+import { SharedLeaseObserver } from './shared-observer.js';
 import { InvalidElectionOptionError } from './errors.js';
 
 /** What a follower poll needs from its elector. */
@@ -58,13 +59,17 @@ export class Candidacy {
   private proposedLeaseId = randomUUID();
   /** Until then a record naming us may still be held under a retired lease id (its release may land late). */
   private retiredUntil = -Infinity;
+  /** Per-lease polls, or the store's shared listing (issue 23): see shared-observer.ts. */
+  private readonly observer: SharedLeaseObserver;
 
   constructor(
     private readonly host: CandidacyHost,
     private readonly clock: Clock,
     private readonly logger: ElectionLogger,
     private readonly random: () => number,
-  ) {}
+  ) {
+    this.observer = SharedLeaseObserver.of(host.store, clock);
+  }
 
   /** The lease id this replica acquires with now; a tenure renews with the id it was acquired with. */
   get leaseId(): string {
@@ -118,6 +123,8 @@ export class Candidacy {
   }
 
   pollDelay(): number {
+    // Polls served by the shared listing wait for the next listing instead of sleeping.
+    if (this.observer.listing && !this.pendingRelease) return 0;
     return jitteredRetryDelay(this.host.lease.options, this.random);
   }
 
@@ -130,11 +137,7 @@ export class Candidacy {
     try {
       // Observe even when the last acquire's outcome is unknown: the observation is where a lost
       // record is noticed, and skipping it could let us lead beside the holder of the lost record.
-      const observation = trustedObservation(
-        await host.requests.send('observe', (signal) => host.store.observe(host.lease.leaseName, signal), {
-          timeoutMs: host.lease.options.requestTimeoutMs,
-        }),
-      );
+      const observation = trustedObservation(await this.observer.observe(host));
       host.health.answered();
       host.noteObservation(observation);
       if (host.recordLoss.waitingAfter(observation)) return this.pollDelay();
@@ -177,9 +180,8 @@ export class Candidacy {
   }
 
   /**
-   * Gives back what an ended tenure (or an acquire in doubt) may hold, through the tenure: its work
-   * drained first, never freeing a later tenure's lease (`current`). While this is pending no poll
-   * acquires, so the lease cannot be re-acquired during the drain and then freed under a new tenure.
+   * Gives back what an ended tenure (or an acquire in doubt) may hold: its work drained first, never
+   * freeing a later tenure's lease (`current`). No poll acquires while this is pending.
    */
   releaseAfter(
     tenure: Tenure | undefined,

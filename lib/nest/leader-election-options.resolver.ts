@@ -175,7 +175,11 @@ export function resolveLeaderElectionOptions(
 
   const metrics = resolveMetricsOption(input.metrics);
 
-  const { store, ownsStore } = buildStore({ ...options, createIfMissing });
+  const listingFromLeases =
+    input.listingFromLeases === undefined
+      ? undefined
+      : checkOption<number>('listingFromLeases', input.listingFromLeases);
+  const { store, ownsStore } = buildStore({ ...options, createIfMissing, listingFromLeases });
   const renewalThread = resolveRenewalThread(input);
   return {
     ...(renewalThread ? { renewalThread } : {}),
@@ -325,7 +329,10 @@ function refuseContainerNameThatCannotApply(
 }
 
 function buildStore(
-  options: Omit<LeaderElectionModuleOptions, 'createIfMissing'> & { createIfMissing?: boolean },
+  options: Omit<LeaderElectionModuleOptions, 'createIfMissing' | 'listingFromLeases'> & {
+    createIfMissing?: boolean;
+    listingFromLeases?: number;
+  },
 ): { store: LeaseStore; ownsStore: boolean } {
   const given = (['connectionString', 'accountUrl', 'containerClient', 'store'] as const).filter(
     (key) => options[key] !== undefined && options[key] !== null && options[key] !== '',
@@ -348,6 +355,11 @@ function buildStore(
   }
   refuseContainerNameThatCannotApply(options, given[0]);
   if (options.store) {
+    if (options.listingFromLeases !== undefined)
+      throw new LeaderElectionSetupError(
+        'LeaderElectionModule: "listingFromLeases" applies to the Azure store the module builds, but a ' +
+          'custom store was given: remove it (a custom store lists if it implements LeaseLister).',
+      );
     const store = options.store;
     for (const method of ['observe', 'acquire', 'renew', 'release'] as const) {
       if (typeof (store as unknown as Record<string, unknown>)[method] !== 'function') {
@@ -360,7 +372,13 @@ function buildStore(
     }
     return { store, ownsStore: false };
   }
-  const common = { containerName: options.containerName, createIfMissing: options.createIfMissing };
+  const listing =
+    options.listingFromLeases === undefined ? {} : { listingFromLeases: options.listingFromLeases };
+  const common = {
+    containerName: options.containerName,
+    createIfMissing: options.createIfMissing,
+    ...listing,
+  };
   if (options.containerClient) {
     const client = options.containerClient as unknown as Record<string, unknown>;
     if (
@@ -379,6 +397,7 @@ function buildStore(
       store: new AzureBlobLeaseStore({
         containerClient: options.containerClient,
         createIfMissing: options.createIfMissing,
+        ...listing,
       }),
       ownsStore: true,
     };

@@ -52,6 +52,8 @@ export interface Network {
   trace(line: string): void;
   /** Called as an acquire is about to be processed (for the hand-over window check). */
   beforeAcquire?(replica: number, request: AcquireRequest, sentAt: number): void;
+  /** Listing profile: serve a listing the snapshot of the previous one, if at most this old (ms). */
+  staleListing?(): number | undefined;
   /** Called as a release is about to be processed (for the drain check). */
   beforeRelease?(replica: number, lease: string, leaseId: string): void;
   /** Every answer an acquire got (or not): tells whether the replica knows its last acquire's outcome. */
@@ -70,6 +72,13 @@ export class Connection implements LeaseStore, PresenceStore {
   /** Lease ids this replica proposed, per lease name (the elector's own, learned from its acquires). */
   readonly leaseIds = new Map<string, string>();
 
+  /** Set in the listing profile: followers then observe through listings (lib/core/shared-observer.ts). */
+  listingFromLeases?: number;
+  private lastListing?: {
+    at: number;
+    snapshot: Map<string, { observation: LeaseObservation; life: number }>;
+  };
+
   constructor(
     private readonly network: Network,
     readonly replica: number,
@@ -86,6 +95,41 @@ export class Connection implements LeaseStore, PresenceStore {
     return this.send('observe', leaseName, signal, observe, describeObservation).then((observation) => {
       this.network.told?.(this.replica, leaseName, observation.term, life);
       return observation;
+    });
+  }
+
+  /**
+   * One List Blobs of the container, processed at one instant: every lease record there is (a lease
+   * without a record is absent). It may be served the previous listing's snapshot again (stale by up
+   * to one poll): safety must not rest on a listing being fresh. Faults on 'observe' apply to it.
+   */
+  listLeases(leaseNames: readonly string[], signal: AbortSignal): Promise<Map<string, LeaseObservation>> {
+    const list = (): Map<string, { observation: LeaseObservation; life: number }> => {
+      const { model, sched } = this.network;
+      const staleMs = this.network.staleListing?.();
+      const last = this.lastListing;
+      if (last && staleMs !== undefined && sched.now - last.at <= staleMs) return last.snapshot;
+      const snapshot = new Map<string, { observation: LeaseObservation; life: number }>();
+      for (const [name, record] of model.leases)
+        snapshot.set(name, { observation: this.versioned(model.observe(name)), life: record.life });
+      this.lastListing = { at: sched.now, snapshot };
+      return snapshot;
+    };
+    const describe = (snapshot: Map<string, { observation: LeaseObservation }>): string =>
+      leaseNames
+        .map(
+          (name) =>
+            `${name}: ${snapshot.has(name) ? describeObservation(snapshot.get(name)!.observation) : 'no record'}`,
+        )
+        .join('; ');
+    return this.send('observe', '*', signal, list, describe, 'listing').then((snapshot) => {
+      const listed = new Map<string, LeaseObservation>();
+      for (const name of leaseNames) {
+        const entry = snapshot.get(name);
+        this.network.told?.(this.replica, name, entry?.observation.term ?? 0, entry?.life ?? 0);
+        if (entry) listed.set(name, { ...entry.observation });
+      }
+      return listed;
     });
   }
 

@@ -272,6 +272,18 @@ const SCHEDULES: Array<{ name: string; schedule: PinnedSchedule }> = [
       ],
     ),
   },
+  {
+    name: 'listing: a listing in flight when its elector stops leaves a timer behind ([e], listing seed 20261207 #603; broke on the shared observer of 485d91a)',
+    schedule: pin(
+      { replicas: 2, retryIntervalMs: 1000, retryJitter: 0, presence: false, startMask: 1, listing: true },
+      0,
+      [
+        { op: { t: 'start', r: 1 }, dtMs: 0 },
+        { op: { t: 'fault', kind: 'lands-late', ms: 100, delayMs: 50 }, dtMs: 1000 },
+        { op: { t: 'stop', r: 1 }, dtMs: 0 },
+      ],
+    ),
+  },
 ];
 
 export const PINNED: Array<{ name: string; scenario: () => Scenario }> = SCHEDULES.map(

@@ -111,6 +111,13 @@ export const PROFILES: Record<string, Profile> = {
     noStepDown: true,
     noFailback: true,
   },
+  /** Followers observe through listings served stale by up to one poll half the time (issue 23). */
+  listing: {
+    name: 'listing',
+    weights: { yieldTo: 3, stepDown: 3 },
+    maxCommands: 40,
+    shape: (c) => ({ ...c, listing: true }),
+  },
   /** Many tenures of a second lease on the renewal thread (defect 4). */
   slots: {
     name: 'slots',
@@ -299,6 +306,7 @@ export function describeScenario(scenario: Scenario): string {
       `${c.priorities ? `, priorities ${c.priorities.slice(0, c.replicas).join('/')}` : ''}` +
       `${c.failbackAfterMs !== undefined ? `, failback after ${c.failbackAfterMs} ms` : ''}` +
       `${c.delegated ? ', e1 renews on the renewal thread (+ side lease)' : ''}` +
+      `${c.listing ? ', followers observe by listing (up to one poll stale)' : ''}` +
       `${c.tasks ? `, leader tasks (onError ${c.onError.slice(0, c.replicas).join('/')})` : ''}` +
       `${c.unversioned ? ', store without record versions' : ''}` +
       `, started at 0: ${

@@ -19,6 +19,7 @@ const BUDGET: Record<string, number> = {
   successor: 400,
   recordLoss: 1500,
   slots: 60,
+  listing: 600,
 };
 
 describe('simulation: random schedules keep every invariant', () => {

@@ -43,6 +43,8 @@ export interface SimConfig {
    * unconditional, and (h) and (i) are not promised against stale observations (docs/GUARANTEES.md).
    */
   unversioned?: boolean;
+  /** Followers observe through listings, which may be served stale by up to one poll (issue 23). */
+  listing?: boolean;
 }
 
 export type Op =
@@ -224,6 +226,7 @@ export class World implements Network {
    * draws a different number of random values does not reshuffle the rest of a pinned schedule. */
   private readonly rng: () => number;
   private readonly drainRng: () => number;
+  private readonly listingRng: () => number;
   private readonly seed: number;
   private readonly instances: Instance[] = [];
   private readonly all: Instance[] = [];
@@ -263,6 +266,7 @@ export class World implements Network {
     this.seed = seed;
     this.rng = prng(seed);
     this.drainRng = prng(seed ^ 0x5bd1e995);
+    this.listingRng = prng(seed ^ 0x27d4eb2f);
     this.D = config.leaseDurationSeconds * 1000;
     this.renewIntervalMs = Math.floor(this.D / 3);
     this.requestTimeoutMs = Math.min(5000, this.renewIntervalMs);
@@ -295,6 +299,10 @@ export class World implements Network {
 
   get traceText(): string {
     return this.traceLines.join('\n');
+  }
+
+  staleListing(): number | undefined {
+    return this.listingRng() < 0.5 ? this.config.retryIntervalMs : undefined;
   }
 
   latency(): number {
@@ -371,6 +379,7 @@ export class World implements Network {
     const sideOwner = new Owner(`${label}/side`, proc);
     const app = new Owner(`${label}/app`, proc);
     const conn = new Connection(this, r, app, label);
+    if (cfg.listing) conn.listingFromLeases = 1;
     const logger = this.loggerFor(label);
     let thread: SimRenewalThread | undefined;
     if (cfg.delegated && r === 0 && this.RenewalThread) {

@@ -39,6 +39,12 @@ export interface LeaderElectionModuleOptions extends ElectionTimingOptions, Elec
   containerName?: string;
   /** Create the container and lease blobs when missing, never overwriting. Default true. */
   createIfMissing?: boolean;
+  /**
+   * Followers observe every lease of the container with one List Blobs per poll (instead of one Get
+   * Properties per lease) once they follow this many leases there. Default 13, the money break-even
+   * (docs/OPERATIONS.md, "Many leases"). With Azure storage options only.
+   */
+  listingFromLeases?: number;
   /** A custom LeaseStore instead of Azure (tests, single-process development, other backends). */
   store?: LeaseStore;
 

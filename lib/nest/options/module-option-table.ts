@@ -4,6 +4,11 @@ import { validateIdentity, validateLeaseName } from '../../core/options/names.js
 import { NUMERIC_STRING_NOTE } from '../../core/options/option-input.js';
 import { PREFERENCE_OPTION_TABLE, TIMING_OPTION_TABLE } from '../../core/options/election-option-table.js';
 import { keysOf, type OptionRow, type OptionTable } from '../../core/options/option-table.js';
+import {
+  checkListingFromLeases,
+  DEFAULT_LISTING_FROM_LEASES,
+  LISTING_FROM_LEASES_ALLOWED,
+} from '../../stores/azure-blob/lease-listing.js';
 import type {
   HealthDetailsLevel,
   LeaderElectionModuleOptions,
@@ -92,6 +97,16 @@ export const MODULE_OPTION_TABLE: OptionTable<keyof LeaderElectionModuleOptions>
     '`true`',
     'Create the container and lease blobs when missing; never overwrites.',
   ),
+  listingFromLeases: {
+    type: 'number',
+    env: 'number',
+    default: `\`${DEFAULT_LISTING_FROM_LEASES}\``,
+    range: LISTING_FROM_LEASES_ALLOWED,
+    doc:
+      'Followers observe all leases of the container with one List Blobs per poll once they follow ' +
+      'this many (Azure storage options only).',
+    check: checkListingFromLeases,
+  },
   store: storage('A custom LeaseStore (e.g. MemoryLeaseStore, single process only).'),
   leaseName: {
     type: 'string',

@@ -27,6 +27,7 @@ import type { PresenceAnnouncement, PresenceRecord, PresenceStore } from '../../
 import { LeaderElectionSetupError } from '../../core/errors.js';
 import { sanitizeForeignText } from '../../core/sanitize.js';
 import { validateContainerName } from './azure-blob-names.js';
+import { listLeaseRecords, resolveListingOptions, type ListedObservation } from './lease-listing.js';
 import { displayUrl, redactSecrets } from './redact.js';
 
 export const DEFAULT_CONTAINER_NAME = 'leader-election';
@@ -75,6 +76,10 @@ interface CommonOptions {
   containerName?: string;
   /** Create the container and lease blobs when missing (never overwriting). Default true. */
   createIfMissing?: boolean;
+  /** Followers observe by one listing per poll from this many leases in the container (default 13). */
+  listingFromLeases?: number;
+  /** Blobs per List Blobs page, 1–5000 (default 5000). */
+  listingPageSize?: number;
 }
 
 /**
@@ -107,9 +112,11 @@ export interface AccountUrlStoreOptions extends CommonOptions {
  * Use an existing ContainerClient. Its pipeline is yours: turn its retries off or keep them short,
  * or they can hold a renewal up to the request timeout (the elector still bounds every call).
  */
-export interface ContainerClientStoreOptions {
+export interface ContainerClientStoreOptions extends Pick<
+  CommonOptions,
+  'createIfMissing' | 'listingFromLeases' | 'listingPageSize'
+> {
   containerClient: ContainerClient;
-  createIfMissing?: boolean;
 }
 
 export type AzureBlobLeaseStoreOptions =
@@ -137,6 +144,9 @@ export const STORE_PIPELINE_OPTIONS: StoragePipelineOptions = {
 export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
   readonly description: string;
   private readonly createIfMissing: boolean;
+  /** The switch-over rule's threshold (LeaseLister): see docs/OPERATIONS.md, "Many leases". */
+  readonly listingFromLeases: number;
+  readonly listingPageSize: number;
   private readonly secrets: string[];
   private readonly ensured = new Set<string>();
   private containerEnsured = false;
@@ -150,6 +160,8 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
           'or containerClient',
       );
     }
+    ({ listingFromLeases: this.listingFromLeases, listingPageSize: this.listingPageSize } =
+      resolveListingOptions(options as CommonOptions));
     const { client, secrets } = AzureBlobLeaseStore.containerClientFrom(options);
     this.container = client;
     this.secrets = secrets;
@@ -259,13 +271,30 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
         }
       }
       return {
-        held: properties.leaseState === 'leased' || properties.leaseState === 'breaking',
+        held: isHeldState(properties.leaseState),
         ...readMetadata(properties.metadata),
         ...(properties.etag ? { etag: properties.etag } : {}),
       };
     } catch (error) {
       if (statusOf(error) === 404) return { held: false, term: 0, etag: ABSENT_RECORD_ETAG };
       throw this.translate(error, 'observe', leaseName);
+    }
+  }
+
+  /**
+   * The observations of every lease under the common prefix of `leaseNames` from one paged List Blobs
+   * (the shared poller's LeaseLister): read like observe() reads Get Properties. No container: none.
+   */
+  async listLeases(
+    leaseNames: readonly string[],
+    signal: AbortSignal,
+  ): Promise<Map<string, ListedObservation>> {
+    const reader = { heldState: isHeldState, readMetadata };
+    try {
+      return await listLeaseRecords(this.container, leaseNames, this.listingPageSize, reader, signal);
+    } catch (error) {
+      if (statusOf(error) === 404) return new Map();
+      throw this.translate(error, 'list leases', leaseNames.length === 1 ? leaseNames[0]! : '(all)');
     }
   }
 
@@ -720,7 +749,12 @@ export function parseHolder(raw: string | undefined): string | undefined {
   return sanitizeForeignText(holder);
 }
 
-function readMetadata(metadata: Record<string, string> | undefined): Omit<LeaseObservation, 'held'> {
+/** Leased or breaking: held (an expired, broken or available lease is free to take). */
+export function isHeldState(leaseState: string | undefined): boolean {
+  return leaseState === 'leased' || leaseState === 'breaking';
+}
+
+export function readMetadata(metadata: Record<string, string> | undefined): Omit<LeaseObservation, 'held'> {
   const term = parseTerm(metadata?.[METADATA.term]);
   const holder = parseHolder(metadata?.[METADATA.leader]);
   const rawAcquired = metadata?.[METADATA.acquiredAt];
