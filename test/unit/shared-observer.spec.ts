@@ -284,8 +284,8 @@ describe('SharedLeaseObserver: the age of a listed observation', () => {
     );
     const c = observer.observe(election('c', store));
     await clock.advance(200);
-    expect(await a).toEqual({ held: false, term: 0 });
-    expect(await b).toEqual({ held: false, term: 0 });
+    expect(await a).toEqual({ held: false, term: 0, etag: 'absent' });
+    expect(await b).toEqual({ held: false, term: 0, etag: 'absent' });
     expect(store.count('list')).toBe(1);
     let seen: LeaseObservation | undefined;
     void c.then((observation) => (seen = observation));

@@ -290,10 +290,16 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
     signal: AbortSignal,
   ): Promise<Map<string, ListedObservation>> {
     const reader = { heldState: isHeldState, readMetadata };
+    const absent = (listed: Map<string, ListedObservation>): Map<string, ListedObservation> => {
+      // No blob: read as observe() reads it, version included, so an acquire on it stays conditional.
+      for (const name of leaseNames)
+        if (!listed.has(name)) listed.set(name, { held: false, term: 0, etag: ABSENT_RECORD_ETAG });
+      return listed;
+    };
     try {
-      return await listLeaseRecords(this.container, leaseNames, this.listingPageSize, reader, signal);
+      return absent(await listLeaseRecords(this.container, leaseNames, this.listingPageSize, reader, signal));
     } catch (error) {
-      if (statusOf(error) === 404) return new Map();
+      if (statusOf(error) === 404) return absent(new Map());
       throw this.translate(error, 'list leases', leaseNames.length === 1 ? leaseNames[0]! : '(all)');
     }
   }
@@ -317,9 +323,9 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
       // the one creating it now (docs/GUARANTEES.md, "Acquire conditional on the record observed").
       let ifMatch = request.ifMatch;
       if (ifMatch === ABSENT_RECORD_ETAG) {
+        // Without createIfMissing a blob observed missing can only have been created by someone else since.
         ifMatch = this.createIfMissing ? await this.createBlob(request.leaseName, signal) : undefined;
-        if (this.createIfMissing && ifMatch === undefined)
-          return await this.changedSinceObserved(request.leaseName, signal);
+        if (ifMatch === undefined) return await this.changedSinceObserved(request.leaseName, signal);
       } else if (ifMatch === undefined) await this.ensureBlob(request.leaseName, signal);
       try {
         const conditions = ifMatch === undefined ? {} : { conditions: { ifMatch } };
