@@ -105,7 +105,7 @@ export class SharedLeaseObserver {
     return this.nextListing(election);
   }
 
-  /** The switch-over rule: list from T = `listingFromLeases` followed leases, back below T − ⌈T / 8⌉. */
+  /** Switch-over: list from T = `listingFromLeases` followed leases, back below T − ⌈T / 8⌉. */
   private chooseMode(): void {
     const threshold = this.lister!.listingFromLeases;
     const followed = this.followedLeases();
