@@ -11,7 +11,7 @@ import {
   MemoryLeaseStore,
   silentLogger,
 } from '../../lib/index.js';
-import { ManualClock } from '../../lib/testing/index.js';
+import { LeaderElectionTestingModule, ManualClock } from '../../lib/testing/index.js';
 import { LeaderWorkTracker } from '../../lib/nest/leader-work.tracker.js';
 
 // Third hostile review of the gate (2026-12-07, issue 19), of merge 7af3b6c: rules that held. The
@@ -240,5 +240,33 @@ describe('review-gate-3 finding 1 (fixed): a drain at stop({ release: false }) m
     await clock.advance(10 * 60_000); // let stop() end whatever the bound is
     await stopping;
     expect(cutByDeadline).toBe(true);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Finding 2 (fixed): the testing kit's stepDown() does not wait for the drain (`void this.handoverDrain()`),
+// while the real elector's stepDown() resolves only after it (the stream finished, or was cut when
+// the drain gave up). A spec written against the kit (`await service.stepDown()`, then checks that
+// leader-only work stopped) sees the stream still writing; the same spec passes on the real module,
+// and the reverse: a spec that relies on the kit's behaviour breaks on the real one. (The kit's
+// drain also got no `gaveUp`: only the tracker's shutdownTimeoutMs bounded it.) The real elector's
+// behaviour is pinned above. Fixed: the kit's stepDown() awaits its drain, gaveUp at its bound.
+
+describe('review-gate-3 finding 2 (fixed): the testing kit stepDown() does not await its drain', () => {
+  it('after await stepDown() the stream has ended (finished or cut), as on the real elector', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [LeaderElectionTestingModule.forRoot({ role: 'leader', shutdownTimeoutMs: 20 })],
+      providers: [EndlessStream],
+    }).compile();
+    app = moduleRef.createNestApplication();
+    await app.init();
+    const job = app.get(EndlessStream);
+    let ended = false;
+    job.stream().subscribe({ complete: () => (ended = true), error: () => (ended = true) });
+    job.source.next(1);
+    await app.get(LeaderElectionService).stepDown();
+    job.source.next(2); // after stepDown() resolved: on the real elector the drain is over
+    expect(ended).toBe(true);
+    expect(job.writes).toEqual([1]);
   });
 });
