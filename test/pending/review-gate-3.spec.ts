@@ -23,27 +23,6 @@ afterEach(async () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Finding 3 (low): a forced cut (the fallback timer, 2 x shutdownTimeoutMs after a stop/step-down
-// that no drain followed, or whose undo was lost: finding 4; or a custom `createElector` that ignores
-// beforeHandover) is remembered per lease name with no tie to its tenure, and consumed by
-// the NEXT drain of that lease whenever it comes: a later tenure, hours later, whose work has all
-// ended, then refuses to release (stepDown/yieldTo/shutdown leave the lease to expire: one lease
-// duration without a leader, and a yieldTo's successor waits for the expiry). The cut stream's run
-// was already marked finished, and its lease has expired long before.
-
-describe('review-gate-3 finding 3: a forced cut is held against a later, unrelated drain', () => {
-  it('a drain long after the fallback cut, with no work running, still releases', async () => {
-    const tracker = new LeaderWorkTracker({ shutdownTimeoutMs: 5, logger: false } as never);
-    let cut = false;
-    tracker.cutWhenDrainGivesUp('jobs', () => (cut = true)); // no drain follows
-    await new Promise((resolve) => setTimeout(resolve, 40));
-    expect(cut).toBe(true); // the fallback cut it
-    // ...much later, a later tenure of this replica steps down with nothing running:
-    expect(await tracker.drain('jobs', Date.now() + 5)).toBe(true);
-  });
-});
-
-// ---------------------------------------------------------------------------------------------
 // Finding 4 (low): when the tenure's signal has already aborted (stop / step-down) by the time a
 // stream is attached, onTenureEnd() runs `end` at once, `end` stores the deferred cut's undo in
 // `detach`, and then `detach = onTenureEnd(...)` overwrites it with onTenureEnd's no-op. The stream
@@ -82,6 +61,7 @@ describe('review-gate-3 finding 4: a stream attached after its tenure ended keep
     const job = app.get(StepsDownThenFlushes);
     await new Promise((resolve) => setImmediate(resolve));
     job.source.complete(); // the final stream ends on its own, within the drain
+    expect(app.get(LeaderWorkTracker).deferredCutCount('leader')).toBe(0); // its deferred cut undone
     await new Promise((resolve) => setTimeout(resolve, 60)); // past 2 x shutdownTimeoutMs
     expect(await app.get(LeaderWorkTracker).drain('leader', Date.now() + 5)).toBe(true);
   });

@@ -270,3 +270,36 @@ describe('review-gate-3 finding 2 (fixed): the testing kit stepDown() does not a
     expect(job.writes).toEqual([1]);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Finding 3 (fixed) (low): a forced cut (the fallback timer, 2 x shutdownTimeoutMs after a stop/step-down
+// that no drain followed, or whose undo was lost: finding 4; or a custom `createElector` that ignores
+// beforeHandover) is remembered per lease name with no tie to its tenure, and consumed by
+// the NEXT drain of that lease whenever it comes: a later tenure, hours later, whose work has all
+// ended, then refuses to release (stepDown/yieldTo/shutdown leave the lease to expire: one lease
+// duration without a leader, and a yieldTo's successor waits for the expiry). The cut stream's run
+// was already marked finished, and its lease has expired long before.
+
+describe('review-gate-3 finding 3 (fixed): a forced cut is held against a later, unrelated drain', () => {
+  it('a drain long after the fallback cut, with no work running, still releases', async () => {
+    const tracker = new LeaderWorkTracker({ shutdownTimeoutMs: 5, logger: false } as never);
+    let cut = false;
+    tracker.cutWhenDrainGivesUp('jobs', () => (cut = true)); // no drain follows
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(cut).toBe(true); // the fallback cut it
+    // ...much later, a later tenure of this replica steps down with nothing running:
+    expect(await tracker.drain('jobs', Date.now() + 5)).toBe(true);
+  });
+
+  it('a forced cut while a drain of the lease is in progress still keeps that drain from releasing', async () => {
+    const tracker = new LeaderWorkTracker({ shutdownTimeoutMs: 5, logger: false } as never);
+    let cut = false;
+    tracker.cutWhenDrainGivesUp('jobs', () => (cut = true)); // fallback after 2 x 5 ms
+    const done = tracker.trackRun('jobs');
+    const drained = tracker.drain('jobs', Date.now() + 60_000); // a late drain, still waiting for the run
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(cut).toBe(true); // the fallback fired during the drain
+    done(); // the run ends: the drain's work is over, but the forced cut's work may still run
+    expect(await drained).toBe(false);
+  });
+});
