@@ -8,6 +8,7 @@ import {
   LeaderElectionService,
   LeaderElector,
   LeaderOnly,
+  LeaderTask,
   MemoryLeaseStore,
   silentLogger,
 } from '../../lib/index.js';
@@ -169,7 +170,9 @@ describe('review-gate-3 held: the real elector at step-down', () => {
     const started = await bootReal(store);
     const job = started.get(EndlessStream);
     let completed = false;
-    job.stream().subscribe({ complete: () => (completed = true) });
+    const stream = job.stream(); // called while leading
+    await new Promise((resolve) => setImmediate(resolve)); // the step-down has ended the tenure
+    stream.subscribe({ complete: () => (completed = true) }); // attached after the tenure ended
     job.source.next(1);
     const stepping = started.get(LeaderElectionService).stepDown();
     await new Promise((resolve) => setImmediate(resolve));
@@ -301,5 +304,50 @@ describe('review-gate-3 finding 3 (fixed): a forced cut is held against a later,
     expect(cut).toBe(true); // the fallback fired during the drain
     done(); // the run ends: the drain's work is over, but the forced cut's work may still run
     expect(await drained).toBe(false);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Finding 4 (fixed) (low): when the tenure's signal has already aborted (stop / step-down) by the time a
+// stream is attached, onTenureEnd() runs `end` at once, `end` stores the deferred cut's undo in
+// `detach`, and then `detach = onTenureEnd(...)` overwrites it with onTenureEnd's no-op. The stream
+// that then completes on its own never undoes its deferred cut: the fallback timer fires
+// 2 x shutdownTimeoutMs later, counts a forced cut, and the lease's next drain refuses to release.
+// Same shape in untilTenureEnds (task-run.ts) and gateObservable (leader-gate.ts). Reached by a
+// @LeaderTask that steps down before returning its (final) stream.
+
+@Injectable()
+class StepsDownThenFlushes {
+  readonly source = new Subject<number>();
+  constructor(private readonly service: LeaderElectionService) {}
+  @LeaderTask()
+  flush(): Observable<number> {
+    void this.service.stepDown(); // the tenure ends (step-down) before the stream is attached
+    return this.source;
+  }
+}
+
+describe('review-gate-3 finding 4 (fixed): a stream attached after its tenure ended keeps its deferred cut', () => {
+  it('completing on its own leaves no forced cut behind: the next drain releases', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        LeaderElectionModule.forRoot({
+          store: new MemoryLeaseStore(),
+          identity: 'pod-a',
+          presence: false,
+          logger: false,
+          shutdownTimeoutMs: 10,
+        }),
+      ],
+      providers: [StepsDownThenFlushes],
+    }).compile();
+    app = moduleRef.createNestApplication();
+    await app.init();
+    const job = app.get(StepsDownThenFlushes);
+    await new Promise((resolve) => setImmediate(resolve));
+    job.source.complete(); // the final stream ends on its own, within the drain
+    expect(app.get(LeaderWorkTracker).deferredCutCount('leader')).toBe(0); // its deferred cut undone
+    await new Promise((resolve) => setTimeout(resolve, 60)); // past 2 x shutdownTimeoutMs
+    expect(await app.get(LeaderWorkTracker).drain('leader', Date.now() + 5)).toBe(true);
   });
 });
