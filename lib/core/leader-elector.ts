@@ -279,7 +279,7 @@ export class LeaderElector {
     if (release && mayHoldLease) await this.candidacy.releaseAfter(tenure, () => this.tenure, drain);
     else if (drain) {
       const { clock, logger, leaseName, drainTimeoutMs, options } = this;
-      await drainWithin({ clock, logger, leaseName, drainTimeoutMs, timings: options }, drain); // bounded
+      await drainWithin({ clock, logger, leaseName, drainTimeoutMs, timings: options, tenure }, drain);
     }
     await this.presence?.stop();
     this.publisher.complete();

@@ -156,10 +156,8 @@ export class Tenure {
   async release(channel: ReleaseChannel, drain?: TenureDrain, successor?: string): Promise<TenureState> {
     if (this.state !== 'ended') return this.state;
     this.state = 'draining';
-    // The drain cannot extend the lease: it gets at most what is left of it (the lease is not renewed).
-    const leaseLeftMs = Math.max(0, this.deadline - this.env.clock.now());
-    const bound = Math.min(this.env.drainTimeoutMs, leaseLeftMs);
-    if (!(await drainWithin({ ...this.env, drainTimeoutMs: bound }, drain, successor))) {
+    const bound = drainLimitMs(this.env.drainTimeoutMs, this, this.env.clock.now());
+    if (!(await drainWithin({ ...this.env, tenure: this }, drain, successor))) {
       if (drain && bound < this.env.drainTimeoutMs)
         this.env.logger.warn(
           `Work of the ended tenure of "${this.env.leaseName}" (term ${this.term}) is still running ` +
@@ -234,22 +232,35 @@ export function delegateRenewals(
 }
 
 /**
- * Runs a drain, bounded by drainTimeoutMs: true when the ended tenure's work has stopped. False (the
- * drain says work still runs, or it did not end in time) is logged: the lease is left to expire.
+ * The one limit of a drain: drainTimeoutMs, and never past the ended tenure's deadline (send time +
+ * D − safetyMargin), whether the lease is then released or not: a drain cannot extend the lease.
+ */
+export function drainLimitMs(drainTimeoutMs: number, tenure: Tenure | undefined, now: number): number {
+  if (tenure === undefined) return drainTimeoutMs; // no tenure (an acquire in doubt): no deadline known
+  return Math.max(0, Math.min(drainTimeoutMs, tenure.deadline - now));
+}
+
+/**
+ * Runs a drain, bounded by drainLimitMs (drainTimeoutMs, and the tenure's deadline when given): true
+ * when the ended tenure's work has stopped. False (the drain says work still runs, or it did not end
+ * in time) is logged: the lease is left to expire.
  */
 export async function drainWithin(
-  env: Pick<TenureEnvironment, 'clock' | 'logger' | 'leaseName' | 'drainTimeoutMs' | 'timings'>,
+  env: Pick<TenureEnvironment, 'clock' | 'logger' | 'leaseName' | 'drainTimeoutMs' | 'timings'> & {
+    tenure?: Tenure;
+  },
   drain?: TenureDrain,
   successor?: string,
 ): Promise<boolean> {
   if (!drain) return true;
+  const limitMs = drainLimitMs(env.drainTimeoutMs, env.tenure, env.clock.now());
   const bound = new AbortController();
   const gaveUp = new AbortController();
   let drained: boolean;
   try {
     drained = await Promise.race([
       drain(gaveUp.signal).then((result) => result !== false),
-      sleep(env.clock, env.drainTimeoutMs, bound.signal).then(() => {
+      sleep(env.clock, limitMs, bound.signal).then(() => {
         gaveUp.abort(); // the bound (drainTimeoutMs or the lease's end) is reached: cut what is left
         return false;
       }),

@@ -220,8 +220,8 @@ export class LeaderGateRunner implements LeaderGate {
           // Stop, step-down, hand-over: the lease is held until the drain ends, so the stream may finish
           // within it; it is cut when the drain gives up. A loss cuts it at once.
           if (drainsBeforeRelease(context.signal))
-            detach = this.work.cutWhenDrainGivesUp(elector.leaseName, cut);
-          else cut();
+            return this.work.cutWhenDrainGivesUp(elector.leaseName, cut);
+          cut();
         });
       return () => {
         detach();

@@ -17,7 +17,8 @@ export class LeaderWorkTracker {
   private readonly tasks = new Map<string, Set<LeaderTaskHandle>>();
   private readonly subscriptions: Subscription[] = [];
   private readonly deferredCuts = new Map<string, Set<() => void>>();
-  private readonly forcedCuts = new Map<string, number>();
+  /** Drains in progress, per lease: a forced cut marks these (the drain it belongs to) unreleasable. */
+  private readonly drainsInProgress = new Map<string, Set<{ forcedCut: boolean }>>();
   private readonly logger: ElectionLogger;
 
   constructor(
@@ -65,8 +66,9 @@ export class LeaderWorkTracker {
       cut();
     };
     const timer = setTimeout(() => {
-      // Cut without a drain giving up: its work may still run, so the next drain must not release.
-      this.forcedCuts.set(leaseName, (this.forcedCuts.get(leaseName) ?? 0) + 1);
+      // Cut without its drain giving up: a drain of its tenure still running must not release. A
+      // drain that starts later belongs to a later tenure (the tenure's drain follows its end).
+      for (const draining of this.drainsInProgress.get(leaseName) ?? []) draining.forcedCut = true;
       entry();
     }, 2 * this.options.shutdownTimeoutMs);
     timer.unref?.();
@@ -79,6 +81,11 @@ export class LeaderWorkTracker {
 
   private cutDeferred(leaseName: string): void {
     for (const cut of [...(this.deferredCuts.get(leaseName) ?? [])]) cut();
+  }
+
+  /** Number of deferred cuts of a lease waiting for their drain (undone when their stream ended). */
+  deferredCutCount(leaseName: string): number {
+    return this.deferredCuts.get(leaseName)?.size ?? 0;
   }
 
   /** Number of @LeaderOnly runs in progress for a lease. */
@@ -94,11 +101,27 @@ export class LeaderWorkTracker {
    * to finish within it are cut.
    */
   async drain(leaseName: string, deadline: number, gaveUp?: AbortSignal): Promise<boolean> {
-    const forced = this.forcedCuts.get(leaseName) ?? 0;
-    this.forcedCuts.delete(leaseName);
     const runs = [...(this.runs.get(leaseName) ?? [])];
     const tasks = [...(this.tasks.get(leaseName) ?? [])].filter((handle) => handle.running);
-    if (runs.length === 0 && tasks.length === 0) return forced === 0;
+    if (runs.length === 0 && tasks.length === 0) return true;
+    const draining = { forcedCut: false };
+    let inProgress = this.drainsInProgress.get(leaseName);
+    if (!inProgress) this.drainsInProgress.set(leaseName, (inProgress = new Set()));
+    inProgress.add(draining);
+    try {
+      return (await this.waitForWork(leaseName, runs, tasks, deadline, gaveUp)) && !draining.forcedCut;
+    } finally {
+      inProgress.delete(draining);
+    }
+  }
+
+  private async waitForWork(
+    leaseName: string,
+    runs: Promise<void>[],
+    tasks: LeaderTaskHandle[],
+    deadline: number,
+    gaveUp?: AbortSignal,
+  ): Promise<boolean> {
     const left = Math.max(0, deadline - Date.now());
     let timer: NodeJS.Timeout | undefined;
     let stopWaiting = (): void => undefined;
@@ -122,7 +145,7 @@ export class LeaderWorkTracker {
           `to expire instead of being released`,
       );
     }
-    return drained && forced === 0;
+    return drained;
   }
 
   /** After the elections stopped: no more hooks, transitions or task starts. */

@@ -114,7 +114,7 @@ export class LeaderElectionTesting {
     const leading = (this.options.role ?? 'leader') === 'leader';
     const elector = new ManualLeaderElector(
       options,
-      { logger: dependencies.logger },
+      { logger: dependencies.logger, beforeHandover: dependencies.beforeHandover },
       leading ? { term: 1 } : undefined,
     );
     if (!leading) elector.follow(this.options.leader ?? 'other-replica', 1);

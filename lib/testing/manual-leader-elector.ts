@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from '../core/clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import type { ElectionOptions } from '../core/election-options.js';
 import {
   LeaderElector,
@@ -41,6 +41,7 @@ export class ManualLeaderElector extends LeaderElector {
   private lastTerm = 0;
   private initialTerm?: number;
   private readonly handoverDrain?: LeaderElectorDependencies['beforeHandover'];
+  private readonly kitDrainTimeoutMs: number;
 
   constructor(
     options: ElectionOptions,
@@ -49,6 +50,7 @@ export class ManualLeaderElector extends LeaderElector {
   ) {
     super(unusedStore, options, { ...dependencies, clock: frozenClock });
     this.handoverDrain = dependencies.beforeHandover;
+    this.kitDrainTimeoutMs = dependencies.drainTimeoutMs ?? this.options.leaseDurationMs;
     if (startAsLeader) this.initialTerm = startAsLeader.term ?? 1;
   }
 
@@ -68,7 +70,7 @@ export class ManualLeaderElector extends LeaderElector {
   ): void {
     this.endTenure(reason, message);
     // A step-down is followed by the drain, as on the real elector (streams may finish within it).
-    if (reason === 'step-down' && this.handoverDrain) void this.handoverDrain().catch(() => undefined);
+    if (reason === 'step-down') void this.drain(this.handoverDrain);
   }
 
   /**
@@ -92,14 +94,32 @@ export class ManualLeaderElector extends LeaderElector {
   override async stepDown(): Promise<void> {
     const leading = this.isLeader();
     this.endTenure('step-down', 'stepped down voluntarily');
-    // The drain cuts streams left to finish within it when it gives up (not awaited: nothing to release).
-    if (leading) void this.handoverDrain?.().catch(() => undefined);
+    // As on the real elector: resolves once the drain is over (its streams finished, or cut when it gave up).
+    if (leading) await this.drain(this.handoverDrain);
   }
 
   override async stop(options: StopOptions = {}): Promise<void> {
     if (this.state.role === 'stopped') return;
     this.endTenure('stopped', 'election stopped');
     this.enterRole('stopped');
-    await options.beforeRelease?.();
+    await this.drain(options.beforeRelease);
+  }
+
+  /**
+   * Runs a drain as the real elector does (drainWithin), bounded by drainTimeoutMs on the real timers
+   * (the kit's tenures have no deadline): `gaveUp` aborts at the bound. Never rejects.
+   */
+  private async drain(drain: StopOptions['beforeRelease']): Promise<void> {
+    if (!drain) return;
+    const gaveUp = new AbortController();
+    const timer = systemClock.setTimeout(() => gaveUp.abort(), this.kitDrainTimeoutMs);
+    const bound = new Promise<void>((resolve) => gaveUp.signal.addEventListener('abort', () => resolve()));
+    try {
+      await Promise.race([drain(gaveUp.signal), bound]);
+    } catch {
+      // a failing drain is the real elector's warning; the kit has no lease to keep
+    } finally {
+      systemClock.clearTimeout(timer);
+    }
   }
 }

@@ -280,11 +280,11 @@ describe('review-gate-2 fixed, finding 2 (b)(c): a stream at step-down or shutdo
     let ended = false;
     job.stream().subscribe({ complete: () => (ended = true) });
     job.source.next(1);
-    await started.get(LeaderElectionService).stepDown();
+    const steppingDown = started.get(LeaderElectionService).stepDown();
     job.source.next(2); // within the drain (the real elector holds the lease until it ends)
-    for (let i = 0; i < 200 && !ended; i++) await new Promise((resolve) => setTimeout(resolve, 5));
-    job.source.next(3); // after the drain gave up
+    await steppingDown; // as on the real elector: resolves once the drain is over (here: it gave up)
     expect(ended).toBe(true);
+    job.source.next(3); // after the drain gave up
     expect(job.writes).toEqual([1, 2]);
   });
 

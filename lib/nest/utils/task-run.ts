@@ -48,15 +48,20 @@ export class FailureLog {
 
 /**
  * Calls `end` once when the tenure's signal aborts (now, if it already has); returns the detach to call
- * when the run ended on its own. Shared by @LeaderTask and @LeaderOnly Observables.
+ * when the run ended on its own: it removes the listener, or runs the undo `end` returned (a deferred
+ * cut's), also when `end` ran at once. Shared by @LeaderTask and @LeaderOnly Observables.
  */
-export function onTenureEnd(signal: AbortSignal, end: () => void): () => void {
-  if (signal.aborted) {
-    end();
-    return () => undefined;
-  }
-  signal.addEventListener('abort', end, { once: true });
-  return () => signal.removeEventListener('abort', end);
+export function onTenureEnd(signal: AbortSignal, end: () => (() => void) | void): () => void {
+  let undo: (() => void) | void;
+  const onAbort = (): void => {
+    undo = end();
+  };
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  return () => {
+    signal.removeEventListener('abort', onAbort);
+    undo?.();
+  };
 }
 
 /**
@@ -114,8 +119,8 @@ export function untilTenureEnds(
     };
     if (!subscription.closed)
       detach = onTenureEnd(signal, () => {
-        if (end.deferCut && drainsBeforeRelease(signal)) detach = end.deferCut(cut);
-        else cut();
+        if (end.deferCut && drainsBeforeRelease(signal)) return end.deferCut(cut);
+        cut();
       });
   });
 }
