@@ -5,7 +5,7 @@ import type { LeaseObservation, LeaseStore } from './lease-store.js';
 import type { ElectionLogger } from './logger.js';
 import type { PresenceAgent } from './presence-agent.js';
 import type { RecordLossRules } from './record-loss.js';
-import { sanitizeForeignText } from './sanitize.js';
+import { trustedObservation } from './sanitize.js';
 import type { StoreHealth } from './store-health.js';
 import type { StoreRequests } from './store-requests.js';
 import { drainWithin, type Tenure } from './tenure.js';
@@ -196,13 +196,13 @@ export class Candidacy {
         const env = { clock, logger, leaseName: this.host.lease.leaseName, timings: this.host.lease.options };
         if (await drainWithin({ ...env, drainTimeoutMs: this.host.drainTimeoutMs }, drain, successor))
           return this.release(successor);
-        return this.coolDown(clock.now() + this.host.lease.options.leaseDurationMs);
+        return this.leaveToExpire(clock.now() + this.host.lease.options.leaseDurationMs);
       }
       const outcome = await tenure.release({ current, send: (to) => this.release(to) }, drain, successor);
       // The lease stays ours until it expires: re-acquiring it would start a tenure beside that work.
       // A hand-over left to expire still names its successor: leave the lease to it for one window.
       const window = successor === undefined ? 0 : this.host.lease.options.preference.preferenceWindowMs;
-      if (outcome === 'left-to-expire') this.coolDown(tenure.leaseExpiredBy() + window);
+      if (outcome === 'left-to-expire') this.leaveToExpire(tenure.leaseExpiredBy() + window);
     })();
     this.pendingRelease = releasing;
     void releasing.finally(() => {
@@ -210,6 +210,14 @@ export class Candidacy {
       this.wake();
     });
     return releasing;
+  }
+
+  /** A renewal in flight may hold the lease past `until`: our lease id is retired until it surely ends. */
+  private leaveToExpire(until: number): void {
+    const { leaseDurationMs, requestTimeoutMs } = this.host.lease.options;
+    this.proposedLeaseId = randomUUID();
+    this.retiredUntil = Math.max(this.retiredUntil, this.clock.now() + leaseDurationMs + requestTimeoutMs);
+    this.coolDown(until);
   }
 
   /**
@@ -376,25 +384,4 @@ export class Candidacy {
   sawOtherHolder(): void {
     this.refusedOwnRecord = 0;
   }
-}
-
-/**
- * What a store reports is foreign input (another replica wrote it): terms must be safe integers
- * (anything else reads as 0, a lost record, so the record-loss rules apply) and holder identities are
- * stripped of control characters and capped.
- */
-export function trustedObservation(observation: LeaseObservation): LeaseObservation {
-  const safeTerm = (value: unknown): number | undefined =>
-    typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
-  const recoveredTerm = safeTerm(observation.recoveredTerm);
-  const successor = sanitizeForeignText(observation.successor);
-  return {
-    held: observation.held === true,
-    holder: sanitizeForeignText(observation.holder),
-    term: safeTerm(observation.term) ?? 0,
-    acquiredAt: observation.acquiredAt,
-    ...(recoveredTerm !== undefined ? { recoveredTerm } : {}),
-    ...(successor !== undefined ? { successor } : {}),
-    ...(typeof observation.etag === 'string' ? { etag: observation.etag } : {}),
-  };
 }

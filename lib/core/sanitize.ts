@@ -1,3 +1,4 @@
+import type { LeaseObservation } from './lease-store.js';
 /**
  * Text that comes from outside this process (another replica's recorded identity, a tampered blob's
  * metadata, a custom store) before it is logged or returned: escape sequences and control
@@ -44,4 +45,25 @@ export function sanitizeForeignText(
     text = `${text.slice(0, cut)}…`;
   }
   return text.trim() === '' ? undefined : text;
+}
+
+/**
+ * What a store reports is foreign input (another replica wrote it): terms must be safe integers
+ * (anything else reads as 0, a lost record, so the record-loss rules apply) and holder identities are
+ * stripped of control characters and capped.
+ */
+export function trustedObservation(observation: LeaseObservation): LeaseObservation {
+  const safeTerm = (value: unknown): number | undefined =>
+    typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  const recoveredTerm = safeTerm(observation.recoveredTerm);
+  const successor = sanitizeForeignText(observation.successor);
+  return {
+    held: observation.held === true,
+    holder: sanitizeForeignText(observation.holder),
+    term: safeTerm(observation.term) ?? 0,
+    acquiredAt: observation.acquiredAt,
+    ...(recoveredTerm !== undefined ? { recoveredTerm } : {}),
+    ...(successor !== undefined ? { successor } : {}),
+    ...(typeof observation.etag === 'string' ? { etag: observation.etag } : {}),
+  };
 }

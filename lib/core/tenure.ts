@@ -266,8 +266,10 @@ export async function drainWithin(
       }),
     ]);
   } catch (error) {
+    // A failed drain is no proof that the work stopped: leave the lease to expire.
     env.logger.warn(`The drain before releasing "${env.leaseName}" failed: ${messageOf(error)}`);
-    drained = true;
+    gaveUp.abort();
+    drained = false;
   } finally {
     bound.abort();
   }

@@ -213,14 +213,19 @@ describe('Tenure: why the deadline passed', () => {
 });
 
 describe('Tenure: the drain before a release', () => {
-  it('a drain that throws counts as drained (logged) and the lease is released', async () => {
+  it('a drain that throws is no proof the work stopped (review-core-2 finding 2): not drained, the lease left to expire, its work cut', async () => {
     const { env, logger } = environment();
+    let gaveUp: AbortSignal | undefined;
     await expect(
-      drainWithin(env, async () => {
+      drainWithin(env, async (signal) => {
+        gaveUp = signal;
         throw new Error('drain broke');
       }),
-    ).resolves.toBe(true);
-    expect(logger.text()).toBe('warn: The drain before releasing "jobs" failed: drain broke');
+    ).resolves.toBe(false);
+    expect(gaveUp?.aborted).toBe(true);
+    expect(logger.text()).toMatch(
+      /^warn: The drain before releasing "jobs" failed: drain broke\nwarn: Not releasing lease "jobs"/,
+    );
   });
 
   it('a drain still running at its bound is not drained: the warning names the successor and D, and the bound timer is cleared on success', async () => {
