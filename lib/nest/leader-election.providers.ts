@@ -9,6 +9,7 @@ import { LeaderOnlyInterceptor } from './leader-only.interceptor.js';
 import { LeaderWorkRunner } from './leader-work.js';
 import { LeaderWorkTracker } from './leader-work.tracker.js';
 import { LockExplorer } from './locks/lock.explorer.js';
+import { LOCK_METRICS_PROVIDER } from './locks/lock-metrics.binding.js';
 import { LockService } from './locks/lock.service.js';
 
 /** The providers LeaderElectionModule and the testing kit share (after the resolved options). */
@@ -24,6 +25,7 @@ export const LEADER_ELECTION_PROVIDERS: Provider[] = [
   LeaderOnlyInterceptor,
   LockService,
   LockExplorer,
+  LOCK_METRICS_PROVIDER,
 ];
 
 /** What an app injects (the registry and the gate for extensions: electorCreated$, gatedRuns$). */

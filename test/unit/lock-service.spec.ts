@@ -206,3 +206,48 @@ describe('@OnOneReplica (per-run jobs)', () => {
     expect(events[0]!.tickAt).toBe(1_699_999_980_000);
   });
 });
+
+describe('lock metrics', () => {
+  beforeEach(() => {
+    jest.spyOn(Date, 'now').mockReturnValue(1_700_000_010_000);
+  });
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
+
+  it('counts per-run ticks by job and outcome (the replica that ran it counts "ran"), and lock waits', async () => {
+    const { TestMetrics } = await import('../support/metrics-reader.js');
+    const store = new MemoryLeaseStore();
+    const metrics = [new TestMetrics(), new TestMetrics()];
+    const boot = async (identity: string, telemetry: InstanceType<typeof TestMetrics>) => {
+      const moduleRef = await Test.createTestingModule({
+        imports: [
+          LeaderElectionModule.forRoot({
+            store,
+            identity,
+            logger: false,
+            metrics: { meterProvider: telemetry.provider, includeIdentity: true },
+          }),
+        ],
+        providers: [Jobs],
+      }).compile();
+      const app = moduleRef.createNestApplication();
+      await app.init();
+      apps.push(app);
+      return app;
+    };
+    const a = await boot('a', metrics[0]!);
+    const b = await boot('b', metrics[1]!);
+    await a.get(Jobs).every();
+    await b.get(Jobs).every();
+    await a.get(LockService).tryWithLock('m', () => 1);
+    expect(await metrics[0]!.series('leader_election.job.runs')).toEqual(
+      new Map([['identity=a,job=Jobs.every,outcome=ran', 1]]),
+    );
+    expect(await metrics[1]!.series('leader_election.job.runs')).toEqual(
+      new Map([['identity=b,job=Jobs.every,outcome=held_elsewhere', 1]]),
+    );
+    const waits = await metrics[0]!.series('leader_election.lock.wait.duration');
+    expect((waits.get('identity=a,outcome=acquired') as { count: number }).count).toBe(1);
+  });
+});
