@@ -210,6 +210,48 @@ describe('LockManager', () => {
     await run;
   });
 
+  it('measures the deadline from the time BEFORE the acquire was sent, not from its answer', async () => {
+    const { managers, clock, store } = setup();
+    const hold = gate();
+    let signal!: AbortSignal;
+    const sentAt = clock.now();
+    store.inject('acquire', { type: 'slow-answer', ms: 3_000 });
+    store.always('renew', { type: 'transient' });
+    const run = managers[0]!.withLock('slow', (lock) => {
+      signal = lock.signal;
+      return hold.promise;
+    });
+    await clock.advance(3_000);
+    expect(signal.aborted).toBe(false);
+    await clock.advanceTo(sentAt + 14_000 - 1); // D 15 s − safety margin 1 s, from the send
+    expect(signal.aborted).toBe(false);
+    await clock.advanceTo(sentAt + 14_000);
+    expect(signal.aborted).toBe(true);
+    hold.open();
+    await run;
+  });
+
+  it('moves the deadline to the send time of the last successful renewal', async () => {
+    const { managers, clock, store } = setup();
+    const hold = gate();
+    let signal!: AbortSignal;
+    const startedAt = clock.now();
+    const run = managers[0]!.withLock('renewed', (lock) => {
+      signal = lock.signal;
+      return hold.promise;
+    });
+    await settle();
+    store.inject('renew', { type: 'slow-answer', ms: 3_000 }); // the renewal sent at +5 s answers at +8 s
+    await clock.advanceTo(startedAt + 5_001);
+    store.always('renew', { type: 'transient' });
+    await clock.advanceTo(startedAt + 5_000 + 14_000 - 1);
+    expect(signal.aborted).toBe(false);
+    await clock.advanceTo(startedAt + 5_000 + 14_000);
+    expect(signal.aborted).toBe(true);
+    hold.open();
+    await run;
+  });
+
   it('a store failure rejects with the store error, never as "not acquired"', async () => {
     const { managers, store } = setup();
     store.inject('acquire', { type: 'permanent' });
