@@ -204,9 +204,13 @@ export class LockManager {
     let backoff = FIRST_LOCK_POLL_MS;
     let lastObservation: LeaseObservation | undefined;
     let uncertain = false; // an acquire failed: the server may hold the lease for us anyway
-    for (let attempt = 0; ; attempt++) {
+    const giveUp = (): never => {
+      if (uncertain) this.forget(leaseName, leaseId);
       signal?.throwIfAborted();
-      if (this.stopped) throw new LockManagerStoppedError(name);
+      throw new LockManagerStoppedError(name);
+    };
+    for (let attempt = 0; ; attempt++) {
+      if (signal?.aborted || this.stopped) giveUp();
       try {
         // The first attempt goes straight to acquire; later ones read first (a cheap call, no 409 noise).
         const observation = attempt === 0 ? undefined : await this.observe(leaseName);
@@ -244,9 +248,8 @@ export class LockManager {
           } else lastObservation = result.observation;
         }
       } catch (error) {
-        signal?.throwIfAborted();
-        if (this.stopped) throw new LockManagerStoppedError(name);
         uncertain = true;
+        if (signal?.aborted || this.stopped) giveUp();
         if (errorKindOf(error) === 'permanent' || this.clock.now() >= giveUpAt) {
           this.forget(leaseName, leaseId);
           throw error;

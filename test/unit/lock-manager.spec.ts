@@ -355,3 +355,20 @@ describe('lock records and election leases never share a blob', () => {
     expect(resolveElectionOptions({ leaseName: 'locks', identity: 'a' }).leaseName).toBe('locks');
   });
 });
+
+describe('LockManager: an acquire whose outcome is unknown', () => {
+  it('gives the lease back when the caller stops waiting after an unanswered acquire', async () => {
+    const { managers, clock, store, memory } = setup();
+    // The acquire reaches the store (the lease is taken) but its answer never comes in time.
+    store.inject('acquire', { type: 'slow-answer', ms: 60_000 });
+    const stop = new AbortController();
+    const waiting = managers[0]!.tryWithLock('unknown', () => 'x', { waitMs: 30_000, signal: stop.signal });
+    const outcome = waiting.catch((error: unknown) => error);
+    await clock.advance(6_000); // past the request timeout
+    stop.abort(new Error('caller gave up'));
+    await clock.advance(100);
+    expect(await outcome).toEqual(new Error('caller gave up'));
+    expect(store.callsOf('release').length).toBeGreaterThanOrEqual(1);
+    expect((await memory.observe(lockLeaseName('unknown'), new AbortController().signal)).held).toBe(false);
+  });
+});
