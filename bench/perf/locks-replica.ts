@@ -27,11 +27,16 @@ write({ event: 'boot', pid: process.pid, at: Date.now() });
 const tick = (): void => {
   const tickAt = Math.floor((Date.now() + offset) / 1000) * 1000;
   manager
-    .runOnce(job, tickAt, async ({ term, signal }) => {
-      const start = Date.now();
-      await new Promise((resolve) => setTimeout(resolve, 50)); // the work
-      write({ event: 'run', tickAt, term, start, end: Date.now(), aborted: signal.aborted });
-    })
+    .runOnce(
+      job,
+      tickAt,
+      async ({ term, signal }) => {
+        const start = Date.now();
+        await new Promise((resolve) => setTimeout(resolve, 50)); // the work
+        write({ event: 'run', tickAt, term, start, end: Date.now(), aborted: signal.aborted });
+      },
+      { spreadMs: 500 },
+    )
     .then(
       (result) => {
         if (!result.ran) write({ event: 'skip', tickAt, reason: result.reason });

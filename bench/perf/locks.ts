@@ -23,6 +23,9 @@ function arg(name: string, fallback: number): number {
 
 const PER_RUN_SECONDS = arg('per-run-seconds', 600);
 const HANDOVERS = arg('handovers', 60);
+/** Random pause before each tick's attempt (@OnOneReplica's default at 1 tick/s: 500 ms). */
+const SPREAD_MS = arg('spread-ms', 500);
+const ONLY_PER_RUN = process.argv.includes('--only-per-run');
 const WAITERS = 10;
 const HOLD_MS = 1_000;
 const WAIT_WINDOW_MS = arg('wait-window-seconds', 60) * 1000;
@@ -148,9 +151,14 @@ async function perRun(): Promise<void> {
   const timers = replicas.map(({ offset, manager: m, name }) => {
     const tick = (): void => {
       const tickAt = Math.floor((Date.now() + offset) / 1000) * 1000;
-      m.runOnce(job, tickAt, () => {
-        runs.set(tickAt, [...(runs.get(tickAt) ?? []), name]);
-      }).catch((error: unknown) => errors.push(`${name}: ${String(error)}`));
+      m.runOnce(
+        job,
+        tickAt,
+        () => {
+          runs.set(tickAt, [...(runs.get(tickAt) ?? []), name]);
+        },
+        { spreadMs: SPREAD_MS },
+      ).catch((error: unknown) => errors.push(`${name}: ${String(error)}`));
     };
     let interval: NodeJS.Timeout | undefined;
     const phase = setTimeout(() => {
@@ -180,7 +188,7 @@ async function perRun(): Promise<void> {
   }
   const ticks = (last - first) / 1000 + 1;
   console.log(
-    `\n## Per-run: 3 replicas, 1 tick/s for ${PER_RUN_SECONDS} s, wall clocks offset ${offsets.join(', ')} ms`,
+    `\n## Per-run: 3 replicas, 1 tick/s for ${PER_RUN_SECONDS} s, wall clocks offset ${offsets.join(', ')} ms, spreadMs ${SPREAD_MS}`,
   );
   console.log(`ticks checked: ${ticks}; missed: ${missed}; doubled: ${doubled}; errors: ${errors.length}`);
   if (errors.length) console.log(errors.slice(0, 5).join('\n'));
@@ -198,7 +206,7 @@ async function perRun(): Promise<void> {
 }
 
 try {
-  await contended();
+  if (!ONLY_PER_RUN) await contended();
   await perRun();
 } finally {
   await Promise.all(managers.map((m) => m.stop(1_000)));

@@ -137,9 +137,14 @@ export class LockManager {
     job: string,
     tickAt: number,
     fn: (lock: LockContext) => T | Promise<T>,
+    options: { spreadMs?: number } = {},
   ): Promise<RunOnceResult<T>> {
     const leaseName = runLeaseName(job, tickAt);
     const name = `${job}@${tickAt}`;
+    // A random pause before the attempt: otherwise the replica whose timer fires first in every
+    // period (an @Interval's phase, a clock ahead) takes every tick, and the load does not spread.
+    const spreadMs = options.spreadMs ?? 0;
+    if (spreadMs > 0) await sleep(this.clock, this.random() * spreadMs, this.stopController.signal);
     const taken = await this.acquire(name, leaseName, { waitMs: 0 });
     if (!taken.lock)
       return {

@@ -339,6 +339,22 @@ describe('LockManager.runOnce (per-run jobs)', () => {
     expect((await memory.observe(runLeaseName('fast', 1000), new AbortController().signal)).held).toBe(false);
   });
 
+  it('spreadMs: each replica waits a random 0–spreadMs before trying, so the first to fire does not always win', async () => {
+    const clock = new ManualClock();
+    const store = new FaultyStore(new MemoryLeaseStore(clock), clock);
+    const draws = [0.9, 0.1];
+    const [early, late] = ['early', 'late'].map(
+      (identity) => new LockManager(store, { identity, clock, random: () => draws.shift() ?? 0.5 }),
+    );
+    const first = early!.runOnce('spread', 1000, () => 'early', { spreadMs: 1_000 }); // fires first, waits 900 ms
+    await clock.advance(200);
+    const second = late!.runOnce('spread', 1000, () => 'late', { spreadMs: 1_000 }); // fires 200 ms later, waits 100 ms
+    await clock.advance(1_000);
+    expect(await second).toMatchObject({ ran: true, value: 'late' });
+    expect(await first).toMatchObject({ ran: false });
+    expect(store.callsOf('acquire').map((call) => call.at)).toEqual([300, 900]);
+  });
+
   it('different ticks are independent', async () => {
     const { managers } = setup();
     const first = await managers[0]!.runOnce('job', 1000, () => 1);

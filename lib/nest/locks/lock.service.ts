@@ -147,6 +147,7 @@ export class LockService implements OnModuleDestroy {
     job: string,
     tickAt: number,
     fn: (lock: LockContext) => T | Promise<T>,
+    options: { spreadMs?: number } = {},
   ): Promise<RunOnceResult<T>> {
     validateJobName(job);
     let result: RunOnceResult<T>;
@@ -162,7 +163,8 @@ export class LockService implements OnModuleDestroy {
             reason: 'held-elsewhere',
             ...(forced.holder ? { holder: forced.holder } : {}),
           };
-      } else result = await this.manager.runOnce(job, tickAt, (held) => runInLock(held, () => fn(held)));
+      } else
+        result = await this.manager.runOnce(job, tickAt, (held) => runInLock(held, () => fn(held)), options);
     } catch (error) {
       this.emitRun(job, tickAt, 'error');
       throw error;

@@ -14,9 +14,15 @@ export interface OnOneReplicaOptions {
    * @Interval(ms) when there is one; required with @Cron (e.g. 60000 for a job every minute).
    */
   periodMs?: number;
+  /**
+   * Each replica waits a random 0–spreadMs before trying a tick, so ticks spread over the replicas
+   * instead of going to the one whose timer fires first in each period. Default min(1000, period / 2);
+   * 0 turns it off (the fastest replica then takes every tick).
+   */
+  spreadMs?: number;
 }
 
-const OPTION_KEYS = ['job', 'periodMs'];
+const OPTION_KEYS = ['job', 'periodMs', 'spreadMs'];
 const warnedUnmanaged = new WeakSet<object>();
 
 /**
@@ -39,11 +45,16 @@ export function OnOneReplica(options: OnOneReplicaOptions = {}): MethodDecorator
       throw new InvalidElectionOptionError(
         `@OnOneReplica ${key}`,
         (options as Record<string, unknown>)[key],
-        'no such option; options are job, periodMs',
+        'no such option; options are job, periodMs, spreadMs',
         true,
       );
   if (options.job !== undefined) validateJobName(options.job, '@OnOneReplica job');
   if (options.periodMs !== undefined) validatePeriod(options.periodMs);
+  if (
+    options.spreadMs !== undefined &&
+    (typeof options.spreadMs !== 'number' || !Number.isFinite(options.spreadMs) || options.spreadMs < 0)
+  )
+    throw new InvalidElectionOptionError('@OnOneReplica spreadMs', options.spreadMs, 'milliseconds ≥ 0');
 
   return (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor) => {
     const original: unknown = descriptor.value;
@@ -69,8 +80,12 @@ export function OnOneReplica(options: OnOneReplicaOptions = {}): MethodDecorator
         }
         const periodMs = periodOf(options, wrapper, handlerName);
         const tickAt = Math.floor(Date.now() / periodMs) * periodMs;
-        const result = await service.runOnce(job, tickAt, () =>
-          (original as (...a: unknown[]) => unknown).apply(this, args),
+        const spreadMs = options.spreadMs ?? Math.min(1000, periodMs / 2);
+        const result = await service.runOnce(
+          job,
+          tickAt,
+          () => (original as (...a: unknown[]) => unknown).apply(this, args),
+          { spreadMs },
         );
         return result.ran ? result.value : undefined;
       },
