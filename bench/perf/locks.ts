@@ -136,7 +136,8 @@ async function contended(): Promise<void> {
 }
 
 async function perRun(): Promise<void> {
-  const offsets = [0, 1_200, -2_500];
+  const i = process.argv.indexOf('--offsets');
+  const offsets = i >= 0 ? process.argv[i + 1]!.split(',').map(Number) : [0, 1_200, -2_500];
   const replicas = offsets.map((offset, i) => ({
     offset,
     manager: manager(`replica-${i}`),
