@@ -166,6 +166,15 @@ describe('@OnOneReplica (per-run jobs)', () => {
     expect(Jobs.runs).toEqual([]);
   });
 
+  it('a tick after the locks stopped (shutdown) is skipped, not an error', async () => {
+    const app = await replica(new MemoryLeaseStore(), 'a');
+    const jobs = app.get(Jobs);
+    await app.get(LockService).onModuleDestroy();
+    Jobs.runs = [];
+    await expect(jobs.every()).resolves.toBeUndefined();
+    expect(Jobs.runs).toEqual([]);
+  });
+
   it('refuses at boot a @Cron without periodMs and a @Timeout (no shared tick)', async () => {
     @Injectable()
     class CronJob {

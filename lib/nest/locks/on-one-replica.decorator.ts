@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { InvalidElectionOptionError, LeaderElectionSetupError } from '../../core/errors.js';
+import { LockManagerStoppedError } from '../../locks/lock-errors.js';
 import { validateJobName } from '../../locks/lock-names.js';
 import { copyMethodMetadata } from '../utils/copy-method-metadata.js';
 import { LOCK_SERVICE_LINK } from './lock.constants.js';
@@ -81,13 +82,19 @@ export function OnOneReplica(options: OnOneReplicaOptions = {}): MethodDecorator
         const periodMs = periodOf(options, wrapper, handlerName);
         const tickAt = Math.floor(Date.now() / periodMs) * periodMs;
         const spreadMs = options.spreadMs ?? Math.min(1000, periodMs / 2);
-        const result = await service.runOnce(
-          job,
-          tickAt,
-          () => (original as (...a: unknown[]) => unknown).apply(this, args),
-          { spreadMs },
-        );
-        return result.ran ? result.value : undefined;
+        try {
+          const result = await service.runOnce(
+            job,
+            tickAt,
+            () => (original as (...a: unknown[]) => unknown).apply(this, args),
+            { spreadMs },
+          );
+          return result.ran ? result.value : undefined;
+        } catch (error) {
+          // A tick between the locks' stop and the scheduler's at shutdown is skipped, not an error.
+          if (error instanceof LockManagerStoppedError) return undefined;
+          throw error;
+        }
       },
     }[original.name]!;
     copyMethodMetadata(original, wrapper);
