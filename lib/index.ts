@@ -138,3 +138,25 @@ export type {
   LeaderElectionModuleOptions,
 } from './nest/interfaces/leader-election-options.interface.js';
 export type { LeaderOnlyOptions } from './nest/interfaces/leader-only-options.interface.js';
+
+// Locks for any code, and per-run scheduled jobs (docs/locks.md)
+export {
+  LockManager,
+  type LockManagerOptions,
+  type LockResult,
+  type RunOnceResult,
+} from './locks/lock-manager.js';
+export type { LockContext } from './locks/held-lock.js';
+export type { LockWaitOptions } from './locks/lock-options.js';
+export {
+  LockEndedError,
+  LockLostError,
+  LockManagerStoppedError,
+  LockNotAcquiredError,
+  type LockEndReason,
+} from './locks/lock-errors.js';
+export { LOCK_PREFIX } from './locks/lock-names.js';
+export { LockService, type JobRunEvent, type LockEvent } from './nest/locks/lock.service.js';
+export { WithLock, type WithLockOptions } from './nest/locks/with-lock.decorator.js';
+export { OnOneReplica, type OnOneReplicaOptions } from './nest/locks/on-one-replica.decorator.js';
+export { currentLock } from './nest/locks/lock-context.js';

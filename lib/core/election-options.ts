@@ -19,7 +19,7 @@ import {
   refuseNullOptions,
   refuseUnknownOptions,
 } from './options/option-input.js';
-import { validateIdentity, validateLeaseName } from './options/names.js';
+import { validateElectionLeaseName, validateIdentity } from './options/names.js';
 import { PREFERENCE_OPTION_TABLE, TIMING_OPTION_TABLE } from './options/election-option-table.js';
 import { keysOf, readEnvironmentStrings } from './options/option-table.js';
 
@@ -78,7 +78,13 @@ export {
   refuseNullOptions,
   refuseUnknownOptions,
 } from './options/option-input.js';
-export { LEASE_NAME_PATTERN, validateIdentity, validateLeaseName } from './options/names.js';
+export {
+  LEASE_NAME_PATTERN,
+  RESERVED_LEASE_PREFIX,
+  validateElectionLeaseName,
+  validateIdentity,
+  validateLeaseName,
+} from './options/names.js';
 
 function finiteNumber(option: string, value: unknown, allowed: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value)) {
@@ -113,7 +119,7 @@ export function resolveElectionOptions(options: ElectionOptions): ResolvedElecti
   refuseUnknownOptions(options, ELECTION_OPTION_KEYS, 'election option');
   refuseNullOptions(options);
   options = readEnvironmentStrings(options, { ...TIMING_OPTION_TABLE, ...PREFERENCE_OPTION_TABLE });
-  const leaseName = validateLeaseName(options.leaseName);
+  const leaseName = validateElectionLeaseName(options.leaseName);
   const identity = validateIdentity(options.identity);
 
   const leaseSeconds = options.leaseDurationSeconds ?? ELECTION_DEFAULTS.leaseDurationSeconds;

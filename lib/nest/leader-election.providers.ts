@@ -8,6 +8,9 @@ import { LeaderGateRunner } from './leader-gate.js';
 import { LeaderOnlyInterceptor } from './leader-only.interceptor.js';
 import { LeaderWorkRunner } from './leader-work.js';
 import { LeaderWorkTracker } from './leader-work.tracker.js';
+import { LockExplorer } from './locks/lock.explorer.js';
+import { LOCK_METRICS_PROVIDER } from './locks/lock-metrics.binding.js';
+import { LockService } from './locks/lock.service.js';
 
 /** The providers LeaderElectionModule and the testing kit share (after the resolved options). */
 export const LEADER_ELECTION_PROVIDERS: Provider[] = [
@@ -20,6 +23,9 @@ export const LEADER_ELECTION_PROVIDERS: Provider[] = [
   LeaderElectionExplorer,
   LeaderElectionHealthIndicator,
   LeaderOnlyInterceptor,
+  LockService,
+  LockExplorer,
+  LOCK_METRICS_PROVIDER,
 ];
 
 /** What an app injects (the registry and the gate for extensions: electorCreated$, gatedRuns$). */
@@ -29,4 +35,5 @@ export const LEADER_ELECTION_EXPORTS = [
   LeaderOnlyInterceptor,
   LeaderElectionRegistry,
   LeaderGateRunner,
+  LockService,
 ] as const;

@@ -5,6 +5,7 @@ export {
   type LeaderElectionTestingOptions,
 } from './leader-election-testing.module.js';
 export { ManualLeaderElector } from './manual-leader-elector.js';
+export { LockTesting } from './lock-testing.js';
 export { ManualClock } from './manual-clock.js';
 export {
   leaseStoreContract,

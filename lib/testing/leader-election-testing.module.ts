@@ -24,6 +24,8 @@ import { LEADER_ELECTION_EXPORTS, LEADER_ELECTION_PROVIDERS } from '../nest/lead
 import { MemoryLeaseStore } from '../stores/memory/memory-lease-store.js';
 import { ManualLeaderElector } from './manual-leader-elector.js';
 import { UnknownLeaseError } from '../core/errors.js';
+import { LOCK_DECISIONS } from '../nest/locks/lock.constants.js';
+import { LockTesting } from './lock-testing.js';
 
 export interface LeaderElectionTestingOptions {
   /** Role of every lease at boot. Default 'leader' (term 1), so leader-only code runs. */
@@ -198,9 +200,12 @@ export class LeaderElectionTestingModule {
           }),
         },
         { provide: LeaderElectionTesting, useValue: testing },
+        // Locks and per-run ticks: acquired here unless a test says otherwise (no store, no timers).
+        { provide: LockTesting, useValue: new LockTesting() },
+        { provide: LOCK_DECISIONS, useExisting: LockTesting },
         ...LEADER_ELECTION_PROVIDERS,
       ],
-      exports: [...LEADER_ELECTION_EXPORTS, LeaderElectionTesting],
+      exports: [...LEADER_ELECTION_EXPORTS, LeaderElectionTesting, LockTesting],
     };
   }
 }

@@ -77,4 +77,30 @@ describe('lib/ import graph', () => {
       );
     expect(offenders).toEqual([]);
   });
+
+  it('lib/locks imports only lib/core (and Node built-ins): no Nest, no Azure, no store', () => {
+    const offenders = files
+      .filter((file) => relative(root, file).startsWith('locks/'))
+      .flatMap((file) => [
+        ...importsOf(file)
+          .local.filter((to) => !/^(core|locks)\//.test(relative(root, to)))
+          .map((to) => `${relative(root, file)} -> ${relative(root, to)}`),
+        ...importsOf(file)
+          .packages.filter((name) => !name.startsWith('node:'))
+          .map((name) => `${relative(root, file)} -> ${name}`),
+      ]);
+    expect(files.some((file) => relative(root, file).startsWith('locks/'))).toBe(true);
+    expect(offenders).toEqual([]);
+  });
+
+  it('lib/core does not import lib/locks (locks build on the core, not the reverse)', () => {
+    const offenders = files
+      .filter((file) => relative(root, file).startsWith('core/'))
+      .flatMap((file) =>
+        importsOf(file)
+          .local.filter((to) => relative(root, to).startsWith('locks/'))
+          .map((to) => `${relative(root, file)} -> ${relative(root, to)}`),
+      );
+    expect(offenders).toEqual([]);
+  });
 });

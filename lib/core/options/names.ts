@@ -8,6 +8,21 @@ export const LEASE_NAME_PATTERN = /^[A-Za-z0-9_-](?:[A-Za-z0-9._/-]{0,198}[A-Za-
  */
 const RESERVED_LEASE_NAMES = new Set(['__proto__']);
 
+/** Lease names under this prefix hold lock records (lib/locks): an election may not use them. */
+export const RESERVED_LEASE_PREFIX = 'locks/';
+
+/** An election's lease name: a valid lease name outside the lock records' prefix. */
+export function validateElectionLeaseName(value: unknown, option = 'leaseName'): string {
+  const name = validateLeaseName(value, option);
+  if (name.startsWith(RESERVED_LEASE_PREFIX))
+    throw new InvalidElectionOptionError(
+      option,
+      value,
+      `a lease name not starting with "${RESERVED_LEASE_PREFIX}" (reserved for lock records)`,
+    );
+  return name;
+}
+
 /** Validates lease and identity strings. Exported so stores and the Nest layer use the same rule. */
 export function validateLeaseName(value: unknown, option = 'leaseName'): string {
   const allowed =

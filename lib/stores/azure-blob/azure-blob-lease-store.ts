@@ -589,6 +589,8 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
       // 409 BlobAlreadyExists, 412 condition failed or blob leased: it exists.
       if (status !== 409 && status !== 412) throw error;
     }
+    // A cache only: per-run jobs create a record per tick, so it must not grow without bound.
+    if (this.ensured.size >= 10_000) this.ensured.clear();
     this.ensured.add(leaseName);
     return etag;
   }

@@ -1,0 +1,127 @@
+import { Logger } from '@nestjs/common';
+import { InvalidElectionOptionError, LeaderElectionSetupError } from '../../core/errors.js';
+import { LockManagerStoppedError } from '../../locks/lock-errors.js';
+import { validateJobName } from '../../locks/lock-names.js';
+import { copyMethodMetadata } from '../utils/copy-method-metadata.js';
+import { LOCK_SERVICE_LINK } from './lock.constants.js';
+import { intervalPeriodOf, recordLockedMethod } from './lock-decorators.metadata.js';
+import type { LockService } from './lock.service.js';
+
+export interface OnOneReplicaOptions {
+  /** Name of the job in lock records, logs and metrics. Default "<Class>.<method>". */
+  job?: string;
+  /**
+   * The schedule's period, ms: a tick is keyed by the start of the period it fires in. Taken from
+   * @Interval(ms) when there is one; required with @Cron (e.g. 60000 for a job every minute).
+   */
+  periodMs?: number;
+  /**
+   * Each replica waits a random 0–spreadMs before trying a tick, so ticks spread over the replicas
+   * instead of going to the one whose timer fires first in each period. Default min(1000, period / 2);
+   * 0 turns it off (the fastest replica then takes every tick).
+   */
+  spreadMs?: number;
+}
+
+const OPTION_KEYS = ['job', 'periodMs', 'spreadMs'];
+const warnedUnmanaged = new WeakSet<object>();
+
+/**
+ * Per-run mode for a scheduled method (@Interval / @Cron, either decorator order): every replica keeps
+ * its schedule, and each tick runs on exactly ONE of them, whichever takes the tick's record first, so
+ * the work spreads over the replicas instead of piling onto a leader. A tick is keyed by the job and
+ * its scheduled time (the start of its period); its record is taken once and never released, so a
+ * replica whose clock is off cannot run the same tick again (docs/locks.md, "Clock skew").
+ * Skipped ticks resolve undefined. Inside the run, currentLock() gives `{ name, term, signal }`.
+ *
+ *   @Interval(1000)
+ *   @OnOneReplica()
+ *   async pollQueue() { … }
+ */
+export function OnOneReplica(options: OnOneReplicaOptions = {}): MethodDecorator {
+  if (options === null || typeof options !== 'object')
+    throw new InvalidElectionOptionError('@OnOneReplica options', options, 'an object { job?, periodMs? }');
+  for (const key of Object.keys(options))
+    if (!OPTION_KEYS.includes(key))
+      throw new InvalidElectionOptionError(
+        `@OnOneReplica ${key}`,
+        (options as Record<string, unknown>)[key],
+        'no such option; options are job, periodMs, spreadMs',
+        true,
+      );
+  if (options.job !== undefined) validateJobName(options.job, '@OnOneReplica job');
+  if (options.periodMs !== undefined) validatePeriod(options.periodMs);
+  if (
+    options.spreadMs !== undefined &&
+    (typeof options.spreadMs !== 'number' || !Number.isFinite(options.spreadMs) || options.spreadMs < 0)
+  )
+    throw new InvalidElectionOptionError('@OnOneReplica spreadMs', options.spreadMs, 'milliseconds ≥ 0');
+
+  return (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor) => {
+    const original: unknown = descriptor.value;
+    const className = (target as { constructor?: { name?: string } }).constructor?.name ?? 'anonymous';
+    const handlerName = `${className}.${String(propertyKey)}`;
+    if (typeof original !== 'function')
+      throw new LeaderElectionSetupError(
+        `@OnOneReplica can only decorate methods; ${handlerName} is not a method`,
+      );
+    const job = options.job ?? validateJobName(handlerName, '@OnOneReplica job (default: Class.method)');
+    const wrapper = {
+      async [original.name](this: object, ...args: unknown[]): Promise<unknown> {
+        const service = (this as { [LOCK_SERVICE_LINK]?: LockService } | undefined)?.[LOCK_SERVICE_LINK];
+        if (!service) {
+          if (this && typeof this === 'object' && !warnedUnmanaged.has(this)) {
+            warnedUnmanaged.add(this);
+            new Logger('LeaderElection').warn(
+              `@OnOneReplica on ${handlerName}: the instance is not managed by a Nest app with ` +
+                `LeaderElectionModule; its ticks are skipped`,
+            );
+          }
+          return undefined;
+        }
+        const periodMs = periodOf(options, wrapper, handlerName);
+        const tickAt = Math.floor(Date.now() / periodMs) * periodMs;
+        const spreadMs = options.spreadMs ?? Math.min(1000, periodMs / 2);
+        try {
+          const result = await service.runOnce(
+            job,
+            tickAt,
+            () => (original as (...a: unknown[]) => unknown).apply(this, args),
+            { spreadMs },
+          );
+          return result.ran ? result.value : undefined;
+        } catch (error) {
+          // A tick between the locks' stop and the scheduler's at shutdown is skipped, not an error.
+          if (error instanceof LockManagerStoppedError) return undefined;
+          throw error;
+        }
+      },
+    }[original.name]!;
+    copyMethodMetadata(original, wrapper);
+    recordLockedMethod(target, propertyKey, {
+      kind: 'one-replica',
+      handlerName,
+      job,
+      ...(options.periodMs === undefined ? {} : { periodMs: options.periodMs }),
+    });
+    descriptor.value = wrapper;
+    return descriptor;
+  };
+}
+
+/** The period a tick is keyed by: the option, else @Interval's; a @Cron without periodMs is refused. */
+export function periodOf(options: { periodMs?: number }, method: object, handlerName: string): number {
+  const period = options.periodMs ?? intervalPeriodOf(method);
+  if (period === undefined)
+    throw new LeaderElectionSetupError(
+      `@OnOneReplica on ${handlerName} needs periodMs (the schedule's period, e.g. 60000 for a @Cron every ` +
+        `minute): a tick is keyed by the start of its period; only @Interval's period is read by itself`,
+    );
+  return validatePeriod(period, '@Interval period');
+}
+
+function validatePeriod(value: unknown, option = '@OnOneReplica periodMs'): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
+    throw new InvalidElectionOptionError(option, value, 'a whole number of milliseconds ≥ 1');
+  return value;
+}
