@@ -114,14 +114,17 @@ describe('AzureBlobLeaseStore.listLeases', () => {
     const listed = await store.listLeases([...names, missing], live());
     // 10 blobs in pages of at most 3: the listing read on past the first page.
     expect(pages).toEqual([3, 3, 3, 1]);
-    expect([...listed.keys()].sort()).toEqual([...names].sort());
-    expect(listed.has(missing)).toBe(false);
+    expect([...listed.keys()].sort()).toEqual([...names, missing].sort());
     const observed = new Map<string, LeaseObservation>();
     for (const name of [...names, missing]) observed.set(name, await store.observe(name, live()));
-    expect(await store.observe(missing, live())).toEqual({ held: false, term: 0 });
+    // A lease without a blob is listed as observe() reports it, with the missing record's version.
+    expect(listed.get(missing)).toEqual({ held: false, term: 0, etag: 'absent' });
+    expect(observed.get(missing)).toEqual({ held: false, term: 0, etag: 'absent' });
     for (const name of names) {
       const { etag, ...rest } = listed.get(name) as LeaseObservation & { etag?: string };
-      expect({ name, ...rest }).toEqual({ name, ...observed.get(name) });
+      const { etag: observedEtag, ...observedRest } = observed.get(name)!;
+      expect({ name, ...rest }).toEqual({ name, ...observedRest });
+      expect(etag).toBe(observedEtag);
       expect(etag).toMatch(/^"0x[0-9A-F]+"$/); // quoted, as the ETag header carries it
       expect(etag).toBe((await container.getBlobClient(name).getProperties()).etag);
     }
@@ -138,12 +141,17 @@ describe('AzureBlobLeaseStore.listLeases', () => {
     expect(pages).toEqual([3, 3, 3, 3]); // the 12th blob is the presence record: no page after it
   });
 
-  it('a listing of leases in a container that does not exist is empty; page sizes outside 1–5000 are refused by name', async () => {
+  it('a listing of leases in a container that does not exist reports each as missing (as observe() does); page sizes outside 1–5000 are refused by name', async () => {
     const service = BlobServiceClient.fromConnectionString(connectionString);
     const store = new AzureBlobLeaseStore({
       containerClient: service.getContainerClient(`it-listing-none-${randomBytes(4).toString('hex')}`),
     });
-    expect((await store.listLeases(['a', 'b'], live())).size).toBe(0);
+    const listed = await store.listLeases(['a', 'b'], live());
+    expect([...listed.entries()]).toEqual([
+      ['a', await store.observe('a', live())],
+      ['b', await store.observe('b', live())],
+    ]);
+    expect(listed.get('a')).toEqual({ held: false, term: 0, etag: 'absent' });
     for (const listingPageSize of [0, MAX_LISTING_PAGE_SIZE + 1, 2.5])
       expect(() => new AzureBlobLeaseStore({ connectionString, listingPageSize })).toThrow(
         /"listingPageSize": got .*allowed: a whole number from 1 to 5000/,
