@@ -1,0 +1,115 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { LeaderElector } from '../../lib/core/leader-elector.js';
+import { FaultyStore } from '../support/faulty-store.js';
+import {
+  D,
+  leadersAmong,
+  setup,
+  stopAllElectors,
+  type Candidate,
+  type Harness,
+} from '../support/elector-harness.js';
+import { RecordingLogger } from '../support/recording-logger.js';
+
+// Hostile review of 7ccfcfb (a failed drain leaves the lease to expire; leaveToExpire rotates the
+// proposed lease id) and the gatefix2 merge, 2026-12-07: rules that held. Findings: test/pending.
+
+afterEach(stopAllElectors);
+
+/** Candidate "a" with a drain hook that fails (throws) while `work.running`. */
+function withFailingDrain(h: Harness, presence = false): { a: Candidate; work: { running: boolean } } {
+  const work = { running: false };
+  const logger = new RecordingLogger();
+  const store = new FaultyStore(h.memory, h.clock);
+  const elector = new LeaderElector(
+    store,
+    { leaseName: 'jobs', identity: 'a', retryJitter: 0, presence },
+    {
+      clock: h.clock,
+      logger,
+      beforeHandover: async () => {
+        if (work.running) throw new Error('drain hook failed');
+        return true;
+      },
+    },
+  );
+  h.electors.push(elector);
+  return { a: { elector, store, logger, states: [] }, work };
+}
+
+describe('review-final: leaving a lease to expire rotates the lease id without costing liveness', () => {
+  it('alone, a replica whose drain failed leads again once its lease expired, under a new lease id, and keeps renewing it', async () => {
+    const h = setup();
+    const { a, work } = withFailingDrain(h);
+    await a.elector.start();
+    const firstId = a.elector.leaseId;
+    work.running = true;
+    await h.clock.advanceTo(1_000);
+    await a.elector.stepDown({ cooldownMs: 0 });
+    work.running = false;
+    expect(a.store.callsOf('release')).toEqual([]);
+    expect(a.elector.leaseId).not.toBe(firstId);
+    let ledAt: number | undefined;
+    for (let t = 1_000; t < 3 * D && ledAt === undefined; t += 100) {
+      await h.clock.advance(100);
+      if (a.elector.isLeader()) ledAt = h.clock.now();
+    }
+    // Not before the lease acquired at 0 expired; within the retired window's end plus a poll.
+    expect(ledAt).toBeGreaterThanOrEqual(D);
+    expect(ledAt).toBeLessThan(3 * D);
+    const renewedId = a.elector.leaseId;
+    expect(renewedId).not.toBe(firstId);
+    // Renewals go out under the id it re-acquired with: still leading two renewal intervals later.
+    await h.clock.advance(2 * 5_000 + 500);
+    expect(a.elector.isLeader()).toBe(true);
+    expect(
+      a.store
+        .callsOf('renew')
+        .filter((call) => call.at > ledAt!)
+        .every((c) => c.outcome === 'ok'),
+    ).toBe(true);
+  });
+
+  it('stop() after a lease was left to expire sends no release (it would carry the new id and free nothing); b leads once it expired', async () => {
+    const h = setup();
+    const { a, work } = withFailingDrain(h);
+    const b = h.candidate('b');
+    await a.elector.start();
+    await b.elector.start();
+    work.running = true;
+    await h.clock.advanceTo(1_000);
+    await a.elector.stepDown({ cooldownMs: 0 });
+    const stopping = a.elector.stop();
+    await h.clock.advance(100);
+    await stopping;
+    expect(a.store.callsOf('release')).toEqual([]);
+    const bLedAt: number[] = [];
+    for (let t = 1_100; t < 2 * D; t += 100) {
+      await h.clock.advance(100);
+      if (leadersAmong(b).length > 0) bLedAt.push(h.clock.now());
+    }
+    expect(bLedAt.length).toBeGreaterThan(0);
+    expect(bLedAt[0]).toBeGreaterThanOrEqual(D);
+  });
+
+  it('yieldTo(b) whose drain fails: the lease is left to expire, b leads after it, and a does not lead before b', async () => {
+    const h = setup({ presence: true });
+    const { a, work } = withFailingDrain(h, true);
+    await a.elector.start();
+    const b = h.candidate('b');
+    await b.elector.start();
+    await h.clock.advance(1_000);
+    work.running = true;
+    await a.elector.yieldTo('b');
+    expect(a.store.callsOf('release')).toEqual([]);
+    let first: string | undefined;
+    let at = 0;
+    for (let t = 0; t < 3 * D && first === undefined; t += 100) {
+      await h.clock.advance(100);
+      first = leadersAmong(a, b)[0]?.elector.identity;
+      at = h.clock.now();
+    }
+    expect(first).toBe('b');
+    expect(at).toBeGreaterThanOrEqual(D);
+  });
+});
