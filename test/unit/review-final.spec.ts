@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { LeaderElector } from '../../lib/core/leader-elector.js';
+import type { DelegatedLease, DelegatedRenewal, RenewalDelegate } from '../../lib/core/renewal-delegate.js';
 import { FaultyStore } from '../support/faulty-store.js';
 import {
   D,
@@ -111,5 +112,51 @@ describe('review-final: leaving a lease to expire rotates the lease id without c
     }
     expect(first).toBe('b');
     expect(at).toBeGreaterThanOrEqual(D);
+  });
+
+  it('a renewal thread that goes on renewing the old lease id after its tenure ended: the replica never leads while that id holds the lease', async () => {
+    // Only the new lease id is ever acquired with after the lease was left to expire: a record still
+    // held under the old id refuses it, whatever the retired window assumed about renewals in flight.
+    const h = setup();
+    let oldId: string | undefined;
+    const delegate: RenewalDelegate = {
+      begin: (lease: DelegatedLease): DelegatedRenewal => {
+        if (oldId !== undefined) throw new Error('one tenure only'); // later tenures renew on the main thread
+        oldId = lease.leaseId;
+        const sentAt = lease.sentAt;
+        return {
+          lastSentAt: () => sentAt,
+          lost: () => undefined,
+          stoppedBecause: () => undefined,
+          end: () => undefined, // misbehaving: the thread never hears of the end
+        };
+      },
+    };
+    const store = new FaultyStore(h.memory, h.clock);
+    const elector = new LeaderElector(
+      store,
+      { leaseName: 'jobs', identity: 'a', retryJitter: 0, presence: false },
+      {
+        clock: h.clock,
+        logger: new RecordingLogger(),
+        renewalDelegate: delegate,
+        beforeHandover: () => Promise.resolve(false),
+      },
+    );
+    h.electors.push(elector);
+    await elector.start();
+    await h.clock.advanceTo(1_000);
+    await elector.stepDown({ cooldownMs: 0 });
+    const ledAt: number[] = [];
+    for (let t = 1_000; t < 80_000; t += 100) {
+      await h.clock.advance(100);
+      const now = h.clock.now();
+      // The stray thread renews the old id every 5 s until 40 s: the lease is held until 55 s.
+      if (now % 5_000 === 0 && now <= 40_000)
+        await h.memory.renew('jobs', oldId!, new AbortController().signal);
+      if (elector.isLeader()) ledAt.push(now);
+    }
+    expect(ledAt.length).toBeGreaterThan(0);
+    expect(ledAt[0]).toBeGreaterThanOrEqual(40_000 + D);
   });
 });
