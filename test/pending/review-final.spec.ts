@@ -88,3 +88,59 @@ describe('review-final finding 2: a hand-over left to expire does not keep its s
     expect(first).toBe('b');
   });
 });
+
+describe('review-final finding 3 (liveness, low severity): stop() after an acquire in doubt was left to expire releases under the new lease id', () => {
+  it('the release frees nothing (the lease is held under the retired id), "Released lease" is logged, and b waits for the lease to expire', async () => {
+    // a's tenure ends at its deadline (14 s) while its job runs on; a re-acquires its own record at
+    // 14 s (same lease id X; the lease now runs until 29 s), answer at 15 s. stepDown() at 14.1 s finds
+    // that acquire in doubt and drains; the drain times out (3 s) while the acquire's answer arrived
+    // meanwhile (kept: "it releases this acquisition too"). The lease is left to expire and the id
+    // rotates to Y. At 20 s the work has ended and stop() releases, but with Y: the lease held under
+    // X stays held, b leads only at ~29 s instead of within a poll of the stop. A regression of 7ccfcfb:
+    // on 586159f (no rotation) the same stop frees the lease and b leads within two polls.
+    const h = setup();
+    let workRunning = false;
+    const logger = new RecordingLogger();
+    const store = new FaultyStore(h.memory, h.clock);
+    const elector = new LeaderElector(
+      store,
+      { leaseName: 'jobs', identity: 'a', retryJitter: 0, presence: false },
+      {
+        clock: h.clock,
+        logger,
+        drainTimeoutMs: 3_000,
+        beforeHandover: () => (workRunning ? new Promise<boolean>(() => undefined) : Promise.resolve(true)),
+      },
+    );
+    h.electors.push(elector);
+    await elector.start();
+    const b = h.candidate('b');
+    await b.elector.start();
+    workRunning = true;
+    store.always('renew', { type: 'transient' });
+    await h.clock.advanceTo(13_900);
+    store.inject('acquire', { type: 'slow-answer', ms: 1_000 });
+    await h.clock.advanceTo(14_100);
+    expect(store.callsOf('acquire').map((call) => call.at)).toEqual([0, 14_000]);
+    const inDoubtId = elector.leaseId;
+    const stepping = elector.stepDown({ cooldownMs: 0 });
+    await h.clock.advanceTo(18_000);
+    await stepping;
+    expect(logger.text()).toContain('Not releasing lease');
+    expect(elector.leaseId).not.toBe(inDoubtId);
+    workRunning = false;
+    await h.clock.advanceTo(20_000);
+    const stopping = elector.stop();
+    await h.clock.advance(100);
+    await stopping;
+    expect(store.callsOf('release').map((call) => call.at)).toEqual([20_000]);
+    expect(logger.text()).toContain('Released lease "jobs"');
+    let bLedAt: number | undefined;
+    for (let t = 20_100; t < 40_000 && bLedAt === undefined; t += 100) {
+      await h.clock.advance(100);
+      if (leadersAmong(b).length > 0) bLedAt = h.clock.now();
+    }
+    // Released at 20 s: b (polling every 2 s) should lead within two polls, long before 29 s.
+    expect(bLedAt).toBeLessThan(20_000 + 2 * 2_000 + 500);
+  });
+});
