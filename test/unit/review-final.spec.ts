@@ -159,4 +159,45 @@ describe('review-final: leaving a lease to expire rotates the lease id without c
     expect(ledAt.length).toBeGreaterThan(0);
     expect(ledAt[0]).toBeGreaterThanOrEqual(40_000 + D);
   });
+
+  it('an acquire in doubt that lands while its stepDown drain runs, then the drain times out: the lease is kept until it expires', async () => {
+    // The counterpart of pending finding 1: answered while the release is pending, the acquisition
+    // is the pending release's to give back, and the drain's "work still runs" keeps it held.
+    const h = setup();
+    let workRunning = false;
+    const store = new FaultyStore(h.memory, h.clock);
+    const elector = new LeaderElector(
+      store,
+      { leaseName: 'jobs', identity: 'a', retryJitter: 0, presence: false },
+      {
+        clock: h.clock,
+        logger: new RecordingLogger(),
+        drainTimeoutMs: 3_000,
+        beforeHandover: () => (workRunning ? new Promise<boolean>(() => undefined) : Promise.resolve(true)),
+      },
+    );
+    h.electors.push(elector);
+    await elector.start();
+    const b = h.candidate('b');
+    await b.elector.start();
+    workRunning = true;
+    store.always('renew', { type: 'transient' });
+    await h.clock.advanceTo(13_900);
+    store.inject('acquire', { type: 'slow-answer', ms: 1_000 });
+    await h.clock.advanceTo(14_100);
+    expect(store.callsOf('acquire').map((call) => call.at)).toEqual([0, 14_000]);
+    const stepping = elector.stepDown({ cooldownMs: 0 });
+    await h.clock.advanceTo(17_500);
+    await stepping;
+    expect(store.callsOf('release')).toEqual([]);
+    let bLedAt: number | undefined;
+    for (let t = 17_500; t < 40_000 && bLedAt === undefined; t += 100) {
+      await h.clock.advance(100);
+      if (leadersAmong(b).length > 0) bLedAt = h.clock.now();
+      expect(elector.isLeader()).toBe(false);
+    }
+    // The acquire reached the store at 14 s: held under a's id until 29 s.
+    expect(bLedAt).toBeGreaterThanOrEqual(14_000 + D);
+    expect(store.callsOf('release')).toEqual([]);
+  });
 });
