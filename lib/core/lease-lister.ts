@@ -9,8 +9,8 @@ import type { LeaseObservation, LeaseStore } from './lease-store.js';
 export interface LeaseLister {
   /**
    * Observations of `leaseNames` (and possibly other leases of the store), read as `observe()` reads
-   * one. A lease absent from the map has no record: it reads as `{ held: false, term: 0 }`, as
-   * observe() answers for a missing record.
+   * one. A lease absent from the map is observed alone with observe() (one request), so that a missing
+   * record carries the store's own version of "missing" and an acquire on it stays conditional.
    */
   listLeases(
     leaseNames: readonly string[],

@@ -25,6 +25,8 @@ interface Waiter {
   intervalMs: number;
   timeoutMs: number;
   maxBackoffMs: number;
+  /** A per-lease observe(), for a lease the listing did not show. */
+  observeAlone(): Promise<LeaseObservation>;
   resolve(observation: LeaseObservation): void;
   reject(error: unknown): void;
   detach(): void;
@@ -98,10 +100,7 @@ export class SharedLeaseObserver {
       this.polls.set(leaseName, { at: this.clock.now(), intervalMs: options.retryIntervalMs });
       this.chooseMode();
     }
-    if (!this.listingMode)
-      return election.requests.send('observe', (signal) => election.store.observe(leaseName, signal), {
-        timeoutMs: options.requestTimeoutMs,
-      });
+    if (!this.listingMode) return observeAlone(election);
     return this.nextListing(election);
   }
 
@@ -132,6 +131,7 @@ export class SharedLeaseObserver {
         intervalMs: options.retryIntervalMs,
         timeoutMs: options.requestTimeoutMs,
         maxBackoffMs: options.maxErrorBackoffMs,
+        observeAlone: () => observeAlone(election),
         resolve,
         reject,
         detach: () => signal.removeEventListener('abort', onAbort),
@@ -198,7 +198,13 @@ export class SharedLeaseObserver {
     for (const waiter of served) {
       waiter.detach();
       if ('error' in outcome) waiter.reject(outcome.error);
-      else waiter.resolve(outcome.listed.get(waiter.leaseName) ?? { held: false, term: 0 });
+      else {
+        // A lease the listing did not show is observed alone: its store's own "missing record" (with
+        // the version an acquire is conditioned on), never an unversioned guess.
+        const listed = outcome.listed.get(waiter.leaseName);
+        if (listed) waiter.resolve(listed);
+        else waiter.observeAlone().then(waiter.resolve, waiter.reject);
+      }
     }
     this.schedule();
   }
@@ -223,6 +229,13 @@ export function isThrottling(error: unknown): boolean {
   if (error === undefined || error === null || typeof error !== 'object') return false;
   const { statusCode, code } = error as Partial<LeaseStoreError>;
   return statusCode === 503 || statusCode === 429 || code === 'ServerBusy' || code === 'OperationTimedOut';
+}
+
+function observeAlone(election: ObservingElection): Promise<LeaseObservation> {
+  const { leaseName, options } = election.lease;
+  return election.requests.send('observe', (signal) => election.store.observe(leaseName, signal), {
+    timeoutMs: options.requestTimeoutMs,
+  });
 }
 
 function timedOut(timeoutMs: number): TransientStoreError {

@@ -284,6 +284,13 @@ const SCHEDULES: Array<{ name: string; schedule: PinnedSchedule }> = [
       ],
     ),
   },
+  {
+    name: "listing: a lease the listing does not show was read as free without a version, so the acquire on it went out unconditional and took a named successor's lease 971 ms into its window ([h], listing seed 20261219 #2169; review-final finding 4)",
+    schedule: pin({ replicas: 4, presence: true, startMask: 27, listing: true }, 376421137, [
+      { op: { t: 'fault', kind: 'transient', ms: 100, delayMs: 50, lease: 'side' }, dtMs: 31 },
+      { op: { t: 'yieldTo', to: 0 }, dtMs: 3000 },
+    ]),
+  },
 ];
 
 export const PINNED: Array<{ name: string; scenario: () => Scenario }> = SCHEDULES.map(
