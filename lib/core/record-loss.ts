@@ -1,7 +1,6 @@
 import type { Clock } from './clock.js';
 import type { LeaseObservation } from './lease-store.js';
 import type { ElectionLogger } from './logger.js';
-import { recordLossWaitUntil } from './timing.js';
 
 /**
  * The rules for a lost lease record (blob or container deleted, storage reset), in one place. See
@@ -93,7 +92,7 @@ export class RecordLossRules {
   }
 
   private start(termBefore: number, how: string): void {
-    const until = recordLossWaitUntil(this.clock.now(), this.lease);
+    const until = this.clock.now() + this.lease.leaseDurationMs;
     const waiting = this.waitUntil !== undefined && this.clock.now() < this.waitUntil;
     this.waitUntil = Math.max(this.waitUntil ?? -Infinity, until);
     if (waiting) return;
