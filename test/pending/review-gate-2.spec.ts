@@ -1,10 +1,10 @@
 import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Injectable, type INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { concatMap, from, Observable, Subject } from 'rxjs';
 import { LeaderOnly } from '../../lib/index.js';
 import { LeaderElectionTesting, LeaderElectionTestingModule } from '../../lib/testing/index.js';
+import { bootTestingApp, flush } from '../support/nest-testing.js';
 
 // Second hostile review of the Nest layer's gate (2026-12-07, issue 19), after the fixes of
 // review-nest-gate (Observables end with the tenure, retries take the overlap slot, the shutdown
@@ -18,21 +18,17 @@ afterEach(async () => {
   app = undefined;
 });
 
-const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 async function bootKit(
   providers: unknown[],
   options: Parameters<typeof LeaderElectionTestingModule.forRoot>[0] = {},
   imports: unknown[] = [],
   controllers: unknown[] = [],
 ): Promise<INestApplication> {
-  const moduleRef = await Test.createTestingModule({
+  app = await bootTestingApp({
     imports: [LeaderElectionTestingModule.forRoot(options), ...(imports as never[])],
     providers: providers as never[],
     controllers: controllers as never[],
-  }).compile();
-  app = moduleRef.createNestApplication();
-  await app.init();
+  });
   return app;
 }
 

@@ -17,6 +17,7 @@ import {
   silentLogger,
 } from '../../lib/index.js';
 import { LeaderElectionTesting, LeaderElectionTestingModule, ManualClock } from '../../lib/testing/index.js';
+import { bootTestingApp, flush } from '../support/nest-testing.js';
 
 // Findings of the second hostile review of the gate (2026-12-07, issue 19) that are fixed: each test
 // here failed on main at 9f4e17a (moved from test/pending/review-gate-2.spec.ts, titles now say the
@@ -28,21 +29,17 @@ afterEach(async () => {
   app = undefined;
 });
 
-const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 async function bootKit(
   providers: unknown[],
   options: Parameters<typeof LeaderElectionTestingModule.forRoot>[0] = {},
   imports: unknown[] = [],
   controllers: unknown[] = [],
 ): Promise<INestApplication> {
-  const moduleRef = await Test.createTestingModule({
+  app = await bootTestingApp({
     imports: [LeaderElectionTestingModule.forRoot(options), ...(imports as never[])],
     providers: providers as never[],
     controllers: controllers as never[],
-  }).compile();
-  app = moduleRef.createNestApplication();
-  await app.init();
+  });
   return app;
 }
 
@@ -57,7 +54,7 @@ class WatchedStore extends MemoryLeaseStore {
 }
 
 async function bootReal(store: WatchedStore, providers: unknown[]): Promise<INestApplication> {
-  const moduleRef = await Test.createTestingModule({
+  app = await bootTestingApp({
     imports: [
       LeaderElectionModule.forRoot({
         store,
@@ -68,9 +65,7 @@ async function bootReal(store: WatchedStore, providers: unknown[]): Promise<INes
       }),
     ],
     providers: providers as never[],
-  }).compile();
-  app = moduleRef.createNestApplication();
-  await app.init();
+  });
   return app;
 }
 

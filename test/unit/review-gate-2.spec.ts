@@ -13,6 +13,7 @@ import {
   NotLeaderException,
 } from '../../lib/index.js';
 import { LeaderElectionTesting, LeaderElectionTestingModule } from '../../lib/testing/index.js';
+import { bootTestingApp, flush } from '../support/nest-testing.js';
 
 // Second hostile review of the gate (2026-12-07, issue 19): rules that held under attack, pinned
 // here. The defects it proved are in test/pending/review-gate-2.spec.ts.
@@ -23,20 +24,16 @@ afterEach(async () => {
   app = undefined;
 });
 
-const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 async function bootKit(
   options: Parameters<typeof LeaderElectionTestingModule.forRoot>[0],
   providers: unknown[],
   controllers: unknown[] = [],
 ): Promise<INestApplication> {
-  const moduleRef = await Test.createTestingModule({
+  app = await bootTestingApp({
     imports: [LeaderElectionTestingModule.forRoot(options)],
     providers: providers as never[],
     controllers: controllers as never[],
-  }).compile();
-  app = moduleRef.createNestApplication();
-  await app.init();
+  });
   return app;
 }
 
@@ -51,12 +48,10 @@ class WatchedStore extends MemoryLeaseStore {
 }
 
 async function bootReal(store: WatchedStore, providers: unknown[]): Promise<INestApplication> {
-  const moduleRef = await Test.createTestingModule({
+  app = await bootTestingApp({
     imports: [LeaderElectionModule.forRoot({ store, identity: 'pod-a', presence: false, logger: false })],
     providers: providers as never[],
-  }).compile();
-  app = moduleRef.createNestApplication();
-  await app.init();
+  });
   return app;
 }
 

@@ -14,6 +14,7 @@ import {
 } from '../../lib/index.js';
 import { LeaderElectionTestingModule, ManualClock } from '../../lib/testing/index.js';
 import { LeaderWorkTracker } from '../../lib/nest/leader-work.tracker.js';
+import { bootTestingApp } from '../support/nest-testing.js';
 
 // Third hostile review of the gate (2026-12-07, issue 19), of merge 7af3b6c: rules that held. The
 // findings (failing tests) are in test/pending/review-gate-3.spec.ts.
@@ -133,7 +134,7 @@ class WatchedStore extends MemoryLeaseStore {
 }
 
 async function bootReal(store: WatchedStore): Promise<INestApplication> {
-  const moduleRef = await Test.createTestingModule({
+  app = await bootTestingApp({
     imports: [
       LeaderElectionModule.forRoot({
         store,
@@ -144,9 +145,7 @@ async function bootReal(store: WatchedStore): Promise<INestApplication> {
       }),
     ],
     providers: [EndlessStream],
-  }).compile();
-  app = moduleRef.createNestApplication();
-  await app.init();
+  });
   return app;
 }
 

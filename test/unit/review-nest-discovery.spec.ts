@@ -16,6 +16,7 @@ import {
   type Leadership,
 } from '../../lib/index.js';
 import { LeaderElectionTesting, LeaderElectionTestingModule } from '../../lib/testing/index.js';
+import { bootTestingApp, flush } from '../support/nest-testing.js';
 
 // Findings of the hostile review of the Nest layer (2026-12-07, issue 19) in what the module discovers
 // (which methods are gated or leader tasks, which leases this app declares), moved here from
@@ -27,18 +28,14 @@ afterEach(async () => {
   app = undefined;
 });
 
-const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 async function bootKit(
   providers: unknown[],
   options: Parameters<typeof LeaderElectionTestingModule.forRoot>[0] = {},
 ): Promise<INestApplication> {
-  const moduleRef = await Test.createTestingModule({
+  app = await bootTestingApp({
     imports: [LeaderElectionTestingModule.forRoot(options)],
     providers: providers as never[],
-  }).compile();
-  app = moduleRef.createNestApplication();
-  await app.init();
+  });
   return app;
 }
 

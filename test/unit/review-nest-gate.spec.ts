@@ -1,10 +1,10 @@
 import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Injectable, type INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { Observable, Subject, tap } from 'rxjs';
 import { LeaderOnly } from '../../lib/index.js';
 import { LeaderElectionTesting, LeaderElectionTestingModule } from '../../lib/testing/index.js';
+import { bootTestingApp, flush } from '../support/nest-testing.js';
 
 // Findings of the hostile review of the Nest layer (2026-12-07, issue 19) in the @LeaderOnly gate,
 // moved here from test/pending/review-nest.spec.ts once fixed.
@@ -15,18 +15,14 @@ afterEach(async () => {
   app = undefined;
 });
 
-const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 async function bootKit(
   providers: unknown[],
   options: Parameters<typeof LeaderElectionTestingModule.forRoot>[0] = {},
 ): Promise<INestApplication> {
-  const moduleRef = await Test.createTestingModule({
+  app = await bootTestingApp({
     imports: [LeaderElectionTestingModule.forRoot(options)],
     providers: providers as never[],
-  }).compile();
-  app = moduleRef.createNestApplication();
-  await app.init();
+  });
   return app;
 }
 

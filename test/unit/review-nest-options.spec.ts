@@ -12,6 +12,7 @@ import {
   type ElectionLogger,
 } from '../../lib/index.js';
 import { LeaderElectionTestingModule } from '../../lib/testing/index.js';
+import { bootTestingApp, flush } from '../support/nest-testing.js';
 
 // Findings of the hostile review of the Nest layer (2026-12-07, issue 19), moved here from
 // test/pending/review-nest.spec.ts once fixed: options that cannot apply, secrets, decorator options.
@@ -22,18 +23,14 @@ afterEach(async () => {
   app = undefined;
 });
 
-const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 async function bootKit(
   providers: unknown[],
   options: Parameters<typeof LeaderElectionTestingModule.forRoot>[0] = {},
 ): Promise<INestApplication> {
-  const moduleRef = await Test.createTestingModule({
+  app = await bootTestingApp({
     imports: [LeaderElectionTestingModule.forRoot(options)],
     providers: providers as never[],
-  }).compile();
-  app = moduleRef.createNestApplication();
-  await app.init();
+  });
   return app;
 }
 
