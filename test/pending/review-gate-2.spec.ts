@@ -1,10 +1,9 @@
 import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { Injectable, type INestApplication } from '@nestjs/common';
-import { concatMap, from, Observable, Subject } from 'rxjs';
-import { LeaderOnly } from '../../lib/index.js';
+import type { INestApplication } from '@nestjs/common';
 import { LeaderElectionTesting, LeaderElectionTestingModule } from '../../lib/testing/index.js';
 import { bootTestingApp, flush } from '../support/nest-testing.js';
+import { BatchStream } from '../support/gated-writes.js';
 
 // Second hostile review of the Nest layer's gate (2026-12-07, issue 19), after the fixes of
 // review-nest-gate (Observables end with the tenure, retries take the overlap slot, the shutdown
@@ -47,35 +46,6 @@ async function bootKit(
 // Status: (b) and (c) are fixed (test/unit/review-gate-2-fixed.spec.ts). (a) stays here: at a loss the
 // stream must be cut at once and the gate cannot see work it started, so it is documented as a
 // limitation (docs/leader-work.md "Observables end with the tenure", docs/GUARANTEES.md "not covered").
-
-/** A write that honours its signal but needs a moment to stop (the test lets it finish). */
-class Writes {
-  running = 0;
-  maxRunning = 0;
-  private readonly pending: Array<() => void> = [];
-  async write(): Promise<void> {
-    this.running++;
-    this.maxRunning = Math.max(this.maxRunning, this.running);
-    try {
-      await new Promise<void>((resolve) => this.pending.push(resolve));
-    } finally {
-      this.running--;
-    }
-  }
-  finishAll(): void {
-    for (const resolve of this.pending.splice(0)) resolve();
-  }
-}
-
-@Injectable()
-class BatchStream {
-  readonly ticks = new Subject<number>();
-  readonly writes = new Writes();
-  @LeaderOnly()
-  stream(): Observable<void> {
-    return this.ticks.pipe(concatMap(() => from(this.writes.write())));
-  }
-}
 
 describe('review-gate-2 finding 2: work in flight in a gated Observable when its tenure ends', () => {
   it('(a) the next tenure runs the method beside the previous run still writing (one replica, allowOverlap false)', async () => {

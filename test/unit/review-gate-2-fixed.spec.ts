@@ -18,6 +18,7 @@ import {
 } from '../../lib/index.js';
 import { LeaderElectionTesting, LeaderElectionTestingModule, ManualClock } from '../../lib/testing/index.js';
 import { bootTestingApp, flush } from '../support/nest-testing.js';
+import { BatchStream, Writes } from '../support/gated-writes.js';
 
 // Findings of the second hostile review of the gate (2026-12-07, issue 19) that are fixed: each test
 // here failed on main at 9f4e17a (moved from test/pending/review-gate-2.spec.ts, titles now say the
@@ -209,35 +210,6 @@ describe('review-gate-2 fixed, finding 1: a gated Observable at shutdown is cut 
 // the drain, as at shutdown, and cut when the drain gives up (then the lease is left to expire).
 // (a) happens at a loss, where the stream must be cut at once: that part may end as a documented
 // limitation (work started inside a stream is not tracked once it is unsubscribed).
-
-/** A write that honours its signal but needs a moment to stop (the test lets it finish). */
-class Writes {
-  running = 0;
-  maxRunning = 0;
-  private readonly pending: Array<() => void> = [];
-  async write(): Promise<void> {
-    this.running++;
-    this.maxRunning = Math.max(this.maxRunning, this.running);
-    try {
-      await new Promise<void>((resolve) => this.pending.push(resolve));
-    } finally {
-      this.running--;
-    }
-  }
-  finishAll(): void {
-    for (const resolve of this.pending.splice(0)) resolve();
-  }
-}
-
-@Injectable()
-class BatchStream {
-  readonly ticks = new Subject<number>();
-  readonly writes = new Writes();
-  @LeaderOnly()
-  stream(): Observable<void> {
-    return this.ticks.pipe(concatMap(() => from(this.writes.write())));
-  }
-}
 
 @Injectable()
 class StreamConsumer {
