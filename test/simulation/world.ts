@@ -824,7 +824,8 @@ export class World implements Network {
             `${leaders[i]!.label} and ${leaders[j]!.label} both report isLeader() for "${lease}"`,
           );
         }
-      if (lease === JOBS && leaders.length > 0) this.lastLeaderAt = now;
+      // Liveness counts a leader that is not on its way out: a stopping replica's tenure is ending.
+      if (lease === JOBS && leaders.some((inst) => inst.state === 'running')) this.lastLeaderAt = now;
     }
     for (const inst of this.all) {
       if (
