@@ -5,6 +5,7 @@ import type { LeaseObservation, LeaseStore } from './lease-store.js';
 import type { ElectionLogger } from './logger.js';
 import type { PresenceAgent } from './presence-agent.js';
 import type { RecordLossRules } from './record-loss.js';
+import { leftToExpireLine, RetiredLeases, type RetiredLease } from './retired-leases.js';
 import { trustedObservation } from './sanitize.js';
 import type { StoreHealth } from './store-health.js';
 import type { StoreRequests } from './store-requests.js';
@@ -57,8 +58,8 @@ export class Candidacy {
   private presenceListings = 0;
   /** The proposed lease id: stable, so a retried acquire is idempotent, until a release carries it. */
   private proposedLeaseId = randomUUID();
-  /** Until then a record naming us may still be held under a retired lease id (its release may land late). */
-  private retiredUntil = -Infinity;
+  /** Lease ids given up while the lease may still be held under them (released, or left to expire). */
+  private readonly retired = new RetiredLeases();
   /** Per-lease polls, or the store's shared listing (issue 23): see shared-observer.ts. */
   private readonly observer: SharedLeaseObserver;
 
@@ -151,7 +152,7 @@ export class Candidacy {
       const recordedAsOurs =
         observation.holder === host.lease.identity &&
         !this.identityCollision &&
-        this.clock.now() >= this.retiredUntil;
+        !this.retired.mayHoldRecord(this.clock.now());
       const shouldAcquire = this.outcomeUnknown || !observation.held || recordedAsOurs;
       if (!shouldAcquire || !host.lease.options.preference.canLead) return this.pollDelay();
       // Also after an acquire in doubt: a lease observed free is not ours now, so the preferences apply.
@@ -212,12 +213,27 @@ export class Candidacy {
     return releasing;
   }
 
-  /** A renewal in flight may hold the lease past `until`: our lease id is retired until it surely ends. */
+  /**
+   * A renewal or acquire in flight may hold the lease past `until`: our lease id is retired until it
+   * surely ends, and never released (an acquire in doubt under it is left to expire with it).
+   */
   private leaveToExpire(until: number): void {
-    const { leaseDurationMs, requestTimeoutMs } = this.host.lease.options;
+    this.retired.leftToExpireUnder(this.retiring(this.proposedLeaseId), this.clock.now());
     this.proposedLeaseId = randomUUID();
-    this.retiredUntil = Math.max(this.retiredUntil, this.clock.now() + leaseDurationMs + requestTimeoutMs);
+    this.outcomeUnknown = false;
     this.coolDown(until);
+  }
+
+  /** `id` given up now: a request of ours under it may land up to requestTimeoutMs late and hold D. */
+  private retiring(id: string): RetiredLease {
+    const { leaseDurationMs, requestTimeoutMs } = this.host.lease.options;
+    return { id, until: this.clock.now() + leaseDurationMs + requestTimeoutMs };
+  }
+
+  /** After stop() sent no release: says so when a lease left to expire may still be held. */
+  explainNoRelease(): void {
+    const left = this.retired.stillLeftToExpire(this.clock.now());
+    if (left) this.logger.log(leftToExpireLine(this.host.lease.leaseName, left, this.clock.now()));
   }
 
   /**
@@ -227,10 +243,12 @@ export class Candidacy {
    */
   private async release(successor?: string, leaseId = this.proposedLeaseId): Promise<void> {
     const host = this.host;
+    const left = this.retired.leftToExpireAs(leaseId, this.clock.now());
+    // E.g. an acquire in doubt answered after its drain failed: held unused until it expires.
+    if (left) return this.logger.log(leftToExpireLine(host.lease.leaseName, left, this.clock.now()));
     this.releasesSent += 1;
-    const { leaseDurationMs, requestTimeoutMs } = host.lease.options;
     if (leaseId === this.proposedLeaseId) this.proposedLeaseId = randomUUID();
-    this.retiredUntil = Math.max(this.retiredUntil, this.clock.now() + leaseDurationMs + requestTimeoutMs);
+    this.retired.released(this.retiring(leaseId));
     try {
       await host.requests.send(
         'release',
@@ -338,7 +356,7 @@ export class Candidacy {
     if (!result.acquired) {
       this.outcomeUnknown = false;
       const ownRecord = observation.held && observation.holder === host.lease.identity;
-      if (ownRecord && !outcomeWasUnknown && sentAt >= this.retiredUntil) this.noteRefusedOwnRecord();
+      if (ownRecord && !outcomeWasUnknown && !this.retired.mayHoldRecord(sentAt)) this.noteRefusedOwnRecord();
       // A refused acquire may not say who holds the lease (Azure's 409 does not): keep the observed one.
       const refused = trustedObservation(result.observation);
       host.noteObservation({ ...refused, holder: refused.holder ?? observation.holder });

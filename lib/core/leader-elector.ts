@@ -281,6 +281,7 @@ export class LeaderElector {
       const { clock, logger, leaseName, drainTimeoutMs, options } = this;
       await drainWithin({ clock, logger, leaseName, drainTimeoutMs, timings: options, tenure }, drain);
     }
+    if (release && !mayHoldLease) this.candidacy.explainNoRelease();
     await this.presence?.stop();
     this.publisher.complete();
     this.requests.complete();

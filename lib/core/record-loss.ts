@@ -1,6 +1,7 @@
 import type { Clock } from './clock.js';
 import type { LeaseObservation } from './lease-store.js';
 import type { ElectionLogger } from './logger.js';
+import { recordLossWaitUntil } from './timing.js';
 
 /**
  * The rules for a lost lease record (blob or container deleted, storage reset), in one place. See
@@ -92,7 +93,7 @@ export class RecordLossRules {
   }
 
   private start(termBefore: number, how: string): void {
-    const until = this.clock.now() + this.lease.leaseDurationMs;
+    const until = recordLossWaitUntil(this.clock.now(), this.lease);
     const waiting = this.waitUntil !== undefined && this.clock.now() < this.waitUntil;
     this.waitUntil = Math.max(this.waitUntil ?? -Infinity, until);
     if (waiting) return;

@@ -9,6 +9,8 @@ import { TokenRelay, tokenCoverMs } from './token-relay.js';
 import {
   createSharedState,
   HEARTBEAT,
+  lossDetailOfWord,
+  lossDetailWord,
   MAX_SLOTS,
   PROBE,
   slotIndex,
@@ -74,8 +76,11 @@ export class RenewalThread implements RenewalDelegate {
   private readonly logger: ElectionLogger;
   private readonly losses = new Map<string, { recordLost: boolean; message: string }>();
   private readonly stops = new Map<string, string>();
+  /** Slot:generation keys of tenures not ended: a message arriving after its tenure ended is dropped. */
+  private readonly liveKeys = new Set<string>();
   /** Slots owned by a tenure that has not ended: a slot is given out again only once freed. */
   private readonly usedSlots = new Set<number>();
+  private readonly maxBlockedMs: number;
   private generation = 0;
   private closed = false;
   readonly ready: Promise<void>;
@@ -89,6 +94,7 @@ export class RenewalThread implements RenewalDelegate {
           'allowed: a number of ms ≥ 1000',
       );
     }
+    this.maxBlockedMs = maxBlockedMs;
     const byString = typeof options.connectionString === 'string' && options.connectionString !== '';
     const byToken =
       typeof options.accountUrl === 'string' &&
@@ -153,18 +159,17 @@ export class RenewalThread implements RenewalDelegate {
           silenceMs?: number;
         }) => {
           if (message.type === 'ready') resolve();
+          // A message about a tenure that has ended is not kept (nothing would ever delete it).
           const key = `${message.slot}:${message.generation}`;
-          if (message.type === 'lost')
+          const live = this.liveKeys.has(key);
+          if (message.type === 'lost' && live)
             this.losses.set(key, {
               recordLost: message.status === 404,
               message: message.message ?? 'lease lost',
             });
           if (message.type === 'stopped') {
-            const why =
-              'a renewal was due while the main thread had not run for ' +
-              `${Math.round((message.silenceMs ?? 0) / 1000)} s ` +
-              `(more than maxBlockedMs, ${maxBlockedMs} ms), so the renewal thread stopped renewing`;
-            this.stops.set(key, why);
+            const why = this.stoppedReason(message.silenceMs);
+            if (live) this.stops.set(key, why);
             this.logger.warn(`Renewal thread: ${why}`);
           }
         },
@@ -190,7 +195,9 @@ export class RenewalThread implements RenewalDelegate {
     const key = `${slot}:${generation}`;
     Atomics.store(this.state, slotIndex(slot, 0), toUs(lease.sentAt));
     Atomics.store(this.state, slotIndex(slot, 2), BigInt(generation));
+    Atomics.store(this.state, slotIndex(slot, 3), lossDetailWord(generation, 0));
     Atomics.store(this.state, slotIndex(slot, 1), stateWord(generation, SlotState.ACTIVE));
+    this.liveKeys.add(key);
     this.worker.postMessage({
       type: 'hold',
       hold: { ...lease, slot, generation, sentAtUs: toUs(lease.sentAt).toString() },
@@ -205,17 +212,27 @@ export class RenewalThread implements RenewalDelegate {
         if (word.generation !== generation) return undefined;
         const state = word.state;
         if (state !== SlotState.LOST && state !== SlotState.RECORD_LOST) return undefined;
+        // The worker's message (with the error code) may not have arrived yet; the status it wrote
+        // into the slot before the state did.
+        const detail = lossDetailOfWord(Atomics.load(this.state, slotIndex(slot, 3)));
+        const status = detail.generation === generation ? detail.status : 0;
         return (
           this.losses.get(key) ?? {
             recordLost: state === SlotState.RECORD_LOST,
-            message: 'lease lost (renewal thread)',
+            message: status ? `renewal thread: HTTP ${status}` : 'lease lost (renewal thread)',
           }
         );
       },
-      stoppedBecause: () => this.stops.get(key),
+      // As with a loss, the slot's state may show the stop before the message saying how long it was.
+      stoppedBecause: () =>
+        this.stops.get(key) ??
+        (Atomics.load(this.state, slotIndex(slot, 1)) === stateWord(generation, SlotState.STOPPED_BLOCKED)
+          ? this.stoppedReason()
+          : undefined),
       end: () => {
         if (ended) return;
         ended = true;
+        this.liveKeys.delete(key);
         this.losses.delete(key);
         this.stops.delete(key);
         this.worker.postMessage({ type: 'end', slot, generation });
@@ -223,6 +240,14 @@ export class RenewalThread implements RenewalDelegate {
         this.usedSlots.delete(slot);
       },
     };
+  }
+
+  private stoppedReason(silenceMs?: number): string {
+    const silence = silenceMs === undefined ? '' : ` for ${Math.round(silenceMs / 1000)} s`;
+    return (
+      `a renewal was due while the main thread had not run${silence} ` +
+      `(more than maxBlockedMs, ${this.maxBlockedMs} ms), so the renewal thread stopped renewing`
+    );
   }
 
   async close(): Promise<void> {

@@ -152,6 +152,11 @@ export function renewalWorkerMain(): void {
           const status = (error as { statusCode?: number }).statusCode;
           if (status === 404 || status === 409 || status === 412) {
             if (ended.has(key)) return;
+            // The status first, then the state: a reader that sees the loss sees its status too (the
+            // message below, with the error code, may arrive after the main thread acted on the loss).
+            const noLoss = BigInt(hold.generation) * 1024n;
+            const detail = noLoss + BigInt(status);
+            if (Atomics.compareExchange(state, at(hold.slot, 3), noLoss, detail) !== noLoss) return;
             if (!setState(hold, status === 404 ? RECORD_LOST : LOST)) return;
             parentPort!.postMessage({
               type: 'lost',

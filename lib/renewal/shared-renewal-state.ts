@@ -11,6 +11,8 @@
  *     [+0] send time of the last successful acquire/renew (µs, main clock)
  *     [+1] state word: generation × 8 + state (ACTIVE, LOST, RECORD_LOST, STOPPED_BLOCKED, ENDED)
  *     [+2] generation (which tenure the slot belongs to)
+ *     [+3] loss detail: generation × 1024 + HTTP status of the renewal that was refused (0 until then),
+ *          written before the state word says LOST, so a reader never sees the loss without its status
  *
  * Ownership: the main thread gives a free slot to a tenure (a new generation) and frees it only when
  * that tenure ends. The renewal thread may still be finishing a renewal of an ended tenure, so it
@@ -34,6 +36,15 @@ export function stateOfWord(word: bigint): { generation: number; state: bigint }
   return { generation: Number(word / 8n), state: word % 8n };
 }
 
+/** The loss detail word of a slot: the generation, and the HTTP status that ended its renewals (0: none). */
+export function lossDetailWord(generation: number, status: number): bigint {
+  return BigInt(generation) * 1024n + BigInt(status);
+}
+
+export function lossDetailOfWord(word: bigint): { generation: number; status: number } {
+  return { generation: Number(word / 1024n), status: Number(word % 1024n) };
+}
+
 export function createSharedState(): BigInt64Array {
   return new BigInt64Array(
     new SharedArrayBuffer((SLOT_BASE + MAX_SLOTS * SLOT_SIZE) * BigInt64Array.BYTES_PER_ELEMENT),
@@ -43,7 +54,7 @@ export function createSharedState(): BigInt64Array {
 export const toUs = (ms: number): bigint => BigInt(Math.floor(ms * 1000));
 export const toMs = (us: bigint): number => Number(us) / 1000;
 
-export function slotIndex(slot: number, field: 0 | 1 | 2): number {
+export function slotIndex(slot: number, field: 0 | 1 | 2 | 3): number {
   return SLOT_BASE + slot * SLOT_SIZE + field;
 }
 

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { systemClock } from '../../lib/core/clock.js';
 import type { DelegatedLease, DelegatedRenewal } from '../../lib/core/renewal-delegate.js';
@@ -30,8 +31,10 @@ interface Seen {
 
 let server: Server | undefined;
 let thread: RenewalThread | undefined;
+const endpointThreads: Worker[] = [];
 afterEach(async () => {
   await thread?.close();
+  for (const worker of endpointThreads.splice(0)) await worker.terminate();
   server?.closeAllConnections();
   server?.close();
   thread = undefined;
@@ -88,6 +91,32 @@ async function scriptedEndpoint(
     connectionString: `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5LWtleS1rZXk=;BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1;`,
     seen,
     next: () => new Promise<Seen>((resolve) => waiting.push(resolve)),
+  };
+}
+
+/** A Blob endpoint in a thread of its own answering every request with `status` (the main thread may block). */
+async function endpointInThread(status: 200 | 409 | 412): Promise<{ connectionString: string }> {
+  const code = status === 200 ? '' : ERROR_CODES[status]!;
+  const source = `
+    const { parentPort } = require('node:worker_threads');
+    const server = require('node:http').createServer((req, res) => {
+      req.resume();
+      const headers = { 'x-ms-request-id': 'r', 'x-ms-version': '2025-01-05', date: new Date().toUTCString() };
+      if (${status} === 200) {
+        res.writeHead(200, { ...headers, etag: '"0x1"', 'last-modified': new Date().toUTCString(),
+          'x-ms-lease-id': req.headers['x-ms-lease-id'] ?? '' });
+        return res.end();
+      }
+      res.writeHead(${status}, { ...headers, 'x-ms-error-code': '${code}', 'content-type': 'application/xml' });
+      res.end('<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>scripted</Message></Error>');
+    });
+    server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
+  `;
+  const worker = new Worker(source, { eval: true });
+  endpointThreads.push(worker);
+  const [port] = (await once(worker, 'message')) as [number];
+  return {
+    connectionString: `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5LWtleS1rZXk=;BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1;`,
   };
 }
 
@@ -151,6 +180,45 @@ describe('renewal thread requests (scripted Blob endpoint)', () => {
       expect(endpoint.seen).toHaveLength(count);
     },
   );
+
+  it('a loss read synchronously before the main thread runs its event loop still names the HTTP status (the thread publishes the loss in shared memory before its message arrives)', async () => {
+    // The endpoint answers 412 from its own thread: this thread then spins on lost() without ever
+    // yielding (a job busy on the CPU, then isLeader()), so the worker's 'lost' message cannot be
+    // delivered before the loss is read. Only what shared memory says can reach the reader.
+    const endpoint = await endpointInThread(412);
+    const { renewal } = await startRenewing(endpoint.connectionString, {});
+    const spinUntil = systemClock.now() + 20_000; // the test's bound if the loss never shows
+    let lost = renewal.lost();
+    while (lost === undefined && systemClock.now() < spinUntil) lost = renewal.lost();
+    expect(lost).toEqual({ recordLost: false, message: expect.stringContaining('HTTP 412') });
+  });
+
+  it('a stop for a blocked main thread read before the main thread runs its event loop still says why (the deadline line names maxBlockedMs)', async () => {
+    // The main thread blocks past maxBlockedMs (1 s): the thread stops renewing and says so in shared
+    // memory and in a message. The reader runs before the message can be delivered.
+    const endpoint = await endpointInThread(200);
+    thread = new RenewalThread({
+      connectionString: endpoint.connectionString,
+      containerName: 'locks',
+      maxBlockedMs: 1_000,
+    });
+    await thread.ready;
+    const renewal = thread.begin({
+      leaseName: 'jobs',
+      leaseId: '8f0c2b8e-7d4e-4b7a-9a51-3f2a7f7c1e01',
+      sentAt: systemClock.now(),
+      leaseDurationMs: 15_000,
+      safetyMarginMs: 2_000,
+      renewIntervalMs: 300,
+      renewRetryIntervalMs: 100,
+      requestTimeoutMs: 600_000,
+    });
+    const spinUntil = systemClock.now() + 10_000; // the test's bound if the stop never shows
+    let why = renewal.stoppedBecause();
+    while (why === undefined && systemClock.now() < spinUntil) why = renewal.stoppedBecause();
+    expect(why).toContain('maxBlockedMs, 1000 ms');
+    expect(renewal.lost()).toBeUndefined();
+  });
 
   it('a transient failure (HTTP 500) is retried after renewRetryIntervalMs and the next success counts', async () => {
     const endpoint = await scriptedEndpoint((n) => (n === 0 ? 500 : 'ok'));

@@ -77,6 +77,19 @@ describe('simulation checker: every invariant can fail', () => {
     expect(violation).toBe('f');
   });
 
+  it('(f) liveness: a leader that is stopping does not count (its stop never ends; nobody else can lead)', async () => {
+    const violation = await violationOf(async (world) => {
+      await world.advance(5000);
+      const r = [0, 1].find((i) => world.electorOf(i).isLeader())!;
+      expect(r).toBeDefined();
+      const leader = world.electorOf(r);
+      leader.stop = () => new Promise<void>(() => undefined); // stays 'stopping', and renewing, for ever
+      await world.apply({ t: 'stop', r });
+      await world.advance(1000);
+    });
+    expect(violation).toBe('f');
+  });
+
   it('(h) a store whose If-Match never fails: the pinned paused-observer schedule takes the successor’s lease', async () => {
     const pinned = PINNED.find((p) => p.name.startsWith('open on the new core: a replica paused'))!;
     const violation = await runScenario(pinned.scenario(), false, (world) => {

@@ -50,6 +50,8 @@ const BASE: Record<Op['t'], number> = {
   deleteContainer: 1,
   gatedRun: 2,
   taskFail: 1,
+  // Off in the older profiles (their schedules per seed stay as they were); see drainFails and mixed.
+  drainThrows: 0,
   flapSide: 1,
   yieldOnAcquire: 1,
   partition: 0,
@@ -57,7 +59,13 @@ const BASE: Record<Op['t'], number> = {
 };
 
 export const PROFILES: Record<string, Profile> = {
-  mixed: { name: 'mixed', weights: {}, maxCommands: 40 },
+  mixed: { name: 'mixed', weights: { drainThrows: 1 }, maxCommands: 40 },
+  /** Drains that throw (a hook or a task's stop): the lease is left to expire, never released. */
+  drainFails: {
+    name: 'drainFails',
+    weights: { drainThrows: 4, stepDown: 4, yieldTo: 4, gatedRun: 4, stop: 2, loseRecord: 0, flapSide: 0 },
+    maxCommands: 30,
+  },
   /** Step-downs with leader work running (defect 2). */
   stepdown: {
     name: 'stepdown',
@@ -211,6 +219,14 @@ function opArbitrary(t: Op['t']): fc.Arbitrary<Op> {
         .map((x) => ({ t, ...x }));
     case 'taskFail':
       return fc.constant({ t });
+    case 'drainThrows':
+      return fc
+        .record({
+          r: replica,
+          ms: fc.integer({ min: 1000, max: 40_000 }),
+          afterMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 12_000 })),
+        })
+        .map((x) => ({ t, ...x }));
     case 'flapSide':
       return fc
         .oneof(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 200, max: 300 }))

@@ -75,6 +75,8 @@ export type Op =
   | { t: 'deleteContainer'; ms: number }
   | { t: 'gatedRun'; durationMs: number; drainMs: number }
   | { t: 'taskFail' }
+  /** For `ms`, every drain of replica r (stop, stepDown, hand-over) throws `afterMs` into it unless done. */
+  | { t: 'drainThrows'; r: number; ms: number; afterMs: number }
   | { t: 'flapSide'; n: number };
 
 export function describeOp(op: Op): string {
@@ -111,6 +113,8 @@ export function describeOp(op: Op): string {
       return `gated run on the leader for ${op.durationMs} ms (stops ${op.drainMs} ms after its signal)`;
     case 'taskFail':
       return `the leader's task throws`;
+    case 'drainThrows':
+      return `drains of ${rep(op.r)} throw ${op.afterMs} ms into them, for ${op.ms} ms`;
     case 'flapSide':
       return `side lease flaps ${op.n} tenures`;
   }
@@ -191,6 +195,9 @@ interface Instance {
   dropNoticedAt: Map<string, number>;
   tenures: Map<string, Tenure>;
   drainWaiters: Set<() => void>;
+  /** A drain started before this throws (rejects) drainThrowsAfterMs into it, unless it ended first. */
+  drainThrowsUntil: number;
+  drainThrowsAfterMs: number;
 }
 
 interface Expectation {
@@ -455,6 +462,8 @@ export class World implements Network {
       dropNoticedAt: new Map(),
       tenures: new Map(),
       drainWaiters: new Set(),
+      drainThrowsUntil: -Infinity,
+      drainThrowsAfterMs: 0,
     } satisfies Omit<Instance, 'task'>);
     elector.events$.subscribe((event) => this.onEvent(inst, event));
     side?.events$.subscribe((event) => this.onEvent(inst, event));
@@ -599,8 +608,36 @@ export class World implements Network {
     for (const wake of [...work.inst.drainWaiters]) wake();
   }
 
-  /** What Nest's drainWork does: wait (bounded) until no run of this replica's lease is in progress. */
+  /**
+   * What Nest's drainWork does: wait (bounded) until no run of this replica's lease is in progress.
+   * While a drainThrows op is armed it rejects instead (a hook or a task's stop that throws), unless
+   * it ended first: the core must then treat the work as still running.
+   */
   private drain(inst: Instance, lease: string): Promise<boolean> {
+    const drained = this.drainWork(inst, lease);
+    if (this.sched.now >= inst.drainThrowsUntil) return drained;
+    const afterMs = inst.drainThrowsAfterMs;
+    if (afterMs === 0) {
+      this.trace(`${inst.label} drain throws at once`);
+      return Promise.reject(new Error('injected drain failure'));
+    }
+    return new Promise<boolean>((resolve, reject) => {
+      const timer = this.sched.setTimeout(
+        inst.app,
+        () => {
+          this.trace(`${inst.label} drain throws (${afterMs} ms into it)`);
+          reject(new Error('injected drain failure'));
+        },
+        afterMs,
+      );
+      void drained.then((result) => {
+        this.sched.clearTimeout(timer);
+        resolve(result);
+      });
+    });
+  }
+
+  private drainWork(inst: Instance, lease: string): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
       const idle = (): boolean =>
         ![...this.works].some((w) => w.inst === inst && w.lease === lease && !w.ended);
@@ -787,7 +824,8 @@ export class World implements Network {
             `${leaders[i]!.label} and ${leaders[j]!.label} both report isLeader() for "${lease}"`,
           );
         }
-      if (lease === JOBS && leaders.length > 0) this.lastLeaderAt = now;
+      // Liveness counts a leader that is not on its way out: a stopping replica's tenure is ending.
+      if (lease === JOBS && leaders.some((inst) => inst.state === 'running')) this.lastLeaderAt = now;
     }
     for (const inst of this.all) {
       if (
@@ -921,6 +959,12 @@ export class World implements Network {
         if (inst) this.gatedRun(inst, op.durationMs, op.drainMs);
         return;
       }
+      case 'drainThrows': {
+        const inst = this.instances[op.r % this.instances.length]!;
+        inst.drainThrowsUntil = now + op.ms;
+        inst.drainThrowsAfterMs = op.afterMs;
+        return;
+      }
       case 'taskFail': {
         const inst = this.currentLeader();
         const work = [...this.works].find((w) => w.inst === inst && w.kind === 'task' && !w.signal.aborted);
@@ -957,7 +1001,8 @@ export class World implements Network {
       target.state === 'running' &&
       !target.proc.paused &&
       !target.proc.blocked &&
-      target.cooldownUntil < now;
+      target.cooldownUntil < now &&
+      from.drainThrowsUntil <= now; // a drain that throws leaves the lease to expire: no hand-over
     void from.elector.yieldTo(target.identity).then(
       () => this.trace(`${from.label} yieldTo(${target.identity}) done`),
       (e: unknown) => {

@@ -161,8 +161,8 @@ describe('review-final: leaving a lease to expire rotates the lease id without c
   });
 
   it('an acquire in doubt that lands while its stepDown drain runs, then the drain times out: the lease is kept until it expires', async () => {
-    // The counterpart of pending finding 1: answered while the release is pending, the acquisition
-    // is the pending release's to give back, and the drain's "work still runs" keeps it held.
+    // The counterpart of finding 1 (review-final-fixed): answered while the release is pending, the
+    // acquisition is the pending release's to give back, and the drain's "work still runs" keeps it held.
     const h = setup();
     let workRunning = false;
     const store = new FaultyStore(h.memory, h.clock);
