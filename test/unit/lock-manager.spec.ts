@@ -10,6 +10,7 @@ import {
 } from '../../lib/locks/lock-errors.js';
 import { lockLeaseName, runLeaseName } from '../../lib/locks/lock-names.js';
 import type { LockContext } from '../../lib/locks/held-lock.js';
+import type { LeaseStore } from '../../lib/core/lease-store.js';
 import { MemoryLeaseStore } from '../../lib/stores/memory/memory-lease-store.js';
 import { ManualClock, settle } from '../../lib/testing/manual-clock.js';
 import { FaultyStore } from '../support/faulty-store.js';
@@ -101,6 +102,41 @@ describe('LockManager', () => {
     await first;
     await clock.advance(3_000);
     await expect(waiting).resolves.toBe(2);
+  });
+
+  it('a waiter acting on a stale "free" observation neither runs beside the holder nor reuses a term', async () => {
+    // Lock acquires carry no version (docs/GUARANTEES.md "Lock acquires need no version"): safe because
+    // the store refuses a lease someone holds and reads the term under the new lease, whatever b saw.
+    const { managers, clock, memory } = setup();
+    const staleFree: LeaseStore = {
+      description: 'b sees the lock free for ever',
+      observe: async () => ({ held: false, term: 0 }),
+      acquire: (request, signal) => memory.acquire(request, signal),
+      renew: (name, id, signal) => memory.renew(name, id, signal),
+      release: (name, id, signal) => memory.release(name, id, signal),
+    };
+    const b = new LockManager(staleFree, { identity: 'b', clock, random: () => 0.5 });
+    const hold = gate();
+    const first = managers[0]!.withLock('stale', (lock) => hold.promise.then(() => lock.term));
+    await settle();
+    let aHolds = true;
+    const ranBeside: boolean[] = [];
+    const waiting = b.withLock(
+      'stale',
+      (lock) => {
+        ranBeside.push(aHolds);
+        return lock.term;
+      },
+      { waitMs: 120_000 },
+    );
+    await clock.advance(40_000); // a renews throughout; b polls, sees "free", tries to acquire, is refused
+    expect(ranBeside).toEqual([]);
+    hold.open();
+    await expect(first).resolves.toBe(1);
+    aHolds = false;
+    await clock.advance(10_000);
+    await expect(waiting).resolves.toBe(2);
+    expect(ranBeside).toEqual([false]);
   });
 
   it('a waiter gives up after waitMs with LockNotAcquiredError (not a store error)', async () => {
