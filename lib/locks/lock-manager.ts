@@ -244,7 +244,12 @@ export class LockManager {
   ): Promise<{ value: T; term: number }> {
     const controller = new AbortController();
     const granted = term ?? ++this.forcedTerm;
-    const lock: LockContext = { name, term: granted, signal: controller.signal };
+    const lock: LockContext = {
+      name,
+      term: granted,
+      signal: controller.signal,
+      isValid: () => !controller.signal.aborted,
+    };
     const untrack = this.decisions?.track?.(kind, name, controller, granted);
     try {
       const value = await runInLock(lock, () => fn(lock));

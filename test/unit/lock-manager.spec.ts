@@ -206,6 +206,24 @@ describe('LockManager', () => {
     await run;
   });
 
+  it('lock.isValid() re-checks the deadline on the clock: false after a pause, before the abort ran', async () => {
+    const { managers, clock } = setup();
+    const hold = gate();
+    let lock!: LockContext;
+    const run = managers[0]!.withLock('paused', (held) => {
+      lock = held;
+      return hold.promise;
+    });
+    await settle();
+    expect(lock.isValid()).toBe(true);
+    clock.jump(15_000); // the process was stopped past the deadline: no timer ran, the signal is not aborted
+    expect(lock.signal.aborted).toBe(false);
+    expect(lock.isValid()).toBe(false);
+    hold.open();
+    await run;
+    expect(lock.isValid()).toBe(false);
+  });
+
   it('loss aborts the signal with LockLostError at once (renewal refused)', async () => {
     const { managers, clock, memory } = setup();
     const hold = gate();
