@@ -39,7 +39,7 @@
  *   RENEWAL_THREAD      "1": the renewalThread option (renewals from a worker thread). Default off.
  *   MAX_BLOCKED_MS      renewalThread.maxBlockedMs. Default: the library's (60000).
  *   LOCKS_MODE          "1": also contend for one lock in a loop (LockService.tryWithLock, holds of
- *                       0.5–3 s, one in five 20–30 s so renewals happen) and run an @OnOneReplica job
+ *                       0.5–3 s, one in ten 16–20 s so renewals happen) and run an @OnOneReplica job
  *                       every second (the harness's locks mode). Default off.
  *   EXIT_WITH_PARENT    "1": exit (SIGKILL-like, no release) once the parent process is gone, so
  *                       an orchestrator that dies without cleaning up leaves no replica behind.
@@ -377,7 +377,7 @@ class ChaosLocks implements OnApplicationBootstrap, OnApplicationShutdown {
   private async hold(lock: LockContext): Promise<void> {
     const { name, term, signal } = lock;
     const start = Date.now();
-    const holdMs = Math.random() < 0.2 ? 20_000 + Math.random() * 10_000 : 500 + Math.random() * 2_500;
+    const holdMs = Math.random() < 0.1 ? 16_000 + Math.random() * 4_000 : 500 + Math.random() * 2_500;
     while (!signal.aborted && Date.now() - start < holdMs) {
       journal({ event: 'lock-beat', name, term, at: Date.now(), valid: lock.isValid() });
       await sleep(100, undefined, { signal }).catch(() => undefined);
