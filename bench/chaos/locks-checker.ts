@@ -14,8 +14,9 @@
  */
 import type { JournalEntry, RunRecord } from './types.js';
 
-interface LockBeat {
-  event: 'lock-beat';
+/** A beat of a hold (every 100 ms) or its fenced write (at its end): `valid` is lock.isValid() then. */
+interface LockLine<E extends 'lock-beat' | 'lock-write'> {
+  event: E;
   replica: string;
   pid: number;
   name: string;
@@ -23,15 +24,8 @@ interface LockBeat {
   at: number;
   valid: boolean;
 }
-interface LockWrite {
-  event: 'lock-write';
-  replica: string;
-  pid: number;
-  name: string;
-  term: number;
-  at: number;
-  valid: boolean;
-}
+type LockBeat = LockLine<'lock-beat'>;
+type LockWrite = LockLine<'lock-write'>;
 interface LockHold {
   event: 'lock-hold';
   replica: string;

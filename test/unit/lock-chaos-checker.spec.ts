@@ -16,26 +16,12 @@ function record(faults: RunRecord['faults'] = []): RunRecord {
     slots: ['r1', 'r2'],
   };
 }
-const beat = (pid: number, term: number, at: number, valid = true) =>
-  ({
-    event: 'lock-beat',
-    replica: `r${pid}`,
-    pid,
-    name: 'chaos-lock',
-    term,
-    at,
-    valid,
-  }) as unknown as JournalEntry;
-const write = (pid: number, term: number, at: number, valid = true) =>
-  ({
-    event: 'lock-write',
-    replica: `r${pid}`,
-    pid,
-    name: 'chaos-lock',
-    term,
-    at,
-    valid,
-  }) as unknown as JournalEntry;
+const lockLine =
+  (event: 'lock-beat' | 'lock-write') =>
+  (pid: number, term: number, at: number, valid = true): JournalEntry =>
+    ({ event, replica: `r${pid}`, pid, name: 'chaos-lock', term, at, valid }) as unknown as JournalEntry;
+const beat = lockLine('lock-beat');
+const write = lockLine('lock-write');
 const hold = (pid: number, term: number, start: number, end: number) =>
   ({
     event: 'lock-hold',
