@@ -49,8 +49,11 @@ interface TickRun {
 
 export interface LocksReport {
   holds: number;
-  /** Holds whose lock was lost or ran past its deadline while fn ran. */
-  holdsLost: number;
+  /**
+   * Holds that outlived their lock: fenced write made with isValid() false (a blocked or paused
+   * holder, a lost lease, or a hold ended by shutdown).
+   */
+  holdsOutlived: number;
   longestHoldMs: number;
   /** Faults whose target held the lock (a valid beat within 500 ms before the fault). */
   faultsOnHolder: number;
@@ -197,7 +200,7 @@ export function checkLocks(record: RunRecord, entries: JournalEntry[]): LocksRep
   ).length;
   return {
     holds: holds.length,
-    holdsLost: holds.filter((hold) => /lost|deadline/i.test(hold.ended)).length,
+    holdsOutlived: writes.filter((write) => !write.valid).length,
     longestHoldMs: Math.max(0, ...holds.map((hold) => hold.end - hold.start)),
     faultsOnHolder,
     overlaps,
@@ -216,7 +219,7 @@ export function formatLocksReport(report: LocksReport): string {
   return [
     '',
     'Locks mode',
-    `  lock holds: ${report.holds} (${report.holdsLost} lost or past their deadline; longest ${(report.longestHoldMs / 1000).toFixed(1)} s); faults on the holder: ${report.faultsOnHolder}`,
+    `  lock holds: ${report.holds} (${report.holdsOutlived} outlived their lock: fenced write made with isValid() false; longest ${(report.longestHoldMs / 1000).toFixed(1)} s); faults on the holder: ${report.faultsOnHolder}`,
     `  overlapping valid holders: ${report.overlaps.valid} (must be 0)${report.overlaps.storeLoss ? `; across store loss: ${report.overlaps.storeLoss}` : ''}`,
     `  fenced writes: ${report.fencing.writes}, accepted ${report.fencing.accepted}, stale refused ${report.fencing.rejectedStale}${report.fencing.rejectedStoreLoss ? `, refused after store loss ${report.fencing.rejectedStoreLoss}` : ''}, regressions ${report.fencing.regressions} (must be 0), terms held twice ${report.fencing.duplicateTerms} (must be 0)`,
     `  per-run ticks: ${t.ran} ran, doubled ${t.doubled} (must be 0)${t.doubledStoreLoss ? `, doubled across store loss ${t.doubledStoreLoss}` : ''}, missed ${t.missed}, run with the tick's lock already invalid ${t.ranInvalid}; share ${share}`,
