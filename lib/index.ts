@@ -156,7 +156,8 @@ export {
   type LockEndReason,
 } from './locks/lock-errors.js';
 export { LOCK_PREFIX } from './locks/lock-names.js';
-export { LockService, type JobRunEvent, type LockEvent } from './nest/locks/lock.service.js';
+export { LockService } from './nest/locks/lock.service.js';
+export type { JobRunEvent, LockEvent } from './locks/lock-events.js';
 export { WithLock, type WithLockOptions } from './nest/locks/with-lock.decorator.js';
 export { OnOneReplica, type OnOneReplicaOptions } from './nest/locks/on-one-replica.decorator.js';
-export { currentLock } from './nest/locks/lock-context.js';
+export { currentLock } from './locks/lock-context.js';

@@ -38,6 +38,9 @@
  *                       is then left out of the shutdown signals. Default 0: SIGUSR2 untouched.
  *   RENEWAL_THREAD      "1": the renewalThread option (renewals from a worker thread). Default off.
  *   MAX_BLOCKED_MS      renewalThread.maxBlockedMs. Default: the library's (60000).
+ *   LOCKS_MODE          "1": also contend for one lock in a loop (LockService.tryWithLock, holds of
+ *                       0.5–3 s, one in ten 16–20 s so renewals happen) and run an @OnOneReplica job
+ *                       every second (the harness's locks mode). Default off.
  *   EXIT_WITH_PARENT    "1": exit (SIGKILL-like, no release) once the parent process is gone, so
  *                       an orchestrator that dies without cleaning up leaves no replica behind.
  *
@@ -66,6 +69,11 @@
  * With BLOCK_MS > 0, around the busy loop of a blocked run (which then writes and journals as usual):
  *   {event:'block-start', replica, pid, term, at, leaseLeftMs}
  *   {event:'block-end',   replica, pid, term, at, blockedMs, activeAtEnd}
+ * With LOCKS_MODE=1 (`valid`: lock.isValid() when the line was written, re-checked on the clock):
+ *   {event:'lock-beat',  replica, pid, name, term, at, valid}     every 100 ms while holding the lock
+ *   {event:'lock-write', replica, pid, name, term, at, valid}     the hold's fenced write, at its end
+ *   {event:'lock-hold',  replica, pid, name, term, start, end, ended}  one hold, when fn returned
+ *   {event:'tick',       replica, pid, job, tickAt, term, at, valid}   an @OnOneReplica tick run here
  * A run is journaled when it ends; a run cut short by SIGKILL leaves no line.
  */
 import 'reflect-metadata';
@@ -88,7 +96,12 @@ import {
   LeaderElectionService,
   LeaderOnly,
   LeaderTask,
+  LockManagerStoppedError,
+  LockService,
+  OnOneReplica,
   currentLeadership,
+  currentLock,
+  type LockContext,
   type LeaderElectionModuleOptions,
   type Leadership,
 } from 'nestjs-leader-election';
@@ -121,6 +134,7 @@ export interface ReplicaConfig {
   blockMs: number;
   renewalThread: boolean;
   maxBlockedMs?: number;
+  locksMode: boolean;
 }
 
 function numberEnv(name: string, fallback?: number): number | undefined {
@@ -166,6 +180,7 @@ export function readConfig(): ReplicaConfig {
     blockMs: numberEnv('BLOCK_MS', 0)!,
     renewalThread: process.env.RENEWAL_THREAD === '1',
     maxBlockedMs: numberEnv('MAX_BLOCKED_MS'),
+    locksMode: process.env.LOCKS_MODE === '1',
     logLevels: (process.env.LOG_LEVELS ?? 'log,warn,error')
       .split(',')
       .map((level) => level.trim())
@@ -315,6 +330,72 @@ class ChaosTask {
   }
 }
 
+/** Locks mode: every replica contends for one lock in a loop and runs a per-run job every second. */
+@Injectable()
+class ChaosLocks implements OnApplicationBootstrap, OnApplicationShutdown {
+  static readonly LOCK = 'chaos-lock';
+  private stopping = false;
+
+  constructor(private readonly locks: LockService) {}
+
+  onApplicationBootstrap(): void {
+    void this.contend();
+  }
+
+  onApplicationShutdown(): void {
+    this.stopping = true;
+  }
+
+  @Interval(1000)
+  @OnOneReplica({ job: 'chaos-tick' })
+  tick(): void {
+    const lock = currentLock()!;
+    const tickAt = Number(lock.name.slice(lock.name.lastIndexOf('@') + 1));
+    journal({
+      event: 'tick',
+      job: 'chaos-tick',
+      tickAt,
+      term: lock.term,
+      at: Date.now(),
+      valid: lock.isValid(),
+    });
+  }
+
+  private async contend(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        await this.locks.tryWithLock(ChaosLocks.LOCK, (lock) => this.hold(lock), { waitMs: 10_000 });
+      } catch (error) {
+        if (error instanceof LockManagerStoppedError) return;
+        journal({ event: 'lock-error', at: Date.now(), error: String(error) });
+        await sleep(500);
+      }
+      await sleep(Math.random() * 200);
+    }
+  }
+
+  private async hold(lock: LockContext): Promise<void> {
+    const { name, term, signal } = lock;
+    const start = Date.now();
+    const holdMs = Math.random() < 0.1 ? 16_000 + Math.random() * 4_000 : 500 + Math.random() * 2_500;
+    while (!signal.aborted && Date.now() - start < holdMs) {
+      journal({ event: 'lock-beat', name, term, at: Date.now(), valid: lock.isValid() });
+      await sleep(100, undefined, { signal }).catch(() => undefined);
+    }
+    // The fenced write of the hold: a checker replays these through a register refusing older terms.
+    journal({ event: 'lock-write', name, term, at: Date.now(), valid: lock.isValid() });
+    const reason: unknown = signal.reason;
+    journal({
+      event: 'lock-hold',
+      name,
+      term,
+      start,
+      end: Date.now(),
+      ended: signal.aborted ? (reason instanceof Error ? reason.message : String(reason)) : 'done',
+    });
+  }
+}
+
 function electionOptions(cfg: ReplicaConfig): LeaderElectionModuleOptions {
   const options: LeaderElectionModuleOptions = {
     connectionString: cfg.connectionString,
@@ -346,6 +427,7 @@ function electionOptions(cfg: ReplicaConfig): LeaderElectionModuleOptions {
   providers: [
     ChaosJob,
     ...(config.taskHeartbeatMs > 0 ? [ChaosTask] : []),
+    ...(config.locksMode ? [ChaosLocks] : []),
     { provide: REPLICA_CONFIG, useValue: config },
   ],
 })

@@ -56,6 +56,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeFault, faultBounds } from './bounds.js';
+import { addLocksReport, formatLocksReport, type LocksReport } from './locks-checker.js';
 import { renderTimeline } from './timeline.js';
 import {
   ALL_FAULT_KINDS,
@@ -201,6 +202,8 @@ export interface PreferenceReport {
 
 export interface ChaosReport {
   seed: number;
+  /** Locks mode only (locks-checker.ts). */
+  locks?: LocksReport;
   ok: boolean;
   safetyOk: boolean;
   livenessOk: boolean;
@@ -1260,7 +1263,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   }
   const record = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as RunRecord;
   const entries = parseJournal(readFileSync(join(dir, 'journal.jsonl'), 'utf8'));
-  const report = checkRun(record, entries);
+  const report = addLocksReport(checkRun(record, entries), record, entries);
   writeFileSync(join(dir, 'result.json'), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(dir, 'timeline.svg'), renderTimeline(record, entries, report));
   console.log(
@@ -1270,5 +1273,6 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       journal: join(dir, 'journal.jsonl'),
     }),
   );
+  if (report.locks) console.log(formatLocksReport(report.locks));
   process.exit(exitCodeOf(report));
 }

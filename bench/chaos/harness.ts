@@ -25,6 +25,11 @@
  * running, so failback (`failbackAfterMs`, `--failback`) has room to act and runs with and without
  * it follow the same plan.
  *
+ * Locks mode (`locks: true`, `--mode locks`): each replica also contends for one lock in a loop and
+ * runs an @OnOneReplica job every second (LOCKS_MODE=1); locks-checker.ts adds its checks (no two
+ * valid holders, no fencing-token regression, no doubled tick; missed ticks counted). Faults still
+ * aim at the leader, so they hit the lock holder only when it leads too (counted in the report).
+ *
  * Leader-task mode (`leaderTask: true`, `--mode leader-task`): each replica also runs a @LeaderTask
  * that journals a heartbeat every `taskHeartbeatMs` (100) for its whole tenure; the checker then
  * also checks that no two replicas' tasks ran at once and measures each fault's task hand-over gap.
@@ -47,6 +52,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { azuriteConnectionString, startAzurite, type RunningAzurite } from '../../test/support/azurite.mjs';
 import { checkRun, type ChaosReport } from './checker.js';
+import { addLocksReport } from './locks-checker.js';
 import { FaultProxy } from './fault-proxy.js';
 import { createPrng, type Prng } from './prng.js';
 import { renderTimeline } from './timeline.js';
@@ -84,6 +90,8 @@ export interface ChaosOptions {
   slackMs?: number;
   /** Leader-task mode: the replicas also run a @LeaderTask heartbeat (default false). */
   leaderTask?: boolean;
+  /** Locks mode: the replicas also contend for a lock and run a per-run job (default false). */
+  locks?: boolean;
   /** Heartbeat period of the leader task, ms (default 100). */
   taskHeartbeatMs?: number;
   /** Priorities mode: slot rN gets priority (replicas − N + 1), so r1 is preferred; presence stays on (default false). */
@@ -146,6 +154,7 @@ export function resolveTimings(options: ChaosOptions): ChaosTimings {
     ...(options.renewalThread
       ? { renewalThread: { maxBlockedMs: options.maxBlockedMs ?? DEFAULTS.maxBlockedMs } }
       : {}),
+    ...(options.locks ? { locks: true } : {}),
   };
 }
 
@@ -290,6 +299,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
       LOG_LEVELS: 'log,warn,error',
       EXIT_WITH_PARENT: '1',
       TASK_HEARTBEAT_MS: String(timings.taskHeartbeatMs ?? 0),
+      ...(timings.locks ? { LOCKS_MODE: '1' } : {}),
       ...(timings.priorities ? { PRIORITY: String(timings.priorities[slot]) } : {}),
       ...(timings.failbackAfterMs !== undefined
         ? { FAILBACK_AFTER_MS: String(timings.failbackAfterMs) }
@@ -645,7 +655,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
     ops,
     slots,
   };
-  const report = checkRun(record, tail.entries);
+  const report = addLocksReport(checkRun(record, tail.entries), record, tail.entries);
   const files = {
     journal: journalPath,
     result: join(outDir, 'result.json'),

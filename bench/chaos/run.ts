@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { exitCodeOf, formatReport } from './checker.js';
 import { DEFAULTS, runChaos } from './harness.js';
+import { formatLocksReport } from './locks-checker.js';
 import { ALL_FAULT_KINDS, FAULT_KINDS, OPT_IN_FAULT_KINDS, type FaultKind } from './types.js';
 
 const usage = `Usage: npm run chaos -- [options]
@@ -32,6 +33,9 @@ const usage = `Usage: npm run chaos -- [options]
                       leader-task: the replicas also run a @LeaderTask that journals a heartbeat
                       every ${DEFAULTS.taskHeartbeatMs} ms (--task-heartbeat); the checker also checks that no
                       two tasks ran at once and reports each fault's task hand-over gap
+                      locks: the replicas also contend for one lock (tryWithLock in a loop) and
+                      run an @OnOneReplica job every second; the checker adds: no two valid lock
+                      holders, no fencing-token regression, no doubled tick (missed ticks counted)
   --task-heartbeat <ms>  heartbeat period in leader-task mode (default ${DEFAULTS.taskHeartbeatMs})
   --priorities        replicas get priorities (r1 = n, r2 = n − 1, …; restarts keep theirs), presence on;
                       the checker also reports how long a non-preferred replica led while r1 was healthy
@@ -107,8 +111,8 @@ async function main(): Promise<number> {
     if (values['block-factor'] !== undefined && !faults?.includes('block'))
       throw new Error('--block-factor needs --faults with block');
     const mode = values.mode ?? 'ticks';
-    if (mode !== 'ticks' && mode !== 'leader-task')
-      throw new Error(`--mode must be "ticks" or "leader-task", got "${mode}"`);
+    if (mode !== 'ticks' && mode !== 'leader-task' && mode !== 'locks')
+      throw new Error(`--mode must be "ticks", "leader-task" or "locks", got "${mode}"`);
     if (values['task-heartbeat'] !== undefined && mode !== 'leader-task')
       throw new Error('--task-heartbeat needs --mode leader-task');
     if (values.failback !== undefined && !values.priorities) throw new Error('--failback needs --priorities');
@@ -128,6 +132,7 @@ async function main(): Promise<number> {
       jobDurationMs: values['job-duration'] === '0' ? 0 : positive('job-duration', values['job-duration']),
       slackMs: positive('slack', values.slack),
       leaderTask: mode === 'leader-task',
+      locks: mode === 'locks',
       taskHeartbeatMs: positive('task-heartbeat', values['task-heartbeat']),
       priorities: values.priorities ?? false,
       failbackAfterMs: values.failback === '0' ? 0 : positive('failback', values.failback),
@@ -156,7 +161,7 @@ async function main(): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   console.log(
-    `chaos: seed ${options.seed}, ${options.durationMs / 1000} s of faults, ${options.replicas ?? DEFAULTS.replicas} replicas${options.leaderTask ? ', leader-task mode' : ''}${options.renewalThread ? ', renewal thread' : ''}${options.priorities ? `, priorities${options.failbackAfterMs !== undefined ? `, failback after ${options.failbackAfterMs} ms` : ''}` : ''}`,
+    `chaos: seed ${options.seed}, ${options.durationMs / 1000} s of faults, ${options.replicas ?? DEFAULTS.replicas} replicas${options.leaderTask ? ', leader-task mode' : ''}${options.locks ? ', locks mode' : ''}${options.renewalThread ? ', renewal thread' : ''}${options.priorities ? `, priorities${options.failbackAfterMs !== undefined ? `, failback after ${options.failbackAfterMs} ms` : ''}` : ''}`,
   );
   try {
     const result = await runChaos({
@@ -165,6 +170,7 @@ async function main(): Promise<number> {
       log: values.quiet ? undefined : (line) => console.log(line),
     });
     console.log(formatReport(result.report, result.files));
+    if (result.report.locks) console.log(formatLocksReport(result.report.locks));
     if (interrupted) return 130;
     return exitCodeOf(result.report);
   } catch (error) {

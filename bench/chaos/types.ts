@@ -43,6 +43,8 @@ export interface ChaosTimings {
   blockMs?: number;
   /** The replicas renew from a worker thread (renewalThread option); absent: main-thread renewals. */
   renewalThread?: { maxBlockedMs: number };
+  /** Locks mode: the replicas also contend for a lock and run a per-run job (bench/chaos/locks-checker.ts). */
+  locks?: boolean;
 }
 
 /** One injected fault. Times are wall-clock ms (Date.now()), like the journal's. */

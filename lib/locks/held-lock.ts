@@ -26,6 +26,12 @@ export interface LockContext {
    * renewal, and (LockEndedError 'released' / 'stopped') when it ends. Pass it to fn's own calls.
    */
   readonly signal: AbortSignal;
+  /**
+   * True while the lock is held and before its deadline, re-checked on the clock at every call (like
+   * leadership's isActive()): after a pause of the process it is false at once, before the signal's
+   * abort has run. Check it right before a write that must not outlive the lock.
+   */
+  isValid(): boolean;
 }
 
 export interface HeldLockEnvironment {

@@ -7,7 +7,9 @@ import { StoreRequests } from '../core/store-requests.js';
 import { messageOf } from '../core/store-health.js';
 import type { Timings } from '../core/timing.js';
 import { HeldLock, type LockContext } from './held-lock.js';
-import { LockManagerStoppedError, LockNotAcquiredError } from './lock-errors.js';
+import { runInLock } from './lock-context.js';
+import { LockEndedError, LockManagerStoppedError, LockNotAcquiredError } from './lock-errors.js';
+import type { JobRunEvent, LockDecisions, LockEvent, LockEventSink } from './lock-events.js';
 import { lockLeaseName, runLeaseName } from './lock-names.js';
 import {
   FIRST_LOCK_POLL_MS,
@@ -31,6 +33,10 @@ export interface LockManagerOptions extends Pick<
   logger?: Partial<ElectionLogger>;
   /** Jitter source, replaceable in tests. Default Math.random. */
   random?: () => number;
+  /** Receives every lock call and per-run tick as it ended (metrics; LockService.locks$ / runs$). */
+  events?: LockEventSink;
+  /** Decides locks without the store when it answers (the testing kit's LockTesting). */
+  decisions?: LockDecisions;
 }
 
 /** tryWithLock's answer: fn's value, or "not acquired" (fn did not run). Check `acquired` first. */
@@ -45,7 +51,8 @@ export type RunOnceResult<T> =
 /**
  * Distributed locks on a LeaseStore, with the elector's timing rules: each lock is a lease named
  * `locks/lock/<name>`, renewed while fn runs, believed only until sentAt + D − safetyMargin of the last
- * successful acquire/renew, and released after fn settles. No Nest: LockService wraps it.
+ * successful acquire/renew, and released after fn settles. fn runs inside the lock's context
+ * (currentLock()). No Nest: LockService is a thin wrapper around it.
  */
 export class LockManager {
   readonly identity: string;
@@ -53,6 +60,10 @@ export class LockManager {
   private readonly logger: ElectionLogger;
   private readonly timings: Timings;
   private readonly random: () => number;
+  private readonly events: LockEventSink;
+  private readonly decisions?: LockDecisions;
+  /** Terms handed out by forced decisions without one of their own. */
+  private forcedTerm = 0;
   private readonly stopController = new AbortController();
   private readonly requests: StoreRequests;
   private readonly held = new Set<HeldLock>();
@@ -65,7 +76,9 @@ export class LockManager {
     private readonly store: LeaseStore,
     options: LockManagerOptions,
   ) {
-    const { clock, logger, random, ...timing } = options;
+    const { clock, logger, random, events, decisions, ...timing } = options;
+    this.events = events ?? {};
+    this.decisions = decisions;
     const resolved = resolveElectionOptions({ leaseName: 'locks', ...timing });
     this.identity = resolved.identity;
     this.timings = resolved;
@@ -115,15 +128,32 @@ export class LockManager {
   ): Promise<LockResult<T>> {
     const leaseName = lockLeaseName(name);
     const wait = resolveWaitOptions(options);
-    const taken = await this.acquire(name, leaseName, wait);
-    if (!taken.lock)
-      return { acquired: false, ...(taken.holder === undefined ? {} : { holder: taken.holder }) };
-    const lock = taken.lock;
+    const forced = this.decisions?.decide('lock', name);
+    if (forced) {
+      if (!forced.acquired) return notAcquired(forced.holder);
+      const { value, term } = await this.runForced('lock', name, forced.term, fn);
+      return { acquired: true, value, term };
+    }
+    const startedAt = this.clock.now();
+    let lock: HeldLock | undefined;
     try {
-      const value = await this.track(lock, fn);
-      return { acquired: true, value, term: lock.term };
-    } finally {
-      await this.finish(lock, 'release');
+      const taken = await this.acquire(name, leaseName, wait);
+      const waitMs = this.clock.now() - startedAt;
+      if (!taken.lock) {
+        this.emitLock(name, 'not-acquired', waitMs);
+        return notAcquired(taken.holder);
+      }
+      lock = taken.lock;
+      try {
+        const value = await this.track(lock, fn);
+        return { acquired: true, value, term: lock.term };
+      } finally {
+        await this.finish(lock, 'release');
+        this.emitLock(name, 'acquired', waitMs, lock);
+      }
+    } catch (error) {
+      if (!lock) this.emitLock(name, 'error', this.clock.now() - startedAt);
+      throw error;
     }
   }
 
@@ -140,18 +170,32 @@ export class LockManager {
     options: { spreadMs?: number } = {},
   ): Promise<RunOnceResult<T>> {
     const leaseName = runLeaseName(job, tickAt);
-    const name = `${job}@${tickAt}`;
+    let result: RunOnceResult<T>;
+    try {
+      const forced = this.decisions?.decide('run', job);
+      if (!forced) result = await this.takeTick(job, tickAt, leaseName, fn, options.spreadMs ?? 0);
+      else if (!forced.acquired) result = heldElsewhere(forced.holder);
+      else result = { ran: true, ...(await this.runForced('run', job, forced.term, fn)) };
+    } catch (error) {
+      this.emitRun(job, tickAt, 'error');
+      throw error;
+    }
+    this.emitRun(job, tickAt, result.ran ? 'ran' : result.reason, result.ran ? result.term : undefined);
+    return result;
+  }
+
+  private async takeTick<T>(
+    job: string,
+    tickAt: number,
+    leaseName: string,
+    fn: (lock: LockContext) => T | Promise<T>,
+    spreadMs: number,
+  ): Promise<RunOnceResult<T>> {
     // A random pause before the attempt: otherwise the replica whose timer fires first in every
     // period (an @Interval's phase, a clock ahead) takes every tick, and the load does not spread.
-    const spreadMs = options.spreadMs ?? 0;
     if (spreadMs > 0) await sleep(this.clock, this.random() * spreadMs, this.stopController.signal);
-    const taken = await this.acquire(name, leaseName, { waitMs: 0 });
-    if (!taken.lock)
-      return {
-        ran: false,
-        reason: 'held-elsewhere',
-        ...(taken.holder === undefined ? {} : { holder: taken.holder }),
-      };
+    const taken = await this.acquire(`${job}@${tickAt}`, leaseName, { waitMs: 0 });
+    if (!taken.lock) return heldElsewhere(taken.holder);
     const lock = taken.lock;
     if (lock.term !== 1 || (taken.previousTerm ?? 0) !== 0) {
       await this.finish(lock, 'keep');
@@ -182,13 +226,54 @@ export class LockManager {
   }
 
   private track<T>(lock: HeldLock, fn: (lock: LockContext) => T | Promise<T>): Promise<T> {
-    const run = (async () => fn(lock))();
+    const run = (async () => runInLock(lock, () => fn(lock)))();
     this.running.add(run);
     void run.then(
       () => this.running.delete(run),
       () => this.running.delete(run),
     );
     return run;
+  }
+
+  /** fn under a forced decision (no store): a context of its own, ended when fn settles. */
+  private async runForced<T>(
+    kind: 'lock' | 'run',
+    name: string,
+    term: number | undefined,
+    fn: (lock: LockContext) => T | Promise<T>,
+  ): Promise<{ value: T; term: number }> {
+    const controller = new AbortController();
+    const granted = term ?? ++this.forcedTerm;
+    const lock: LockContext = {
+      name,
+      term: granted,
+      signal: controller.signal,
+      isValid: () => !controller.signal.aborted,
+    };
+    const untrack = this.decisions?.track?.(kind, name, controller, granted);
+    try {
+      const value = await runInLock(lock, () => fn(lock));
+      return { value, term: granted };
+    } finally {
+      untrack?.();
+      if (!controller.signal.aborted) controller.abort(new LockEndedError(name, granted, 'released'));
+    }
+  }
+
+  private emitLock(name: string, outcome: LockEvent['outcome'], waitMs: number, lock?: HeldLock): void {
+    const ended = lock?.signal.reason as { reason?: unknown } | undefined;
+    const lost = ended?.reason === 'lost' || ended?.reason === 'deadline' ? ended.reason : undefined;
+    this.events.lock?.({ name, outcome, waitMs, ...(lost ? { lost } : {}) });
+  }
+
+  private emitRun(job: string, tickAt: number, outcome: JobRunEvent['outcome'], term?: number): void {
+    const when = new Date(tickAt).toISOString();
+    if (outcome === 'ran' || outcome === 'error')
+      this.logger.debug?.(
+        `Job "${job}" tick ${when} ran on this replica (${this.identity}, term ${term ?? '?'})`,
+      );
+    else this.logger.debug?.(`Job "${job}" tick ${when} skipped: ${outcome} (another replica took it)`);
+    this.events.run?.({ job, tickAt, identity: this.identity, outcome, ...(term ? { term } : {}) });
   }
 
   /** After fn settled: give the lease back ('release') or leave it to expire ('keep', per-run ticks). */
@@ -305,4 +390,16 @@ export class LockManager {
       if (waiters.size === 0) this.waiters.delete(leaseName);
     }
   }
+}
+
+function notAcquired(holder: string | undefined): { acquired: false; holder?: string } {
+  return { acquired: false, ...(holder === undefined ? {} : { holder }) };
+}
+
+function heldElsewhere(holder: string | undefined): {
+  ran: false;
+  reason: 'held-elsewhere';
+  holder?: string;
+} {
+  return { ran: false, reason: 'held-elsewhere', ...(holder === undefined ? {} : { holder }) };
 }

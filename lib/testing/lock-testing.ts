@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { LockLostError } from '../locks/lock-errors.js';
-import type { LockDecision, LockDecisions } from '../nest/locks/lock.constants.js';
+import type { LockDecision, LockDecisions } from '../locks/lock-events.js';
 
 type Kind = 'lock' | 'run';
 
@@ -14,12 +14,12 @@ export class LockTesting implements LockDecisions {
   private readonly forced = new Map<string, LockDecision>();
   private readonly active = new Map<string, Set<{ controller: AbortController; term: number }>>();
 
-  /** @internal Called by LockService for each call. */
+  /** @internal Called by LockManager for each call. */
   decide(kind: Kind, name: string): LockDecision {
     return this.forced.get(key(kind, name)) ?? { acquired: true };
   }
 
-  /** @internal Called by LockService while a forced-acquired fn runs. */
+  /** @internal Called by LockManager while a forced-acquired fn runs. */
   track(kind: Kind, name: string, controller: AbortController, term: number): () => void {
     const runs = this.active.get(key(kind, name)) ?? new Set();
     this.active.set(key(kind, name), runs);

@@ -9,7 +9,7 @@ import {
 } from '../../lib/core/lease-store.js';
 import type { HeldLock, LockContext } from '../../lib/locks/held-lock.js';
 import { LockManager } from '../../lib/locks/lock-manager.js';
-import { AzureModel } from './azure-model.js';
+import { ABSENT_ETAG, AzureModel } from './azure-model.js';
 import { Owner, Proc, Scheduler, WALL_START } from './sim-clock.js';
 
 /**
@@ -20,9 +20,16 @@ import { Owner, Proc, Scheduler, WALL_START } from './sim-clock.js';
  *     with isValid() true (the elector's "never two leaders", for locks);
  *   - fencing: every acquisition of a lock record has a term above all earlier ones;
  *   - per-run: every (job, tick) ran at most once in the cluster.
+ * The 'stale' fault delivers answers 10 s after the server processed them, so a waiter acts on an
+ * observation a tenure (or several) old: lock acquires carry no version (docs/GUARANTEES.md, "Lock
+ * acquires need no version"), and the world counts such acquires (`staleAcquires`) to show the rule is
+ * exercised.
  */
 
-export type LockFault = 'none' | 'transient' | 'unknown' | 'lands-late' | 'slow';
+export type LockFault = 'none' | 'transient' | 'unknown' | 'lands-late' | 'slow' | 'stale';
+
+/** How late a 'stale' answer reaches the replica after the server processed the request, ms. */
+const STALE_ANSWER_MS = 10_000;
 
 export type LockStep =
   | { type: 'lock'; replica: number; name: number; holdMs: number; waitMs: number }
@@ -40,6 +47,12 @@ export interface LockScenario {
    * receive time. 0 in real runs.
    */
   believeExtraMs?: number;
+  /**
+   * Another broken input (for the tester's own test): the store takes the lease on the caller's word
+   * that its last observation showed it free, as a blind write acting on the observation would, instead
+   * of checking for a live lease when it processes the acquire. False in real runs.
+   */
+  actOnObservation?: boolean;
 }
 
 const LOCK_NAMES = ['invoices', 'stock'];
@@ -80,7 +93,7 @@ export function lockScenarioArbitrary(): fc.Arbitrary<LockScenario> {
       arbitrary: fc.record({
         type: fc.constant('fault' as const),
         replica,
-        kind: fc.constantFrom<LockFault>('none', 'transient', 'unknown', 'lands-late', 'slow'),
+        kind: fc.constantFrom<LockFault>('none', 'transient', 'unknown', 'lands-late', 'slow', 'stale'),
         ms: fc.integer({ min: 0, max: 30_000 }),
       }),
     },
@@ -113,10 +126,10 @@ class LockConnection implements LeaseStore {
   ) {}
 
   observe(leaseName: string, signal: AbortSignal): Promise<LeaseObservation> {
-    return this.send(signal, () => this.world.model.observe(leaseName));
+    return this.send(signal, () => this.world.observe(this.replica(), leaseName));
   }
   acquire(request: AcquireRequest, signal: AbortSignal): Promise<AcquireResult> {
-    return this.send(signal, () => this.world.acquire(request));
+    return this.send(signal, () => this.world.acquire(this.replica(), request));
   }
   renew(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
     return this.send(signal, () => this.world.model.renew(leaseName, leaseId));
@@ -178,7 +191,7 @@ class LockConnection implements LeaseStore {
           sched.setTimeout(
             net,
             () => answer(() => (outcome.ok ? resolve(outcome.value) : reject(outcome.error))),
-            latency,
+            fault === 'stale' ? STALE_ANSWER_MS : latency,
           );
         },
         processAt,
@@ -194,6 +207,10 @@ export class LockWorld {
   readonly replicas: Replica[] = [];
   /** Highest term acquired per lease record. */
   private readonly terms = new Map<string, number>();
+  /** The record version each replica's last observation of a lease saw (`r0|locks/lock/x` → etag). */
+  private readonly observed = new Map<string, LeaseObservation>();
+  /** Acquires that succeeded on a record changed (a tenure begun) since the replica last observed it. */
+  staleAcquires = 0;
   /** (job, tick) → replicas that ran it. */
   readonly runs = new Map<string, number[]>();
   failure?: string;
@@ -202,6 +219,7 @@ export class LockWorld {
   constructor(
     count: number,
     private readonly believeExtraMs = 0,
+    private readonly actOnObservation = false,
   ) {
     for (let i = 0; i < count; i++) {
       const proc = new Proc(`r${i}`);
@@ -225,9 +243,20 @@ export class LockWorld {
     this.sched.onStep = () => this.check();
   }
 
-  acquire(request: AcquireRequest): AcquireResult {
+  observe(replica: Replica, leaseName: string): LeaseObservation {
+    const observation = this.model.observe(leaseName);
+    this.observed.set(`${replica.proc.name}|${leaseName}`, observation);
+    return observation;
+  }
+
+  acquire(replica: Replica, request: AcquireRequest): AcquireResult {
+    const key = `${replica.proc.name}|${request.leaseName}`;
+    const record = this.model.leases.get(request.leaseName);
+    const observed = this.observed.get(key);
+    if (this.actOnObservation && record && observed && !observed.held) record.leaseId = undefined;
     const result = this.model.acquire(request);
     if (result.acquired) {
+      if (observed && observed.etag !== (record?.etag ?? ABSENT_ETAG)) this.staleAcquires++;
       const before = this.terms.get(request.leaseName) ?? 0;
       if (result.term <= before)
         this.fail(`fencing: ${request.leaseName} acquired with term ${result.term} after term ${before}`);
@@ -328,7 +357,11 @@ export class LockWorld {
 }
 
 export async function runLockScenario(scenario: LockScenario): Promise<LockWorld> {
-  const world = new LockWorld(scenario.replicas, scenario.believeExtraMs ?? 0);
+  const world = new LockWorld(
+    scenario.replicas,
+    scenario.believeExtraMs ?? 0,
+    scenario.actOnObservation ?? false,
+  );
   await world.run(scenario.steps);
   return world;
 }

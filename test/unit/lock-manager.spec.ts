@@ -10,6 +10,7 @@ import {
 } from '../../lib/locks/lock-errors.js';
 import { lockLeaseName, runLeaseName } from '../../lib/locks/lock-names.js';
 import type { LockContext } from '../../lib/locks/held-lock.js';
+import type { LeaseStore } from '../../lib/core/lease-store.js';
 import { MemoryLeaseStore } from '../../lib/stores/memory/memory-lease-store.js';
 import { ManualClock, settle } from '../../lib/testing/manual-clock.js';
 import { FaultyStore } from '../support/faulty-store.js';
@@ -103,6 +104,41 @@ describe('LockManager', () => {
     await expect(waiting).resolves.toBe(2);
   });
 
+  it('a waiter acting on a stale "free" observation neither runs beside the holder nor reuses a term', async () => {
+    // Lock acquires carry no version (docs/GUARANTEES.md "Lock acquires need no version"): safe because
+    // the store refuses a lease someone holds and reads the term under the new lease, whatever b saw.
+    const { managers, clock, memory } = setup();
+    const staleFree: LeaseStore = {
+      description: 'b sees the lock free for ever',
+      observe: async () => ({ held: false, term: 0 }),
+      acquire: (request, signal) => memory.acquire(request, signal),
+      renew: (name, id, signal) => memory.renew(name, id, signal),
+      release: (name, id, signal) => memory.release(name, id, signal),
+    };
+    const b = new LockManager(staleFree, { identity: 'b', clock, random: () => 0.5 });
+    const hold = gate();
+    const first = managers[0]!.withLock('stale', (lock) => hold.promise.then(() => lock.term));
+    await settle();
+    let aHolds = true;
+    const ranBeside: boolean[] = [];
+    const waiting = b.withLock(
+      'stale',
+      (lock) => {
+        ranBeside.push(aHolds);
+        return lock.term;
+      },
+      { waitMs: 120_000 },
+    );
+    await clock.advance(40_000); // a renews throughout; b polls, sees "free", tries to acquire, is refused
+    expect(ranBeside).toEqual([]);
+    hold.open();
+    await expect(first).resolves.toBe(1);
+    aHolds = false;
+    await clock.advance(10_000);
+    await expect(waiting).resolves.toBe(2);
+    expect(ranBeside).toEqual([false]);
+  });
+
   it('a waiter gives up after waitMs with LockNotAcquiredError (not a store error)', async () => {
     const { managers, clock } = setup();
     const hold = gate();
@@ -168,6 +204,24 @@ describe('LockManager', () => {
     await expect(managers[1]!.tryWithLock('long', () => 'x')).resolves.toMatchObject({ acquired: false });
     hold.open();
     await run;
+  });
+
+  it('lock.isValid() re-checks the deadline on the clock: false after a pause, before the abort ran', async () => {
+    const { managers, clock } = setup();
+    const hold = gate();
+    let lock!: LockContext;
+    const run = managers[0]!.withLock('paused', (held) => {
+      lock = held;
+      return hold.promise;
+    });
+    await settle();
+    expect(lock.isValid()).toBe(true);
+    clock.jump(15_000); // the process was stopped past the deadline: no timer ran, the signal is not aborted
+    expect(lock.signal.aborted).toBe(false);
+    expect(lock.isValid()).toBe(false);
+    hold.open();
+    await run;
+    expect(lock.isValid()).toBe(false);
   });
 
   it('loss aborts the signal with LockLostError at once (renewal refused)', async () => {

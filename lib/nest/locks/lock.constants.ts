@@ -10,12 +10,4 @@ export const LOCK_SERVICE_LINK = Symbol.for('nestjs-leader-election:lock-service
  */
 export const LOCK_DECISIONS = Symbol.for('nestjs-leader-election:lock-decisions');
 
-/** What a LOCK_DECISIONS provider answers for one lock name or per-run job. */
-export type LockDecision = { acquired: true; term?: number } | { acquired: false; holder?: string };
-
-export interface LockDecisions {
-  /** `kind` 'lock': a withLock/tryWithLock name; 'run': a per-run job name (every tick of it). */
-  decide(kind: 'lock' | 'run', name: string): LockDecision | undefined;
-  /** Called with each forced-acquired context while fn runs, so a test can end it (lose the lock). */
-  track?(kind: 'lock' | 'run', name: string, controller: AbortController, term: number): () => void;
-}
+export type { LockDecision, LockDecisions } from '../../locks/lock-events.js';

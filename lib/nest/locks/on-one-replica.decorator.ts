@@ -2,10 +2,8 @@ import { Logger } from '@nestjs/common';
 import { InvalidElectionOptionError, LeaderElectionSetupError } from '../../core/errors.js';
 import { LockManagerStoppedError } from '../../locks/lock-errors.js';
 import { validateJobName } from '../../locks/lock-names.js';
-import { copyMethodMetadata } from '../utils/copy-method-metadata.js';
-import { LOCK_SERVICE_LINK } from './lock.constants.js';
-import { intervalPeriodOf, recordLockedMethod } from './lock-decorators.metadata.js';
-import type { LockService } from './lock.service.js';
+import { intervalPeriodOf } from './lock-decorators.metadata.js';
+import { checkOptionKeys, lockedMethod } from './locked-method.js';
 
 export interface OnOneReplicaOptions {
   /** Name of the job in lock records, logs and metrics. Default "<Class>.<method>". */
@@ -39,16 +37,7 @@ const warnedUnmanaged = new WeakSet<object>();
  *   async pollQueue() { … }
  */
 export function OnOneReplica(options: OnOneReplicaOptions = {}): MethodDecorator {
-  if (options === null || typeof options !== 'object')
-    throw new InvalidElectionOptionError('@OnOneReplica options', options, 'an object { job?, periodMs? }');
-  for (const key of Object.keys(options))
-    if (!OPTION_KEYS.includes(key))
-      throw new InvalidElectionOptionError(
-        `@OnOneReplica ${key}`,
-        (options as Record<string, unknown>)[key],
-        'no such option; options are job, periodMs, spreadMs',
-        true,
-      );
+  checkOptionKeys('@OnOneReplica', options, OPTION_KEYS);
   if (options.job !== undefined) validateJobName(options.job, '@OnOneReplica job');
   if (options.periodMs !== undefined) validatePeriod(options.periodMs);
   if (
@@ -57,38 +46,31 @@ export function OnOneReplica(options: OnOneReplicaOptions = {}): MethodDecorator
   )
     throw new InvalidElectionOptionError('@OnOneReplica spreadMs', options.spreadMs, 'milliseconds ≥ 0');
 
-  return (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor) => {
-    const original: unknown = descriptor.value;
-    const className = (target as { constructor?: { name?: string } }).constructor?.name ?? 'anonymous';
-    const handlerName = `${className}.${String(propertyKey)}`;
-    if (typeof original !== 'function')
-      throw new LeaderElectionSetupError(
-        `@OnOneReplica can only decorate methods; ${handlerName} is not a method`,
-      );
+  return lockedMethod('@OnOneReplica', (handlerName) => {
     const job = options.job ?? validateJobName(handlerName, '@OnOneReplica job (default: Class.method)');
-    const wrapper = {
-      async [original.name](this: object, ...args: unknown[]): Promise<unknown> {
-        const service = (this as { [LOCK_SERVICE_LINK]?: LockService } | undefined)?.[LOCK_SERVICE_LINK];
-        if (!service) {
-          if (this && typeof this === 'object' && !warnedUnmanaged.has(this)) {
-            warnedUnmanaged.add(this);
-            new Logger('LeaderElection').warn(
-              `@OnOneReplica on ${handlerName}: the instance is not managed by a Nest app with ` +
-                `LeaderElectionModule; its ticks are skipped`,
-            );
-          }
-          return undefined;
+    return {
+      record: {
+        kind: 'one-replica',
+        handlerName,
+        job,
+        ...(options.periodMs === undefined ? {} : { periodMs: options.periodMs }),
+      },
+      unlinked: (instance) => {
+        if (instance && typeof instance === 'object' && !warnedUnmanaged.has(instance)) {
+          warnedUnmanaged.add(instance);
+          new Logger('LeaderElection').warn(
+            `@OnOneReplica on ${handlerName}: the instance is not managed by a Nest app with ` +
+              `LeaderElectionModule; its ticks are skipped`,
+          );
         }
-        const periodMs = periodOf(options, wrapper, handlerName);
+        return undefined;
+      },
+      run: async (service, call, _args, method) => {
+        const periodMs = periodOf(options, method, handlerName);
         const tickAt = Math.floor(Date.now() / periodMs) * periodMs;
         const spreadMs = options.spreadMs ?? Math.min(1000, periodMs / 2);
         try {
-          const result = await service.runOnce(
-            job,
-            tickAt,
-            () => (original as (...a: unknown[]) => unknown).apply(this, args),
-            { spreadMs },
-          );
+          const result = await service.runOnce(job, tickAt, call, { spreadMs });
           return result.ran ? result.value : undefined;
         } catch (error) {
           // A tick between the locks' stop and the scheduler's at shutdown is skipped, not an error.
@@ -96,17 +78,8 @@ export function OnOneReplica(options: OnOneReplicaOptions = {}): MethodDecorator
           throw error;
         }
       },
-    }[original.name]!;
-    copyMethodMetadata(original, wrapper);
-    recordLockedMethod(target, propertyKey, {
-      kind: 'one-replica',
-      handlerName,
-      job,
-      ...(options.periodMs === undefined ? {} : { periodMs: options.periodMs }),
-    });
-    descriptor.value = wrapper;
-    return descriptor;
-  };
+    };
+  });
 }
 
 /** The period a tick is keyed by: the option, else @Interval's; a @Cron without periodMs is refused. */

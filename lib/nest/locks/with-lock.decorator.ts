@@ -1,10 +1,7 @@
 import { LeaderElectionSetupError, InvalidElectionOptionError } from '../../core/errors.js';
 import { lockLeaseName } from '../../locks/lock-names.js';
 import { resolveWaitOptions } from '../../locks/lock-options.js';
-import { copyMethodMetadata } from '../utils/copy-method-metadata.js';
-import { LOCK_SERVICE_LINK } from './lock.constants.js';
-import { recordLockedMethod } from './lock-decorators.metadata.js';
-import type { LockService } from './lock.service.js';
+import { checkOptionKeys, lockedMethod } from './locked-method.js';
 
 export interface WithLockOptions {
   /** How long a call waits for another holder, ms. Default 0 (one attempt). */
@@ -38,48 +35,26 @@ export function WithLock(
       name,
       'a lock name, or a function of the arguments that returns one',
     );
-  if (options === null || typeof options !== 'object')
-    throw new InvalidElectionOptionError('@WithLock options', options, 'an object { waitMs?, ifLocked? }');
-  for (const key of Object.keys(options))
-    if (!OPTION_KEYS.includes(key))
-      throw new InvalidElectionOptionError(
-        `@WithLock ${key}`,
-        (options as Record<string, unknown>)[key],
-        'no such option; options are waitMs, ifLocked',
-        true,
-      );
+  checkOptionKeys('@WithLock', options, OPTION_KEYS);
   const { waitMs } = resolveWaitOptions({ waitMs: options.waitMs });
   const ifLocked = options.ifLocked ?? 'throw';
   if (ifLocked !== 'throw' && ifLocked !== 'skip')
     throw new InvalidElectionOptionError('@WithLock ifLocked', ifLocked, '"throw" (default) or "skip"');
 
-  return (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor) => {
-    const original: unknown = descriptor.value;
-    const className = (target as { constructor?: { name?: string } }).constructor?.name ?? 'anonymous';
-    const handlerName = `${className}.${String(propertyKey)}`;
-    if (typeof original !== 'function')
+  return lockedMethod('@WithLock', (handlerName) => ({
+    record: { kind: 'with-lock', handlerName },
+    unlinked: () => {
       throw new LeaderElectionSetupError(
-        `@WithLock can only decorate methods; ${handlerName} is not a method`,
+        `@WithLock on ${handlerName}: the instance is not a provider or controller of a Nest app ` +
+          `with LeaderElectionModule (or it is request-scoped), so no lock can be taken; the method ` +
+          `did not run`,
       );
-    const wrapper = {
-      async [original.name](this: object, ...args: unknown[]): Promise<unknown> {
-        const service = (this as { [LOCK_SERVICE_LINK]?: LockService } | undefined)?.[LOCK_SERVICE_LINK];
-        if (!service)
-          throw new LeaderElectionSetupError(
-            `@WithLock on ${handlerName}: the instance is not a provider or controller of a Nest app ` +
-              `with LeaderElectionModule (or it is request-scoped), so no lock can be taken; the method ` +
-              `did not run`,
-          );
-        const lockName = typeof name === 'string' ? name : (name as (...a: unknown[]) => string)(...args);
-        const call = () => (original as (...a: unknown[]) => unknown).apply(this, args);
-        if (ifLocked === 'throw') return service.withLock(lockName, call, { waitMs });
-        const result = await service.tryWithLock(lockName, call, { waitMs });
-        return result.acquired ? result.value : undefined;
-      },
-    }[original.name]!;
-    copyMethodMetadata(original, wrapper);
-    recordLockedMethod(target, propertyKey, { kind: 'with-lock', handlerName });
-    descriptor.value = wrapper;
-    return descriptor;
-  };
+    },
+    run: async (service, call, args) => {
+      const lockName = typeof name === 'string' ? name : (name as (...a: unknown[]) => string)(...args);
+      if (ifLocked === 'throw') return service.withLock(lockName, call, { waitMs });
+      const result = await service.tryWithLock(lockName, call, { waitMs });
+      return result.acquired ? result.value : undefined;
+    },
+  }));
 }

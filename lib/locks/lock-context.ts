@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { LockContext } from '../../locks/held-lock.js';
+import type { LockContext } from './held-lock.js';
 
 const storage = new AsyncLocalStorage<LockContext>();
 
