@@ -25,6 +25,8 @@ interface Waiter {
   intervalMs: number;
   timeoutMs: number;
   maxBackoffMs: number;
+  /** The election's requests, where a listing sent for this poll may be reported. */
+  requests: StoreRequests;
   /** A per-lease observe(), for a lease the listing did not show. */
   observeAlone(): Promise<LeaseObservation>;
   resolve(observation: LeaseObservation): void;
@@ -131,6 +133,7 @@ export class SharedLeaseObserver {
         intervalMs: options.retryIntervalMs,
         timeoutMs: options.requestTimeoutMs,
         maxBackoffMs: options.maxErrorBackoffMs,
+        requests: election.requests,
         observeAlone: () => observeAlone(election),
         resolve,
         reject,
@@ -194,7 +197,9 @@ export class SharedLeaseObserver {
     }
     this.listingInFlight = undefined;
     this.waiters = this.waiters.filter((waiter) => !served.includes(waiter));
-    this.noteThrottling('error' in outcome ? outcome.error : undefined, served);
+    const error = 'error' in outcome ? outcome.error : undefined;
+    this.report(served, sentAt, error);
+    this.noteThrottling(error, served);
     for (const waiter of served) {
       waiter.detach();
       if ('error' in outcome) waiter.reject(outcome.error);
@@ -207,6 +212,15 @@ export class SharedLeaseObserver {
       }
     }
     this.schedule();
+  }
+
+  /**
+   * A listing is one store call for many elections: it is reported once, on the requests$ of one
+   * election it served (one that is listened to, if any), so that counting over elections counts it once.
+   */
+  private report(served: readonly Waiter[], sentAt: number, error: unknown): void {
+    const reporter = served.find((waiter) => waiter.requests.observed) ?? served[0];
+    reporter?.requests.reportShared('listLeases', sentAt, error, { servedPolls: served.length });
   }
 
   /** Throttling backs off the listing only, doubling per throttled listing in a row. */

@@ -11,7 +11,10 @@ import {
 } from '../../lib/core/lease-store.js';
 import { silentLogger } from '../../lib/core/logger.js';
 import { SharedLeaseObserver, type ObservingElection } from '../../lib/core/shared-observer.js';
-import { StoreRequests } from '../../lib/core/store-requests.js';
+import { StoreRequests, type StoreRequestEvent } from '../../lib/core/store-requests.js';
+import { LeaderElectionMetrics } from '../../lib/metrics/leader-election-metrics.js';
+import { METRIC_NAMES } from '../../lib/metrics/metric-names.js';
+import { TestMetrics } from '../support/metrics-reader.js';
 import { MemoryLeaseStore } from '../../lib/stores/memory/memory-lease-store.js';
 import { AzureBlobLeaseStore } from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
 import type { LeaderElectionModuleOptions } from '../../lib/nest/interfaces/leader-election-options.interface.js';
@@ -247,6 +250,65 @@ describe('SharedLeaseObserver: followers of many leases list once per poll', () 
     await clock.advance(30_000);
     expect(follower!.slice(3).every((elector) => elector.isLeader())).toBe(true);
     expect(store.count('list', released + 2 * RETRY) + store.count('observe', released + 2 * RETRY)).toBe(0);
+  });
+});
+
+describe('SharedLeaseObserver: listings are counted as requests (issue 23)', () => {
+  const STORE_OPS = { observe: 'observe', acquire: 'acquire', renew: 'renew', release: 'release' } as const;
+
+  it('each listing is one listLeases event on the requests$ of one election it served: summing requests$ over the elections counts every store call once', async () => {
+    const { stores, byReplica } = cluster(3, 30);
+    const events = byReplica.map(() => [] as StoreRequestEvent[]);
+    byReplica.forEach((replica, r) =>
+      replica.forEach((elector) => elector.requests$.subscribe((event) => events[r]!.push(event))),
+    );
+    await startAll(byReplica.flat());
+    await clock.advance(30_000);
+    for (const [r, store] of stores.entries()) {
+      const reported = (operation: StoreRequestEvent['operation']): number =>
+        events[r]!.filter((event) => event.operation === operation).length;
+      expect(reported('listLeases')).toBe(store.count('list'));
+      for (const [operation, op] of Object.entries(STORE_OPS))
+        expect([operation, reported(operation as StoreRequestEvent['operation'])]).toEqual([
+          operation,
+          store.count(op),
+        ]);
+    }
+    // The followers list (one per 2 s, serving their 30 polls each); the leader of all 30 does not.
+    expect(stores.map((store) => store.count('list') > 10)).toEqual([false, true, true]);
+    const listing = events[1]!.filter((event) => event.operation === 'listLeases').at(-1)!;
+    expect(listing).toMatchObject({ identity: 'r1', outcome: 'ok', servedPolls: 30 });
+  });
+
+  it('is reported on an election that is listened to, if any: one instrumented lease sees every listing that served it, and the metrics count it under operation listLeases', async () => {
+    const { stores, byReplica } = cluster(2, 20);
+    const metrics = new TestMetrics();
+    const recorder = new LeaderElectionMetrics(metrics.meter());
+    // Only the last lease of replica 1 (the follower: replica 0 takes all at one start) is instrumented.
+    recorder.instrument(byReplica[1]![19]!);
+    await startAll(byReplica.flat());
+    await clock.advance(20_000);
+    const points = Object.fromEntries(await metrics.series(METRIC_NAMES.storeRequestDuration));
+    const listed = points['lease=tenant-19,operation=listLeases,outcome=ok'] as { count: number } | undefined;
+    expect(stores[1]!.count('list')).toBeGreaterThan(5);
+    expect(listed?.count).toBe(stores[1]!.count('list'));
+    recorder.dispose();
+    await metrics.shutdown();
+  });
+
+  it('a failed listing is reported as an error of its kind (throttling is transient)', async () => {
+    const { stores, byReplica } = cluster(2, 20);
+    const events: StoreRequestEvent[] = [];
+    for (const elector of byReplica[1]!) elector.requests$.subscribe((event) => events.push(event));
+    await startAll(byReplica.flat());
+    await clock.advance(5_000);
+    stores[1]!.listingFailures.push(new TransientStoreError('busy', 'ServerBusy', 503));
+    await clock.advance(10_000);
+    const listings = events.filter((event) => event.operation === 'listLeases');
+    expect(listings.filter((event) => event.outcome === 'error')).toEqual([
+      expect.objectContaining({ outcome: 'error', errorKind: 'transient', servedPolls: 20 }),
+    ]);
+    expect(listings).toHaveLength(stores[1]!.count('list'));
   });
 });
 
