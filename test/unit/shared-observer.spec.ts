@@ -10,7 +10,11 @@ import {
   type ReleaseOptions,
 } from '../../lib/core/lease-store.js';
 import { silentLogger } from '../../lib/core/logger.js';
-import { SharedLeaseObserver, type ObservingElection } from '../../lib/core/shared-observer.js';
+import {
+  FREE_LEASES_PER_LISTING,
+  SharedLeaseObserver,
+  type ObservingElection,
+} from '../../lib/core/shared-observer.js';
 import { StoreRequests, type StoreRequestEvent } from '../../lib/core/store-requests.js';
 import { LeaderElectionMetrics } from '../../lib/metrics/leader-election-metrics.js';
 import { METRIC_NAMES } from '../../lib/metrics/metric-names.js';
@@ -154,6 +158,41 @@ describe('SharedLeaseObserver: followers of many leases list once per poll', () 
     // The leader's requests: its renewals, one per held lease per 5 s (it follows nothing: no listing).
     expect(leader!.count('renew', 10_000, 60_000)).toBe(30 * (50_000 / RENEW));
     expect(leader!.calls.filter((call) => call.at >= 10_000 && call.op !== 'renew')).toEqual([]);
+  });
+
+  it('a listing hands at most FREE_LEASES_PER_LISTING free leases to acquires per replica (the rest wait for the next listing), each replica in its own order: 3 replicas starting 250 leases at once (the start-up storm)', async () => {
+    const { stores, byReplica, leaders } = cluster(3, 250);
+    await startAll(byReplica.flat());
+    await clock.advance(30_000);
+    for (let lease = 0; lease < 250; lease++) expect(leaders(lease)).toBe(1);
+    for (const store of stores) {
+      const listings = store.calls.filter((call) => call.op === 'list').map((call) => call.at);
+      const acquiresBetween = listings.map((at, i) =>
+        store.count('acquire', at, listings[i + 1] ?? Infinity),
+      );
+      // The 12 polls before the switch-over observed alone and may acquire at once; then ≤ 100 a listing.
+      expect(Math.max(...acquiresBetween)).toBeLessThanOrEqual(FREE_LEASES_PER_LISTING + 12);
+    }
+    // The cap was reached (else this test shows nothing): some listing saw more free leases than it.
+    expect(Math.max(...stores.map((store) => store.count('acquire')))).toBeGreaterThan(
+      FREE_LEASES_PER_LISTING,
+    );
+    // Different orders: the replicas' first 100 acquires are mostly different leases.
+    const firstAcquired = stores.map(
+      (store) =>
+        new Set(
+          store.calls
+            .filter((call) => call.op === 'acquire')
+            .slice(12, 112)
+            .map((c) => c.lease),
+        ),
+    );
+    const shared = [...firstAcquired[1]!].filter((lease) => firstAcquired[2]!.has(lease)).length;
+    expect(shared).toBeLessThan(60);
+    // Leadership spreads over the replicas instead of going to whoever listed first.
+    const held = byReplica.map((replica) => replica.filter((elector) => elector.isLeader()).length);
+    expect(held.reduce((a, b) => a + b, 0)).toBe(250);
+    expect(Math.min(...held)).toBeGreaterThan(30);
   });
 
   it('below the threshold (5 leases, threshold 13) every follower polls per lease, as before: no listing', async () => {
