@@ -210,8 +210,9 @@ async function scale(azurite: { port: number; pid: number }): Promise<unknown> {
     snapshots.push({ at: Date.now(), counts: proxies.map((proxy) => proxy.snapshot()) });
   };
   snap();
-  const ledOverTime: [number, number][] = [];
-  const sampler = setInterval(() => ledOverTime.push([Date.now() - t0, ledLeases]), 1000);
+  /** [ms since start, leases led, the machine's 1-minute load average] every second. */
+  const ledOverTime: [number, number, number][] = [];
+  const sampler = setInterval(() => ledOverTime.push([Date.now() - t0, ledLeases, loadavg()[0]!]), 1000);
   await sleep(60_000);
   snap(); // the first minute
   const firstMinute = snapshots[1]!;
