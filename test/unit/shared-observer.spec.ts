@@ -397,6 +397,42 @@ describe('SharedLeaseObserver: the age of a listed observation', () => {
     expect(store.calls.filter((call) => call.op === 'list').map((call) => call.at)).toEqual([0, RETRY]);
   });
 
+  it('pacing never defers a free lease that names this replica (its successor after a hand-over, or its own last record); the deferred polls are served by the next listing', async () => {
+    clock = new ManualClock();
+    const backend = new MemoryLeaseStore(clock);
+    const store = new ReplicaStore(backend, clock, 1);
+    const never = new AbortController().signal;
+    // 'handed' was released to 'me' as successor; 'mine' was last held by 'me'; the rest never taken.
+    for (const [leaseName, identity, successor] of [
+      ['handed', 'other', 'me'],
+      ['mine', 'me', undefined],
+    ] as const) {
+      await backend.acquire({ leaseName, leaseId: `id-${leaseName}`, identity, durationSeconds: 15 }, never);
+      await backend.release(leaseName, `id-${leaseName}`, never, successor ? { successor } : {});
+    }
+    const names = [
+      'handed',
+      'mine',
+      ...Array.from({ length: FREE_LEASES_PER_LISTING + 50 }, (_, i) => `t-${i}`),
+    ];
+    const observer = SharedLeaseObserver.of(store, clock);
+    const answered = new Map<string, number>();
+    for (const leaseName of names) {
+      const poll = {
+        ...election(leaseName, store),
+        lease: { ...election(leaseName, store).lease, identity: 'me' },
+      };
+      void observer.observe(poll).then(() => answered.set(leaseName, clock.now()));
+    }
+    await clock.advance(10);
+    expect(store.count('list')).toBe(1);
+    expect(answered.size).toBe(FREE_LEASES_PER_LISTING + 2); // the capped free ones, and the two naming us
+    expect([answered.has('handed'), answered.has('mine')]).toEqual([true, true]);
+    await clock.advance(RETRY);
+    expect(store.count('list')).toBe(2);
+    expect(answered.size).toBe(names.length);
+  });
+
   it('a poll whose election stops stops waiting; with no poll left, no listing is sent', async () => {
     clock = new ManualClock();
     const store = new ReplicaStore(new MemoryLeaseStore(clock), clock, 1);
