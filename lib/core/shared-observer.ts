@@ -12,6 +12,8 @@ import type { StoreRequests } from './store-requests.js';
 export interface ObservingElection {
   readonly lease: {
     leaseName: string;
+    /** This replica's identity: orders the free leases a listing hands out (see FREE_LEASES_PER_LISTING). */
+    identity?: string;
     options: { retryIntervalMs: number; requestTimeoutMs: number; maxErrorBackoffMs: number };
   };
   readonly store: LeaseStore;
@@ -21,10 +23,13 @@ export interface ObservingElection {
 
 interface Waiter {
   leaseName: string;
+  identity: string;
   askedAt: number;
   intervalMs: number;
   timeoutMs: number;
   maxBackoffMs: number;
+  /** The election's requests, where a listing sent for this poll may be reported. */
+  requests: StoreRequests;
   /** A per-lease observe(), for a lease the listing did not show. */
   observeAlone(): Promise<LeaseObservation>;
   resolve(observation: LeaseObservation): void;
@@ -36,6 +41,16 @@ interface Waiter {
 const FOLLOWED_FOR_INTERVALS = 3;
 
 /**
+ * At most this many polls per listing are handed a lease the listing shows free (the rest wait for
+ * the next listing, which observes them again): a replica starting 1 000 elections, or seeing the
+ * leases of a crashed replica expire, then sends at most this many acquires per poll interval instead
+ * of one per free lease at once, whose timeouts and retries swamp the store (issue 23, BENCHMARKS §10).
+ * Each replica takes the free leases in its own order (a hash of identity and lease name), so that
+ * replicas try different leases first instead of all racing for the same ones.
+ */
+export const FREE_LEASES_PER_LISTING = 100;
+
+/**
  * The follower observations of every election on one store (one container) and clock: per lease
  * (one observe() per poll, as before) or, once this replica follows `listingFromLeases` leases or
  * more there, from one shared listing per poll interval whatever the lease count (issue 23).
@@ -45,6 +60,8 @@ const FOLLOWED_FOR_INTERVALS = 3;
  *   listing replaces the poll's sleep (Candidacy.pollDelay is 0 meanwhile).
  * - Cost: listings are sent at most once per poll interval (the shortest of the waiting polls), and
  *   only while some poll waits: a replica that leads every lease it takes part in lists nothing.
+ * - Pacing: a listing hands at most FREE_LEASES_PER_LISTING free leases to acquires; the others
+ *   are served by the next listing (a start-up or a crashed replica's leases: no acquire storm).
  * - Load: a listing throttled (503 ServerBusy, 500 OperationTimedOut, 429) doubles the pause before
  *   the next one, up to maxErrorBackoffMs; renewals are separate per-lease requests and never wait.
  * - Safety: a listing only replaces observations. Acquire, renew, release and the record-loss rules
@@ -127,10 +144,12 @@ export class SharedLeaseObserver {
       };
       const entry: Waiter = {
         leaseName,
+        identity: election.lease.identity ?? '',
         askedAt: this.clock.now(),
         intervalMs: options.retryIntervalMs,
         timeoutMs: options.requestTimeoutMs,
         maxBackoffMs: options.maxErrorBackoffMs,
+        requests: election.requests,
         observeAlone: () => observeAlone(election),
         resolve,
         reject,
@@ -193,9 +212,14 @@ export class SharedLeaseObserver {
       controller.abort();
     }
     this.listingInFlight = undefined;
-    this.waiters = this.waiters.filter((waiter) => !served.includes(waiter));
-    this.noteThrottling('error' in outcome ? outcome.error : undefined, served);
+    // Served polls leave the queue, but for those deferred to the next listing (they keep their place).
+    const deferred = 'listed' in outcome ? this.deferredFree(served, outcome.listed) : new Set<Waiter>();
+    this.waiters = this.waiters.filter((waiter) => !served.includes(waiter) || deferred.has(waiter));
+    const error = 'error' in outcome ? outcome.error : undefined;
+    this.report(served, sentAt, error);
+    this.noteThrottling(error, served);
     for (const waiter of served) {
+      if (deferred.has(waiter)) continue;
       waiter.detach();
       if ('error' in outcome) waiter.reject(outcome.error);
       else {
@@ -207,6 +231,38 @@ export class SharedLeaseObserver {
       }
     }
     this.schedule();
+  }
+
+  /**
+   * The polls beyond FREE_LEASES_PER_LISTING that would be handed a free lease: taken in this
+   * replica's order. A lease naming this replica (its successor, or its own record) is never deferred.
+   */
+  private deferredFree(
+    served: readonly Waiter[],
+    listed: ReadonlyMap<string, LeaseObservation>,
+  ): Set<Waiter> {
+    const free = served.filter((waiter) => {
+      const observation = listed.get(waiter.leaseName);
+      return (
+        observation !== undefined &&
+        !observation.held &&
+        observation.successor !== waiter.identity &&
+        observation.holder !== waiter.identity
+      );
+    });
+    if (free.length <= FREE_LEASES_PER_LISTING) return new Set();
+    const order = (waiter: Waiter): number => fnv1a(`${waiter.identity}\u0000${waiter.leaseName}`);
+    free.sort((a, b) => order(a) - order(b));
+    return new Set(free.slice(FREE_LEASES_PER_LISTING));
+  }
+
+  /**
+   * A listing is one store call for many elections: it is reported once, on the requests$ of one
+   * election it served (one that is listened to, if any), so that counting over elections counts it once.
+   */
+  private report(served: readonly Waiter[], sentAt: number, error: unknown): void {
+    const reporter = served.find((waiter) => waiter.requests.observed) ?? served[0];
+    reporter?.requests.reportShared('listLeases', sentAt, error, { servedPolls: served.length });
   }
 
   /** Throttling backs off the listing only, doubling per throttled listing in a row. */
@@ -236,6 +292,13 @@ function observeAlone(election: ObservingElection): Promise<LeaseObservation> {
   return election.requests.send('observe', (signal) => election.store.observe(leaseName, signal), {
     timeoutMs: options.requestTimeoutMs,
   });
+}
+
+/** 32-bit FNV-1a: a cheap, stable, well-spread order (not a security hash). */
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash >>> 0;
 }
 
 function timedOut(timeoutMs: number): TransientStoreError {

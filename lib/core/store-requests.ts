@@ -6,13 +6,15 @@ import { errorKindOf, TransientStoreError, type LeaseStoreErrorKind } from './le
 export interface StoreRequestEvent {
   leaseName: string;
   identity: string;
-  operation: 'observe' | 'acquire' | 'renew' | 'release' | 'announce' | 'list' | 'withdraw';
+  operation: 'observe' | 'acquire' | 'renew' | 'release' | 'announce' | 'list' | 'withdraw' | 'listLeases';
   /** Monotonic ms from sending to settling (a timed-out call counts its timeout). */
   durationMs: number;
   outcome: 'ok' | 'error';
   errorKind?: LeaseStoreErrorKind;
   /** For a successful acquire call: whether the lease was taken (false: someone else holds it). */
   acquired?: boolean;
+  /** For a shared listing (`listLeases`): the follower polls of this store it served (shared-observer.ts). */
+  servedPolls?: number;
 }
 
 export interface SendOptions {
@@ -47,6 +49,11 @@ export class StoreRequests {
     return this.subject.asObservable();
   }
 
+  /** Someone listens to `events$`. */
+  get observed(): boolean {
+    return this.subject.observed;
+  }
+
   /** Calls tracked as in flight. */
   get size(): number {
     return this.inFlight.size;
@@ -70,6 +77,19 @@ export class StoreRequests {
     return settled;
   }
 
+  /**
+   * Reports a call made outside send() on this election's behalf: the shared listing, sent once for
+   * the polls of many elections, is reported on one of them so that a sum over elections counts it once.
+   */
+  reportShared(
+    operation: StoreRequestEvent['operation'],
+    startedAt: number,
+    error: unknown,
+    extra: Pick<StoreRequestEvent, 'servedPolls'> = {},
+  ): void {
+    this.report(operation, startedAt, error, undefined, extra);
+  }
+
   /** Waits for calls still running after stop(), at most one request timeout. */
   async settle(): Promise<void> {
     if (this.inFlight.size === 0) return;
@@ -90,6 +110,7 @@ export class StoreRequests {
     startedAt: number,
     error: unknown,
     value: unknown,
+    extra: Pick<StoreRequestEvent, 'servedPolls'> = {},
   ): void {
     if (!this.subject.observed) return;
     this.subject.next({
@@ -102,6 +123,7 @@ export class StoreRequests {
       ...(operation === 'acquire' && error === undefined
         ? { acquired: (value as { acquired?: boolean } | undefined)?.acquired === true }
         : {}),
+      ...extra,
     });
   }
 

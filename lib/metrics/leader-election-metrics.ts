@@ -87,8 +87,8 @@ export class LeaderElectionMetrics {
     });
     this.requestDuration = meter.createHistogram(METRIC_NAMES.storeRequestDuration, {
       description:
-        'Duration of lease-store calls (observe, acquire, renew, release); a call that timed out ' +
-        'counts its timeout',
+        'Duration of lease-store calls (observe, acquire, renew, release, and listLeases: one shared ' +
+        'listing, counted on one of the leases it served); a call that timed out counts its timeout',
       unit: 's',
       advice: { explicitBucketBoundaries: STORE_REQUEST_BUCKETS_SECONDS },
     });

@@ -10,8 +10,15 @@ import {
   type ReleaseOptions,
 } from '../../lib/core/lease-store.js';
 import { silentLogger } from '../../lib/core/logger.js';
-import { SharedLeaseObserver, type ObservingElection } from '../../lib/core/shared-observer.js';
-import { StoreRequests } from '../../lib/core/store-requests.js';
+import {
+  FREE_LEASES_PER_LISTING,
+  SharedLeaseObserver,
+  type ObservingElection,
+} from '../../lib/core/shared-observer.js';
+import { StoreRequests, type StoreRequestEvent } from '../../lib/core/store-requests.js';
+import { LeaderElectionMetrics } from '../../lib/metrics/leader-election-metrics.js';
+import { METRIC_NAMES } from '../../lib/metrics/metric-names.js';
+import { TestMetrics } from '../support/metrics-reader.js';
 import { MemoryLeaseStore } from '../../lib/stores/memory/memory-lease-store.js';
 import { AzureBlobLeaseStore } from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
 import type { LeaderElectionModuleOptions } from '../../lib/nest/interfaces/leader-election-options.interface.js';
@@ -153,6 +160,41 @@ describe('SharedLeaseObserver: followers of many leases list once per poll', () 
     expect(leader!.calls.filter((call) => call.at >= 10_000 && call.op !== 'renew')).toEqual([]);
   });
 
+  it('a listing hands at most FREE_LEASES_PER_LISTING free leases to acquires per replica (the rest wait for the next listing), each replica in its own order: 3 replicas starting 250 leases at once (the start-up storm)', async () => {
+    const { stores, byReplica, leaders } = cluster(3, 250);
+    await startAll(byReplica.flat());
+    await clock.advance(30_000);
+    for (let lease = 0; lease < 250; lease++) expect(leaders(lease)).toBe(1);
+    for (const store of stores) {
+      const listings = store.calls.filter((call) => call.op === 'list').map((call) => call.at);
+      const acquiresBetween = listings.map((at, i) =>
+        store.count('acquire', at, listings[i + 1] ?? Infinity),
+      );
+      // The 12 polls before the switch-over observed alone and may acquire at once; then ≤ 100 a listing.
+      expect(Math.max(...acquiresBetween)).toBeLessThanOrEqual(FREE_LEASES_PER_LISTING + 12);
+    }
+    // The cap was reached (else this test shows nothing): some listing saw more free leases than it.
+    expect(Math.max(...stores.map((store) => store.count('acquire')))).toBeGreaterThan(
+      FREE_LEASES_PER_LISTING,
+    );
+    // Different orders: the replicas' first 100 acquires are mostly different leases.
+    const firstAcquired = stores.map(
+      (store) =>
+        new Set(
+          store.calls
+            .filter((call) => call.op === 'acquire')
+            .slice(12, 112)
+            .map((c) => c.lease),
+        ),
+    );
+    const shared = [...firstAcquired[1]!].filter((lease) => firstAcquired[2]!.has(lease)).length;
+    expect(shared).toBeLessThan(60);
+    // Leadership spreads over the replicas instead of going to whoever listed first.
+    const held = byReplica.map((replica) => replica.filter((elector) => elector.isLeader()).length);
+    expect(held.reduce((a, b) => a + b, 0)).toBe(250);
+    expect(Math.min(...held)).toBeGreaterThan(30);
+  });
+
   it('below the threshold (5 leases, threshold 13) every follower polls per lease, as before: no listing', async () => {
     const { stores, byReplica } = cluster(2, 5);
     await startAll(byReplica.flat());
@@ -250,6 +292,65 @@ describe('SharedLeaseObserver: followers of many leases list once per poll', () 
   });
 });
 
+describe('SharedLeaseObserver: listings are counted as requests (issue 23)', () => {
+  const STORE_OPS = { observe: 'observe', acquire: 'acquire', renew: 'renew', release: 'release' } as const;
+
+  it('each listing is one listLeases event on the requests$ of one election it served: summing requests$ over the elections counts every store call once', async () => {
+    const { stores, byReplica } = cluster(3, 30);
+    const events = byReplica.map(() => [] as StoreRequestEvent[]);
+    byReplica.forEach((replica, r) =>
+      replica.forEach((elector) => elector.requests$.subscribe((event) => events[r]!.push(event))),
+    );
+    await startAll(byReplica.flat());
+    await clock.advance(30_000);
+    for (const [r, store] of stores.entries()) {
+      const reported = (operation: StoreRequestEvent['operation']): number =>
+        events[r]!.filter((event) => event.operation === operation).length;
+      expect(reported('listLeases')).toBe(store.count('list'));
+      for (const [operation, op] of Object.entries(STORE_OPS))
+        expect([operation, reported(operation as StoreRequestEvent['operation'])]).toEqual([
+          operation,
+          store.count(op),
+        ]);
+    }
+    // The followers list (one per 2 s, serving their 30 polls each); the leader of all 30 does not.
+    expect(stores.map((store) => store.count('list') > 10)).toEqual([false, true, true]);
+    const listing = events[1]!.filter((event) => event.operation === 'listLeases').at(-1)!;
+    expect(listing).toMatchObject({ identity: 'r1', outcome: 'ok', servedPolls: 30 });
+  });
+
+  it('is reported on an election that is listened to, if any: one instrumented lease sees every listing that served it, and the metrics count it under operation listLeases', async () => {
+    const { stores, byReplica } = cluster(2, 20);
+    const metrics = new TestMetrics();
+    const recorder = new LeaderElectionMetrics(metrics.meter());
+    // Only the last lease of replica 1 (the follower: replica 0 takes all at one start) is instrumented.
+    recorder.instrument(byReplica[1]![19]!);
+    await startAll(byReplica.flat());
+    await clock.advance(20_000);
+    const points = Object.fromEntries(await metrics.series(METRIC_NAMES.storeRequestDuration));
+    const listed = points['lease=tenant-19,operation=listLeases,outcome=ok'] as { count: number } | undefined;
+    expect(stores[1]!.count('list')).toBeGreaterThan(5);
+    expect(listed?.count).toBe(stores[1]!.count('list'));
+    recorder.dispose();
+    await metrics.shutdown();
+  });
+
+  it('a failed listing is reported as an error of its kind (throttling is transient)', async () => {
+    const { stores, byReplica } = cluster(2, 20);
+    const events: StoreRequestEvent[] = [];
+    for (const elector of byReplica[1]!) elector.requests$.subscribe((event) => events.push(event));
+    await startAll(byReplica.flat());
+    await clock.advance(5_000);
+    stores[1]!.listingFailures.push(new TransientStoreError('busy', 'ServerBusy', 503));
+    await clock.advance(10_000);
+    const listings = events.filter((event) => event.operation === 'listLeases');
+    expect(listings.filter((event) => event.outcome === 'error')).toEqual([
+      expect.objectContaining({ outcome: 'error', errorKind: 'transient', servedPolls: 20 }),
+    ]);
+    expect(listings).toHaveLength(stores[1]!.count('list'));
+  });
+});
+
 describe('SharedLeaseObserver: the age of a listed observation', () => {
   function election(
     leaseName: string,
@@ -294,6 +395,42 @@ describe('SharedLeaseObserver: the age of a listed observation', () => {
     await clock.advance(200);
     expect(seen).toMatchObject({ held: true, holder: 'h', term: 1 });
     expect(store.calls.filter((call) => call.op === 'list').map((call) => call.at)).toEqual([0, RETRY]);
+  });
+
+  it('pacing never defers a free lease that names this replica (its successor after a hand-over, or its own last record); the deferred polls are served by the next listing', async () => {
+    clock = new ManualClock();
+    const backend = new MemoryLeaseStore(clock);
+    const store = new ReplicaStore(backend, clock, 1);
+    const never = new AbortController().signal;
+    // 'handed' was released to 'me' as successor; 'mine' was last held by 'me'; the rest never taken.
+    for (const [leaseName, identity, successor] of [
+      ['handed', 'other', 'me'],
+      ['mine', 'me', undefined],
+    ] as const) {
+      await backend.acquire({ leaseName, leaseId: `id-${leaseName}`, identity, durationSeconds: 15 }, never);
+      await backend.release(leaseName, `id-${leaseName}`, never, successor ? { successor } : {});
+    }
+    const names = [
+      'handed',
+      'mine',
+      ...Array.from({ length: FREE_LEASES_PER_LISTING + 50 }, (_, i) => `t-${i}`),
+    ];
+    const observer = SharedLeaseObserver.of(store, clock);
+    const answered = new Map<string, number>();
+    for (const leaseName of names) {
+      const poll = {
+        ...election(leaseName, store),
+        lease: { ...election(leaseName, store).lease, identity: 'me' },
+      };
+      void observer.observe(poll).then(() => answered.set(leaseName, clock.now()));
+    }
+    await clock.advance(10);
+    expect(store.count('list')).toBe(1);
+    expect(answered.size).toBe(FREE_LEASES_PER_LISTING + 2); // the capped free ones, and the two naming us
+    expect([answered.has('handed'), answered.has('mine')]).toEqual([true, true]);
+    await clock.advance(RETRY);
+    expect(store.count('list')).toBe(2);
+    expect(answered.size).toBe(names.length);
   });
 
   it('a poll whose election stops stops waiting; with no poll left, no listing is sent', async () => {
