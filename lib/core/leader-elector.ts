@@ -26,6 +26,7 @@ import { messageOf, StoreHealth } from './store-health.js';
 import { StoreRequests, type StoreRequestEvent } from './store-requests.js';
 import { drainWithin, type Tenure } from './tenure.js';
 import { TenureKeeper } from './tenure-keeper.js';
+import { checkFastFailoverSetup } from './fast-failover.js';
 
 export type { StoreRequestEvent } from './store-requests.js';
 export {
@@ -71,6 +72,7 @@ export class LeaderElector {
     dependencies: LeaderElectorDependencies = {},
   ) {
     this.options = resolveElectionOptions(options);
+    checkFastFailoverSetup(this.options.fastFailover, store, dependencies.renewalDelegate);
     const clock = (this.clock = dependencies.clock ?? systemClock);
     const logger = (this.logger = safeLogger(
       dependencies.logger ?? consoleLogger(`LeaderElector:${this.options.leaseName}`),
@@ -96,6 +98,11 @@ export class LeaderElector {
       current: () => this.tenure,
       sendRenew: (tenure, timeoutMs) =>
         this.requests.send('renew', (signal) => store.renew(this.leaseName, this.leaseId, signal), {
+          timeoutMs,
+          signal: tenure.signal,
+        }),
+      sendHeartbeat: (tenure, timeoutMs) =>
+        this.requests.send('heartbeat', (signal) => store.heartbeat!(this.leaseName, this.leaseId, signal), {
           timeoutMs,
           signal: tenure.signal,
         }),
