@@ -93,7 +93,10 @@ describe('rule: the break is conditioned on the record version observed', () => 
     expect(a.elector.isLeader()).toBe(true);
     const reacquiredAt = a.store.callsOf('acquire').at(-1)!.at;
     expect(reacquiredAt).toBeLessThan(b.store.callsOf('break')[0]!.at + 2500); // before the break landed
+    const losses: number[] = [];
+    a.elector.events$.subscribe((event) => event.type === 'lost' && losses.push(clock.now()));
     await neverTwoLeaders(clock, 12_000, a, b);
+    expect(losses).toEqual([]); // an unconditional break would have ended a's new tenure
     expect(a.elector.isLeader()).toBe(true); // the stale break broke nothing
     expect(b.elector.isLeader()).toBe(false);
   });
