@@ -12,7 +12,7 @@ import { drainWithin, type Tenure } from './tenure.js';
 import { permanentErrorBackoff } from './timing.js';
 import { SharedLeaseObserver } from './shared-observer.js';
 import { InvalidElectionOptionError } from './errors.js';
-import { breakIfStale } from './fast-failover.js';
+import { breakIfStale, VersionWatch } from './fast-failover.js';
 
 /** What a follower poll needs from its elector. */
 export interface CandidacyHost {
@@ -62,6 +62,7 @@ export class Candidacy {
   private retiredUntil = -Infinity;
   /** Per-lease polls, or the store's shared listing (issue 23): see shared-observer.ts. */
   private readonly observer: SharedLeaseObserver;
+  private readonly staleWatch: VersionWatch;
 
   constructor(
     private readonly host: CandidacyHost,
@@ -70,6 +71,7 @@ export class Candidacy {
     private readonly random: () => number,
   ) {
     this.observer = SharedLeaseObserver.of(host.store, clock);
+    this.staleWatch = new VersionWatch(clock);
   }
 
   /** The lease id this replica acquires with now; a tenure renews with the id it was acquired with. */
@@ -156,7 +158,7 @@ export class Candidacy {
       let shouldAcquire = this.outcomeUnknown || !observation.held || recordedAsOurs;
       if (!host.lease.options.preference.canLead) return this.pollDelay();
       // Fast failover: a holder silent for longer than livenessMs (server time) is broken, conditionally.
-      if (!shouldAcquire && (shouldAcquire = await breakIfStale(host, observation)))
+      if (!shouldAcquire && (shouldAcquire = await breakIfStale(host, observation, this.staleWatch)))
         observation = { ...observation, held: false };
       if (!shouldAcquire) return this.pollDelay();
       // Also after an acquire in doubt: a lease observed free is not ours now, so the preferences apply.

@@ -119,10 +119,16 @@ export interface BreakerHost {
  * condition that the record is still the version observed. True: the lease is free now (the caller
  * acquires, conditioned on the same version); false: not stale, or a heartbeat landed in between.
  */
-export async function breakIfStale(host: BreakerHost, observation: LeaseObservation): Promise<boolean> {
+export async function breakIfStale(
+  host: BreakerHost,
+  observation: LeaseObservation,
+  watch: VersionWatch,
+): Promise<boolean> {
   const fast = host.lease.options.fastFailover;
   const store = host.store;
-  if (!fast || !store.breakStale || !isStaleHolder(observation, fast)) return false;
+  if (!fast || !store.breakStale) return false;
+  const watchedMs = watch.note(observation);
+  if (!isStaleHolder(observation, fast) || watchedMs <= fast.livenessMs + fast.driftMs) return false;
   const { leaseName, options } = host.lease;
   return await host.requests.send(
     'break',
@@ -131,6 +137,29 @@ export async function breakIfStale(host: BreakerHost, observation: LeaseObservat
       timeoutMs: options.requestTimeoutMs,
     },
   );
+}
+
+/**
+ * The follower's own evidence, needing no server clock: how long (its monotonic clock) it has seen
+ * the same record version held. The write that made that version happened before it was first seen,
+ * so the holder's last successful heartbeat was sent earlier still; Date and Last-Modified need not
+ * come from one clock (docs/azure-storage-facts.md, D3) for a break to be safe.
+ */
+export class VersionWatch {
+  private seen?: { etag: string; at: number };
+
+  constructor(private readonly clock: Clock) {}
+
+  /** Notes an observation; returns how long this version has been seen held (0 the first time). */
+  note(observation: LeaseObservation): number {
+    const now = this.clock.now();
+    if (!observation.held || observation.etag === undefined) {
+      this.seen = undefined;
+      return 0;
+    }
+    if (this.seen?.etag !== observation.etag) this.seen = { etag: observation.etag, at: now };
+    return now - this.seen.at;
+  }
 }
 
 /** Boot check: the store must be able to heartbeat, break conditionally and bound silence. */

@@ -181,6 +181,29 @@ describe('rule: staleness is judged in store time only', () => {
   });
 });
 
+describe('rule: the follower also needs its own evidence (no server clock)', () => {
+  it('a store reporting 10 s of silence is not enough: the follower breaks only after seeing that version for livenessMs + drift itself', async () => {
+    const { candidate, clock } = setup(FAST);
+    const a = candidate('a');
+    const b = candidate('b');
+    await a.elector.start();
+    cutOff(a.store);
+    const silence = { ms: 10_000 as number | undefined };
+    const follower = new LeaderElector(
+      reportingSilence(b.store, silence),
+      { leaseName: 'jobs', identity: 'b', retryJitter: 0, presence: false, ...FAST },
+      { clock },
+    );
+    await follower.start();
+    await clock.advance(3_000);
+    expect(b.store.callsOf('break')).toEqual([]);
+    await clock.advance(1_000);
+    expect(b.store.callsOf('break').map((call) => call.at)).toEqual([4_000]);
+    expect(follower.isLeader()).toBe(true);
+    await follower.stop();
+  });
+});
+
 describe('rule: fastFailover options are validated at boot', () => {
   const base: ElectionOptions = { leaseName: 'jobs', identity: 'a' };
   const refused = (options: Partial<ElectionOptions>, option: string) => {
