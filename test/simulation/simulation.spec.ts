@@ -20,6 +20,7 @@ const BUDGET: Record<string, number> = {
   recordLoss: 1500,
   slots: 60,
   listing: 600,
+  fast: 600,
 };
 
 describe('simulation: random schedules keep every invariant', () => {
