@@ -102,7 +102,7 @@ export class LeaderElector {
           signal: tenure.signal,
         }),
       sendHeartbeat: (tenure, timeoutMs) =>
-        this.requests.send('heartbeat', (signal) => store.heartbeat!(this.leaseName, this.leaseId, signal), {
+        this.requests.send('heartbeat', (s) => store.heartbeat!(this.leaseName, this.leaseId, s), {
           timeoutMs,
           signal: tenure.signal,
         }),
@@ -125,9 +125,8 @@ export class LeaderElector {
   }
 
   /**
-   * True only while this replica holds the lease AND the monotonic clock is before the deadline,
-   * checked at every call: a tick that runs late (starved timers, a paused process) is refused, and
-   * the call steps down on the spot, so the tenure's signal aborts before the caller goes on.
+   * True only while this replica holds the lease AND the monotonic clock is before the deadline, checked at
+   * every call: a late tick is refused, and the call steps down so the tenure's signal aborts first.
    */
   isLeader(): boolean {
     const tenure = this.tenure;
