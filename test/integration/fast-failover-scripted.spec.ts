@@ -95,7 +95,10 @@ describe('heartbeat on the wire (scripted Blob endpoint)', () => {
     const { store, seen } = await storeFor((n) => (n === 0 ? PROPERTIES : errorAnswer(status, code)));
     await expect(store.heartbeat('jobs', 'lease-a', live())).rejects.toThrow(kind as never);
     const write = seen[1]!;
-    expect([write.method, write.url]).toEqual(['PUT', '/devstoreaccount1/leases/jobs?comp=metadata']);
+    expect([write.method, write.url?.split('&')[0]]).toEqual([
+      'PUT',
+      '/devstoreaccount1/leases/jobs?comp=metadata',
+    ]);
     expect(write.headers['x-ms-lease-id']).toBe('lease-a');
     expect(write.headers['x-ms-meta-leader']).toBe('a'); // the whole set is written again
     expect(write.headers['x-ms-meta-term']).toBe('3');
@@ -115,7 +118,10 @@ describe('breakStale on the wire (scripted Blob endpoint)', () => {
     const { store, seen } = await storeFor(() => answer);
     expect(await store.breakStale('jobs', '"0x1"', live())).toBe(broken);
     const [request] = seen;
-    expect([request!.method, request!.url]).toEqual(['PUT', '/devstoreaccount1/leases/jobs?comp=lease']);
+    expect([request!.method, request!.url?.split('&')[0]]).toEqual([
+      'PUT',
+      '/devstoreaccount1/leases/jobs?comp=lease',
+    ]);
     expect(request!.headers['x-ms-lease-action']).toBe('break');
     expect(request!.headers['x-ms-lease-break-period']).toBe('0');
     expect(request!.headers['if-match']).toBe('"0x1"');
