@@ -13,6 +13,7 @@ import { drainWithin, type Tenure } from './tenure.js';
 import { permanentErrorBackoff } from './timing.js';
 import { SharedLeaseObserver } from './shared-observer.js';
 import { InvalidElectionOptionError } from './errors.js';
+import { breakIfStale, VersionWatch } from './fast-failover.js';
 
 /** What a follower poll needs from its elector. */
 export interface CandidacyHost {
@@ -62,6 +63,7 @@ export class Candidacy {
   private readonly retired = new RetiredLeases();
   /** Per-lease polls, or the store's shared listing (issue 23): see shared-observer.ts. */
   private readonly observer: SharedLeaseObserver;
+  private readonly staleWatch: VersionWatch;
 
   constructor(
     private readonly host: CandidacyHost,
@@ -70,6 +72,7 @@ export class Candidacy {
     private readonly random: () => number,
   ) {
     this.observer = SharedLeaseObserver.of(host.store, clock);
+    this.staleWatch = new VersionWatch(clock);
   }
 
   /** The lease id this replica acquires with now; a tenure renews with the id it was acquired with. */
@@ -138,7 +141,7 @@ export class Candidacy {
     try {
       // Observe even when the last acquire's outcome is unknown: the observation is where a lost
       // record is noticed, and skipping it could let us lead beside the holder of the lost record.
-      const observation = trustedObservation(await this.observer.observe(host));
+      let observation = trustedObservation(await this.observer.observe(host));
       host.health.answered();
       host.noteObservation(observation);
       if (host.recordLoss.waitingAfter(observation)) return this.pollDelay();
@@ -153,8 +156,12 @@ export class Candidacy {
         observation.holder === host.lease.identity &&
         !this.identityCollision &&
         !this.retired.mayHoldRecord(this.clock.now());
-      const shouldAcquire = this.outcomeUnknown || !observation.held || recordedAsOurs;
-      if (!shouldAcquire || !host.lease.options.preference.canLead) return this.pollDelay();
+      let shouldAcquire = this.outcomeUnknown || !observation.held || recordedAsOurs;
+      if (!host.lease.options.preference.canLead) return this.pollDelay();
+      // Fast failover: a holder silent for longer than livenessMs (server time) is broken, conditionally.
+      if (!shouldAcquire && (shouldAcquire = await breakIfStale(host, observation, this.staleWatch)))
+        observation = { ...observation, held: false };
+      if (!shouldAcquire) return this.pollDelay();
       // Also after an acquire in doubt: a lease observed free is not ours now, so the preferences apply.
       if (!observation.held) {
         const listedAt = this.presenceListings;

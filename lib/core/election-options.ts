@@ -22,6 +22,7 @@ import {
 import { validateElectionLeaseName, validateIdentity } from './options/names.js';
 import { PREFERENCE_OPTION_TABLE, TIMING_OPTION_TABLE } from './options/election-option-table.js';
 import { keysOf, readEnvironmentStrings } from './options/option-table.js';
+import { fastFailoverRetryLimit, resolveFastFailover, type ResolvedFastFailover } from './fast-failover.js';
 
 export type { ElectionPreferenceOptions, ElectionTimingOptions } from './options/election-option-types.js';
 
@@ -43,7 +44,9 @@ export interface ElectionOptions extends ElectionTimingOptions, ElectionPreferen
   identity: string;
 }
 
-export interface ResolvedElectionOptions extends Required<ElectionTimingOptions> {
+export interface ResolvedElectionOptions extends Required<Omit<ElectionTimingOptions, 'fastFailover'>> {
+  /** Fast failover's timings, or false (off). */
+  fastFailover: ResolvedFastFailover | false;
   leaseName: string;
   identity: string;
   preference: ResolvedPreferenceOptions;
@@ -166,13 +169,17 @@ export function resolveElectionOptions(options: ElectionOptions): ResolvedElecti
     throw new InvalidElectionOptionError('renewIntervalMs', renewIntervalMs, renewAllowed);
   }
 
-  const retryAllowed = `a number of ms from 10 to ${leaseDurationMs * 4}`;
+  const fastFailover = resolveFastFailover(options.fastFailover, leaseDurationMs);
+  const retryLimit = fastFailover ? fastFailoverRetryLimit(fastFailover) : leaseDurationMs * 4;
+  const retryAllowed =
+    `a number of ms from 10 to ${retryLimit}` +
+    (fastFailover ? ' (fastFailover.livenessMs / 2: followers must notice a silent leader in time)' : '');
   const retryIntervalMs = finiteNumber(
     'retryIntervalMs',
-    options.retryIntervalMs ?? ELECTION_DEFAULTS.retryIntervalMs,
+    options.retryIntervalMs ?? Math.min(ELECTION_DEFAULTS.retryIntervalMs, retryLimit),
     retryAllowed,
   );
-  if (retryIntervalMs < 10 || retryIntervalMs > leaseDurationMs * 4) {
+  if (retryIntervalMs < 10 || retryIntervalMs > retryLimit) {
     throw new InvalidElectionOptionError('retryIntervalMs', retryIntervalMs, retryAllowed);
   }
 
@@ -233,6 +240,7 @@ export function resolveElectionOptions(options: ElectionOptions): ResolvedElecti
     requestTimeoutMs,
     renewRetryIntervalMs,
     maxErrorBackoffMs,
+    fastFailover,
   };
 }
 

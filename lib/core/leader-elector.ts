@@ -26,6 +26,7 @@ import { messageOf, StoreHealth } from './store-health.js';
 import { StoreRequests, type StoreRequestEvent } from './store-requests.js';
 import { drainWithin, type Tenure } from './tenure.js';
 import { TenureKeeper } from './tenure-keeper.js';
+import { checkFastFailoverSetup } from './fast-failover.js';
 
 export type { StoreRequestEvent } from './store-requests.js';
 export {
@@ -71,6 +72,7 @@ export class LeaderElector {
     dependencies: LeaderElectorDependencies = {},
   ) {
     this.options = resolveElectionOptions(options);
+    checkFastFailoverSetup(this.options.fastFailover, store, dependencies.renewalDelegate);
     const clock = (this.clock = dependencies.clock ?? systemClock);
     const logger = (this.logger = safeLogger(
       dependencies.logger ?? consoleLogger(`LeaderElector:${this.options.leaseName}`),
@@ -99,6 +101,11 @@ export class LeaderElector {
           timeoutMs,
           signal: tenure.signal,
         }),
+      sendHeartbeat: (tenure, timeoutMs) =>
+        this.requests.send('heartbeat', (s) => store.heartbeat!(this.leaseName, this.leaseId, s), {
+          timeoutMs,
+          signal: tenure.signal,
+        }),
       demote: (tenure, reason, message) => this.demote(tenure, reason, message),
     });
     this.publisher = new LeadershipPublisher(this.options, clock, this.health, () => this.tenure?.term);
@@ -118,9 +125,8 @@ export class LeaderElector {
   }
 
   /**
-   * True only while this replica holds the lease AND the monotonic clock is before the deadline,
-   * checked at every call: a tick that runs late (starved timers, a paused process) is refused, and
-   * the call steps down on the spot, so the tenure's signal aborts before the caller goes on.
+   * True only while this replica holds the lease AND the monotonic clock is before the deadline, checked at
+   * every call: a late tick is refused, and the call steps down so the tenure's signal aborts first.
    */
   isLeader(): boolean {
     const tenure = this.tenure;

@@ -35,6 +35,21 @@ export interface LeaseStore {
    */
   release(leaseName: string, leaseId: string, signal: AbortSignal, options?: ReleaseOptions): Promise<void>;
 
+  /**
+   * Optional (needed by `fastFailover`): writes the lease record under the lease held with `leaseId`,
+   * unchanged, so that its version ({@link LeaseObservation.etag}) and its last-write time change.
+   * Throws {@link LeaseLostError} when the lease is definitely not held with that id any more.
+   */
+  heartbeat?(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void>;
+
+  /**
+   * Optional (needed by `fastFailover`): ends the current lease at once, but only if the record is
+   * still version `ifMatch` (no heartbeat landed since it was observed). Answers false, breaking
+   * nothing, when the version changed. Must not change the version itself, so the caller's acquire
+   * can stay conditioned on the same `ifMatch`.
+   */
+  breakStale?(leaseName: string, ifMatch: string, signal: AbortSignal): Promise<boolean>;
+
   /** Optional: free resources (connections, embedded servers). */
   close?(): Promise<void>;
 }
@@ -96,6 +111,12 @@ export interface LeaseObservation {
    * store without versions omits it, and its acquires are then unconditional.
    */
   etag?: string;
+  /**
+   * A lower bound, measured in the STORE's time only, of how long the record has gone unwritten when
+   * it was observed (fast failover judges a silent holder by it; never a local clock). Azure:
+   * Date − Last-Modified − 1 s (both headers are whole seconds). Omitted when unknown.
+   */
+  silentForAtLeastMs?: number;
 }
 
 export type AcquireResult =

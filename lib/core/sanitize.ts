@@ -65,5 +65,8 @@ export function trustedObservation(observation: LeaseObservation): LeaseObservat
     ...(recoveredTerm !== undefined ? { recoveredTerm } : {}),
     ...(successor !== undefined ? { successor } : {}),
     ...(typeof observation.etag === 'string' ? { etag: observation.etag } : {}),
+    ...(typeof observation.silentForAtLeastMs === 'number' && observation.silentForAtLeastMs >= 0
+      ? { silentForAtLeastMs: observation.silentForAtLeastMs }
+      : {}),
   };
 }

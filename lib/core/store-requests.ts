@@ -6,7 +6,17 @@ import { errorKindOf, TransientStoreError, type LeaseStoreErrorKind } from './le
 export interface StoreRequestEvent {
   leaseName: string;
   identity: string;
-  operation: 'observe' | 'acquire' | 'renew' | 'release' | 'announce' | 'list' | 'withdraw' | 'listLeases';
+  operation:
+    | 'observe'
+    | 'acquire'
+    | 'renew'
+    | 'release'
+    | 'announce'
+    | 'list'
+    | 'withdraw'
+    | 'listLeases'
+    | 'heartbeat'
+    | 'break';
   /** Monotonic ms from sending to settling (a timed-out call counts its timeout). */
   durationMs: number;
   outcome: 'ok' | 'error';

@@ -5,8 +5,9 @@ import type { RecordLossRules } from './record-loss.js';
 import { messageOf, type StoreHealth } from './store-health.js';
 import type { ElectionLogger } from './logger.js';
 import type { RenewalDelegate } from './renewal-delegate.js';
-import { delegateRenewals, Tenure, type TenureEnvironment } from './tenure.js';
-import { deadlineAfter, renewalBudget, renewalDueAt, renewalRetryDelay, type Timings } from './timing.js';
+import { beliefDeadline, delegateRenewals, Tenure, type TenureEnvironment } from './tenure.js';
+import { renewalBudget, renewalDueAt, renewalRetryDelay, type Timings } from './timing.js';
+import { HeartbeatLapses, keepHeartbeating } from './fast-failover.js';
 
 /** What keeping a tenure needs from its elector. */
 export interface TenureKeeperHost {
@@ -23,6 +24,8 @@ export interface TenureKeeperHost {
   current(): Tenure | undefined;
   /** One renew call, bounded by `timeoutMs` and aborted when the tenure ends. */
   sendRenew(tenure: Tenure, timeoutMs: number): Promise<void>;
+  /** Fast failover: one heartbeat call, bounded and aborted like a renewal. */
+  sendHeartbeat?(tenure: Tenure, timeoutMs: number): Promise<void>;
   /** Ends `tenure` (if still current) with `reason`. */
   demote(tenure: Tenure, reason: LeadershipEndReason, message: string): void;
 }
@@ -34,8 +37,11 @@ export interface TenureKeeperHost {
  */
 export class TenureKeeper {
   private readonly environment: TenureEnvironment;
+  /** Fast failover: tenures that ended because no heartbeat succeeded within livenessMs. */
+  readonly heartbeatLapses: HeartbeatLapses;
 
   constructor(private readonly host: TenureKeeperHost) {
+    this.heartbeatLapses = new HeartbeatLapses(host.logger, host.lease.leaseName);
     this.environment = {
       ...host,
       leaseName: host.lease.leaseName,
@@ -46,7 +52,7 @@ export class TenureKeeper {
   /** A new tenure on an acquire sent at `sentAt`; undefined when its deadline has already passed. */
   begin(term: number, sentAt: number): Tenure | undefined {
     const { clock, logger, lease, renewalDelegate } = this.host;
-    if (clock.now() >= deadlineAfter(sentAt, this.host.timings)) {
+    if (clock.now() >= beliefDeadline(sentAt, sentAt, this.host.timings)) {
       logger.warn(
         `Acquired lease "${lease.leaseName}" too late to use it ` +
           '(the request took longer than the lease); acquiring again',
@@ -55,13 +61,38 @@ export class TenureKeeper {
     }
     const delegated =
       renewalDelegate && delegateRenewals(renewalDelegate, lease, this.host.timings, sentAt, logger);
-    return new Tenure(term, sentAt, this.environment, delegated);
+    const tenure = new Tenure(term, sentAt, this.environment, delegated);
+    this.heartbeat(tenure);
+    return tenure;
+  }
+
+  /** Fast failover: heartbeats for `tenure` until it ends (a loop beside the renewals). */
+  private heartbeat(tenure: Tenure): void {
+    const { clock, logger, lease, timings, stopSignal, health, sendHeartbeat } = this.host;
+    const fast = timings.fastFailover;
+    if (!fast || !sendHeartbeat) return;
+    const host = {
+      clock,
+      logger,
+      leaseName: lease.leaseName,
+      fast,
+      requestTimeoutMs: timings.requestTimeoutMs,
+      stopSignal,
+      send: (timeoutMs: number) => sendHeartbeat(tenure, timeoutMs),
+      lost: (message: string, recordLost: boolean) => this.lost(tenure, message, recordLost),
+      answered: () => health.answered(),
+      failed: (error: unknown) => void health.failed(error, 'heartbeat'),
+    };
+    keepHeartbeating(host, tenure).catch((error: unknown) =>
+      logger.error(`Unexpected error in the heartbeats of "${lease.leaseName}": ${messageOf(error)}`),
+    );
   }
 
   /** isLeader()'s check: follows a delegated renewal, then steps down if the deadline passed. */
   check(tenure: Tenure): boolean {
     this.followDelegate(tenure);
     if (tenure.isValid()) return true;
+    this.noteLapse(tenure);
     this.host.demote(tenure, 'deadline', this.deadlineMissedReason(tenure));
     return false;
   }
@@ -93,6 +124,7 @@ export class TenureKeeper {
     while (going()) {
       const sentAt = clock.now();
       if (sentAt >= tenure.deadline) {
+        this.noteLapse(tenure);
         this.host.demote(tenure, 'deadline', this.deadlineMissedReason(tenure));
         return;
       }
@@ -130,6 +162,13 @@ export class TenureKeeper {
     // Our record is gone: a loss noticed like any other, waited out for D (no shortcut for its holder).
     if (recordLost) this.host.recordLoss.ownRecordLost(tenure.term);
     this.host.demote(tenure, 'lost', message);
+  }
+
+  /** The fast belief (not the lease) ran out while the tenure was current: warned once, counted. */
+  private noteLapse(tenure: Tenure): void {
+    const fast = this.host.timings.fastFailover;
+    if (fast && this.host.current() === tenure && tenure.state === 'leading' && tenure.heartbeatBound())
+      this.heartbeatLapses.lapsed(fast);
   }
 
   private deadlineMissedReason(tenure: Tenure): string {

@@ -5,6 +5,7 @@ import type { ElectionLogger } from './logger.js';
 import type { DelegatedRenewal, RenewalDelegate } from './renewal-delegate.js';
 import { messageOf } from './store-health.js';
 import { deadlineAfter, leaseExpiredBy, renewalDueAt, type Timings } from './timing.js';
+import { heartbeatDeadlineAfter } from './fast-failover.js';
 
 /**
  * Where a tenure is in its life. Only 'leading' counts as leader (and only before the deadline).
@@ -57,6 +58,8 @@ export class Tenure {
   deadline: number;
   /** Send time of the last renewal attempt, successful or not. */
   lastRenewAttemptAt = -Infinity;
+  /** Fast failover: send time of the last successful heartbeat (the acquire counts as one). */
+  lastHeartbeatAt: number;
   private timer?: TimerHandle;
 
   constructor(
@@ -67,7 +70,9 @@ export class Tenure {
   ) {
     this.since = env.clock.wallNow();
     this.lastSendAt = sentAt;
-    this.deadline = deadlineAfter(sentAt, env.timings);
+    // The acquire wrote the record (its term) under the lease before the tenure began: a heartbeat.
+    this.lastHeartbeatAt = sentAt;
+    this.deadline = beliefDeadline(sentAt, sentAt, env.timings);
   }
 
   get signal(): AbortSignal {
@@ -84,12 +89,24 @@ export class Tenure {
     return this.isValid(now) ? this.deadline - now : 0;
   }
 
-  /** A renewal sent at `sentAt` succeeded: the deadline moves with it. */
+  /**
+   * A renewal sent at `sentAt` succeeded: the lease's deadline moves with it. With fast failover the
+   * belief stays capped by the last heartbeat: a renewal does not change the record's version, so a
+   * follower may break a lease that is renewed but silent.
+   */
   renewed(sentAt: number, rearm = true): void {
     if (sentAt <= this.lastSendAt) return;
     this.lastSendAt = sentAt;
-    this.deadline = deadlineAfter(sentAt, this.env.timings);
+    this.deadline = beliefDeadline(sentAt, this.lastHeartbeatAt, this.env.timings);
     if (rearm) this.armDeadlineTimer();
+  }
+
+  /** Fast failover: a heartbeat sent at `sentAt` succeeded; the belief moves (never past the lease's). */
+  heartbeated(sentAt: number): void {
+    if (sentAt <= this.lastHeartbeatAt || this.state !== 'leading') return;
+    this.lastHeartbeatAt = sentAt;
+    this.deadline = beliefDeadline(this.lastSendAt, sentAt, this.env.timings);
+    this.armDeadlineTimer();
   }
 
   /**
@@ -182,7 +199,20 @@ export class Tenure {
    * Why the deadline passed, for the step-down line. A renewal due but never sent means this process
    * could not run its timers (event loop blocked, process paused): the fix is in the job code.
    */
+  /** Fast failover: the last heartbeat, not the lease, bounds the belief now. */
+  heartbeatBound(): boolean {
+    return this.deadline < deadlineAfter(this.lastSendAt, this.env.timings);
+  }
+
   deadlineMissedReason(lastError?: string): string {
+    const fast = this.env.timings.fastFailover;
+    if (fast && this.heartbeatBound()) {
+      const silentMs = this.env.clock.now() - this.lastHeartbeatAt;
+      return (
+        `no heartbeat succeeded for ${(silentMs / 1000).toFixed(1)} s ` +
+        `(fastFailover.livenessMs ${fast.livenessMs} ms)${lastError ? ` (last error: ${lastError})` : ''}`
+      );
+    }
     const base = 'lease deadline reached without a successful renewal';
     const threadStopped = this.delegated?.stoppedBecause();
     if (threadStopped) return `${base}: ${threadStopped}`;
@@ -196,6 +226,15 @@ export class Tenure {
     }
     return lastError ? `${base} (last error: ${lastError})` : base;
   }
+}
+
+/**
+ * The one validity deadline: the lease's (last acquire/renew send + D − margin) and, with fast
+ * failover, never past the last heartbeat's send + livenessMs − margin.
+ */
+export function beliefDeadline(lastSendAt: number, lastHeartbeatAt: number, t: Timings): number {
+  const lease = deadlineAfter(lastSendAt, t);
+  return t.fastFailover ? Math.min(lease, heartbeatDeadlineAfter(lastHeartbeatAt, t.fastFailover, t)) : lease;
 }
 
 /**

@@ -14,7 +14,7 @@ export type Timings = Pick<
   | 'requestTimeoutMs'
   | 'retryIntervalMs'
   | 'maxErrorBackoffMs'
->;
+> & { fastFailover?: ResolvedElectionOptions['fastFailover'] };
 
 /** The one deadline rule: a replica believes it leads until sentAt + D − safetyMargin. */
 export function deadlineAfter(sentAt: number, t: Timings): number {

@@ -29,6 +29,8 @@ import { ReplicaProcess, waitForLeader, type ReplicaLeaderView } from './replica
 
 const LEASE_SECONDS = 15;
 const RETRY_INTERVAL_MS = 1_000;
+/** `--fast-failover`: replicas run fastFailover { livenessMs: 3000 } (docs/fast-failover.md). */
+const FAST_FAILOVER_LIVENESS_MS = process.argv.includes('--fast-failover') ? 3_000 : undefined;
 const PRIORITIES: Record<string, number> = { 'replica-1': 1, 'replica-2': 2, 'replica-3': 3 };
 /** The library's default election delay with a priority: presence interval (10 s) + retryIntervalMs. */
 const ELECTION_DELAY_MS = 10_000 + RETRY_INTERVAL_MS;
@@ -207,6 +209,7 @@ async function main(): Promise<void> {
     LEASE_CONTAINER: `demo-${startedAt}`,
     LEASE_DURATION_SECONDS: String(LEASE_SECONDS),
     RETRY_INTERVAL_MS: String(RETRY_INTERVAL_MS),
+    ...(FAST_FAILOVER_LIVENESS_MS ? { FAST_FAILOVER_LIVENESS_MS: String(FAST_FAILOVER_LIVENESS_MS) } : {}),
   };
   replicas = await Promise.all(
     ['replica-1', 'replica-2', 'replica-3'].map(
@@ -222,7 +225,7 @@ async function main(): Promise<void> {
   const best = replicas[2]!;
   for (const replica of replicas) watchConsumer(replica);
   event(
-    `starting 3 replicas (lease ${LEASE_SECONDS} s, follower poll ${RETRY_INTERVAL_MS} ms, priorities ${replicas.map((r) => `${r.id} = ${PRIORITIES[r.id]}`).join(', ')}); logs in ${logDir}`,
+    `starting 3 replicas (lease ${LEASE_SECONDS} s, ${FAST_FAILOVER_LIVENESS_MS ? `fast failover ${FAST_FAILOVER_LIVENESS_MS} ms, ` : ''}follower poll ${RETRY_INTERVAL_MS} ms, priorities ${replicas.map((r) => `${r.id} = ${PRIORITIES[r.id]}`).join(', ')}); logs in ${logDir}`,
   );
   presenceStore = new AzureBlobLeaseStore({ connectionString, containerName: env.LEASE_CONTAINER });
   renderTimer = setInterval(() => void Promise.all([pollViews(), listPresence()]).then(render), 200);

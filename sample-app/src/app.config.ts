@@ -10,6 +10,7 @@ import { MemoryLeaseStore, type LeaderElectionModuleOptions } from 'nestjs-leade
  *   LEASE_DURATION_SECONDS           15–60 (default 15)
  *   RETRY_INTERVAL_MS                follower poll interval (default 2000)
  *   PRIORITY                         this replica's priority, higher preferred (default: none)
+ *   FAST_FAILOVER_LIVENESS_MS        turns fast failover on with this livenessMs (default: off)
  */
 export function leaderElectionOptionsFromEnv(config: ConfigService): LeaderElectionModuleOptions {
   const connectionString = config.get<string>('AZURE_STORAGE_CONNECTION_STRING');
@@ -24,5 +25,8 @@ export function leaderElectionOptionsFromEnv(config: ConfigService): LeaderElect
     leaseDurationSeconds: number('LEASE_DURATION_SECONDS'),
     retryIntervalMs: number('RETRY_INTERVAL_MS'),
     ...(number('PRIORITY') !== undefined ? { priority: number('PRIORITY') } : {}),
+    ...(number('FAST_FAILOVER_LIVENESS_MS') !== undefined
+      ? { fastFailover: { livenessMs: number('FAST_FAILOVER_LIVENESS_MS')! } }
+      : {}),
   };
 }

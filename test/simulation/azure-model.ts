@@ -26,6 +26,8 @@ export interface LeaseRecord {
    * acquisition that writes its term, a named successor), never on lease operations (Azure's rule).
    */
   etag: string;
+  /** Store-clock ms of the last metadata write (Last-Modified, before its rounding to the second). */
+  writtenAt?: number;
 }
 
 /** The ETag an observation of a missing blob reports: acquire with it only while the blob is still missing. */
@@ -73,7 +75,39 @@ export class AzureModel {
       ...(record.recoveredTerm !== undefined ? { recoveredTerm: record.recoveredTerm } : {}),
       ...(record.successor !== undefined ? { successor: record.successor } : {}),
       etag: record.etag,
+      ...(record.writtenAt !== undefined ? { silentForAtLeastMs: this.silenceBound(record.writtenAt) } : {}),
     };
+  }
+
+  /** Date − Last-Modified − 1 s, both headers cut to whole seconds as Azure sends them. */
+  private silenceBound(writtenAt: number): number {
+    const date = Math.floor(this.now() / 1000) * 1000;
+    return Math.max(0, date - Math.floor(writtenAt / 1000) * 1000 - 1000);
+  }
+
+  /** Fast failover's heartbeat: Set Blob Metadata with the lease id (412 unless held with it). */
+  heartbeat(lease: string, leaseId: string): void {
+    this.checkContainer();
+    const record = this.leases.get(lease);
+    if (!record) throw new LeaseRecordLostError(`lease "${lease}" has no record`, 'BlobNotFound', 404);
+    if (record.leaseId !== leaseId || !this.isHeld(record))
+      throw new LeaseLostError('lease id mismatch', 'LeaseIdMismatchWithBlobOperation', 412);
+    this.wrote(record);
+  }
+
+  /** Break Lease, period 0, If-Match: 412 (false) on another version, 409 (false) with no lease to break. */
+  breakStale(lease: string, ifMatch: string): boolean {
+    this.checkContainer();
+    const record = this.leases.get(lease);
+    if (!record || record.etag !== ifMatch || record.leaseId === undefined) return false;
+    record.leaseId = undefined;
+    record.expiresAt = -Infinity;
+    return true;
+  }
+
+  private wrote(record: LeaseRecord): void {
+    record.etag = this.nextEtag();
+    record.writtenAt = this.now();
   }
 
   /** `writeTerm` false: the lease was taken but the metadata write failed (the caller gets an error). */
@@ -84,7 +118,14 @@ export class AzureModel {
       return { acquired: false, observation: this.observe(request.leaseName) };
     if (!record) {
       const etag = this.nextEtag();
-      record = { life: ++this.lives, expiresAt: -Infinity, durationMs: 0, term: 0, etag };
+      record = {
+        life: ++this.lives,
+        expiresAt: -Infinity,
+        durationMs: 0,
+        term: 0,
+        etag,
+        writtenAt: this.now(),
+      };
       this.leases.set(request.leaseName, record);
     }
     if (this.isHeld(record) && record.leaseId !== request.leaseId) {
@@ -109,7 +150,7 @@ export class AzureModel {
     record.holder = request.identity;
     record.recoveredTerm = request.recoveredTerm;
     record.successor = undefined;
-    record.etag = this.nextEtag();
+    this.wrote(record);
     this.onEffect?.({
       type: 'acquired',
       lease: request.leaseName,
@@ -147,7 +188,7 @@ export class AzureModel {
     this.onEffect?.({ type: 'released', lease, leaseId, ...(successor !== undefined ? { successor } : {}) });
     if (successor !== undefined) {
       record.successor = successor;
-      record.etag = this.nextEtag(); // the successor is written into metadata
+      this.wrote(record); // the successor is written into metadata
     }
     record.leaseId = undefined;
     record.expiresAt = -Infinity;

@@ -10,7 +10,8 @@ import type { PresenceAnnouncement, PresenceRecord, PresenceStore } from '../../
 import type { AzureModel } from './azure-model.js';
 import type { Owner, Scheduler } from './sim-clock.js';
 
-export type Operation = 'observe' | 'acquire' | 'renew' | 'release' | 'announce' | 'list' | 'withdraw';
+export type Operation =
+  'observe' | 'acquire' | 'renew' | 'release' | 'announce' | 'list' | 'withdraw' | 'heartbeat' | 'break';
 
 /** What happens to one request on its way to the server and back. */
 export type FaultKind =
@@ -177,6 +178,27 @@ export class Connection implements LeaseStore, PresenceStore {
       signal,
       () => this.network.model.renew(leaseName, leaseId),
       () => 'ok',
+    );
+  }
+
+  heartbeat(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
+    return this.send(
+      'heartbeat',
+      leaseName,
+      signal,
+      () => this.network.model.heartbeat(leaseName, leaseId),
+      () => 'ok',
+    );
+  }
+
+  breakStale(leaseName: string, ifMatch: string, signal: AbortSignal): Promise<boolean> {
+    return this.send(
+      'break',
+      leaseName,
+      signal,
+      () => this.network.model.breakStale(leaseName, ifMatch),
+      (broken) => (broken ? 'broken' : 'not broken (412/409)'),
+      `if-match ${ifMatch}`,
     );
   }
 

@@ -119,6 +119,24 @@ export const PROFILES: Record<string, Profile> = {
     noStepDown: true,
     noFailback: true,
   },
+  /**
+   * Fast failover (issue 21): faults on heartbeats apart from renewals, pauses shorter and longer than
+   * livenessMs, breaks racing heartbeats. Every schedule runs the mode, at livenessMs 3000 or 5000.
+   */
+  fast: {
+    name: 'fast',
+    weights: { fault: 8, pause: 5, block: 3, crash: 3, loseRecord: 0, deleteContainer: 0 },
+    maxCommands: 40,
+    shape: (c) => {
+      const fast = c.fastLivenessMs ?? 3000;
+      return {
+        ...c,
+        delegated: false,
+        fastLivenessMs: fast,
+        retryIntervalMs: Math.min(c.retryIntervalMs, fast / 2),
+      };
+    },
+  },
   /** Followers observe through listings served stale by up to one poll half the time (issue 23). */
   listing: {
     name: 'listing',
@@ -150,7 +168,17 @@ const dt = fc.oneof(
   { weight: 3, arbitrary: fc.integer({ min: 0, max: 3000 }) },
   { weight: 2, arbitrary: fc.integer({ min: 3000, max: 20_000 }) },
 );
-const OPERATIONS: Operation[] = ['observe', 'acquire', 'renew', 'release', 'announce', 'list', 'withdraw'];
+const OPERATIONS: Operation[] = [
+  'observe',
+  'acquire',
+  'renew',
+  'release',
+  'announce',
+  'list',
+  'withdraw',
+  'heartbeat',
+  'break',
+];
 
 function opArbitrary(t: Op['t']): fc.Arbitrary<Op> {
   switch (t) {
@@ -271,11 +299,19 @@ export function configArbitrary(profile: Profile): fc.Arbitrary<SimConfig> {
       startMask: fc.integer({ min: 1, max: 31 }),
       // One schedule in four runs on a store without record versions (unconditional acquires).
       unversioned: fc.integer({ min: 0, max: 3 }).map((n) => n === 0),
+      // One schedule in three runs fast failover (issue 21), at livenessMs 3000 or 5000.
+      fastLivenessMs: fc
+        .integer({ min: 0, max: 5 })
+        .map((n) => (n === 0 ? 3000 : n === 1 ? 5000 : undefined)),
     })
     .map((c) => {
       const presence = c.presence || c.priorities !== undefined || c.failbackAfterMs !== undefined;
+      // Fast failover refuses the renewal thread, and needs followers polling every livenessMs / 2.
+      const fast = c.delegated || profile.name === 'slots' ? undefined : c.fastLivenessMs;
       return {
         ...c,
+        fastLivenessMs: fast,
+        retryIntervalMs: fast ? Math.min(c.retryIntervalMs, fast / 2) : c.retryIntervalMs,
         presence,
         // Failback needs priorities to mean anything.
         failbackAfterMs: c.priorities && !profile.noFailback ? c.failbackAfterMs : undefined,
@@ -318,7 +354,7 @@ export async function runScenario(
 export function describeScenario(scenario: Scenario): string {
   const c = scenario.config;
   const lines = [
-    `config: ${c.replicas} replicas, D ${c.leaseDurationSeconds} s, retry ${c.retryIntervalMs} ms ±${c.retryJitter * 100} %, presence ${c.presence ? `${c.presenceIntervalMs} ms` : 'off'}` +
+    `config: ${c.replicas} replicas, D ${c.leaseDurationSeconds} s${c.fastLivenessMs ? `, fast failover ${c.fastLivenessMs} ms` : ''}, retry ${c.retryIntervalMs} ms ±${c.retryJitter * 100} %, presence ${c.presence ? `${c.presenceIntervalMs} ms` : 'off'}` +
       `${c.priorities ? `, priorities ${c.priorities.slice(0, c.replicas).join('/')}` : ''}` +
       `${c.failbackAfterMs !== undefined ? `, failback after ${c.failbackAfterMs} ms` : ''}` +
       `${c.delegated ? ', e1 renews on the renewal thread (+ side lease)' : ''}` +

@@ -21,6 +21,7 @@ const BUDGET: Record<string, number> = {
   slots: 60,
   listing: 600,
   drainFails: 600,
+  fast: 600,
 };
 
 describe('simulation: random schedules keep every invariant', () => {

@@ -43,6 +43,8 @@ export interface SimConfig {
    * unconditional, and (h) and (i) are not promised against stale observations (docs/GUARANTEES.md).
    */
   unversioned?: boolean;
+  /** Fast failover's livenessMs (issue 21); undefined: off. */
+  fastLivenessMs?: number;
   /** Followers observe through listings, which may be served stale by up to one poll (issue 23). */
   listing?: boolean;
 }
@@ -411,6 +413,7 @@ export class World implements Network {
       presence: cfg.presence ? { intervalMs: cfg.presenceIntervalMs } : (false as const),
       ...(cfg.priorities ? { priority: cfg.priorities[r] ?? 0 } : {}),
       ...(cfg.failbackAfterMs !== undefined ? { failback: { afterStableMs: cfg.failbackAfterMs } } : {}),
+      ...(cfg.fastLivenessMs !== undefined ? { fastFailover: { livenessMs: cfg.fastLivenessMs } } : {}),
     };
     const inst = {} as Instance;
     const jitter = prng(this.seed ^ Math.imul(r + 1, 0x9e3779b1) ^ gen);
@@ -594,6 +597,9 @@ export class World implements Network {
     // Ignored its signal longer than the margin while the lease could expire without a release
     // (lost, deadline, or storage faults / pauses around it): the documented "does not cover".
     if (work.drainMs >= this.margin && (involuntary || this.excused(inst, work.lease))) return true;
+    // Fast failover: no heartbeats while an ended tenure drains, so its lease is protected only for the
+    // tenure's remaining belief (≤ livenessMs − margin), not for D (docs/fast-failover.md, "Limits").
+    if (this.config.fastLivenessMs !== undefined && work.drainMs >= this.margin) return true;
     // A lost record frees the lease without its holder's release (then (a) still judges the two leaders).
     if ((this.lossAt.get(work.lease) ?? -Infinity) >= work.tenureBegin) return true;
     if (work.drainMs > this.config.shutdownTimeoutMs) return true; // ignored its signal past the drain bound

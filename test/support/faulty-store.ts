@@ -11,7 +11,8 @@ import {
 } from '../../lib/core/lease-store.js';
 import type { PresenceAnnouncement, PresenceRecord, PresenceStore } from '../../lib/core/presence.js';
 
-export type StoreOperation = 'observe' | 'acquire' | 'renew' | 'release' | 'announce' | 'list' | 'withdraw';
+export type StoreOperation =
+  'observe' | 'acquire' | 'renew' | 'release' | 'announce' | 'list' | 'withdraw' | 'heartbeat' | 'break';
 
 /**
  * What the next call of an operation does:
@@ -112,6 +113,18 @@ export class FaultyStore implements LeaseStore, PresenceStore {
 
   release(leaseName: string, leaseId: string, signal: AbortSignal, options?: ReleaseOptions): Promise<void> {
     return this.run('release', signal, (s) => this.inner.release(leaseName, leaseId, s, options));
+  }
+
+  heartbeat(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
+    const inner = this.inner;
+    if (!inner.heartbeat) throw new Error('the wrapped store cannot heartbeat');
+    return this.run('heartbeat', signal, (s) => inner.heartbeat!(leaseName, leaseId, s));
+  }
+
+  breakStale(leaseName: string, ifMatch: string, signal: AbortSignal): Promise<boolean> {
+    const inner = this.inner;
+    if (!inner.breakStale) throw new Error('the wrapped store cannot break a lease');
+    return this.run('break', signal, (s) => inner.breakStale!(leaseName, ifMatch, s));
   }
 
   announce(leaseName: string, announcement: PresenceAnnouncement, signal: AbortSignal): Promise<void> {

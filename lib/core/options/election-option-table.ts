@@ -66,6 +66,19 @@ export const TIMING_OPTION_TABLE: OptionTable<keyof ElectionTimingOptions> = {
     range: 'from R to 3600000 (1 hour)',
     doc: 'Longest pause between polls after permanent errors (auth, names).',
   },
+  fastFailover: {
+    type: 'false | { livenessMs, heartbeatIntervalMs? }',
+    env: 'boolean',
+    default: '`false`',
+    range:
+      'false, or { livenessMs: a whole number from 3000 to below D, heartbeatIntervalMs: 100 to ' +
+      'livenessMs/3 (default livenessMs/3) }; R must then be ≤ livenessMs/2 ' +
+      '(default min(2000, livenessMs/2))',
+    doc:
+      'Crash takeover in about livenessMs + 2 s + R instead of D + R: the leader heartbeats (one ' +
+      'metadata write each) and leads only while a heartbeat succeeded within livenessMs. ' +
+      'Not with renewalThread.',
+  },
 };
 
 /** Presence and preferred leaders (see docs/GUARANTEES.md, "Presence and preferred leaders"). */

@@ -19,6 +19,13 @@ export interface ElectionTimingOptions {
   renewRetryIntervalMs?: number;
   /** Longest pause between follower polls after permanent errors (auth, names), ms. Default 30000. */
   maxErrorBackoffMs?: number;
+  /**
+   * Fast failover (docs/fast-failover.md): the leader writes a heartbeat every heartbeatIntervalMs
+   * (default livenessMs / 3) and leads only while one succeeded within livenessMs; a follower that sees
+   * the record silent for longer (server time) breaks the lease conditionally and takes over, well
+   * below the 15 s lease floor. Off by default (false). Needs a store that supports it.
+   */
+  fastFailover?: false | { livenessMs: number; heartbeatIntervalMs?: number };
 }
 
 /**

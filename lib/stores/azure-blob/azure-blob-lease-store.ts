@@ -27,7 +27,12 @@ import type { PresenceAnnouncement, PresenceRecord, PresenceStore } from '../../
 import { LeaderElectionSetupError } from '../../core/errors.js';
 import { sanitizeForeignText } from '../../core/sanitize.js';
 import { validateContainerName } from './azure-blob-names.js';
-import { listLeaseRecords, resolveListingOptions, type ListedObservation } from './lease-listing.js';
+import {
+  listLeaseRecords,
+  resolveListingOptions,
+  silenceLowerBound,
+  type ListedObservation,
+} from './lease-listing.js';
 import { displayUrl, redactSecrets } from './redact.js';
 
 export const DEFAULT_CONTAINER_NAME = 'leader-election';
@@ -149,6 +154,8 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
   readonly listingPageSize: number;
   private readonly secrets: string[];
   private readonly ensured = new Set<string>();
+  /** The record each lease's last acquire wrote, per lease id: what a heartbeat writes again. */
+  private readonly written = new Map<string, { leaseId: string; metadata: Record<string, string> }>();
   private containerEnsured = false;
   /** Create Container answered 403: these credentials (e.g. a container SAS) cannot create it. */
   private containerCreateForbidden = false;
@@ -270,10 +277,15 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
             throw error;
         }
       }
+      const silentForAtLeastMs = silenceLowerBound(
+        properties.date?.getTime(),
+        properties.lastModified?.getTime(),
+      );
       return {
         held: isHeldState(properties.leaseState),
         ...readMetadata(properties.metadata),
         ...(properties.etag ? { etag: properties.etag } : {}),
+        ...(silentForAtLeastMs !== undefined ? { silentForAtLeastMs } : {}),
       };
     } catch (error) {
       if (statusOf(error) === 404) return { held: false, term: 0, etag: ABSENT_RECORD_ETAG };
@@ -368,18 +380,19 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
       const kept = Object.fromEntries(
         Object.entries(properties.metadata ?? {}).filter(([key]) => !ours.has(key.toLowerCase())),
       );
-      await blob.setMetadata(
-        {
-          ...kept,
-          [METADATA.leader]: encodeURIComponent(request.identity),
-          [METADATA.term]: String(term),
-          [METADATA.acquiredAt]: new Date().toISOString(),
-          ...(request.recoveredTerm !== undefined
-            ? { [METADATA.recoveredTerm]: String(request.recoveredTerm) }
-            : {}),
-        },
-        { abortSignal: signal, conditions: { leaseId: request.leaseId } },
-      );
+      const record = {
+        ...kept,
+        [METADATA.leader]: encodeURIComponent(request.identity),
+        [METADATA.term]: String(term),
+        [METADATA.acquiredAt]: new Date().toISOString(),
+        ...(request.recoveredTerm !== undefined
+          ? { [METADATA.recoveredTerm]: String(request.recoveredTerm) }
+          : {}),
+      };
+      await blob.setMetadata(record, { abortSignal: signal, conditions: { leaseId: request.leaseId } });
+      // Heartbeats rewrite exactly this set (Set Metadata replaces the whole set; under our lease
+      // nobody else can change it), so a heartbeat costs one request.
+      this.written.set(request.leaseName, { leaseId: request.leaseId, metadata: record });
       return { acquired: true, term, previousTerm: previous.term };
     } catch (error) {
       const status = statusOf(error);
@@ -416,6 +429,61 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
         );
       }
       throw this.translate(error, 'renew', leaseName);
+    }
+  }
+
+  /**
+   * Fast failover's heartbeat: Set Blob Metadata under our lease id, rewriting the record as the
+   * acquire wrote it. A new ETag and Last-Modified (facts 1–2 in docs/azure-storage-facts.md); a lease
+   * that is not ours any more (broken, expired and taken, released) refuses the write with 409/412.
+   */
+  async heartbeat(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
+    const blob = this.blob(leaseName);
+    try {
+      let written = this.written.get(leaseName);
+      if (written?.leaseId !== leaseId) {
+        const properties = await blob.getProperties({ abortSignal: signal, conditions: { leaseId } });
+        written = { leaseId, metadata: properties.metadata ?? {} };
+        this.written.set(leaseName, written);
+      }
+      await blob.setMetadata(written.metadata, { abortSignal: signal, conditions: { leaseId } });
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 404) {
+        this.forgetEnsured(leaseName);
+        throw new LeaseRecordLostError(
+          `lease "${leaseName}" cannot heartbeat: its record is gone (${this.describe(error)})`,
+          codeOf(error),
+          status,
+        );
+      }
+      // 412 LeaseIdMismatchWithBlobOperation / LeaseIdMissing / LeaseNotPresentWithBlobOperation, or
+      // 409 (Azure's outcome table; difference D1): the lease is not ours any more.
+      if (status === 409 || status === 412)
+        throw new LeaseLostError(
+          `lease "${leaseName}" can no longer heartbeat (${this.describe(error)})`,
+          codeOf(error),
+          status,
+        );
+      throw this.translate(error, 'heartbeat', leaseName);
+    }
+  }
+
+  /**
+   * Fast failover's takeover: Break Lease with break period 0, only if the blob is still the version
+   * observed (If-Match). 412 (a heartbeat landed since) and 409 (no lease to break: released or
+   * already broken; D4) break nothing: false, the follower keeps following. Break leaves the ETag.
+   */
+  async breakStale(leaseName: string, ifMatch: string, signal: AbortSignal): Promise<boolean> {
+    try {
+      await this.blob(leaseName)
+        .getBlobLeaseClient()
+        .breakLease(0, { abortSignal: signal, conditions: { ifMatch } });
+      return true;
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 412 || status === 409 || status === 404) return false;
+      throw this.translate(error, 'break', leaseName);
     }
   }
 

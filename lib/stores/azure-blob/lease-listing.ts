@@ -90,19 +90,33 @@ export async function listLeaseRecords(
     .listBlobsFlat({ prefix: commonPrefix(leaseNames), includeMetadata: true, abortSignal: signal })
     .byPage({ maxPageSize: pageSize });
   for await (const page of pages) {
+    const serverNow = page.date?.getTime();
     for (const item of page.segment.blobItems) {
       if (item.name.startsWith(AFTER_LEASE_NAMES)) return observations;
-      observations.set(item.name, observationOf(item, reader));
+      observations.set(item.name, observationOf(item, reader, serverNow));
     }
   }
   return observations;
 }
 
-function observationOf(item: BlobItem, reader: LeaseRecordReader): ListedObservation {
+function observationOf(item: BlobItem, reader: LeaseRecordReader, serverNow?: number): ListedObservation {
   const etag = item.properties.etag;
+  const silentForAtLeastMs = silenceLowerBound(serverNow, item.properties.lastModified?.getTime());
   return {
     held: reader.heldState(item.properties.leaseState),
     ...reader.readMetadata(item.metadata),
     ...(etag ? { etag: etag.startsWith('"') ? etag : `"${etag}"` } : {}),
+    ...(silentForAtLeastMs !== undefined ? { silentForAtLeastMs } : {}),
   };
+}
+
+/**
+ * A lower bound of how long a blob has gone unwritten, in server time: Date − Last-Modified − 1 s.
+ * Both are whole seconds (docs/azure-storage-facts.md, fact 9): the answer was made at or after Date,
+ * the write was made before Last-Modified + 1 s. Undefined when either header is missing.
+ */
+export function silenceLowerBound(serverNow?: number, lastModified?: number): number | undefined {
+  if (serverNow === undefined || lastModified === undefined) return undefined;
+  if (!Number.isFinite(serverNow) || !Number.isFinite(lastModified)) return undefined;
+  return Math.max(0, serverNow - lastModified - 1000);
 }

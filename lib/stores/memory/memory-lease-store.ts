@@ -22,6 +22,8 @@ interface MemoryLease {
   successor?: string;
   /** Record version, like a blob's ETag: new on creation and on every metadata write (never on lease ops). */
   etag: string;
+  /** Store-clock ms of the last record write (a blob's Last-Modified, exact here). */
+  writtenAt: number;
 }
 
 /** The version a missing record reports: an acquire with it succeeds only while the record is missing. */
@@ -77,8 +79,38 @@ export class MemoryLeaseStore implements LeaseStore, PresenceStore {
     lease.acquiredAt = this.clock.wallNow();
     lease.recoveredTerm = request.recoveredTerm;
     lease.successor = undefined;
-    lease.etag = this.nextEtag();
+    this.written(lease);
     return { acquired: true, term: lease.term, previousTerm };
+  }
+
+  /** Fast failover: rewrites the record under the lease (new version, new write time). */
+  async heartbeat(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    const lease = this.leases.get(leaseName);
+    if (!lease)
+      throw new LeaseRecordLostError(
+        `lease "${leaseName}" has no record (the store lost it)`,
+        'BlobNotFound',
+        404,
+      );
+    // Like Azure's Set Blob Metadata with a lease id: only on an active lease held with that id.
+    if (lease.leaseId !== leaseId || !this.isHeld(lease))
+      throw new LeaseLostError(
+        `lease "${leaseName}" is not held with this lease id`,
+        'LeaseIdMismatchWithBlobOperation',
+        412,
+      );
+    this.written(lease);
+  }
+
+  /** Fast failover: ends the lease at once if the record is still version `ifMatch` (else false). */
+  async breakStale(leaseName: string, ifMatch: string, signal: AbortSignal): Promise<boolean> {
+    signal.throwIfAborted();
+    const lease = this.leases.get(leaseName);
+    if (!lease || lease.etag !== ifMatch) return false;
+    lease.leaseId = undefined;
+    lease.expiresAt = -Infinity;
+    return true;
   }
 
   async renew(leaseName: string, leaseId: string, signal: AbortSignal): Promise<void> {
@@ -111,7 +143,7 @@ export class MemoryLeaseStore implements LeaseStore, PresenceStore {
     const lease = this.leases.get(leaseName);
     if (lease && lease.leaseId === leaseId) {
       // Naming a successor writes metadata (a new version); a plain release is a lease operation only.
-      if (options.successor !== undefined || lease.successor !== undefined) lease.etag = this.nextEtag();
+      if (options.successor !== undefined || lease.successor !== undefined) this.written(lease);
       lease.successor = options.successor;
       lease.leaseId = undefined;
       lease.expiresAt = -Infinity;
@@ -161,10 +193,21 @@ export class MemoryLeaseStore implements LeaseStore, PresenceStore {
   private lease(leaseName: string): MemoryLease {
     let lease = this.leases.get(leaseName);
     if (!lease) {
-      lease = { expiresAt: -Infinity, durationMs: 0, term: 0, etag: this.nextEtag() };
+      lease = {
+        expiresAt: -Infinity,
+        durationMs: 0,
+        term: 0,
+        etag: this.nextEtag(),
+        writtenAt: this.clock.now(),
+      };
       this.leases.set(leaseName, lease);
     }
     return lease;
+  }
+
+  private written(lease: MemoryLease): void {
+    lease.etag = this.nextEtag();
+    lease.writtenAt = this.clock.now();
   }
 
   private nextEtag(): string {
@@ -184,6 +227,7 @@ export class MemoryLeaseStore implements LeaseStore, PresenceStore {
       recoveredTerm: lease.recoveredTerm,
       ...(lease.successor !== undefined ? { successor: lease.successor } : {}),
       etag: lease.etag,
+      silentForAtLeastMs: Math.max(0, this.clock.now() - lease.writtenAt),
     };
   }
 }
