@@ -352,6 +352,9 @@ export class Candidacy {
             // Taken only if the record is still the one observed: a pause or a slow request between
             // the observation and the acquire cannot make a stale observation win (GUARANTEES.md).
             ...(observation.etag !== undefined ? { ifMatch: observation.etag } : {}),
+            ...(host.lease.options.fastFailover
+              ? { livenessMs: host.lease.options.fastFailover.livenessMs }
+              : {}),
           },
           signal,
         ),

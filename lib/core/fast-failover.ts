@@ -83,18 +83,32 @@ export function heartbeatDeadlineAfter(
 }
 
 /**
- * A held record a follower may break: the store's lower bound of its silence, in server time, exceeds
- * livenessMs + drift. Never judged on a local clock, and never without that bound and a version to
- * condition the break on.
+ * How long a record whose holder declared `holderLivenessMs` must be silent before that holder has
+ * surely stopped believing it leads: its livenessMs plus the drift allowance (judged by what the
+ * HOLDER declared, never by the follower's own setting: replicas may differ during a rolling deploy).
  */
-export function isStaleHolder(observation: LeaseObservation, fast: ResolvedFastFailover): boolean {
+export function staleAfterMs(holderLivenessMs: number): number {
+  return holderLivenessMs + driftAllowanceMs(holderLivenessMs);
+}
+
+/**
+ * A held record a follower may break: its holder declared a livenessMs for this term (so it
+ * heartbeats), and the store's lower bound of its silence, in server time, exceeds that livenessMs +
+ * drift. Never judged on a local clock, never without a version to condition the break on, and never
+ * for a holder that did not declare a livenessMs (fast failover off, or a version without it).
+ */
+export function isStaleHolder(observation: LeaseObservation): boolean {
   const silent = observation.silentForAtLeastMs;
+  const declared = observation.holderLivenessMs;
   return (
     observation.held &&
     observation.etag !== undefined &&
+    typeof declared === 'number' &&
+    Number.isSafeInteger(declared) &&
+    declared >= MIN_LIVENESS_MS &&
     typeof silent === 'number' &&
     Number.isFinite(silent) &&
-    silent > fast.livenessMs + fast.driftMs
+    silent > staleAfterMs(declared)
   );
 }
 
@@ -128,7 +142,7 @@ export async function breakIfStale(
   const store = host.store;
   if (!fast || !store.breakStale) return false;
   const watchedMs = watch.note(observation);
-  if (!isStaleHolder(observation, fast) || watchedMs <= fast.livenessMs + fast.driftMs) return false;
+  if (!isStaleHolder(observation) || watchedMs <= staleAfterMs(observation.holderLivenessMs!)) return false;
   const { leaseName, options } = host.lease;
   return await host.requests.send(
     'break',

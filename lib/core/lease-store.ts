@@ -87,6 +87,12 @@ export interface AcquireRequest {
    * observation made stale by a pause or a slow network is never acted on (docs/GUARANTEES.md).
    */
   ifMatch?: string;
+  /**
+   * Fast failover: this candidate will heartbeat its tenure and believe it leads only until its last
+   * heartbeat + livenessMs − margin. Recorded with the new term ({@link LeaseObservation.holderLivenessMs});
+   * followers break a silent holder only by what the holder declared, never by their own setting.
+   */
+  livenessMs?: number;
 }
 
 export interface LeaseObservation {
@@ -117,6 +123,12 @@ export interface LeaseObservation {
    * Date − Last-Modified − 1 s (both headers are whole seconds). Omitted when unknown.
    */
   silentForAtLeastMs?: number;
+  /**
+   * The {@link AcquireRequest.livenessMs} the current term's holder declared when it acquired, if
+   * any: only a holder that declared it heartbeats, so only such a record may be broken early. A
+   * declaration left from an earlier term never counts (stores tie it to the term that wrote it).
+   */
+  holderLivenessMs?: number;
 }
 
 export type AcquireResult =

@@ -68,5 +68,8 @@ export function trustedObservation(observation: LeaseObservation): LeaseObservat
     ...(typeof observation.silentForAtLeastMs === 'number' && observation.silentForAtLeastMs >= 0
       ? { silentForAtLeastMs: observation.silentForAtLeastMs }
       : {}),
+    ...(Number.isSafeInteger(observation.holderLivenessMs) && observation.holderLivenessMs! > 0
+      ? { holderLivenessMs: observation.holderLivenessMs }
+      : {}),
   };
 }

@@ -28,6 +28,8 @@ export interface LeaseRecord {
   etag: string;
   /** Store-clock ms of the last metadata write (Last-Modified, before its rounding to the second). */
   writtenAt?: number;
+  /** Fast failover's livenessMs the current term's holder declared (metadata `livenessms`, tied to the term). */
+  livenessMs?: number;
 }
 
 /** The ETag an observation of a missing blob reports: acquire with it only while the blob is still missing. */
@@ -76,6 +78,7 @@ export class AzureModel {
       ...(record.successor !== undefined ? { successor: record.successor } : {}),
       etag: record.etag,
       ...(record.writtenAt !== undefined ? { silentForAtLeastMs: this.silenceBound(record.writtenAt) } : {}),
+      ...(record.livenessMs !== undefined ? { holderLivenessMs: record.livenessMs } : {}),
     };
   }
 
@@ -149,6 +152,7 @@ export class AzureModel {
     record.term = Math.max(record.term, request.minimumTerm ?? 0) + 1;
     record.holder = request.identity;
     record.recoveredTerm = request.recoveredTerm;
+    record.livenessMs = request.livenessMs;
     record.successor = undefined;
     this.wrote(record);
     this.onEffect?.({

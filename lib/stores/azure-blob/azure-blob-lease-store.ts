@@ -51,6 +51,8 @@ export const METADATA = {
   acquiredAt: 'acquiredat',
   recoveredTerm: 'recoveredterm',
   successor: 'successor',
+  /** `<term>:<ms>`: fast failover's livenessMs declared by the holder of that term (only it counts). */
+  livenessMs: 'livenessms',
 } as const;
 
 /** Metadata keys of a presence record. */
@@ -387,6 +389,10 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
         [METADATA.acquiredAt]: new Date().toISOString(),
         ...(request.recoveredTerm !== undefined
           ? { [METADATA.recoveredTerm]: String(request.recoveredTerm) }
+          : {}),
+        // Tied to the term: a holder that does not declare one (another version) keeps our key untouched.
+        ...(request.livenessMs !== undefined
+          ? { [METADATA.livenessMs]: `${term}:${request.livenessMs}` }
           : {}),
       };
       await blob.setMetadata(record, { abortSignal: signal, conditions: { leaseId: request.leaseId } });
@@ -839,13 +845,22 @@ export function readMetadata(metadata: Record<string, string> | undefined): Omit
   const rawRecovered = metadata?.[METADATA.recoveredTerm];
   const recoveredTerm = rawRecovered === undefined ? undefined : parseTerm(rawRecovered) || undefined;
   const successor = parseHolder(metadata?.[METADATA.successor]);
+  const holderLivenessMs = declaredLivenessMs(metadata?.[METADATA.livenessMs], term);
   return {
     term,
     holder,
     acquiredAt: Number.isFinite(acquiredAt) ? acquiredAt : undefined,
     ...(recoveredTerm !== undefined ? { recoveredTerm } : {}),
     ...(successor !== undefined ? { successor } : {}),
+    ...(holderLivenessMs !== undefined ? { holderLivenessMs } : {}),
   };
+}
+
+/** The livenessMs a `<term>:<ms>` value declares for `term`; undefined when written under another term. */
+function declaredLivenessMs(raw: string | undefined, term: number): number | undefined {
+  const match = /^(\d{1,16}):(\d{1,9})$/.exec(raw ?? '');
+  if (!match || term === 0 || parseTerm(match[1]) !== term) return undefined;
+  return Number(match[2]);
 }
 
 /** A presence record from its metadata and server times; undefined when it is not one of ours. */

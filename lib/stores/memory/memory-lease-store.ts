@@ -24,6 +24,8 @@ interface MemoryLease {
   etag: string;
   /** Store-clock ms of the last record write (a blob's Last-Modified, exact here). */
   writtenAt: number;
+  /** Fast failover's livenessMs declared by the current term's holder (AcquireRequest.livenessMs). */
+  livenessMs?: number;
 }
 
 /** The version a missing record reports: an acquire with it succeeds only while the record is missing. */
@@ -78,6 +80,7 @@ export class MemoryLeaseStore implements LeaseStore, PresenceStore {
     lease.holder = request.identity;
     lease.acquiredAt = this.clock.wallNow();
     lease.recoveredTerm = request.recoveredTerm;
+    lease.livenessMs = request.livenessMs;
     lease.successor = undefined;
     this.written(lease);
     return { acquired: true, term: lease.term, previousTerm };
@@ -228,6 +231,7 @@ export class MemoryLeaseStore implements LeaseStore, PresenceStore {
       ...(lease.successor !== undefined ? { successor: lease.successor } : {}),
       etag: lease.etag,
       silentForAtLeastMs: Math.max(0, this.clock.now() - lease.writtenAt),
+      ...(lease.livenessMs !== undefined ? { holderLivenessMs: lease.livenessMs } : {}),
     };
   }
 }
