@@ -303,6 +303,14 @@ export function configArbitrary(profile: Profile): fc.Arbitrary<SimConfig> {
       fastLivenessMs: fc
         .integer({ min: 0, max: 5 })
         .map((n) => (n === 0 ? 3000 : n === 1 ? 5000 : undefined)),
+      // Mixed replicas (a rolling deploy): most run the world's livenessMs, some the mode off or slower.
+      fastVariants: fc.array(
+        fc.constantFrom<'same' | 'off' | 'slower'>('same', 'same', 'same', 'off', 'slower'),
+        {
+          minLength: 5,
+          maxLength: 5,
+        },
+      ),
     })
     .map((c) => {
       const presence = c.presence || c.priorities !== undefined || c.failbackAfterMs !== undefined;
@@ -354,7 +362,7 @@ export async function runScenario(
 export function describeScenario(scenario: Scenario): string {
   const c = scenario.config;
   const lines = [
-    `config: ${c.replicas} replicas, D ${c.leaseDurationSeconds} s${c.fastLivenessMs ? `, fast failover ${c.fastLivenessMs} ms` : ''}, retry ${c.retryIntervalMs} ms ±${c.retryJitter * 100} %, presence ${c.presence ? `${c.presenceIntervalMs} ms` : 'off'}` +
+    `config: ${c.replicas} replicas, D ${c.leaseDurationSeconds} s${c.fastLivenessMs ? `, fast failover ${c.fastLivenessMs} ms${c.fastVariants ? ` (per replica: ${c.fastVariants.slice(0, c.replicas).join('/')})` : ''}` : ''}, retry ${c.retryIntervalMs} ms ±${c.retryJitter * 100} %, presence ${c.presence ? `${c.presenceIntervalMs} ms` : 'off'}` +
       `${c.priorities ? `, priorities ${c.priorities.slice(0, c.replicas).join('/')}` : ''}` +
       `${c.failbackAfterMs !== undefined ? `, failback after ${c.failbackAfterMs} ms` : ''}` +
       `${c.delegated ? ', e1 renews on the renewal thread (+ side lease)' : ''}` +

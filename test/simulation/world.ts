@@ -45,6 +45,11 @@ export interface SimConfig {
   unversioned?: boolean;
   /** Fast failover's livenessMs (issue 21); undefined: off. */
   fastLivenessMs?: number;
+  /**
+   * Per replica, with fast failover: the same livenessMs, the mode off (a replica not yet rolled out,
+   * or of an older version) or a livenessMs 2 s longer. A follower must judge by the holder's own.
+   */
+  fastVariants?: Array<'same' | 'off' | 'slower'>;
   /** Followers observe through listings, which may be served stale by up to one poll (issue 23). */
   listing?: boolean;
 }
@@ -413,7 +418,7 @@ export class World implements Network {
       presence: cfg.presence ? { intervalMs: cfg.presenceIntervalMs } : (false as const),
       ...(cfg.priorities ? { priority: cfg.priorities[r] ?? 0 } : {}),
       ...(cfg.failbackAfterMs !== undefined ? { failback: { afterStableMs: cfg.failbackAfterMs } } : {}),
-      ...(cfg.fastLivenessMs !== undefined ? { fastFailover: { livenessMs: cfg.fastLivenessMs } } : {}),
+      ...fastFailoverOf(cfg, r),
     };
     const inst = {} as Instance;
     const jitter = prng(this.seed ^ Math.imul(r + 1, 0x9e3779b1) ^ gen);
@@ -1117,4 +1122,12 @@ function describeReason(signal: AbortSignal): string {
 
 function fmt(ms: number): string {
   return `${(ms / 1000).toFixed(3)}s`;
+}
+
+/** Replica r's fastFailover option in a world that runs the mode (see SimConfig.fastVariants). */
+function fastFailoverOf(cfg: SimConfig, r: number): { fastFailover?: { livenessMs: number } } {
+  if (cfg.fastLivenessMs === undefined) return {};
+  const variant = cfg.fastVariants?.[r] ?? 'same';
+  if (variant === 'off') return {};
+  return { fastFailover: { livenessMs: cfg.fastLivenessMs + (variant === 'slower' ? 2000 : 0) } };
 }

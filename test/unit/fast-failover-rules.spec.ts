@@ -4,6 +4,7 @@ import { resolveElectionOptions, type ElectionOptions } from '../../lib/core/ele
 import { LeaderElector } from '../../lib/core/leader-elector.js';
 import type { LeaseObservation, LeaseStore } from '../../lib/core/lease-store.js';
 import type { RenewalDelegate } from '../../lib/core/renewal-delegate.js';
+import { readMetadata } from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
 import { MemoryLeaseStore } from '../../lib/stores/memory/memory-lease-store.js';
 import { leadersAmong, setup, stopAllElectors, type Candidate } from '../support/elector-harness.js';
 import type { FaultyStore } from '../support/faulty-store.js';
@@ -274,5 +275,54 @@ describe('rule: fastFailover options are validated at boot', () => {
     expect(() => new LeaderElector(memory, options, { renewalDelegate: delegate })).toThrow(
       /"fastFailover" cannot be combined with "renewalThread"/,
     );
+  });
+});
+
+describe('rule: a holder is judged by the livenessMs it declared for its term, never by the follower’s', () => {
+  it('a holder with fast failover off (it never heartbeats) is never broken by a fast follower', async () => {
+    const { candidate, clock } = setup({ retryIntervalMs: 1000 });
+    const a = candidate('a'); // e.g. an older version, or the option not yet rolled out to it
+    const b = candidate('b', FAST);
+    await a.elector.start();
+    await b.elector.start();
+    await neverTwoLeaders(clock, 20_000, a, b);
+    expect(b.store.callsOf('break')).toEqual([]);
+    expect(a.elector.isLeader()).toBe(true);
+  });
+
+  it('a holder that declared 5000 ms is not broken by a 3000 ms follower before 5000 ms + drift of silence', async () => {
+    const { candidate, clock } = setup(FAST);
+    const a = candidate('a', { fastFailover: { livenessMs: 5000 } });
+    const b = candidate('b');
+    await a.elector.start();
+    await b.elector.start();
+    await clock.advance(500);
+    const lastWrite = a.store.callsOf('heartbeat').at(-1)?.at ?? 0;
+    cutOff(a.store); // a believes until lastWrite + 5000 − 1000
+    await neverTwoLeaders(clock, lastWrite + 5100 + 1000 + 50, a, b);
+    const breaks = b.store.callsOf('break').map((call) => call.at);
+    expect(breaks).toHaveLength(1);
+    expect(breaks[0]).toBeGreaterThan(lastWrite + 5000 + 50);
+    expect(b.elector.isLeader()).toBe(true);
+  });
+
+  it('the memory store clears the declaration when a holder acquires without one', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryLeaseStore(clock);
+    const signal = new AbortController().signal;
+    const take = { leaseName: 'jobs', identity: 'a', durationSeconds: 15 };
+    await store.acquire({ ...take, leaseId: 'one', livenessMs: 3000 }, signal);
+    expect((await store.observe('jobs', signal)).holderLivenessMs).toBe(3000);
+    await store.release('jobs', 'one', signal);
+    await store.acquire({ ...take, leaseId: 'two' }, signal);
+    expect((await store.observe('jobs', signal)).holderLivenessMs).toBeUndefined();
+  });
+
+  it('Azure: a declaration written under an earlier term does not count (a holder that keeps unknown keys)', () => {
+    const record = { leader: 'a', term: '7', acquiredat: new Date(0).toISOString() };
+    expect(readMetadata({ ...record, livenessms: '7:3000' }).holderLivenessMs).toBe(3000);
+    expect(readMetadata({ ...record, livenessms: '6:3000' }).holderLivenessMs).toBeUndefined();
+    expect(readMetadata({ ...record, livenessms: '3000' }).holderLivenessMs).toBeUndefined();
+    expect(readMetadata({ ...record, livenessms: '7:abc' }).holderLivenessMs).toBeUndefined();
   });
 });
