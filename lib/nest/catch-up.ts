@@ -132,9 +132,10 @@ export class CatchUpJobs {
         this.failed(leaseName, error);
         continue;
       }
+      // Judged at the tenure's start: a slow ledger read does not push a due tick past its deadline.
       const due = catchUpDue({
         latestTick,
-        now: this.now(),
+        now,
         deadlineMs: job.deadlineMs,
         recorded,
         latestSkipped: this.latestSkipped.get(job.metadata),
