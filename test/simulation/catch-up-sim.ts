@@ -176,7 +176,7 @@ export async function runCatchUpScenario(
         .catch(() => undefined);
       return;
     }
-    let claimed = false;
+    let claimed: boolean;
     try {
       claimed = (await ledger.claim({ leaseName: LEASE, job: JOB, tickAt: tick, term: tenure.term }, signal))
         .claimed;
