@@ -145,14 +145,18 @@ export class CatchUpJobs {
         `Catching up ${job.metadata.handlerName}: its tick ${new Date(latestTick).toISOString()} fell in a ` +
           `leadership gap of lease "${leaseName}" (catchUp.deadlineMs ${job.deadlineMs})`,
       );
-      try {
-        await job.runTick(latestTick);
-      } catch (error) {
+      // Not awaited: one job's long run does not hold back the next job's catch-up.
+      const failed = (error: unknown): void => {
         const failure = describeFailure(error);
         this.logger.error(
           `Catch-up run of ${job.metadata.handlerName} failed: ${failure.message}`,
           failure.stack,
         );
+      };
+      try {
+        Promise.resolve(job.runTick(latestTick)).catch(failed);
+      } catch (error) {
+        failed(error);
       }
     }
   }

@@ -310,6 +310,46 @@ describe('catchUp: a new leader runs the missed tick', () => {
     expect(job.runs).toEqual([]);
   });
 
+  it('a catch-up run that throws is logged (never thrown into the election), and does not hold back other jobs', async () => {
+    @Injectable()
+    class TwoJobs {
+      readonly ran: string[] = [];
+      @Cron('0 * * * * *')
+      @LeaderOnly({ catchUp: { deadlineMs: 30_000 } })
+      async failing(): Promise<void> {
+        this.ran.push('failing');
+        throw new Error('report failed (test)');
+      }
+      @Cron('0 * * * * *')
+      @LeaderOnly({ catchUp: { deadlineMs: 30_000 } })
+      async slow(): Promise<void> {
+        this.ran.push('slow');
+        await new Promise(() => undefined); // never ends
+      }
+      @Cron('0 * * * * *')
+      @LeaderOnly({ catchUp: { deadlineMs: 30_000 } })
+      after(): void {
+        this.ran.push('after');
+      }
+    }
+    const moduleRef = await Test.createTestingModule({
+      imports: [LeaderElectionTestingModule.forRoot({ role: 'follower', logger, shutdownTimeoutMs: 100 })],
+      providers: [TwoJobs],
+    }).compile();
+    app = moduleRef.createNestApplication();
+    await app.init();
+    const jobs = app.get(TwoJobs);
+    at(T0 + 5);
+    await jobs.failing();
+    await jobs.slow();
+    jobs.after();
+    at(T0 + 10_000);
+    app.get(LeaderElectionTesting).becomeLeader();
+    await settle();
+    expect(jobs.ran.sort()).toEqual(['after', 'failing', 'slow']);
+    expect(logger.text()).toMatch(/error: Catch-up run of TwoJobs\.failing failed: report failed \(test\)/);
+  });
+
   it('a tenure that ends before the catch-up starts runs nothing', async () => {
     const { job, testing } = await boot('follower');
     at(T0 + 5);
