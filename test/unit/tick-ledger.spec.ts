@@ -1,6 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import { catchUpDue, decideClaim, parseLedgerDocument, TickLedgerError } from '../../lib/core/tick-ledger.js';
 import { MemoryTickLedger } from '../../lib/stores/memory/memory-tick-ledger.js';
+import {
+  AzureBlobTickLedger,
+  tickLedgerBlobName,
+} from '../../lib/stores/azure-blob/azure-blob-tick-ledger.js';
+import type { ContainerClient } from '@azure/storage-blob';
 import { cronTicksOf } from '../../lib/nest/utils/cron-ticks.js';
 
 // The tick ledger's rules (lib/core/tick-ledger.ts) and the tick instants catch-up keys ticks by.
@@ -93,5 +98,65 @@ describe('cron tick instants', () => {
 
   it('a schedule cron cannot read is refused, naming the method', () => {
     expect(() => cronTicksOf({ cronTime: 'not a cron' }, 'Jobs.nightly')).toThrow(/catchUp on Jobs\.nightly/);
+  });
+});
+
+describe('AzureBlobTickLedger (fake container)', () => {
+  const signal = new AbortController().signal;
+  const failingContainer = (error: object): ContainerClient =>
+    ({
+      getBlockBlobClient: () => ({
+        download: () => Promise.reject(Object.assign(new Error('boom'), error)),
+        upload: () => Promise.reject(Object.assign(new Error('boom'), error)),
+      }),
+    }) as unknown as ContainerClient;
+
+  it('a failure names status and code only: a service message or URL with a SAS never reaches the error', async () => {
+    const secret = 'sig=SUPERSECRETSIGNATURE';
+    const container = failingContainer({
+      statusCode: 403,
+      code: 'AuthorizationFailure',
+      message: `https://acct.blob.core.windows.net/c/~ticks/leader?${secret}`,
+      request: { url: `https://acct.blob.core.windows.net/c/~ticks/leader?${secret}` },
+    });
+    const error = await new AzureBlobTickLedger(container)
+      .lastTick('leader', 'A.b', signal)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TickLedgerError);
+    expect(String((error as Error).message)).toMatch(
+      /read of lease "leader" failed: HTTP 403 AuthorizationFailure/,
+    );
+    expect(String((error as Error).message)).not.toMatch(/SUPERSECRET/);
+  });
+
+  it('a missing container is an error, not an empty ledger', async () => {
+    const container = failingContainer({ statusCode: 404, code: 'ContainerNotFound' });
+    await expect(new AzureBlobTickLedger(container).lastTick('leader', 'A.b', signal)).rejects.toThrow(
+      /HTTP 404 ContainerNotFound/,
+    );
+  });
+
+  it('gives up (throws, so the tick does not run) after 5 conflicting writes in a row', async () => {
+    let writes = 0;
+    const container = {
+      getBlockBlobClient: () => ({
+        download: () =>
+          Promise.reject(Object.assign(new Error('missing'), { statusCode: 404, code: 'BlobNotFound' })),
+        upload: () => {
+          writes++;
+          return Promise.reject(
+            Object.assign(new Error('exists'), { statusCode: 409, code: 'BlobAlreadyExists' }),
+          );
+        },
+      }),
+    } as unknown as ContainerClient;
+    await expect(
+      new AzureBlobTickLedger(container).claim({ leaseName: 'l', job: 'A.b', tickAt: 1, term: 1 }, signal),
+    ).rejects.toThrow(/5 conflicting writes in a row/);
+    expect(writes).toBe(5);
+  });
+
+  it('ledger blobs live under ~ticks/, where lease listings stop', () => {
+    expect(tickLedgerBlobName('jobs/nightly')).toBe('~ticks/jobs~nightly');
   });
 });
