@@ -6,6 +6,7 @@ import {
   tickLedgerBlobName,
 } from '../../lib/stores/azure-blob/azure-blob-tick-ledger.js';
 import type { ContainerClient } from '@azure/storage-blob';
+import { listLeases } from '../../lib/cli/leases.js';
 import { cronTicksOf } from '../../lib/nest/utils/cron-ticks.js';
 
 // The tick ledger's rules (lib/core/tick-ledger.ts) and the tick instants catch-up keys ticks by.
@@ -158,5 +159,24 @@ describe('AzureBlobTickLedger (fake container)', () => {
 
   it('ledger blobs live under ~ticks/, where lease listings stop', () => {
     expect(tickLedgerBlobName('jobs/nightly')).toBe('~ticks/jobs~nightly');
+  });
+});
+
+describe('CLI lease list', () => {
+  it('does not show a tick ledger blob as a lease', async () => {
+    const item = (name: string): object => ({ name, properties: { leaseState: 'available' }, metadata: {} });
+    const container = {
+      listBlobsFlat: () => ({
+        byPage: async function* () {
+          yield { date: new Date(), segment: { blobItems: [item('leader'), item('~ticks/leader')] } };
+        },
+      }),
+    } as unknown as ContainerClient;
+    const rows = await listLeases({
+      container,
+      where: 'test',
+      requestSignal: () => new AbortController().signal,
+    });
+    expect(rows.map((row) => row.lease)).toEqual(['leader']);
   });
 });
