@@ -65,6 +65,15 @@ export {
   type TokenCredential,
 } from './stores/azure-blob/azure-blob-lease-store.js';
 export { MemoryLeaseStore } from './stores/memory/memory-lease-store.js';
+export { MemoryTickLedger } from './stores/memory/memory-tick-ledger.js';
+export { AzureBlobTickLedger } from './stores/azure-blob/azure-blob-tick-ledger.js';
+export {
+  TickLedgerError,
+  type ClaimResult,
+  type TickClaim,
+  type TickLedger,
+  type TickRecord,
+} from './core/tick-ledger.js';
 export type { DelegatedLease, DelegatedRenewal, RenewalDelegate } from './core/renewal-delegate.js';
 export {
   RenewalThread,

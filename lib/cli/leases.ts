@@ -61,6 +61,7 @@ export async function listLeases(connection: Connection): Promise<LeaseRow[]> {
           members.set(lease, (members.get(lease) ?? 0) + (age <= MEMBER_FRESH_MS ? 1 : 0));
           continue;
         }
+        if (item.name.startsWith('~')) continue; // other records (e.g. ~ticks/ ledgers): no lease has '~'
         rows.push(rowFromItem(item));
       }
     }

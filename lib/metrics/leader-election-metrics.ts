@@ -22,7 +22,8 @@ export interface ElectionMetricsOptions {
 }
 
 /** Why a @LeaderOnly call was skipped. */
-export type GatedSkipReason = 'not_leader' | 'overlap' | 'shutdown';
+export type GatedSkipReason =
+  'not_leader' | 'overlap' | 'shutdown' | 'tick_already_run' | 'ledger_unavailable';
 
 /** Outcome of an acquire call, as the `outcome` attribute of leader_election.acquire.attempts. */
 export type AcquireOutcome = 'acquired' | 'held_by_other' | 'error';
@@ -30,6 +31,7 @@ export type AcquireOutcome = 'acquired' | 'held_by_other' | 'error';
 const END_REASONS: readonly LeadershipEndReason[] = ['lost', 'deadline', 'step-down', 'stopped'];
 const ERROR_KINDS: readonly LeaseStoreErrorKind[] = ['transient', 'permanent', 'lost'];
 const ACQUIRE_OUTCOMES: readonly AcquireOutcome[] = ['acquired', 'held_by_other', 'error'];
+/** Pre-registered at 0; the catchUp reasons (tick_already_run, ledger_unavailable) appear when seen. */
 const SKIP_REASONS: readonly GatedSkipReason[] = ['not_leader', 'overlap', 'shutdown'];
 
 interface Instrumented {

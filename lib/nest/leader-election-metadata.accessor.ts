@@ -1,6 +1,7 @@
 import type { LeaderElectionHooksMetadata } from './interfaces/leader-work.interface.js';
 import type { LeaderOnlyMetadata } from './interfaces/leader-only-options.interface.js';
 import type { LeaderTaskMetadata } from './interfaces/leader-work.interface.js';
+import type { ReturnShape } from './utils/return-shape.js';
 import {
   LEADER_ELECTION_CLASS_METADATA,
   LEADER_ONLY_METADATA,
@@ -25,6 +26,27 @@ export function recordGatedMethod(
   let methods = gatedMethods.get(prototype);
   if (!methods) gatedMethods.set(prototype, (methods = new Map()));
   methods.set(key, metadata);
+}
+
+/** The method @LeaderOnly({ catchUp }) wrapped, and its return shape: what a catch-up run calls. */
+export interface CatchUpCall {
+  original: (...args: unknown[]) => unknown;
+  shape: ReturnShape;
+}
+
+const catchUpCalls = new WeakMap<LeaderOnlyMetadata, CatchUpCall>();
+
+/** Called by @LeaderOnly for a method with catchUp. */
+export function recordCatchUpCall(
+  metadata: LeaderOnlyMetadata,
+  original: (...args: unknown[]) => unknown,
+  shape: ReturnShape,
+): void {
+  catchUpCalls.set(metadata, { original, shape });
+}
+
+export function catchUpCallOf(metadata: LeaderOnlyMetadata): CatchUpCall | undefined {
+  return catchUpCalls.get(metadata);
 }
 
 const leaderTaskMethods = new WeakMap<object, Map<string | symbol, LeaderTaskMetadata>>();

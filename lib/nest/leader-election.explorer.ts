@@ -1,6 +1,7 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, ModulesContainer } from '@nestjs/core';
 import {
+  catchUpCallOf,
   gatedMethodsOf,
   getLeaderElectionHooks,
   leaderTasksOf,
@@ -28,6 +29,13 @@ import { isAsyncGenerator } from './utils/return-shape.js';
 import { discoveredClasses, type DiscoveredWrapper } from './utils/discovered-classes.js';
 import { loadTransportErrors } from './utils/not-leader-error.js';
 import { LeaderElectionSetupError } from '../core/errors.js';
+import type { LeaderOnlyMetadata } from './interfaces/leader-only-options.interface.js';
+import {
+  SCHEDULE_CRON_OPTIONS,
+  SCHEDULE_INTERVAL_OPTIONS,
+  SCHEDULE_TIMEOUT_OPTIONS,
+} from './locks/lock-decorators.metadata.js';
+import { cronTicksOf, type CronSpec } from './utils/cron-ticks.js';
 
 /** Nest's InstanceWrapper with its host module (structural: no deep imports). */
 interface ExploredWrapper extends DiscoveredWrapper {
@@ -85,6 +93,7 @@ export class LeaderElectionExplorer implements OnModuleInit {
         recordHandlerKind(metadata, kind);
         kinds.add(kind);
         const leaseName = metadata.leaseName ?? this.registry.options.defaultLeaseName;
+        if (metadata.catchUp) this.registerCatchUp(wrapper, method, metadata, leaseName);
         handlerCounts.set(leaseName, (handlerCounts.get(leaseName) ?? 0) + 1);
       }
       if (gated > 0) this.linkToGate(wrapper);
@@ -134,6 +143,64 @@ export class LeaderElectionExplorer implements OnModuleInit {
       });
     }
     if (hooks) this.work.addHooks(instance, hooks.leaseName, className);
+  }
+
+  /**
+   * @LeaderOnly({ catchUp }) is for @Cron methods of singleton providers: only a cron schedule has
+   * ticks with an identity every replica agrees on (its scheduled instants), and schedule registers
+   * jobs of static providers only. Anything else is refused here, naming the method.
+   */
+  private registerCatchUp(
+    wrapper: DiscoveredWrapper,
+    method: unknown,
+    metadata: LeaderOnlyMetadata,
+    leaseName: string,
+  ): void {
+    const name = metadata.handlerName;
+    const cron = (method ? Reflect.getMetadata(SCHEDULE_CRON_OPTIONS, method as object) : undefined) as
+      CronSpec | undefined;
+    if (!cron) {
+      const what =
+        method && Reflect.getMetadata(SCHEDULE_INTERVAL_OPTIONS, method as object)
+          ? 'an @Interval method (an interval has no scheduled instants to catch up; it keeps ' +
+            'ticking on the new leader)'
+          : method && Reflect.getMetadata(SCHEDULE_TIMEOUT_OPTIONS, method as object)
+            ? 'a @Timeout method (use runMissedTimeout, on by default, to run a missed @Timeout once)'
+            : 'not a @Cron method';
+      throw new LeaderElectionSetupError(
+        `@LeaderOnly catchUp on ${name}: catchUp is allowed on @Cron methods only, and ${name} is ${what}; ` +
+          'remove catchUp',
+      );
+    }
+    const call = catchUpCallOf(metadata);
+    const instance = wrapper.instance as object | undefined;
+    if (
+      !call ||
+      !wrapper.isDependencyTreeStatic() ||
+      wrapper.isTransient ||
+      !instance ||
+      typeof instance !== 'object'
+    )
+      throw new LeaderElectionSetupError(
+        `@LeaderOnly catchUp on ${name}: catchUp needs a singleton provider (@nestjs/schedule runs @Cron ` +
+          'jobs of static providers only); remove catchUp or make the provider a default-scoped singleton',
+      );
+    const ticks = cronTicksOf(cron, name);
+    const gate = this.gate;
+    gate.registerCatchUp({
+      metadata,
+      leaseName,
+      deadlineMs: metadata.catchUp!.deadlineMs,
+      ticks,
+      runTick: (tickAt) =>
+        gate.runGated(
+          metadata,
+          instance,
+          () => call.original.apply(instance),
+          { kind: 'background', shape: call.shape },
+          tickAt,
+        ),
+    });
   }
 
   private refuseSecondRegistration(providers: ExploredWrapper[]): void {

@@ -15,6 +15,7 @@ import {
   skippedWhileFollowing,
 } from './leader-election.messages.js';
 import type { ResolvedLeaderElectionOptions } from './leader-election-options.resolver.js';
+import { CatchUpJobs, type CatchUpJob } from './catch-up.js';
 import { LeaderElectionRegistry } from './leader-election.registry.js';
 import { leadershipStorage, type LeadershipContext } from './leadership-context.js';
 import { LeaderWorkTracker } from './leader-work.tracker.js';
@@ -43,6 +44,7 @@ export class LeaderGateRunner implements LeaderGate {
   private readonly missedTimeouts = new Map<string, MissedTimeout[]>();
   private readonly gatedRunsSubject = new Subject<GatedRunEvent>();
   private readonly logger: ElectionLogger;
+  private readonly catchUp: CatchUpJobs;
 
   constructor(
     @Inject(RESOLVED_LEADER_ELECTION_OPTIONS) options: ResolvedLeaderElectionOptions,
@@ -50,6 +52,11 @@ export class LeaderGateRunner implements LeaderGate {
     private readonly work: LeaderWorkTracker,
   ) {
     this.logger = electionLogger(options);
+    this.catchUp = new CatchUpJobs(
+      options.store,
+      this.logger,
+      (leaseName) => registry.electorFor(leaseName).options.requestTimeoutMs,
+    );
     // Elections created before this provider (electorFor() in another constructor), then the rest.
     for (const name of registry.leaseNames) this.watchTransitions(registry.electorFor(name));
     work.addSubscription(registry.electorCreated$.subscribe((elector) => this.watchTransitions(elector)));
@@ -72,6 +79,11 @@ export class LeaderGateRunner implements LeaderGate {
   registerHandlers(counts: ReadonlyMap<string, number>): void {
     for (const [name, count] of counts)
       this.handlerCounts.set(name, (this.handlerCounts.get(name) ?? 0) + count);
+  }
+
+  /** A @Cron method with @LeaderOnly({ catchUp }), from the explorer (refused on a store without ledger). */
+  registerCatchUp(job: CatchUpJob): void {
+    this.catchUp.register(job);
   }
 
   /**
@@ -115,7 +127,14 @@ export class LeaderGateRunner implements LeaderGate {
    * run of the same method on the same instance is still going (unless allowOverlap), and during
    * shutdown; a nested call from inside the method's own run is re-entry, not overlap.
    */
-  runGated(metadata: LeaderOnlyMetadata, instance: object, call: () => unknown, info: GatedCall): unknown {
+  runGated(
+    metadata: LeaderOnlyMetadata,
+    instance: object,
+    call: () => unknown,
+    info: GatedCall,
+    /** A catch-up run's tick (else a catchUp job's tick is the latest scheduled instant up to now). */
+    tickAt?: number,
+  ): unknown {
     const elector = this.registry.electorFor(metadata.leaseName); // a @LeaderOnly lease is declared by code
     const request = isRequestKind(info.kind);
     if (this.registry.isShuttingDown) return this.skip(elector, info, 'shutdown');
@@ -123,6 +142,7 @@ export class LeaderGateRunner implements LeaderGate {
     if (!leadership) {
       if (info.kind === 'timeout' && metadata.runMissedTimeout)
         this.rememberMissedTimeout(elector, metadata, instance, call, info);
+      if (this.catchUp.isCatchUpJob(metadata)) this.catchUp.noteSkipped(metadata);
       return this.skip(elector, info);
     }
     const frame: RunFrame = {
@@ -137,6 +157,8 @@ export class LeaderGateRunner implements LeaderGate {
         : this.takeSlot(instance, metadata.handlerName);
     if (slot === null) return this.skipOverlap(elector, metadata, info);
     const context = contextOf(leadership, frame);
+    if (!request && this.catchUp.isCatchUpJob(metadata))
+      return this.runRecordedTick(elector, metadata, slot, frame, context, call, info, tickAt);
     const finish = this.startRun(elector.leaseName, slot, frame);
     let result: unknown;
     try {
@@ -157,6 +179,47 @@ export class LeaderGateRunner implements LeaderGate {
     if (isPromiseLike(result)) return Promise.resolve(result).finally(finish);
     finish();
     return result;
+  }
+
+  /**
+   * A catchUp job's tick: recorded in the tick ledger under this tenure's term BEFORE the call starts,
+   * and not run when the record says it started already (here or on an earlier leader) or cannot be
+   * written (at most once: an unrecorded run could run again on the next leader). The ledger write
+   * is tracked as the tenure's work, so a release waits for it like for the run.
+   */
+  private async runRecordedTick(
+    elector: LeaderElector,
+    metadata: LeaderOnlyMetadata,
+    slot: OverlapSlot | undefined,
+    frame: RunFrame,
+    context: LeadershipContext,
+    call: () => unknown,
+    info: GatedCall,
+    tickAt: number | undefined,
+  ): Promise<unknown> {
+    const finish = this.startRun(elector.leaseName, slot, frame, false);
+    try {
+      const tick = tickAt ?? this.catchUp.tickNow(metadata);
+      const outcome =
+        tick === undefined
+          ? 'ledger_unavailable'
+          : await this.catchUp.claim(elector.leaseName, metadata, tick, context.term, context.signal);
+      if (outcome !== 'claimed')
+        return this.skip(
+          elector,
+          info,
+          outcome === 'already_run' ? 'tick_already_run' : 'ledger_unavailable',
+        );
+      // Recorded, yet the tenure may have ended during the write: the tick is then not run (at most once).
+      if (this.registry.isShuttingDown || !context.isActive())
+        return this.skip(elector, info, this.registry.isShuttingDown ? 'shutdown' : 'not_leader');
+      this.announceRun(elector.leaseName);
+      const result = leadershipStorage.run(context, call);
+      learnShape(info.shape, result);
+      return isPromiseLike(result) ? await result : result;
+    } finally {
+      finish();
+    }
   }
 
   /**
@@ -282,9 +345,14 @@ export class LeaderGateRunner implements LeaderGate {
   }
 
   /** A run begins: tracked for the drain, its frame open (re-entry) until the returned finish is called. */
-  private startRun(leaseName: string, slot: OverlapSlot | undefined, frame: RunFrame): () => void {
+  private startRun(
+    leaseName: string,
+    slot: OverlapSlot | undefined,
+    frame: RunFrame,
+    announce = true,
+  ): () => void {
     const done = this.work.trackRun(leaseName);
-    if (this.gatedRunsSubject.observed) this.gatedRunsSubject.next({ leaseName, outcome: 'run' });
+    if (announce) this.announceRun(leaseName);
     frame.openRuns++;
     let finished = false;
     return () => {
@@ -294,6 +362,10 @@ export class LeaderGateRunner implements LeaderGate {
       slot?.running.delete(slot.handlerName);
       done();
     };
+  }
+
+  private announceRun(leaseName: string): void {
+    if (this.gatedRunsSubject.observed) this.gatedRunsSubject.next({ leaseName, outcome: 'run' });
   }
 
   /**
@@ -356,6 +428,12 @@ export class LeaderGateRunner implements LeaderGate {
         if (skipped > 0) this.logger.log(skippedWhileFollowing(name, skipped));
         this.skipsSinceChange.set(name, 0);
         this.runMissedTimeouts(name);
+        const leadership = elector.leadership;
+        // After the emission: user code must not run inside the election loop.
+        if (leadership)
+          void Promise.resolve()
+            .then(() => this.catchUp.runMissedTicks(name, leadership.signal))
+            .catch((error: unknown) => this.logger.error(describeFailure(error).message));
       }
       last = { role: state.role, leader: state.leader };
     });

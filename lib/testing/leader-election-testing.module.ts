@@ -22,6 +22,7 @@ import {
 } from '../nest/leader-election-options.resolver.js';
 import { LEADER_ELECTION_EXPORTS, LEADER_ELECTION_PROVIDERS } from '../nest/leader-election.providers.js';
 import { MemoryLeaseStore } from '../stores/memory/memory-lease-store.js';
+import { memoryTickLedgerOf, type MemoryTickLedger } from '../stores/memory/memory-tick-ledger.js';
 import { ManualLeaderElector } from './manual-leader-elector.js';
 import { UnknownLeaseError } from '../core/errors.js';
 import { LOCK_DECISIONS } from '../nest/locks/lock.constants.js';
@@ -108,6 +109,8 @@ export function validateTestingOptions(options: unknown): LeaderElectionTestingO
 @Injectable()
 export class LeaderElectionTesting {
   private readonly electors = new Map<string, ManualLeaderElector>();
+  /** @internal The kit's store (its tick ledger is the app's). */
+  readonly store = new MemoryLeaseStore();
 
   constructor(private readonly options: LeaderElectionTestingOptions = {}) {}
 
@@ -122,6 +125,14 @@ export class LeaderElectionTesting {
     if (!leading) elector.follow(this.options.leader ?? 'other-replica', 1);
     this.electors.set(options.leaseName, elector);
     return elector;
+  }
+
+  /**
+   * The app's tick ledger (@LeaderOnly({ catchUp }) records each @Cron tick here before it runs): read
+   * it, or seed it with claim() to stand for ticks another replica ran.
+   */
+  get tickLedger(): MemoryTickLedger {
+    return memoryTickLedgerOf(this.store);
   }
 
   /** The manually driven election of a lease (the default lease when no name is given). */
@@ -188,7 +199,7 @@ export class LeaderElectionTestingModule {
           provide: RESOLVED_LEADER_ELECTION_OPTIONS,
           useFactory: (): ResolvedLeaderElectionOptions => ({
             ...resolveLeaderElectionOptions({
-              store: new MemoryLeaseStore(),
+              store: testing.store,
               identity: options.identity ?? 'test-replica',
               leaseName: options.leaseName,
               healthDetails: options.healthDetails ?? 'full',

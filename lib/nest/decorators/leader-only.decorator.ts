@@ -3,13 +3,14 @@ import { validateLeaseName } from '../../core/election-options.js';
 import type { LeaderOnlyMetadata, LeaderOnlyOptions } from '../interfaces/leader-only-options.interface.js';
 import { LEADER_GATE, LEADER_ONLY_METADATA } from '../leader-election.constants.js';
 import type { LeaderGate } from '../interfaces/leader-gate.interface.js';
-import { recordGatedMethod } from '../leader-election-metadata.accessor.js';
+import { recordCatchUpCall, recordGatedMethod } from '../leader-election-metadata.accessor.js';
 import { noGate, noGateRefused } from '../leader-election.messages.js';
 import { copyMethodMetadata } from '../utils/copy-method-metadata.js';
 import { handlerKindOf, isRequestKind } from '../utils/handler-kind.js';
 import { declaredShape, noteAsyncGenerator, skippedResult } from '../utils/return-shape.js';
 import {
   decoratorBoolean,
+  decoratorCatchUp,
   LEADER_ONLY_OPTION_KEYS,
   refuseUnknownDecoratorKeys,
 } from '../utils/decorator-options.js';
@@ -48,6 +49,7 @@ export function LeaderOnly(leaseNameOrOptions?: string | LeaderOnlyOptions): Met
   if (options.leaseName !== undefined) {
     validateLeaseName(options.leaseName, '@LeaderOnly leaseName');
   }
+  const catchUp = decoratorCatchUp(options.catchUp);
 
   return (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor) => {
     const original: unknown = descriptor.value;
@@ -63,6 +65,7 @@ export function LeaderOnly(leaseNameOrOptions?: string | LeaderOnlyOptions): Met
       leaseName: options.leaseName,
       allowOverlap,
       runMissedTimeout,
+      ...(catchUp ? { catchUp } : {}),
       handlerName,
     };
     // TypeScript applies its design:* metadata before any decorator, so the return type is known here.
@@ -92,6 +95,7 @@ export function LeaderOnly(leaseNameOrOptions?: string | LeaderOnlyOptions): Met
     }[original.name]!;
 
     copyMethodMetadata(original, wrapper);
+    if (catchUp) recordCatchUpCall(metadata, original as (...a: unknown[]) => unknown, shape);
     Reflect.defineMetadata(LEADER_ONLY_METADATA, metadata, wrapper);
     recordGatedMethod(target, propertyKey, metadata);
     noteAsyncGenerator(metadata, original);

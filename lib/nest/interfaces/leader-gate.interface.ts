@@ -17,12 +17,14 @@ export interface GatedCall {
 /**
  * One @LeaderOnly call as the gate decided it (see LeaderGateRunner.gatedRuns$): it ran, or it was
  * skipped because this replica does not lead, the previous run is still going, the app is shutting
- * down, or the election has not been started yet (autoStart: false).
+ * down, or the election has not been started yet (autoStart: false); a catchUp tick is skipped when
+ * the tick ledger shows it started already, or cannot record it.
  */
 export interface GatedRunEvent {
   leaseName: string;
   outcome: 'run' | 'skipped';
-  reason?: 'not_leader' | 'overlap' | 'shutdown';
+  /** tick_already_run / ledger_unavailable: a @LeaderOnly({ catchUp }) tick not recorded by this run. */
+  reason?: 'not_leader' | 'overlap' | 'shutdown' | 'tick_already_run' | 'ledger_unavailable';
 }
 
 /** The current leader of a lease as this replica last saw it. */

@@ -15,6 +15,13 @@ export interface LeaderOnlyOptions {
    * leader of the lease. Default true; false keeps plain skip semantics (the tick is lost).
    */
   runMissedTimeout?: boolean;
+  /**
+   * For @Cron handlers: a tick that fell into a leadership gap (crash, partition, deploy) runs once on
+   * the next leader as soon as it leads, if the tick is at most `deadlineMs` old. Only the latest
+   * missed tick runs. Each tick is recorded in the lease's tick ledger before its run starts, so a
+   * tick runs at most once across tenures (docs/leader-work.md, "Missed cron ticks").
+   */
+  catchUp?: { deadlineMs: number };
 }
 
 /** What @LeaderOnly records on the method (read by the explorer and the interceptor). */
@@ -22,6 +29,8 @@ export interface LeaderOnlyMetadata {
   leaseName?: string;
   allowOverlap: boolean;
   runMissedTimeout: boolean;
+  /** Set with @LeaderOnly({ catchUp }) (validated: a whole number of ms ≥ 1). */
+  catchUp?: { deadlineMs: number };
   /** "ClassName.method", for logs. */
   handlerName: string;
 }

@@ -1,7 +1,7 @@
 import { LeaderElectionSetupError } from '../../core/errors.js';
 import { booleanFromEnv, nearestOption } from '../../core/options/option-input.js';
 
-export const LEADER_ONLY_OPTION_KEYS = ['leaseName', 'allowOverlap', 'runMissedTimeout'] as const;
+export const LEADER_ONLY_OPTION_KEYS = ['leaseName', 'allowOverlap', 'runMissedTimeout', 'catchUp'] as const;
 export const LEADER_TASK_OPTION_KEYS = [
   'leaseName',
   'onError',
@@ -46,4 +46,28 @@ export function decoratorBoolean(
     `${decorator}: option "${option}" got ${shown}; allowed: true or false (the strings "true" and ` +
       `"false" are accepted too).`,
   );
+}
+
+/** @LeaderOnly's catchUp: { deadlineMs } with a whole number of milliseconds ≥ 1, nothing else. */
+export function decoratorCatchUp(value: unknown): { deadlineMs: number } | undefined {
+  if (value === undefined) return undefined;
+  const allowed =
+    '{ deadlineMs } with deadlineMs a whole number of milliseconds ≥ 1 (e.g. { deadlineMs: 60_000 })';
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new LeaderElectionSetupError(
+      `@LeaderOnly: option "catchUp" got ${describeValue(value)}; allowed: ${allowed}.`,
+    );
+  refuseUnknownDecoratorKeys('@LeaderOnly catchUp', value, ['deadlineMs']);
+  const deadlineMs = (value as { deadlineMs?: unknown }).deadlineMs;
+  if (typeof deadlineMs !== 'number' || !Number.isSafeInteger(deadlineMs) || deadlineMs < 1)
+    throw new LeaderElectionSetupError(
+      `@LeaderOnly: option "catchUp.deadlineMs" got ${describeValue(deadlineMs)}; allowed: ${allowed}.`,
+    );
+  return { deadlineMs };
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.slice(0, 80));
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
+  return `a ${Array.isArray(value) ? 'array' : typeof value}`;
 }
