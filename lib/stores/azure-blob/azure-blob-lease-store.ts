@@ -156,6 +156,7 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
   readonly listingPageSize: number;
   private readonly secrets: string[];
   private readonly ensured = new Set<string>();
+  private containerCreating?: Promise<void>;
   /** The record each lease's last acquire wrote, per lease id: what a heartbeat writes again. */
   private readonly written = new Map<string, { leaseId: string; metadata: Record<string, string> }>();
   private containerEnsured = false;
@@ -594,9 +595,19 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
     return this.container.getBlobClient(validateLeaseName(leaseName));
   }
 
-  /** Creates the container when missing (once per store, again after it was found missing). */
+  /**
+   * Creates the container when missing (once per store, again after it was found missing). Concurrent
+   * callers (the first acquires of many leases at start-up) share one Create Container request.
+   */
   private async ensureContainer(signal: AbortSignal, leaseName = '(presence)'): Promise<void> {
     if (!this.createIfMissing || this.containerEnsured) return;
+    this.containerCreating ??= this.createContainer(signal, leaseName).finally(() => {
+      this.containerCreating = undefined;
+    });
+    await this.containerCreating;
+  }
+
+  private async createContainer(signal: AbortSignal, leaseName: string): Promise<void> {
     try {
       await this.container.create({ abortSignal: signal });
     } catch (error) {
