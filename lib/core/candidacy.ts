@@ -14,6 +14,7 @@ import { permanentErrorBackoff } from './timing.js';
 import { SharedLeaseObserver } from './shared-observer.js';
 import { InvalidElectionOptionError } from './errors.js';
 import { breakIfStale, VersionWatch } from './fast-failover.js';
+import { acquireRequestAfter } from './acquire-request.js';
 
 /** What a follower poll needs from its elector. */
 export interface CandidacyHost {
@@ -343,19 +344,7 @@ export class Candidacy {
       'acquire',
       (signal) =>
         host.store.acquire(
-          {
-            leaseName: host.lease.leaseName,
-            leaseId,
-            identity: host.lease.identity,
-            durationSeconds: host.lease.options.leaseDurationSeconds,
-            minimumTerm: host.highestTermSeen(),
-            // Taken only if the record is still the one observed: a pause or a slow request between
-            // the observation and the acquire cannot make a stale observation win (GUARANTEES.md).
-            ...(observation.etag !== undefined ? { ifMatch: observation.etag } : {}),
-            ...(host.lease.options.fastFailover
-              ? { livenessMs: host.lease.options.fastFailover.livenessMs }
-              : {}),
-          },
+          acquireRequestAfter(host.lease, observation, leaseId, host.highestTermSeen()),
           signal,
         ),
       // Not aborted by stop(): stop()'s release must reach the server after an acquire it may be
