@@ -223,6 +223,28 @@ describe('presence agent: failback', () => {
     expect(s.handOvers.map((h) => h.identity)).toEqual(['b']);
   });
 
+  it('failback picks the most preferred better candidate whatever order the store lists them in', async () => {
+    const s = setup({ failbackAfterMs: I });
+    s.store.peer('c', 3, -1_000); // listed first
+    s.store.peer('b', 5, -1_000);
+    s.agent.start();
+    await at(s, 0);
+    s.store.peer('c', 3, I - 1_000);
+    s.store.peer('b', 5, I - 1_000);
+    await at(s, I);
+    expect(s.handOvers.map((h) => h.identity)).toEqual(['b']);
+  });
+
+  it('a leader with failback on and no better candidate checks quietly: no failure logged, no hand-over', async () => {
+    const s = setup({ failbackAfterMs: I });
+    s.store.peer('lower', 0, -1_000);
+    s.agent.start();
+    await at(s, 2 * I);
+    expect(s.store.lists).toBe(3);
+    expect(s.logger.lines).toEqual([]);
+    expect(s.handOvers).toEqual([]);
+  });
+
   it('a candidate that went stale and came back starts over: first seen again, must refresh again and stay failbackAfterMs', async () => {
     const s = setup({ failbackAfterMs: 3 * I });
     s.store.peer('b', 5, -1_000);
