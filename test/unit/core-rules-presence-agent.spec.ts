@@ -358,6 +358,17 @@ describe('presence agent: announcing, orphans and listings', () => {
     expect(s.store.lists).toBe(2); // older than one interval: listed again
   });
 
+  it('a listing is reused and aged by the time since it was taken, not since the clock started', async () => {
+    const s = setup({ leader: false });
+    await s.clock.advanceTo(100_000);
+    s.store.peer('b', 0, 99_000);
+    await s.agent.liveRecords();
+    await s.clock.advance(4_000);
+    const aged = await s.agent.liveRecords();
+    expect(s.store.lists).toBe(1);
+    expect(aged.map((r) => [r.identity, r.ageMs])).toEqual([['b', 5_000]]);
+  });
+
   it('betterTiers counts the distinct priorities above ours among live candidates that can lead', async () => {
     const s = setup({ leader: false });
     s.store.peer('a', 5, 0);
