@@ -369,6 +369,18 @@ describe('presence agent: announcing, orphans and listings', () => {
     expect(aged.map((r) => [r.identity, r.ageMs])).toEqual([['b', 5_000]]);
   });
 
+  it("stop withdraws our own record, reported as a 'withdraw' request", async () => {
+    const s = setup({ leader: false });
+    const operations: StoreRequestEvent[] = [];
+    s.requests.events$.subscribe((event) => operations.push(event));
+    s.agent.start();
+    await at(s, 0);
+    s.stop.abort();
+    await Promise.all([s.agent.stop(), s.clock.advance(I)]);
+    expect(s.store.withdrawn).toEqual(['me']);
+    expect(operations.at(-1)).toMatchObject({ operation: 'withdraw', outcome: 'ok' });
+  });
+
   it('betterTiers counts the distinct priorities above ours among live candidates that can lead', async () => {
     const s = setup({ leader: false });
     s.store.peer('a', 5, 0);
