@@ -114,6 +114,14 @@ describe('leader task rules: restart backoff and whenIdle, checked step by step'
     ]);
   });
 
+  it('whenIdle: true at once when no run is going', async () => {
+    const { handle } = register(() => undefined);
+    let idle: boolean | undefined;
+    void handle.whenIdle().then((result) => (idle = result));
+    await settle();
+    expect(idle).toBe(true);
+  });
+
   it('whenIdle(bound): false once the bound passes while a run is still going', async () => {
     const work = gatedTask(true);
     const { elector, clock, handle } = register(work.task);
