@@ -213,6 +213,50 @@ describe('Tenure: why the deadline passed', () => {
 });
 
 describe('Tenure: the drain before a release', () => {
+  it("a drain is cut at the ended tenure's deadline when that comes before drainTimeoutMs, with a warning saying why", async () => {
+    const { env, logger, clock } = environment();
+    const tenure = new Tenure(1, 0, env); // deadline 14 s
+    await clock.advanceTo(10_000); // 4 s left, drainTimeoutMs 10 s
+    tenure.end('step-down', 'bye');
+    void tenure.release(
+      { current: () => undefined, send: async () => undefined },
+      () => new Promise<void>(() => undefined),
+    );
+    await clock.advance(3_999);
+    expect(tenure.state).toBe('draining');
+    await clock.advance(1);
+    await settle();
+    expect(tenure.state).toBe('left-to-expire');
+    expect(logger.lines.map((line) => line.message)).toContainEqual(
+      'Work of the ended tenure of "jobs" (term 1) is still running as its lease runs out: another ' +
+        'replica may lead beside it from now on (a drain cannot extend the lease; work must stop within ' +
+        "the lease's remaining time after its signal aborts)",
+    );
+  });
+
+  it('a drain that ends at once counts as drained at once', async () => {
+    const { env } = environment();
+    let drained: boolean | undefined;
+    void drainWithin(env, async () => undefined).then((result) => (drained = result));
+    await settle();
+    expect(drained).toBe(true);
+  });
+
+  it('a tenure superseded by a later one never frees the lease', async () => {
+    const { env } = environment();
+    const old = new Tenure(1, 0, env);
+    const later = new Tenure(2, 0, env);
+    old.end('step-down', 'bye');
+    const sent: Array<string | undefined> = [];
+    let outcome: string | undefined;
+    void old
+      .release({ current: () => later, send: async (to) => void sent.push(to) })
+      .then((state) => (outcome = state));
+    await settle();
+    expect(outcome).toBe('superseded');
+    expect(sent).toEqual([]);
+  });
+
   it('a drain that throws is no proof the work stopped (review-core-2 finding 2): not drained, the lease left to expire, its work cut', async () => {
     const { env, logger } = environment();
     let gaveUp: AbortSignal | undefined;
