@@ -179,6 +179,22 @@ describe('a second replica with our identity: refusals in a row', () => {
     expect(me.store.callsOf('acquire')).toHaveLength(2);
     expect(me.logger.lines.filter((line) => /own identity "same"/.test(line.message))).toEqual([]);
   });
+
+  it('a refusal right after an acquire in doubt does not count: it may be our own acquire that landed', async () => {
+    const { candidate, clock, memory } = setup();
+    const signal = new AbortController().signal;
+    await memory.acquire(
+      { leaseName: 'jobs', leaseId: 'twin-1', identity: 'same', durationSeconds: 15 },
+      signal,
+    );
+    const me = candidate('same');
+    me.store.inject('acquire', { type: 'transient' });
+    await me.elector.start(); // acquire in doubt
+    await clock.advance(RETRY); // refused, after the doubt: not counted
+    await clock.advance(RETRY); // refused: the first that counts
+    expect(me.store.callsOf('acquire')).toHaveLength(3);
+    expect(me.logger.lines.filter((line) => /own identity "same"/.test(line.message))).toEqual([]);
+  });
 });
 
 describe('the election delay of a candidate with a priority', () => {
