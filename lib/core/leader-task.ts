@@ -57,7 +57,7 @@ const DEFAULTS = { restartDelayMs: 1_000, maxRestartDelayMs: 30_000 } as const;
 
 function positiveMs(option: string, value: number | undefined, fallback: number): number {
   const ms = value ?? fallback;
-  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+  if (!Number.isFinite(ms) || ms < 0) {
     throw new LeaderElectionSetupError(
       `Invalid leader task option "${option}": got ${String(value)}; allowed: a number of ms ≥ 0`,
     );
@@ -147,7 +147,6 @@ export function runWhileLeader(
   };
 
   const start = (leadership: Leadership): void => {
-    if (disposed) return;
     const previous = current;
     const run = (async () => {
       if (previous) {
@@ -195,8 +194,8 @@ export function runWhileLeader(
         };
         idleWaiters.add(done);
         if (timeoutMs !== undefined) {
+          // Also runs when done() aborted the bound: resolve(false) after resolve(true) does nothing.
           void sleep(clock, timeoutMs, bound.signal).then(() => {
-            if (bound.signal.aborted) return;
             idleWaiters.delete(done);
             resolve(false);
           });

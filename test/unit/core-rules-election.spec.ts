@@ -160,6 +160,43 @@ describe('a second replica with our identity', () => {
   });
 });
 
+describe('a second replica with our identity: refusals in a row', () => {
+  it('a refusal, then another holder seen, then a refusal are not two in a row: no collision', async () => {
+    const { candidate, clock, memory } = setup();
+    const signal = new AbortController().signal;
+    const holdAs = async (identity: string, leaseId: string) =>
+      memory.acquire({ leaseName: 'jobs', leaseId, identity, durationSeconds: 15 }, signal);
+    await holdAs('same', 'twin-1'); // a replica using our identity holds the lease
+    const me = candidate('same');
+    await me.elector.start(); // refused once
+    expect(me.store.callsOf('acquire')).toHaveLength(1);
+    await memory.release('jobs', 'twin-1', signal);
+    await holdAs('other', 'other-1');
+    await clock.advance(RETRY); // sees "other": a takeover after all, the count starts over
+    await memory.release('jobs', 'other-1', signal);
+    await holdAs('same', 'twin-2');
+    await clock.advance(RETRY); // refused again, but not twice in a row
+    expect(me.store.callsOf('acquire')).toHaveLength(2);
+    expect(me.logger.lines.filter((line) => /own identity "same"/.test(line.message))).toEqual([]);
+  });
+
+  it('a refusal right after an acquire in doubt does not count: it may be our own acquire that landed', async () => {
+    const { candidate, clock, memory } = setup();
+    const signal = new AbortController().signal;
+    await memory.acquire(
+      { leaseName: 'jobs', leaseId: 'twin-1', identity: 'same', durationSeconds: 15 },
+      signal,
+    );
+    const me = candidate('same');
+    me.store.inject('acquire', { type: 'transient' });
+    await me.elector.start(); // acquire in doubt
+    await clock.advance(RETRY); // refused, after the doubt: not counted
+    await clock.advance(RETRY); // refused: the first that counts
+    expect(me.store.callsOf('acquire')).toHaveLength(3);
+    expect(me.logger.lines.filter((line) => /own identity "same"/.test(line.message))).toEqual([]);
+  });
+});
+
 describe('the election delay of a candidate with a priority', () => {
   it('a candidate started with a priority leaves a free lease alone for exactly electionDelayMs', async () => {
     const { candidate, clock } = setup({ presence: true });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import { Subject } from 'rxjs';
 import { LeaderElectionSetupError } from '../../lib/core/errors.js';
 import type { Leadership, LeaderElector } from '../../lib/core/leader-elector.js';
@@ -74,6 +74,101 @@ function gatedTask(ignoreSignal = false) {
   };
   return { task, started, finish: () => finishers.splice(0).forEach((resolve) => resolve()) };
 }
+
+// These run first: each one fails by assertion, before any clock advance, on a mutant that would
+// otherwise make the longer tests below loop or wait for ever.
+describe('leader task rules: restart backoff and whenIdle, checked step by step', () => {
+  it('restart backoff: restartDelayMs after the first failure, doubled after each further one, logged with the count in a row', async () => {
+    const { elector, clock, logger } = register(
+      () => {
+        throw new Error('broken');
+      },
+      { restartDelayMs: 100 },
+    );
+    elector.lead(1);
+    await settle();
+    expect(logger.text()).toBe(
+      'error: leader task of "jobs" (term 1) failed (1 in a row): broken; restarting in 100 ms',
+    );
+    await clock.advance(100);
+    expect(logger.lines[1]!.message).toBe(
+      'leader task of "jobs" (term 1) failed (2 in a row): broken; restarting in 200 ms',
+    );
+  });
+
+  it('restart backoff defaults: 1 s after the first failure, doubling up to 30 s', async () => {
+    const { elector, clock, logger } = register(() => {
+      throw new Error('broken');
+    });
+    elector.lead(1);
+    await settle();
+    expect(logger.lines[0]!.message).toContain('restarting in 1000 ms');
+    await clock.advance(1_000 + 2_000 + 4_000 + 8_000 + 16_000);
+    expect(logger.lines.map((line) => line.message.replace(/.*restarting in /, ''))).toEqual([
+      '1000 ms',
+      '2000 ms',
+      '4000 ms',
+      '8000 ms',
+      '16000 ms',
+      '30000 ms',
+    ]);
+  });
+
+  it('whenIdle: true at once when no run is going', async () => {
+    const { handle } = register(() => undefined);
+    let idle: boolean | undefined;
+    void handle.whenIdle().then((result) => (idle = result));
+    await settle();
+    expect(idle).toBe(true);
+  });
+
+  it('whenIdle(bound): false once the bound passes while a run is still going', async () => {
+    const work = gatedTask(true);
+    const { elector, clock, handle } = register(work.task);
+    elector.lead(1);
+    let idle: boolean | undefined;
+    void handle.whenIdle(1_000).then((result) => (idle = result));
+    await clock.advance(1_000);
+    expect(idle).toBe(false);
+  });
+
+  it('a task that returns after its tenure ended is not "finished while leading": nothing is logged', async () => {
+    const work = gatedTask();
+    const { elector, logger, handle } = register(work.task);
+    elector.lead(1).end(); // the task returns when its signal aborts
+    await settle();
+    expect(handle.running).toBe(false);
+    expect(logger.lines).toEqual([]);
+  });
+
+  it('an acquired event for another term than the current tenure starts nothing (no wait for the running run)', async () => {
+    const work = gatedTask();
+    const { elector, logger, handle } = register(work.task);
+    elector.lead(1);
+    elector.events.next({ type: 'acquired', term: 7 });
+    await settle();
+    expect(logger.lines).toEqual([]);
+    expect(handle.runs).toBe(1);
+  });
+
+  it('without a logger option, warnings go to the console named "LeaderTask:<lease>"', async () => {
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const elector = new ScriptedElector();
+      const work = gatedTask(true);
+      runWhileLeader(elector as unknown as LeaderElector, work.task, { clock: new ManualClock() });
+      elector.lead(1).end();
+      elector.lead(2); // waits for term 1's run, which ignores its signal: a warning
+      await settle();
+      expect(warn).toHaveBeenCalledWith(
+        '[LeaderTask:jobs] leader task of "jobs" (term 2) waits for the previous tenure\'s run, ' +
+          'which has not stopped after its signal aborted',
+      );
+    } finally {
+      warn.mockRestore();
+    }
+  });
+});
 
 describe('leader task rules', () => {
   it('starts one run per tenure on its acquired event, and none for other events or a stale term', async () => {

@@ -223,6 +223,28 @@ describe('presence agent: failback', () => {
     expect(s.handOvers.map((h) => h.identity)).toEqual(['b']);
   });
 
+  it('failback picks the most preferred better candidate whatever order the store lists them in', async () => {
+    const s = setup({ failbackAfterMs: I });
+    s.store.peer('c', 3, -1_000); // listed first
+    s.store.peer('b', 5, -1_000);
+    s.agent.start();
+    await at(s, 0);
+    s.store.peer('c', 3, I - 1_000);
+    s.store.peer('b', 5, I - 1_000);
+    await at(s, I);
+    expect(s.handOvers.map((h) => h.identity)).toEqual(['b']);
+  });
+
+  it('a leader with failback on and no better candidate checks quietly: no failure logged, no hand-over', async () => {
+    const s = setup({ failbackAfterMs: I });
+    s.store.peer('lower', 0, -1_000);
+    s.agent.start();
+    await at(s, 2 * I);
+    expect(s.store.lists).toBe(3);
+    expect(s.logger.lines).toEqual([]);
+    expect(s.handOvers).toEqual([]);
+  });
+
   it('a candidate that went stale and came back starts over: first seen again, must refresh again and stay failbackAfterMs', async () => {
     const s = setup({ failbackAfterMs: 3 * I });
     s.store.peer('b', 5, -1_000);
@@ -334,6 +356,29 @@ describe('presence agent: announcing, orphans and listings', () => {
     expect(s.agent.lastKnownLive().map((r) => r.identity)).toEqual(['b']);
     await s.agent.liveRecords();
     expect(s.store.lists).toBe(2); // older than one interval: listed again
+  });
+
+  it('a listing is reused and aged by the time since it was taken, not since the clock started', async () => {
+    const s = setup({ leader: false });
+    await s.clock.advanceTo(100_000);
+    s.store.peer('b', 0, 99_000);
+    await s.agent.liveRecords();
+    await s.clock.advance(4_000);
+    const aged = await s.agent.liveRecords();
+    expect(s.store.lists).toBe(1);
+    expect(aged.map((r) => [r.identity, r.ageMs])).toEqual([['b', 5_000]]);
+  });
+
+  it("stop withdraws our own record, reported as a 'withdraw' request", async () => {
+    const s = setup({ leader: false });
+    const operations: StoreRequestEvent[] = [];
+    s.requests.events$.subscribe((event) => operations.push(event));
+    s.agent.start();
+    await at(s, 0);
+    s.stop.abort();
+    await Promise.all([s.agent.stop(), s.clock.advance(I)]);
+    expect(s.store.withdrawn).toEqual(['me']);
+    expect(operations.at(-1)).toMatchObject({ operation: 'withdraw', outcome: 'ok' });
   });
 
   it('betterTiers counts the distinct priorities above ours among live candidates that can lead', async () => {

@@ -7,7 +7,7 @@ import { StoreHealth } from '../../lib/core/store-health.js';
 import { TenureKeeper } from '../../lib/core/tenure-keeper.js';
 import { delegateRenewals, drainWithin, Tenure, type TenureEnvironment } from '../../lib/core/tenure.js';
 import { renewalRetryDelay } from '../../lib/core/timing.js';
-import { ManualClock } from '../support/manual-clock.js';
+import { ManualClock, settle } from '../support/manual-clock.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 
 // The tenure's timing rules and the keeper that renews or ends it, on the manual clock
@@ -213,6 +213,50 @@ describe('Tenure: why the deadline passed', () => {
 });
 
 describe('Tenure: the drain before a release', () => {
+  it("a drain is cut at the ended tenure's deadline when that comes before drainTimeoutMs, with a warning saying why", async () => {
+    const { env, logger, clock } = environment();
+    const tenure = new Tenure(1, 0, env); // deadline 14 s
+    await clock.advanceTo(10_000); // 4 s left, drainTimeoutMs 10 s
+    tenure.end('step-down', 'bye');
+    void tenure.release(
+      { current: () => undefined, send: async () => undefined },
+      () => new Promise<void>(() => undefined),
+    );
+    await clock.advance(3_999);
+    expect(tenure.state).toBe('draining');
+    await clock.advance(1);
+    await settle();
+    expect(tenure.state).toBe('left-to-expire');
+    expect(logger.lines.map((line) => line.message)).toContainEqual(
+      'Work of the ended tenure of "jobs" (term 1) is still running as its lease runs out: another ' +
+        'replica may lead beside it from now on (a drain cannot extend the lease; work must stop within ' +
+        "the lease's remaining time after its signal aborts)",
+    );
+  });
+
+  it('a drain that ends at once counts as drained at once', async () => {
+    const { env } = environment();
+    let drained: boolean | undefined;
+    void drainWithin(env, async () => undefined).then((result) => (drained = result));
+    await settle();
+    expect(drained).toBe(true);
+  });
+
+  it('a tenure superseded by a later one never frees the lease', async () => {
+    const { env } = environment();
+    const old = new Tenure(1, 0, env);
+    const later = new Tenure(2, 0, env);
+    old.end('step-down', 'bye');
+    const sent: Array<string | undefined> = [];
+    let outcome: string | undefined;
+    void old
+      .release({ current: () => later, send: async (to) => void sent.push(to) })
+      .then((state) => (outcome = state));
+    await settle();
+    expect(outcome).toBe('superseded');
+    expect(sent).toEqual([]);
+  });
+
   it('a drain that throws is no proof the work stopped (review-core-2 finding 2): not drained, the lease left to expire, its work cut', async () => {
     const { env, logger } = environment();
     let gaveUp: AbortSignal | undefined;
@@ -335,6 +379,66 @@ const failAfter = (clock: ManualClock, ms: number, error: Error) => async (): Pr
   await new Promise<void>((resolve) => clock.setTimeout(resolve, ms));
   throw error;
 };
+
+// These run before the longer keeper tests below: each checks its rule without awaiting the renewal
+// loop, so a mutant that breaks the rule fails an assertion instead of leaving the loop pending.
+describe('TenureKeeper: each rule at the moment it applies', () => {
+  it('renewWhenDue returns as soon as its tenure ends, or the election stops, without waiting for the renewal to fall due', async () => {
+    for (const ending of ['tenure', 'stop'] as const) {
+      const s = keeperSetup();
+      const tenure = s.keeper.begin(1, 0)!;
+      s.current.tenure = tenure;
+      let returned = false;
+      void s.keeper.renewWhenDue(tenure).then(() => (returned = true));
+      await s.clock.advanceTo(1_000);
+      if (ending === 'tenure') tenure.end('step-down', 'bye');
+      else s.stop.abort();
+      await settle();
+      expect(returned).toBe(true);
+      expect(s.sends).toEqual([]);
+    }
+  });
+
+  it('a main-thread tenure sends its renewal renewIntervalMs after the last send', async () => {
+    const s = keeperSetup();
+    const tenure = s.keeper.begin(1, 0)!;
+    s.current.tenure = tenure;
+    void s.keeper.renewWhenDue(tenure);
+    await s.clock.advanceTo(5_000);
+    await settle();
+    expect(s.sends).toEqual([{ at: 5_000, timeoutMs: 2_000 }]);
+    expect(tenure.deadline).toBe(19_000);
+  });
+
+  it('a definite loss on renewal ends the tenure the moment the store answers, with no retry', async () => {
+    const s = keeperSetup();
+    const tenure = s.keeper.begin(4, 0)!;
+    s.current.tenure = tenure;
+    s.answers.push(async () => {
+      throw new LeaseLostError('someone else holds it');
+    });
+    void s.keeper.renewWhenDue(tenure);
+    await s.clock.advanceTo(5_000);
+    await settle();
+    expect(s.demoted.map((d) => [d.reason, d.message, d.at])).toEqual([
+      ['lost', 'lease lost: someone else holds it', 5_000],
+    ]);
+    expect(s.sends).toHaveLength(1);
+  });
+
+  it('delegated: a loss the renewal thread reports ends the tenure at the next read of its progress', async () => {
+    const { state, delegate } = scriptedDelegation();
+    const s = keeperSetup(delegate);
+    const tenure = s.keeper.begin(2, 0)!;
+    s.current.tenure = tenure;
+    void s.keeper.renewWhenDue(tenure);
+    state.lost = { recordLost: false, message: 'taken' };
+    await s.clock.advanceTo(3_000);
+    await settle();
+    expect(s.demoted.map((d) => [d.reason, d.message])).toEqual([['lost', 'lease lost: taken']]);
+    expect(s.ownLosses).toEqual([]);
+  });
+});
 
 describe('TenureKeeper', () => {
   it('refuses a tenure whose acquire answered at or after its deadline, logged; one answered just before starts', async () => {
