@@ -169,7 +169,7 @@ export function resolveElectionOptions(options: ElectionOptions): ResolvedElecti
     throw new InvalidElectionOptionError('renewIntervalMs', renewIntervalMs, renewAllowed);
   }
 
-  const fastFailover = resolveFastFailover(options.fastFailover, leaseDurationMs);
+  const fastFailover = resolveFastFailover(options.fastFailover, leaseDurationMs, safetyMarginMs);
   const retryLimit = fastFailover ? fastFailoverRetryLimit(fastFailover) : leaseDurationMs * 4;
   const retryAllowed =
     `a number of ms from 10 to ${retryLimit}` +

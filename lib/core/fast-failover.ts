@@ -35,8 +35,17 @@ export function driftAllowanceMs(livenessMs: number): number {
   return Math.max(50, Math.ceil(livenessMs / 100));
 }
 
-/** Validates `fastFailover` against the lease duration; R's rule is checked by fastFailoverRetryLimit. */
-export function resolveFastFailover(given: unknown, leaseDurationMs: number): ResolvedFastFailover | false {
+/**
+ * Validates `fastFailover` against the lease duration and the safety margin; R's rule is checked by
+ * fastFailoverRetryLimit. The belief after a heartbeat lasts livenessMs − safetyMarginMs: at most a
+ * third of it between heartbeats, so one heartbeat may hang (it times out after an interval) and the
+ * next still keeps the belief.
+ */
+export function resolveFastFailover(
+  given: unknown,
+  leaseDurationMs: number,
+  safetyMarginMs: number,
+): ResolvedFastFailover | false {
   if (given === undefined || given === false) return false;
   const shape = 'false (default) or { livenessMs, heartbeatIntervalMs? }';
   if (typeof given !== 'object' || given === null || Array.isArray(given))
@@ -45,15 +54,17 @@ export function resolveFastFailover(given: unknown, leaseDurationMs: number): Re
   for (const key of Object.keys(spec))
     if (key !== 'livenessMs' && key !== 'heartbeatIntervalMs')
       throw new InvalidElectionOptionError(`fastFailover.${key}`, spec[key], `no such option; ${shape}`);
+  const lowest = Math.max(MIN_LIVENESS_MS, safetyMarginMs + 3 * MIN_HEARTBEAT_INTERVAL_MS);
   const livenessAllowed =
-    `a whole number of ms from ${MIN_LIVENESS_MS} to below the lease duration ` + `(${leaseDurationMs} ms)`;
+    `a whole number of ms from ${lowest} (3000, and safetyMarginMs ${safetyMarginMs} + 300) ` +
+    `to below the lease duration (${leaseDurationMs} ms)`;
   const livenessMs = readNumber(spec.livenessMs);
-  if (!Number.isInteger(livenessMs) || livenessMs < MIN_LIVENESS_MS || livenessMs >= leaseDurationMs)
+  if (!Number.isInteger(livenessMs) || livenessMs < lowest || livenessMs >= leaseDurationMs)
     throw new InvalidElectionOptionError('fastFailover.livenessMs', spec.livenessMs, livenessAllowed);
-  const maxHeartbeat = Math.floor(livenessMs / 3);
+  const maxHeartbeat = Math.floor((livenessMs - safetyMarginMs) / 3);
   const heartbeatAllowed =
-    `a number of ms from ${MIN_HEARTBEAT_INTERVAL_MS} to livenessMs / 3 (${maxHeartbeat}): ` +
-    'two heartbeats may fail before the holder must step down';
+    `a number of ms from ${MIN_HEARTBEAT_INTERVAL_MS} to (livenessMs − safetyMarginMs) / 3 ` +
+    `(${maxHeartbeat}): one heartbeat may hang and the next still keeps the leader's belief`;
   const heartbeatIntervalMs = readNumber(spec.heartbeatIntervalMs ?? maxHeartbeat);
   if (
     !Number.isFinite(heartbeatIntervalMs) ||
@@ -79,7 +90,7 @@ export function heartbeatDeadlineAfter(
   fast: ResolvedFastFailover,
   t: { safetyMarginMs: number },
 ): number {
-  return sentAt + fast.livenessMs - Math.min(t.safetyMarginMs, fast.livenessMs - fast.heartbeatIntervalMs);
+  return sentAt + fast.livenessMs - t.safetyMarginMs;
 }
 
 /**
@@ -233,7 +244,9 @@ export async function keepHeartbeating(host: HeartbeatHost, tenure: HeartbeatTen
     if (!tenure.isValid() || host.stopSignal.aborted) return;
     const sentAt = clock.now();
     try {
-      await host.send(Math.max(1, Math.min(host.requestTimeoutMs, tenure.deadline - sentAt)));
+      // Timed out after one interval: a hung heartbeat leaves room for the next within the belief.
+      const timeoutMs = Math.min(host.requestTimeoutMs, fast.heartbeatIntervalMs, tenure.deadline - sentAt);
+      await host.send(Math.max(1, timeoutMs));
       if (!tenure.isValid()) return; // ended (or the belief ran out) while the answer was on its way
       tenure.heartbeated(sentAt);
       host.answered();

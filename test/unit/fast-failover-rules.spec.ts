@@ -225,16 +225,21 @@ describe('rule: fastFailover options are validated at boot', () => {
     refused({ fastFailover: { livenessMs: '4000x' as unknown as number } }, 'fastFailover.livenessMs');
     expect(resolveElectionOptions({ ...base, fastFailover: { livenessMs: 14_999 } }).fastFailover).toEqual({
       livenessMs: 14_999,
-      heartbeatIntervalMs: 4_999,
+      heartbeatIntervalMs: 4_666, // (14 999 − safetyMarginMs 1000) / 3
       driftMs: 150,
     });
   });
 
-  it('refuses a heartbeat interval above livenessMs / 3, an unknown key, and a non-object', () => {
+  it('refuses a heartbeat interval above (livenessMs − safetyMarginMs) / 3, an unknown key, and a non-object', () => {
     refused(
-      { fastFailover: { livenessMs: 3000, heartbeatIntervalMs: 1001 } },
+      { fastFailover: { livenessMs: 3000, heartbeatIntervalMs: 667 } },
       'fastFailover.heartbeatIntervalMs',
     );
+    refused(
+      { fastFailover: { livenessMs: 4000, heartbeatIntervalMs: 1000 }, safetyMarginMs: 1001 },
+      'fastFailover.heartbeatIntervalMs',
+    );
+    refused({ fastFailover: { livenessMs: 3000 }, safetyMarginMs: 2701 }, 'fastFailover.livenessMs');
     refused(
       { fastFailover: { livenessMs: 3000, heartbeatIntervalMs: 99 } },
       'fastFailover.heartbeatIntervalMs',
@@ -244,7 +249,7 @@ describe('rule: fastFailover options are validated at boot', () => {
     expect(
       resolveElectionOptions({ ...base, fastFailover: { livenessMs: 3000 } }).fastFailover,
     ).toMatchObject({
-      heartbeatIntervalMs: 1000,
+      heartbeatIntervalMs: 666,
     });
   });
 

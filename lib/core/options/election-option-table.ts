@@ -71,8 +71,9 @@ export const TIMING_OPTION_TABLE: OptionTable<keyof ElectionTimingOptions> = {
     env: 'boolean',
     default: '`false`',
     range:
-      'false, or { livenessMs: a whole number from 3000 to below D, heartbeatIntervalMs: 100 to ' +
-      'livenessMs/3 (default livenessMs/3) }; R must then be ≤ livenessMs/2 ' +
+      'false, or { livenessMs: a whole number from max(3000, safetyMarginMs + 300) to below D, ' +
+      'heartbeatIntervalMs: 100 to (livenessMs − safetyMarginMs)/3 (the default) }; ' +
+      'R must then be ≤ livenessMs/2 ' +
       '(default min(2000, livenessMs/2))',
     doc:
       'Crash takeover in about livenessMs + 2 s + R instead of D + R: the leader heartbeats (one ' +

@@ -21,9 +21,10 @@ export interface ElectionTimingOptions {
   maxErrorBackoffMs?: number;
   /**
    * Fast failover (docs/fast-failover.md): the leader writes a heartbeat every heartbeatIntervalMs
-   * (default livenessMs / 3) and leads only while one succeeded within livenessMs; a follower that sees
-   * the record silent for longer (server time) breaks the lease conditionally and takes over, well
-   * below the 15 s lease floor. Off by default (false). Needs a store that supports it.
+   * (default and maximum (livenessMs − safetyMarginMs) / 3) and leads only while one succeeded
+   * within livenessMs; a follower that sees the record silent for longer (server time) breaks the
+   * lease conditionally and takes over, well below the 15 s lease floor. Off by default (false).
+   * Needs a store that supports it.
    */
   fastFailover?: false | { livenessMs: number; heartbeatIntervalMs?: number };
 }

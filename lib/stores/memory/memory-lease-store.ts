@@ -110,7 +110,8 @@ export class MemoryLeaseStore implements LeaseStore, PresenceStore {
   async breakStale(leaseName: string, ifMatch: string, signal: AbortSignal): Promise<boolean> {
     signal.throwIfAborted();
     const lease = this.leases.get(leaseName);
-    if (!lease || lease.etag !== ifMatch) return false;
+    // Azure answers 409 (no lease to break) on a released, broken or expired lease: false, as there.
+    if (!lease || lease.etag !== ifMatch || !this.isHeld(lease)) return false;
     lease.leaseId = undefined;
     lease.expiresAt = -Infinity;
     return true;

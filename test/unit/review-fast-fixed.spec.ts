@@ -4,7 +4,8 @@ import { MemoryLeaseStore } from '../../lib/stores/memory/memory-lease-store.js'
 import { setup, stopAllElectors, type Candidate } from '../support/elector-harness.js';
 import { ManualClock } from '../support/manual-clock.js';
 
-// Hostile review of fast failover (issue 21 part 1, merge 2e74b1f), 2026-12-07. Findings:
+// Hostile review of fast failover (issue 21 part 1, merge 2e74b1f), 2026-12-07. Each test here failed
+// on main at 2e74b1f (written in test/pending, moved once fixed). Findings:
 //
 // 1. (medium, liveness/validation) safetyMarginMs ≥ livenessMs − heartbeatIntervalMs is accepted, and
 //    then heartbeatDeadlineAfter clamps the margin so the belief after a heartbeat sent at s ends at
