@@ -56,6 +56,8 @@ const BASE: Record<Op['t'], number> = {
   yieldOnAcquire: 1,
   partition: 0,
   partitionOnLoss: 0,
+  // Fast profile only (the other profiles' schedules per seed stay as they were).
+  heartbeatOutage: 0,
 };
 
 export const PROFILES: Record<string, Profile> = {
@@ -125,7 +127,15 @@ export const PROFILES: Record<string, Profile> = {
    */
   fast: {
     name: 'fast',
-    weights: { fault: 8, pause: 5, block: 3, crash: 3, loseRecord: 0, deleteContainer: 0 },
+    weights: {
+      fault: 8,
+      pause: 5,
+      block: 3,
+      crash: 3,
+      loseRecord: 0,
+      deleteContainer: 0,
+      heartbeatOutage: 6,
+    },
     maxCommands: 40,
     shape: (c) => {
       const fast = c.fastLivenessMs ?? 3000;
@@ -253,6 +263,17 @@ function opArbitrary(t: Op['t']): fc.Arbitrary<Op> {
           r: replica,
           ms: fc.integer({ min: 1000, max: 40_000 }),
           afterMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 12_000 })),
+        })
+        .map((x) => ({ t, ...x }));
+    case 'heartbeatOutage':
+      return fc
+        .record({
+          r: fc.oneof(
+            { weight: 3, arbitrary: fc.constant('leader' as const) },
+            { weight: 1, arbitrary: replica },
+          ),
+          kind: fc.constantFrom<'hang' | 'transient'>('hang', 'transient'),
+          permille: fc.integer({ min: 0, max: 1000 }),
         })
         .map((x) => ({ t, ...x }));
     case 'flapSide':
