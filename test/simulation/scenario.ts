@@ -123,7 +123,8 @@ export const PROFILES: Record<string, Profile> = {
   },
   /**
    * Fast failover (issue 21): faults on heartbeats apart from renewals, pauses shorter and longer than
-   * livenessMs, breaks racing heartbeats. Every schedule runs the mode, at livenessMs 3000 or 5000.
+   * livenessMs, breaks racing heartbeats, heartbeat outages inside a holder's belief. Every schedule
+   * runs the mode, at livenessMs 3000, 5000 or 10 000.
    */
   fast: {
     name: 'fast',
@@ -134,11 +135,14 @@ export const PROFILES: Record<string, Profile> = {
       crash: 3,
       loseRecord: 0,
       deleteContainer: 0,
-      heartbeatOutage: 6,
+      heartbeatOutage: 10,
     },
     maxCommands: 40,
     shape: (c) => {
-      const fast = c.fastLivenessMs ?? 3000;
+      // livenessMs 3000, 5000 or 10 000 (read off draws the profile already makes, so other profiles'
+      // schedules stay as they were): at 10 000 a heartbeat answered late may take up to an interval
+      // (3 s), more than the margin plus Azure's whole-second timestamps leave between belief and break.
+      const fast = c.fastLivenessMs ?? [3000, 5000, 10_000][c.startMask % 3]!;
       return {
         ...c,
         delegated: false,
@@ -274,8 +278,17 @@ function opArbitrary(t: Op['t']): fc.Arbitrary<Op> {
           ),
           kind: fc.constantFrom<'hang' | 'transient'>('hang', 'transient'),
           permille: fc.integer({ min: 0, max: 1000 }),
+          // Often answered just before the heartbeat's timeout (one interval): the latest a belief can move.
+          slowAnswerPermille: fc.option(
+            fc.oneof(fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 900, max: 999 })),
+            { nil: undefined },
+          ),
         })
-        .map((x) => ({ t, ...x }));
+        .map(({ slowAnswerPermille, ...x }) => ({
+          t,
+          ...x,
+          ...(slowAnswerPermille !== undefined ? { slowAnswerPermille } : {}),
+        }));
     case 'flapSide':
       return fc
         .oneof(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 200, max: 300 }))

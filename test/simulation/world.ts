@@ -87,9 +87,17 @@ export type Op =
   | { t: 'flapSide'; n: number }
   /**
    * Fast failover: the heartbeats of replica r (or of the leader) hang or fail while its renewals still
-   * succeed, for one heartbeat interval + `permille` ‰ of the span up to its livenessMs + 2 s.
+   * succeed, for one heartbeat interval + `permille` ‰ of the span up to its livenessMs + 2 s. With
+   * `slowAnswerPermille`, the heartbeats of the interval before land at once but are answered that ‰
+   * of an interval late (a belief counted from the answer would then outlive the record's silence).
    */
-  | { t: 'heartbeatOutage'; r: number | 'leader'; kind: 'hang' | 'transient'; permille: number };
+  | {
+      t: 'heartbeatOutage';
+      r: number | 'leader';
+      kind: 'hang' | 'transient';
+      permille: number;
+      slowAnswerPermille?: number;
+    };
 
 export function describeOp(op: Op): string {
   const rep = (r: number | 'leader' | undefined): string =>
@@ -130,7 +138,7 @@ export function describeOp(op: Op): string {
     case 'flapSide':
       return `side lease flaps ${op.n} tenures`;
     case 'heartbeatOutage':
-      return `heartbeats of ${rep(op.r)} ${op.kind === 'hang' ? 'hang' : 'fail'} (renewals pass) for an interval + ${op.permille} ‰ of the span to livenessMs + 2 s`;
+      return `heartbeats of ${rep(op.r)} ${op.slowAnswerPermille !== undefined ? `answered ${op.slowAnswerPermille} ‰ of an interval late for an interval, then ` : ''}${op.kind === 'hang' ? 'hang' : 'fail'} (renewals pass) for an interval + ${op.permille} ‰ of the span to livenessMs + 2 s`;
   }
 }
 
@@ -986,8 +994,18 @@ export class World implements Network {
         if (!inst || !fast) return;
         const intervalMs = Math.floor((fast.livenessMs - this.margin) / 3); // the core's default
         const ms = intervalMs + Math.round((op.permille / 1000) * (fast.livenessMs + 2000 - intervalMs));
-        this.trace(`${inst.label}'s heartbeats ${op.kind === 'hang' ? 'hang' : 'fail'} for ${ms} ms`);
-        return this.apply({ t: 'fault', r: inst.r, kind: op.kind, ops: ['heartbeat'], ms, delayMs: 0 });
+        const slowMs =
+          op.slowAnswerPermille === undefined ? 0 : Math.round((op.slowAnswerPermille / 1000) * intervalMs);
+        const from = now + (op.slowAnswerPermille === undefined ? 0 : intervalMs);
+        const heartbeat = { replica: inst.r, ops: ['heartbeat'] as Operation[] };
+        if (op.slowAnswerPermille !== undefined)
+          this.faults.push({ kind: 'slow-answer', ...heartbeat, from: now, until: from, delayMs: slowMs });
+        this.faults.push({ kind: op.kind, ...heartbeat, from, until: from + ms, delayMs: 0 });
+        this.excuseFaults(inst.r, from + ms);
+        this.trace(
+          `${inst.label}'s heartbeats ${slowMs ? `answered ${slowMs} ms late until ${fmt(from)}, then ` : ''}${op.kind === 'hang' ? 'hang' : 'fail'} for ${ms} ms`,
+        );
+        return;
       }
       case 'partitionOnLoss':
         this.partitionHook = op.ms;
