@@ -43,6 +43,29 @@ describe('simulation checker: every invariant can fail', () => {
     expect(await violationOf((w) => w.advance(60_000))).toBe('none');
   });
 
+  it('(d) fast failover: a run overtaken while its tenure still believed is not excused', async () => {
+    // The lease is broken the moment the holder steps down, far inside its 9 s belief; its run drains
+    // 5 s (≥ the margin), which the checker used to excuse whatever the timing.
+    const overtaken = (broken: boolean) =>
+      violationOf(
+        async (world) => {
+          await world.advance(5000);
+          await world.apply({ t: 'gatedRun', durationMs: 30_000, drainMs: 5000 });
+          await world.advance(100);
+          await world.apply({ t: 'stepDown', r: 'leader', cooldownMs: 60_000 });
+          await world.advance(10);
+          const record = world.model.leases.get('jobs')!;
+          if (broken) expect(world.model.breakStale('jobs', record.etag)).toBe(true);
+          await world.advance(2000);
+          await world.apply({ t: 'gatedRun', durationMs: 30_000, drainMs: 0 });
+          await world.advance(10_000);
+        },
+        { fastLivenessMs: 10_000 },
+      );
+    expect(await overtaken(false)).toBe('none'); // control: the drain holds the lease
+    expect(await overtaken(true)).toBe('d');
+  });
+
   it('(b) a store that writes the same term twice', async () => {
     const violation = await violationOf(async (world) => {
       const acquire = world.model.acquire.bind(world.model);

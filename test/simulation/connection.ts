@@ -26,7 +26,9 @@ export type FaultKind =
   /** Acquire only: the lease is taken but the term is not written (the caller sees an error). */
   | 'partial'
   /** Slow both ways. */
-  | 'latency';
+  | 'latency'
+  /** Processed on arrival, its answer `delayMs` late (the sender's clock moves on, the server's write does not). */
+  | 'slow-answer';
 
 export interface Fault {
   kind: FaultKind;
@@ -37,7 +39,7 @@ export interface Fault {
   ops?: readonly Operation[];
   from: number;
   until: number;
-  /** lands-late: ms after sending that it is processed; latency: extra ms each way. */
+  /** lands-late: ms after sending that it is processed; latency: extra ms each way; slow-answer: extra ms back. */
   delayMs: number;
 }
 
@@ -266,7 +268,7 @@ export class Connection implements LeaseStore, PresenceStore {
     const fault = this.network.faultFor(this.replica, op, lease);
     const extra = fault?.kind === 'latency' ? fault.delayMs : 0;
     const out = this.network.latency() + extra;
-    const back = this.network.latency() + extra;
+    const back = this.network.latency() + extra + (fault?.kind === 'slow-answer' ? fault.delayMs : 0);
     const name = `${this.label} ${op}(${lease}${args ? `, ${args}` : ''})`;
     return new Promise<T>((resolve, reject) => {
       let done = false;

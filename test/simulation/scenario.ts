@@ -56,6 +56,8 @@ const BASE: Record<Op['t'], number> = {
   yieldOnAcquire: 1,
   partition: 0,
   partitionOnLoss: 0,
+  // Fast profile only (the other profiles' schedules per seed stay as they were).
+  heartbeatOutage: 0,
 };
 
 export const PROFILES: Record<string, Profile> = {
@@ -121,14 +123,26 @@ export const PROFILES: Record<string, Profile> = {
   },
   /**
    * Fast failover (issue 21): faults on heartbeats apart from renewals, pauses shorter and longer than
-   * livenessMs, breaks racing heartbeats. Every schedule runs the mode, at livenessMs 3000 or 5000.
+   * livenessMs, breaks racing heartbeats, heartbeat outages inside a holder's belief. Every schedule
+   * runs the mode, at livenessMs 3000, 5000 or 10 000.
    */
   fast: {
     name: 'fast',
-    weights: { fault: 8, pause: 5, block: 3, crash: 3, loseRecord: 0, deleteContainer: 0 },
+    weights: {
+      fault: 8,
+      pause: 5,
+      block: 3,
+      crash: 3,
+      loseRecord: 0,
+      deleteContainer: 0,
+      heartbeatOutage: 10,
+    },
     maxCommands: 40,
     shape: (c) => {
-      const fast = c.fastLivenessMs ?? 3000;
+      // livenessMs 3000, 5000 or 10 000 (read off draws the profile already makes, so other profiles'
+      // schedules stay as they were): at 10 000 a heartbeat answered late may take up to an interval
+      // (3 s), more than the margin plus Azure's whole-second timestamps leave between belief and break.
+      const fast = c.fastLivenessMs ?? [3000, 5000, 10_000][c.startMask % 3]!;
       return {
         ...c,
         delegated: false,
@@ -255,6 +269,26 @@ function opArbitrary(t: Op['t']): fc.Arbitrary<Op> {
           afterMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 12_000 })),
         })
         .map((x) => ({ t, ...x }));
+    case 'heartbeatOutage':
+      return fc
+        .record({
+          r: fc.oneof(
+            { weight: 3, arbitrary: fc.constant('leader' as const) },
+            { weight: 1, arbitrary: replica },
+          ),
+          kind: fc.constantFrom<'hang' | 'transient'>('hang', 'transient'),
+          permille: fc.integer({ min: 0, max: 1000 }),
+          // Often answered just before the heartbeat's timeout (one interval): the latest a belief can move.
+          slowAnswerPermille: fc.option(
+            fc.oneof(fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 900, max: 999 })),
+            { nil: undefined },
+          ),
+        })
+        .map(({ slowAnswerPermille, ...x }) => ({
+          t,
+          ...x,
+          ...(slowAnswerPermille !== undefined ? { slowAnswerPermille } : {}),
+        }));
     case 'flapSide':
       return fc
         .oneof(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 200, max: 300 }))

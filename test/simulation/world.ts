@@ -84,7 +84,20 @@ export type Op =
   | { t: 'taskFail' }
   /** For `ms`, every drain of replica r (stop, stepDown, hand-over) throws `afterMs` into it unless done. */
   | { t: 'drainThrows'; r: number; ms: number; afterMs: number }
-  | { t: 'flapSide'; n: number };
+  | { t: 'flapSide'; n: number }
+  /**
+   * Fast failover: the heartbeats of replica r (or of the leader) hang or fail while its renewals still
+   * succeed, for one heartbeat interval + `permille` ‰ of the span up to its livenessMs + 2 s. With
+   * `slowAnswerPermille`, the heartbeats of the interval before land at once but are answered that ‰
+   * of an interval late (a belief counted from the answer would then outlive the record's silence).
+   */
+  | {
+      t: 'heartbeatOutage';
+      r: number | 'leader';
+      kind: 'hang' | 'transient';
+      permille: number;
+      slowAnswerPermille?: number;
+    };
 
 export function describeOp(op: Op): string {
   const rep = (r: number | 'leader' | undefined): string =>
@@ -124,6 +137,8 @@ export function describeOp(op: Op): string {
       return `drains of ${rep(op.r)} throw ${op.afterMs} ms into them, for ${op.ms} ms`;
     case 'flapSide':
       return `side lease flaps ${op.n} tenures`;
+    case 'heartbeatOutage':
+      return `heartbeats of ${rep(op.r)} ${op.slowAnswerPermille !== undefined ? `answered ${op.slowAnswerPermille} ‰ of an interval late for an interval, then ` : ''}${op.kind === 'hang' ? 'hang' : 'fail'} (renewals pass) for an interval + ${op.permille} ‰ of the span to livenessMs + 2 s`;
   }
 }
 
@@ -170,6 +185,10 @@ interface Work {
   startedAt: number;
   ended: boolean;
   fail?: (error: Error) => void;
+  /** The tenure's public view, sampled for its belief deadline while it leads. */
+  leadership: Leadership;
+  /** Latest belief deadline seen (now + remainingMs(), sampled after every step while the tenure led). */
+  beliefUntil: number;
 }
 
 interface Instance {
@@ -578,6 +597,8 @@ export class World implements Network {
       drainMs,
       startedAt: this.sched.now,
       ended: false,
+      leadership,
+      beliefUntil: this.sched.now + leadership.remainingMs(),
     };
     this.trace(`${inst.label} ${kind} run starts (term ${work.term}, stops ${drainMs} ms after its signal)`);
     for (const other of this.works) {
@@ -597,18 +618,29 @@ export class World implements Network {
   private overlapExcused(work: Work): boolean {
     const inst = work.inst;
     if (inst.proc.paused || inst.proc.blocked || inst.lastHaltEnd >= work.tenureBegin) return true; // SIGSTOP: fencing territory
+    // A lost record frees the lease without its holder's release (then (a) still judges the two leaders).
+    if ((this.lossAt.get(work.lease) ?? -Infinity) >= work.tenureBegin) return true;
+    if (work.drainMs > this.config.shutdownTimeoutMs) return true; // ignored its signal past the drain bound
+    if (work.drainMs < this.margin) return false;
+    // Fast failover: an ended tenure's lease is protected only until its belief deadline (the last
+    // heartbeat's send + livenessMs − margin), not for D (docs/fast-failover.md, "Limits"): a run
+    // still going past that deadline is the documented limit; one overtaken before it is a violation.
+    if (this.config.fastLivenessMs !== undefined) return this.sched.now >= work.beliefUntil;
     const reason = (work.signal.reason as { kind?: string } | undefined)?.kind;
     const involuntary = reason === 'deadline' || reason === 'lost';
     // Ignored its signal longer than the margin while the lease could expire without a release
     // (lost, deadline, or storage faults / pauses around it): the documented "does not cover".
-    if (work.drainMs >= this.margin && (involuntary || this.excused(inst, work.lease))) return true;
-    // Fast failover: no heartbeats while an ended tenure drains, so its lease is protected only for the
-    // tenure's remaining belief (≤ livenessMs − margin), not for D (docs/fast-failover.md, "Limits").
-    if (this.config.fastLivenessMs !== undefined && work.drainMs >= this.margin) return true;
-    // A lost record frees the lease without its holder's release (then (a) still judges the two leaders).
-    if ((this.lossAt.get(work.lease) ?? -Infinity) >= work.tenureBegin) return true;
-    if (work.drainMs > this.config.shutdownTimeoutMs) return true; // ignored its signal past the drain bound
-    return false;
+    return involuntary || this.excused(inst, work.lease);
+  }
+
+  /** Follows each running work's belief deadline (heartbeats and renewals move it while it leads). */
+  private sampleBeliefs(): void {
+    const now = this.sched.now;
+    for (const work of this.works) {
+      const proc = work.inst.proc;
+      if (work.ended || work.signal.aborted || proc.paused || proc.blocked || proc.dead) continue;
+      work.beliefUntil = Math.max(work.beliefUntil, now + work.leadership.remainingMs());
+    }
   }
 
   private endWork(work: Work): void {
@@ -806,6 +838,7 @@ export class World implements Network {
   /** After every timer: (a) one leader at a time, (g) a leader's belief is backed by the store, (e) stopped electors. */
   private checkStep(): void {
     const now = this.sched.now;
+    this.sampleBeliefs();
     for (const lease of [JOBS, SIDE]) {
       const leaders: Instance[] = [];
       for (const inst of this.all) {
@@ -955,6 +988,25 @@ export class World implements Network {
       }
       case 'partition':
         return this.apply({ t: 'fault', r: op.r, kind: 'hang', ms: op.ms, delayMs: 0 });
+      case 'heartbeatOutage': {
+        const inst = op.r === 'leader' ? this.currentLeader() : this.liveInstance(op.r);
+        const fast = inst && fastFailoverOf(this.config, inst.r).fastFailover;
+        if (!inst || !fast) return;
+        const intervalMs = Math.floor((fast.livenessMs - this.margin) / 3); // the core's default
+        const ms = intervalMs + Math.round((op.permille / 1000) * (fast.livenessMs + 2000 - intervalMs));
+        const slowMs =
+          op.slowAnswerPermille === undefined ? 0 : Math.round((op.slowAnswerPermille / 1000) * intervalMs);
+        const from = now + (op.slowAnswerPermille === undefined ? 0 : intervalMs);
+        const heartbeat = { replica: inst.r, ops: ['heartbeat'] as Operation[] };
+        if (op.slowAnswerPermille !== undefined)
+          this.faults.push({ kind: 'slow-answer', ...heartbeat, from: now, until: from, delayMs: slowMs });
+        this.faults.push({ kind: op.kind, ...heartbeat, from, until: from + ms, delayMs: 0 });
+        this.excuseFaults(inst.r, from + ms);
+        this.trace(
+          `${inst.label}'s heartbeats ${slowMs ? `answered ${slowMs} ms late until ${fmt(from)}, then ` : ''}${op.kind === 'hang' ? 'hang' : 'fail'} for ${ms} ms`,
+        );
+        return;
+      }
       case 'partitionOnLoss':
         this.partitionHook = op.ms;
         return;
