@@ -67,6 +67,7 @@ interface Trial {
 }
 
 async function runConfig(config: string): Promise<{ trials: Trial[]; overlaps: number }> {
+  const signals: { pid: number; at: number }[] = [];
   const journalPath = join(dir, `${config}.jsonl`);
   const replicas = new Map<string, ChildProcess>();
   const start = (id: string): ChildProcess => {
@@ -107,6 +108,7 @@ async function runConfig(config: string): Promise<{ trials: Trial[]; overlaps: n
       const victimProcess = replicas.get(victim)!;
       const t0 = Date.now();
       victimProcess.kill(kind === 'kill' ? 'SIGKILL' : 'SIGSTOP');
+      signals.push({ pid: victimProcess.pid!, at: t0 });
       const elected = await until(
         `another leader after ${kind} of ${victim}`,
         () =>
@@ -163,14 +165,26 @@ async function runConfig(config: string): Promise<{ trials: Trial[]; overlaps: n
   // Overlap: a run by an older term that started after a newer term's leader was elected.
   const entries = readJournal(journalPath);
   const elections = entries.filter((e) => e.event === 'role' && e.role === 'leader' && e.term != null);
-  const overlaps = entries.filter(
+  const late = entries.filter(
     (run) =>
       run.event === 'run' &&
       elections.some(
         (e) => e.replica !== run.replica && (e.term ?? 0) > (run.term ?? 0) && e.at! <= run.start!,
       ),
-  ).length;
-  return { trials, overlaps };
+  );
+  for (const run of late) {
+    // A pause between the gate's check and the job's first line: its tick was due when the signal came.
+    const signal = signals.find((s) => s.pid === run.pid && s.at <= run.start!);
+    const previous = entries
+      .filter((e) => e.event === 'run' && e.pid === run.pid && e.start! < (signal?.at ?? 0))
+      .at(-1);
+    console.log(
+      `${config}: late run ${JSON.stringify(run)}; signal at ${signal?.at}; its previous run started ${
+        signal && previous ? signal.at - previous.start! : '?'
+      } ms before the signal (job every 100 ms)`,
+    );
+  }
+  return { trials, overlaps: late.length };
 }
 
 const quantile = (sorted: number[], q: number): number =>
