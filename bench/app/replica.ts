@@ -38,6 +38,7 @@
  *                       is then left out of the shutdown signals. Default 0: SIGUSR2 untouched.
  *   RENEWAL_THREAD      "1": the renewalThread option (renewals from a worker thread). Default off.
  *   MAX_BLOCKED_MS      renewalThread.maxBlockedMs. Default: the library's (60000).
+ *   FAST_LIVENESS_MS    > 0: the fastFailover option with this livenessMs. Default: off.
  *   LOCKS_MODE          "1": also contend for one lock in a loop (LockService.tryWithLock, holds of
  *                       0.5–3 s, one in ten 16–20 s so renewals happen) and run an @OnOneReplica job
  *                       every second (the harness's locks mode). Default off.
@@ -134,6 +135,7 @@ export interface ReplicaConfig {
   blockMs: number;
   renewalThread: boolean;
   maxBlockedMs?: number;
+  fastLivenessMs?: number;
   locksMode: boolean;
 }
 
@@ -180,6 +182,7 @@ export function readConfig(): ReplicaConfig {
     blockMs: numberEnv('BLOCK_MS', 0)!,
     renewalThread: process.env.RENEWAL_THREAD === '1',
     maxBlockedMs: numberEnv('MAX_BLOCKED_MS'),
+    fastLivenessMs: numberEnv('FAST_LIVENESS_MS'),
     locksMode: process.env.LOCKS_MODE === '1',
     logLevels: (process.env.LOG_LEVELS ?? 'log,warn,error')
       .split(',')
@@ -419,6 +422,7 @@ function electionOptions(cfg: ReplicaConfig): LeaderElectionModuleOptions {
   if (cfg.failbackAfterMs !== undefined) options.failback = { afterStableMs: cfg.failbackAfterMs };
   if (cfg.renewalThread)
     options.renewalThread = cfg.maxBlockedMs !== undefined ? { maxBlockedMs: cfg.maxBlockedMs } : true;
+  if (cfg.fastLivenessMs) options.fastFailover = { livenessMs: cfg.fastLivenessMs };
   return options;
 }
 
