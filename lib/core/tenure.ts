@@ -195,15 +195,15 @@ export class Tenure {
     return this.state;
   }
 
-  /**
-   * Why the deadline passed, for the step-down line. A renewal due but never sent means this process
-   * could not run its timers (event loop blocked, process paused): the fix is in the job code.
-   */
   /** Fast failover: the last heartbeat, not the lease, bounds the belief now. */
   heartbeatBound(): boolean {
     return this.deadline < deadlineAfter(this.lastSendAt, this.env.timings);
   }
 
+  /**
+   * Why the deadline passed, for the step-down line. A renewal due but never sent means this process
+   * could not run its timers (event loop blocked, process paused): the fix is in the job code.
+   */
   deadlineMissedReason(lastError?: string): string {
     const fast = this.env.timings.fastFailover;
     if (fast && this.heartbeatBound()) {

@@ -131,3 +131,20 @@ describe('fast failover with two electors on Azurite', () => {
     await b.stop();
   });
 });
+
+describe('AzureBlobLeaseStore: the heartbeat cache holds only leases that heartbeat', () => {
+  it('an acquire without livenessMs (a lock tick, an election without the mode) is not kept; a release forgets it', async () => {
+    const written = (store as unknown as { written: Map<string, unknown> }).written;
+    const before = written.size;
+    for (let i = 0; i < 5; i++) await acquire(leaseName('tick')); // like per-run lock ticks
+    expect(written.size).toBe(before);
+    const name = leaseName('fast');
+    const leaseId = randomUUID();
+    const request = { leaseName: name, leaseId, identity: 'a', durationSeconds: 15, livenessMs: 3000 };
+    expect((await store.acquire(request, live())).acquired).toBe(true);
+    expect(written.has(name)).toBe(true);
+    await store.heartbeat!(name, leaseId, live()); // still one request: the cached set
+    await store.release(name, leaseId, live());
+    expect(written.has(name)).toBe(false);
+  });
+});

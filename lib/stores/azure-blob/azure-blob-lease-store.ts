@@ -398,8 +398,11 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
       };
       await blob.setMetadata(record, { abortSignal: signal, conditions: { leaseId: request.leaseId } });
       // Heartbeats rewrite exactly this set (Set Metadata replaces the whole set; under our lease
-      // nobody else can change it), so a heartbeat costs one request.
-      this.written.set(request.leaseName, { leaseId: request.leaseId, metadata: record });
+      // nobody else can change it), so a heartbeat costs one request. Kept only for a holder that will
+      // heartbeat (fast failover): per-run lock ticks acquire a new name every tick.
+      if (request.livenessMs !== undefined)
+        this.written.set(request.leaseName, { leaseId: request.leaseId, metadata: record });
+      else this.written.delete(request.leaseName);
       return { acquired: true, term, previousTerm: previous.term };
     } catch (error) {
       const status = statusOf(error);
@@ -500,6 +503,7 @@ export class AzureBlobLeaseStore implements LeaseStore, PresenceStore {
     signal: AbortSignal,
     options: ReleaseOptions = {},
   ): Promise<void> {
+    if (this.written.get(leaseName)?.leaseId === leaseId) this.written.delete(leaseName);
     if (options.successor !== undefined)
       await this.nameSuccessor(leaseName, leaseId, options.successor, signal);
     try {
