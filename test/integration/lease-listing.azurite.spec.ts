@@ -121,9 +121,15 @@ describe('AzureBlobLeaseStore.listLeases', () => {
     expect(listed.get(missing)).toEqual({ held: false, term: 0, etag: 'absent' });
     expect(observed.get(missing)).toEqual({ held: false, term: 0, etag: 'absent' });
     for (const name of names) {
-      const { etag, ...rest } = listed.get(name) as LeaseObservation & { etag?: string };
-      const { etag: observedEtag, ...observedRest } = observed.get(name)!;
+      const { etag, silentForAtLeastMs: listedSilence, ...rest } = listed.get(name)!;
+      const {
+        etag: observedEtag,
+        silentForAtLeastMs: observedSilence,
+        ...observedRest
+      } = observed.get(name)!;
       expect({ name, ...rest }).toEqual({ name, ...observedRest });
+      // Read at two moments, in whole seconds: the later read may be one second more silent.
+      expect([0, 1000]).toContain((observedSilence ?? 0) - (listedSilence ?? 0));
       expect(etag).toBe(observedEtag);
       expect(etag).toMatch(/^"0x[0-9A-F]+"$/); // quoted, as the ETag header carries it
       expect(etag).toBe((await container.getBlobClient(name).getProperties()).etag);
