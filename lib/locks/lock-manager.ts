@@ -302,8 +302,9 @@ export class LockManager {
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted || this.stopped) giveUp();
       try {
-        // The first attempt goes straight to acquire; later ones read first (a cheap call, no 409 noise).
-        const observation = attempt === 0 ? undefined : await this.observe(leaseName);
+        // The first attempt goes straight to acquire; later ones read first (a cheap call, no 409 noise),
+        // except after an unanswered acquire: the lease may be ours, and only an acquire can tell.
+        const observation = attempt === 0 || uncertain ? undefined : await this.observe(leaseName);
         if (observation?.held) lastObservation = observation;
         else {
           const sentAt = this.clock.now();

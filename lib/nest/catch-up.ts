@@ -61,6 +61,17 @@ export class CatchUpJobs {
           'tick ledger. catchUp works with the Azure and memory stores, or a custom store that also ' +
           'implements TickLedger (lastTick, claim); remove catchUp or use such a store',
       );
+    for (const other of this.jobs.values())
+      if (
+        other.metadata !== job.metadata &&
+        other.leaseName === job.leaseName &&
+        other.metadata.handlerName === job.metadata.handlerName
+      )
+        throw new LeaderElectionSetupError(
+          `@LeaderOnly catchUp on ${job.metadata.handlerName}: two different methods of that name (two ` +
+            `classes named alike) on lease "${job.leaseName}" would share one tick record, so one would ` +
+            `skip the other's ticks; rename one class or method, or put one on another lease`,
+        );
     this.jobs.set(job.metadata, job);
   }
 

@@ -137,6 +137,21 @@ describe('catchUp: options refused at startup', () => {
     await expect(boot('leader', [PlainJob])).rejects.toThrow(/PlainJob\.work is not a @Cron method/);
   });
 
+  it('two different catch-up methods with one Class.method key on one lease are refused at boot', async () => {
+    const nightlyJobs = () => {
+      @Injectable()
+      class NightlyJobs {
+        @Cron('0 * * * * *')
+        @LeaderOnly({ catchUp: { deadlineMs: 5000 } })
+        report(): void {}
+      }
+      return NightlyJobs;
+    };
+    await expect(boot('leader', [MinuteJob, nightlyJobs(), nightlyJobs()])).rejects.toThrow(
+      /catchUp on NightlyJobs\.report: two different methods of that name .* would share one tick record/,
+    );
+  });
+
   it('catchUp on a @Cron at a Date (one shot) is refused at boot', async () => {
     @Injectable()
     class DateJob {

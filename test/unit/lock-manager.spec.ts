@@ -429,8 +429,8 @@ describe('lock records and election leases never share a blob', () => {
 describe('LockManager: an acquire whose outcome is unknown', () => {
   it('gives the lease back when the caller stops waiting after an unanswered acquire', async () => {
     const { managers, clock, store, memory } = setup();
-    // The acquire reaches the store (the lease is taken) but its answer never comes in time.
-    store.inject('acquire', { type: 'slow-answer', ms: 60_000 });
+    // Every acquire reaches the store (the lease is taken) but its answer never comes in time.
+    store.always('acquire', { type: 'slow-answer', ms: 60_000 });
     const stop = new AbortController();
     const waiting = managers[0]!.tryWithLock('unknown', () => 'x', { waitMs: 30_000, signal: stop.signal });
     const outcome = waiting.catch((error: unknown) => error);
@@ -440,5 +440,20 @@ describe('LockManager: an acquire whose outcome is unknown', () => {
     expect(await outcome).toEqual(new Error('caller gave up'));
     expect(store.callsOf('release').length).toBeGreaterThanOrEqual(1);
     expect((await memory.observe(lockLeaseName('unknown'), new AbortController().signal)).held).toBe(false);
+  });
+});
+
+describe('LockManager: a waiter whose own acquire was applied but unanswered', () => {
+  // Hostile review of the locks (2026-12-07), finding 3: later attempts read the lease "held" (by this
+  // very call's leaseId) and waited it out as if another replica held it.
+  it('acquires again with the same leaseId at once, instead of waiting out its own lease', async () => {
+    const { clock, store, managers } = setup(['a']);
+    store.inject('acquire', { type: 'succeed-then-fail' });
+    const result = managers[0]!.tryWithLock('self', () => 'ran', { waitMs: 5_000 });
+    await clock.advance(5_000);
+    await expect(result).resolves.toMatchObject({ acquired: true, value: 'ran' });
+    // The memory store grants an acquire on a held lease only to the same leaseId (as Azure does).
+    expect(store.callsOf('acquire')).toHaveLength(2);
+    expect(store.callsOf('observe')).toHaveLength(0);
   });
 });

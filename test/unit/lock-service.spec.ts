@@ -7,6 +7,7 @@ import {
   currentLock,
   LeaderElectionModule,
   LeaderElectionSetupError,
+  LockManagerStoppedError,
   LockNotAcquiredError,
   LockService,
   MemoryLeaseStore,
@@ -192,6 +193,47 @@ describe('@OnOneReplica (per-run jobs)', () => {
       /@OnOneReplica on CronJob.run needs periodMs/,
     );
     await expect(replica(new MemoryLeaseStore(), 'a', [TimeoutJob])).rejects.toThrow(/a @Timeout fires once/);
+  });
+
+  it('refuses at boot one job name on two different methods (e.g. two classes named alike)', async () => {
+    // Hostile review of the locks, finding 1: default job names are "Class.method", so two modules'
+    // `ReportJobs.nightly` shared one tick record and one of the two jobs silently never ran.
+    const reportJobs = () => {
+      @Injectable()
+      class ReportJobs {
+        @Interval(60_000)
+        @OnOneReplica()
+        nightly(): void {}
+      }
+      return ReportJobs;
+    };
+    const [billing, audit] = [reportJobs(), reportJobs()];
+    await expect(replica(new MemoryLeaseStore(), 'a', [billing, audit])).rejects.toThrow(
+      /@OnOneReplica job "ReportJobs.nightly" is used by two different methods .*distinct `job` option/,
+    );
+    // One class provided twice is one job (its instances share the tick): allowed.
+    const shared = reportJobs();
+    await expect(
+      replica(new MemoryLeaseStore(), 'a', [shared, { provide: 'second', useClass: shared }]),
+    ).resolves.toBeDefined();
+  });
+
+  it('an error the method throws rejects its tick, even a LockManagerStoppedError (it ran)', async () => {
+    // Hostile review of the locks, finding 2: that error was taken for "the locks stopped before
+    // the tick" and the tick resolved undefined, hiding the failure.
+    @Injectable()
+    class Failing {
+      static ran = 0;
+      @Interval(60_000)
+      @OnOneReplica()
+      async sync(): Promise<void> {
+        Failing.ran++;
+        throw new LockManagerStoppedError('inventory');
+      }
+    }
+    const app = await replica(new MemoryLeaseStore(), 'a', [Failing]);
+    await expect(app.get(Failing).sync()).rejects.toBeInstanceOf(LockManagerStoppedError);
+    expect(Failing.ran).toBe(1);
   });
 
   it('a @Cron with periodMs keys ticks by the start of the period', async () => {

@@ -69,12 +69,22 @@ export function OnOneReplica(options: OnOneReplicaOptions = {}): MethodDecorator
         const periodMs = periodOf(options, method, handlerName);
         const tickAt = Math.floor(Date.now() / periodMs) * periodMs;
         const spreadMs = options.spreadMs ?? Math.min(1000, periodMs / 2);
+        let called = false;
         try {
-          const result = await service.runOnce(job, tickAt, call, { spreadMs });
+          const result = await service.runOnce(
+            job,
+            tickAt,
+            () => {
+              called = true;
+              return call();
+            },
+            { spreadMs },
+          );
           return result.ran ? result.value : undefined;
         } catch (error) {
-          // A tick between the locks' stop and the scheduler's at shutdown is skipped, not an error.
-          if (error instanceof LockManagerStoppedError) return undefined;
+          // A tick between the locks' stop and the scheduler's at shutdown is skipped, not an error;
+          // the same error thrown by the method itself (it ran) is the method's failure.
+          if (error instanceof LockManagerStoppedError && !called) return undefined;
           throw error;
         }
       },
