@@ -1,11 +1,11 @@
 // Crash and freeze takeover with and without fast failover (issue 21, "Measure side by side"), on one
 // embedded Azurite. Per config (default D 15 s; fastFailover livenessMs 3000; livenessMs 5000): three
-// replicas of bench/app/replica.ts (job every 100 ms); the leader is SIGKILLed (then restarted) or
-// SIGSTOPped (resumed once another replica leads). Takeover = signal → another replica's role event
+// replicas of bench/app/replica.ts (job every 100 ms); the leader is SIGKILLed or SIGTERMed (then
+// restarted) or SIGSTOPped (resumed once another replica leads). Takeover = signal → another replica's role event
 // "leader" (its journal). Overlap = a run of the job by an older term that started after a newer
 // term's leader was elected (must be 0); for SIGSTOP also whether the resumed victim ever led again
 // beside the new leader. Run under the shared lock, after `npm run build:apps`:
-//   flock /tmp/nle-heavy.lock npx tsx bench/perf/fast-failover-takeover.ts [--trials 5] [--kinds kill,stop]
+//   flock /tmp/nle-heavy.lock npx tsx bench/perf/fast-failover-takeover.ts [--trials 5] [--kinds kill,stop,term]
 //     [--configs default,3000,5000] [--out results.json]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
@@ -21,7 +21,7 @@ const TRIALS = Number(argOf('trials', '5'));
 const KINDS = argOf('kinds', 'kill,stop').split(',') as Kind[];
 const CONFIGS = argOf('configs', 'default,3000,5000').split(',');
 const OUT = argOf('out', '');
-type Kind = 'kill' | 'stop';
+type Kind = 'kill' | 'stop' | 'term';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const dir = mkdtempSync(join(tmpdir(), 'bench-ff-takeover-'));
@@ -107,7 +107,7 @@ async function runConfig(config: string): Promise<{ trials: Trial[]; overlaps: n
       const victim = lastRun.replica;
       const victimProcess = replicas.get(victim)!;
       const t0 = Date.now();
-      victimProcess.kill(kind === 'kill' ? 'SIGKILL' : 'SIGSTOP');
+      victimProcess.kill(kind === 'kill' ? 'SIGKILL' : kind === 'term' ? 'SIGTERM' : 'SIGSTOP');
       signals.push({ pid: victimProcess.pid!, at: t0 });
       const elected = await until(
         `another leader after ${kind} of ${victim}`,
@@ -118,7 +118,13 @@ async function runConfig(config: string): Promise<{ trials: Trial[]; overlaps: n
         60_000,
       );
       const trial: Trial = { config, kind, victim, takeoverMs: elected.at! - t0 };
-      if (kind === 'kill') {
+      if (kind !== 'stop') {
+        if (kind === 'term')
+          await until(
+            `${victim} exits`,
+            () => victimProcess.exitCode ?? victimProcess.signalCode ?? undefined,
+            60_000,
+          );
         start(victim);
         await until(`restart of ${victim}`, bootOf(replicas.get(victim)!.pid!), 60_000);
       } else {
@@ -208,7 +214,7 @@ for (const config of CONFIGS)
     const sorted = trials.map((t) => t.takeoverMs).sort((a, b) => a - b);
     const s = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
     console.log(
-      `${config === 'default' ? 'default (D 15 s)' : `livenessMs ${config}`} | ${kind === 'kill' ? 'SIGKILL' : 'SIGSTOP'} | ${sorted.length} | ${s(quantile(sorted, 0.5))} | ${s(quantile(sorted, 0.95))} | ${s(sorted[sorted.length - 1])} | ${overlapsBy[config]} | ${kind === 'stop' ? trials.filter((t) => t.victimLedAgain).length : '–'}`,
+      `${config === 'default' ? 'default (D 15 s)' : `livenessMs ${config}`} | ${{ kill: 'SIGKILL', stop: 'SIGSTOP', term: 'SIGTERM' }[kind]} | ${sorted.length} | ${s(quantile(sorted, 0.5))} | ${s(quantile(sorted, 0.95))} | ${s(sorted[sorted.length - 1])} | ${overlapsBy[config]} | ${kind === 'stop' ? trials.filter((t) => t.victimLedAgain).length : '–'}`,
     );
   }
 if (OUT) writeFileSync(OUT, JSON.stringify({ trials: all, overlaps: overlapsBy }, null, 2));
