@@ -55,7 +55,15 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeFault, faultBounds } from './bounds.js';
+import {
+  describeFastBound,
+  describeFault,
+  fastTakeoverBoundMs,
+  faultBounds,
+  heldToFastBound,
+  longestBeliefMs,
+  mayKeepLeading,
+} from './bounds.js';
 import { addLocksReport, formatLocksReport, type LocksReport } from './locks-checker.js';
 import { renderTimeline } from './timeline.js';
 import {
@@ -118,6 +126,25 @@ export interface FaultOutcome {
   task?: TaskHandOver;
   /** `block` faults: what happened to the blocked replica and its run. */
   block?: BlockOutcome;
+  /** Fast-failover mode: a SIGSTOP shorter than livenessMs that the holder led through (no takeover). */
+  keptThroughStop?: boolean;
+}
+
+/** Fast-failover mode (timings.fastFailover): the takeovers held to the fast bound, and the fault rate. */
+export interface FastReport {
+  livenessMs: number;
+  boundMs: number;
+  /** The bound's arithmetic (bounds.ts, fastTakeoverBoundMs). */
+  arithmetic: string;
+  /** SIGKILL, partition and SIGSTOP longer than livenessMs: fault → first leader after it. */
+  takeovers: { count: number; p50Ms?: number; p95Ms?: number; maxMs?: number; overBound: number };
+  /** Every takeover above, and every other fault, within its bound. */
+  allWithinBound: boolean;
+  /** SIGSTOPs shorter than livenessMs: led through by the holder, or a new tenure (its belief ran out). */
+  shortStops: { count: number; kept: number; reElected: number };
+  /** Runs that started believing in more than livenessMs − safetyMargin (the fast belief): must be 0. */
+  runsBeyondFastBelief: number;
+  faultsPerHour: number;
 }
 
 export interface BlockOutcome {
@@ -282,6 +309,8 @@ export interface ChaosReport {
   >;
   /** Leader-task mode only. */
   tasks?: TaskReport;
+  /** Fast-failover mode only. */
+  fast?: FastReport;
   /** `block` faults only. */
   blocks?: {
     count: number;
@@ -542,11 +571,14 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
   for (const fault of record.faults) {
     if (fault.kind !== 'sigstop' || fault.pid === undefined) continue;
     const resumedAt = fault.healedAt ?? record.endedAt;
-    ticksAfterResume += runs.filter(
-      (run) => run.pid === fault.pid && run.start >= resumedAt && run.term === fault.termAtFault,
-    ).length;
     pausedMidRun += runs.filter(
       (run) => run.pid === fault.pid && run.start < fault.at && run.end > resumedAt,
+    ).length;
+    // Only a stop longer than the longest belief surely outlived the tenure (fast failover: a
+    // SIGSTOP shorter than livenessMs may be led through; its runs are judged by the checks above).
+    if (resumedAt - fault.at <= longestBeliefMs(timings)) continue;
+    ticksAfterResume += runs.filter(
+      (run) => run.pid === fault.pid && run.start >= resumedAt && run.term === fault.termAtFault,
     ).length;
   }
   if (ticksAfterResume > 0)
@@ -752,8 +784,9 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
     const boundMs = bound(fault);
     const nextFaultAt = faultsSorted[index + 1]?.at ?? Infinity;
     let newLeader = firstRoleAfter(fault.at, (role) => role.role === 'leader');
-    // A blocked leader that kept its lease never changes role: a leader line after the next fault is not this fault's.
-    if (fault.kind === 'block' && newLeader && newLeader.at >= nextFaultAt) newLeader = undefined;
+    // A blocked (or briefly stopped) leader that kept its lease never changes role: a leader line
+    // after the next fault is not this fault's.
+    if (mayKeepLeading(fault) && newLeader && newLeader.at >= nextFaultAt) newLeader = undefined;
     const firstRun = newLeader
       ? runs.find((run) => run.pid === newLeader.pid && run.start >= newLeader.at)
       : undefined;
@@ -779,7 +812,19 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
         : Math.max(0, newLeader.at - oldEnd)
       : undefined;
     const block = fault.kind === 'block' ? blockOutcome(fault, newLeader) : undefined;
-    const recovered = firstRun !== undefined || block?.keptLease === true;
+    // Fast failover, SIGSTOP shorter than livenessMs: no new leader, and the holder ran the job
+    // again in its term after SIGCONT (before the next fault).
+    const keptRun =
+      fault.kind === 'sigstop' && fault.variant === 'short' && newLeader === undefined
+        ? runs.find(
+            (run) =>
+              run.pid === fault.leaderPid &&
+              run.term === fault.termAtFault &&
+              run.start >= (fault.healedAt ?? Infinity) &&
+              run.start < nextFaultAt,
+          )
+        : undefined;
+    const recovered = firstRun !== undefined || block?.keptLease === true || keptRun !== undefined;
     const outcome: FaultOutcome = {
       id: fault.id,
       kind: fault.kind,
@@ -799,7 +844,15 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
       withinBound: takeoverMs !== undefined && takeoverMs <= boundMs,
       staleWritesRejected: rejectedAt.filter((at) => at >= fault.at && at < nextFaultAt).length,
       ...(block ? { block } : {}),
+      ...(fault.kind === 'sigstop' && fault.variant === 'short'
+        ? { keptThroughStop: keptRun !== undefined }
+        : {}),
     };
+    if (keptRun) {
+      // No takeover to time: the holder led through the stop and ran the job again.
+      outcome.noLeaderMs = 0;
+      outcome.withinBound = keptRun.start - fault.at <= boundMs;
+    }
     if (block?.keptLease) {
       // No takeover to time: the blocked leader ran the job again once its block ended.
       const endAt =
@@ -928,6 +981,7 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
 
   const faultsByKind: Partial<Record<FaultKind, number>> = {};
   for (const fault of record.faults) faultsByKind[fault.kind] = (faultsByKind[fault.kind] ?? 0) + 1;
+  const fast = timings.fastFailover ? fastReport(record, faultsSorted, outcomes, runs, failures) : undefined;
   const safetyOk = failures.length === 0;
   const livenessOk =
     outcomes.every((outcome) => outcome.withinBound) &&
@@ -960,6 +1014,69 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
     worstByKind,
     ...(tasks ? { tasks } : {}),
     ...(blocks ? { blocks } : {}),
+    ...(fast ? { fast } : {}),
+  };
+}
+
+/** Nearest-rank percentile of sorted values. */
+function percentile(sorted: number[], p: number): number | undefined {
+  if (sorted.length === 0) return undefined;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/**
+ * Fast-failover mode: takeovers of a silenced holder against the fast bound, short SIGSTOPs, and the
+ * fast belief itself: a run's leaseLeftAtStartMs is Leadership.remainingMs() when it began, which
+ * fast failover caps at livenessMs − safetyMargin after the last heartbeat (so the validity windows
+ * the overlap and conflict checks use end at the fast belief, not the lease deadline). A run that
+ * believed longer means the journal (or the library) did not use the fast belief: a safety failure.
+ */
+function fastReport(
+  record: RunRecord,
+  faults: FaultRecord[],
+  outcomes: FaultOutcome[],
+  runs: RunEntry[],
+  failures: string[],
+): FastReport {
+  const { timings } = record;
+  const fast = timings.fastFailover!;
+  const boundMs = fastTakeoverBoundMs(timings);
+  const held = outcomes.filter((outcome, index) => heldToFastBound(faults[index]!) && !outcome.interrupted);
+  const times = held
+    .map((outcome) => outcome.takeoverMs)
+    .filter((ms): ms is number => ms !== undefined)
+    .sort((a, b) => a - b);
+  const overBound = held.filter(
+    (outcome) => outcome.takeoverMs === undefined || outcome.takeoverMs > boundMs,
+  );
+  const short = outcomes.filter((outcome) => outcome.keptThroughStop !== undefined);
+  const beliefMs = longestBeliefMs(timings);
+  const beyond = runs.filter((run) => run.leaseLeftAtStartMs > beliefMs + 1);
+  if (beyond.length > 0)
+    failures.push(
+      `${beyond.length} run(s) started believing in more than livenessMs − safetyMargin = ${beliefMs} ms (worst ${Math.max(...beyond.map((run) => run.leaseLeftAtStartMs))} ms): the fast belief was not used`,
+    );
+  const hours = (record.endedAt - record.startedAt) / 3_600_000;
+  return {
+    livenessMs: fast.livenessMs,
+    boundMs,
+    arithmetic: describeFastBound(timings),
+    takeovers: {
+      count: times.length,
+      p50Ms: percentile(times, 50),
+      p95Ms: percentile(times, 95),
+      maxMs: times.at(-1),
+      overBound: overBound.length,
+    },
+    allWithinBound: overBound.length === 0 && outcomes.every((outcome) => outcome.withinBound),
+    shortStops: {
+      count: short.length,
+      kept: short.filter((outcome) => outcome.keptThroughStop).length,
+      reElected: short.filter((outcome) => !outcome.keptThroughStop && outcome.newLeader !== undefined)
+        .length,
+    },
+    runsBeyondFastBelief: beyond.length,
+    faultsPerHour: hours > 0 ? round(faults.length / hours, 1) : 0,
   };
 }
 
@@ -1118,8 +1235,13 @@ export function formatReport(
   );
   lines.push(
     `Timings: D=${t.leaseSeconds} s, renew ${t.renewIntervalMs} ms, retry R=${t.retryIntervalMs} ms ±${Math.round(t.retryJitter * 100)} %, safety margin ${t.safetyMarginMs} ms, slack ${t.slackMs} ms` +
-      `${t.renewalThread ? `; renewal thread (maxBlockedMs ${t.renewalThread.maxBlockedMs} ms)` : ''}${t.blockMs ? `; blocks of ${t.blockMs} ms` : ''}`,
+      `${t.renewalThread ? `; renewal thread (maxBlockedMs ${t.renewalThread.maxBlockedMs} ms)` : ''}${t.blockMs ? `; blocks of ${t.blockMs} ms` : ''}` +
+      `${t.fastFailover ? `; fast failover livenessMs ${t.fastFailover.livenessMs} ms, heartbeat every ${t.fastFailover.heartbeatIntervalMs} ms` : ''}`,
   );
+  if (report.fast)
+    lines.push(
+      `Mode: fast failover (livenessMs ${report.fast.livenessMs} ms), ${report.fast.faultsPerHour} faults/hour`,
+    );
   lines.push('');
   lines.push('Faults');
   lines.push(
@@ -1193,6 +1315,15 @@ export function formatReport(
       `  ${mark(report.tasks.interleaved === 0)} leader-task heartbeats written inside another replica's valid lease (two tasks at once): ${report.tasks.interleaved} (${report.tasks.heartbeats} heartbeats, ${report.tasks.runs} task runs)`,
     );
   }
+  if (report.fast) {
+    const f = report.fast;
+    lines.push(
+      `  ${mark(f.runsBeyondFastBelief === 0)} runs that believed in more than livenessMs − safety margin (${longestBeliefMs(report.timings)} ms, the fast belief): ${f.runsBeyondFastBelief}`,
+    );
+    lines.push(
+      `  info SIGSTOPs shorter than livenessMs: ${f.shortStops.count}; the holder led through ${f.shortStops.kept}, a new tenure after ${f.shortStops.reElected} (belief ran out during the stop)`,
+    );
+  }
   lines.push(
     `  info overlapping run pairs where one run outlived its lease (paused mid-run): ${report.overlaps.stale} (${report.overlaps.staleExplainedByPause} explained by SIGSTOP; ${report.pausedMidRun} run(s) paused mid-flight)`,
   );
@@ -1240,9 +1371,21 @@ export function formatReport(
     lines.push('FAILURES');
     for (const failure of report.failures) lines.push(`  - ${failure}`);
   }
+  if (report.fast) {
+    const f = report.fast;
+    lines.push('');
+    lines.push('Fast failover');
+    lines.push(`  fast bound: ${f.arithmetic}`);
+    lines.push(
+      `  ${mark(f.takeovers.overBound === 0)} takeovers of a holder silenced longer than livenessMs (SIGKILL, SIGSTOP > L, partition): ${f.takeovers.count}, p50 ${seconds(f.takeovers.p50Ms)}, p95 ${seconds(f.takeovers.p95Ms)}, max ${seconds(f.takeovers.maxMs)}; over the fast bound: ${f.takeovers.overBound}`,
+    );
+    lines.push(
+      `  ${f.allWithinBound ? 'every takeover within the fast bound' : 'NOT every takeover within its bound'} (${report.counts.faults} faults, ${f.faultsPerHour} faults/hour); overlaps inside valid tenures: ${report.overlaps.valid}; term regressions: ${report.terms.regressions}`,
+    );
+  }
   lines.push('');
   lines.push(
-    `Result: ${report.safetyOk ? 'SAFE' : 'UNSAFE'}; ${report.livenessOk ? 'every takeover within its bound' : 'some takeovers over their bound'}`,
+    `Result: ${report.safetyOk ? 'SAFE' : 'UNSAFE'}; ${report.livenessOk ? `every takeover within its bound${report.fast ? ' (fast bound for silenced holders)' : ''}` : 'some takeovers over their bound'}`,
   );
   if (files) lines.push(`Files: ${files.result}\n       ${files.timeline}\n       ${files.journal}`);
   return lines.join('\n');

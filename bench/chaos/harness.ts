@@ -19,6 +19,12 @@
  * Killed and terminated replicas are restarted (same slot and identity, new pid) 0.5..2 s after
  * the election recovered.
  *
+ * Fast-failover mode (`fastLivenessMs`, `--fast <livenessMs>`): the replicas run
+ * `fastFailover: { livenessMs }` (FAST_LIVENESS_MS), block is drawn by default (busy for k × L),
+ * and durations scale with L = livenessMs (plan.ts): SIGSTOPs shorter than L (the holder may keep
+ * leading: recovery is then its next run of the job in the same term) and longer (L + 0.5..3 s, one
+ * in four D + 1..4 s), partitions alike, latency of 0.55..0.8 × L each way for L + 0.5..3 s.
+ *
  * Priorities mode (`priorities: true`, `--priorities`): slot rN gets priority (replicas − N + 1).
  * Before each fault the harness then waits (bounded by failback-or-5 s + 3 presence intervals +
  * 2R + slack, with failback on or off) until the preferred replica leads again whenever it is
@@ -54,9 +60,11 @@ import { azuriteConnectionString, startAzurite, type RunningAzurite } from '../.
 import { checkRun, type ChaosReport } from './checker.js';
 import { addLocksReport } from './locks-checker.js';
 import { FaultProxy } from './fault-proxy.js';
-import { createPrng, type Prng } from './prng.js';
+import { createPrng } from './prng.js';
+import { FaultPlan } from './plan.js';
+import { driftAllowanceMs, MIN_LIVENESS_MS } from '../../lib/core/fast-failover.js';
 import { renderTimeline } from './timeline.js';
-import { describeFault, faultBounds } from './bounds.js';
+import { describeFault, fastTakeoverBoundMs, faultBounds } from './bounds.js';
 import {
   ALL_FAULT_KINDS,
   FAULT_KINDS,
@@ -104,6 +112,8 @@ export interface ChaosOptions {
   renewalThread?: boolean;
   /** renewalThread.maxBlockedMs for the replicas (default: the library's, 60000). */
   maxBlockedMs?: number;
+  /** Fast-failover mode: the replicas run fastFailover with this livenessMs (not with renewalThread). */
+  fastLivenessMs?: number;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
   /** Aborts the run early (the run still cleans up and checks what it has). */
@@ -131,10 +141,55 @@ export const DEFAULTS = {
   maxBlockedMs: 60_000,
 } as const;
 
+/** The fault kinds a run draws from when none are given: fast-failover mode adds `block`. */
+export function defaultFaultKinds(options: Pick<ChaosOptions, 'faults' | 'fastLivenessMs'>): FaultKind[] {
+  if (options.faults) return [...options.faults];
+  return options.fastLivenessMs !== undefined ? [...FAULT_KINDS, 'block'] : [...FAULT_KINDS];
+}
+
+/**
+ * Fast-failover mode: livenessMs checked as the library checks it at boot (so a bad value is named
+ * here, not in three replica logs), with the heartbeat interval and drift the library derives.
+ */
+export function resolveFastTimings(
+  options: ChaosOptions,
+  leaseMs: number,
+  retryIntervalMs: number,
+): ChaosTimings['fastFailover'] {
+  const livenessMs = options.fastLivenessMs;
+  if (livenessMs === undefined) return undefined;
+  if (options.renewalThread)
+    throw new RangeError(
+      'fast failover (--fast) cannot be combined with the renewal thread (--renewal thread): the library refuses renewalThread with fastFailover',
+    );
+  const safetyMarginMs = DEFAULTS.safetyMarginMs;
+  const lowest = Math.max(MIN_LIVENESS_MS, safetyMarginMs + 300);
+  if (!Number.isInteger(livenessMs) || livenessMs < lowest || livenessMs >= leaseMs)
+    throw new RangeError(
+      `--fast (livenessMs) must be a whole number of ms from ${lowest} to below the lease duration (${leaseMs} ms), got ${livenessMs}`,
+    );
+  if (retryIntervalMs > livenessMs / 2)
+    throw new RangeError(
+      `--retry ${retryIntervalMs} ms is above livenessMs / 2 (${livenessMs / 2} ms): fast failover needs followers polling at least twice per livenessMs`,
+    );
+  return {
+    livenessMs,
+    heartbeatIntervalMs: Math.floor((livenessMs - safetyMarginMs) / 3),
+    driftMs: driftAllowanceMs(livenessMs),
+  };
+}
+
 export function resolveTimings(options: ChaosOptions): ChaosTimings {
   const leaseSeconds = options.leaseSeconds ?? DEFAULTS.leaseSeconds;
   const leaseMs = leaseSeconds * 1000;
   const renewIntervalMs = options.renewIntervalMs ?? Math.floor(leaseMs / 3);
+  const fastFailover = resolveFastTimings(
+    options,
+    leaseMs,
+    options.retryIntervalMs ?? DEFAULTS.retryIntervalMs,
+  );
+  // Block faults last k × D, or k × livenessMs with fast failover (busy longer than livenessMs).
+  const blockUnitMs = fastFailover?.livenessMs ?? leaseMs;
   return {
     leaseSeconds,
     leaseMs,
@@ -148,13 +203,14 @@ export function resolveTimings(options: ChaosOptions): ChaosTimings {
     slackMs: options.slackMs ?? DEFAULTS.slackMs,
     ...(options.leaderTask ? { taskHeartbeatMs: options.taskHeartbeatMs ?? DEFAULTS.taskHeartbeatMs } : {}),
     ...(options.priorities ? priorityTimings(options, renewIntervalMs) : {}),
-    ...(options.faults?.includes('block')
-      ? { blockMs: Math.round((options.blockFactor ?? DEFAULTS.blockFactor) * leaseMs) }
+    ...(defaultFaultKinds(options).includes('block')
+      ? { blockMs: Math.round((options.blockFactor ?? DEFAULTS.blockFactor) * blockUnitMs) }
       : {}),
     ...(options.renewalThread
       ? { renewalThread: { maxBlockedMs: options.maxBlockedMs ?? DEFAULTS.maxBlockedMs } }
       : {}),
     ...(options.locks ? { locks: true } : {}),
+    ...(fastFailover ? { fastFailover } : {}),
   };
 }
 
@@ -231,7 +287,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
     throw new RangeError(`replicas must be an integer ≥ 2, got ${replicaCount}`);
   if (!existsSync(REPLICA_SCRIPT))
     throw new Error(`${REPLICA_SCRIPT} is missing: run "npm run build:apps" first`);
-  const kinds = [...(options.faults ?? FAULT_KINDS)];
+  const kinds = defaultFaultKinds(options);
   for (const kind of kinds)
     if (!ALL_FAULT_KINDS.includes(kind))
       throw new RangeError(`unknown fault kind "${kind}" (known: ${ALL_FAULT_KINDS.join(', ')})`);
@@ -243,7 +299,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
   rmSync(journalPath, { force: true });
   for (const name of ['result.json', 'run.json', 'timeline.svg']) rmSync(join(outDir, name), { force: true });
 
-  const prng: Prng = createPrng(options.seed);
+  const plan = new FaultPlan(createPrng(options.seed), kinds, timings);
   const tail = new JournalTail(journalPath);
   const slots = Array.from({ length: replicaCount }, (_, i) => `r${i + 1}`);
   const ops: OpRecord[] = [];
@@ -308,6 +364,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
       ...(timings.renewalThread
         ? { RENEWAL_THREAD: '1', MAX_BLOCKED_MS: String(timings.renewalThread.maxBlockedMs) }
         : {}),
+      ...(timings.fastFailover ? { FAST_LIVENESS_MS: String(timings.fastFailover.livenessMs) } : {}),
     };
     const child = spawn(process.execPath, ['--enable-source-maps', REPLICA_SCRIPT], {
       cwd: PROJECT_ROOT,
@@ -372,6 +429,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
   };
   const runsSince = (pid: number, after: number): boolean =>
     tail.entries.some((entry) => entry.event === 'run' && entry.pid === pid && entry.start >= after);
+  const runsInTermSince = (pid: number, term: number, after: number): boolean =>
+    tail.entries.some(
+      (entry) => entry.event === 'run' && entry.pid === pid && entry.term === term && entry.start >= after,
+    );
   /** `block` fault: the end of pid's block that began after `after`. */
   const blockEnd = (pid: number, after: number): number | undefined => {
     for (const entry of tail.entries)
@@ -409,7 +470,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
       `Azurite on 127.0.0.1:${azuritePort}; proxies ${slots.map((slot) => `${slot}→:${proxies.get(slot)!.port}`).join(', ')}`,
     );
     say(
-      `timings: D=${timings.leaseSeconds}s renew=${timings.renewIntervalMs}ms retry=${timings.retryIntervalMs}ms±${timings.retryJitter * 100}% job every ${timings.jobIntervalMs}ms for ${timings.jobDurationMs}ms${timings.taskHeartbeatMs ? `; leader task heartbeat every ${timings.taskHeartbeatMs}ms` : ''}`,
+      `timings: D=${timings.leaseSeconds}s renew=${timings.renewIntervalMs}ms retry=${timings.retryIntervalMs}ms±${timings.retryJitter * 100}% job every ${timings.jobIntervalMs}ms for ${timings.jobDurationMs}ms${timings.taskHeartbeatMs ? `; leader task heartbeat every ${timings.taskHeartbeatMs}ms` : ''}${timings.fastFailover ? `; fast failover livenessMs=${timings.fastFailover.livenessMs}ms heartbeat every ${timings.fastFailover.heartbeatIntervalMs}ms, takeover bound ${fastTakeoverBoundMs(timings)}ms` : ''}`,
     );
     if (timings.priorities) {
       say(
@@ -436,7 +497,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
       `${replicaCount} replicas up; leader ${currentLeader()!.replica.slot} (term ${currentLeader()!.term})`,
     );
 
-    let bag: FaultKind[] = [];
     let id = 0;
     const preferredSlot = timings.priorities
       ? Object.entries(timings.priorities).sort((a, b) => b[1] - a[1])[0]![0]
@@ -468,15 +528,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
           );
         }
       }
-      await sleep(prng.between(1000, 2500), undefined, { signal: options.signal }).catch(() => undefined);
+      await sleep(plan.gapMs(), undefined, { signal: options.signal }).catch(() => undefined);
       if (Date.now() - startedAt >= options.durationMs || aborted()) break;
-      if (bag.length === 0) bag = prng.shuffle(kinds);
-      const kind = bag.pop()!;
-      // Draw every parameter up front so the plan depends on the seed only.
-      const holdMs = Math.round(timings.leaseMs + prng.between(1000, 4000));
-      const delayMs = Math.round(timings.renewIntervalMs * prng.between(0.6, 1));
-      const downMs = Math.round(prng.between(500, 3000));
-      const restartDelayMs = Math.round(prng.between(500, 2000));
+      const { kind, variant, holdMs, delayMs, downMs, restartDelayMs } = plan.next();
 
       if (!(await waitFor(() => currentLeader() !== undefined, timings.leaseMs * 2 + 10_000))) {
         say('no leader to aim at; skipping a fault');
@@ -493,6 +547,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
         leaderPid: target.pid,
         termAtFault: leader.term,
         params: {},
+        ...(variant ? { variant } : {}),
       };
       if (kind !== 'azurite-restart') {
         fault.slot = target.slot;
@@ -580,8 +635,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
 
       // Recovery: a leader elected after the fault that runs the job.
       const bound = bounds(fault);
-      // A blocked leader that kept its lease recovers by running the job again after its block.
+      // A blocked leader that kept its lease recovers by running the job again after its block; a
+      // leader SIGSTOPped for less than livenessMs, by running it again in its term after SIGCONT.
       const resumed = (): number | undefined => {
+        if (kind === 'sigstop' && variant === 'short') {
+          const contAt = fault.healedAt;
+          return contAt !== undefined && runsInTermSince(target.pid, leader.term, contAt)
+            ? contAt
+            : undefined;
+        }
         if (kind !== 'block') return undefined;
         const end = blockEnd(target.pid, fault.at);
         return end !== undefined && runsSince(target.pid, end) ? end : undefined;
@@ -596,7 +658,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRunResult> {
       const keptAt = next ? undefined : resumed();
       if (recovered && keptAt !== undefined) {
         say(
-          `  ${target.slot} kept the lease through the block: ran the job again ${((keptAt - fault.at) / 1000).toFixed(2)} s after the fault`,
+          `  ${target.slot} kept the lease through the ${kind === 'block' ? 'block' : 'stop'}: ran the job again ${((keptAt - fault.at) / 1000).toFixed(2)} s after the fault`,
         );
       } else if (recovered && next) {
         const slot = [...replicas.values()].find((replica) => replica.pid === next.pid)?.slot ?? '?';

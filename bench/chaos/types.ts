@@ -45,7 +45,19 @@ export interface ChaosTimings {
   renewalThread?: { maxBlockedMs: number };
   /** Locks mode: the replicas also contend for a lock and run a per-run job (bench/chaos/locks-checker.ts). */
   locks?: boolean;
+  /**
+   * Fast-failover mode (`--fast <livenessMs>`): the replicas run `fastFailover: { livenessMs }`, fault
+   * durations scale with livenessMs, and takeovers are held to the fast bound (bounds.ts).
+   * heartbeatIntervalMs and driftMs are the library's defaults for that livenessMs.
+   */
+  fastFailover?: { livenessMs: number; heartbeatIntervalMs: number; driftMs: number };
 }
+
+/**
+ * Fast-failover mode: which side of livenessMs a SIGSTOP or partition falls on. `short`: a SIGSTOP
+ * shorter than livenessMs (no takeover needed); `long`: livenessMs + 0.5..3 s; `lease`: D + 1..4 s.
+ */
+export type FaultVariant = 'short' | 'long' | 'lease';
 
 /** One injected fault. Times are wall-clock ms (Date.now()), like the journal's. */
 export interface FaultRecord {
@@ -63,6 +75,8 @@ export interface FaultRecord {
   leaderPid?: number;
   termAtFault?: number;
   params: Record<string, number>;
+  /** Fast-failover mode: the length class of a sigstop, partition or latency fault. */
+  variant?: FaultVariant;
   /** The run was interrupted (Ctrl-C) before this fault's recovery was seen through. */
   interrupted?: boolean;
 }
