@@ -19,7 +19,7 @@ export const usage = `Usage: npm run chaos -- [options]
   --fast <ms>         fast-failover mode: replicas run fastFailover { livenessMs: <ms> }; block is
                       drawn by default; stops, partitions and latency scale with livenessMs (SIGSTOP
                       shorter and longer than it); takeovers are held to the fast bound (not with
-                      --renewal thread). A run of ≥ 500 faults: --fast 3000 --duration 5400
+                      --renewal thread). A run of ≥ 500 faults: --fast 3000 --duration 6000
   --block-factor <k>  block faults last k × D (k × livenessMs with --fast) (default ${DEFAULTS.blockFactor})
   --renewal <who>     main (default): renewals on the replicas' event loop; thread: the
                       renewalThread option (renewals from a worker thread)

@@ -261,6 +261,7 @@ describe('fault harness, fast failover: the checker', () => {
     expect(kept.faults[0]).toMatchObject({ recovered: true, keptThroughStop: true, withinBound: true });
     expect(kept.ticksAfterResume).toBe(0);
     expect(kept.fast?.shortStops).toEqual({ count: 1, kept: 1, reElected: 0 });
+    expect(kept.worstByKind.sigstop?.worstTakeoverMs).toBe(-Infinity); // no takeover, shown as —
     // The belief ran out during the stop and r2 took over: a takeover, fine too.
     const reElected = stopped(2000, 'short', 12_300);
     expect(reElected.failures).toEqual([]);
@@ -275,6 +276,53 @@ describe('fault harness, fast failover: the checker', () => {
     const report = stopped(4000, 'long', 15_000, [run(1, 1, 14_100, 0)]);
     expect(report.ticksAfterResume).toBe(1);
     expect(report.safetyOk).toBe(false);
+  });
+});
+
+describe('fault harness: a blocked run that outlived its belief', () => {
+  it('is explained by its block fault, not warned about as an unexplained stall', () => {
+    const blocked = (withBlockLine: boolean) => {
+      const fault: FaultRecord = {
+        id: 1,
+        kind: 'block',
+        at: 9_950,
+        slot: 'r1',
+        pid: 1,
+        leaderSlot: 'r1',
+        leaderPid: 1,
+        termAtFault: 1,
+        params: { blockMs: 6000 },
+      };
+      const entries: JournalEntry[] = [
+        role(1, 1000, 'leader', 1),
+        ...runsEvery(1, 1, 1100, 9_900),
+        {
+          ...(run(1, 1, 10_000) as Extract<JournalEntry, { event: 'run' }>),
+          end: 16_100,
+          activeAtEnd: false,
+        },
+        ...(withBlockLine
+          ? [
+              {
+                event: 'block-start',
+                replica: 'r1',
+                pid: 1,
+                term: 1,
+                at: 10_050,
+                leaseLeftMs: 1750,
+              } as JournalEntry,
+            ]
+          : []),
+        role(2, 14_000, 'leader', 2),
+        ...runsEvery(2, 2, 14_100, 30_000),
+      ];
+      return checkRun(fastRecord(fault, []), entries);
+    };
+    const explained = blocked(true);
+    expect(explained.overlaps.stale).toBeGreaterThan(0);
+    expect(explained.overlaps.valid).toBe(0);
+    expect(explained.warnings.join('\n')).not.toMatch(/without a SIGSTOP or a block fault/);
+    expect(blocked(false).warnings.join('\n')).toMatch(/without a SIGSTOP or a block fault to explain it/);
   });
 });
 
