@@ -44,6 +44,15 @@
  *   - per fault: the gap from the old tenure's last valid heartbeat to the new leader's first, and
  *     from the new leader's promotion to its first heartbeat; a new leader whose task never ran fails.
  *
+ * Fast-failover mode (timings.fastFailover, `--fast <livenessMs>`): a run's leaseLeftAtStartMs is
+ * Leadership.remainingMs(), which the library caps at the last heartbeat's send + livenessMs −
+ * safetyMargin, so the validity windows above end at the fast belief, not the lease deadline; a run
+ * that believed longer is a safety failure (the fast belief was not used). A SIGSTOP shorter than
+ * livenessMs needs no takeover: the holder's next run in its term after SIGCONT is its recovery
+ * (a new tenure is fine too). The report states the takeovers of a silenced holder (SIGKILL,
+ * SIGSTOP and partition longer than livenessMs) against the fast bound (bounds.ts), p50/p95/max,
+ * and the faults per hour.
+ *
  * `block` faults (the leader's job busy-loops for k × D; journal 'block-start' / 'block-end'):
  *   - per block: did the blocked replica keep the lease (no other leader, and it ran the job again
  *     after the block with the same term), did another replica run the job during the block, and
