@@ -4,7 +4,8 @@
  * With AZURE_STORAGE_CONNECTION_STRING set, the replicas use that account; otherwise an embedded
  * Azurite (in memory, on a free loopback port) is started. The script stops the leader gracefully
  * (SIGTERM: lease released, takeover within about one poll), later kills the new leader hard
- * (SIGKILL: the lease must expire, takeover after about one lease duration), prints the measured
+ * (SIGKILL: the lease must expire, takeover after about one lease duration; with --fast-failover a
+ * follower breaks it once the holder's heartbeats stop, after about livenessMs), prints the measured
  * takeover times and exits, cleaning up every process it started. Replica logs go to a temp folder.
  *
  * Each replica also runs the sample app's single-reader consumer (a @LeaderTask): the demo watches
@@ -264,8 +265,11 @@ async function main(): Promise<void> {
   const rejoinedRole = await first.leader.role();
   event(`${first.leader.id} is ${rejoinedRole ?? '?'}; ${await membersLine()}`);
 
-  // 2. Crash: SIGKILL, no release; the lease must expire on the server first.
-  event(`SIGKILL → ${graceful.leader.id} (crash: the lease is NOT released and must expire)`);
+  // 2. Crash: SIGKILL, no release; the lease must expire on the server first (or, with fast failover,
+  // be broken by a follower once the holder's heartbeats have been silent for livenessMs).
+  event(
+    `SIGKILL → ${graceful.leader.id} (crash: the lease is NOT released and ${FAST_FAILOVER_LIVENESS_MS ? `is broken after ${FAST_FAILOVER_LIVENESS_MS} ms without heartbeats` : 'must expire'})`,
+  );
   const killAt = Date.now();
   await graceful.leader.kill();
   consumerKilled(graceful.leader, killAt);
@@ -285,7 +289,7 @@ async function main(): Promise<void> {
     '',
     'Measured takeover times (signal sent → another replica reports itself leader):',
     `  graceful stop (SIGTERM): ${(gracefulMs / 1000).toFixed(2)} s   bound ≈ retryInterval (${RETRY_INTERVAL_MS / 1000} s) + request time`,
-    `  crash (SIGKILL):         ${(crashMs / 1000).toFixed(2)} s   bound ≤ lease duration + retryInterval (${LEASE_SECONDS + RETRY_INTERVAL_MS / 1000} s)${crash.leader === best ? ' for the best live replica (no better priority to wait for)' : ' + one preference window per better priority still present'}`,
+    `  crash (SIGKILL):         ${(crashMs / 1000).toFixed(2)} s   ${FAST_FAILOVER_LIVENESS_MS ? `bound ≈ livenessMs (${FAST_FAILOVER_LIVENESS_MS / 1000} s) + header rounding (2 s) + retryInterval (${RETRY_INTERVAL_MS / 1000} s)` : `bound ≤ lease duration + retryInterval (${LEASE_SECONDS + RETRY_INTERVAL_MS / 1000} s)`}${crash.leader === best ? ' for the best live replica (no better priority to wait for)' : ' + one preference window per better priority still present'}`,
     `  terms: ${first.term} → ${graceful.term} → ${crash.term} (strictly increasing)`,
     '',
     `Priorities (${replicas.map((r) => `${r.id} = ${PRIORITIES[r.id]}`).join(', ')}; higher is preferred):`,
