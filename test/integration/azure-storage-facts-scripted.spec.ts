@@ -1,38 +1,19 @@
-import { once } from 'node:events';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
-import { BlobServiceClient, type StoragePipelineOptions } from '@azure/storage-blob';
+import {
+  closeScriptedEndpoint,
+  errorAnswer,
+  scriptedEndpoint,
+  type Answer,
+} from '../support/scripted-blob-endpoint.js';
+import type { StoragePipelineOptions } from '@azure/storage-blob';
 import { AzureBlobLeaseStore } from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
 
 // Azure behaviour that Azurite cannot show, against a scripted Blob endpoint on loopback with the real
 // SDK: the wire form of a conditional Break Lease (Azurite accepts it either way) and throttling
 // answers on List Blobs (Azurite never throttles). See docs/azure-storage-facts.md.
 
-interface Seen {
-  method: string | undefined;
-  url: string | undefined;
-  headers: IncomingHttpHeaders;
-}
-interface Answer {
-  status: number;
-  headers?: Record<string, string>;
-  body?: string;
-}
-
-let server: Server | undefined;
-afterEach(async () => {
-  server?.closeAllConnections();
-  server?.close();
-  server = undefined;
-});
-
-const errorAnswer = (status: number, code: string): Answer => ({
-  status,
-  headers: { 'x-ms-error-code': code, 'content-type': 'application/xml' },
-  body: `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>scripted</Message></Error>`,
-});
+afterEach(closeScriptedEndpoint);
 
 const EMPTY_LISTING: Answer = {
   status: 200,
@@ -41,31 +22,6 @@ const EMPTY_LISTING: Answer = {
     '<?xml version="1.0" encoding="utf-8"?><EnumerationResults ServiceEndpoint="http://127.0.0.1/devstoreaccount1/" ' +
     'ContainerName="locks"><Prefix>records/</Prefix><Blobs /><NextMarker /></EnumerationResults>',
 };
-
-/** A Blob endpoint whose n-th request gets script(n); returns a client for it and what it saw. */
-async function scriptedEndpoint(
-  script: (n: number) => Answer,
-  pipeline: StoragePipelineOptions,
-): Promise<{ service: BlobServiceClient; seen: Seen[] }> {
-  const seen: Seen[] = [];
-  server = createServer((req, res) => {
-    const answer = script(seen.length);
-    seen.push({ method: req.method, url: req.url, headers: req.headers });
-    req.resume();
-    res.writeHead(answer.status, {
-      'x-ms-request-id': `r${seen.length}`,
-      'x-ms-version': '2025-01-05',
-      date: new Date().toUTCString(),
-      ...answer.headers,
-    });
-    res.end(answer.body ?? '');
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  const connectionString = `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5LWtleS1rZXk=;BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1;`;
-  return { service: BlobServiceClient.fromConnectionString(connectionString, pipeline), seen };
-}
 
 async function refusal(request: Promise<unknown>): Promise<{ status: number; code: string | undefined }> {
   const error = (await request.then(
@@ -152,15 +108,11 @@ describe('Acquire Lease with If-Match on the wire (scripted Blob endpoint)', () 
         },
       };
       const again = status === 404 ? errorAnswer(404, 'BlobNotFound') : properties; // the fresh observation
-      const { seen } = await scriptedEndpoint(
+      const { seen, connectionString } = await scriptedEndpoint(
         (n) => (n === 0 ? errorAnswer(status, code) : again),
         NO_RETRIES,
       );
-      const port = (server!.address() as AddressInfo).port;
-      const store = new AzureBlobLeaseStore({
-        connectionString: `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5LWtleS1rZXk=;BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1;`,
-        containerName: 'locks',
-      });
+      const store = new AzureBlobLeaseStore({ connectionString, containerName: 'locks' });
       const result = await store.acquire(
         {
           leaseName: 'jobs',

@@ -1,75 +1,27 @@
-import { once } from 'node:events';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { BlobServiceClient, type StoragePipelineOptions } from '@azure/storage-blob';
 import { LeaseLostError, LeaseRecordLostError, TransientStoreError } from '../../lib/core/lease-store.js';
+import {
+  closeScriptedEndpoint,
+  errorAnswer,
+  scriptedEndpoint,
+  type Answer,
+  type Seen,
+} from '../support/scripted-blob-endpoint.js';
 import { AzureBlobLeaseStore } from '../../lib/stores/azure-blob/azure-blob-lease-store.js';
 
 // Fast failover's Azure calls on the wire, against a scripted Blob endpoint (Azure answers Azurite
 // cannot give: a 409 on a write under another lease id, difference D1 in docs/azure-storage-facts.md;
 // Date and Last-Modified set by the script). The store is the library's own AzureBlobLeaseStore.
 
-interface Seen {
-  method: string | undefined;
-  url: string | undefined;
-  headers: IncomingHttpHeaders;
-}
-interface Answer {
-  status: number;
-  headers?: Record<string, string>;
-  body?: string;
-}
-
-let server: Server | undefined;
-afterEach(async () => {
-  server?.closeAllConnections();
-  server?.close();
-  server = undefined;
-});
-
-const errorAnswer = (status: number, code: string): Answer => ({
-  status,
-  headers: { 'x-ms-error-code': code, 'content-type': 'application/xml' },
-  body: `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>scripted</Message></Error>`,
-});
-
-/** A Blob endpoint whose n-th request gets script(n); returns a client for it and what it saw. */
-async function scriptedEndpoint(
-  script: (n: number) => Answer,
-  pipeline: StoragePipelineOptions,
-): Promise<{ service: BlobServiceClient; seen: Seen[] }> {
-  const seen: Seen[] = [];
-  server = createServer((req, res) => {
-    const answer = script(seen.length);
-    seen.push({ method: req.method, url: req.url, headers: req.headers });
-    req.resume();
-    res.writeHead(answer.status, {
-      'x-ms-request-id': `r${seen.length}`,
-      'x-ms-version': '2025-01-05',
-      date: new Date().toUTCString(),
-      ...answer.headers,
-    });
-    res.end(answer.body ?? '');
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  const connectionString = `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5LWtleS1rZXk=;BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1;`;
-  return { service: BlobServiceClient.fromConnectionString(connectionString, pipeline), seen };
-}
+afterEach(closeScriptedEndpoint);
 
 const live = () => new AbortController().signal;
 
 async function storeFor(
   script: (n: number) => Answer,
 ): Promise<{ store: AzureBlobLeaseStore; seen: Seen[] }> {
-  const { seen } = await scriptedEndpoint(script, { retryOptions: { maxTries: 1 } });
-  const port = (server!.address() as AddressInfo).port;
-  const store = new AzureBlobLeaseStore({
-    connectionString: `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5LWtleS1rZXk=;BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1;`,
-    containerName: 'leases',
-  });
+  const { seen, connectionString } = await scriptedEndpoint(script, { retryOptions: { maxTries: 1 } });
+  const store = new AzureBlobLeaseStore({ connectionString, containerName: 'leases' });
   return { store, seen };
 }
 
