@@ -137,6 +137,19 @@ function reportingSilence(inner: FaultyStore, silence: { ms: number | undefined 
   };
 }
 
+/** Follower 'b' whose store reports `silence.ms` of store-time silence on every observation. */
+function silenceReportingFollower(
+  store: Parameters<typeof reportingSilence>[0],
+  silence: Parameters<typeof reportingSilence>[1],
+  clock: ManualClock,
+): LeaderElector {
+  return new LeaderElector(
+    reportingSilence(store, silence),
+    { leaseName: 'jobs', identity: 'b', retryJitter: 0, presence: false, ...FAST },
+    { clock },
+  );
+}
+
 describe('rule: staleness is judged in store time only', () => {
   it('a follower whose own clock sees the same record version for 12 s does not break while the store says it is fresh', async () => {
     const { candidate, clock } = setup(FAST);
@@ -144,11 +157,7 @@ describe('rule: staleness is judged in store time only', () => {
     const b = candidate('b');
     await a.elector.start();
     const silence = { ms: 0 as number | undefined };
-    const follower = new LeaderElector(
-      reportingSilence(b.store, silence),
-      { leaseName: 'jobs', identity: 'b', retryJitter: 0, presence: false, ...FAST },
-      { clock },
-    );
+    const follower = silenceReportingFollower(b.store, silence, clock);
     await follower.start();
     cutOff(a.store);
     await clock.advance(12_000);
@@ -166,11 +175,7 @@ describe('rule: staleness is judged in store time only', () => {
     const b = candidate('b');
     await a.elector.start();
     const silence = { ms: 3050 as number | undefined };
-    const follower = new LeaderElector(
-      reportingSilence(b.store, silence),
-      { leaseName: 'jobs', identity: 'b', retryJitter: 0, presence: false, ...FAST },
-      { clock },
-    );
+    const follower = silenceReportingFollower(b.store, silence, clock);
     await follower.start();
     cutOff(a.store);
     await clock.advance(3_000);
@@ -190,11 +195,7 @@ describe('rule: the follower also needs its own evidence (no server clock)', () 
     await a.elector.start();
     cutOff(a.store);
     const silence = { ms: 10_000 as number | undefined };
-    const follower = new LeaderElector(
-      reportingSilence(b.store, silence),
-      { leaseName: 'jobs', identity: 'b', retryJitter: 0, presence: false, ...FAST },
-      { clock },
-    );
+    const follower = silenceReportingFollower(b.store, silence, clock);
     await follower.start();
     await clock.advance(3_000);
     expect(b.store.callsOf('break')).toEqual([]);
