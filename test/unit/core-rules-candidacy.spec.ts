@@ -1,18 +1,28 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
+import { LeaderElector } from '../../lib/core/leader-elector.js';
 import type { LeadershipEvent } from '../../lib/core/leadership-events.js';
+import type { LeaseLister } from '../../lib/core/lease-lister.js';
+import type { LeaseObservation } from '../../lib/core/lease-store.js';
+import { silentLogger } from '../../lib/core/logger.js';
+import type { StoreRequestEvent } from '../../lib/core/store-requests.js';
+import { MemoryLeaseStore } from '../../lib/stores/memory/memory-lease-store.js';
 import { D, RETRY, roleChanges, setup, stopAllElectors } from '../support/elector-harness.js';
+import { ManualClock } from '../support/manual-clock.js';
 
 // The candidacy's rules (lib/core/candidacy.ts, lib/core/free-lease-preference.ts) at their edges, on
 // the memory store and the manual clock: what a follower poll does when stop(), stepDown() or a
-// release overtakes it, leases left to expire, and the election delay. Run first by `npm run mutate`
+// release overtakes it, leases left to expire, the election delay, the free-lease marks, the re-check
+// after a presence listing, refused acquires, and polls served by the shared listing. Run first by `npm run mutate`
 // with MUTATE_RULES=candidacy (docs/mutation/README.md).
 
 afterEach(stopAllElectors);
 
 const observes = (calls: Array<{ operation: string; at: number }>, from = 0) =>
   calls.filter((call) => call.operation === 'observe' && call.at >= from).map((call) => call.at);
+const signal = new AbortController().signal;
+/** A drain (beforeHandover) that ends after `ms`: `false` says work of the ended tenure still runs. */
 const drainFor =
-  (clock: { setTimeout(fn: () => void, ms: number): unknown }, ms: number, result = true) =>
+  (clock: ManualClock, ms: number, result = true) =>
   () =>
     new Promise<boolean>((resolve) => clock.setTimeout(() => resolve(result), ms));
 
@@ -86,7 +96,7 @@ describe('an acquire overtaken by stop(), stepDown() or a release is never led o
     await stopping;
     expect(events.filter((event) => event.type === 'acquired')).toEqual([]);
     expect(b.store.callsOf('release')).toHaveLength(1);
-    expect((await memory.observe('jobs', new AbortController().signal)).held).toBe(false);
+    expect((await memory.observe('jobs', signal)).held).toBe(false);
   });
 
   it('a release begun (draining) while the acquire was on its way: the acquisition is not led on', async () => {
@@ -118,7 +128,7 @@ describe('an acquire overtaken by stop(), stepDown() or a release is never led o
     await clock.advanceTo(RETRY + 500); // the acquire lands and is answered: released again
     expect(b.store.callsOf('release').map((c) => c.at)).toEqual([RETRY + 100, RETRY + 500]);
     expect(b.elector.leaseId).toBe(afterRelease); // that release carried the older id
-    expect((await memory.observe('jobs', new AbortController().signal)).held).toBe(false);
+    expect((await memory.observe('jobs', signal)).held).toBe(false);
     expect(roleChanges(b.states)).not.toContain('leader');
     await clock.advanceTo(20_000);
     expect(observes(b.store.calls, RETRY + 1).slice(0, 1)).toEqual([RETRY + 100 + 3_000]);
@@ -188,5 +198,242 @@ describe('a lease left to expire (the drain before its release failed)', () => {
     await handed.clock.advanceTo(4 * D);
     const window = x.elector.options.preference.preferenceWindowMs;
     expect(observes(x.store.calls, 1).slice(0, 1)).toEqual([D + window]);
+  });
+});
+
+/** Another replica, played by the test directly on the shared store. */
+const asZ = (memory: MemoryLeaseStore) => ({
+  acquire: (durationSeconds = 15) =>
+    memory.acquire({ leaseName: 'jobs', leaseId: 'z1', identity: 'z', durationSeconds }, signal),
+  release: (successor?: string) =>
+    memory.release('jobs', 'z1', signal, successor === undefined ? {} : { successor }),
+  renew: () => memory.renew('jobs', 'z1', signal),
+});
+
+/** The memory store with a shared listing (issue 23) from one followed lease on; listings take 300 ms. */
+class ListingMemoryStore extends MemoryLeaseStore implements LeaseLister {
+  readonly listingFromLeases = 1;
+  readonly listedAt: number[] = [];
+  constructor(private readonly manual: ManualClock) {
+    super(manual);
+  }
+  async listLeases(names: readonly string[], s: AbortSignal): Promise<Map<string, LeaseObservation>> {
+    this.listedAt.push(this.manual.now());
+    await new Promise<void>((resolve) => this.manual.setTimeout(resolve, 300));
+    const listed = new Map<string, LeaseObservation>();
+    for (const name of names) listed.set(name, await this.observe(name, s));
+    return listed;
+  }
+}
+
+describe('polls served by the shared listing', () => {
+  it('wait for the next listing instead of sleeping: one listing per retry interval, however long a listing takes', async () => {
+    const clock = new ManualClock();
+    const store = new ListingMemoryStore(clock);
+    await store.acquire({ leaseName: 'jobs', leaseId: 'z1', identity: 'z', durationSeconds: 60 }, signal);
+    const b = new LeaderElector(
+      store,
+      { leaseName: 'jobs', identity: 'b', retryJitter: 0, presence: false },
+      { clock, logger: silentLogger },
+    );
+    void b.start();
+    await clock.advanceTo(4 * RETRY + 100);
+    const stopping = b.stop();
+    await clock.advance(1_000);
+    await stopping;
+    expect(store.listedAt).toEqual([0, RETRY, 2 * RETRY, 3 * RETRY, 4 * RETRY]);
+  });
+});
+
+describe('a lease re-checked after the presence listing (I/O) of a priority candidate', () => {
+  // z's lease (1 s) expired at 1 s; b (a priority) first competes at the end of its election delay,
+  // when it lists presence (500 ms): the test changes the record meanwhile.
+  async function listing(change: (z: ReturnType<typeof asZ>) => Promise<unknown>) {
+    const { candidate, clock, memory } = setup({ presence: true });
+    const z = asZ(memory);
+    await z.acquire(1);
+    const b = candidate('b', { priority: 1 });
+    const operations: string[] = [];
+    b.elector.requests$.subscribe((event: StoreRequestEvent) => operations.push(event.operation));
+    b.store.always('list', { type: 'delay', ms: 500 });
+    await b.elector.start();
+    const eligibleAt = b.elector.options.preference.electionDelayMs;
+    await clock.advanceTo(eligibleAt + 200); // listing
+    await change(z);
+    await clock.advanceTo(eligibleAt + 600);
+    return { b, eligibleAt, operations };
+  }
+
+  it('renewed by its holder meanwhile (held again, same record): no acquire', async () => {
+    const { b, eligibleAt } = await listing((z) => z.renew());
+    expect(b.store.callsOf('observe').at(-1)?.at).toBe(eligibleAt + 500); // the re-check
+    expect(b.store.callsOf('acquire')).toEqual([]);
+  });
+
+  it('taken and released meanwhile (free again, a later term): no acquire on the stale observation', async () => {
+    const { b, eligibleAt } = await listing(async (z) => {
+      await z.acquire();
+      await z.release();
+    });
+    expect(b.store.callsOf('observe').at(-1)?.at).toBe(eligibleAt + 500);
+    expect(b.store.callsOf('acquire')).toEqual([]);
+  });
+
+  it('handed to a successor meanwhile (a late release of the expired lease names one): no acquire', async () => {
+    const { b, eligibleAt } = await listing((z) => z.release('y'));
+    expect(b.store.callsOf('observe').at(-1)?.at).toBe(eligibleAt + 500);
+    expect(b.store.callsOf('acquire')).toEqual([]);
+  });
+
+  it('unchanged: acquired after the re-check, and every call is reported on requests$ under its name', async () => {
+    const { b, eligibleAt, operations } = await listing(async () => undefined);
+    expect(b.store.callsOf('acquire').map((call) => call.at)).toEqual([eligibleAt + 500]);
+    expect(b.elector.isLeader()).toBe(true);
+    const stopping = b.elector.stop();
+    await stopAllElectors();
+    await stopping;
+    for (const operation of ['observe', 'acquire', 'release'] as const)
+      expect(operations.filter((o) => o === operation)).toHaveLength(b.store.callsOf(operation).length);
+  });
+});
+
+describe('the free-lease marks (free since, better tiers) belong to the record seen', () => {
+  it('a successor named on the same term (a late release of an expired lease) starts a new window', async () => {
+    const { candidate, clock, memory } = setup({ presence: true });
+    const z = asZ(memory);
+    await z.acquire(1); // expires at 1 s
+    const b = candidate('b', { priority: 1 });
+    await b.elector.start();
+    await clock.advanceTo(7_000); // b saw it free (term 1, no successor) from 2 s
+    await z.release('y'); // same term, now naming y
+    const window = b.elector.options.preference.preferenceWindowMs;
+    await clock.advanceTo(8_000 + window - 1); // b saw y named at 8 s
+    expect(b.elector.isLeader()).toBe(false);
+    await clock.advanceTo(8_000 + window + RETRY);
+    expect(b.elector.isLeader()).toBe(true);
+  });
+
+  it('better tiers seen on an earlier free record do not lengthen the wait for a later one', async () => {
+    const { candidate, clock, memory } = setup({ presence: true });
+    const b = candidate('b', { priority: 1 });
+    const c = candidate('c', { priority: 9 });
+    c.store.always('acquire', { type: 'transient' }); // c cannot take it
+    await b.elector.start();
+    await c.elector.start();
+    const eligibleAt = b.elector.options.preference.electionDelayMs;
+    await clock.advanceTo(eligibleAt + 500); // b saw c live and better: it leaves the lease to c
+    await c.elector.stop(); // c is gone
+    const z = asZ(memory);
+    await z.acquire();
+    await z.release(); // a new free record before b's next poll
+    await clock.advanceTo(eligibleAt + RETRY);
+    expect(b.elector.isLeader()).toBe(true);
+  });
+});
+
+describe('releases that overlap', () => {
+  it('while a later release is pending no poll acquires, even after an earlier one settled', async () => {
+    const { candidate, clock } = setup();
+    const b = candidate('b');
+    b.store.inject('acquire', { type: 'transient' }); // in doubt: stepDown releases it
+    await b.elector.start();
+    b.store.inject('release', { type: 'delay', ms: 1_000 });
+    b.store.inject('release', { type: 'delay', ms: 3_000 });
+    await clock.advanceTo(1_000);
+    const first = b.elector.stepDown({ cooldownMs: 0 });
+    const second = b.elector.stepDown({ cooldownMs: 0 }); // the first release is unanswered: still in doubt
+    await clock.advanceTo(1_500);
+    expect(b.store.callsOf('release').map((call) => call.at)).toEqual([1_000, 1_000]);
+    await clock.advanceTo(4_000 - 1);
+    expect(b.store.callsOf('acquire').map((call) => call.at)).toEqual([0]);
+    await clock.advanceTo(4_000);
+    await Promise.all([first, second]);
+    expect(b.store.callsOf('acquire').map((call) => call.at)).toEqual([0, 4_000]);
+  });
+
+  it('an acquire answered after its lease id was left to expire is not released either: it says so', async () => {
+    const { candidate, clock } = setup();
+    const b = candidate('b', {}, { beforeHandover: drainFor(clock, 500, false) });
+    b.store.inject('acquire', { type: 'slow-answer', ms: 2_000 }); // lands at once, answered at 2 s
+    void b.elector.start();
+    await clock.advanceTo(100);
+    const steppingDown = b.elector.stepDown({ cooldownMs: 0 }); // in doubt: drained, fails at 0.6 s
+    await clock.advanceTo(2_000);
+    await steppingDown;
+    expect(b.store.callsOf('release')).toEqual([]);
+    expect(b.logger.text()).toMatch(/log: Not releasing lease "jobs": it was left to expire/);
+    expect(roleChanges(b.states)).not.toContain('leader');
+  });
+});
+
+describe('a refused acquire', () => {
+  it('names the holder the refusal reports, not the one observed before', async () => {
+    const { candidate, clock, memory } = setup();
+    const b = candidate('b');
+    b.store.inject('acquire', { type: 'delay', ms: 100 });
+    void b.elector.start(); // observes the lease free at 0
+    await clock.advanceTo(50);
+    await asZ(memory).acquire(); // z takes it first
+    await clock.advanceTo(100);
+    expect(b.elector.state).toMatchObject({ role: 'follower', leader: 'z', term: 1 });
+  });
+
+  it('refusals of records that did not name this replica never count toward an identity collision', async () => {
+    const { candidate, clock, memory } = setup();
+    const b = candidate('b');
+    const z = asZ(memory);
+    for (const at of [0, RETRY + 100, 2 * (RETRY + 100)]) {
+      b.store.inject('acquire', { type: 'delay', ms: 100 });
+      if (at === 0) void b.elector.start();
+      await clock.advanceTo(at + 50);
+      await z.acquire(); // taken and given back between b's observation and its acquire
+      await z.release();
+      await clock.advanceTo(at + 100);
+    }
+    expect(b.store.callsOf('acquire')).toHaveLength(3);
+    expect(b.logger.text()).not.toContain('own identity');
+  });
+
+  it('a record naming us refused twice in a row: the warning names the lease and identity and says what follows', async () => {
+    const { candidate, clock } = setup();
+    const first = candidate('same');
+    const second = candidate('same');
+    await first.elector.start();
+    await second.elector.start();
+    await clock.advance(RETRY);
+    expect(second.logger.lines.filter((line) => line.level === 'warn').map((line) => line.message)).toEqual([
+      'Another replica holds "jobs" under this replica\'s own identity "same": give every replica a ' +
+        'unique identity (logs, health and currentLeader() cannot tell them apart). Until then this ' +
+        'replica no longer treats a record naming "same" as its own',
+    ]);
+  });
+});
+
+describe('an acquisition not led on stays in doubt until released', () => {
+  it('one answered too late to use: stop() releases it', async () => {
+    const { candidate, clock, memory } = setup();
+    const b = candidate('b');
+    b.store.inject('acquire', { type: 'slow-answer', ms: 100 }); // lands at once, answered at 0.1 s
+    void b.elector.start();
+    await clock.advanceTo(50);
+    b.store.always('observe', { type: 'hang' }); // the next poll hangs until stop()
+    clock.jump(D); // the process is paused: the answer is read after the deadline
+    await clock.advance(100);
+    expect(b.logger.text()).toContain('too late to use it');
+    const stopping = b.elector.stop();
+    await clock.advance(1_000);
+    await stopping;
+    expect(b.store.callsOf('release')).toHaveLength(1);
+    expect((await memory.observe('jobs', signal)).held).toBe(false);
+  });
+
+  it('one led on is not in doubt after its tenure: a follower never acquires a lease another replica holds', async () => {
+    const { candidate, clock } = setup();
+    const a = candidate('a');
+    await a.elector.start();
+    a.store.inject('release', { type: 'transient' }); // the lease stays held by a's old id until D
+    await a.elector.stepDown({ cooldownMs: 3_000 });
+    await clock.advanceTo(D - 1);
+    expect(a.store.callsOf('acquire').map((call) => call.at)).toEqual([0]);
   });
 });
