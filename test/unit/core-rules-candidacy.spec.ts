@@ -6,7 +6,7 @@ import type { LeaseObservation } from '../../lib/core/lease-store.js';
 import { silentLogger } from '../../lib/core/logger.js';
 import type { StoreRequestEvent } from '../../lib/core/store-requests.js';
 import { MemoryLeaseStore } from '../../lib/stores/memory/memory-lease-store.js';
-import { D, RETRY, roleChanges, setup, stopAllElectors } from '../support/elector-harness.js';
+import { D, RETRY, roleChanges, setup, stopAllElectors, type Candidate } from '../support/elector-harness.js';
 import { ManualClock } from '../support/manual-clock.js';
 
 // The candidacy's rules (lib/core/candidacy.ts, lib/core/free-lease-preference.ts) at their edges, on
@@ -435,5 +435,80 @@ describe('an acquisition not led on stays in doubt until released', () => {
     await a.elector.stepDown({ cooldownMs: 3_000 });
     await clock.advanceTo(D - 1);
     expect(a.store.callsOf('acquire').map((call) => call.at)).toEqual([0]);
+  });
+});
+
+describe('a holder broken by fast failover: its lease is then a free lease like any other', () => {
+  const FAST = { fastFailover: { livenessMs: 3000 }, retryIntervalMs: 1000 } as const;
+  const cutOff = (store: Candidate['store']) => {
+    for (const operation of ['observe', 'acquire', 'renew', 'release', 'heartbeat', 'break'] as const)
+      store.always(operation, { type: 'hang' });
+  };
+  /** Advances in 50 ms steps until `b` sent its break. */
+  async function untilBroken(clock: ManualClock, b: Candidate): Promise<number> {
+    while (b.store.callsOf('break').length === 0) await clock.advance(50);
+    return b.store.callsOf('break')[0]!.at;
+  }
+
+  it('acquired in the same poll as the break, without a poll failure', async () => {
+    const { candidate, clock } = setup(FAST);
+    const a = candidate('a');
+    const b = candidate('b');
+    await a.elector.start();
+    await b.elector.start();
+    cutOff(a.store);
+    const brokenAt = await untilBroken(clock, b);
+    expect(b.store.callsOf('acquire').map((call) => call.at)).toEqual([brokenAt]);
+    expect(b.elector.isLeader()).toBe(true);
+    expect(b.logger.lines.filter((line) => line.level !== 'log')).toEqual([]);
+  });
+
+  it('the acquire after a break is conditional on the record seen: one changed meanwhile is not taken', async () => {
+    const { candidate, clock, memory } = setup(FAST);
+    const a = candidate('a');
+    const b = candidate('b');
+    await a.elector.start();
+    await b.elector.start();
+    cutOff(a.store);
+    b.store.inject('acquire', { type: 'delay', ms: 100 });
+    await untilBroken(clock, b);
+    const z = asZ(memory);
+    await z.acquire(); // taken and given back between the break and b's acquire
+    await z.release();
+    await clock.advance(100);
+    expect(b.store.callsOf('acquire')).toHaveLength(1);
+    expect(b.elector.isLeader()).toBe(false);
+  });
+
+  it('a better priority still announced live gets its window after the break, as on any free lease', async () => {
+    const { candidate, clock } = setup({ ...FAST, presence: true });
+    const a = candidate('a', { priority: 9 });
+    const b = candidate('b', { priority: 1 });
+    await a.elector.start();
+    await b.elector.start();
+    await clock.advanceTo(a.elector.options.preference.electionDelayMs + 1_000);
+    expect(a.elector.isLeader()).toBe(true);
+    cutOff(a.store); // a's presence record stays live for a while
+    const brokenAt = await untilBroken(clock, b);
+    await clock.advance(RETRY);
+    expect(b.store.callsOf('acquire').filter((call) => call.at >= brokenAt)).toEqual([]);
+  });
+});
+
+describe('a lease recorded as ours is not a free lease', () => {
+  it('an acquire that landed but whose answer was lost is taken up again at the next poll, whatever the preferences', async () => {
+    const { candidate, clock } = setup({ presence: true });
+    const a = candidate('a', { priority: 1 });
+    const c = candidate('c', { priority: 9 });
+    c.store.always('acquire', { type: 'transient' }); // c, better and live, cannot take it
+    a.store.inject('acquire', { type: 'succeed-then-fail' });
+    await a.elector.start();
+    await c.elector.start();
+    while (a.store.callsOf('acquire').length === 0) await clock.advance(RETRY); // after c's window
+    const landedAt = a.store.callsOf('acquire')[0]!.at;
+    expect(a.elector.isLeader()).toBe(false);
+    await clock.advanceTo(landedAt + RETRY);
+    expect(a.store.callsOf('acquire').map((call) => call.at)).toEqual([landedAt, landedAt + RETRY]);
+    expect(a.elector.isLeader()).toBe(true);
   });
 });
