@@ -512,3 +512,26 @@ describe('a lease recorded as ours is not a free lease', () => {
     expect(a.elector.isLeader()).toBe(true);
   });
 });
+
+describe('marks about the free lease end with a tenure', () => {
+  it("after its record was lost, a former leader counts the better tiers' window from when it sees the missing record free again, not from before its tenure", async () => {
+    const { candidate, clock, memory } = setup({ presence: true });
+    const b = candidate('b', { priority: 1 });
+    const c = candidate('c', { priority: 9 });
+    c.store.always('acquire', { type: 'transient' }); // c, better and live, cannot take it
+    await b.elector.start(); // b first sees the (missing) record free at 0
+    await c.elector.start();
+    while (!b.elector.isLeader()) await clock.advance(RETRY);
+    memory.deleteRecord('jobs'); // b's record is lost: missing again, as before b's tenure
+    const window = b.elector.options.preference.preferenceWindowMs;
+    const lostAt = clock.now();
+    while (b.elector.isLeader()) await clock.advance(100);
+    // The loss was noticed by b's renewal: b waits one lease duration, then sees the record free.
+    const waitEnds = b.store.callsOf('renew').at(-1)!.at + D;
+    await clock.advanceTo(lostAt + 3 * D);
+    const freeAgainAt = b.store.callsOf('observe').find((call) => call.at >= waitEnds)!.at;
+    const acquires = b.store.callsOf('acquire').filter((call) => call.at > lostAt);
+    expect(acquires.length).toBeGreaterThan(0);
+    expect(acquires[0]!.at - freeAgainAt).toBeGreaterThanOrEqual(window);
+  });
+});
