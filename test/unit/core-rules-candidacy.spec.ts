@@ -248,7 +248,7 @@ describe('polls served by the shared listing', () => {
 describe('a lease re-checked after the presence listing (I/O) of a priority candidate', () => {
   // z's lease (1 s) expired at 1 s; b (a priority) first competes at the end of its election delay,
   // when it lists presence (500 ms): the test changes the record meanwhile.
-  async function listing(change: (z: ReturnType<typeof asZ>) => Promise<unknown>) {
+  async function listing(change: (z: ReturnType<typeof asZ>, b: Candidate) => Promise<unknown>) {
     const { candidate, clock, memory } = setup({ presence: true });
     const z = asZ(memory);
     await z.acquire(1);
@@ -259,10 +259,20 @@ describe('a lease re-checked after the presence listing (I/O) of a priority cand
     await b.elector.start();
     const eligibleAt = b.elector.options.preference.electionDelayMs;
     await clock.advanceTo(eligibleAt + 200); // listing
-    await change(z);
+    await change(z, b);
     await clock.advanceTo(eligibleAt + 600);
-    return { b, eligibleAt, operations };
+    return { b, clock, eligibleAt, operations };
   }
+
+  it('the re-check is bounded by requestTimeoutMs like any observation', async () => {
+    const { b, clock, eligibleAt } = await listing(async (_z, b) =>
+      b.store.always('observe', { type: 'hang' }),
+    );
+    const timeoutMs = b.elector.options.requestTimeoutMs;
+    await clock.advanceTo(eligibleAt + 500 + timeoutMs);
+    expect(b.logger.text()).toContain(`follower poll of "jobs": observe timed out after ${timeoutMs} ms`);
+    expect(b.store.callsOf('acquire')).toEqual([]);
+  });
 
   it('renewed by its holder meanwhile (held again, same record): no acquire', async () => {
     const { b, eligibleAt } = await listing((z) => z.renew());
