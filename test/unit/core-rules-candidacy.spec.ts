@@ -460,6 +460,21 @@ describe('a holder broken by fast failover: its lease is then a free lease like 
     return b.store.callsOf('break')[0]!.at;
   }
 
+  it('a holder that heartbeats is never broken, and each heartbeat is reported on requests$', async () => {
+    const { candidate, clock } = setup(FAST);
+    const a = candidate('a');
+    const b = candidate('b');
+    const operations: string[] = [];
+    a.elector.requests$.subscribe((event) => operations.push(event.operation));
+    await a.elector.start();
+    await b.elector.start();
+    await clock.advanceTo(10_000);
+    expect(b.store.callsOf('break')).toEqual([]);
+    expect([a.elector.isLeader(), b.elector.isLeader()]).toEqual([true, false]);
+    expect(a.store.callsOf('heartbeat').length).toBeGreaterThan(5);
+    expect(operations.filter((o) => o === 'heartbeat')).toHaveLength(a.store.callsOf('heartbeat').length);
+  });
+
   it('acquired in the same poll as the break, without a poll failure', async () => {
     const { candidate, clock } = setup(FAST);
     const a = candidate('a');
