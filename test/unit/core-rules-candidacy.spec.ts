@@ -6,7 +6,15 @@ import type { LeaseObservation } from '../../lib/core/lease-store.js';
 import { silentLogger } from '../../lib/core/logger.js';
 import type { StoreRequestEvent } from '../../lib/core/store-requests.js';
 import { MemoryLeaseStore } from '../../lib/stores/memory/memory-lease-store.js';
-import { D, RETRY, roleChanges, setup, stopAllElectors, type Candidate } from '../support/elector-harness.js';
+import {
+  D,
+  partition,
+  RETRY,
+  roleChanges,
+  setup,
+  stopAllElectors,
+  type Candidate,
+} from '../support/elector-harness.js';
 import { ManualClock } from '../support/manual-clock.js';
 
 // The candidacy's rules (lib/core/candidacy.ts, lib/core/free-lease-preference.ts) at their edges, on
@@ -558,5 +566,32 @@ describe('marks about the free lease end with a tenure', () => {
     const acquires = b.store.callsOf('acquire').filter((call) => call.at > lostAt);
     expect(acquires.length).toBeGreaterThan(0);
     expect(acquires[0]!.at - freeAgainAt).toBeGreaterThanOrEqual(window);
+  });
+});
+
+describe('identity collisions are counted on held records only', () => {
+  it('our own expired record taken between our observation and our acquire, twice: no collision', async () => {
+    const { candidate, clock, memory } = setup();
+    const b = candidate('b');
+    const z = asZ(memory);
+    await b.elector.start();
+    for (let round = 0; round < 2; round++) {
+      expect(b.elector.isLeader()).toBe(true);
+      partition(b.store, 'hang'); // b's lease expires unreleased: a free record naming b
+      while (b.elector.isLeader()) await clock.advance(500);
+      await clock.advance(D);
+      b.store.clear();
+      b.store.inject('acquire', { type: 'delay', ms: 100 });
+      const acquires = b.store.callsOf('acquire').length;
+      while (b.store.callsOf('acquire').length === acquires) await clock.advance(50);
+      await z.acquire(); // taken and given back before b's acquire lands: refused
+      await z.release();
+      await clock.advance(100);
+      expect(b.store.callsOf('acquire').at(-1)?.outcome).toBe('ok');
+      expect(b.elector.isLeader()).toBe(false);
+      await clock.advance(RETRY); // the record names z now: b takes it
+    }
+    expect(b.elector.isLeader()).toBe(true);
+    expect(b.logger.text()).not.toContain('own identity');
   });
 });
