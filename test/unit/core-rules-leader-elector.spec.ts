@@ -118,6 +118,21 @@ describe('stop(): drain first, release only what this replica may hold, and say 
   });
 });
 
+describe('stopped', () => {
+  it("after stop() a leader's role is 'stopped', its state stream has completed, and it leads no more", async () => {
+    const { candidate } = setup();
+    const a = candidate('a');
+    let completed = false;
+    a.elector.state$.subscribe({ complete: () => (completed = true) });
+    await a.elector.start();
+    await a.elector.stop();
+    expect(a.elector.state.role).toBe('stopped');
+    expect(a.states.at(-1)?.role).toBe('stopped');
+    expect(completed).toBe(true);
+    expect(a.elector.isLeader()).toBe(false);
+  });
+});
+
 describe('the default logger', () => {
   it('without a logger, warnings go to the console, prefixed with the elector and its lease name', async () => {
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
