@@ -21,6 +21,35 @@ const drainFor = (clock: ManualClock, ms: number, result = true) => {
   return Object.assign(drain, { calls });
 };
 
+describe('promises that settle without waiting on the clock', () => {
+  const ticks = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+  it('start() resolves once the first attempt completed, even a failed one', async () => {
+    const { candidate } = setup();
+    const a = candidate('a');
+    a.store.inject('observe', { type: 'transient' });
+    let started = false;
+    void a.elector.start().then(() => (started = true));
+    await ticks();
+    expect(started).toBe(true);
+    expect(a.elector.isLeader()).toBe(false);
+  });
+
+  it('waitForLeadership() on a stopped elector rejects at once', async () => {
+    const { candidate } = setup();
+    const a = candidate('a');
+    await a.elector.start();
+    await a.elector.stop();
+    let outcome = 'pending';
+    a.elector.waitForLeadership().then(
+      () => (outcome = 'resolved'),
+      (error: Error) => (outcome = error.message),
+    );
+    await ticks();
+    expect(outcome).toBe('LeaderElector "jobs" is stopped');
+  });
+});
+
 describe('the leadership view', () => {
   it('after a deadline passed unnoticed (the process was paused), there is no leadership view', async () => {
     const { candidate, clock } = setup();
