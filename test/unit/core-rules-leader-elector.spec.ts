@@ -62,6 +62,23 @@ describe('the leadership view', () => {
   });
 });
 
+describe('renewals', () => {
+  it('a renewal that hangs is given up after requestTimeoutMs, not at the deadline', async () => {
+    const { candidate, clock } = setup();
+    const a = candidate('a');
+    await a.elector.start();
+    a.store.always('renew', { type: 'hang' });
+    const timeoutMs = a.elector.options.requestTimeoutMs;
+    const firstRenewal = 5_000;
+    await clock.advanceTo(firstRenewal + timeoutMs);
+    expect(a.store.callsOf('renew')[0]).toMatchObject({
+      at: firstRenewal,
+      endedAt: firstRenewal + timeoutMs,
+    });
+    expect(a.logger.text()).toContain(`renew timed out after ${timeoutMs} ms`);
+  });
+});
+
 describe('hand-overs', () => {
   it('yieldTo() logs the step-down with the successor and why', async () => {
     const { candidate } = setup({ presence: true });
