@@ -8,10 +8,12 @@ export default {
   coverageAnalysis: 'perTest',
   mutate: [
     'lib/core/candidacy.ts',
+    'lib/core/free-lease-preference.ts',
     'lib/core/leader-elector.ts',
     'lib/core/leader-task.ts',
     'lib/core/presence-agent.ts',
     'lib/core/record-loss.ts',
+    'lib/core/store-tenure-keeper.ts',
     'lib/core/tenure.ts',
     'lib/core/tenure-keeper.ts',
     'lib/core/timing.ts',

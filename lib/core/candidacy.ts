@@ -15,6 +15,7 @@ import { SharedLeaseObserver } from './shared-observer.js';
 import { InvalidElectionOptionError } from './errors.js';
 import { breakIfStale, VersionWatch } from './fast-failover.js';
 import { acquireRequestAfter } from './acquire-request.js';
+import { FreeLeasePreference } from './free-lease-preference.js';
 
 /** What a follower poll needs from its elector. */
 export interface CandidacyHost {
@@ -49,15 +50,11 @@ export class Candidacy {
   private refusedOwnRecord = 0;
   /** Another replica uses this identity: a record naming us is not taken as ours. */
   private identityCollision = false;
-  /** When this replica first saw the lease free, tied to the record seen (term, successor). */
-  private free?: { since: number; term: number; successor?: string };
-  /** Most better priority tiers seen live since the lease went free (a stale one never shortens the wait). */
-  private freeTiers = 0;
-  private startedAt = 0;
+  /** Whom a free lease is left to: a named successor, better priority tiers, the election delay. */
+  private readonly preference: FreeLeasePreference;
   /** The release of an ended tenure, after its drain: no acquire while it is pending. */
   private pendingRelease?: Promise<void>;
   private wakeController = new AbortController();
-  private presenceListings = 0;
   /** The proposed lease id: stable, so a retried acquire is idempotent, until a release carries it. */
   private proposedLeaseId = randomUUID();
   /** Lease ids given up while the lease may still be held under them (released, or left to expire). */
@@ -74,6 +71,7 @@ export class Candidacy {
   ) {
     this.observer = SharedLeaseObserver.of(host.store, clock);
     this.staleWatch = new VersionWatch(clock);
+    this.preference = new FreeLeasePreference(host.lease, clock, host.presence);
   }
 
   /** The lease id this replica acquires with now; a tenure renews with the id it was acquired with. */
@@ -92,7 +90,7 @@ export class Candidacy {
   }
 
   started(): void {
-    this.startedAt = this.clock.now();
+    this.preference.started();
   }
 
   /** Sleeps between polls until `ms` passed, the election stops, or wake() is called. */
@@ -123,8 +121,7 @@ export class Candidacy {
 
   /** A tenure began or ended: marks about the free lease seen before it say nothing about the record now. */
   tenureBoundary(): void {
-    this.free = undefined;
-    this.freeTiers = 0;
+    this.preference.forget();
   }
 
   pollDelay(): number {
@@ -149,7 +146,7 @@ export class Candidacy {
       // stepDown() may have been called, or a release begun, while the observation was on its way.
       if (this.clock.now() < this.cooldownUntil) return this.cooldownUntil - this.clock.now();
       if (this.pendingRelease) return this.pollDelay();
-      this.noteFree(observation);
+      this.preference.noteObserved(observation);
       // A lease recorded as ours may be one we hold from before a failed renewal or a lost acquire
       // response: acquiring with our stable lease id is idempotent (unless our identity is shared).
       // A record naming us while a retired lease id may still hold it is not ours to take up.
@@ -165,11 +162,11 @@ export class Candidacy {
       if (!shouldAcquire) return this.pollDelay();
       // Also after an acquire in doubt: a lease observed free is not ours now, so the preferences apply.
       if (!observation.held) {
-        const listedAt = this.presenceListings;
-        if (await this.leavesFreeLeaseToOthers(observation)) return this.pollDelay();
+        const listedAt = this.preference.listings;
+        if (await this.preference.leavesToOthers(observation)) return this.pollDelay();
         // The priority check listed presence (I/O): the lease may have been taken and handed to a
         // named successor meanwhile. Look again before acquiring on a stale "free, no successor".
-        if (this.presenceListings !== listedAt && !(await this.stillFreeAsSeen(observation)))
+        if (this.preference.listings !== listedAt && !(await this.stillFreeAsSeen(observation)))
           return this.pollDelay();
       }
       return await this.tryAcquire(observation);
@@ -271,47 +268,6 @@ export class Candidacy {
       this.logger.log(`Released lease "${host.lease.leaseName}"`);
     } catch (error) {
       host.health.failed(error, 'release'); // the lease expires by itself within one lease duration
-    }
-  }
-
-  /** Keeps the "free since" mark while the same free record is observed; any other record resets it. */
-  private noteFree(observation: LeaseObservation): void {
-    const same =
-      this.free !== undefined &&
-      this.free.term === observation.term &&
-      this.free.successor === observation.successor;
-    if (observation.held || !same) this.freeTiers = 0;
-    if (observation.held) this.free = undefined;
-    else if (!same)
-      this.free = { since: this.clock.now(), term: observation.term, successor: observation.successor };
-  }
-
-  /**
-   * Preference for a FREE lease (a held one is never contested): true while this replica must leave
-   * it to others. Never for ever: a named successor gets one preference window; better priority
-   * tiers that are live get one window each, counted from when this replica first saw this record
-   * free; a newly started candidate with a priority first waits electionDelayMs. A failed presence
-   * listing never blocks (liveness first).
-   */
-  private async leavesFreeLeaseToOthers(observation: LeaseObservation): Promise<boolean> {
-    const preference = this.host.lease.options.preference;
-    const now = this.clock.now();
-    const freeSince = this.free?.since ?? now;
-    if (observation.successor !== undefined) {
-      if (observation.successor === this.host.lease.identity) return false;
-      if (now - freeSince < preference.preferenceWindowMs) return true;
-    }
-    const presence = this.host.presence;
-    if (!preference.prioritySet || !presence) return false;
-    const eligibleAt = this.startedAt + preference.electionDelayMs;
-    if (now < eligibleAt) return true;
-    try {
-      this.presenceListings += 1;
-      this.freeTiers = Math.max(this.freeTiers, await presence.betterTiers());
-      // Windows count from when this replica could first compete.
-      return now - Math.max(freeSince, eligibleAt) < this.freeTiers * preference.preferenceWindowMs;
-    } catch {
-      return false;
     }
   }
 

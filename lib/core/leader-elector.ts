@@ -25,7 +25,8 @@ import { RecordLossRules } from './record-loss.js';
 import { messageOf, StoreHealth } from './store-health.js';
 import { StoreRequests, type StoreRequestEvent } from './store-requests.js';
 import { drainWithin, type Tenure } from './tenure.js';
-import { TenureKeeper } from './tenure-keeper.js';
+import type { TenureKeeper } from './tenure-keeper.js';
+import { tenureKeeperOverStore } from './store-tenure-keeper.js';
 import { checkFastFailoverSetup } from './fast-failover.js';
 
 export type { StoreRequestEvent } from './store-requests.js';
@@ -84,28 +85,26 @@ export class LeaderElector {
     this.drainTimeoutMs = dependencies.drainTimeoutMs ?? this.options.leaseDurationMs;
     const stop = this.stopController.signal;
     this.presence = PresenceAgent.create(store, this, this.options, this.requests, clock, logger, stop);
-    this.candidacy = new Candidacy(this.candidacyHost(), clock, logger, dependencies.random ?? Math.random);
-    this.keeper = new TenureKeeper({
+    // What the candidacy (follower polls) and the tenure keeper (leading) both work with.
+    const { health, recordLoss, requests, drainTimeoutMs } = this;
+    const shared = { lease: this, health, recordLoss, stopSignal: stop, drainTimeoutMs };
+    const candidacyHost: CandidacyHost = {
+      ...shared,
+      store,
+      requests,
+      presence: this.presence,
+      highestTermSeen: () => this.publisher.highestTermSeen,
+      noteObservation: (observation) => this.observed(observation),
+      promote: (sentAt, term) => this.promote(sentAt, term),
+    };
+    this.candidacy = new Candidacy(candidacyHost, clock, logger, dependencies.random ?? Math.random);
+    this.keeper = tenureKeeperOverStore(store, requests, {
+      ...shared,
       clock,
       logger,
-      lease: this,
       timings: this.options,
-      drainTimeoutMs: this.drainTimeoutMs,
       renewalDelegate: dependencies.renewalDelegate,
-      health: this.health,
-      recordLoss: this.recordLoss,
-      stopSignal: stop,
       current: () => this.tenure,
-      sendRenew: (tenure, timeoutMs) =>
-        this.requests.send('renew', (signal) => store.renew(this.leaseName, this.leaseId, signal), {
-          timeoutMs,
-          signal: tenure.signal,
-        }),
-      sendHeartbeat: (tenure, timeoutMs) =>
-        this.requests.send('heartbeat', (s) => store.heartbeat!(this.leaseName, this.leaseId, s), {
-          timeoutMs,
-          signal: tenure.signal,
-        }),
       demote: (tenure, reason, message) => this.demote(tenure, reason, message),
     });
     this.publisher = new LeadershipPublisher(this.options, clock, this.health, () => this.tenure?.term);
@@ -382,22 +381,6 @@ export class LeaderElector {
     const mayHoldLease = tenure !== undefined || this.candidacy.mayHoldLease;
     if (tenure) this.demote(tenure, reason, why);
     if (mayHoldLease) await this.candidacy.releaseAfter(tenure, () => this.tenure, this.beforeHandover, to);
-  }
-
-  private candidacyHost(): CandidacyHost {
-    return {
-      lease: this,
-      store: this.store,
-      requests: this.requests,
-      health: this.health,
-      recordLoss: this.recordLoss,
-      presence: this.presence,
-      stopSignal: this.stopController.signal,
-      drainTimeoutMs: this.drainTimeoutMs,
-      highestTermSeen: () => this.publisher.highestTermSeen,
-      noteObservation: (observation) => this.observed(observation),
-      promote: (sentAt, term) => this.promote(sentAt, term),
-    };
   }
 
   private observed(observation: LeaseObservation): void {

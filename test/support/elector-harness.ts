@@ -1,4 +1,8 @@
-import { LeaderElector, type LeadershipState } from '../../lib/core/leader-elector.js';
+import {
+  LeaderElector,
+  type LeaderElectorDependencies,
+  type LeadershipState,
+} from '../../lib/core/leader-elector.js';
 import type { ElectionOptions } from '../../lib/core/election-options.js';
 import { MemoryLeaseStore } from '../../lib/stores/memory/memory-lease-store.js';
 import { FaultyStore } from './faulty-store.js';
@@ -23,7 +27,11 @@ export interface Harness {
   clock: ManualClock;
   memory: MemoryLeaseStore;
   electors: LeaderElector[];
-  candidate(identity: string, options?: Partial<ElectionOptions>): Candidate;
+  candidate(
+    identity: string,
+    options?: Partial<ElectionOptions>,
+    dependencies?: Omit<LeaderElectorDependencies, 'clock' | 'logger'>,
+  ): Candidate;
 }
 
 let harness: Harness | undefined;
@@ -53,7 +61,7 @@ export function setup(defaults: Partial<ElectionOptions> = {}): Harness {
     clock,
     memory,
     electors,
-    candidate(identity, options = {}) {
+    candidate(identity, options = {}, dependencies = {}) {
       options = { ...defaults, ...options };
       const store = new FaultyStore(memory, clock);
       const logger = new RecordingLogger();
@@ -61,7 +69,7 @@ export function setup(defaults: Partial<ElectionOptions> = {}): Harness {
       const elector = new LeaderElector(
         store,
         { leaseName: 'jobs', identity, retryJitter: 0, presence: false, ...options },
-        { clock, logger },
+        { ...dependencies, clock, logger },
       );
       const states: LeadershipState[] = [];
       elector.state$.subscribe((state) => states.push(state));
