@@ -404,13 +404,21 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
   }
   for (const entry of entries)
     if (entry.event === 'exit') deaths.set(entry.pid, Math.min(deaths.get(entry.pid) ?? Infinity, entry.at));
+  // Every death of a pid: the OS reuses pids (pid_max may be 32768), so a run only ends with the
+  // first death at or after its start, never with an earlier process's that had the same pid.
+  const deathTimes = [
+    ...record.ops.filter((op) => op.op === 'sigkill' || op.op === 'exit'),
+    ...entries.filter((entry) => entry.event === 'exit'),
+  ];
+  const diedAfter = (pid: number, at: number): number =>
+    Math.min(...deathTimes.filter((death) => death.pid === pid && death.at >= at).map((death) => death.at));
   const steppedDown = (run: RunEntry): number =>
     Math.min(
       rolesByPid
         .get(run.pid)
         ?.find((role) => role.at >= run.start && (role.role !== 'leader' || role.term !== run.term))?.at ??
         Infinity,
-      deaths.get(run.pid) ?? Infinity,
+      diedAfter(run.pid, run.start),
     );
   const windowOf = (run: RunEntry): Window => validityWindow(run, steppedDown(run));
 
