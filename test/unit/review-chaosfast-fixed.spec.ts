@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { checkRun } from '../../bench/chaos/checker.js';
+import { checkRun, exitCodeOf } from '../../bench/chaos/checker.js';
 import { resolveTimings } from '../../bench/chaos/harness.js';
 import type { FaultRecord, JournalEntry, RunEntry, RunRecord } from '../../bench/chaos/types.js';
 
@@ -80,6 +80,67 @@ const sigkill = (at: number, pid: number): FaultRecord => ({
   leaderPid: pid,
   termAtFault: 1,
   params: {},
+});
+
+describe('review-chaosfast finding 1: in fast-failover mode the store-loss excuse lasts livenessMs − margin after the loss', () => {
+  // Azurite restarted at 10 s (all blobs gone). In fast mode the old holder believes only until its
+  // last successful heartbeat + livenessMs − margin, and no heartbeat can succeed on a store that
+  // forgot the lease (404 on the missing blob, 412 on one re-created under another lease id): its
+  // belief ends by 10 s + 2 s. A belief of the old tenure later than that is the fast belief not being
+  // honoured; the checker still files every such overlap, conflict and regression under "store loss"
+  // (info; a conflict only turns into a liveness warning above renewInterval + requestTimeout +
+  // slack = 12 s, a bound for lease renewals, not heartbeats).
+  const restart: FaultRecord = {
+    id: 1,
+    kind: 'azurite-restart',
+    at: 10_000,
+    healedAt: 10_500,
+    params: { downMs: 500 },
+    leaderSlot: 'r1',
+    leaderPid: 1,
+    termAtFault: 1,
+  };
+  const ops: RunRecord['ops'] = [
+    { at: 10_000, op: 'azurite-stop' },
+    { at: 10_500, op: 'azurite-start' },
+  ];
+
+  it('an overlap of both valid tenures 5–15 s after the loss (the old holder never stopped believing) fails the run', () => {
+    // Control: right after the loss the old holder may rightly still believe (its belief from before
+    // the loss, ≤ 10 s + 2 s): excused, as now.
+    const early = checkRun(record([restart], ops), [
+      role(1, 1000, 'leader', 1),
+      ...runsEvery(1, 1, 1100, 10_200),
+      role(2, 10_700, 'leader', 2),
+      ...runsEvery(2, 2, 10_800, 30_000),
+    ]);
+    expect(early.safetyOk).toBe(true);
+    expect(early.leadershipConflicts.storeLoss).toBeGreaterThan(0);
+    // The old holder goes on believing (fast belief, 1.8 s at each run) for 15 s after the loss.
+    const late = checkRun(record([restart], ops), [
+      role(1, 1000, 'leader', 1),
+      ...runsEvery(1, 1, 1100, 25_000),
+      role(2, 15_000, 'leader', 2),
+      ...runsEvery(2, 2, 15_100, 30_000),
+    ]);
+    expect(late.overlaps.storeLoss + late.overlaps.valid).toBeGreaterThan(0);
+    expect(late.safetyOk).toBe(false); // a0ce53e: true (every overlap and conflict "after store data loss")
+    expect(exitCodeOf(late)).toBe(1); // a0ce53e: 0
+  });
+
+  it('a term regression 15 s after the loss is a regression, not a store-loss regression', () => {
+    const report = checkRun(record([restart], ops), [
+      role(1, 1000, 'leader', 1),
+      ...runsEvery(1, 1, 1100, 10_000),
+      role(2, 15_000, 'leader', 2),
+      ...runsEvery(2, 2, 15_100, 30_000),
+      // r1 (term 1, tenure from before the loss) runs believing 1.8 s, 15 s after the loss.
+      run(1, 1, 25_020),
+    ]);
+    expect(report.terms.storeLossRegressions + report.terms.regressions).toBe(1);
+    expect(report.terms.regressions).toBe(1); // a0ce53e: 0 (storeLossRegressions 1)
+    expect(report.safetyOk).toBe(false);
+  });
 });
 
 describe('review-chaosfast finding 2: a reused pid does not inherit the death of the earlier process', () => {
