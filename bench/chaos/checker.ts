@@ -22,7 +22,8 @@
  *   - the election recovered (a new leader ran the job) after every fault.
  * Where the store itself lost the lease (Azurite restarted in memory), overlaps and conflicts whose
  * older side's tenure began before the data loss are reported separately: the lock service forgot
- * the lock, which no lease client can see until it next talks to the store.
+ * the lock, which no lease client can see until it next talks to the store. With fast failover only
+ * while that tenure's belief can last: livenessMs − safetyMargin after the loss.
  * Liveness (exit code 3 when only these fail): the time from each fault to a new leader is within the
  * bound implied by the configured timings (see faultBounds in harness.ts).
  *
@@ -384,10 +385,15 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
   }
   const tenureOf = (pid: number, term: number, fallback: number): number =>
     tenureStart.get(`${pid}:${term}`) ?? fallback;
-  /** True when a store data loss happened after this tenure began and at or before `at`. */
-  const lostByStore = (pid: number, term: number, began: number, at: number): boolean => {
+  // Fast failover: no heartbeat succeeds on a store that forgot the lease, so a tenure from before a
+  // loss believes until loss + livenessMs − margin at most; a belief (`until`) past that is no excuse.
+  const beliefAfterLossMs = timings.fastFailover ? longestBeliefMs(timings) + 1 : Infinity;
+  /** True when a store data loss happened after this tenure began and at or before `at` (see above for `until`). */
+  const lostByStore = (pid: number, term: number, began: number, at: number, until = at): boolean => {
     const since = tenureOf(pid, term, began);
-    return storeLosses.some((lossAt) => lossAt > since && lossAt <= at);
+    return storeLosses.some(
+      (lossAt) => lossAt > since && lossAt <= at && until <= lossAt + beliefAfterLossMs,
+    );
   };
 
   // When the replica running `run` stopped being leader of that term, by its own account.
@@ -404,13 +410,21 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
   }
   for (const entry of entries)
     if (entry.event === 'exit') deaths.set(entry.pid, Math.min(deaths.get(entry.pid) ?? Infinity, entry.at));
+  // Every death of a pid: the OS reuses pids (pid_max may be 32768), so a run only ends with the
+  // first death at or after its start, never with an earlier process's that had the same pid.
+  const deathTimes = [
+    ...record.ops.filter((op) => op.op === 'sigkill' || op.op === 'exit'),
+    ...entries.filter((entry) => entry.event === 'exit'),
+  ];
+  const diedAfter = (pid: number, at: number): number =>
+    Math.min(...deathTimes.filter((death) => death.pid === pid && death.at >= at).map((death) => death.at));
   const steppedDown = (run: RunEntry): number =>
     Math.min(
       rolesByPid
         .get(run.pid)
         ?.find((role) => role.at >= run.start && (role.role !== 'leader' || role.term !== run.term))?.at ??
         Infinity,
-      deaths.get(run.pid) ?? Infinity,
+      diedAfter(run.pid, run.start),
     );
   const windowOf = (run: RunEntry): Window => validityWindow(run, steppedDown(run));
 
@@ -462,9 +476,10 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
       const bothValid = Math.max(from, wa.from, wb.from) < Math.min(to, wa.to, wb.to);
       let detail: OverlapDetail;
       if (bothValid) {
+        const validUntil = Math.min(to, wa.to, wb.to);
         const storeLoss =
-          lostByStore(other.pid, other.term, other.start, from) ||
-          lostByStore(run.pid, run.term, run.start, from);
+          lostByStore(other.pid, other.term, other.start, from, validUntil) ||
+          lostByStore(run.pid, run.term, run.start, from, validUntil);
         if (storeLoss) overlaps.storeLoss++;
         else overlaps.valid++;
         detail = {
@@ -535,7 +550,7 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
           const to = Math.min(wx.to, wy.to);
           if (to <= from) continue;
           const storeLoss =
-            lostByStore(x.pid, x.term, wx.from, from) || lostByStore(y.pid, y.term, wy.from, from);
+            lostByStore(x.pid, x.term, wx.from, from, to) || lostByStore(y.pid, y.term, wy.from, from, to);
           if (storeLoss) {
             conflicts.storeLoss++;
             conflicts.storeLossWorstMs = Math.max(conflicts.storeLossWorstMs, to - from);
