@@ -615,9 +615,13 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
 
   // ---------------------------------------------------------------- terms
   const terms: ChaosReport['terms'] = { regressions: 0, storeLossRegressions: 0, details: [], highest: 0 };
+  // A term is a fencing token: another process running under a term already used is a regression too.
+  const termOwners = new Map<number, number>();
   for (const run of runs) {
     if (run.leaseLeftAtStartMs <= 0) continue;
-    if (run.term < terms.highest) {
+    const owner = termOwners.get(run.term);
+    if (owner === undefined) termOwners.set(run.term, run.pid);
+    if (run.term < terms.highest || (owner !== undefined && owner !== run.pid)) {
       // The old holder of a lease the store forgot, still running before its next renewal fails.
       const storeLoss = lostByStore(run.pid, run.term, run.start, run.start);
       if (storeLoss) terms.storeLossRegressions++;
@@ -635,7 +639,7 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
   }
   if (terms.regressions > 0)
     failures.push(
-      `${terms.regressions} run(s) with a term lower than an earlier run's (terms went backwards)`,
+      `${terms.regressions} run(s) with a term lower than an earlier run's, or one another process already ran under (terms went backwards)`,
     );
 
   // ---------------------------------------------------------------- fenced register

@@ -1,86 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import { checkRun, exitCodeOf } from '../../bench/chaos/checker.js';
-import { resolveTimings } from '../../bench/chaos/harness.js';
-import type { FaultRecord, JournalEntry, RunEntry, RunRecord } from '../../bench/chaos/types.js';
+import type { FaultRecord, JournalEntry, RunRecord } from '../../bench/chaos/types.js';
+import { record, role, run, runsEvery, sigkill } from '../support/chaos-journal.js';
 
 // Hostile review of the fault harness's fast-failover mode (issue 21), 2026-12-08: findings fixed
 // (each test failed on main at a0ce53e). Open findings: test/pending/review-chaosfast.spec.ts.
-
-const fast3000 = resolveTimings({ seed: 1, durationMs: 60_000, fastLivenessMs: 3000 });
-
-const role = (
-  pid: number,
-  at: number,
-  r: 'leader' | 'follower',
-  term: number | null,
-  replica = `r${pid}`,
-): JournalEntry => ({ event: 'role', replica, pid, at, role: r, term, leader: null });
-const run = (
-  pid: number,
-  term: number,
-  start: number,
-  leaseLeftAtStartMs = 1800,
-  more: Partial<RunEntry> = {},
-): RunEntry => ({
-  event: 'run',
-  replica: `r${pid}`,
-  pid,
-  term,
-  start,
-  end: start + 100,
-  hrStart: 0,
-  hrEnd: 0,
-  leaseLeftAtStartMs,
-  activeAtEnd: true,
-  ...more,
-});
-const write = (pid: number, term: number, at: number): JournalEntry => ({
-  event: 'write',
-  replica: `r${pid}`,
-  pid,
-  term,
-  at,
-});
-/** A run every 500 ms in [from, to), each with its fenced write at its end. */
-const runsEvery = (
-  pid: number,
-  term: number,
-  from: number,
-  to: number,
-  replica = `r${pid}`,
-): JournalEntry[] => {
-  const entries: JournalEntry[] = [];
-  for (let at = from; at < to; at += 500)
-    entries.push({ ...run(pid, term, at), replica }, {
-      ...write(pid, term, at + 100),
-      replica,
-    } as JournalEntry);
-  return entries;
-};
-function record(faults: FaultRecord[], ops: RunRecord['ops'], slots = ['r1', 'r2']): RunRecord {
-  return {
-    seed: 1,
-    replicas: slots.length,
-    durationMs: 60_000,
-    timings: fast3000,
-    startedAt: 0,
-    endedAt: 40_000,
-    faults,
-    ops,
-    slots,
-  };
-}
-const sigkill = (at: number, pid: number): FaultRecord => ({
-  id: 1,
-  kind: 'sigkill',
-  at,
-  slot: `r${pid}`,
-  pid,
-  leaderSlot: `r${pid}`,
-  leaderPid: pid,
-  termAtFault: 1,
-  params: {},
-});
 
 describe('review-chaosfast finding 1: in fast-failover mode the store-loss excuse lasts livenessMs − margin after the loss', () => {
   // Azurite restarted at 10 s (all blobs gone). In fast mode the old holder believes only until its
@@ -178,5 +102,24 @@ describe('review-chaosfast finding 2: a reused pid does not inherit the death of
     expect(reused.overlaps.valid).toBe(1); // a0ce53e: 0 (stale)
     expect(reused.leadershipConflicts.count).toBe(1); // a0ce53e: 0
     expect(reused.safetyOk).toBe(false); // a0ce53e: true
+  });
+});
+
+describe('review-chaosfast finding 3: a term reused by another process is not a regression', () => {
+  it('r2 takes over r1 (killed) with r1’s own term: both fenced writes of term 1 accepted, the run fails (fixed)', () => {
+    // Terms are fencing tokens: a successor must write a term above every earlier tenure's. The
+    // checker counts only term < highest, and the fenced register accepts equal terms, so two
+    // leaders with one term (e.g. a breaker that reports the term it observed instead of the one it
+    // wrote) pass every check.
+    const ops: RunRecord['ops'] = [{ at: 10_000, op: 'sigkill', slot: 'r1', pid: 1 }];
+    const report = checkRun(record([sigkill(10_000, 1)], ops), [
+      role(1, 1000, 'leader', 1),
+      ...runsEvery(1, 1, 1100, 10_000),
+      role(2, 15_000, 'leader', 1),
+      ...runsEvery(2, 1, 15_100, 30_000),
+    ]);
+    expect(report.fencing.rejected).toBe(0);
+    expect(report.safetyOk).toBe(false); // was: true
+    expect(report.failures.join('\n')).toMatch(/term/);
   });
 });
