@@ -1,60 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
 import { fastTakeoverBoundMs, longestPollGapMs, REQUEST_ALLOWANCE_MS } from '../../bench/chaos/bounds.js';
 import { checkRun } from '../../bench/chaos/checker.js';
-import type { FaultRecord, JournalEntry, RunRecord } from '../../bench/chaos/types.js';
-import { fast3000, record, role, run, runsEvery, write } from '../support/chaos-journal.js';
+import type { FaultRecord, RunRecord } from '../../bench/chaos/types.js';
+import { fast3000, record, role, runsEvery } from '../support/chaos-journal.js';
 
 // Hostile review of the fault harness's fast-failover mode (`--fast <livenessMs>`, issue 21),
 // 2026-12-08, on main at a0ce53e: every test here FAILS on that code (run them: see
 // test/pending/README.md). Journals are hand-written as in test/unit/fast-chaos.spec.ts.
 
 const beliefMs = fast3000.fastFailover!.livenessMs - fast3000.safetyMarginMs; // 2000
-
-describe('review-chaosfast finding 4: the documented check-then-run gap fails the run as UNSAFE', () => {
-  it('a run whose first line ran at SIGCONT with no lease time left (BENCHMARKS §13, "one late run") exits 1', () => {
-    // docs/fast-failover.md ("Limits") and BENCHMARKS §13: a pause between the gate's check and the
-    // job's first line lets that run start once after the pause; it reads remainingLeaseMs() 0, its
-    // fenced write is rejected, and no gate can close the gap. The checker's own criteria for issue
-    // 21 (no overlap inside valid tenures, no term regression) hold, but the run counts as "started
-    // with no lease time left" AND as "a tick after SIGCONT on an expired tenure": exit 1. With ~160
-    // SIGSTOPs that outlive the fast belief in a 100-minute run (1 in 51 in the benchmark), a correct
-    // library is likely to fail the run. Fails too on test/unit/fast-chaos.spec.ts's "still counts a
-    // tick after SIGCONT …" (a tick 100 ms after SIGCONT): a fix must tell the two apart (e.g. the
-    // run's first line within a few ms of SIGCONT, the pid's previous run one job interval before the
-    // stop, its fenced write rejected).
-    const fault: FaultRecord = {
-      id: 1,
-      kind: 'sigstop',
-      at: 10_000,
-      healedAt: 14_000,
-      slot: 'r1',
-      pid: 1,
-      leaderSlot: 'r1',
-      leaderPid: 1,
-      termAtFault: 1,
-      params: { stopMs: 4000 },
-      variant: 'long',
-    };
-    const ops: RunRecord['ops'] = [
-      { at: 10_000, op: 'sigstop', slot: 'r1', pid: 1 },
-      { at: 14_000, op: 'sigcont', slot: 'r1', pid: 1 },
-    ];
-    const entries: JournalEntry[] = [
-      role(1, 1000, 'leader', 1),
-      ...runsEvery(1, 1, 1350, 10_000), // last run at 9 850: the next tick was due as the stop came
-      role(2, 13_000, 'leader', 2),
-      ...runsEvery(2, 2, 13_100, 30_000),
-      run(1, 1, 14_001, 0, { end: 14_101, activeAtEnd: false }),
-      write(1, 1, 14_101),
-      role(1, 14_001, 'follower', 2),
-    ];
-    const report = checkRun(record([fault], ops), entries);
-    expect(report.overlaps.valid).toBe(0);
-    expect(report.terms.regressions).toBe(0);
-    expect(report.fencing.rejected).toBe(1);
-    expect(report.safetyOk).toBe(true); // was: false (runsStartedWithoutLease 1, ticksAfterResume 1)
-  });
-});
 
 describe('review-chaosfast finding 5: the fast bound counts 3 requests, the library makes 5', () => {
   it('poll, conditional break, Acquire Lease, Get Properties and Set Metadata (term) before the tenure', () => {
