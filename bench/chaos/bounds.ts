@@ -12,12 +12,13 @@ export const HEADER_RESOLUTION_MS = 2000;
  * A follower breaks the lease at a poll p only when both hold:
  *   (1) server silence Date − Last-Modified − 1 s > L + drift: Date ≥ p − 1 s and Last-Modified ≤ W
  *       (whole seconds), so p > W + L + drift + 2 s suffices;
- *   (2) its own watch saw the same ETag for > L + drift: first seen within one poll gap R of W, so
- *       p > W + R + L + drift suffices.
- * The first poll after both is at most R later; then three requests (that poll's Get Properties,
- * the conditional break, the acquire) before the new leader's role line:
- *   bound = L + drift + max(2 s, R) + R + 3 × request + slack
- * (L 3000 ms: drift 50 ms; R 300 ms + 20 % = 360 ms; slack 2000 ms: 3000 + 50 + 2000 + 360 + 300 + 2000 = 7710 ms).
+ *   (2) its own watch saw the same ETag for > L + drift: first seen by a poll sent within one poll
+ *       gap R of W and answered one request later, so p > W + R + request + L + drift suffices.
+ * The first poll after both is at most R later; then five requests (that poll's Get Properties, the
+ * conditional break, and the acquire's Acquire Lease, Get Properties and Set Metadata: the tenure
+ * begins after the last) before the new leader's role line:
+ *   bound = L + drift + max(2 s, R + request) + R + 5 × request + slack
+ * (L 3000 ms: drift 50 ms; R 300 ms + 20 % = 360 ms; slack 2000 ms: 3000 + 50 + 2000 + 360 + 500 + 2000 = 7910 ms).
  */
 export function fastTakeoverBoundMs(timings: ChaosTimings): number {
   const fast = timings.fastFailover;
@@ -26,9 +27,9 @@ export function fastTakeoverBoundMs(timings: ChaosTimings): number {
   return (
     fast.livenessMs +
     fast.driftMs +
-    Math.max(HEADER_RESOLUTION_MS, R) +
+    Math.max(HEADER_RESOLUTION_MS, R + REQUEST_ALLOWANCE_MS) +
     R +
-    3 * REQUEST_ALLOWANCE_MS +
+    5 * REQUEST_ALLOWANCE_MS +
     timings.slackMs
   );
 }
@@ -38,8 +39,8 @@ export function describeFastBound(timings: ChaosTimings): string {
   const fast = timings.fastFailover!;
   const R = longestPollGapMs(timings);
   return (
-    `livenessMs ${fast.livenessMs} + drift ${fast.driftMs} + max(header resolution ${HEADER_RESOLUTION_MS}, R ${R}) ` +
-    `+ R ${R} + 3 requests × ${REQUEST_ALLOWANCE_MS} + slack ${timings.slackMs} = ${fastTakeoverBoundMs(timings)} ms`
+    `livenessMs ${fast.livenessMs} + drift ${fast.driftMs} + max(header resolution ${HEADER_RESOLUTION_MS}, R ${R} + a request ${REQUEST_ALLOWANCE_MS}) ` +
+    `+ R ${R} + 5 requests × ${REQUEST_ALLOWANCE_MS} + slack ${timings.slackMs} = ${fastTakeoverBoundMs(timings)} ms`
   );
 }
 
@@ -130,18 +131,25 @@ export function faultBounds(timings: ChaosTimings): (fault: FaultRecord) => numb
         return fastMs;
       case 'sigstop':
         if (fault.variant !== 'short') return fastMs;
-        // Shorter than livenessMs: no follower sees livenessMs of silence. The holder either still
-        // believes (next tick within a job interval of SIGCONT) or its belief ran out during the
-        // stop: it steps down on SIGCONT without releasing and re-acquires its own lease at its next
-        // poll (≤ R, two requests); a run in flight is drained first (job duration).
-        return (
-          (fault.params.stopMs ?? 0) +
-          timings.jobIntervalMs +
-          timings.jobDurationMs +
-          2 * R +
-          2 * REQUEST_ALLOWANCE_MS +
-          slackMs
-        );
+        {
+          // Shorter than livenessMs: no follower sees livenessMs of silence. The holder either still
+          // believes (next tick within a job interval of SIGCONT) or its belief ran out during the
+          // stop: it steps down on SIGCONT without releasing and re-acquires its own lease at its
+          // next poll (≤ R, three requests); a run in flight is drained first (job duration). Judged
+          // by the stop it had (SIGCONT may come late on a busy machine), not the planned one.
+          const stopMs =
+            fault.healedAt !== undefined ? fault.healedAt - fault.at : (fault.params.stopMs ?? 0);
+          const shortMs =
+            stopMs +
+            timings.jobIntervalMs +
+            timings.jobDurationMs +
+            2 * R +
+            3 * REQUEST_ALLOWANCE_MS +
+            slackMs;
+          return stopMs >= (timings.fastFailover?.livenessMs ?? Infinity)
+            ? Math.max(shortMs, fastMs)
+            : shortMs;
+        }
       case 'latency': {
         // Every request of the holder still lands d ms late, so its heartbeats keep the record
         // fresh while it sends them; after heal + d nothing it sent before heal can land, and from

@@ -148,6 +148,8 @@ export interface FastReport {
   arithmetic: string;
   /** SIGKILL, partition and SIGSTOP longer than livenessMs: fault → first leader after it. */
   takeovers: { count: number; p50Ms?: number; p95Ms?: number; maxMs?: number; overBound: number };
+  /** Of those faults: the silenced holder led again itself before any follower broke its lease. */
+  holderReturned: { count: number; maxMs?: number };
   /** Every takeover above, and every other fault, within its bound. */
   allWithinBound: boolean;
   /** SIGSTOPs shorter than livenessMs: led through by the holder, or a new tenure (its belief ran out). */
@@ -1121,7 +1123,17 @@ function fastReport(
   const fast = timings.fastFailover!;
   const boundMs = fastTakeoverBoundMs(timings);
   const held = outcomes.filter((outcome, index) => heldToFastBound(faults[index]!) && !outcome.interrupted);
-  const times = held
+  // The silenced holder leading again itself (its stop or partition ended before any follower could
+  // break) is a recovery, not a takeover: reported apart, so it cannot hide followers that never break.
+  const returned = held.filter(
+    (outcome) => outcome.pid !== undefined && outcome.newLeader?.pid === outcome.pid,
+  );
+  const takenOver = held.filter((outcome) => !returned.includes(outcome));
+  const times = takenOver
+    .map((outcome) => outcome.takeoverMs)
+    .filter((ms): ms is number => ms !== undefined)
+    .sort((a, b) => a - b);
+  const returnTimes = returned
     .map((outcome) => outcome.takeoverMs)
     .filter((ms): ms is number => ms !== undefined)
     .sort((a, b) => a - b);
@@ -1147,6 +1159,7 @@ function fastReport(
       maxMs: times.at(-1),
       overBound: overBound.length,
     },
+    holderReturned: { count: returned.length, maxMs: returnTimes.at(-1) },
     allWithinBound: overBound.length === 0 && outcomes.every((outcome) => outcome.withinBound),
     shortStops: {
       count: short.length,
@@ -1456,7 +1469,7 @@ export function formatReport(
     lines.push('Fast failover');
     lines.push(`  fast bound: ${f.arithmetic}`);
     lines.push(
-      `  ${mark(f.takeovers.overBound === 0)} takeovers of a holder silenced longer than livenessMs (SIGKILL, SIGSTOP > L, partition): ${f.takeovers.count}, p50 ${seconds(f.takeovers.p50Ms)}, p95 ${seconds(f.takeovers.p95Ms)}, max ${seconds(f.takeovers.maxMs)}; over the fast bound: ${f.takeovers.overBound}`,
+      `  ${mark(f.takeovers.overBound === 0)} takeovers of a holder silenced longer than livenessMs (SIGKILL, SIGSTOP > L, partition): ${f.takeovers.count}, p50 ${seconds(f.takeovers.p50Ms)}, p95 ${seconds(f.takeovers.p95Ms)}, max ${seconds(f.takeovers.maxMs)}; over the fast bound: ${f.takeovers.overBound} (besides, the silenced holder led again itself, before any follower broke its lease: ${f.holderReturned.count}, max ${seconds(f.holderReturned.maxMs)})`,
     );
     lines.push(
       `  ${f.allWithinBound ? 'every takeover within the fast bound' : 'NOT every takeover within its bound'} (${report.counts.faults} faults, ${f.faultsPerHour} faults/hour); overlaps inside valid tenures: ${report.overlaps.valid}; term regressions: ${report.terms.regressions}`,

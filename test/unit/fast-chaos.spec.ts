@@ -17,13 +17,13 @@ const fastOptions = (livenessMs: number, more: Partial<ChaosOptions> = {}): Chao
 const fast3000 = resolveTimings(fastOptions(3000));
 
 describe('fault harness, fast failover: the takeover bound', () => {
-  it('is livenessMs + drift + max(2 s, R) + R + 3 requests + slack', () => {
+  it('is livenessMs + drift + max(2 s, R + a request) + R + 5 requests + slack', () => {
     // R = 300 ms + 20 % jitter = 360; drift = 1 % of livenessMs, at least 50 ms.
-    expect(fastTakeoverBoundMs(fast3000)).toBe(3000 + 50 + 2000 + 360 + 300 + 2000);
-    expect(fastTakeoverBoundMs(resolveTimings(fastOptions(5000)))).toBe(5000 + 50 + 2000 + 360 + 300 + 2000);
+    expect(fastTakeoverBoundMs(fast3000)).toBe(3000 + 50 + 2000 + 360 + 500 + 2000);
+    expect(fastTakeoverBoundMs(resolveTimings(fastOptions(5000)))).toBe(5000 + 50 + 2000 + 360 + 500 + 2000);
     // A poll gap above the header resolution takes its place.
     expect(fastTakeoverBoundMs(resolveTimings(fastOptions(6000, { retryIntervalMs: 3000 })))).toBe(
-      6000 + 60 + 3600 + 3600 + 300 + 2000,
+      6000 + 60 + 3600 + 100 + 3600 + 500 + 2000,
     );
   });
 
@@ -42,7 +42,7 @@ describe('fault harness, fast failover: the takeover bound', () => {
     expect(bound(fault('partition', { variant: 'lease', params: { partitionMs: 18_000 } }))).toBe(fastMs);
     expect(bound(fault('sigstop', { variant: 'long', params: { stopMs: 4000 } }))).toBe(fastMs);
     expect(bound(fault('sigstop', { variant: 'short', params: { stopMs: 1200 } }))).toBe(
-      1200 + 150 + 100 + 2 * 360 + 200 + 2000,
+      1200 + 150 + 100 + 2 * 360 + 300 + 2000,
     );
     expect(bound(fault('latency', { variant: 'long', params: { latencyMs: 4000, delayMs: 2000 } }))).toBe(
       4000 + 2000 + fastMs,
