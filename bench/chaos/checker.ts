@@ -287,6 +287,12 @@ export interface ChaosReport {
     regressions: number;
     /** Runs of the old holder of a lease the store forgot, after its successor's first run. */
     storeLossRegressions: number;
+    /**
+     * Runs under a term another process had run under before a store data loss: a replica that never
+     * saw that term (cut off when it was taken) led after the loss with it. The residual GUARANTEES
+     * states ("When the store loses the lease record"); info, not a failure.
+     */
+    reusedAcrossLoss: number;
     details: { at: number; replica: string; term: number; previousMax: number; storeLoss: boolean }[];
     highest: number;
   };
@@ -675,17 +681,30 @@ export function checkRun(record: RunRecord, entries: JournalEntry[]): ChaosRepor
   }
 
   // ---------------------------------------------------------------- terms
-  const terms: ChaosReport['terms'] = { regressions: 0, storeLossRegressions: 0, details: [], highest: 0 };
+  const terms: ChaosReport['terms'] = {
+    regressions: 0,
+    storeLossRegressions: 0,
+    reusedAcrossLoss: 0,
+    details: [],
+    highest: 0,
+  };
   // A term is a fencing token: another process running under a term already used is a regression too.
-  const termOwners = new Map<number, number>();
+  const termOwners = new Map<number, { pid: number; start: number }>();
   for (const run of runs) {
     if (run.leaseLeftAtStartMs <= 0) continue;
     const owner = termOwners.get(run.term);
-    if (owner === undefined) termOwners.set(run.term, run.pid);
-    if (run.term < terms.highest || (owner !== undefined && owner !== run.pid)) {
+    if (owner === undefined) termOwners.set(run.term, { pid: run.pid, start: run.start });
+    const reused = owner !== undefined && owner.pid !== run.pid;
+    if (run.term < terms.highest || reused) {
       // The old holder of a lease the store forgot, still running before its next renewal fails.
       const storeLoss = lostByStore(run.pid, run.term, run.start, run.start);
+      const acrossLoss =
+        !storeLoss &&
+        reused &&
+        run.term === terms.highest &&
+        storeLosses.some((lossAt) => lossAt > owner.start && lossAt <= run.start);
       if (storeLoss) terms.storeLossRegressions++;
+      else if (acrossLoss) terms.reusedAcrossLoss++;
       else terms.regressions++;
       if (terms.details.length < MAX_DETAILS)
         terms.details.push({
@@ -1420,7 +1439,7 @@ export function formatReport(
     `  info overlapping run pairs where one run outlived its lease (paused mid-run): ${report.overlaps.stale} (${report.overlaps.staleExplainedByPause} explained by SIGSTOP; ${report.pausedMidRun} run(s) paused mid-flight)`,
   );
   lines.push(
-    `  info after store data loss (Azurite restart): ${report.overlaps.storeLoss} overlapping run pair(s), ${report.leadershipConflicts.storeLoss} conflict(s) lasting at most ${report.leadershipConflicts.storeLossWorstMs} ms (bound ${report.leadershipConflicts.storeLossBoundMs} ms), ${report.terms.storeLossRegressions} run(s) of the old holder after its successor's`,
+    `  info after store data loss (Azurite restart): ${report.overlaps.storeLoss} overlapping run pair(s), ${report.leadershipConflicts.storeLoss} conflict(s) lasting at most ${report.leadershipConflicts.storeLossWorstMs} ms (bound ${report.leadershipConflicts.storeLossBoundMs} ms), ${report.terms.storeLossRegressions} run(s) of the old holder after its successor's, ${report.terms.reusedAcrossLoss} run(s) under a term another process had used before the loss (a replica that never saw it: the residual in GUARANTEES)`,
   );
   if (report.tasks) {
     lines.push(
