@@ -6,6 +6,7 @@ import { defaultFaultKinds, resolveTimings, type ChaosOptions } from '../../benc
 import { planFaults } from '../../bench/chaos/plan.js';
 import { createPrng } from '../../bench/chaos/prng.js';
 import { FAULT_KINDS, type FaultRecord, type JournalEntry, type RunRecord } from '../../bench/chaos/types.js';
+import { record, role, run } from '../support/chaos-journal.js';
 
 /** The fault harness in fast-failover mode (`--fast <livenessMs>`): bounds, plan, checker and CLI, on manual data. */
 const fastOptions = (livenessMs: number, more: Partial<ChaosOptions> = {}): ChaosOptions => ({
@@ -117,45 +118,14 @@ describe('fault harness, fast failover: the plan', () => {
 
 // ------------------------------------------------------------------ checker, on a hand-written journal
 
-const role = (pid: number, at: number, r: 'leader' | 'follower', term: number | null): JournalEntry => ({
-  event: 'role',
-  replica: `r${pid}`,
-  pid,
-  at,
-  role: r,
-  term,
-  leader: null,
-});
-const run = (pid: number, term: number, start: number, leaseLeftAtStartMs = 1800): JournalEntry => ({
-  event: 'run',
-  replica: `r${pid}`,
-  pid,
-  term,
-  start,
-  end: start + 100,
-  hrStart: 0,
-  hrEnd: 0,
-  leaseLeftAtStartMs,
-  activeAtEnd: true,
-});
+/** A run every 500 ms in [from, to), without fenced writes (chaos-journal's runsEvery writes). */
 const runsEvery = (pid: number, term: number, from: number, to: number): JournalEntry[] => {
   const runs: JournalEntry[] = [];
   for (let at = from; at < to; at += 500) runs.push(run(pid, term, at));
   return runs;
 };
-function fastRecord(fault: FaultRecord, ops: RunRecord['ops']): RunRecord {
-  return {
-    seed: 1,
-    replicas: 2,
-    durationMs: 60_000,
-    timings: fast3000,
-    startedAt: 0,
-    endedAt: 40_000,
-    faults: [fault],
-    ops,
-    slots: ['r1', 'r2'],
-  };
-}
+/** A two-replica fast-failover run with one fault. */
+const fastRecord = (fault: FaultRecord, ops: RunRecord['ops']): RunRecord => record([fault], ops);
 /** r1 leads (term 1) until a SIGKILL at 10 s; r2 leads (term 2) `takeoverMs` later. */
 function killed(takeoverMs: number, extra: JournalEntry[] = []) {
   const fault: FaultRecord = {
